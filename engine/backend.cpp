@@ -1,0 +1,58 @@
+// engine/backend.cpp — backend-independent helpers and the backend factory.
+#include "engine/backend.hpp"
+
+#include "engine/cpu/cpu_backend.hpp"
+#include "engine/error.hpp"
+#ifdef IMPASTO_HAVE_CUDA
+#include "engine/cuda/cuda_backend.hpp"
+#endif
+
+namespace impasto {
+
+Tensor Backend::zeros(Shape s) {
+  Tensor t = empty(s);
+  fill(t, 0.0f);
+  return t;
+}
+
+std::vector<float> Backend::to_host(const Tensor& src) {
+  std::vector<float> host(std::size_t(src.numel()));
+  download(src, host.data());
+  return host;
+}
+
+Tensor Backend::from_host(const std::vector<float>& host, Shape s) {
+  IMPASTO_CHECK(std::int64_t(host.size()) == s.numel(),
+                "from_host: " << host.size() << " values for shape " << s.str());
+  Tensor t = empty(s);
+  upload(host.data(), t);
+  return t;
+}
+
+#ifdef IMPASTO_HAVE_CUDA
+bool cuda_available() { return cuda_device_count() > 0; }
+std::string cuda_unavailable_reason() { return cuda_available() ? "" : cuda_device_problem(); }
+#else
+bool cuda_available() { return false; }
+std::string cuda_unavailable_reason() {
+  return "this build of impasto has no CUDA backend (configured without nvcc/cuDNN)";
+}
+#endif
+
+std::unique_ptr<Backend> make_backend(Device d) {
+  if (d == Device::cpu) return std::make_unique<CpuBackend>();
+  IMPASTO_CHECK(cuda_available(), "--device cuda: " << cuda_unavailable_reason());
+#ifdef IMPASTO_HAVE_CUDA
+  return make_cuda_backend();
+#else
+  return nullptr;
+#endif
+}
+
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::cpu;
+  if (s == "cuda" || s == "gpu") return Device::cuda;
+  IMPASTO_FAIL("unknown device '" << s << "' (expected cpu or cuda)");
+}
+
+}  // namespace impasto

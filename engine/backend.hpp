@@ -1,0 +1,129 @@
+// engine/backend.hpp — the backend seam: one interface, a CPU and a CUDA implementation with the same op
+// names and argument order (DESIGN.md "Backends"). Everything above this line (VGG-19, losses, optimizers,
+// pipelines) is backend-neutral and only calls these ops.
+//
+// Conventions for every op:
+// - Tensors are float32 NCHW on the backend's device; shapes are checked and a mismatch throws impasto::Error.
+// - Outputs are fully overwritten unless the op says it accumulates.
+// - "alias" notes say which inputs may be the same tensor as the output.
+// - Reductions return double on the host (the only device→host traffic an iteration needs).
+// - Ops never allocate after plan time except the backend's own workspace, which only grows
+//   (reserve_workspace lets the caller size it once per image size).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.hpp"
+
+namespace impasto {
+
+enum class PoolMode { average, max };
+enum class TvMode { l1, squared };
+// Luminance/chroma spaces for color preservation. Channel 0 of the converted image is the luminance.
+enum class ColorSpace { yuv, ycrcb, lab, luv };
+
+// Numeric mode of the heavy ops. fp32 is the reference; tf32 lets tensor cores round inputs to 10-bit
+// mantissas (CUDA only; the CPU backend always computes in fp32).
+enum class Precision { fp32, tf32 };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Device device() const = 0;
+  virtual std::string name() const = 0;  // e.g. "cpu (OpenBLAS, 2 threads)" or "cuda (NVIDIA H100, cuDNN 9.x)"
+  virtual void set_precision(Precision p) = 0;
+  virtual Precision precision() const = 0;
+
+  // ---- memory -----------------------------------------------------------------------------------------
+  virtual Tensor empty(Shape s) = 0;                                  // uninitialized
+  Tensor zeros(Shape s);                                              // empty + fill(0)
+  virtual void upload(const float* host, Tensor& dst) = 0;           // dst.numel() floats host → device
+  virtual void download(const Tensor& src, float* host) = 0;         // src.numel() floats device → host
+  std::vector<float> to_host(const Tensor& src);                      // download into a new vector
+  Tensor from_host(const std::vector<float>& host, Shape s);         // empty + upload
+  virtual void synchronize() {}
+  // Size the op workspace once (bytes); ops that need more grow it (never shrink).
+  virtual void reserve_workspace(std::size_t bytes) = 0;
+  // Workspace that conv2d_forward / conv2d_backward_data need for these shapes.
+  virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w) = 0;
+  // Bytes in use by tensors and workspace on the device (for memory plans and messages).
+  virtual std::size_t bytes_in_use() const = 0;
+
+  // ---- convolution: x (1,Cin,H,W), w (Cout,Cin,K,K) with K odd, b (1,1,1,Cout), y (1,Cout,H,W);
+  //      stride 1, zero padding (K-1)/2 ("same"). N > 1 is allowed and loops over samples.
+  // y = conv(x, w) + b, then ReLU when fuse_relu.
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) = 0;
+  // dx = conv_transpose(dy, w): the gradient of conv2d_forward (without ReLU) with respect to x.
+  virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
+
+  // ---- activation ---------------------------------------------------------------------------------------
+  virtual void relu_forward(const Tensor& x, Tensor& y) = 0;                       // alias: y may be x
+  // dx = dy where y > 0 else 0 (y is the ReLU output). alias: dx may be dy.
+  virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+
+  // ---- pooling: 2x2 window, stride 2, floor mode: x (N,C,H,W) → y (N,C,H/2,W/2) -----------------------
+  virtual void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) = 0;
+  // dx (shape of x) = gradient through the pooling; rows/columns dropped by floor mode get 0.
+  // Max: the gradient goes to the first maximum of each window in row-major order.
+  virtual void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+                               PoolMode mode) = 0;
+
+  // ---- Gram matrices: f (1,C,H,W) seen as F (C × M), M = H·W ------------------------------------------
+  // g (1,1,C,C) = F·Fᵀ (unnormalized).
+  virtual void gram(const Tensor& f, Tensor& g) = 0;
+  // df (1,C,H,W) = (dg + dgᵀ)·F + beta·df. dg is dL/dG; beta = 0 overwrites, 1 accumulates.
+  virtual void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) = 0;
+
+  // ---- element-wise (x and y have equal numel unless stated) -----------------------------------------
+  virtual void fill(Tensor& y, float value) = 0;
+  virtual void copy(const Tensor& x, Tensor& y) = 0;                               // y = x
+  virtual void axpy(float a, const Tensor& x, Tensor& y) = 0;                      // y += a·x
+  virtual void axpby(float a, const Tensor& x, float b, Tensor& y) = 0;            // y = a·x + b·y
+  virtual void scale(Tensor& y, float a) = 0;                                      // y *= a
+  virtual void mul(const Tensor& a, const Tensor& b, Tensor& y) = 0;               // y = a ⊙ b; alias ok
+  // y (N,C,H,W) = x ⊙ mask broadcast over channels; mask (1,1,H,W). alias: y may be x.
+  virtual void mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) = 0;
+  // Clamp into [lo, hi]; alias ok.
+  virtual void clamp(const Tensor& x, float lo, float hi, Tensor& y) = 0;
+
+  // ---- reductions ---------------------------------------------------------------------------------------
+  virtual double dot(const Tensor& x, const Tensor& y) = 0;
+  virtual double sum(const Tensor& x) = 0;
+  virtual double abs_sum(const Tensor& x) = 0;                                     // L1 norm
+  virtual double abs_max(const Tensor& x) = 0;                                     // L∞ norm; NaN if any NaN
+  // True when every element is finite.
+  virtual bool all_finite(const Tensor& x) = 0;
+
+  // ---- fused loss terms -----------------------------------------------------------------------------------
+  // L = scale·Σ w⊙(x − t)²; when grad is given, grad += 2·scale·w⊙(x − t). weight may be null (w = 1);
+  // a weight (1,1,H,W) broadcasts over the channels of x (N,C,H,W), else it must match x.
+  virtual double sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, float scale,
+                              Tensor* grad) = 0;
+  // Total variation of x (N,C,H,W): L1: Σ|x(i+1,j)−x(i,j)| + Σ|x(i,j+1)−x(i,j)|; squared: the same with
+  // squares. L = scale·TV; grad (shape of x) += scale·dTV/dx when given. d|u|/du = sign(u), 0 at 0.
+  virtual double tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) = 0;
+
+  // ---- optimizers -----------------------------------------------------------------------------------------
+  // One Adam step (Kingma & Ba 2015, Alg. 1) in place on x with moments m, v; t is the 1-based step.
+  virtual void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
+                         float eps, int t) = 0;
+
+  // ---- color ------------------------------------------------------------------------------------------------
+  // x (1,3,H,W) RGB in 0..255 → y (1,3,H,W) in `space` (channel 0 = luminance), or back when inverse.
+  // alias: y may be x.
+  virtual void color_convert(const Tensor& x, Tensor& y, ColorSpace space, bool inverse) = 0;
+};
+
+// True when this build has the CUDA backend and a device is present.
+bool cuda_available();
+// Why cuda_available() is false, in one line ("" when it is true).
+std::string cuda_unavailable_reason();
+// The backend for a device; Device::cuda without a build or a device throws a one-line Error.
+std::unique_ptr<Backend> make_backend(Device d);
+Device parse_device(const std::string& s);  // "cpu" | "cuda"
+
+}  // namespace impasto

@@ -1,0 +1,42 @@
+// engine/tensor.cpp — Shape and Tensor helpers.
+#include "engine/tensor.hpp"
+
+#include "engine/error.hpp"
+
+namespace impasto {
+
+const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+
+std::string Shape::str() const {
+  return "(" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(h) + "," + std::to_string(w) + ")";
+}
+
+Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, std::size_t offset)
+    : storage_(std::move(storage)), shape_(shape) {
+  IMPASTO_ASSERT(storage_ != nullptr);
+  IMPASTO_ASSERT(shape.n >= 0 && shape.c >= 0 && shape.h >= 0 && shape.w >= 0);
+  IMPASTO_ASSERT(offset + std::size_t(shape.numel()) <= storage_->count());
+  data_ = storage_->data() + offset;
+}
+
+Device Tensor::device() const {
+  IMPASTO_ASSERT(storage_ != nullptr);
+  return storage_->device();
+}
+
+Tensor Tensor::reshaped(Shape s) const {
+  IMPASTO_CHECK(s.numel() == numel(), "cannot view tensor " << shape_.str() << " as " << s.str());
+  Tensor t = *this;
+  t.shape_ = s;
+  return t;
+}
+
+Tensor Tensor::sample(int index) const {
+  IMPASTO_ASSERT(index >= 0 && index < shape_.n);
+  Tensor t = *this;
+  t.shape_.n = 1;
+  t.data_ = data_ + std::int64_t(index) * shape_.c * shape_.plane();
+  return t;
+}
+
+}  // namespace impasto

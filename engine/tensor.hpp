@@ -1,0 +1,65 @@
+// engine/tensor.hpp — Shape and Tensor: a dense float32 NCHW array that lives on one device.
+// Tensors are handles: copying one shares the storage (like a pointer); Backend::empty allocates.
+// The storage frees itself (RAII) when the last handle goes away; destructors never throw.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace impasto {
+
+enum class Device { cpu, cuda };
+const char* device_name(Device d);
+
+// (N,C,H,W); matrices use (1,1,rows,cols), vectors (1,1,1,n).
+struct Shape {
+  int n = 1, c = 1, h = 1, w = 1;
+  std::int64_t numel() const { return std::int64_t(n) * c * h * w; }
+  std::int64_t plane() const { return std::int64_t(h) * w; }
+  bool operator==(const Shape& o) const { return n == o.n && c == o.c && h == o.h && w == o.w; }
+  bool operator!=(const Shape& o) const { return !(*this == o); }
+  std::string str() const;  // "(1,64,128,128)"
+};
+
+// Memory owned by a backend. Subclasses free it in their destructor.
+class Storage {
+ public:
+  Storage(float* data, std::size_t count, Device device) : data_(data), count_(count), device_(device) {}
+  virtual ~Storage() = default;
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  float* data() const { return data_; }
+  std::size_t count() const { return count_; }
+  Device device() const { return device_; }
+
+ private:
+  float* data_;
+  std::size_t count_;
+  Device device_;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(std::shared_ptr<Storage> storage, Shape shape, std::size_t offset = 0);
+
+  const Shape& shape() const { return shape_; }
+  std::int64_t numel() const { return shape_.numel(); }
+  bool empty() const { return storage_ == nullptr; }
+  Device device() const;
+  float* data() const { return data_; }
+
+  // The same memory seen with another shape of equal element count.
+  Tensor reshaped(Shape s) const;
+  // Sample `index` of the batch as a (1,C,H,W) view.
+  Tensor sample(int index) const;
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  Shape shape_{0, 0, 0, 0};
+  float* data_ = nullptr;
+};
+
+}  // namespace impasto

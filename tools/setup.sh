@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# tools/setup.sh — install what impasto needs to build and test on Debian 12 (run as root or with sudo).
+# The CUDA Toolkit and cuDNN are optional and not installed here: with nvcc on PATH (or at
+# /usr/local/cuda) the CUDA backend is built too, without them the CPU-only engine is.
+# `--dev` adds what a developer uses to regenerate test fixtures (Debian's PyTorch and h5py).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libhdf5-dev libopenblas-dev libcli11-dev nlohmann-json3-dev libstb-dev doctest-dev
+  opencv-doc  # the sample images and videos the demo and the figure scripts use
+)
+if [[ "${1:-}" == "--dev" ]]; then packages+=(python3-torch python3-h5py python3-numpy); fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if [[ -x /usr/local/cuda/bin/nvcc ]] && ! command -v nvcc >/dev/null; then
+  echo "setup: nvcc found at /usr/local/cuda/bin; add it to PATH to build the CUDA backend"
+fi
+echo "setup: done"
