@@ -1,0 +1,10 @@
+// tools/commands.hpp — each subcommand of the `impasto` CLI registers itself on the app from its own file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace impasto::cli {
+
+void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights export / inspect
+
+}  // namespace impasto::cli
