@@ -21,6 +21,12 @@ class OutOfMemoryError : public Error {
   using Error::Error;
 };
 
+// A loss or gradient became NaN or Inf during an optimization.
+class NonFiniteError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 [[noreturn]] inline void throw_at(const char* file, int line, const std::string& message) {
   std::ostringstream s;
@@ -33,17 +39,17 @@ namespace detail {
 
 // IMPASTO_FAIL(stream-expr): throw an Error built from a stream expression, e.g.
 //   IMPASTO_FAIL("image '" << path << "' is empty");
-#define IMPASTO_FAIL(msg)                       \
+#define IMPASTO_FAIL(...)                       \
   do {                                          \
     std::ostringstream impasto_fail_s_;         \
-    impasto_fail_s_ << msg;                     \
+    impasto_fail_s_ << __VA_ARGS__;             \
     throw ::impasto::Error(impasto_fail_s_.str()); \
   } while (0)
 
 // IMPASTO_CHECK(cond, stream-expr): a precondition on user input or API use; message only, no location.
-#define IMPASTO_CHECK(cond, msg) \
+#define IMPASTO_CHECK(cond, ...) \
   do {                           \
-    if (!(cond)) IMPASTO_FAIL(msg); \
+    if (!(cond)) IMPASTO_FAIL(__VA_ARGS__); \
   } while (0)
 
 // IMPASTO_ASSERT(cond): an internal invariant; the message carries file:line because it is a bug.

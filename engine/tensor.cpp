@@ -31,6 +31,13 @@ Tensor Tensor::reshaped(Shape s) const {
   return t;
 }
 
+Tensor Tensor::prefix(Shape s) const {
+  IMPASTO_ASSERT(s.numel() <= numel());
+  Tensor t = *this;
+  t.shape_ = s;
+  return t;
+}
+
 Tensor Tensor::sample(int index) const {
   IMPASTO_ASSERT(index >= 0 && index < shape_.n);
   Tensor t = *this;

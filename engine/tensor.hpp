@@ -53,6 +53,8 @@ class Tensor {
 
   // The same memory seen with another shape of equal element count.
   Tensor reshaped(Shape s) const;
+  // The first s.numel() elements seen with shape s (a smaller view into a larger scratch buffer).
+  Tensor prefix(Shape s) const;
   // Sample `index` of the batch as a (1,C,H,W) view.
   Tensor sample(int index) const;
 

@@ -6,5 +6,6 @@
 namespace impasto::cli {
 
 void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights export / inspect
+void add_stylize_command(CLI::App& app);  // tools/cmd_stylize.cpp: stylize, texture
 
 }  // namespace impasto::cli

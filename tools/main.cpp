@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   CLI::App app{"impasto: optimization-based neural style transfer (Gatys et al.) on the CPU or CUDA"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "impasto 0.1.0");
+  impasto::cli::add_stylize_command(app);
   impasto::cli::add_weights_command(app);
   try {
     app.parse(argc, argv);

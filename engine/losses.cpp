@@ -1,0 +1,295 @@
+// engine/losses.cpp — the style-transfer objective (see losses.hpp and DESIGN.md "The math").
+//
+// Style term per layer with N channels and M positions (Gatys et al. 2016, eq. 3–5):
+//   E = s·Σ(c·G − A)², G = F·Fᵀ, with (c, s) = (1, 1/(4N²M²)) for StyleForm::gatys and
+//   (1/(N·M), 1/N²) for StyleForm::mean_squared; dE/dF = (dE/dG + dE/dGᵀ)·F, dE/dG = 2·s·c·(c·G − A).
+// The targets A are kept per position (G_style/M_style) and rescaled to the output's M, so a style image
+// of another size than the output describes the same statistics.
+#include "engine/losses.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "engine/error.hpp"
+
+namespace impasto {
+
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// Normalized layer weights (neural-style-tf) or raw ones, divided by the layer count when averaging.
+double layer_factor(const std::vector<WeightedTap>& layers, const WeightedTap& t, bool average) {
+  if (!average) return t.weight;
+  double total = 0;
+  for (const auto& l : layers) total += l.weight;
+  return t.weight / total / double(layers.size());
+}
+
+}  // namespace
+
+std::vector<WeightedTap> parse_weighted_taps(const std::string& layers, const std::string& weights,
+                                             const char* what) {
+  const auto names = split_list(layers);
+  const auto values = split_list(weights);
+  IMPASTO_CHECK(!names.empty(), what << ": no layers given");
+  IMPASTO_CHECK(values.empty() || values.size() == names.size(),
+                what << ": " << values.size() << " weights for " << names.size() << " layers");
+  std::vector<WeightedTap> out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    WeightedTap t{parse_tap(names[i]), 1.0f};
+    if (!values.empty()) {
+      try {
+        std::size_t used = 0;
+        t.weight = std::stof(values[i], &used);
+        IMPASTO_CHECK(used == values[i].size(), "");
+      } catch (const std::exception&) {
+        IMPASTO_FAIL(what << ": weight '" << values[i] << "' is not a number");
+      }
+      IMPASTO_CHECK(t.weight >= 0 && std::isfinite(t.weight), what << ": weight " << values[i] << " must be >= 0");
+    }
+    for (const auto& o : out)
+      IMPASTO_CHECK(!(o.tap == t.tap), what << ": layer " << names[i] << " given twice");
+    out.push_back(t);
+  }
+  return out;
+}
+
+LossConfig LossConfig::defaults() {
+  LossConfig c;
+  c.content_layers = parse_weighted_taps("conv4_2", "", "content layers");
+  c.style_layers = parse_weighted_taps("relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", "0.2,0.2,0.2,0.2,0.2", "style layers");
+  return c;
+}
+
+void LossConfig::validate() const {
+  IMPASTO_CHECK(content_variant >= 1 && content_variant <= 3,
+                "content loss variant " << content_variant << " (expected 1, 2 or 3)");
+  IMPASTO_CHECK(std::isfinite(content_weight) && content_weight >= 0, "content weight must be >= 0");
+  IMPASTO_CHECK(std::isfinite(style_weight) && style_weight >= 0, "style weight must be >= 0");
+  IMPASTO_CHECK(std::isfinite(tv_weight) && tv_weight >= 0, "TV weight must be >= 0");
+  IMPASTO_CHECK(!style_layers.empty(), "no style layers");
+  auto positive_sum = [](const std::vector<WeightedTap>& v) {
+    double s = 0;
+    for (const auto& t : v) s += t.weight;
+    return v.empty() || s > 0;
+  };
+  IMPASTO_CHECK(positive_sum(style_layers), "style layer weights sum to 0");
+  IMPASTO_CHECK(positive_sum(content_layers), "content layer weights sum to 0");
+}
+
+StyleObjective::StyleObjective(Vgg19& net, LossConfig config)
+    : net_(net), backend_(net.backend()), config_(std::move(config)) {
+  config_.validate();
+}
+
+std::vector<Tap> StyleObjective::all_taps() const {
+  std::vector<Tap> taps;
+  for (const auto& t : config_.style_layers) taps.push_back(t.tap);
+  for (const auto& t : config_.content_layers) taps.push_back(t.tap);
+  return taps;
+}
+
+std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w) {
+  // The size of each style layer's feature map for an input of h×w (VGG-19's poolings halve, floor).
+  std::vector<Tensor> out;
+  for (const auto& t : config_.style_layers) {
+    int hh = h, ww = w;
+    for (int i = 0; i < t.tap.conv; ++i)
+      if (vgg19_convs()[i].pool_after) { hh /= 2; ww /= 2; }
+    Image m = resize_area(mask, ww, hh);
+    const float peak = *std::max_element(m.data.begin(), m.data.end());
+    IMPASTO_CHECK(peak > 0, "style mask is empty (all zero) at layer " << tap_name(t.tap));
+    for (float& v : m.data) v /= peak;
+    out.push_back(backend_.from_host(m.data, Shape{1, 1, hh, ww}));  // (1,1,h,w)
+  }
+  return out;
+}
+
+double StyleObjective::gram_factor(const Shape& s) const {
+  return config_.style_form == StyleForm::gatys ? 1.0 : 1.0 / (double(s.c) * double(s.plane()));
+}
+
+double StyleObjective::style_layer_scale(const WeightedTap& t, const Shape& s) const {
+  const double n = s.c, m = double(s.plane());
+  const double form = config_.style_form == StyleForm::gatys ? 1.0 / (4.0 * n * n * m * m) : 1.0 / (n * n);
+  return form * layer_factor(config_.style_layers, t, config_.average_layers);
+}
+
+double StyleObjective::content_scale(const WeightedTap& t, const Shape& s) const {
+  const double n = s.c, m = double(s.plane());
+  const double k = config_.content_variant == 1   ? 1.0 / (2.0 * std::sqrt(n) * std::sqrt(m))
+                   : config_.content_variant == 2 ? 1.0 / (n * m)
+                                                  : 0.5;
+  return k * layer_factor(config_.content_layers, t, config_.average_layers);
+}
+
+void StyleObjective::add_style(const Tensor& x, float blend_weight, const Image* mask) {
+  IMPASTO_CHECK(std::isfinite(blend_weight) && blend_weight >= 0, "style blend weight must be >= 0");
+  const Shape s = x.shape();
+  std::vector<Tap> taps;
+  for (const auto& t : config_.style_layers) taps.push_back(t.tap);
+  net_.plan(s.h, s.w, taps);
+  net_.forward(x);
+  StyleTarget target;
+  target.blend = blend_weight;
+  std::vector<Tensor> masks;
+  if (mask) {
+    IMPASTO_CHECK(mask->c == 1 && mask->h > 0 && mask->w > 0, "style mask must be a non-empty one-channel image");
+    target.masked = true;
+    target.mask = *mask;
+    masks = mask_pyramid(*mask, s.h, s.w);
+  }
+  for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
+    Tensor f = net_.feature(config_.style_layers[l].tap);  // (1,N,h,w)
+    const Shape fs = f.shape();
+    Tensor masked;
+    if (mask) {
+      masked = backend_.empty(fs);
+      backend_.mul_mask(f, masks[l], masked);
+      f = masked;
+    }
+    Tensor g = backend_.empty(Shape{1, 1, fs.c, fs.c});  // (1,1,N,N)
+    backend_.gram(f, g);
+    backend_.scale(g, float(1.0 / double(fs.plane())));
+    target.gram_per_position.push_back(g);
+  }
+  styles_.push_back(std::move(target));
+}
+
+void StyleObjective::plan_output(int h, int w) {
+  IMPASTO_CHECK(!styles_.empty(), "no style image given");
+  double blend_total = 0;
+  for (const auto& st : styles_) blend_total += st.blend;
+  IMPASTO_CHECK(blend_total > 0, "style blend weights sum to 0");
+  net_.plan(h, w, all_taps());
+  h_ = h;
+  w_ = w;
+  // Per-layer shapes at the output size, from the plan.
+  std::int64_t max_gram = 1, max_feature = 1;
+  std::vector<Shape> shapes;
+  {
+    int hh = h, ww = w;
+    for (const auto& t : config_.style_layers) {
+      hh = h;
+      ww = w;
+      for (int i = 0; i < t.tap.conv; ++i)
+        if (vgg19_convs()[i].pool_after) { hh /= 2; ww /= 2; }
+      const int n = vgg19_convs()[t.tap.conv].cout;
+      shapes.push_back(Shape{1, n, hh, ww});
+      max_gram = std::max<std::int64_t>(max_gram, std::int64_t(n) * n);
+      max_feature = std::max<std::int64_t>(max_feature, std::int64_t(n) * hh * ww);
+    }
+  }
+  bool any_mask = false;
+  for (auto& st : styles_) {
+    st.gram.clear();
+    for (std::size_t l = 0; l < shapes.size(); ++l) {
+      // A_eff = c·M·(G_style/M_style), c the form's Gram factor.
+      Tensor a = backend_.empty(st.gram_per_position[l].shape());
+      backend_.copy(st.gram_per_position[l], a);
+      backend_.scale(a, float(gram_factor(shapes[l]) * double(shapes[l].plane())));
+      st.gram.push_back(a);
+    }
+    st.output_mask.clear();
+    if (st.masked) {
+      st.output_mask = mask_pyramid(st.mask, h, w);
+      any_mask = true;
+    }
+  }
+  gram_ = backend_.empty(Shape{1, 1, 1, int(max_gram)});
+  gram_grad_ = backend_.empty(Shape{1, 1, 1, int(max_gram)});
+  masked_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
+  masked_grad_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
+  content_targets_.clear();
+  ready_ = true;
+}
+
+void StyleObjective::set_content(const Tensor& x) {
+  const Shape s = x.shape();
+  IMPASTO_CHECK(s.n == 1 && s.c == 3, "content must be (1,3,H,W), got " << s.str());
+  plan_output(s.h, s.w);
+  net_.forward(x);
+  for (const auto& t : config_.content_layers) {
+    const Tensor& f = net_.feature(t.tap);
+    Tensor p = backend_.empty(f.shape());  // (1,C,h,w)
+    backend_.copy(f, p);
+    content_targets_.push_back(p);
+  }
+}
+
+void StyleObjective::set_output_size(int h, int w) { plan_output(h, w); }
+
+LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
+  IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
+  LossTerms terms;
+  net_.zero_grads();
+  net_.forward(x);
+
+  // Content: α·(layer factor)·K·Σ(F − P)².
+  for (std::size_t l = 0; l < content_targets_.size(); ++l) {
+    const WeightedTap& t = config_.content_layers[l];
+    const Tensor& f = net_.feature(t.tap);
+    const double scale = config_.content_weight * content_scale(t, f.shape());
+    terms.content += backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &net_.grad(t.tap));
+  }
+
+  // Style: per layer, the unmasked styles share one Gram; each masked style has its own.
+  double blend_total = 0;
+  for (const auto& st : styles_) blend_total += st.blend;
+  for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
+    const WeightedTap& t = config_.style_layers[l];
+    const Tensor& f = net_.feature(t.tap);  // (1,N,h,w)
+    const Shape fs = f.shape();
+    const Shape gs{1, 1, fs.c, fs.c};
+    Tensor g = gram_.prefix(gs), dg = gram_grad_.prefix(gs);  // (1,1,N,N)
+    const float c = float(gram_factor(fs));
+    const double layer_scale = config_.style_weight * style_layer_scale(t, fs);
+    // Adds the loss of style `st` on the features `src` to terms.style and leaves dL/dG·c in dg.
+    auto style_term = [&](const StyleTarget& st) {
+      terms.style += backend_.sq_diff_loss(g, st.gram[l], nullptr, float(layer_scale * st.blend / blend_total), &dg);
+    };
+    bool any_plain = false;
+    for (const auto& st : styles_) any_plain |= !st.masked;
+    if (any_plain) {
+      backend_.gram(f, g);
+      backend_.scale(g, c);
+      backend_.fill(dg, 0.0f);
+      for (const auto& st : styles_)
+        if (!st.masked) style_term(st);
+      backend_.scale(dg, c);
+      backend_.gram_backward(dg, f, net_.grad(t.tap), 1.0f);
+    }
+    for (const auto& st : styles_) {
+      if (!st.masked) continue;
+      Tensor fm = masked_.prefix(fs), dfm = masked_grad_.prefix(fs);  // (1,N,h,w)
+      backend_.mul_mask(f, st.output_mask[l], fm);
+      backend_.gram(fm, g);
+      backend_.scale(g, c);
+      backend_.fill(dg, 0.0f);
+      style_term(st);
+      backend_.scale(dg, c);
+      backend_.gram_backward(dg, fm, dfm, 0.0f);
+      backend_.mul_mask(dfm, st.output_mask[l], dfm);
+      backend_.axpy(1.0f, dfm, net_.grad(t.tap));
+    }
+  }
+
+  net_.backward(grad);
+  if (config_.tv_weight > 0) terms.tv = backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad);
+  terms.total = terms.content + terms.style + terms.tv;
+  return terms;
+}
+
+}  // namespace impasto

@@ -1,0 +1,100 @@
+// engine/losses.hpp — the style-transfer objective of DESIGN.md "The math": content, style (several styles
+// with blend weights, optional per-style masks), total variation; targets computed once per image, then one
+// evaluate() per optimizer step runs VGG-19 forward, the loss terms with their gradients, VGG-19 backward
+// and the TV term. Nothing allocates in evaluate().
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/image.hpp"
+#include "engine/vgg19.hpp"
+
+namespace impasto {
+
+struct WeightedTap {
+  Tap tap;
+  float weight = 1.0f;
+};
+// "relu1_1,relu2_1" and "1,2" (or empty: equal weights) → taps with weights; counts must match.
+std::vector<WeightedTap> parse_weighted_taps(const std::string& layers, const std::string& weights,
+                                             const char* what);
+
+// How the style term is normalized.
+enum class StyleForm {
+  gatys,        // E = 1/(4N²M²)·Σ(G−A)², G = F·Fᵀ (Gatys et al. 2016, eq. 4; neural-style-tf)
+  mean_squared  // G = F·Fᵀ/(N·M), E = Σ(G−A)²/N² (jcjohnson/neural-style's GramMatrix + MSECriterion)
+};
+
+struct LossConfig {
+  std::vector<WeightedTap> content_layers;  // default conv4_2
+  std::vector<WeightedTap> style_layers;    // default relu1_1 … relu5_1
+  // 1: K = 1/(2√N√M), 2: K = 1/(N·M), 3: K = 1/2 (neural-style-tf's --content_loss_function).
+  int content_variant = 1;
+  double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3;
+  TvMode tv_mode = TvMode::l1;
+  StyleForm style_form = StyleForm::gatys;
+  // true (neural-style-tf): layer weights normalized to sum 1 and each term divided by the layer count;
+  // false (neural-style): raw layer weights, plain sums.
+  bool average_layers = true;
+  void validate() const;  // throws Error naming the bad field
+  static LossConfig defaults();
+};
+
+// Loss terms as weighted contributions: total = content + style + tv (+ extra terms added by callers).
+struct LossTerms {
+  double total = 0, content = 0, style = 0, tv = 0;
+};
+
+class StyleObjective {
+ public:
+  StyleObjective(Vgg19& net, LossConfig config);
+
+  // Style targets: x (1,3,Hs,Ws) preprocessed; its Gram per style layer is stored per position (G/Ms) so a
+  // style image of another size than the output expresses the same statistics. `mask` (one channel, any
+  // size, optional) weights where this style applies (masked transfer, DESIGN.md): it is resized to every
+  // style layer (area), divided by its maximum, and multiplies both the style's and the output's features
+  // before their Grams.
+  void add_style(const Tensor& x, float blend_weight, const Image* mask = nullptr);
+  // Content target at the output size; plans the network for generation. Call after every add_style.
+  void set_content(const Tensor& x);
+  // Texture synthesis: no content term; plans the network for an output of h×w.
+  void set_output_size(int h, int w);
+
+  // L(x) and dL/dx (grad overwritten), x (1,3,H,W) preprocessed. Needs set_content or set_output_size.
+  LossTerms evaluate(const Tensor& x, Tensor& grad);
+
+  int height() const { return h_; }
+  int width() const { return w_; }
+  const LossConfig& config() const { return config_; }
+
+ private:
+  struct StyleTarget {
+    float blend = 1.0f;
+    std::vector<Tensor> gram_per_position;  // per style layer (1,1,N,N): G_style / M_style
+    std::vector<Tensor> gram;               // per style layer (1,1,N,N): the target at the output size
+    bool masked = false;
+    Image mask;                             // (1,Hm,Wm) as given
+    std::vector<Tensor> output_mask;        // per style layer (1,1,h,w) at the output size
+  };
+  void plan_output(int h, int w);
+  std::vector<Tap> all_taps() const;
+  // mask → per style layer (1,1,h,w) for an input of h×w: area-resized and divided by its maximum.
+  std::vector<Tensor> mask_pyramid(const Image& mask, int h, int w);
+  double content_scale(const WeightedTap& t, const Shape& s) const;
+  double style_layer_scale(const WeightedTap& t, const Shape& s) const;
+  double gram_factor(const Shape& s) const;
+
+  Vgg19& net_;
+  Backend& backend_;
+  LossConfig config_;
+  std::vector<StyleTarget> styles_;
+  std::vector<Tensor> content_targets_;  // per content layer (1,C,h,w)
+  Tensor gram_, gram_grad_;              // scratch (1,1,1,max N²): G and dL/dG of the layer at hand
+  Tensor masked_, masked_grad_;          // scratch (1,1,1,max N·M) for masked styles
+  int h_ = 0, w_ = 0;
+  bool ready_ = false;
+};
+
+}  // namespace impasto

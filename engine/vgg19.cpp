@@ -1,0 +1,207 @@
+// engine/vgg19.cpp — VGG-19 forward/backward on a Backend (see vgg19.hpp). Memory: per conv in use, the
+// ReLU output (the next layer's input and the ReLU mask of the backward pass), the pre-ReLU output only
+// where a convX_Y tap asks for it, the pooled output where a deeper layer follows, and two shared scratch
+// buffers for the gradient that flows down.
+#include "engine/vgg19.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/error.hpp"
+
+namespace impasto {
+
+Tap parse_tap(const std::string& name) {
+  const auto& convs = vgg19_convs();
+  for (int i = 0; i < kVggConvCount; ++i) {
+    const std::string conv = convs[i].name;  // "convX_Y"
+    if (name == conv) return Tap{i, false};
+    if (name == "relu" + conv.substr(4)) return Tap{i, true};
+  }
+  IMPASTO_FAIL("unknown layer '" << name << "' (expected convX_Y or reluX_Y with X in 1..5, e.g. conv4_2, relu1_1)");
+}
+
+std::string tap_name(const Tap& t) {
+  const std::string conv = vgg19_convs()[t.conv].name;
+  return t.relu ? "relu" + conv.substr(4) : conv;
+}
+
+PoolMode parse_pool_mode(const std::string& s) {
+  if (s == "avg" || s == "average") return PoolMode::average;
+  if (s == "max") return PoolMode::max;
+  IMPASTO_FAIL("unknown pooling '" << s << "' (expected avg or max)");
+}
+
+Vgg19::Vgg19(Backend& backend, const VggWeights& weights, PoolMode pool) : backend_(backend), pool_(pool) {
+  const auto& convs = vgg19_convs();
+  IMPASTO_CHECK(!weights.convs.empty() && weights.convs.size() <= std::size_t(kVggConvCount),
+                "weights hold " << weights.convs.size() << " convolution layers, expected 1.." << kVggConvCount);
+  layers_.resize(weights.convs.size());
+  for (std::size_t i = 0; i < weights.convs.size(); ++i) {
+    const ConvWeights& cw = weights.convs[i];
+    IMPASTO_CHECK(cw.cin == convs[i].cin && cw.cout == convs[i].cout && cw.k == 3 &&
+                      cw.w.size() == std::size_t(cw.cout) * cw.cin * 9 && cw.b.size() == std::size_t(cw.cout),
+                  "weights for " << convs[i].name << " have the wrong shape");
+    layers_[i].w = backend_.from_host(cw.w, Shape{cw.cout, cw.cin, 3, 3});  // (Cout,Cin,3,3)
+    layers_[i].b = backend_.from_host(cw.b, Shape{1, 1, 1, cw.cout});      // (1,1,1,Cout)
+  }
+}
+
+void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
+  IMPASTO_CHECK(h >= 1 && w >= 1, "image size " << w << "x" << h << " is empty");
+  IMPASTO_CHECK(!taps.empty(), "no layers requested from VGG-19");
+  const auto& convs = vgg19_convs();
+  int deepest = 0;
+  for (const Tap& t : taps) deepest = std::max(deepest, t.conv);
+  IMPASTO_CHECK(deepest < int(layers_.size()), "layer " << convs[deepest].name << " is needed but the weights hold only "
+                                                         << layers_.size() << " convolution layers");
+  // The spatial size must stay at least 1x1 down to the deepest layer.
+  {
+    int hh = h, ww = w;
+    for (int i = 0; i < deepest; ++i)
+      if (convs[i].pool_after) { hh /= 2; ww /= 2; }
+    IMPASTO_CHECK(hh >= 1 && ww >= 1, "image " << w << "x" << h << " is too small for layer " << convs[deepest].name
+                                               << " (each pooling halves it)");
+  }
+  for (Layer& l : layers_) l.conv_out = l.relu_out = l.pool_out = l.conv_grad = l.relu_grad = Tensor();
+  scratch_a_ = scratch_b_ = Tensor();
+
+  depth_ = deepest + 1;
+  h_ = h;
+  w_ = w;
+  planned_bytes_ = 0;
+  std::int64_t max_numel = 3LL * h * w;
+  std::size_t workspace = 0;
+  int hh = h, ww = w;
+  auto alloc = [&](Shape s) {
+    planned_bytes_ += std::size_t(s.numel()) * sizeof(float);
+    return backend_.empty(s);
+  };
+  for (int i = 0; i < depth_; ++i) {
+    Layer& l = layers_[i];
+    const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
+    const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
+    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape()));
+    l.relu_out = alloc(out);
+    max_numel = std::max(max_numel, out.numel());
+    for (const Tap& t : taps) {
+      if (t.conv != i) continue;
+      if (t.relu && l.relu_grad.empty()) l.relu_grad = alloc(out);
+      if (!t.relu && l.conv_grad.empty()) {
+        l.conv_grad = alloc(out);
+        l.conv_out = alloc(out);
+      }
+    }
+    if (convs[i].pool_after && i + 1 < depth_) {
+      hh /= 2;
+      ww /= 2;
+      l.pool_out = alloc(Shape{1, convs[i].cout, hh, ww});  // (1,Cout,h/2,w/2)
+    }
+  }
+  scratch_a_ = alloc(Shape{1, 1, 1, int(max_numel)});
+  scratch_b_ = alloc(Shape{1, 1, 1, int(max_numel)});
+  backend_.reserve_workspace(workspace);
+  planned_bytes_ += workspace;
+}
+
+void Vgg19::forward(const Tensor& x) {
+  IMPASTO_CHECK(depth_ > 0, "Vgg19::forward before plan()");
+  IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
+                "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
+  const Tensor* in = &x;
+  for (int i = 0; i < depth_; ++i) {
+    Layer& l = layers_[i];
+    if (l.conv_out.empty()) {
+      backend_.conv2d_forward(*in, l.w, l.b, l.relu_out, /*fuse_relu=*/true);
+    } else {
+      backend_.conv2d_forward(*in, l.w, l.b, l.conv_out, /*fuse_relu=*/false);
+      backend_.relu_forward(l.conv_out, l.relu_out);
+    }
+    in = &l.relu_out;
+    if (!l.pool_out.empty()) {
+      backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
+      in = &l.pool_out;
+    }
+  }
+}
+
+Vgg19::Layer& Vgg19::layer_of(const Tap& t, const char* what) {
+  return const_cast<Layer&>(static_cast<const Vgg19*>(this)->layer_of(t, what));
+}
+
+const Vgg19::Layer& Vgg19::layer_of(const Tap& t, const char* what) const {
+  IMPASTO_CHECK(t.conv >= 0 && t.conv < depth_, what << " of " << tap_name(t) << ": layer not planned");
+  return layers_[t.conv];
+}
+
+const Tensor& Vgg19::feature(const Tap& t) const {
+  const Layer& l = layer_of(t, "feature");
+  const Tensor& f = t.relu ? l.relu_out : l.conv_out;
+  IMPASTO_CHECK(!f.empty(), "feature of " << tap_name(t) << ": tap not planned");
+  return f;
+}
+
+Tensor& Vgg19::grad(const Tap& t) {
+  Layer& l = layer_of(t, "gradient");
+  Tensor& g = t.relu ? l.relu_grad : l.conv_grad;
+  IMPASTO_CHECK(!g.empty(), "gradient of " << tap_name(t) << ": tap not planned");
+  return g;
+}
+
+void Vgg19::zero_grads() {
+  for (int i = 0; i < depth_; ++i) {
+    if (!layers_[i].relu_grad.empty()) backend_.fill(layers_[i].relu_grad, 0.0f);
+    if (!layers_[i].conv_grad.empty()) backend_.fill(layers_[i].conv_grad, 0.0f);
+  }
+}
+
+void Vgg19::backward(Tensor& dx) {
+  IMPASTO_CHECK(depth_ > 0, "Vgg19::backward before plan()");
+  IMPASTO_CHECK(dx.shape() == (Shape{1, 3, h_, w_}), "input gradient " << dx.shape().str() << " does not match the plan");
+  Tensor a = scratch_a_, b = scratch_b_;  // handles swapped as the gradient moves down
+  bool have_up = false;                   // a holds dL/d(relu_out) of the current layer
+  for (int i = depth_ - 1; i >= 0; --i) {
+    Layer& l = layers_[i];
+    const Shape out = l.relu_out.shape();
+    // dL/d(relu_out) in a's first out.numel() elements.
+    Tensor d_relu = a.prefix(out);  // (1,Cout,h,w)
+    if (!l.relu_grad.empty()) {
+      if (have_up) backend_.axpy(1.0f, l.relu_grad, d_relu);
+      else backend_.copy(l.relu_grad, d_relu);
+      have_up = true;
+    }
+    if (have_up) backend_.relu_backward(l.relu_out, d_relu, d_relu);  // now dL/d(conv_out)
+    if (!l.conv_grad.empty()) {
+      if (have_up) backend_.axpy(1.0f, l.conv_grad, d_relu);
+      else backend_.copy(l.conv_grad, d_relu);
+      have_up = true;
+    }
+    IMPASTO_ASSERT(have_up);  // the deepest layer always holds a tap
+    const auto& spec = vgg19_convs()[i];
+    if (i == 0) {
+      backend_.conv2d_backward_data(d_relu, l.w, dx);
+      break;
+    }
+    const Layer& prev = layers_[i - 1];
+    const Shape in{1, spec.cin, out.h, out.w};
+    Tensor d_in = b.prefix(in);
+    backend_.conv2d_backward_data(d_relu, l.w, d_in);
+    if (!prev.pool_out.empty()) {
+      Tensor d_prev = a.prefix(prev.relu_out.shape());
+      backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_);
+    } else {
+      std::swap(a, b);
+    }
+  }
+}
+
+double Vgg19::conv_flops() const {
+  double flops = 0;
+  for (int i = 0; i < depth_; ++i) {
+    const Shape s = layers_[i].relu_out.shape();
+    flops += 2.0 * vgg19_convs()[i].cin * vgg19_convs()[i].cout * 9.0 * double(s.h) * s.w;
+  }
+  return flops;
+}
+
+}  // namespace impasto

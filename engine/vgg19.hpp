@@ -1,0 +1,77 @@
+// engine/vgg19.hpp — the VGG-19 feature network (conv1_1 … conv5_4) on a Backend: forward keeping only what
+// the backward pass needs, truncated after the deepest requested tap, and a backward pass that returns the
+// gradient with respect to the input image only (weights never change; no weight gradients).
+//
+// Taps name points of the network: `convX_Y` is the convolution output including its bias (before the
+// ReLU), `reluX_Y` its rectified output (DESIGN.md "VGG-19 features").
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "weights/weights.hpp"
+
+namespace impasto {
+
+struct Tap {
+  int conv = 0;       // index into vgg19_convs(): 0 = conv1_1 … 15 = conv5_4
+  bool relu = false;  // false: convX_Y, true: reluX_Y
+  bool operator==(const Tap& o) const { return conv == o.conv && relu == o.relu; }
+};
+// "conv4_2" / "relu1_1" → Tap; anything else is an Error listing what is accepted.
+Tap parse_tap(const std::string& name);
+std::string tap_name(const Tap& t);
+PoolMode parse_pool_mode(const std::string& s);  // "avg" | "max"
+
+class Vgg19 {
+ public:
+  // Uploads the weights once. Only the convs that `weights` holds can be used by plan().
+  Vgg19(Backend& backend, const VggWeights& weights, PoolMode pool);
+  Vgg19(const Vgg19&) = delete;
+  Vgg19& operator=(const Vgg19&) = delete;
+
+  // Allocates every activation, tap-gradient and scratch buffer for an (1,3,h,w) input and these taps
+  // (once per image size; forward/backward allocate nothing). The network ends at the deepest tap.
+  void plan(int h, int w, const std::vector<Tap>& taps);
+  int planned_height() const { return h_; }
+  int planned_width() const { return w_; }
+
+  // x (1,3,H,W), preprocessed (mean subtracted, network channel order).
+  void forward(const Tensor& x);
+  // The activation at a planned tap after forward(): (1,C,h,w).
+  const Tensor& feature(const Tap& t) const;
+  // The gradient buffer of a planned tap (same shape as the feature): backward() reads dL/dfeature here.
+  Tensor& grad(const Tap& t);
+  void zero_grads();
+  // dx (1,3,H,W) = dL/dx given dL/dfeature in grad(tap) for every planned tap. Needs the last forward().
+  void backward(Tensor& dx);
+
+  // Multiply-accumulate FLOPs of one forward (convolutions only) at the planned size: 2·Cin·Cout·9·h·w per
+  // conv. The backward-data pass costs the same.
+  double conv_flops() const;
+  std::size_t planned_bytes() const { return planned_bytes_; }
+  Backend& backend() const { return backend_; }
+
+ private:
+  struct Layer {
+    Tensor w, b;          // (Cout,Cin,3,3), (1,1,1,Cout)
+    Tensor conv_out;      // (1,Cout,h,w), only when a convX_Y tap is planned here
+    Tensor relu_out;      // (1,Cout,h,w)
+    Tensor pool_out;      // (1,Cout,h/2,w/2), when a pooling follows and a deeper layer is in use
+    Tensor conv_grad;     // tap gradient buffers, when planned
+    Tensor relu_grad;
+  };
+  Layer& layer_of(const Tap& t, const char* what);
+  const Layer& layer_of(const Tap& t, const char* what) const;
+
+  Backend& backend_;
+  PoolMode pool_;
+  std::vector<Layer> layers_;
+  int depth_ = 0;  // number of convs in use
+  int h_ = 0, w_ = 0;
+  Tensor scratch_a_, scratch_b_;  // (max activation numel) ping-pong gradient buffers
+  std::size_t planned_bytes_ = 0;
+};
+
+}  // namespace impasto
