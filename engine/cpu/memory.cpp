@@ -1,0 +1,103 @@
+// engine/cpu/memory.cpp — the CPU backend's memory: 64-byte-aligned tensor storage owned by RAII, host
+// transfers (plain copies), the grow-only op workspace (im2col buffers, Gram scratch) and the byte count
+// that memory plans and messages report.
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "engine/cpu/checks.hpp"
+#include "engine/cpu/cpu_backend.hpp"
+
+namespace impasto {
+namespace {
+
+constexpr std::size_t kAlignment = 64;  // a cache line; also what AVX-512 loads like
+
+// Storage for one tensor: aligned host memory, counted in the backend's live-byte total while it lives.
+class CpuStorage final : public Storage {
+ public:
+  CpuStorage(float* data, std::size_t count, std::shared_ptr<std::atomic<std::size_t>> live_bytes)
+      : Storage(data, count, Device::cpu), live_bytes_(std::move(live_bytes)) {
+    *live_bytes_ += count * sizeof(float);
+  }
+  ~CpuStorage() override {
+    std::free(data());
+    *live_bytes_ -= count() * sizeof(float);
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> live_bytes_;
+};
+
+float* aligned_floats(std::size_t count) {
+  // std::aligned_alloc wants a size that is a multiple of the alignment; never ask for 0 bytes.
+  const std::size_t bytes = std::max<std::size_t>(kAlignment, (count * sizeof(float) + kAlignment - 1) /
+                                                                  kAlignment * kAlignment);
+  void* p = std::aligned_alloc(kAlignment, bytes);
+  if (p == nullptr) {
+    throw OutOfMemoryError("cpu: out of memory allocating " + std::to_string(bytes) + " bytes");
+  }
+  return static_cast<float*>(p);
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend() = default;
+
+std::string CpuBackend::name() const {
+  const int threads = openblas_get_num_threads();
+  return "cpu (OpenBLAS, " + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+}
+
+Tensor CpuBackend::empty(Shape s) {
+  IMPASTO_CHECK(s.n >= 0 && s.c >= 0 && s.h >= 0 && s.w >= 0, "empty: negative dimension in shape " << s.str());
+  const auto count = std::size_t(s.numel());
+  float* data = aligned_floats(count);
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = std::make_shared<CpuStorage>(data, count, live_bytes_);
+  } catch (...) {
+    std::free(data);
+    throw;
+  }
+  return Tensor(std::move(storage), s);
+}
+
+void CpuBackend::upload(const float* host, Tensor& dst) {
+  cpu::check_tensor(dst, "upload", "dst");
+  IMPASTO_CHECK(host != nullptr || dst.numel() == 0, "upload: null host pointer");
+  if (dst.numel() > 0 && host != dst.data()) std::memmove(dst.data(), host, std::size_t(dst.numel()) * sizeof(float));
+}
+
+void CpuBackend::download(const Tensor& src, float* host) {
+  cpu::check_tensor(src, "download", "src");
+  IMPASTO_CHECK(host != nullptr || src.numel() == 0, "download: null host pointer");
+  if (src.numel() > 0 && host != src.data()) std::memmove(host, src.data(), std::size_t(src.numel()) * sizeof(float));
+}
+
+float* CpuBackend::workspace(std::size_t floats) {
+  if (workspace_.size() < floats) {
+    try {
+      workspace_.resize(floats);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemoryError("cpu: out of memory growing the workspace to " +
+                             std::to_string(floats * sizeof(float)) + " bytes");
+    }
+  }
+  return workspace_.data();
+}
+
+void CpuBackend::reserve_workspace(std::size_t bytes) { workspace((bytes + sizeof(float) - 1) / sizeof(float)); }
+
+// The im2col matrix of one sample: (Cin·K·K) × (H·W) floats; a 1×1 convolution multiplies x directly.
+std::size_t CpuBackend::conv2d_workspace_bytes(Shape x, Shape w) {
+  if (w.h == 1 && w.w == 1) return 0;
+  return std::size_t(w.c) * w.h * w.w * std::size_t(x.plane()) * sizeof(float);
+}
+
+std::size_t CpuBackend::bytes_in_use() const { return live_bytes_->load() + workspace_.size() * sizeof(float); }
+
+}  // namespace impasto

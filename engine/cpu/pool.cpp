@@ -1,0 +1,93 @@
+// engine/cpu/pool.cpp — 2×2 stride-2 pooling (average or max, floor mode) on the CPU, forward and backward.
+// Each H×W plane of x (N,C,H,W) maps to an (H/2)×(W/2) plane of y; a last odd row/column is dropped and
+// gets a zero gradient. Max pooling routes the gradient to the first maximum of its window in row-major
+// order (the convention cuDNN and PyTorch follow).
+#include "engine/cpu/checks.hpp"
+#include "engine/cpu/cpu_backend.hpp"
+
+namespace impasto {
+namespace {
+
+Shape pooled_shape(const Shape& x) { return Shape{x.n, x.c, x.h / 2, x.w / 2}; }
+
+// Index (0..3, row-major) of the first maximum among the four window values.
+int first_max(const float v[4]) {
+  int best = 0;
+  for (int k = 1; k < 4; ++k) {
+    if (v[k] > v[best]) best = k;
+  }
+  return best;
+}
+
+// Calls visit(window, out_index, offsets) for every 2×2 window of every plane: window points at the
+// window's top-left element in x, offsets are the four element offsets from it in row-major order.
+template <typename Visit>
+void for_each_window(const Shape& xs, Visit&& visit) {
+  const int oh = xs.h / 2, ow = xs.w / 2;
+  const std::int64_t offsets[4] = {0, 1, xs.w, std::int64_t(xs.w) + 1};
+  const std::int64_t planes = cpu::plane_count(xs);
+  for (std::int64_t p = 0; p < planes; ++p) {
+    for (int i = 0; i < oh; ++i) {
+      for (int j = 0; j < ow; ++j) {
+        const std::int64_t top_left = p * xs.plane() + std::int64_t(2 * i) * xs.w + 2 * j;
+        const std::int64_t out = (p * oh + i) * ow + j;
+        visit(top_left, out, offsets);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
+  cpu::check_tensor(x, "pool2d_forward", "x");                              // (N,C,H,W)
+  cpu::check_shape(y, pooled_shape(x.shape()), "pool2d_forward", "y");   // (N,C,H/2,W/2)
+  cpu::check_no_alias(y, x, "pool2d_forward", "y", "x");
+  const float* xv = x.data();
+  float* yv = y.data();
+  for_each_window(x.shape(), [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
+    const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
+    yv[out] = mode == PoolMode::average ? 0.25f * (v[0] + v[1] + v[2] + v[3]) : v[first_max(v)];
+  });
+}
+
+void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) {
+  const char* op = "pool2d_backward";
+  cpu::check_tensor(x, op, "x");                        // (N,C,H,W)
+  const Shape ys = pooled_shape(x.shape());             // (N,C,H/2,W/2)
+  cpu::check_shape(y, ys, op, "y");
+  cpu::check_shape(dy, ys, op, "dy");
+  cpu::check_shape(dx, x.shape(), op, "dx");            // (N,C,H,W)
+  cpu::check_no_alias(dx, x, op, "dx", "x");
+  cpu::check_no_alias(dx, dy, op, "dx", "dy");
+  const Shape xs = x.shape();
+  const float* xv = x.data();
+  const float* dyv = dy.data();
+  float* dxv = dx.data();
+  // Rows and columns that floor mode drops: the last one of an odd H or W.
+  if (xs.h % 2 == 1 || xs.w % 2 == 1) {
+    const std::int64_t planes = cpu::plane_count(xs);
+    for (std::int64_t p = 0; p < planes; ++p) {
+      float* plane = dxv + p * xs.plane();
+      if (xs.w % 2 == 1) {
+        for (int i = 0; i < xs.h; ++i) plane[std::int64_t(i) * xs.w + xs.w - 1] = 0.0f;
+      }
+      if (xs.h % 2 == 1) {
+        for (int j = 0; j < xs.w; ++j) plane[std::int64_t(xs.h - 1) * xs.w + j] = 0.0f;
+      }
+    }
+  }
+  // Windows do not overlap (stride = size), so each covered element of dx is written exactly once.
+  for_each_window(xs, [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
+    const float g = dyv[out];
+    if (mode == PoolMode::average) {
+      for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = 0.25f * g;
+      return;
+    }
+    const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
+    const int best = first_max(v);
+    for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = k == best ? g : 0.0f;
+  });
+}
+
+}  // namespace impasto

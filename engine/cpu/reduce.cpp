@@ -1,0 +1,66 @@
+// engine/cpu/reduce.cpp — reductions on the CPU (dot, sum, L1 and L∞ norms, finiteness), accumulated in
+// double so that the CPU results serve as the reference for the GPU's float reductions.
+#include <cmath>
+#include <limits>
+
+#include "engine/cpu/checks.hpp"
+#include "engine/cpu/cpu_backend.hpp"
+
+namespace impasto {
+namespace {
+
+// Σ term(x[i]) in double over every element of x.
+template <typename Term>
+double accumulate(const Tensor& x, const char* op, Term&& term) {
+  cpu::check_tensor(x, op, "x");
+  const float* xv = x.data();
+  const std::int64_t n = x.numel();
+  double s = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) s += term(xv[i]);
+  return s;
+}
+
+}  // namespace
+
+double CpuBackend::dot(const Tensor& x, const Tensor& y) {
+  cpu::check_same_numel(x, y, "dot", "x", "y");
+  const float* xv = x.data();
+  const float* yv = y.data();
+  const std::int64_t n = x.numel();
+  double s = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) s += double(xv[i]) * double(yv[i]);
+  return s;
+}
+
+double CpuBackend::sum(const Tensor& x) {
+  return accumulate(x, "sum", [](float v) { return double(v); });
+}
+
+double CpuBackend::abs_sum(const Tensor& x) {
+  return accumulate(x, "abs_sum", [](float v) { return std::fabs(double(v)); });
+}
+
+double CpuBackend::abs_max(const Tensor& x) {
+  cpu::check_tensor(x, "abs_max", "x");
+  const float* xv = x.data();
+  const std::int64_t n = x.numel();
+  double m = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double a = std::fabs(double(xv[i]));
+    if (std::isnan(a)) return std::numeric_limits<double>::quiet_NaN();
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+bool CpuBackend::all_finite(const Tensor& x) {
+  cpu::check_tensor(x, "all_finite", "x");
+  const float* xv = x.data();
+  const std::int64_t n = x.numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!std::isfinite(xv[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace impasto

@@ -1,0 +1,264 @@
+// tests/cpu/test_vgg19.cpp — VGG-19 on the CPU backend: tap names, plan checks, the input gradient against
+// central finite differences, and features/gradient against the committed PyTorch fixtures
+// (tests/fixtures/make_vgg_fixture.py).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+
+#include "engine/cpu/cpu_backend.hpp"
+#include "engine/error.hpp"
+#include "engine/vgg19.hpp"
+#include "tests/support/compare.hpp"
+
+using namespace impasto;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, unsigned seed, float scale) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(gen);
+  return v;
+}
+
+// L(x) = Σ_taps <R_t, F_t(x)> with fixed random R_t, so dL/dF_t = R_t.
+struct ProjectionLoss {
+  Vgg19& net;
+  Backend& be;
+  std::vector<Tap> taps;
+  std::vector<Tensor> r;
+  double value(const Tensor& x) {
+    net.forward(x);
+    double l = 0;
+    for (std::size_t i = 0; i < taps.size(); ++i) l += be.dot(net.feature(taps[i]), r[i]);
+    return l;
+  }
+  void gradient(const Tensor& x, Tensor& dx) {
+    net.forward(x);
+    net.zero_grads();
+    for (std::size_t i = 0; i < taps.size(); ++i) be.copy(r[i], net.grad(taps[i]));
+    net.backward(dx);
+  }
+};
+
+void check_finite_differences(PoolMode pool) {
+  CpuBackend be;
+  const VggWeights w = random_vgg19_weights(3, 5);  // conv1_1 … conv3_1
+  Vgg19 net(be, w, pool);
+  const int h = 13, wd = 10;  // odd sizes: floor-mode pooling drops a row
+  const std::vector<Tap> taps = {parse_tap("relu1_1"), parse_tap("conv1_2"), parse_tap("relu2_1"), parse_tap("conv3_1")};
+  net.plan(h, wd, taps);
+  ProjectionLoss loss{net, be, taps, {}};
+  unsigned seed = 10;
+  for (const Tap& t : taps) {
+    loss.net.forward(be.zeros(Shape{1, 3, h, wd}));
+    const Shape s = net.feature(t).shape();
+    loss.r.push_back(be.from_host(random_vector(std::size_t(s.numel()), seed++, 1.0f / float(s.numel())), s));
+  }
+  const Shape xs{1, 3, h, wd};
+  std::vector<float> x0 = random_vector(std::size_t(xs.numel()), 1, 50.0f);
+  Tensor x = be.from_host(x0, xs);
+  Tensor dx = be.empty(xs);
+  loss.gradient(x, dx);
+  const std::vector<float> g = be.to_host(dx);
+
+  // Directional derivatives along random directions: (L(x+εv) − L(x−εv)) / 2ε vs <g, v>.
+  // L is piecewise linear in x (ReLU, pooling; average pooling exactly linear), so the central difference is
+  // exact up to float rounding unless a kink lies within ε; 2% relative tolerance covers the rounding.
+  for (unsigned k = 0; k < 4; ++k) {
+    const std::vector<float> v = random_vector(x0.size(), 100 + k, 1.0f);
+    const float eps = 1e-2f;
+    std::vector<float> xp(x0), xm(x0);
+    double directional = 0;
+    for (std::size_t i = 0; i < x0.size(); ++i) {
+      xp[i] += eps * v[i];
+      xm[i] -= eps * v[i];
+      directional += double(g[i]) * v[i];
+    }
+    const double lp = loss.value(be.from_host(xp, xs)), lm = loss.value(be.from_host(xm, xs));
+    const double fd = (lp - lm) / (2.0 * eps);
+    INFO("direction " << k << ": finite difference " << fd << ", backward " << directional);
+    CHECK(std::fabs(fd - directional) <= 2e-2 * std::fabs(directional) + 1e-6);
+  }
+  // A few single coordinates, including corners (padding) and the row dropped by floor-mode pooling.
+  for (std::size_t i : {std::size_t(0), std::size_t(wd - 1), std::size_t((h - 1) * wd), std::size_t(h * wd + 37),
+                        x0.size() - 1}) {
+    const float eps = 1e-1f;
+    std::vector<float> xp(x0), xm(x0);
+    xp[i] += eps;
+    xm[i] -= eps;
+    const double fd = (loss.value(be.from_host(xp, xs)) - loss.value(be.from_host(xm, xs))) / (2.0 * eps);
+    INFO("coordinate " << i << ": finite difference " << fd << ", backward " << g[i]);
+    CHECK(std::fabs(fd - g[i]) <= 2e-2 * std::fabs(g[i]) + 2e-5);
+  }
+}
+
+// ---- the PyTorch fixture (format: tests/fixtures/make_vgg_fixture.py) ------------------------------------
+struct FixtureRecord {
+  Shape shape;
+  double sum = 0, sum_sq = 0;
+  std::vector<std::uint32_t> index;
+  std::vector<float> value;
+};
+struct Fixture {
+  std::uint32_t seed = 0, height = 0, width = 0, pool = 0;
+  std::map<std::string, FixtureRecord> records;
+};
+
+template <typename T>
+T read_le(std::ifstream& in) {
+  T v{};
+  in.read(reinterpret_cast<char*>(&v), sizeof v);  // the fixture is little-endian, as is x86-64
+  REQUIRE(in.good());
+  return v;
+}
+
+Fixture read_fixture(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "missing fixture " << path);
+  char magic[8];
+  in.read(magic, 8);
+  REQUIRE(std::memcmp(magic, "IMPFIX\0\1", 8) == 0);
+  REQUIRE(read_le<std::uint32_t>(in) == 1u);  // version
+  Fixture f;
+  f.seed = read_le<std::uint32_t>(in);
+  f.height = read_le<std::uint32_t>(in);
+  f.width = read_le<std::uint32_t>(in);
+  f.pool = read_le<std::uint32_t>(in);
+  const auto count = read_le<std::uint32_t>(in);
+  for (std::uint32_t r = 0; r < count; ++r) {
+    std::string name(read_le<std::uint32_t>(in), '\0');
+    in.read(name.data(), std::streamsize(name.size()));
+    FixtureRecord rec;
+    rec.shape.n = read_le<std::int32_t>(in);
+    rec.shape.c = read_le<std::int32_t>(in);
+    rec.shape.h = read_le<std::int32_t>(in);
+    rec.shape.w = read_le<std::int32_t>(in);
+    rec.sum = read_le<double>(in);
+    rec.sum_sq = read_le<double>(in);
+    const auto n = read_le<std::uint32_t>(in);
+    for (std::uint32_t k = 0; k < n; ++k) {
+      rec.index.push_back(read_le<std::uint32_t>(in));
+      rec.value.push_back(read_le<float>(in));
+    }
+    f.records[name] = std::move(rec);
+  }
+  return f;
+}
+
+void check_against_fixture(const char* file) {
+  const Fixture fx = read_fixture(std::string(IMPASTO_FIXTURE_DIR) + "/" + file);
+  CpuBackend be;
+  Vgg19 net(be, random_vgg19_weights(fx.seed), fx.pool == 0 ? PoolMode::average : PoolMode::max);
+  std::vector<Tap> taps;
+  for (int i = 0; i < kVggConvCount; ++i) {
+    taps.push_back(Tap{i, false});
+    taps.push_back(Tap{i, true});
+  }
+  const int h = int(fx.height), w = int(fx.width);
+  net.plan(h, w, taps);
+  const FixtureRecord& in = fx.records.at("input");
+  REQUIRE(in.shape == (Shape{1, 3, h, w}));
+  REQUIRE(in.value.size() == std::size_t(in.shape.numel()));
+  const Tensor x = be.from_host(in.value, in.shape);
+  net.forward(x);
+
+  // fp32 against fp32 with another summation order (PyTorch's CPU convolution): each tap within 1e-4 of its
+  // largest sampled magnitude plus 1e-3 relative, and its full sum and sum of squares to 1e-3 relative.
+  for (const Tap& t : taps) {
+    const std::string name = tap_name(t);
+    const FixtureRecord& rec = fx.records.at(name);
+    const Tensor& f = net.feature(t);
+    REQUIRE_MESSAGE(f.shape() == rec.shape, name << ": " << f.shape().str() << " vs " << rec.shape.str());
+    const std::vector<float> got_all = be.to_host(f);
+    std::vector<float> got;
+    float peak = 0;
+    for (std::size_t k = 0; k < rec.index.size(); ++k) {
+      got.push_back(got_all[rec.index[k]]);
+      peak = std::max(peak, std::fabs(rec.value[k]));
+    }
+    double sum = 0, sum_sq = 0;
+    for (float v : got_all) {
+      sum += v;
+      sum_sq += double(v) * v;
+    }
+    INFO("tap " << name);
+    CHECK_CLOSE(got, rec.value, 1e-3, 1e-4 * peak);
+    CHECK(std::fabs(sum - rec.sum) <= 1e-3 * std::sqrt(rec.sum_sq * double(got_all.size())) + 1e-6);
+    CHECK(std::fabs(sum_sq - rec.sum_sq) <= 1e-3 * rec.sum_sq + 1e-9);
+  }
+
+  // Gradient of L = Σ_{t in grad taps} ½‖F_t‖²/numel(F_t): dL/dF_t = F_t / numel(F_t).
+  net.zero_grads();
+  for (const char* name : {"relu1_1", "conv2_1", "relu3_1", "conv4_2", "relu5_1"}) {
+    const Tap t = parse_tap(name);
+    be.copy(net.feature(t), net.grad(t));
+    be.scale(net.grad(t), 1.0f / float(net.feature(t).numel()));
+  }
+  Tensor dx = be.empty(in.shape);
+  net.backward(dx);
+  const FixtureRecord& g = fx.records.at("input_grad");
+  REQUIRE(g.value.size() == std::size_t(dx.numel()));
+  float peak = 0;
+  for (float v : g.value) peak = std::max(peak, std::fabs(v));
+  // Backward through 16 layers accumulates more rounding: 1e-3 of the largest component plus 1e-2 relative.
+  CHECK_CLOSE(be.to_host(dx), g.value, 1e-2, 1e-3 * peak);
+}
+
+}  // namespace
+
+TEST_CASE("tap names parse and print") {
+  CHECK(parse_tap("conv1_1") == Tap{0, false});
+  CHECK(parse_tap("relu5_4") == Tap{15, true});
+  CHECK(parse_tap("conv4_2") == Tap{9, false});
+  CHECK(tap_name(Tap{12, true}) == "relu5_1");
+  CHECK_THROWS_WITH_AS(parse_tap("relu6_1"), doctest::Contains("unknown layer 'relu6_1'"), Error);
+  CHECK_THROWS_AS(parse_tap("conv4"), Error);
+  CHECK_THROWS_AS(parse_pool_mode("mean"), Error);
+}
+
+TEST_CASE("plan rejects what cannot run") {
+  CpuBackend be;
+  Vgg19 net(be, random_vgg19_weights(1, 3), PoolMode::average);
+  CHECK_THROWS_WITH_AS(net.plan(16, 16, {parse_tap("relu3_1")}), doctest::Contains("weights hold only 3"), Error);
+  CHECK_THROWS_WITH_AS(net.plan(1, 8, {parse_tap("relu2_1")}), doctest::Contains("too small"), Error);
+  net.plan(8, 8, {parse_tap("relu2_1")});
+  CHECK_THROWS_AS(net.forward(be.zeros(Shape{1, 3, 8, 9})), Error);
+  CHECK_THROWS_AS(net.feature(parse_tap("conv1_1")), Error);  // not planned
+}
+
+TEST_CASE("relu taps are the rectified conv taps and the plan is truncated") {
+  CpuBackend be;
+  Vgg19 net(be, random_vgg19_weights(5, 4), PoolMode::max);
+  net.plan(9, 11, {parse_tap("conv2_2"), parse_tap("relu2_2"), parse_tap("conv1_1")});
+  Tensor x = be.from_host(random_vector(3 * 9 * 11, 2, 40.0f), Shape{1, 3, 9, 11});
+  net.forward(x);
+  const auto conv = be.to_host(net.feature(parse_tap("conv2_2")));
+  auto relu = be.to_host(net.feature(parse_tap("relu2_2")));
+  REQUIRE(conv.size() == relu.size());
+  CHECK(net.feature(parse_tap("conv2_2")).shape() == (Shape{1, 128, 4, 5}));
+  std::vector<float> expect(conv.size());
+  for (std::size_t i = 0; i < conv.size(); ++i) expect[i] = std::max(conv[i], 0.0f);
+  CHECK_CLOSE(relu, expect, 0.0, 0.0);
+  // Four convs of 2·Cin·Cout·9 FLOPs per position.
+  const double flops = 2.0 * 9 * (3 * 64 * 99 + 64 * 64 * 99 + 64 * 128 * 20 + 128 * 128 * 20);
+  CHECK(net.conv_flops() == doctest::Approx(flops));
+}
+
+TEST_CASE("input gradient matches central finite differences (average pooling)") {
+  check_finite_differences(PoolMode::average);
+}
+
+TEST_CASE("input gradient matches central finite differences (max pooling)") {
+  check_finite_differences(PoolMode::max);
+}
+
+TEST_CASE("features and input gradient match PyTorch (average pooling)") { check_against_fixture("vgg19_avg.bin"); }
+
+TEST_CASE("features and input gradient match PyTorch (max pooling)") { check_against_fixture("vgg19_max.bin"); }
