@@ -1,0 +1,134 @@
+// tests/cpu/test_cli.cpp — the `impasto` program as a user runs it: a small successful run with its log and
+// snapshots, and bad input, each of which must give one error line, a non-zero exit and no partial file.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+
+#include "engine/image.hpp"
+
+namespace fs = std::filesystem;
+using namespace impasto;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string err;  // stdout and stderr
+  int lines() const {
+    int n = 0;
+    for (char c : err) n += c == '\n';
+    return n;
+  }
+};
+
+Run run(const std::string& args) {
+  const std::string cmd = std::string(IMPASTO_CLI_PATH) + " " + args + " 2>&1";
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.err.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("impasto-cli-" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+  std::size_t count() const { return std::size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
+};
+
+Image pattern(int n, int seed) {
+  Image img{3, n, n, std::vector<float>(std::size_t(3) * n * n)};
+  for (std::size_t i = 0; i < img.data.size(); ++i) img.data[i] = float((i * 37 + std::size_t(seed) * 101) % 256);
+  return img;
+}
+
+// Fails a check for a bad-input run: non-zero exit, exactly one line naming `expect`, no output file.
+void check_fails(const Run& r, const std::string& expect, const std::string& out) {
+  INFO("output: " << r.err);
+  CHECK(r.status != 0);
+  CHECK(r.lines() == 1);
+  CHECK(r.err.find(expect) != std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+}
+
+}  // namespace
+
+TEST_CASE("stylize: a small run writes the image, the JSON log and snapshots, and keeps existing files") {
+  TempDir dir;
+  write_image(pattern(40, 1), dir / "content.png", false);
+  write_image(pattern(24, 2), dir / "style.png", false);
+  const std::string base = "stylize --content " + dir / "content.png" + " --style " + dir / "style.png" +
+                           " --size 32 --iterations 6 --style-layers relu1_1,relu2_1 --content-layers relu2_1 ";
+  const Run ok = run(base + "--out " + dir / "out.png" + " --log " + dir / "log.jsonl" + " --save-every 3");
+  INFO(ok.err);
+  REQUIRE(ok.status == 0);
+  CHECK(ok.err.rfind("impasto: weights: random VGG-19 (seed 0)", 0) == 0);  // the first line names the weights
+  const Image out = read_image(dir / "out.png");
+  CHECK(out.w == 32);
+  CHECK(out.h == 32);
+  CHECK(fs::exists(dir / "out_0003.png"));
+  std::ifstream log(dir / "log.jsonl");
+  std::string line;
+  int expect = 0;
+  while (std::getline(log, line)) {
+    const auto j = nlohmann::json::parse(line);
+    CHECK(j.at("iteration").get<int>() == expect++);
+    for (const char* key : {"loss", "content", "style", "tv", "seconds"}) CHECK(j.contains(key));
+  }
+  CHECK(expect == 7);  // iteration 0 and six steps
+
+  // Again without --force: refused before any work, the existing image unchanged.
+  const auto before = fs::last_write_time(dir / "out.png");
+  const Run again = run(base + "--out " + dir / "out.png");
+  CHECK(again.status != 0);
+  CHECK(again.lines() == 1);
+  CHECK(again.err.find("exists (use --force") != std::string::npos);
+  CHECK(fs::last_write_time(dir / "out.png") == before);
+}
+
+TEST_CASE("stylize: bad input gives one line, a non-zero exit and no output") {
+  TempDir dir;
+  write_image(pattern(24, 1), dir / "content.png", false);
+  write_image(pattern(24, 2), dir / "style.png", false);
+  {
+    std::ofstream bad(dir / "corrupt.png", std::ios::binary);
+    bad << "\x89PNG\r\n\x1a\n this is not really a png";
+  }
+  const std::string out = dir / "out.png";
+  const std::string style = " --style " + dir / "style.png";
+  const std::string content = " --content " + dir / "content.png";
+  const std::string tail = " --size 24 --iterations 2 --out " + out;
+
+  check_fails(run("stylize --content " + dir / "missing.png" + style + tail), "missing.png", out);
+  check_fails(run("stylize --content " + dir / "corrupt.png" + style + tail), "corrupt.png", out);
+  check_fails(run("stylize" + content + style + " --style-weights 1,2" + tail), "2 weights for 1 styles", out);
+  check_fails(run("stylize" + content + style + " --style-weights 1 --style-weights 2" + tail), "2 weights for 1 styles", out);
+  check_fails(run("stylize" + content + style + " --style-layers relu1_1,relu9_9" + tail), "unknown layer 'relu9_9'", out);
+  check_fails(run("stylize" + content + style + " --device cuda" + tail), "--device cuda", out);
+  check_fails(run("stylize" + content + style + " --weights " + dir / "corrupt.png" + tail), "corrupt.png", out);
+  const std::string unwritable = dir / "no-such-folder/out.png";
+  check_fails(run("stylize" + content + style + " --size 24 --out " + unwritable), "does not exist", unwritable);
+  check_fails(run("stylize" + content + style + " --size 24 --out " + dir / "out.gif"), "extension", dir / "out.gif");
+  CHECK(dir.count() == 3);  // nothing but the three inputs: no temporary or partial files
+}
