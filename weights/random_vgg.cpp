@@ -1,0 +1,125 @@
+// weights/random_vgg.cpp — the embedded default weights: a seeded, He-normal, random-feature VGG-19
+// (He, Wang & Hopcroft, NIPS 2016; Ustyuzhaninov et al., ICLR 2017 show such networks still synthesize
+// textures). The generator is SPECIFIED below, so that any implementation (C++, Python, PyTorch peers)
+// reproduces the weights bit for bit; it uses only IEEE-754 +, −, ×, ÷, sqrt and exact scaling by powers of
+// two, never the C library's log (whose last bit differs between libms).
+//
+// Specification, for seed S (uint64) and layer index L (0 = conv1_1 … 15 = conv5_4), all arithmetic on
+// uint64 modulo 2^64, on doubles in IEEE-754 binary64 round-to-nearest-even without fused multiply-add:
+//   mix(z)   = z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^ (z >> 31)
+//              (the SplitMix64 output function; Steele, Lea & Flood, "Fast splittable pseudorandom number
+//              generators", OOPSLA 2014, with Stafford's "Mix13" constants as in Vigna's splitmix64.c)
+//   state    = mix(S ^ (0x9E3779B97F4A7C15 × (L + 1)))          one independent stream per layer
+//   next()   : state += 0x9E3779B97F4A7C15; return mix(state)   (SplitMix64)
+//   uniform(): (next() >> 11) × 2^-53                            a double in [0, 1) from the top 53 bits
+//   normal() : the Marsaglia polar method (Marsaglia & Bray, SIAM Review 6(3), 1964):
+//                repeat u = 2·uniform() − 1, v = 2·uniform() − 1, s = u·u + v·v  until 0 < s < 1;
+//                m = sqrt(−2·ln(s) / s); yield u·m, then v·m (the second value is kept for the next call).
+//              ln(s) is computed by deterministic_log() below: s = f·2^e with f in [√½, √2) (frexp, exact),
+//              t = (f − 1)/(f + 1), ln f = 2·(t + t³/3 + … + t^29/29) by Horner in t² from the t^29 term
+//              down, ln s = e·ln2 + ln f, with ln2 the double 0x3FE62E42FEFA39EF. Every step is a correctly
+//              rounded IEEE operation, so the result is the same double everywhere.
+//   weight   = (float)(normal() × sqrt(2 / (cin·9)))  (the product rounded to double, then to float)
+//              for every element of the (cout, cin, 3, 3) kernel in that order (out, in, kh, kw);
+//   bias     = 0.
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+
+#include "engine/error.hpp"
+#include "weights/weights.hpp"
+
+// The specification needs plain binary64 arithmetic: no x87 extended precision, no contraction into FMA.
+static_assert(FLT_EVAL_METHOD == 0, "random_vgg.cpp needs FLT_EVAL_METHOD == 0 (SSE2 / non-x87 floating point)");
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+namespace impasto {
+namespace {
+
+constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // 2^64 / φ, the SplitMix64 increment
+
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// ln(s) for s in (0, 1), from correctly rounded operations only (see the specification above).
+double deterministic_log(double s) {
+  int e = 0;
+  double f = std::frexp(s, &e);  // s = f·2^e, f in [0.5, 1): exact
+  if (f < 0.70710678118654752440) {  // bring f into [√½, √2)
+    f *= 2.0;                        // exact
+    e -= 1;
+  }
+  const double t = (f - 1.0) / (f + 1.0);  // |t| ≤ 0.1716, t² ≤ 0.0295
+  const double t2 = t * t;
+  double p = 1.0 / 29.0;
+  for (int k = 27; k >= 1; k -= 2) p = p * t2 + 1.0 / static_cast<double>(k);  // Σ t^(k-1)/k, k odd
+  const double ln_f = 2.0 * t * p;
+  const double ln2 = 0.693147180559945286226763982995;  // the double nearest ln 2 (0x3FE62E42FEFA39EF)
+  return static_cast<double>(e) * ln2 + ln_f;
+}
+
+class SeededNormal {
+ public:
+  SeededNormal(std::uint64_t seed, std::uint64_t layer) : state_(mix(seed ^ (kGolden * (layer + 1)))) {}
+
+  double normal() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    double u, v, s;
+    do {
+      u = 2.0 * uniform() - 1.0;
+      v = 2.0 * uniform() - 1.0;
+      s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    const double m = std::sqrt(-2.0 * deterministic_log(s) / s);
+    spare_ = v * m;
+    has_spare_ = true;
+    return u * m;
+  }
+
+ private:
+  std::uint64_t next() {
+    state_ += kGolden;
+    return mix(state_);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+  std::uint64_t state_;
+  double spare_ = 0.0;
+  bool has_spare_ = false;
+};
+
+}  // namespace
+
+VggWeights random_vgg19_weights(std::uint64_t seed, int layers) {
+  IMPASTO_CHECK(layers >= 0 && layers <= kVggConvCount,
+                "random weights: layers must be in 0.." << kVggConvCount << ", got " << layers);
+  VggWeights out;
+  out.description = "random VGG-19 (seed " + std::to_string(seed) + ")";
+  out.bgr_input = true;
+  out.convs.resize(static_cast<std::size_t>(layers));
+  for (int l = 0; l < layers; ++l) {
+    const VggConvSpec& spec = vgg19_convs()[static_cast<std::size_t>(l)];
+    ConvWeights& c = out.convs[static_cast<std::size_t>(l)];
+    c.cout = spec.cout;
+    c.cin = spec.cin;
+    c.k = 3;
+    c.w.resize(static_cast<std::size_t>(spec.cout) * spec.cin * 9);
+    c.b.assign(static_cast<std::size_t>(spec.cout), 0.0f);
+    const double std_dev = std::sqrt(2.0 / (static_cast<double>(spec.cin) * 9.0));  // He et al., ICCV 2015
+    SeededNormal rng(seed, static_cast<std::uint64_t>(l));
+    for (float& w : c.w) w = static_cast<float>(rng.normal() * std_dev);  // order (out, in, kh, kw)
+  }
+  return out;
+}
+
+}  // namespace impasto
