@@ -27,6 +27,7 @@
 #include <cstdint>
 
 #include "engine/error.hpp"
+#include "engine/random.hpp"
 #include "weights/weights.hpp"
 
 // The specification needs plain binary64 arithmetic: no x87 extended precision, no contraction into FMA.
@@ -39,14 +40,6 @@ static_assert(FLT_EVAL_METHOD == 0, "random_vgg.cpp needs FLT_EVAL_METHOD == 0 (
 
 namespace impasto {
 namespace {
-
-constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ull;  // 2^64 / φ, the SplitMix64 increment
-
-std::uint64_t mix(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 // ln(s) for s in (0, 1), from correctly rounded operations only (see the specification above).
 double deterministic_log(double s) {
@@ -67,7 +60,7 @@ double deterministic_log(double s) {
 
 class SeededNormal {
  public:
-  SeededNormal(std::uint64_t seed, std::uint64_t layer) : state_(mix(seed ^ (kGolden * (layer + 1)))) {}
+  SeededNormal(std::uint64_t seed, std::uint64_t layer) : uniform_(seed, layer) {}
 
   double normal() {
     if (has_spare_) {
@@ -76,8 +69,8 @@ class SeededNormal {
     }
     double u, v, s;
     do {
-      u = 2.0 * uniform() - 1.0;
-      v = 2.0 * uniform() - 1.0;
+      u = 2.0 * uniform_.uniform() - 1.0;
+      v = 2.0 * uniform_.uniform() - 1.0;
       s = u * u + v * v;
     } while (s >= 1.0 || s == 0.0);
     const double m = std::sqrt(-2.0 * deterministic_log(s) / s);
@@ -87,13 +80,7 @@ class SeededNormal {
   }
 
  private:
-  std::uint64_t next() {
-    state_ += kGolden;
-    return mix(state_);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-
-  std::uint64_t state_;
+  SplitMix64 uniform_;  // state, next() and uniform() exactly as specified above
   double spare_ = 0.0;
   bool has_spare_ = false;
 };
