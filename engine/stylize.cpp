@@ -149,7 +149,7 @@ StylizeResult Stylizer::optimize(Tensor& x, StyleObjective& objective, const Rep
   const auto start = Clock::now();
   // The terms of the last few evaluations, to name the terms of the iterate the optimizer accepts (a line
   // search may evaluate points it then rejects). Fixed size: nothing allocates in the loop.
-  std::array<LossTerms, 8> recent{};
+  std::array<LossTerms, 32> recent{};  // > the 25 evaluations a line search may make
   std::size_t recent_count = 0;
   Objective f = [&](const Tensor& xx, Tensor& grad) {
     const LossTerms t = objective.evaluate(xx, grad);

@@ -1,0 +1,301 @@
+// engine/lbfgs.cpp — limited-memory BFGS on backend tensors. DESIGN.md "Optimizers".
+//
+// Direction: the two-loop recursion of Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4, with
+// H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). The m pairs live in a ring of m + 1 tensor slots so that a
+// candidate pair can be written and tested without destroying the oldest kept pair; a pair is kept only when
+// sᵀy > curvature_eps·yᵀy (the curvature guard keeps H positive definite on non-convex objectives).
+//
+// Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
+// one evaluation per iteration at step learning_rate; the first step (no history yet) is
+// min(1, 1/‖g‖₁)·learning_rate. Unlike torch, that scaled step is also used later whenever the history is empty
+// (every pair so far dropped by the curvature guard, or a restart after a non-descent direction).
+// `strong_wolfe` is bracketing (Alg. 3.5) + zoom (Alg. 3.6) with safeguarded cubic interpolation (eq. 3.59),
+// modelled on torch.optim.lbfgs._strong_wolfe, starting from the same step.
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <utility>
+
+#include "engine/error.hpp"
+#include "engine/optimizer.hpp"
+
+namespace impasto {
+
+namespace {
+
+// Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2) (N&W eq. 3.59), clamped to [lo, hi];
+// the midpoint of [lo, hi] when the cubic has no minimizer.
+double cubic_minimizer(double x1, double f1, double g1, double x2, double f2, double g2, double lo, double hi) {
+  const double d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2);
+  const double d2_square = d1 * d1 - g1 * g2;
+  if (d2_square >= 0) {
+    const double d2 = std::sqrt(d2_square);
+    const double t = x1 <= x2 ? x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+                              : x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2));
+    if (std::isfinite(t)) return std::min(std::max(t, lo), hi);
+  }
+  return 0.5 * (lo + hi);
+}
+
+}  // namespace
+
+// A point of the line search φ(t) = f(x_k + t·d): φ, φ' = gᵀd, and the ls_g_ slot holding its gradient
+// (-1: none held; the point t = 0 has its gradient in g_).
+struct Lbfgs::Point {
+  double t = 0, f = 0, gtd = 0;
+  int slot = -1;
+};
+
+Lbfgs::Lbfgs(Backend& backend, Shape shape, LbfgsParams params)
+    : backend_(backend), shape_(shape), params_(params) {
+  params_.validate();
+  IMPASTO_CHECK(shape.numel() > 0, "L-BFGS: cannot optimize an empty tensor " << shape.str());
+  const int slots = params_.history + 1;
+  s_.reserve(std::size_t(slots));
+  y_.reserve(std::size_t(slots));
+  for (int i = 0; i < slots; ++i) {
+    s_.push_back(backend_.empty(shape));
+    y_.push_back(backend_.empty(shape));
+  }
+  order_.reserve(std::size_t(params_.history));
+  rho_.assign(std::size_t(slots), 0.0);
+  alpha_.assign(std::size_t(slots), 0.0);
+  d_ = backend_.empty(shape);
+  g_ = backend_.empty(shape);
+  x_good_ = backend_.empty(shape);
+  if (params_.line_search == LbfgsParams::LineSearch::strong_wolfe)
+    for (int i = 0; i < kLineSearchSlots; ++i) ls_g_.push_back(backend_.empty(shape));
+  recent_loss_.assign(std::size_t(params_.tolerance_window) + 1, 0.0);
+}
+
+void Lbfgs::reset_history() {
+  order_.clear();  // keeps the capacity: no allocation
+  spare_ = 0;
+  h_diag_ = 1;
+}
+
+void Lbfgs::compute_direction() {
+  // Alg. 7.4 applied to −g (the recursion is linear), so d ends as −H·g without a final negation.
+  backend_.copy(g_, d_);
+  backend_.scale(d_, -1.0f);
+  if (order_.empty()) return;
+  for (auto i = order_.rbegin(); i != order_.rend(); ++i) {  // newest → oldest
+    const int j = *i;
+    alpha_[j] = rho_[j] * backend_.dot(s_[j], d_);
+    backend_.axpy(float(-alpha_[j]), y_[j], d_);
+  }
+  backend_.scale(d_, float(h_diag_));
+  for (const int j : order_) {  // oldest → newest
+    const double beta = rho_[j] * backend_.dot(y_[j], d_);
+    backend_.axpy(float(alpha_[j] - beta), s_[j], d_);
+  }
+}
+
+bool Lbfgs::push_pair() {
+  const Tensor& s = s_[spare_];
+  const Tensor& y = y_[spare_];
+  const double ys = backend_.dot(s, y);
+  const double yy = backend_.dot(y, y);
+  if (!(ys > params_.curvature_eps * yy) || !(yy > 0)) return false;  // curvature guard (also rejects NaN)
+  rho_[spare_] = 1.0 / ys;
+  h_diag_ = ys / yy;
+  int freed = -1;
+  if (int(order_.size()) == params_.history) {
+    freed = order_.front();
+    order_.erase(order_.begin());
+  }
+  order_.push_back(spare_);
+  // Until the ring is full the slots are used in order 0, 1, 2, ...; afterwards the oldest pair's slot is free.
+  spare_ = freed >= 0 ? freed : int(order_.size());
+  return true;
+}
+
+bool Lbfgs::loss_stalled(int iteration, double loss) {
+  const int window = params_.tolerance_window;
+  recent_loss_[std::size_t(iteration % (window + 1))] = loss;
+  if (params_.tolerance_change <= 0 || iteration < window) return false;
+  const double old = recent_loss_[std::size_t((iteration - window) % (window + 1))];
+  return std::abs(loss - old) <= params_.tolerance_change * std::max(1.0, std::abs(loss));
+}
+
+bool Lbfgs::gradient_zero() {
+  return backend_.abs_max(g_) <= params_.tolerance_grad;
+}
+
+OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCallback& callback) {
+  IMPASTO_CHECK(x.shape() == shape_,
+                "L-BFGS: x has shape " << x.shape().str() << " but the optimizer was made for " << shape_.str());
+  reset_history();
+  detail::RunState run(backend_, x, x_good_, f, callback, "L-BFGS");
+  int skips = 0;
+  auto finish = [&](int iterations, double loss, const char* reason) {
+    OptimizeResult r = run.finish(iterations, loss, reason);
+    r.curvature_skips = skips;
+    return r;
+  };
+
+  double loss = run.evaluate(g_, 0);
+  loss_stalled(0, loss);  // records the initial loss
+  if (!run.accept(0, loss)) return finish(0, loss, "callback");
+  if (gradient_zero()) return finish(0, loss, "gradient zero");
+
+  const bool wolfe = params_.line_search == LbfgsParams::LineSearch::strong_wolfe;
+  for (int k = 1; k <= params_.max_iterations; ++k) {
+    compute_direction();
+    double gtd = backend_.dot(g_, d_);
+    if (!(gtd < 0)) {
+      // Rounding in an ill-conditioned history gave a non-descent direction: restart from steepest descent.
+      reset_history();
+      compute_direction();
+      gtd = backend_.dot(g_, d_);
+    }
+    // Without curvature information the step is scaled by the gradient (torch: the first iteration).
+    double t = params_.learning_rate;
+    if (order_.empty()) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+
+    backend_.copy(g_, y_[spare_]);  // y starts as g_k; becomes g_{k+1} − g_k below
+    double new_loss = 0;
+    if (wolfe) {
+      t = strong_wolfe(x, loss, gtd, t, new_loss, run, k);
+      if (t == 0) return finish(k - 1, loss, "line search made no progress");
+    } else {
+      backend_.axpy(float(t), d_, x);  // x == x_good_ == x_k here
+      new_loss = run.evaluate(g_, k);
+    }
+
+    backend_.copy(d_, s_[spare_]);
+    backend_.scale(s_[spare_], float(t));             // s = t·d
+    backend_.axpby(1.0f, g_, -1.0f, y_[spare_]);      // y = g_{k+1} − g_k
+    if (!push_pair()) ++skips;
+
+    loss = new_loss;
+    if (!run.accept(k, loss)) return finish(k, loss, "callback");
+    if (gradient_zero()) return finish(k, loss, "gradient zero");
+    if (loss_stalled(k, loss)) return finish(k, loss, "loss change below tolerance");
+  }
+  return finish(params_.max_iterations, loss, "max iterations");
+}
+
+Lbfgs::Point Lbfgs::evaluate_at(Tensor& x, double t, int slot, detail::RunState& run, int iteration) {
+  backend_.copy(x_good_, x);
+  backend_.axpy(float(t), d_, x);
+  Tensor& g = ls_g_[std::size_t(slot)];
+  Point p;
+  p.t = t;
+  p.f = run.evaluate(g, iteration);
+  p.gtd = backend_.dot(g, d_);
+  p.slot = slot;
+  return p;
+}
+
+double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& new_loss, detail::RunState& run,
+                           int iteration) {
+  const double c1 = params_.wolfe_c1, c2 = params_.wolfe_c2;
+  const int max_evals = params_.max_line_search_evals;
+  // The zoom stops when the bracket moves x by less than float resolution.
+  const double d_norm = backend_.abs_max(d_);
+  const double min_move = FLT_EPSILON * std::max(1.0, backend_.abs_max(x_good_));
+
+  // Only lo's gradient can be accepted, so hi never holds a slot: lo and the point being evaluated need two.
+  bool in_use[kLineSearchSlots] = {};
+  auto take = [&]() {
+    for (int i = 0; i < kLineSearchSlots; ++i)
+      if (!in_use[i]) {
+        in_use[i] = true;
+        return i;
+      }
+    IMPASTO_ASSERT(false);
+    return -1;
+  };
+  auto release = [&](const Point& p) {
+    if (p.slot >= 0) in_use[p.slot] = false;
+  };
+  auto armijo = [&](const Point& p) { return p.f <= f0 + c1 * p.t * gtd0; };
+  auto curvature = [&](const Point& p) { return std::abs(p.gtd) <= -c2 * gtd0; };
+
+  // ---- Alg. 3.5: grow the step until the minimizer is bracketed in (lo, hi) or a point satisfies both
+  //      strong-Wolfe conditions (done).
+  Point prev;  // t = 0
+  prev.f = f0;
+  prev.gtd = gtd0;
+  Point cur = evaluate_at(x, t, take(), run, iteration);
+  int evals = 1;
+  Point lo, hi;
+  bool done = false, bracketed = false;
+  for (;;) {
+    if (!armijo(cur) || (evals > 1 && cur.f >= prev.f)) {
+      release(cur);
+      lo = prev, hi = cur, bracketed = true;
+      break;
+    }
+    if (curvature(cur)) {
+      release(prev);
+      lo = cur, done = true;
+      break;
+    }
+    if (cur.gtd >= 0) {
+      release(prev);
+      lo = cur, hi = prev, bracketed = true;
+      break;
+    }
+    if (evals >= max_evals) {  // every point so far decreased f: keep the last (Armijo holds)
+      release(prev);
+      lo = cur, done = true;
+      break;
+    }
+    // Extrapolate: the cubic's minimizer, at least 1% beyond t and at most 10·t.
+    const double next = cubic_minimizer(prev.t, prev.f, prev.gtd, cur.t, cur.f, cur.gtd,
+                                        cur.t + 0.01 * (cur.t - prev.t), 10 * cur.t);
+    release(prev);
+    prev = cur;
+    cur = evaluate_at(x, next, take(), run, iteration);
+    ++evals;
+  }
+
+  // ---- Alg. 3.6: shrink [lo, hi]; lo is the best point that satisfies the Armijo condition.
+  bool insufficient_progress = false;
+  while (bracketed && !done && evals < max_evals) {
+    const double left = std::min(lo.t, hi.t), right = std::max(lo.t, hi.t);
+    if ((right - left) * d_norm <= min_move) break;
+    double trial = cubic_minimizer(lo.t, lo.f, lo.gtd, hi.t, hi.f, hi.gtd, left, right);
+    // Safeguard (as torch): a trial within 10% of an end twice in a row, or on an end, is moved inside.
+    const double margin = 0.1 * (right - left);
+    if (std::min(right - trial, trial - left) < margin) {
+      if (insufficient_progress || trial >= right || trial <= left) {
+        trial = std::abs(trial - right) < std::abs(trial - left) ? right - margin : left + margin;
+        insufficient_progress = false;
+      } else {
+        insufficient_progress = true;
+      }
+    } else {
+      insufficient_progress = false;
+    }
+    const Point p = evaluate_at(x, trial, take(), run, iteration);
+    ++evals;
+    if (!armijo(p) || p.f >= lo.f) {
+      release(p);
+      hi = p;
+    } else {
+      release(lo);
+      if (curvature(p)) {
+        lo = p, done = true;
+        break;
+      }
+      if (p.gtd * (hi.t - lo.t) >= 0) hi = lo;
+      lo = p;
+    }
+  }
+
+  // Accept lo: x and g_ move there (x is recomputed exactly as evaluate_at made it).
+  if (lo.t == 0) {
+    backend_.copy(x_good_, x);
+    return 0;
+  }
+  backend_.copy(x_good_, x);
+  backend_.axpy(float(lo.t), d_, x);
+  std::swap(g_, ls_g_[std::size_t(lo.slot)]);  // handles only: the old g_ storage becomes a trial slot
+  new_loss = lo.f;
+  return lo.t;
+}
+
+}  // namespace impasto

@@ -1,0 +1,89 @@
+// engine/optimizer.cpp — what L-BFGS (lbfgs.cpp) and Adam (adam.cpp) share: parameter validation and the run
+// protocol (evaluation count, non-finite check with restore of the last good x, callback). DESIGN.md "Optimizers".
+#include <cmath>
+
+#include "engine/error.hpp"
+#include "engine/optimizer.hpp"
+
+namespace impasto {
+
+namespace {
+
+// "L-BFGS parameter wolfe_c2 must be in (wolfe_c1, 1) (got 0.0001)"
+void check_param(bool ok, const char* owner, const char* name, double value, const char* requirement) {
+  IMPASTO_CHECK(ok, owner << " parameter " << name << " must be " << requirement << " (got " << value << ")");
+}
+
+const char* non_finite_word(double v) { return std::isnan(v) ? "NaN" : "Inf"; }
+
+}  // namespace
+
+void LbfgsParams::validate() const {
+  const char* o = "L-BFGS";
+  check_param(history >= 1, o, "history", history, ">= 1");
+  check_param(max_iterations >= 0, o, "max_iterations", max_iterations, ">= 0");
+  check_param(line_search == LineSearch::none || line_search == LineSearch::strong_wolfe, o, "line_search",
+              int(line_search), "none or strong_wolfe");
+  check_param(std::isfinite(learning_rate) && learning_rate > 0, o, "learning_rate", learning_rate,
+              "finite and > 0");
+  check_param(std::isfinite(tolerance_change) && tolerance_change >= 0, o, "tolerance_change", tolerance_change,
+              "finite and >= 0 (0 = off)");
+  check_param(tolerance_window >= 1, o, "tolerance_window", tolerance_window, ">= 1");
+  check_param(std::isfinite(tolerance_grad) && tolerance_grad >= 0, o, "tolerance_grad", tolerance_grad,
+              "finite and >= 0");
+  check_param(std::isfinite(curvature_eps) && curvature_eps >= 0, o, "curvature_eps", curvature_eps,
+              "finite and >= 0");
+  check_param(wolfe_c1 > 0 && wolfe_c1 < 1, o, "wolfe_c1", wolfe_c1, "in (0, 1)");
+  check_param(wolfe_c2 > wolfe_c1 && wolfe_c2 < 1, o, "wolfe_c2", wolfe_c2, "in (wolfe_c1, 1)");
+  check_param(max_line_search_evals >= 1, o, "max_line_search_evals", max_line_search_evals, ">= 1");
+}
+
+void AdamParams::validate() const {
+  const char* o = "Adam";
+  check_param(std::isfinite(learning_rate) && learning_rate > 0, o, "learning_rate", learning_rate,
+              "finite and > 0");
+  check_param(beta1 >= 0 && beta1 < 1, o, "beta1", beta1, "in [0, 1)");
+  check_param(beta2 >= 0 && beta2 < 1, o, "beta2", beta2, "in [0, 1)");
+  check_param(std::isfinite(eps) && eps > 0, o, "eps", eps, "finite and > 0");
+  check_param(max_iterations >= 0, o, "max_iterations", max_iterations, ">= 0");
+}
+
+detail::RunState::RunState(Backend& backend, Tensor& x, Tensor& x_good, const Objective& f,
+                   const IterationCallback& callback, const char* name)
+    : backend_(backend), x_(x), x_good_(x_good), f_(f), callback_(callback), name_(name) {
+  IMPASTO_CHECK(static_cast<bool>(f_), name_ << ": no objective function given");
+}
+
+double detail::RunState::evaluate(Tensor& grad, int iteration) {
+  ++evaluations_;
+  const double loss = f_(x_, grad);
+  const bool loss_ok = std::isfinite(loss);
+  if (loss_ok && backend_.all_finite(grad)) return loss;
+
+  // Name the first bad quantity, then put the last good iterate back before reporting.
+  const char* what = loss_ok ? "gradient" : "loss";
+  const char* word = loss_ok ? non_finite_word(backend_.abs_max(grad)) : non_finite_word(loss);
+  if (last_good_ >= 0) backend_.copy(x_good_, x_);
+  std::ostringstream where;
+  if (last_good_ >= 0)
+    where << "; x restored to iteration " << last_good_;
+  else
+    where << "; x left at the initial point";
+  std::ostringstream message;
+  message << name_ << ": " << what << " became " << word << " at iteration " << iteration << " (evaluation "
+          << evaluations_ << ")" << where.str();
+  throw NonFiniteError(message.str());
+}
+
+bool detail::RunState::accept(int iteration, double loss) {
+  backend_.copy(x_, x_good_);
+  last_good_ = iteration;
+  if (!callback_) return true;
+  return callback_(IterationInfo{iteration, loss, evaluations_}, x_);
+}
+
+OptimizeResult detail::RunState::finish(int iterations, double loss, const char* reason) const {
+  return OptimizeResult{iterations, evaluations_, loss, reason};
+}
+
+}  // namespace impasto
