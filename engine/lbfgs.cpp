@@ -6,9 +6,11 @@
 // sᵀy > curvature_eps·yᵀy (the curvature guard keeps H positive definite on non-convex objectives).
 //
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
-// one evaluation per iteration at step learning_rate; the first step (no history yet) is
-// min(1, 1/‖g‖₁)·learning_rate. Unlike torch, that scaled step is also used later whenever the history is empty
-// (every pair so far dropped by the curvature guard, or a restart after a non-descent direction).
+// one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
+// as torch (later iterations use learning_rate even when the curvature guard has left the history empty).
+// `strong_wolfe` starts from the same step, and also uses the scaled step whenever the history is empty
+// (every pair so far dropped by the curvature guard — e.g. from a noise image, where the style loss is concave
+// — or a restart after a non-descent direction), so that its bracketing starts at a sensible scale.
 // `strong_wolfe` is bracketing (Alg. 3.5) + zoom (Alg. 3.6) with safeguarded cubic interpolation (eq. 3.59),
 // modelled on torch.optim.lbfgs._strong_wolfe, starting from the same step.
 #include <algorithm>
@@ -151,7 +153,7 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     }
     // Without curvature information the step is scaled by the gradient (torch: the first iteration).
     double t = params_.learning_rate;
-    if (order_.empty()) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+    if (k == 1 || (wolfe && order_.empty())) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
 
     backend_.copy(g_, y_[spare_]);  // y starts as g_k; becomes g_{k+1} − g_k below
     double new_loss = 0;

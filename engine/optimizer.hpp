@@ -52,10 +52,11 @@ struct LbfgsParams {
 
   int history = 100;         // m: (s, y) pairs kept
   int max_iterations = 1000;
-  // none: one evaluation per iteration with step learning_rate (the first step, taken while the history is
-  // empty, is min(1, 1/‖g‖₁)·learning_rate), as torch.optim.LBFGS and Torch's optim.lbfgs used by
-  // jcjohnson/neural-style. strong_wolfe: bracketing + zoom from the same initial step.
-  LineSearch line_search = LineSearch::none;
+  // none: one evaluation per iteration with step learning_rate (the first step is min(1, 1/‖g‖₁)·learning_rate),
+  // as torch.optim.LBFGS and Torch's optim.lbfgs used by jcjohnson/neural-style. strong_wolfe (default):
+  // bracketing + zoom from the same initial step; robust where the objective is concave, e.g. style terms
+  // from a noise image, where `none` crawls.
+  LineSearch line_search = LineSearch::strong_wolfe;
   double learning_rate = 1.0;
   // 0 = off; else stop when |f_k − f_{k−window}| <= tolerance_change·max(1, |f_k|).
   double tolerance_change = 0;

@@ -29,16 +29,16 @@ struct Args {
   double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0;
   double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3, tolerance = 0;
   std::uint64_t seed = 0;
-  std::string optimizer = "lbfgs", line_search = "none", tv = "l1", pooling = "avg", precision = "auto";
+  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", precision = "auto";
   std::string content_layers = "conv4_2", content_layer_weights;
-  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights = "0.2,0.2,0.2,0.2,0.2";
+  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
   std::string original_colors;
   bool force = false, quiet = false;
 };
 
 void add_common_options(CLI::App* c, Args& a) {
-  c->add_option("--style", a.styles, "Style image(s)")->required()->check(CLI::ExistingFile);
-  c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized)");
+  c->add_option("--style", a.styles, "Style image(s)")->required();
+  c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
   c->add_option("--out", a.out, "Output image (.png or .jpg)")->required();
   c->add_option("--style-scale", a.style_scale, "Style size relative to the output's longer side")->capture_default_str();
   c->add_option("--iterations", a.iterations, "Optimizer iterations")->capture_default_str();
@@ -53,7 +53,7 @@ void add_common_options(CLI::App* c, Args& a) {
   c->add_option("--tv-weight", a.tv_weight, "Total-variation weight θ")->capture_default_str();
   c->add_option("--tv", a.tv, "l1 | squared")->check(CLI::IsMember({"l1", "squared"}))->capture_default_str();
   c->add_option("--style-layers", a.style_layers, "Comma-separated style taps")->capture_default_str();
-  c->add_option("--style-layer-weights", a.style_layer_weights, "Weight per style tap")->capture_default_str();
+  c->add_option("--style-layer-weights", a.style_layer_weights, "Weight per style tap (default: equal)");
   c->add_option("--pooling", a.pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
   c->add_option("--weights", a.weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
   c->add_option("--device", a.device, "cpu | cuda")->capture_default_str();
@@ -244,10 +244,10 @@ void run_command(Args& a, CLI::App* c, bool texture) {
 void add_stylize_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* c = app.add_subcommand("stylize", "Stylize one image (Gatys et al. 2016)");
-  c->add_option("--content", a->content, "Content image")->required()->check(CLI::ExistingFile);
+  c->add_option("--content", a->content, "Content image")->required();
   add_common_options(c, *a);
   c->add_option("--size", a->size, "Longer side of the output in pixels (0: the content's size)")->capture_default_str();
-  c->add_option("--style-mask", a->masks, "One grayscale mask per style: where that style applies")->check(CLI::ExistingFile);
+  c->add_option("--style-mask", a->masks, "One grayscale mask per style: where that style applies");
   c->add_option("--init", a->init, "content | noise | style | FILE")->capture_default_str();
   c->add_option("--noise-ratio", a->noise_ratio, "Noise share of the noise init")->capture_default_str();
   c->add_option("--content-weight", a->content_weight, "Content weight α")->capture_default_str();

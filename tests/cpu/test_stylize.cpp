@@ -94,7 +94,11 @@ TEST_CASE("texture synthesis: a 96x96 texture from a 64x64 style") {
 TEST_CASE("original colors: output luminance with the content's chroma") {
   CpuBackend be;
   Stylizer s(be, random_vgg19_weights(0, 1), small_options(1));
-  const Image content = make_content(16), stylized = make_style(16);
+  // Moderate colors: a luminance from one image with the chroma of another can leave the RGB gamut (then
+  // clipping moves the pixel); saturated test images would make that the rule rather than the exception.
+  Image content = make_content(16), stylized = make_style(16);
+  for (float& v : content.data) v = 100.0f + 0.25f * v;
+  for (float& v : stylized.data) v = 90.0f + 0.3f * v;
   for (ColorSpace space : {ColorSpace::yuv, ColorSpace::ycrcb, ColorSpace::lab, ColorSpace::luv}) {
     const Image out = s.preserve_colors(stylized, content, space);
     const Shape sh{1, 3, 16, 16};
@@ -111,7 +115,7 @@ TEST_CASE("original colors: output luminance with the content's chroma") {
       close += luma && chroma;
     }
     INFO("space " << int(space));
-    CHECK(close > 200);
+    CHECK(close > 240);
   }
 }
 

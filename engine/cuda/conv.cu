@@ -1,0 +1,154 @@
+// engine/cuda/conv.cu — 2-D convolution on cuDNN (legacy API): forward with bias (+ReLU) and backward data.
+// Per shape and precision a plan holds the descriptors, the chosen algorithms and their workspace sizes.
+// Algorithms come from cuDNN's heuristics (cudnnGet*_v7: deterministic choice, no benchmarking), or from
+// cudnnFind* (benchmarked on the device) when IMPASTO_CUDNN_FIND=1. Deterministic algorithms are preferred.
+// Forward uses the fused cudnnConvolutionBiasActivationForward when the chosen algorithm is
+// IMPLICIT_PRECOMP_GEMM (the only one cuDNN fuses with ReLU), otherwise cudnnConvolutionForward followed by
+// a one-pass bias(+ReLU) kernel.
+#include <algorithm>
+#include <vector>
+
+#include "engine/cuda/cuda_backend_impl.hpp"
+#include "kernels/launchers.cuh"
+
+namespace impasto {
+namespace {
+
+using cuda_detail::ConvDesc;
+using cuda_detail::ConvPlan;
+
+// Checks x-side (x or dx), w and y-side (y or dy) tensors of a convolution, as the CPU backend does.
+void check_conv(const Tensor& x, const Tensor& w, const Tensor& y, const char* op, const char* x_name,
+                const char* y_name) {
+  cuda_detail::check_tensor(x, op, x_name);
+  cuda_detail::check_tensor(w, op, "w");
+  const Shape xs = x.shape();  // (N,Cin,H,W)
+  const Shape ws = w.shape();  // (Cout,Cin,K,K)
+  IMPASTO_CHECK(ws.h == ws.w && ws.h % 2 == 1, op << ": kernel w " << ws.str() << " must be square with an odd size K");
+  IMPASTO_CHECK(ws.c == xs.c, op << ": w " << ws.str() << " expects " << ws.c << " input channels, " << x_name << " "
+                                 << xs.str() << " has " << xs.c);
+  cuda_detail::check_shape(y, Shape{xs.n, ws.n, xs.h, xs.w}, op, y_name);  // (N,Cout,H,W)
+  cuda_detail::check_no_alias(y, x, op, y_name, x_name);
+  cuda_detail::check_no_alias(y, w, op, y_name, "w");
+}
+
+// The first usable algorithm of cuDNN's ranked list (heuristic or measured): status OK, deterministic on the
+// first pass (any on the second), FMA-only kernels under fp32, and a workspace query that succeeds with the
+// math type set on `conv`. Leaves `conv` set to the chosen math type.
+template <typename Perf, typename Algo, typename WorkspaceQuery>
+void choose(const std::vector<Perf>& ranked, Precision precision, ConvDesc& conv, WorkspaceQuery bytes_for,
+            Algo* algo, std::size_t* bytes, const char* what, Shape x, Shape w) {
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const Perf& r : ranked) {
+      if (r.status != CUDNN_STATUS_SUCCESS) continue;
+      if (pass == 0 && r.determinism != CUDNN_DETERMINISTIC) continue;
+      const bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+      if (precision == Precision::fp32 && tensor_op) continue;
+      const cudnnMathType_t math = precision == Precision::fp32 ? CUDNN_FMA_MATH : r.mathType;
+      if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) continue;
+      std::size_t b = 0;
+      if (bytes_for(r.algo, &b) != CUDNN_STATUS_SUCCESS) continue;
+      *algo = r.algo;
+      *bytes = b;
+      return;
+    }
+  }
+  IMPASTO_FAIL("cuDNN offers no usable " << what << " algorithm for x " << x.str() << ", w " << w.str() << " ("
+                                         << (precision == Precision::fp32 ? "fp32" : "tf32") << ")");
+}
+
+}  // namespace
+
+ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
+  const cuda_detail::ConvKey key{x.n, x.c, x.h, x.w, w.n, w.h, precision_};
+  auto it = conv_plans_.find(key);
+  if (it != conv_plans_.end()) return *it->second;
+
+  auto plan = std::make_unique<ConvPlan>(x, w);
+  ConvPlan& p = *plan;
+  // The math type the ranking is asked under: FMA only for fp32; the default (TF32 allowed on sm_80+) for tf32.
+  const cudnnMathType_t query_math = precision_ == Precision::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  p.fwd_conv.set_math(query_math);
+  p.bwd_conv.set_math(query_math);
+
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> bwd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+  int nf = 0, nb = 0;
+  if (find_algorithms_) {
+    IMPASTO_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cudnn_, p.x_desc, p.w_desc, p.fwd_conv, p.y_desc,
+                                                             int(fwd.size()), &nf, fwd.data()));
+    IMPASTO_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn_, p.w_desc, p.y_desc, p.bwd_conv, p.x_desc,
+                                                                  int(bwd.size()), &nb, bwd.data()));
+  } else {
+    IMPASTO_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_, p.x_desc, p.w_desc, p.fwd_conv, p.y_desc,
+                                                               int(fwd.size()), &nf, fwd.data()));
+    IMPASTO_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_, p.w_desc, p.y_desc, p.bwd_conv,
+                                                                    p.x_desc, int(bwd.size()), &nb, bwd.data()));
+  }
+  fwd.resize(std::size_t(nf));
+  bwd.resize(std::size_t(nb));
+
+  choose(
+      fwd, precision_, p.fwd_conv,
+      [&](cudnnConvolutionFwdAlgo_t a, std::size_t* b) {
+        return cudnnGetConvolutionForwardWorkspaceSize(cudnn_, p.x_desc, p.w_desc, p.fwd_conv, p.y_desc, a, b);
+      },
+      &p.fwd_algo, &p.fwd_bytes, "forward convolution", x, w);
+  choose(
+      bwd, precision_, p.bwd_conv,
+      [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* b) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, p.w_desc, p.y_desc, p.bwd_conv, p.x_desc, a, b);
+      },
+      &p.bwd_algo, &p.bwd_bytes, "backward-data convolution", x, w);
+
+  return *conv_plans_.emplace(key, std::move(plan)).first->second;
+}
+
+std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
+  const ConvPlan& p = conv_plan(x, w);
+  const std::size_t gram_scratch = std::size_t(std::max(x.c, w.n)) * std::size_t(std::max(x.c, w.n)) * sizeof(float);
+  return std::max({p.fwd_bytes, p.bwd_bytes, gram_scratch});
+}
+
+void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
+  const char* op = "conv2d_forward";
+  check_conv(x, w, y, op, "x", "y");  // x (N,Cin,H,W), w (Cout,Cin,K,K), y (N,Cout,H,W)
+  cuda_detail::check_tensor(b, op, "b");  // (1,1,1,Cout)
+  IMPASTO_CHECK(b.numel() == w.shape().n, op << ": bias b " << b.shape().str() << " must hold " << w.shape().n
+                                             << " values (one per output channel)");
+  if (y.numel() == 0) return;
+  ConvPlan& p = conv_plan(x.shape(), w.shape());
+  void* ws = workspace(p.fwd_bytes);
+  const float one = 1.0f, zero = 0.0f;
+  if (fuse_relu && p.fused_relu && p.fwd_algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
+    // y = ReLU(conv(x) + 0·z + b); z = y is not read with alpha2 = 0 (as TensorFlow's fused conv relies on)
+    // but must be a valid tensor of y's shape.
+    const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
+        cudnn_, &one, p.x_desc, x.data(), p.w_desc, w.data(), p.fwd_conv, p.fwd_algo, ws, p.fwd_bytes, &zero,
+        p.y_desc, y.data(), p.bias_desc, b.data(), relu_, p.y_desc, y.data());
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    if (st != CUDNN_STATUS_NOT_SUPPORTED)
+      cuda_detail::throw_cudnn(st, "cudnnConvolutionBiasActivationForward(...)", __FILE__, __LINE__);
+    p.fused_relu = false;  // not for this configuration: unfused from now on
+  }
+  IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x.data(), p.w_desc, w.data(), p.fwd_conv,
+                                              p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y.data()));
+  const Shape ys = y.shape();
+  kernels::bias_act(y.data(), b.data(), ys.numel(), ys.c, ys.plane(), fuse_relu, stream_);
+}
+
+void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
+  check_conv(dx, w, dy, "conv2d_backward_data", "dx", "dy");  // dx (N,Cin,H,W), dy (N,Cout,H,W)
+  if (dx.numel() == 0) return;
+  if (dy.numel() == 0) {  // no output channels: the gradient is zero
+    fill(dx, 0.0f);
+    return;
+  }
+  const ConvPlan& p = conv_plan(dx.shape(), w.shape());
+  void* ws = workspace(p.bwd_bytes);
+  const float one = 1.0f, zero = 0.0f;
+  IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w.data(), p.y_desc, dy.data(), p.bwd_conv,
+                                                   p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc, dx.data()));
+}
+
+}  // namespace impasto

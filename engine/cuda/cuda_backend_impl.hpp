@@ -1,0 +1,163 @@
+// engine/cuda/cuda_backend_impl.hpp — the CUDA backend class (DESIGN.md "Backends"): cuDNN convolutions and
+// pooling, cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest, all queued on one
+// stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
+// precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu.
+//
+// Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
+// growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
+// reduction scratch (allocated once in the constructor). Ops allocate nothing else.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+#include "engine/backend.hpp"
+#include "engine/cuda/cuda_backend.hpp"
+#include "engine/cuda/descriptors.hpp"
+
+namespace impasto {
+namespace cuda_detail {
+
+// ---- the one set of argument checks every op uses (messages read like the CPU backend's) ----------------
+inline void check_tensor(const Tensor& t, const char* op, const char* name) {
+  IMPASTO_CHECK(!t.empty(), op << ": " << name << " is an empty (unallocated) tensor");
+  IMPASTO_CHECK(t.device() == Device::cuda,
+                op << ": " << name << " lives on " << device_name(t.device()) << ", expected cuda");
+}
+inline void check_shape(const Tensor& t, Shape want, const char* op, const char* name) {
+  check_tensor(t, op, name);
+  IMPASTO_CHECK(t.shape() == want,
+                op << ": " << name << " has shape " << t.shape().str() << ", expected " << want.str());
+}
+inline void check_same_numel(const Tensor& a, const Tensor& b, const char* op, const char* a_name,
+                             const char* b_name) {
+  check_tensor(a, op, a_name);
+  check_tensor(b, op, b_name);
+  IMPASTO_CHECK(a.numel() == b.numel(), op << ": " << a_name << " " << a.shape().str() << " and " << b_name << " "
+                                           << b.shape().str() << " differ in element count");
+}
+// out must not share memory with an input the op still reads after writing out.
+inline void check_no_alias(const Tensor& out, const Tensor& in, const char* op, const char* out_name,
+                           const char* in_name) {
+  const float* o0 = out.data();
+  const float* i0 = in.data();
+  IMPASTO_CHECK(o0 + out.numel() <= i0 || i0 + in.numel() <= o0 || out.numel() == 0 || in.numel() == 0,
+                op << ": " << out_name << " must not overlap " << in_name);
+}
+
+// ---- convolution plans: descriptors, algorithms and workspace sizes, made once per shape + precision ----
+struct ConvKey {
+  int n, cin, h, w, cout, k;
+  Precision precision;
+  bool operator<(const ConvKey& o) const {
+    return std::tie(n, cin, h, w, cout, k, precision) < std::tie(o.n, o.cin, o.h, o.w, o.cout, o.k, o.precision);
+  }
+};
+
+struct ConvPlan {
+  ConvPlan(Shape x, Shape w)  // x (N,Cin,H,W), w (Cout,Cin,K,K)
+      : x_desc(x), y_desc(Shape{x.n, w.n, x.h, x.w}), bias_desc(Shape{1, w.n, 1, 1}), w_desc(w),
+        fwd_conv(w.h), bwd_conv(w.h) {}
+  TensorDesc x_desc, y_desc, bias_desc;  // (N,Cin,H,W), (N,Cout,H,W), (1,Cout,1,1)
+  FilterDesc w_desc;                     // (Cout,Cin,K,K)
+  ConvDesc fwd_conv, bwd_conv;           // each carries the math type its algorithm was chosen with
+  cudnnConvolutionFwdAlgo_t fwd_algo{};
+  cudnnConvolutionBwdDataAlgo_t bwd_algo{};
+  std::size_t fwd_bytes = 0, bwd_bytes = 0;
+  bool fused_relu = true;  // cleared when cuDNN refuses the fused bias+ReLU call for this plan
+};
+
+}  // namespace cuda_detail
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(int device);
+  ~CudaBackend() override = default;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::cuda; }
+  std::string name() const override { return name_; }
+  void set_precision(Precision p) override;
+  Precision precision() const override { return precision_; }
+
+  Tensor empty(Shape s) override;
+  void upload(const float* host, Tensor& dst) override;
+  void download(const Tensor& src, float* host) override;
+  void synchronize() override;
+  void reserve_workspace(std::size_t bytes) override;
+  // The larger of cuDNN's forward and backward-data workspaces for these shapes and the Gram-gradient
+  // scratch of a (Cin or Cout)² matrix, so that one reservation per layer covers everything an iteration does.
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w) override;
+  std::size_t bytes_in_use() const override;
+
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
+  void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
+  void relu_forward(const Tensor& x, Tensor& y) override;
+  void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) override;
+  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) override;
+  void gram(const Tensor& f, Tensor& g) override;
+  void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override;
+
+  void fill(Tensor& y, float value) override;
+  void copy(const Tensor& x, Tensor& y) override;
+  void axpy(float a, const Tensor& x, Tensor& y) override;
+  void axpby(float a, const Tensor& x, float b, Tensor& y) override;
+  void scale(Tensor& y, float a) override;
+  void mul(const Tensor& a, const Tensor& b, Tensor& y) override;
+  void mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) override;
+  void clamp(const Tensor& x, float lo, float hi, Tensor& y) override;
+
+  double dot(const Tensor& x, const Tensor& y) override;
+  double sum(const Tensor& x) override;
+  double abs_sum(const Tensor& x) override;
+  double abs_max(const Tensor& x) override;
+  bool all_finite(const Tensor& x) override;
+
+  double sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, float scale,
+                      Tensor* grad) override;
+  double tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) override;
+  void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
+                 int t) override;
+  void color_convert(const Tensor& x, Tensor& y, ColorSpace space, bool inverse) override;
+
+  cudaStream_t stream() const { return stream_; }
+
+ private:
+  // The plan for these shapes at the current precision (made and cached on first use).
+  cuda_detail::ConvPlan& conv_plan(Shape x, Shape w);
+  // The workspace, grown to at least `bytes` (first use of a larger shape only).
+  void* workspace(std::size_t bytes);
+  // Stage 2 of a reduction whose stage 1 wrote `blocks` partials; the one device→host sync of the op.
+  double finish_reduction(int blocks, bool is_max);
+  double* partials() const { return scratch_.as<double>(); }
+  // Checks the cuDNN runtime against the headers and makes `device` current; runs before any member that
+  // touches the device is constructed (device_ is initialized from it and declared first).
+  static int activate(int device);
+
+  int device_;
+  std::string name_;
+  Precision precision_ = Precision::fp32;
+  bool find_algorithms_ = false;  // IMPASTO_CUDNN_FIND=1: benchmark (cudnnFind*) instead of heuristics
+  // Declaration order = reverse destruction order: the stream outlives the handles that use it.
+  cuda_detail::Stream stream_;
+  cuda_detail::CudnnHandle cudnn_;
+  cuda_detail::CublasHandle cublas_;
+  cuda_detail::DeviceBuffer workspace_;
+  cuda_detail::DeviceBuffer scratch_;  // kMaxBlocks partial sums + 1 result, doubles
+  cuda_detail::PinnedBuffer result_;   // 1 double, the host end of every reduction
+  cuda_detail::PoolDesc avg_pool_{CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING};
+  cuda_detail::PoolDesc max_pool_{CUDNN_POOLING_MAX_DETERMINISTIC};
+  cuda_detail::ActivationDesc relu_{CUDNN_ACTIVATION_RELU};
+  cuda_detail::TensorDesc pool_x_, pool_y_;  // reset per pooling call (host-only, no allocation)
+  std::map<cuda_detail::ConvKey, std::unique_ptr<cuda_detail::ConvPlan>> conv_plans_;
+  // Live bytes of the tensors handed out by empty(); shared with each storage so a tensor may outlive us.
+  std::shared_ptr<std::atomic<std::size_t>> live_bytes_ = std::make_shared<std::atomic<std::size_t>>(0);
+};
+
+}  // namespace impasto

@@ -1,0 +1,90 @@
+// engine/cuda/device.cpp — finding the device and building the CUDA backend: device count and the one-line
+// reason when there is none, the factory, the cuDNN version check (runtime major must match the headers),
+// the backend's name, and precision (fp32 vs TF32 tensor cores) for cuDNN and cuBLAS.
+#include <cstdlib>
+#include <sstream>
+
+#include "engine/cuda/cuda_backend_impl.hpp"
+#include "kernels/launchers.cuh"
+
+namespace impasto {
+
+int cuda_device_count() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();  // not sticky; leave no trace for later checks
+    return 0;
+  }
+  return n;
+}
+
+std::string cuda_device_problem() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    (void)cudaGetLastError();
+    return std::string("CUDA: ") + cudaGetErrorString(e);
+  }
+  if (n == 0) return "CUDA: no CUDA-capable device is detected";
+  return "";
+}
+
+std::unique_ptr<Backend> make_cuda_backend() {
+  IMPASTO_CHECK(cuda_device_count() > 0, "cannot create the CUDA backend: " << cuda_device_problem());
+  return std::make_unique<CudaBackend>(0);
+}
+
+namespace {
+
+std::string version_string(std::size_t v) {  // cuDNN 9 encodes major·10000 + minor·100 + patch
+  std::ostringstream s;
+  s << v / 10000 << "." << (v % 10000) / 100 << "." << v % 100;
+  return s.str();
+}
+
+}  // namespace
+
+int CudaBackend::activate(int device) {
+  const std::size_t runtime = cudnnGetVersion();
+  IMPASTO_CHECK(runtime / 10000 == CUDNN_MAJOR,
+                "cuDNN runtime " << version_string(runtime) << " does not match the cuDNN " << CUDNN_MAJOR
+                                 << ".x headers this build used (" << version_string(CUDNN_VERSION)
+                                 << "); install cuDNN " << CUDNN_MAJOR << " or rebuild");
+  IMPASTO_CUDA_CHECK(cudaSetDevice(device));
+  return device;
+}
+
+CudaBackend::CudaBackend(int device)
+    : device_(activate(device)),
+      scratch_((kernels::kMaxBlocks + 1) * sizeof(double)),
+      result_(sizeof(double)) {
+  IMPASTO_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+  IMPASTO_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  // cuBLAS keeps scalars (alpha, beta) on the host: the Gram calls pass them by address.
+  IMPASTO_CUBLAS_CHECK(cublasSetPointerMode(cublas_, CUBLAS_POINTER_MODE_HOST));
+
+  cudaDeviceProp prop{};
+  IMPASTO_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  const char* find = std::getenv("IMPASTO_CUDNN_FIND");
+  find_algorithms_ = find != nullptr && std::string(find) == "1";
+
+  std::ostringstream s;
+  const double gib = double(prop.totalGlobalMem) / double(1ull << 30);
+  s << "cuda (" << prop.name << ", sm_" << prop.major << prop.minor << ", cuDNN " << version_string(cudnnGetVersion())
+    << " runtime / " << version_string(CUDNN_VERSION) << " compiled, " << int(gib + 0.5) << " GiB)";
+  name_ = s.str();
+
+  // TF32 tensor cores exist from Ampere (sm_80) on; there they are the default, as in PyTorch's cuDNN path.
+  set_precision(prop.major >= 8 ? Precision::tf32 : Precision::fp32);
+}
+
+void CudaBackend::set_precision(Precision p) {
+  // cuDNN's math type lives on the convolution descriptor, so convolution plans are cached per precision
+  // (see conv_plan); cuBLAS has one mode per handle.
+  IMPASTO_CUBLAS_CHECK(
+      cublasSetMathMode(cublas_, p == Precision::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  precision_ = p;
+}
+
+}  // namespace impasto

@@ -1,0 +1,83 @@
+// engine/cuda/memory.cu — device memory of the CUDA backend: tensors (cudaMalloc'ed, freed by their storage),
+// host↔device copies on the backend's stream, the growing op workspace, and the memory accounting.
+#include <sstream>
+
+#include "engine/cuda/cuda_backend_impl.hpp"
+
+namespace impasto {
+namespace {
+
+// A tensor's device memory; cudaFree in the destructor (never throws: failures are logged).
+class DeviceStorage final : public Storage {
+ public:
+  DeviceStorage(float* data, std::size_t count, std::shared_ptr<std::atomic<std::size_t>> live)
+      : Storage(data, count, Device::cuda), live_(std::move(live)) {
+    *live_ += count * sizeof(float);
+  }
+  ~DeviceStorage() override {
+    if (data() != nullptr) IMPASTO_CUDA_LOG(cudaFree(data()));
+    *live_ -= count() * sizeof(float);
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> live_;
+};
+
+double gib(std::size_t bytes) { return double(bytes) / double(1ull << 30); }
+
+}  // namespace
+
+Tensor CudaBackend::empty(Shape s) {  // (N,C,H,W)
+  IMPASTO_CHECK(s.n >= 0 && s.c >= 0 && s.h >= 0 && s.w >= 0, "empty: negative dimension in shape " << s.str());
+  const auto count = std::size_t(s.numel());
+  float* p = nullptr;
+  if (count > 0) {
+    const cudaError_t e = cudaMalloc(&p, count * sizeof(float));
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      std::size_t free_bytes = 0, total_bytes = 0;
+      (void)cudaMemGetInfo(&free_bytes, &total_bytes);
+      std::ostringstream m;
+      m.precision(3);
+      m << "out of GPU memory: a tensor " << s.str() << " needs " << gib(count * sizeof(float)) << " GiB, "
+        << gib(free_bytes) << " GiB free of " << gib(total_bytes) << " GiB (impasto holds " << gib(bytes_in_use())
+        << " GiB); try a smaller image [" << __FILE__ << ":" << __LINE__ << "]";
+      throw OutOfMemoryError(m.str());
+    }
+    IMPASTO_CUDA_CHECK(e);
+  }
+  return Tensor(std::make_shared<DeviceStorage>(p, count, live_bytes_), s);
+}
+
+void CudaBackend::upload(const float* host, Tensor& dst) {
+  cuda_detail::check_tensor(dst, "upload", "dst");
+  if (dst.numel() == 0) return;
+  // From pageable memory the call returns once `host` has been staged, so the caller may reuse it at once.
+  IMPASTO_CUDA_CHECK(cudaMemcpyAsync(dst.data(), host, std::size_t(dst.numel()) * sizeof(float),
+                                     cudaMemcpyHostToDevice, stream_));
+}
+
+void CudaBackend::download(const Tensor& src, float* host) {
+  cuda_detail::check_tensor(src, "download", "src");
+  if (src.numel() == 0) return;
+  IMPASTO_CUDA_CHECK(cudaMemcpyAsync(host, src.data(), std::size_t(src.numel()) * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+}
+
+void CudaBackend::synchronize() { IMPASTO_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void CudaBackend::reserve_workspace(std::size_t bytes) { workspace(bytes); }
+
+void* CudaBackend::workspace(std::size_t bytes) {
+  if (bytes > workspace_.bytes()) {
+    // Work still queued may use the old block; cudaFree waits for the device, but be explicit.
+    synchronize();
+    workspace_.grow(bytes);
+  }
+  return workspace_.get();
+}
+
+std::size_t CudaBackend::bytes_in_use() const { return *live_bytes_ + workspace_.bytes() + scratch_.bytes(); }
+
+}  // namespace impasto

@@ -1,0 +1,62 @@
+// kernels/launchers.cuh — host-side entry points of the custom CUDA kernels (element-wise, reductions, fused
+// losses, Adam, masks, color) and the one launch-configuration rule they all share. The CUDA backend
+// (engine/cuda/*.cu) calls these with raw device pointers; shapes were checked before. Every launcher
+// checks its launch (IMPASTO_CUDA_CHECK_LAUNCH); all work is queued on the given stream.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace impasto::kernels {
+
+// ---- launch configuration: grid-stride loops, 256 threads, at most kMaxBlocks blocks --------------------
+constexpr int kThreads = 256;
+// Enough blocks to fill an H100/H200 (132 SMs x 8 resident blocks of 256 threads); also the size of the
+// reduction partial-sum buffer, so every stage-1 reduction fits it.
+constexpr int kMaxBlocks = 1024;
+inline int blocks_for(std::int64_t n) {
+  return int(std::max<std::int64_t>(1, std::min<std::int64_t>((n + kThreads - 1) / kThreads, kMaxBlocks)));
+}
+
+// ---- element-wise (kernels/elementwise.cu); n = element count --------------------------------------------
+void fill(float* y, std::int64_t n, float value, cudaStream_t s);
+// y = a·x + b·y; b == 0 overwrites y without reading it (BLAS convention), so a NaN-poisoned y is fine.
+void axpby(float a, const float* x, float b, float* y, std::int64_t n, cudaStream_t s);
+void scale(float* y, std::int64_t n, float a, cudaStream_t s);
+void mul(const float* a, const float* b, float* y, std::int64_t n, cudaStream_t s);
+// y = x ⊙ mask, mask one (H,W) plane broadcast over all N·C planes of x.
+void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane, cudaStream_t s);
+void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
+void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s);
+void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
+// y (N,C,H,W) = y + b[c], then ReLU when relu; the epilogue of a convolution that cuDNN could not fuse.
+void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t plane, bool relu,
+              cudaStream_t s);
+// s (C×C) = g + gᵀ (g row-major C×C).
+void symmetrize(const float* g, float* out, int c, cudaStream_t s);
+// One Adam step; step_size = lr/(1−β1ᵗ), inv_sqrt_bc2 = 1/sqrt(1−β2ᵗ) (see math::adam_update).
+void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float beta1, float beta2, float eps,
+          float step_size, float inv_sqrt_bc2, cudaStream_t s);
+
+// ---- reductions (kernels/reduce.cu): stage 1 writes one double per block into `partials` (kMaxBlocks
+//      doubles) and returns the block count; stage 2 (reduce_finish) folds them into out[0]. -------------
+enum class ReduceOp { sum, dot, abs_sum, abs_max };
+int reduce_partials(ReduceOp op, const float* x, const float* y, std::int64_t n, double* partials, cudaStream_t s);
+// Folds `blocks` partials into *out: a sum, or for abs_max a NaN-propagating max.
+void reduce_finish(const double* partials, int blocks, bool is_max, double* out, cudaStream_t s);
+
+// ---- fused losses (kernels/loss.cu): gradient accumulated in place, loss partials as above ------------
+// L = scale·Σ w(x−t)², grad += 2·scale·w(x−t) when grad is not null. w null: w = 1; w_plane > 0: w is one
+// plane of that size broadcast over channels; w_plane == 0: w has n elements.
+int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane, float scale,
+                     float* grad, std::int64_t n, double* partials, cudaStream_t s);
+// Σ TV over `planes` H×W planes (unscaled); grad += scale·dTV/dx when grad is not null.
+int tv_partials(const float* x, std::int64_t planes, int h, int w, bool squared, float scale, float* grad,
+                double* partials, cudaStream_t s);
+
+// ---- color (kernels/color.cu): x, y (1,3,H,W); space is the int of impasto::ColorSpace; alias ok -----
+void color_convert(const float* x, float* y, std::int64_t plane, int space, bool inverse, cudaStream_t s);
+
+}  // namespace impasto::kernels

@@ -1,0 +1,535 @@
+// tests/gpu/test_gpu_parity.cpp — every Backend op on the CUDA backend against the CPU backend (the answer
+// key), on fresh seeded random inputs: odd sizes (floor-mode pooling, ragged tiles) and real VGG-19 layer
+// sizes. Outputs that an op overwrites are poisoned with NaN first, so an element the GPU forgets to write
+// fails the comparison (non-finite). Ops that accumulate start from random values. Each op runs under both
+// precisions (fp32 and TF32); only convolutions and Gram matrices differ between them.
+//
+// Tolerances (an element passes when |gpu − cpu| <= atol + rtol·|cpu|; "max" = max |cpu| of that output):
+//   element-wise, ReLU, pooling, Adam, loss gradients: rtol 1e-6 (Adam 1e-5), atol 1e-6·max — the same
+//     float math (kernels/*.cuh), differing only in FMA contraction / sqrtf rounding by an ulp or two;
+//   reductions and losses (double accumulation in a different order): relative 1e-6 of Σ|terms|;
+//   convolution fp32: rtol 1e-4, atol 2e-4·max — FMA-only cuDNN kernels still sum in another order, and
+//     Winograd/FFT algorithms transform inputs (cuDNN's own tests allow ~1e-4 relative to the output range);
+//   Gram fp32: rtol 1e-5, atol 3e-5·max — sums of M = H·W products in another order (√M·2⁻²⁴ growth);
+//   convolution and Gram TF32: rtol 1e-2, atol 1e-2·max — inputs rounded to 10-bit mantissas (2⁻¹¹ each),
+//     errors grow with √(reduction length) but stay well under 1% of the output range;
+//   color: rtol 1e-5, atol 2e-3 absolute — device cbrtf/powf differ from the host's by a few ulps, and
+//     Lab/Luv chroma scale differences of them by 500 (a*) or 13·L (u*).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/error.hpp"
+#include "tests/support/compare.hpp"
+
+namespace impasto {
+namespace {
+
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr Precision kPrecisions[] = {Precision::fp32, Precision::tf32};
+
+const char* precision_name(Precision p) { return p == Precision::fp32 ? "fp32" : "tf32"; }
+
+// The same tensor on both backends.
+struct Pair {
+  Tensor cpu, gpu;
+};
+
+// Tolerance: rtol, atol as a fraction of the reference's largest magnitude, plus an absolute floor.
+struct Tol {
+  double rtol, atol_of_max, atol_abs = 0.0;
+};
+constexpr Tol kExact{1e-6, 1e-6};
+constexpr Tol kConvFp32{1e-4, 2e-4};
+constexpr Tol kGramFp32{1e-5, 3e-5};
+constexpr Tol kTf32{1e-2, 1e-2};
+Tol heavy_tol(Precision p, Tol fp32) { return p == Precision::fp32 ? fp32 : kTf32; }
+
+class Env {
+ public:
+  Env() : cpu_(make_backend(Device::cpu)), gpu_(make_backend(Device::cuda)) {}
+  Backend& cpu() { return *cpu_; }
+  Backend& gpu() { return *gpu_; }
+  std::mt19937& rng() { return rng_; }
+  void seed(std::uint32_t s) { rng_.seed(s); }
+
+  std::vector<float> uniform(std::int64_t n, float lo, float hi) {
+    std::uniform_real_distribution<float> d(lo, hi);
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v) x = d(rng_);
+    return v;
+  }
+  std::vector<float> normal(std::int64_t n, float stddev) {
+    std::normal_distribution<float> d(0.0f, stddev);
+    std::vector<float> v(static_cast<std::size_t>(n));
+    for (float& x : v) x = d(rng_);
+    return v;
+  }
+  Pair upload(const std::vector<float>& v, Shape s) { return {cpu_->from_host(v, s), gpu_->from_host(v, s)}; }
+  Pair random(Shape s, float lo = -1.0f, float hi = 1.0f) { return upload(uniform(s.numel(), lo, hi), s); }
+  // Outputs: NaN everywhere, so anything left unwritten shows.
+  Pair poisoned(Shape s) {
+    Pair p{cpu_->empty(s), gpu_->empty(s)};
+    cpu_->fill(p.cpu, kNaN);
+    gpu_->fill(p.gpu, kNaN);
+    return p;
+  }
+  Tensor poisoned_gpu(Shape s) {
+    Tensor t = gpu_->empty(s);
+    gpu_->fill(t, kNaN);
+    return t;
+  }
+
+ private:
+  std::unique_ptr<Backend> cpu_, gpu_;
+  std::mt19937 rng_{1};
+};
+
+Env& env() {
+  static Env e;
+  return e;
+}
+
+// GPU tensor vs CPU reference with the given tolerance.
+void check_close(const std::string& what, const Tensor& gpu, const Tensor& cpu, Tol tol) {
+  const std::vector<float> a = env().gpu().to_host(gpu);
+  const std::vector<float> b = env().cpu().to_host(cpu);
+  double max_ref = 0.0;
+  for (float v : b) max_ref = std::max(max_ref, std::fabs(double(v)));
+  INFO(what);
+  CHECK_CLOSE(a, b, tol.rtol, tol.atol_of_max * max_ref + tol.atol_abs + 1e-30);
+}
+void check_close(const std::string& what, const Pair& p, Tol tol) { check_close(what, p.gpu, p.cpu, tol); }
+
+// Scalars (losses, reductions): |gpu − cpu| <= rel·scale, scale a magnitude of the sum (e.g. Σ|terms|).
+void check_scalar(const std::string& what, double gpu, double cpu, double scale, double rel = 1e-6) {
+  INFO(what << ": gpu " << gpu << " cpu " << cpu);
+  CHECK(std::isfinite(gpu));
+  CHECK(std::fabs(gpu - cpu) <= rel * std::max(scale, 1e-30));
+}
+
+std::string shape_name(const char* op, Shape s, const char* extra = "") {
+  return std::string(op) + " " + s.str() + extra;
+}
+
+// Shapes: odd sizes first, then real VGG-19 layers.
+struct ConvCase {
+  Shape x;
+  int cout, k;
+};
+const std::vector<ConvCase>& conv_cases() {
+  static const std::vector<ConvCase> cases = {
+      {{1, 3, 7, 5}, 4, 3},     {{1, 5, 9, 11}, 6, 3},     {{1, 3, 7, 5}, 2, 1},       {{1, 4, 9, 11}, 3, 5},
+      {{2, 3, 6, 5}, 4, 3},     {{1, 3, 33, 31}, 64, 3},   {{1, 64, 128, 128}, 64, 3}, {{1, 256, 64, 64}, 256, 3},
+      {{1, 512, 32, 32}, 512, 3},
+  };
+  return cases;
+}
+const std::vector<Shape>& feature_shapes() {
+  static const std::vector<Shape> shapes = {{1, 3, 7, 5},      {1, 5, 9, 11},    {1, 1, 1, 1},
+                                            {1, 64, 128, 128}, {1, 256, 64, 64}, {1, 512, 32, 32}};
+  return shapes;
+}
+const std::vector<Shape>& pool_shapes() {
+  static const std::vector<Shape> shapes = {{1, 3, 7, 5}, {1, 5, 9, 11}, {2, 3, 6, 8}, {1, 2, 1, 3}, {1, 64, 128, 128},
+                                            {1, 512, 31, 33}};
+  return shapes;
+}
+
+// ---- convolution ------------------------------------------------------------------------------------------
+
+TEST_CASE("conv2d_forward matches the CPU (bias, fused and unfused ReLU)") {
+  Env& e = env();
+  e.seed(101);
+  for (const ConvCase& c : conv_cases()) {
+    const Shape ws{c.cout, c.x.c, c.k, c.k}, ys{c.x.n, c.cout, c.x.h, c.x.w};
+    const Pair x = e.random(c.x);                                                         // (N,Cin,H,W)
+    const Pair w = e.upload(e.normal(ws.numel(), std::sqrt(2.0f / float(c.x.c * c.k * c.k))), ws);  // He
+    const Pair b = e.random(Shape{1, 1, 1, c.cout}, -0.1f, 0.1f);                        // (1,1,1,Cout)
+    for (bool relu : {false, true}) {
+      Pair y = e.poisoned(ys);  // (N,Cout,H,W)
+      e.cpu().conv2d_forward(x.cpu, w.cpu, b.cpu, y.cpu, relu);
+      for (Precision p : kPrecisions) {
+        e.gpu().set_precision(p);
+        e.gpu().fill(y.gpu, kNaN);
+        e.gpu().conv2d_forward(x.gpu, w.gpu, b.gpu, y.gpu, relu);
+        check_close(shape_name("conv2d_forward", c.x, relu ? " relu " : " ") + precision_name(p), y,
+                    heavy_tol(p, kConvFp32));
+      }
+    }
+  }
+}
+
+TEST_CASE("conv2d_backward_data matches the CPU") {
+  Env& e = env();
+  e.seed(102);
+  for (const ConvCase& c : conv_cases()) {
+    const Shape ws{c.cout, c.x.c, c.k, c.k}, ys{c.x.n, c.cout, c.x.h, c.x.w};
+    const Pair dy = e.random(ys);                                                          // (N,Cout,H,W)
+    const Pair w = e.upload(e.normal(ws.numel(), std::sqrt(2.0f / float(c.x.c * c.k * c.k))), ws);
+    Pair dx = e.poisoned(c.x);                                                             // (N,Cin,H,W)
+    e.cpu().conv2d_backward_data(dy.cpu, w.cpu, dx.cpu);
+    for (Precision p : kPrecisions) {
+      e.gpu().set_precision(p);
+      e.gpu().fill(dx.gpu, kNaN);
+      e.gpu().conv2d_backward_data(dy.gpu, w.gpu, dx.gpu);
+      check_close(shape_name("conv2d_backward_data", c.x, " ") + precision_name(p), dx, heavy_tol(p, kConvFp32));
+    }
+  }
+}
+
+TEST_CASE("conv2d workspace: sized per shape, reserved once, counted in bytes_in_use") {
+  Env& e = env();
+  Backend& g = e.gpu();
+  for (Precision p : kPrecisions) {
+    g.set_precision(p);
+    const std::size_t bytes = g.conv2d_workspace_bytes(Shape{1, 256, 64, 64}, Shape{256, 256, 3, 3});
+    CHECK(bytes >= std::size_t(256) * 256 * sizeof(float));  // covers the Gram-gradient scratch too
+    g.reserve_workspace(bytes);
+    CHECK(g.bytes_in_use() >= bytes);
+  }
+  const std::size_t before = g.bytes_in_use();
+  {
+    Tensor t = g.empty(Shape{1, 1, 1000, 1000});
+    CHECK(g.bytes_in_use() >= before + 4000000);
+  }
+  CHECK(g.bytes_in_use() == before);
+}
+
+// ---- activation and pooling -------------------------------------------------------------------------------
+
+TEST_CASE("relu forward and backward match the CPU, also in place") {
+  Env& e = env();
+  e.seed(103);
+  for (const Shape& s : feature_shapes()) {
+    const Pair x = e.random(s), dy = e.random(s);
+    Pair y = e.poisoned(s), dx = e.poisoned(s);
+    e.cpu().relu_forward(x.cpu, y.cpu);
+    e.gpu().relu_forward(x.gpu, y.gpu);
+    check_close(shape_name("relu_forward", s), y, kExact);
+    e.cpu().relu_backward(y.cpu, dy.cpu, dx.cpu);
+    e.gpu().relu_backward(y.gpu, dy.gpu, dx.gpu);
+    check_close(shape_name("relu_backward", s), dx, kExact);
+    // In place: y = relu(y), dx = relu'(y)·dx.
+    Pair xi = e.random(s);
+    e.cpu().relu_forward(xi.cpu, xi.cpu);
+    e.gpu().relu_forward(xi.gpu, xi.gpu);
+    check_close(shape_name("relu_forward in place", s), xi, kExact);
+  }
+}
+
+TEST_CASE("pool2d forward and backward match the CPU (average and max, odd sizes)") {
+  Env& e = env();
+  e.seed(104);
+  for (PoolMode mode : {PoolMode::average, PoolMode::max}) {
+    const char* m = mode == PoolMode::max ? " max" : " avg";
+    for (const Shape& s : pool_shapes()) {
+      const Shape ys{s.n, s.c, s.h / 2, s.w / 2};
+      const Pair x = e.random(s);  // (N,C,H,W), continuous values: no ties in a window
+      Pair y = e.poisoned(ys);     // (N,C,H/2,W/2)
+      e.cpu().pool2d_forward(x.cpu, y.cpu, mode);
+      e.gpu().pool2d_forward(x.gpu, y.gpu, mode);
+      check_close(shape_name("pool2d_forward", s, m), y, kExact);
+      const Pair dy = e.random(ys);
+      Pair dx = e.poisoned(s);     // dropped rows/columns must come back 0, not NaN
+      e.cpu().pool2d_backward(x.cpu, y.cpu, dy.cpu, dx.cpu, mode);
+      e.gpu().pool2d_backward(x.gpu, y.gpu, dy.gpu, dx.gpu, mode);
+      check_close(shape_name("pool2d_backward", s, m), dx, kExact);
+    }
+  }
+}
+
+TEST_CASE("max pool backward sends a tied window's gradient to its first maximum") {
+  // ReLU outputs have whole windows of zeros; backend.hpp fixes the first maximum in row-major order.
+  Env& e = env();
+  e.seed(105);
+  const Shape s{1, 8, 10, 12}, ys{1, 8, 5, 6};
+  std::vector<float> v = e.uniform(s.numel(), -1.0f, 1.0f);
+  for (float& x : v) x = std::max(x, 0.0f);  // about 1 window in 16 is all zeros, many have 2–3 zeros
+  const Pair x = e.upload(v, s);
+  Pair y = e.poisoned(ys), dx = e.poisoned(s);
+  const Pair dy = e.random(ys);
+  e.cpu().pool2d_forward(x.cpu, y.cpu, PoolMode::max);
+  e.gpu().pool2d_forward(x.gpu, y.gpu, PoolMode::max);
+  e.cpu().pool2d_backward(x.cpu, y.cpu, dy.cpu, dx.cpu, PoolMode::max);
+  e.gpu().pool2d_backward(x.gpu, y.gpu, dy.gpu, dx.gpu, PoolMode::max);
+  check_close("pool2d_backward max with ties", dx, kExact);
+}
+
+// ---- Gram matrices ----------------------------------------------------------------------------------------
+
+TEST_CASE("gram and gram_backward match the CPU") {
+  Env& e = env();
+  e.seed(106);
+  for (const Shape& s : feature_shapes()) {
+    const Shape gs{1, 1, s.c, s.c};
+    const Pair f = e.random(s, 0.0f, 1.0f);  // (1,C,H,W), non-negative like ReLU features
+    Pair g = e.poisoned(gs);                 // (1,1,C,C)
+    e.cpu().gram(f.cpu, g.cpu);
+    const Pair dg = e.random(gs);  // not symmetric: gram_backward must use dG + dGᵀ
+    Pair df0 = e.poisoned(s);      // beta = 0 overwrites
+    e.cpu().gram_backward(dg.cpu, f.cpu, df0.cpu, 0.0f);
+    const std::vector<float> start = e.uniform(s.numel(), -1.0f, 1.0f);
+    Pair df1 = e.upload(start, s);  // beta = 1 accumulates
+    e.cpu().gram_backward(dg.cpu, f.cpu, df1.cpu, 1.0f);
+    for (Precision p : kPrecisions) {
+      e.gpu().set_precision(p);
+      const std::string tag = std::string(" ") + precision_name(p);
+      e.gpu().fill(g.gpu, kNaN);
+      e.gpu().gram(f.gpu, g.gpu);
+      check_close(shape_name("gram", s) + tag, g, heavy_tol(p, kGramFp32));
+      e.gpu().fill(df0.gpu, kNaN);
+      e.gpu().gram_backward(dg.gpu, f.gpu, df0.gpu, 0.0f);
+      check_close(shape_name("gram_backward beta=0", s) + tag, df0, heavy_tol(p, kGramFp32));
+      e.gpu().upload(start.data(), df1.gpu);
+      e.gpu().gram_backward(dg.gpu, f.gpu, df1.gpu, 1.0f);
+      check_close(shape_name("gram_backward beta=1", s) + tag, df1, heavy_tol(p, kGramFp32));
+    }
+  }
+}
+
+// ---- element-wise -----------------------------------------------------------------------------------------
+
+TEST_CASE("element-wise ops match the CPU") {
+  Env& e = env();
+  e.seed(107);
+  for (Precision p : kPrecisions) {  // precision must not matter here
+    e.gpu().set_precision(p);
+    for (const Shape& s : {Shape{1, 3, 7, 5}, Shape{2, 5, 9, 11}, Shape{1, 64, 128, 128}}) {
+      const Pair x = e.random(s), z = e.random(s);
+      const std::vector<float> yv = e.uniform(s.numel(), -1.0f, 1.0f);
+      Pair out = e.poisoned(s);
+
+      e.cpu().fill(out.cpu, 0.75f);
+      e.gpu().fill(out.gpu, 0.75f);
+      check_close(shape_name("fill", s), out, kExact);
+      e.cpu().fill(out.cpu, 0.0f);
+      e.gpu().fill(out.gpu, 0.0f);
+      check_close(shape_name("fill 0", s), out, kExact);
+
+      out = e.poisoned(s);
+      e.cpu().copy(x.cpu, out.cpu);
+      e.gpu().copy(x.gpu, out.gpu);
+      check_close(shape_name("copy", s), out, kExact);
+
+      Pair y = e.upload(yv, s);
+      e.cpu().axpy(0.3f, x.cpu, y.cpu);
+      e.gpu().axpy(0.3f, x.gpu, y.gpu);
+      check_close(shape_name("axpy", s), y, kExact);
+      for (float b : {0.0f, 1.0f, -0.7f}) {
+        y = e.upload(yv, s);
+        e.cpu().axpby(1.5f, x.cpu, b, y.cpu);
+        e.gpu().axpby(1.5f, x.gpu, b, y.gpu);
+        check_close(shape_name("axpby", s, (" b=" + std::to_string(b)).c_str()), y, kExact);
+      }
+      y = e.upload(yv, s);
+      e.cpu().scale(y.cpu, -2.5f);
+      e.gpu().scale(y.gpu, -2.5f);
+      check_close(shape_name("scale", s), y, kExact);
+
+      out = e.poisoned(s);
+      e.cpu().mul(x.cpu, z.cpu, out.cpu);
+      e.gpu().mul(x.gpu, z.gpu, out.gpu);
+      check_close(shape_name("mul", s), out, kExact);
+      y = e.upload(yv, s);  // alias: y = x ⊙ y
+      e.cpu().mul(x.cpu, y.cpu, y.cpu);
+      e.gpu().mul(x.gpu, y.gpu, y.gpu);
+      check_close(shape_name("mul in place", s), y, kExact);
+
+      const Pair mask = e.random(Shape{1, 1, s.h, s.w}, 0.0f, 1.0f);  // (1,1,H,W)
+      out = e.poisoned(s);
+      e.cpu().mul_mask(x.cpu, mask.cpu, out.cpu);
+      e.gpu().mul_mask(x.gpu, mask.gpu, out.gpu);
+      check_close(shape_name("mul_mask", s), out, kExact);
+      y = e.upload(yv, s);
+      e.cpu().mul_mask(y.cpu, mask.cpu, y.cpu);
+      e.gpu().mul_mask(y.gpu, mask.gpu, y.gpu);
+      check_close(shape_name("mul_mask in place", s), y, kExact);
+
+      out = e.poisoned(s);
+      e.cpu().clamp(x.cpu, -0.5f, 0.25f, out.cpu);
+      e.gpu().clamp(x.gpu, -0.5f, 0.25f, out.gpu);
+      check_close(shape_name("clamp", s), out, kExact);
+      y = e.upload(yv, s);
+      e.cpu().clamp(y.cpu, -0.5f, 0.25f, y.cpu);
+      e.gpu().clamp(y.gpu, -0.5f, 0.25f, y.gpu);
+      check_close(shape_name("clamp in place", s), y, kExact);
+    }
+  }
+}
+
+// ---- reductions -------------------------------------------------------------------------------------------
+
+TEST_CASE("reductions match the CPU") {
+  Env& e = env();
+  e.seed(108);
+  for (const Shape& s : {Shape{1, 1, 1, 1}, Shape{1, 3, 7, 5}, Shape{1, 1, 1, (1 << 20) + 3}, Shape{1, 64, 128, 128},
+                         Shape{1, 1, 1, 300000000 / 64}}) {
+    const Pair x = e.random(s), y = e.random(s);
+    Backend& c = e.cpu();
+    Backend& g = e.gpu();
+    const double l1 = c.abs_sum(x.cpu);
+    check_scalar(shape_name("dot", s), g.dot(x.gpu, y.gpu), c.dot(x.cpu, y.cpu), l1);
+    check_scalar(shape_name("sum", s), g.sum(x.gpu), c.sum(x.cpu), l1);
+    check_scalar(shape_name("abs_sum", s), g.abs_sum(x.gpu), l1, l1);
+    CHECK(g.abs_max(x.gpu) == c.abs_max(x.cpu));  // exact: a max involves no rounding
+    CHECK(g.all_finite(x.gpu));
+  }
+}
+
+TEST_CASE("all_finite and abs_max detect a planted NaN or Inf") {
+  Env& e = env();
+  e.seed(109);
+  const Shape s{1, 64, 128, 128};
+  std::vector<float> v = e.uniform(s.numel(), -1.0f, 1.0f);
+  const std::int64_t mid = s.numel() / 2 + 17;
+  v[std::size_t(mid)] = kNaN;
+  Tensor t = e.gpu().from_host(v, s);
+  CHECK_FALSE(e.gpu().all_finite(t));
+  CHECK(std::isnan(e.gpu().abs_max(t)));
+  v[std::size_t(mid)] = 0.5f;
+  v.back() = -std::numeric_limits<float>::infinity();
+  t = e.gpu().from_host(v, s);
+  CHECK_FALSE(e.gpu().all_finite(t));
+  CHECK(std::isinf(e.gpu().abs_max(t)));
+  v.back() = 0.25f;
+  t = e.gpu().from_host(v, s);
+  CHECK(e.gpu().all_finite(t));
+}
+
+// ---- fused losses and Adam --------------------------------------------------------------------------------
+
+TEST_CASE("sq_diff_loss matches the CPU (no weight, broadcast plane, full weight)") {
+  Env& e = env();
+  e.seed(110);
+  for (const Shape& s : {Shape{1, 3, 7, 5}, Shape{2, 3, 9, 11}, Shape{1, 512, 32, 32}}) {
+    const Pair x = e.random(s), t = e.random(s);
+    const Pair w_plane = e.random(Shape{1, 1, s.h, s.w}, 0.0f, 1.0f), w_full = e.random(s, 0.0f, 1.0f);
+    const std::vector<float> g0 = e.uniform(s.numel(), -1.0f, 1.0f);
+    const float scale = 0.37f;
+    const Pair* weights[] = {nullptr, &w_plane, &w_full};
+    const char* names[] = {" no weight", " plane weight", " full weight"};
+    for (int k = 0; k < 3; ++k) {
+      Pair grad = e.upload(g0, s);  // accumulates
+      const double lc = e.cpu().sq_diff_loss(x.cpu, t.cpu, weights[k] ? &weights[k]->cpu : nullptr, scale, &grad.cpu);
+      const double lg = e.gpu().sq_diff_loss(x.gpu, t.gpu, weights[k] ? &weights[k]->gpu : nullptr, scale, &grad.gpu);
+      check_scalar(shape_name("sq_diff_loss", s, names[k]), lg, lc, lc);
+      check_close(shape_name("sq_diff_loss grad", s, names[k]), grad, kExact);
+      const double lg_nograd = e.gpu().sq_diff_loss(x.gpu, t.gpu, weights[k] ? &weights[k]->gpu : nullptr, scale, nullptr);
+      check_scalar(shape_name("sq_diff_loss without grad", s, names[k]), lg_nograd, lc, lc);
+    }
+  }
+}
+
+TEST_CASE("tv_loss matches the CPU (L1 and squared)") {
+  Env& e = env();
+  e.seed(111);
+  for (const Shape& s : {Shape{1, 3, 7, 5}, Shape{1, 3, 1, 9}, Shape{2, 3, 9, 11}, Shape{1, 3, 256, 256}}) {
+    const Pair x = e.random(s, -100.0f, 100.0f);
+    const std::vector<float> g0 = e.uniform(s.numel(), -1.0f, 1.0f);
+    for (TvMode mode : {TvMode::l1, TvMode::squared}) {
+      const char* m = mode == TvMode::l1 ? " l1" : " squared";
+      const float scale = 1e-3f;
+      Pair grad = e.upload(g0, s);
+      const double lc = e.cpu().tv_loss(x.cpu, mode, scale, &grad.cpu);
+      const double lg = e.gpu().tv_loss(x.gpu, mode, scale, &grad.gpu);
+      check_scalar(shape_name("tv_loss", s, m), lg, lc, std::fabs(lc));
+      check_close(shape_name("tv_loss grad", s, m), grad, kExact);
+      check_scalar(shape_name("tv_loss without grad", s, m), e.gpu().tv_loss(x.gpu, mode, scale, nullptr), lc,
+                   std::fabs(lc));
+    }
+  }
+}
+
+TEST_CASE("adam_step matches the CPU over several steps") {
+  Env& e = env();
+  e.seed(112);
+  const Shape s{1, 3, 37, 41};
+  Pair x = e.random(s, -100.0f, 100.0f), m = e.upload(std::vector<float>(s.numel(), 0.0f), s),
+       v = e.upload(std::vector<float>(s.numel(), 0.0f), s);
+  for (int t = 1; t <= 5; ++t) {
+    const Pair g = e.random(s, -10.0f, 10.0f);
+    e.cpu().adam_step(x.cpu, g.cpu, m.cpu, v.cpu, 1.0f, 0.9f, 0.999f, 1e-8f, t);
+    e.gpu().adam_step(x.gpu, g.gpu, m.gpu, v.gpu, 1.0f, 0.9f, 0.999f, 1e-8f, t);
+  }
+  const Tol adam{1e-5, 1e-6};
+  check_close("adam x", x, adam);
+  check_close("adam m", m, adam);
+  check_close("adam v", v, adam);
+}
+
+// ---- color ------------------------------------------------------------------------------------------------
+
+TEST_CASE("color_convert matches the CPU in every space, both directions and in place") {
+  Env& e = env();
+  e.seed(113);
+  // Lab/Luv chroma are scaled differences (a = 500·(f(X) − f(Y))), so a few ulps of cbrtf/powf become ~1e-4.
+  const Tol color{1e-5, 0.0, 2e-3};
+  for (ColorSpace space : {ColorSpace::yuv, ColorSpace::ycrcb, ColorSpace::lab, ColorSpace::luv}) {
+    const std::string tag = " space " + std::to_string(int(space));
+    for (const Shape& s : {Shape{1, 3, 7, 5}, Shape{1, 3, 64, 96}}) {
+      const Pair rgb = e.random(s, 0.0f, 255.0f);
+      Pair conv = e.poisoned(s);
+      e.cpu().color_convert(rgb.cpu, conv.cpu, space, false);
+      e.gpu().color_convert(rgb.gpu, conv.gpu, space, false);
+      check_close(shape_name("color_convert", s) + tag, conv, color);
+      Pair back = e.poisoned(s);  // inverse of valid colors (CPU's forward output on both sides)
+      const Pair in = e.upload(e.cpu().to_host(conv.cpu), s);
+      e.cpu().color_convert(in.cpu, back.cpu, space, true);
+      e.gpu().color_convert(in.gpu, back.gpu, space, true);
+      check_close(shape_name("color_convert inverse", s) + tag, back, color);
+      Pair inplace = e.upload(e.cpu().to_host(rgb.cpu), s);
+      e.cpu().color_convert(inplace.cpu, inplace.cpu, space, false);
+      e.gpu().color_convert(inplace.gpu, inplace.gpu, space, false);
+      check_close(shape_name("color_convert in place", s) + tag, inplace, color);
+    }
+  }
+}
+
+// ---- device, errors ---------------------------------------------------------------------------------------
+
+TEST_CASE("the CUDA backend names its device and cuDNN versions") {
+  const std::string name = env().gpu().name();
+  INFO(name);
+  CHECK(name.rfind("cuda (", 0) == 0);
+  CHECK(name.find("sm_") != std::string::npos);
+  CHECK(name.find("cuDNN") != std::string::npos);
+  CHECK(env().gpu().device() == Device::cuda);
+}
+
+TEST_CASE("an absurd allocation throws OutOfMemoryError and the backend keeps working") {
+  Backend& g = env().gpu();
+  const Shape huge{1024, 1024, 1024, 1024};  // 2⁴⁰ floats = 4 TiB
+  CHECK_THROWS_AS(g.empty(huge), OutOfMemoryError);
+  try {
+    g.empty(huge);
+  } catch (const OutOfMemoryError& err) {
+    INFO(err.what());
+    CHECK(std::string(err.what()).find("out of GPU memory") != std::string::npos);
+  }
+  Tensor t = g.from_host(std::vector<float>{1.0f, -2.0f, 3.0f}, Shape{1, 1, 1, 3});
+  CHECK(g.sum(t) == doctest::Approx(2.0));
+}
+
+TEST_CASE("shape mismatches and CPU tensors are clear errors, not crashes") {
+  Env& e = env();
+  Tensor a = e.gpu().empty(Shape{1, 3, 4, 4});
+  Tensor b = e.gpu().empty(Shape{1, 3, 4, 5});
+  CHECK_THROWS_AS(e.gpu().copy(a, b), Error);
+  Tensor host = e.cpu().empty(Shape{1, 3, 4, 4});
+  CHECK_THROWS_AS(e.gpu().copy(host, a), Error);
+  Tensor w = e.gpu().empty(Shape{2, 3, 2, 2});  // even kernel
+  Tensor bias = e.gpu().empty(Shape{1, 1, 1, 2});
+  Tensor y = e.gpu().empty(Shape{1, 2, 4, 4});
+  CHECK_THROWS_AS(e.gpu().conv2d_forward(a, w, bias, y, false), Error);
+}
+
+}  // namespace
+}  // namespace impasto
