@@ -50,9 +50,10 @@ std::unique_ptr<Backend> make_backend(Device d) {
 }
 
 Device parse_device(const std::string& s) {
+  if (s == "auto") return cuda_available() ? Device::cuda : Device::cpu;
   if (s == "cpu") return Device::cpu;
   if (s == "cuda" || s == "gpu") return Device::cuda;
-  IMPASTO_FAIL("unknown device '" << s << "' (expected cpu or cuda)");
+  IMPASTO_FAIL("unknown device '" << s << "' (expected auto, cpu or cuda)");
 }
 
 }  // namespace impasto
