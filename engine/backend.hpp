@@ -116,6 +116,19 @@ class Backend {
   // x (1,3,H,W) RGB in 0..255 → y (1,3,H,W) in `space` (channel 0 = luminance), or back when inverse.
   // alias: y may be x.
   virtual void color_convert(const Tensor& x, Tensor& y, ColorSpace space, bool inverse) = 0;
+
+  // ---- video (Ruder et al. 2016; math in kernels/warp.cuh, shared by both backends) ---------------------
+  // y (1,C,H,W) = x warped along flow (1,2,H,W): y(p) = x(p + flow(p)) sampled bilinearly; where p + flow(p)
+  // leaves the frame, y = fill (1,C,1,1) (one value per channel, e.g. the mean pixel). y must not overlap x.
+  virtual void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) = 0;
+  // The forward-backward consistency test for the current frame: fwd (1,2,H,W) previous → current, bwd
+  // (1,2,H,W) current → previous; c (1,1,H,W) = 1 reliable, 0 motion boundary or outside, −1 occluded
+  // (unblurred: follow with gaussian_blur and clamp to [0,1] for the reliability weights of DESIGN.md).
+  virtual void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) = 0;
+  // Separable Gaussian blur of every H×W plane of x (N,C,H,W), σ in [0, 10] (0 copies), taps within
+  // ceil(3σ), weights renormalized at the border. tmp (shape of x) is scratch. alias: y may be x; tmp must
+  // not overlap x or y.
+  virtual void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) = 0;
 };
 
 // True when this build has the CUDA backend and a device is present.
@@ -124,6 +137,6 @@ bool cuda_available();
 std::string cuda_unavailable_reason();
 // The backend for a device; Device::cuda without a build or a device throws a one-line Error.
 std::unique_ptr<Backend> make_backend(Device d);
-Device parse_device(const std::string& s);  // "cpu" | "cuda"
+Device parse_device(const std::string& s);  // "auto" (cuda when available, else cpu) | "cpu" | "cuda"
 
 }  // namespace impasto

@@ -1,5 +1,5 @@
 // kernels/launchers.cuh — host-side entry points of the custom CUDA kernels (element-wise, reductions, fused
-// losses, Adam, masks, color) and the one launch-configuration rule they all share. The CUDA backend
+// losses, Adam, masks, color, video warping) and the one launch-configuration rule they all share. The CUDA backend
 // (engine/cuda/*.cu) calls these with raw device pointers; shapes were checked before. Every launcher
 // checks its launch (IMPASTO_CUDA_CHECK_LAUNCH); all work is queued on the given stream.
 #pragma once
@@ -58,5 +58,15 @@ int tv_partials(const float* x, std::int64_t planes, int h, int w, bool squared,
 
 // ---- color (kernels/color.cu): x, y (1,3,H,W); space is the int of impasto::ColorSpace; alias ok -----
 void color_convert(const float* x, float* y, std::int64_t plane, int space, bool inverse, cudaStream_t s);
+
+// ---- video (kernels/warp.cu, math in kernels/warp.cuh) ------------------------------------------------------
+// y (C,H,W) = x (C,H,W) warped along flow (2,H,W); fill: C device floats for sources outside the frame.
+void warp(const float* x, const float* flow, const float* fill, float* y, int channels, int h, int w,
+          cudaStream_t s);
+// c (H,W) = the consistency test of fwd and bwd (each (2,H,W)): 1, 0 or −1 (unblurred).
+void consistency(const float* fwd, const float* bwd, float* c, int h, int w, cudaStream_t s);
+// y = Gaussian blur of x (planes × H×W) with σ in (0, 10]; tmp (same size) holds the horizontal pass.
+void gaussian_blur(const float* x, float* tmp, float* y, std::int64_t planes, int h, int w, float sigma,
+                   cudaStream_t s);
 
 }  // namespace impasto::kernels

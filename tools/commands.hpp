@@ -7,5 +7,6 @@ namespace impasto::cli {
 
 void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights export / inspect
 void add_stylize_command(CLI::App& app);  // tools/cmd_stylize.cpp: stylize, texture
+void add_video_command(CLI::App& app);    // tools/cmd_video.cpp: video (temporal losses, flow, resume)
 
 }  // namespace impasto::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "impasto 0.1.0");
   impasto::cli::add_stylize_command(app);
   impasto::cli::add_weights_command(app);
+  impasto::cli::add_video_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libhdf5-dev libopenblas-dev libcli11-dev nlohmann-json3-dev libstb-dev doctest-dev
   opencv-doc  # the sample images and videos the demo and the figure scripts use
+  libopencv-dev  # optional at build time: optical flow and video decoding for `impasto video`
 )
 if [[ "${1:-}" == "--dev" ]]; then packages+=(python3-torch python3-h5py python3-numpy); fi
 

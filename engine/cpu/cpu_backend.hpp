@@ -1,7 +1,7 @@
 // engine/cpu/cpu_backend.hpp — the CPU backend: plain C++ loops calling the shared math of kernels/*.cuh,
 // im2col + OpenBLAS SGEMM for convolutions and Gram matrices. The answer key for every GPU result.
 // One file per op family: memory.cpp, conv.cpp, pool.cpp, gram.cpp, elementwise.cpp, reduce.cpp,
-// loss.cpp, color.cpp.
+// loss.cpp, color.cpp, video.cpp.
 #pragma once
 
 #include <atomic>
@@ -57,6 +57,9 @@ class CpuBackend final : public Backend {
   void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
                  int t) override;
   void color_convert(const Tensor& x, Tensor& y, ColorSpace space, bool inverse) override;
+  void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
+  void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
+  void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
 
  private:
   float* workspace(std::size_t floats);  // grows the im2col buffer when needed

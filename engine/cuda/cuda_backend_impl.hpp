@@ -1,7 +1,7 @@
 // engine/cuda/cuda_backend_impl.hpp — the CUDA backend class (DESIGN.md "Backends"): cuDNN convolutions and
 // pooling, cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest, all queued on one
 // stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
-// precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu.
+// precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu.
 //
 // Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
 // growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
@@ -125,6 +125,9 @@ class CudaBackend final : public Backend {
   void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2, float eps,
                  int t) override;
   void color_convert(const Tensor& x, Tensor& y, ColorSpace space, bool inverse) override;
+  void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
+  void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
+  void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
 
   cudaStream_t stream() const { return stream_; }
 

@@ -286,6 +286,9 @@ class CountingBackend final : public Backend {
   void color_convert(const Tensor& x, Tensor& y, impasto::ColorSpace s, bool inv) override {
     cpu.color_convert(x, y, s, inv);
   }
+  void warp(const Tensor& x, const Tensor& f, const Tensor& fill, Tensor& y) override { cpu.warp(x, f, fill, y); }
+  void consistency(const Tensor& f, const Tensor& b, Tensor& c) override { cpu.consistency(f, b, c); }
+  void gaussian_blur(const Tensor& x, float s, Tensor& t, Tensor& y) override { cpu.gaussian_blur(x, s, t, y); }
 };
 
 }  // namespace

@@ -1,0 +1,536 @@
+// tests/cpu/test_video.cpp — the video pipeline on the CPU backend (Ruder et al. 2016/2018; engine/video.hpp):
+// warping of a known translation, the consistency test on synthetic flows with a known occlusion, the blur
+// against a naive 2-D Gaussian, the long-term weights, the temporal-loss gradient by finite differences,
+// the flicker metric, and end-to-end runs: temporal consistency lowers the flicker metric, and an interrupted
+// run, resumed, writes the same bytes as an uninterrupted one — on a synthetic translating sequence with exact
+// .flo flows (every build) and on 6 frames of OpenCV's vtest.avi with DIS flow (builds with OpenCV).
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/cpu_backend.hpp"
+#include "engine/error.hpp"
+#include "engine/flow_io.hpp"
+#include "engine/image.hpp"
+#include "engine/video.hpp"
+#include "kernels/warp.cuh"
+#include "weights/weights.hpp"
+
+namespace fs = std::filesystem;
+using namespace impasto;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("impasto-video-" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<float> uniform(std::size_t n, float lo, float hi, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// A constant flow (u, v) over h×w as a (1,2,H,W) host vector.
+std::vector<float> constant_flow(int h, int w, float u, float v) {
+  std::vector<float> f(std::size_t(2) * h * w);
+  for (int k = 0; k < h * w; ++k) {
+    f[std::size_t(k)] = u;
+    f[std::size_t(h * w + k)] = v;
+  }
+  return f;
+}
+
+// A smooth colored texture (sums of sinusoids), base w×h, RGB 0..255.
+Image texture(int w, int h, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(0.0f, 1.0f);
+  Image img{3, h, w, std::vector<float>(std::size_t(3) * h * w)};
+  for (int c = 0; c < 3; ++c) {
+    float fx[3], fy[3], ph[3];
+    for (int k = 0; k < 3; ++k) {
+      fx[k] = 0.05f + 0.4f * d(rng);
+      fy[k] = 0.05f + 0.4f * d(rng);
+      ph[k] = 6.28f * d(rng);
+    }
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j) {
+        float s = 0;
+        for (int k = 0; k < 3; ++k) s += std::sin(fx[k] * j + fy[k] * i + ph[k]);
+        img.plane(c)[std::size_t(i) * w + j] = 127.5f + 40.0f * s;
+      }
+  }
+  return img;
+}
+
+// Frames of `base` seen through a w-wide window that slides left by one pixel per frame, so the content
+// moves right by one pixel per frame: forward flow (+j, 0), backward (−j, 0) for offset j. Written as PNGs to
+// frames/, the exact flows for offsets 1 and 2 as .flo files to flow/ (Ruder's naming).
+void synthetic_sequence(const std::string& dir, int frames, int w, int h) {
+  const Image base = texture(w + frames, h, 7);
+  fs::create_directories(fs::path(dir) / "frames");
+  fs::create_directories(fs::path(dir) / "flow");
+  for (int t = 0; t < frames; ++t) {
+    Image f{3, h, w, std::vector<float>(std::size_t(3) * h * w)};
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j)
+          f.plane(c)[std::size_t(i) * w + j] = base.plane(c)[std::size_t(i) * (w + frames) + j + frames - t];
+    char name[32];
+    std::snprintf(name, sizeof name, "f%d.png", t + 1);  // unpadded: natural sort must order f10 after f9
+    write_image(f, (fs::path(dir) / "frames" / name).string(), true);
+  }
+  for (int j = 1; j <= 2; ++j) {  // offsets 1 and 2 (long-term runs)
+    const FlowField fwd{h, w, constant_flow(h, w, float(j), 0.0f)}, bwd{h, w, constant_flow(h, w, -float(j), 0.0f)};
+    for (int t = 0; t + j < frames; ++t) {
+      write_flo(fwd, (fs::path(dir) / "flow" / flo_name(t, t + j)).string(), true);
+      write_flo(bwd, (fs::path(dir) / "flow" / flo_name(t + j, t)).string(), true);
+    }
+  }
+}
+
+// Small, fast settings shared by the end-to-end runs: a network truncated after conv3_1 (style relu1_1..
+// relu3_1, content relu3_1), L-BFGS, few iterations.
+VideoOptions small_options(int first_iterations, int frame_iterations) {
+  VideoOptions o;
+  o.base.loss.style_layers = parse_weighted_taps("relu1_1,relu2_1,relu3_1", "", "style");
+  o.base.loss.content_layers = parse_weighted_taps("relu3_1", "", "content");
+  o.base.size = 64;
+  o.base.iterations = first_iterations;
+  o.frame_iterations = frame_iterations;
+  o.write_video = false;
+  return o;
+}
+
+VideoResult run_video(const VideoFrames& frames, const Image& style, FlowProvider& flows, const std::string& out,
+                      VideoOptions o, bool force = false) {
+  CpuBackend backend;
+  const VggWeights weights = random_vgg19_weights(0, layers_needed(o.base.loss));
+  VideoStylizer v(backend, weights, o);
+  return v.run(frames, {style}, nlohmann::json::array({"style"}), flows, out, force);
+}
+
+}  // namespace
+
+// ---- ops -------------------------------------------------------------------------------------------------------
+
+TEST_CASE("video: warping a known translation moves every pixel and fills what enters from outside") {
+  CpuBackend b;
+  const int h = 6, w = 7, c = 3;
+  const std::vector<float> xv = uniform(std::size_t(c * h * w), -50, 50, 1);
+  Tensor x = b.from_host(xv, Shape{1, c, h, w});
+  Tensor fill = b.from_host({1000.f, 2000.f, 3000.f}, Shape{1, c, 1, 1});
+  Tensor y = b.empty(x.shape());
+  SUBCASE("integer shift: y(i, j) = x(i − 1, j + 2)") {
+    Tensor flow = b.from_host(constant_flow(h, w, 2.0f, -1.0f), Shape{1, 2, h, w});
+    b.warp(x, flow, fill, y);
+    const auto yv = b.to_host(y);
+    for (int ch = 0; ch < c; ++ch)
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j) {
+          const float got = yv[std::size_t((ch * h + i) * w + j)];
+          const int si = i - 1, sj = j + 2;
+          if (si >= 0 && sj < w)
+            CHECK(got == xv[std::size_t((ch * h + si) * w + sj)]);
+          else
+            CHECK(got == 1000.0f * float(ch + 1));
+        }
+  }
+  SUBCASE("half-pixel shift: the mean of two neighbours") {
+    Tensor flow = b.from_host(constant_flow(h, w, 0.5f, 0.0f), Shape{1, 2, h, w});
+    b.warp(x, flow, fill, y);
+    const auto yv = b.to_host(y);
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j + 1 < w; ++j)
+        CHECK(yv[std::size_t(i * w + j)] == doctest::Approx(0.5 * (xv[std::size_t(i * w + j)] + xv[std::size_t(i * w + j + 1)])));
+    CHECK(yv[std::size_t(w - 1)] == 1000.0f);  // x = W − 0.5 is outside
+  }
+  SUBCASE("zero flow is the identity, the frame border included") {
+    Tensor flow = b.from_host(constant_flow(h, w, 0.0f, 0.0f), Shape{1, 2, h, w});
+    b.warp(x, flow, fill, y);
+    CHECK(b.to_host(y) == xv);
+  }
+  SUBCASE("unknown (1e9) and NaN flow take the fill") {
+    std::vector<float> fv = constant_flow(h, w, 0.0f, 0.0f);
+    fv[0] = 1e9f;
+    fv[std::size_t(h * w + 1)] = std::nanf("");
+    Tensor flow = b.from_host(fv, Shape{1, 2, h, w});
+    b.warp(x, flow, fill, y);
+    const auto yv = b.to_host(y);
+    CHECK(yv[0] == 1000.0f);
+    CHECK(yv[1] == 1000.0f);
+    CHECK(yv[2] == xv[2]);
+  }
+  SUBCASE("bad shapes and aliasing are errors") {
+    Tensor flow = b.from_host(constant_flow(h, w, 0.0f, 0.0f), Shape{1, 2, h, w});
+    CHECK_THROWS_AS(b.warp(x, flow, fill, x), Error);
+    Tensor bad_fill = b.zeros(Shape{1, 1, 1, 1});
+    CHECK_THROWS_AS(b.warp(x, flow, bad_fill, y), Error);
+    Tensor bad_flow = b.zeros(Shape{1, 2, h, w + 1});
+    CHECK_THROWS_AS(b.warp(x, bad_flow, fill, y), Error);
+  }
+}
+
+TEST_CASE("video: the consistency test finds the disocclusion behind a moving square and its motion boundary") {
+  // Background still; a 6×6 square at columns 8..13 of the previous frame moves 3 px right (columns 11..16).
+  // Forward flow (prev → cur): (3, 0) on the old square. Backward flow (cur → prev): (−3, 0) on the new one.
+  // Pixels at columns 8..10 of the square's rows were covered in prev and are background now: disoccluded.
+  CpuBackend b;
+  const int h = 16, w = 24, top = 5, left = 8, side = 6, shift = 3;
+  std::vector<float> fwd = constant_flow(h, w, 0, 0), bwd = constant_flow(h, w, 0, 0);
+  for (int i = top; i < top + side; ++i)
+    for (int j = 0; j < side; ++j) {
+      fwd[std::size_t(i * w + left + j)] = float(shift);
+      bwd[std::size_t(i * w + left + shift + j)] = -float(shift);
+    }
+  Tensor f = b.from_host(fwd, Shape{1, 2, h, w}), bw = b.from_host(bwd, Shape{1, 2, h, w});
+  Tensor c = b.empty(Shape{1, 1, h, w});
+  b.consistency(f, bw, c);
+  const auto cv = b.to_host(c);
+  auto at = [&](int i, int j) { return cv[std::size_t(i * w + j)]; };
+  for (int i = top; i < top + side; ++i)
+    for (int j = left; j < left + shift; ++j) CHECK(at(i, j) == math::kOccluded);  // disoccluded strip
+  CHECK(at(top + 2, left + shift + 2) == math::kReliable);                          // inside the moved square
+  CHECK(at(1, 1) == math::kReliable);                                               // far background
+  CHECK(at(top + 2, left + shift + side) == math::kUnreliable);   // right of the square: motion boundary
+  CHECK(at(top - 1, left + shift + 2) == math::kUnreliable);      // above it: motion boundary
+  int occluded = 0;
+  for (float v : cv) occluded += v == math::kOccluded;
+  CHECK(occluded == side * shift);  // exactly the strip
+
+  // Reliability (blur σ = 0.8, clip): 0 on the strip and around, 1 far away.
+  Tensor tmp = b.empty(c.shape());
+  reliability(b, f, bw, 0.8f, tmp, c);
+  const auto rv = b.to_host(c);
+  for (int i = top; i < top + side; ++i)
+    for (int j = left; j < left + shift; ++j) CHECK(rv[std::size_t(i * w + j)] == 0.0f);
+  CHECK(rv[std::size_t(1 * w + 1)] == doctest::Approx(1.0));
+  for (float v : rv) CHECK((v >= 0.0f && v <= 1.0f));
+
+  SUBCASE("a backward flow leaving the frame is unreliable") {
+    Tensor out = b.from_host(constant_flow(h, w, -5.0f, 0.0f), Shape{1, 2, h, w});
+    Tensor in = b.from_host(constant_flow(h, w, 5.0f, 0.0f), Shape{1, 2, h, w});
+    b.consistency(in, out, c);
+    const auto ov = b.to_host(c);
+    CHECK(ov[std::size_t(3 * w + 4)] == math::kUnreliable);  // j + u = −1
+    CHECK(ov[std::size_t(3 * w + 5)] == math::kReliable);    // j + u = 0
+  }
+}
+
+TEST_CASE("video: gaussian_blur equals a naive 2-D Gaussian with border renormalization") {
+  CpuBackend b;
+  const int h = 9, w = 11;
+  const float sigma = 1.3f;
+  const std::vector<float> xv = uniform(std::size_t(2 * h * w), -1, 1, 3);
+  Tensor x = b.from_host(xv, Shape{1, 2, h, w}), tmp = b.empty(x.shape()), y = b.empty(x.shape());
+  b.gaussian_blur(x, sigma, tmp, y);
+  const auto yv = b.to_host(y);
+  const int r = int(std::ceil(3 * sigma));
+  for (int p = 0; p < 2; ++p)
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j) {
+        double s = 0, wi = 0, wj = 0;
+        for (int a = -r; a <= r; ++a)
+          if (i + a >= 0 && i + a < h) wi += std::exp(-a * a / (2.0 * sigma * sigma));
+        for (int a = -r; a <= r; ++a)
+          if (j + a >= 0 && j + a < w) wj += std::exp(-a * a / (2.0 * sigma * sigma));
+        for (int a = -r; a <= r; ++a)
+          for (int d = -r; d <= r; ++d) {
+            if (i + a < 0 || i + a >= h || j + d < 0 || j + d >= w) continue;
+            s += std::exp(-(a * a + d * d) / (2.0 * sigma * sigma)) * xv[std::size_t((p * h + i + a) * w + j + d)];
+          }
+        CHECK(yv[std::size_t((p * h + i) * w + j)] == doctest::Approx(s / (wi * wj)).epsilon(1e-5));
+      }
+  b.gaussian_blur(x, sigma, tmp, x);  // y may be x
+  CHECK(b.to_host(x) == yv);
+  CHECK_THROWS_AS(b.gaussian_blur(x, 11.0f, tmp, y), Error);
+  CHECK_THROWS_AS(b.gaussian_blur(x, sigma, x, y), Error);
+}
+
+TEST_CASE("video: long-term weights tie each pixel to the nearest frame where it is visible (eq. 8)") {
+  CpuBackend b;
+  const Shape s{1, 1, 1, 4};
+  std::vector<Tensor> c = {b.from_host({1.0f, 0.0f, 0.5f, 1.0f}, s), b.from_host({1.0f, 1.0f, 1.0f, 0.2f}, s),
+                           b.from_host({0.0f, 1.0f, 1.0f, 1.0f}, s)};  // c(1), c(2), c(4)
+  Tensor sum = b.empty(s);
+  long_term_weights(b, c, sum);
+  CHECK(b.to_host(c[0]) == std::vector<float>{1.0f, 0.0f, 0.5f, 1.0f});
+  CHECK(b.to_host(c[1]) == std::vector<float>{0.0f, 1.0f, 0.5f, 0.0f});
+  const auto c4 = b.to_host(c[2]);
+  for (float v : c4) CHECK(v == doctest::Approx(0.0));  // c(4) − c(1) − c(2) <= 0 everywhere
+}
+
+TEST_CASE("video: the temporal loss gradient matches central finite differences") {
+  CpuBackend b;
+  const Shape s{1, 3, 5, 6}, p{1, 1, 5, 6};
+  Tensor x = b.from_host(uniform(std::size_t(s.numel()), -100, 100, 11), s);
+  Tensor t1 = b.from_host(uniform(std::size_t(s.numel()), -100, 100, 12), s);
+  Tensor t2 = b.from_host(uniform(std::size_t(s.numel()), -100, 100, 13), s);
+  Tensor c1 = b.from_host(uniform(std::size_t(p.numel()), 0, 1, 14), p);
+  Tensor c2 = b.from_host(uniform(std::size_t(p.numel()), 0, 1, 15), p);
+  TemporalLoss loss(b, 200.0);
+  loss.add(t1, c1);
+  loss.add(t2, c2);
+  Tensor grad = b.zeros(s), scratch = b.zeros(s);
+  const double l0 = loss.evaluate(x, grad);
+  CHECK(l0 > 0);
+  // The value itself: (γ/D)·Σ c(x − ω)² with D = 90.
+  const auto xv = b.to_host(x), t1v = b.to_host(t1), t2v = b.to_host(t2), c1v = b.to_host(c1), c2v = b.to_host(c2);
+  double want = 0;
+  for (int k = 0; k < 90; ++k) {
+    const double d1 = xv[std::size_t(k)] - t1v[std::size_t(k)], d2 = xv[std::size_t(k)] - t2v[std::size_t(k)];
+    want += c1v[std::size_t(k % 30)] * d1 * d1 + c2v[std::size_t(k % 30)] * d2 * d2;
+  }
+  CHECK(l0 == doctest::Approx(200.0 / 90.0 * want).epsilon(1e-5));
+  const auto g = b.to_host(grad);
+  std::vector<float> xh = xv;
+  const float e = 0.05f;
+  for (int k = 0; k < 90; k += 7) {
+    xh[std::size_t(k)] = xv[std::size_t(k)] + e;
+    b.upload(xh.data(), x);
+    const double lp = loss.evaluate(x, scratch);
+    xh[std::size_t(k)] = xv[std::size_t(k)] - e;
+    b.upload(xh.data(), x);
+    const double lm = loss.evaluate(x, scratch);
+    xh[std::size_t(k)] = xv[std::size_t(k)];
+    const double fd = (lp - lm) / (2.0 * double(e));
+    INFO("element " << k);
+    CHECK(g[std::size_t(k)] == doctest::Approx(fd).epsilon(2e-3));
+  }
+}
+
+TEST_CASE("video: warping_error is 0 for a perfectly warped pair and counts only reliable pixels") {
+  CpuBackend b;
+  const int w = 20, h = 12;
+  const Image base = texture(w + 2, h, 3);
+  Image prev{3, h, w, std::vector<float>(std::size_t(3) * h * w)}, cur = prev;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j) {
+        prev.plane(c)[std::size_t(i) * w + j] = std::round(base.plane(c)[std::size_t(i) * (w + 2) + j + 1]);
+        cur.plane(c)[std::size_t(i) * w + j] = std::round(base.plane(c)[std::size_t(i) * (w + 2) + j]);
+      }
+  FlowField fwd{h, w, constant_flow(h, w, 1, 0)}, bwd{h, w, constant_flow(h, w, -1, 0)};
+  double frac = 0;
+  CHECK(warping_error(b, prev, cur, fwd, bwd, 0.8f, &frac) == 0.0);
+  CHECK(frac == doctest::Approx(double(w - 1) / w));  // column 0 comes from outside
+  Image noisy = cur;
+  noisy.plane(0)[5] += 51.0f;  // one channel of one pixel off by 0.2 (in 0..1 units)
+  const double e = warping_error(b, prev, noisy, fwd, bwd, 0.8f, nullptr);
+  CHECK(e == doctest::Approx(0.04 / (3.0 * (w - 1) * h)));
+}
+
+// ---- end to end -------------------------------------------------------------------------------------------------
+
+TEST_CASE("video: on a synthetic translating sequence with exact flows, temporal terms cut the flicker; a resumed run "
+          "writes the same bytes") {
+  TempDir dir;
+  const int frames = 5;
+  synthetic_sequence(dir.path.string(), frames, 40, 32);
+  const VideoFrames video = load_frames(dir / "frames", 0, 0);
+  REQUIRE(video.frames.size() == std::size_t(frames));
+  const Image style = texture(48, 48, 99);
+  auto flows = make_flow_dir_provider(dir / "flow", 40, 32);
+
+  VideoOptions with = small_options(20, 10);
+  VideoOptions without = with;
+  without.temporal_weight = 0;
+  without.frame_init = FrameInit::content;  // every frame on its own
+  const VideoResult a = run_video(video, style, *flows, dir / "with", with);
+  const VideoResult n = run_video(video, style, *flows, dir / "without", without);
+  MESSAGE("synthetic: flicker with temporal terms " << a.flicker << ", without " << n.flicker << " (ratio "
+                                                    << a.flicker / n.flicker << ")");
+  CHECK(a.computed == frames);
+  CHECK(a.flicker_per_frame.size() == std::size_t(frames - 1));
+  CHECK(a.reliable_fraction[0] > 0.9);
+  CHECK(a.flicker <= 0.7 * n.flicker);
+
+  // Interrupted after 2 frames, then resumed: the same bytes as the uninterrupted run.
+  VideoOptions stop = with;
+  stop.stop_after = 2;
+  const VideoResult s1 = run_video(video, style, *flows, dir / "resumed", stop);
+  CHECK(s1.stopped);
+  CHECK(s1.computed == 2);
+  CHECK(!fs::exists(dir / "resumed/frame_0003.png"));
+  const VideoResult s2 = run_video(video, style, *flows, dir / "resumed", with);
+  CHECK(!s2.stopped);
+  CHECK(s2.resumed == 2);
+  CHECK(s2.computed == frames - 2);
+  for (int t = 0; t < frames; ++t) {
+    const std::string p = video_frame_path("", 1, 1, t);
+    INFO(p);
+    CHECK(slurp(dir / ("with/" + p)) == slurp(dir / ("resumed/" + p)));
+  }
+  CHECK(s2.flicker == a.flicker);
+
+  // Other options in the same folder are refused, unless forced.
+  VideoOptions other = with;
+  other.temporal_weight = 100;
+  CHECK_THROWS_WITH_AS(run_video(video, style, *flows, dir / "with", other), doctest::Contains("other options"), Error);
+}
+
+TEST_CASE("video: multi-pass runs alternate directions and keep every pass's frames") {
+  TempDir dir;
+  synthetic_sequence(dir.path.string(), 3, 24, 16);
+  const VideoFrames video = load_frames(dir / "frames", 0, 0);
+  auto flows = make_flow_dir_provider(dir / "flow", 24, 16);
+  VideoOptions o = small_options(4, 2);
+  o.passes = 3;
+  o.temporal_from_pass = 2;
+  o.temporal_offsets = {1, 2};
+  const VideoResult r = run_video(video, texture(24, 24, 5), *flows, dir / "out", o);
+  CHECK(r.computed == 9);
+  for (int t = 0; t < 3; ++t) {
+    CHECK(fs::exists(video_frame_path(dir / "out", 1, 3, t)));
+    CHECK(fs::exists(video_frame_path(dir / "out", 2, 3, t)));
+    CHECK(fs::exists(video_frame_path(dir / "out", 3, 3, t)));
+  }
+  CHECK(video_frame_path(dir / "out", 3, 3, 0) == dir / "out/frame_0001.png");
+  CHECK(video_frame_path(dir / "out", 1, 3, 0) == dir / "out/pass1/frame_0001.png");
+}
+
+TEST_CASE("video: missing or malformed flow files are one-line errors naming the file") {
+  TempDir dir;
+  synthetic_sequence(dir.path.string(), 3, 16, 12);
+  fs::remove(dir / ("flow/" + flo_name(2, 1)));
+  auto flows = make_flow_dir_provider(dir / "flow", 16, 12);
+  CHECK_THROWS_WITH_AS(flows->get(2, 1), doctest::Contains("backward_3_2.flo' is missing"), Error);
+  CHECK_NOTHROW(flows->get(0, 1));
+  CHECK_THROWS_WITH_AS(make_flow_dir_provider(dir / "nope", 16, 12), doctest::Contains("is not a folder"), Error);
+}
+
+// The CLI as a user runs it: a folder of frames with .flo flows, the flicker line and log, resume, refusal.
+TEST_CASE("video: impasto video prints and logs the flicker, resumes, and refuses other options in one line") {
+  TempDir dir;
+  synthetic_sequence(dir.path.string(), 3, 24, 16);
+  write_image(texture(24, 24, 8), dir / "style.png", true);
+  auto cli = [&](const std::string& args, std::string& out) {
+    const std::string cmd = std::string(IMPASTO_CLI_PATH) + " video --input " + (dir / "frames") + " --flow-dir " +
+                            (dir / "flow") + " --style " + (dir / "style.png") + " --out " + (dir / "out") +
+                            " --size 0 --iterations 2 --frame-iterations 1 --style-layers relu1_1 --content-layers "
+                            "relu1_1 " + args + " 2>&1";
+    out.clear();
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    char buf[4096];
+    std::size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  };
+  std::string out;
+  CHECK(cli("--stop-after 1", out) == 0);
+  INFO(out);
+  CHECK(out.find("--stop-after") != std::string::npos);
+  CHECK(fs::exists(dir / "out/frame_0001.png"));
+  CHECK(!fs::exists(dir / "out/frame_0002.png"));
+  CHECK(cli("", out) == 0);
+  CHECK(out.find("done before") != std::string::npos);
+  CHECK(out.find("flicker ") != std::string::npos);
+  CHECK(fs::exists(dir / "out/frame_0003.png"));
+  // The log's last line is the summary with the flicker.
+  std::ifstream log(dir / "out/impasto-video.log");
+  std::string line, last;
+  while (std::getline(log, line)) last = line;
+  const auto j = nlohmann::json::parse(last);
+  CHECK(j.at("summary") == true);
+  CHECK(j.at("flicker").get<double>() >= 0.0);
+  CHECK(j.at("flicker_per_frame").size() == 2);
+  // Other options: one error line, exit 1, frames untouched.
+  const std::string before = slurp(dir / "out/frame_0002.png");
+  auto errors = [&] {  // lines with an error: exactly one, the last
+    std::istringstream in(out);
+    int n = 0;
+    std::string l, lastl;
+    while (std::getline(in, l)) {
+      n += l.find("error") != std::string::npos;
+      lastl = l;
+    }
+    CHECK(lastl.rfind("impasto: error: ", 0) == 0);
+    return n;
+  };
+  CHECK(cli("--temporal-weight 50", out) == 1);
+  CHECK(out.find("other options") != std::string::npos);
+  CHECK(errors() == 1);
+  CHECK(slurp(dir / "out/frame_0002.png") == before);
+  // A broken flow file: one line naming it.
+  std::ofstream(dir / "flow/forward_1_2.flo") << "garbage";
+  CHECK(cli("--force --temporal-weight 50", out) == 1);
+  CHECK(out.find("forward_1_2.flo': truncated header") != std::string::npos);
+  CHECK(errors() == 1);
+  CHECK(out.find("frame 1/3") == std::string::npos);  // checked before any work
+}
+
+#ifdef IMPASTO_HAVE_OPENCV
+TEST_CASE("video: 6 frames of vtest.avi at 64 px: temporal consistency cuts the flicker to <= 70%; resume is exact") {
+  const std::string vtest = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+  REQUIRE_MESSAGE(fs::exists(vtest), "test data missing: " << vtest << " (install opencv-doc: tools/setup.sh)");
+  TempDir dir;
+  const auto start = std::chrono::steady_clock::now();
+  const VideoFrames video = load_frames(vtest, 64, 6);
+  REQUIRE(video.frames.size() == 6);
+  CHECK(video.frames[0].w == 64);
+  CHECK(video.frames[0].h == 48);
+  const Image style = texture(64, 64, 42);
+  const auto pairs = VideoStylizer::needed_pairs(6, {1});
+  auto flows_a = make_computed_flow_provider(video.frames, "dis", dir / "flow-a", pairs, 4);
+  VideoOptions with = small_options(20, 10);
+  VideoOptions without = with;
+  without.temporal_weight = 0;
+  without.frame_init = FrameInit::content;
+  const VideoResult a = run_video(video, style, *flows_a, dir / "with", with);
+  const VideoResult n = run_video(video, style, *flows_a, dir / "without", without);
+  MESSAGE("vtest.avi: flicker with temporal terms (gamma 200, warped init) " << a.flicker << ", without (each frame "
+          "on its own) " << n.flicker << ": ratio " << a.flicker / n.flicker);
+  CHECK(a.flicker <= 0.7 * n.flicker);
+
+  // Interrupted after 3 frames and resumed, with flows computed afresh in another cache: same bytes.
+  auto flows_b = make_computed_flow_provider(video.frames, "dis", dir / "flow-b", pairs, 2);
+  VideoOptions stop = with;
+  stop.stop_after = 3;
+  CHECK(run_video(video, style, *flows_b, dir / "resumed", stop).stopped);
+  const VideoResult r = run_video(video, style, *flows_b, dir / "resumed", with);
+  CHECK(r.resumed == 3);
+  for (int t = 0; t < 6; ++t) {
+    const std::string p = video_frame_path("", 1, 1, t);
+    INFO(p);
+    CHECK(slurp(dir / ("with/" + p)) == slurp(dir / ("resumed/" + p)));
+  }
+  MESSAGE("vtest.avi test took " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()
+                                 << " s");
+}
+#else
+TEST_CASE("video: vtest.avi end-to-end test needs OpenCV") {
+  MESSAGE("this build has no OpenCV: the vtest.avi test (DIS flow, video decoding) is not compiled; the synthetic "
+          "sequence test above covers the pipeline with .flo flows");
+}
+#endif

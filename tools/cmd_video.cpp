@@ -1,0 +1,257 @@
+// tools/cmd_video.cpp — `impasto video`: style transfer for videos with temporal losses (Ruder et al. 2016,
+// "Artistic style transfer for videos"; 2018, multi-pass). Input a video file or a folder of frames; output
+// OUT/frame_0001.png … and OUT/out.avi; resumable; prints and logs the flicker metric.
+//
+// The stylize options that apply are parsed here by a minimal copy of tools/cmd_stylize.cpp's set (that file
+// has another owner right now); the two should later share one option module.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "engine/error.hpp"
+#include "engine/video.hpp"
+#include "tools/commands.hpp"
+#include "weights/weights.hpp"
+
+namespace fs = std::filesystem;
+
+namespace impasto::cli {
+namespace {
+
+struct VideoArgs {
+  std::string input, out, log_path, weights = "random", device = "cpu", precision = "auto";
+  std::vector<std::string> styles;
+  std::vector<float> style_weights;
+  int size = 512, iterations = 1000, frame_iterations = 500, lbfgs_history = 100, content_loss = 1;
+  int frames = 0, passes = 1, temporal_from_pass = 1, stop_after = 0, print_every = 0, flow_ahead = 4;
+  double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, tolerance = 0;
+  double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3, temporal_weight = 200, pass_blend = 0.5;
+  double fps = 0;
+  float reliability_blur = 0.8f;
+  std::uint64_t seed = 0;
+  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg";
+  std::string content_layers = "conv4_2", content_layer_weights;
+  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;
+  std::string original_colors, frame_init = "warped", flow = "dis", flow_dir, temporal_offsets = "1";
+  bool force = false, quiet = false, no_video = false;
+};
+
+std::vector<int> parse_offsets(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    IMPASTO_CHECK(!item.empty() && end && *end == '\0' && v >= 1 && v <= 1000,
+                  "--temporal-offsets: '" << item << "' is not a frame offset (e.g. 1,2,4)");
+    out.push_back(int(v));
+  }
+  return out;
+}
+
+VideoOptions make_video_options(const VideoArgs& a) {
+  VideoOptions v;
+  StylizeOptions& o = v.base;
+  LossConfig& l = o.loss;
+  l.content_layers = parse_weighted_taps(a.content_layers, a.content_layer_weights, "--content-layers");
+  l.style_layers = parse_weighted_taps(a.style_layers, a.style_layer_weights, "--style-layers");
+  l.content_variant = a.content_loss;
+  l.content_weight = a.content_weight;
+  l.style_weight = a.style_weight;
+  l.tv_weight = a.tv_weight;
+  l.tv_mode = a.tv == "l1" ? TvMode::l1 : TvMode::squared;
+  o.pooling = parse_pool_mode(a.pooling);
+  o.size = a.size;
+  o.style_scale = a.style_scale;
+  IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
+                "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
+  o.style_blend_weights = a.style_weights;
+  o.noise_ratio = a.noise_ratio;
+  o.seed = a.seed;
+  o.use_adam = a.optimizer == "adam";
+  o.lbfgs.history = a.lbfgs_history;
+  o.lbfgs.line_search = a.line_search == "none" ? LbfgsParams::LineSearch::none : LbfgsParams::LineSearch::strong_wolfe;
+  o.lbfgs.learning_rate = a.learning_rate;
+  o.lbfgs.tolerance_change = a.tolerance;
+  o.adam.learning_rate = a.learning_rate;
+  o.iterations = a.iterations;
+  if (!a.original_colors.empty()) o.original_colors = parse_color_space(a.original_colors);
+  v.frame_iterations = a.frame_iterations;
+  v.temporal_weight = a.temporal_weight;
+  v.temporal_offsets = parse_offsets(a.temporal_offsets);
+  v.frame_init = parse_frame_init(a.frame_init);
+  v.passes = a.passes;
+  v.temporal_from_pass = a.temporal_from_pass;
+  v.pass_blend = a.pass_blend;
+  v.reliability_sigma = a.reliability_blur;
+  v.flow_method = a.flow;
+  v.flow_dir = a.flow_dir;
+  v.stop_after = a.stop_after;
+  v.write_video = !a.no_video;
+  v.fps = a.fps;
+  v.validate();
+  return v;
+}
+
+void run_video(VideoArgs& a) {
+  VideoOptions options = make_video_options(a);
+  IMPASTO_CHECK(!a.flow_dir.empty() || have_opencv(), "this build has no OpenCV: give --flow-dir with .flo files");
+  if (a.flow_dir.empty()) {
+    const auto m = flow_methods();
+    IMPASTO_CHECK(std::find(m.begin(), m.end(), a.flow) != m.end(), "--flow '" << a.flow << "' is not available in this build");
+  }
+  IMPASTO_CHECK(!fs::exists(a.out) || fs::is_directory(a.out), "--out '" << a.out << "' exists and is not a folder");
+
+  // Inputs first: a bad file fails before any heavy work.
+  std::vector<Image> styles;
+  nlohmann::json style_fp = nlohmann::json::array();
+  for (const auto& s : a.styles) {
+    styles.push_back(read_image(s));
+    style_fp.push_back({fs::path(s).filename().string(), sha256_file(s)});
+  }
+  const VideoFrames video = load_frames(a.input, a.size, a.frames);
+  const int h = video.frames[0].h, w = video.frames[0].w;
+  std::unique_ptr<Backend> backend = make_backend(parse_device(a.device));
+  if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
+  const VggWeights weights = load_weights_spec(a.weights, layers_needed(options.base.loss));
+  fs::create_directories(a.out);
+
+  std::unique_ptr<FlowProvider> flows;
+  if (!a.flow_dir.empty()) {
+    flows = make_flow_dir_provider(a.flow_dir, w, h,
+                                   VideoStylizer::needed_pairs(int(video.frames.size()), options.temporal_offsets));
+  } else {
+    std::vector<int> offsets = options.temporal_offsets;  // offset 1 is always there (validated)
+    // Cached per input, size and method: valid across option changes that keep those.
+    const std::string key = nlohmann::json{{"input", video.fingerprint}, {"size", {w, h}}, {"method", a.flow}}.dump();
+    std::uint64_t hsh = 0xcbf29ce484222325ull;
+    for (unsigned char ch : key) hsh = (hsh ^ ch) * 0x100000001b3ull;
+    char dir[48];
+    std::snprintf(dir, sizeof dir, "flow-%s-%08llx", a.flow.c_str(), (unsigned long long)(hsh & 0xffffffffull));
+    flows = make_computed_flow_provider(video.frames, a.flow, (fs::path(a.out) / dir).string(),
+                                        VideoStylizer::needed_pairs(int(video.frames.size()), offsets), a.flow_ahead);
+  }
+  if (!a.quiet)
+    std::fprintf(stderr, "impasto: video %s -> %dx%d; flow: %s; weights: %s; device: %s\n", video.description.c_str(),
+                 w, h, a.flow_dir.empty() ? a.flow.c_str() : ("files in " + a.flow_dir).c_str(),
+                 weights.description.c_str(), backend->name().c_str());
+
+  const std::string log_path = a.log_path.empty() ? (fs::path(a.out) / "impasto-video.log").string() : a.log_path;
+  std::ofstream log(log_path, std::ios::app);
+  IMPASTO_CHECK(log.good(), "log '" << log_path << "': cannot open for writing");
+
+  VideoStylizer stylizer(*backend, weights, options);
+  auto on_iteration = [&](const FrameReport& f, const IterationReport& r) {
+    if (a.quiet || a.print_every <= 0 || r.iteration % a.print_every != 0) return;
+    std::fprintf(stderr, "  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",
+                 f.frame + 1, f.frames, f.pass, r.iteration, r.loss, r.content, r.style, r.tv, f.temporal);
+  };
+  auto on_frame = [&](const FrameReport& f) {
+    if (!a.quiet) {
+      if (f.resumed)
+        std::fprintf(stderr, "frame %d/%d pass %d/%d: done before, kept %s\n", f.frame + 1, f.frames, f.pass, f.passes,
+                     f.path.c_str());
+      else
+        std::fprintf(stderr, "frame %d/%d pass %d/%d: loss %.6g -> %.6g (temporal %.4g) in %d iterations, %.1fs -> %s\n",
+                     f.frame + 1, f.frames, f.pass, f.passes, f.loss_first, f.loss, f.temporal, f.iterations, f.seconds,
+                     f.path.c_str());
+    }
+    if (!f.resumed) {
+      nlohmann::json j = {{"pass", f.pass},       {"frame", f.frame + 1}, {"iterations", f.iterations},
+                          {"loss_first", f.loss_first}, {"loss", f.loss},  {"content", f.content},
+                          {"style", f.style},     {"tv", f.tv},           {"temporal", f.temporal},
+                          {"seconds", f.seconds}, {"path", f.path}};
+      log << j.dump() << '\n' << std::flush;
+    }
+  };
+  const VideoResult r = stylizer.run(video, styles, style_fp, *flows, a.out, a.force, on_frame, on_iteration);
+  if (r.stopped) {
+    if (!a.quiet)
+      std::fprintf(stderr, "impasto: stopped after %d new frames (--stop-after); rerun to resume\n", r.computed);
+    log << nlohmann::json{{"stopped", true}, {"computed", r.computed}}.dump() << '\n';
+    return;
+  }
+  nlohmann::json summary = {{"summary", true},          {"frames", r.frames},       {"computed", r.computed},
+                            {"resumed", r.resumed},     {"flicker", r.flicker},     {"flicker_per_frame", r.flicker_per_frame},
+                            {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path}};
+  log << summary.dump() << '\n' << std::flush;
+  // The flicker line is printed even with --quiet: it is the run's result.
+  std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
+               "reliable pixels, 0..1 scale)%s%s\n",
+               r.frames, a.out.c_str(), r.computed, r.resumed, r.seconds, r.flicker,
+               r.video_path.empty() ? "" : "; video ", r.video_path.c_str());
+}
+
+}  // namespace
+
+void add_video_command(CLI::App& app) {
+  auto a = std::make_shared<VideoArgs>();
+  CLI::App* c = app.add_subcommand("video", "Stylize a video with temporal consistency (Ruder et al. 2016/2018)");
+  c->add_option("--input", a->input, "Video file (needs OpenCV) or folder of frames (sorted by name)")->required();
+  c->add_option("--style", a->styles, "Style image(s)")->required();
+  c->add_option("--out", a->out, "Output folder: frame_0001.png ..., out.avi, impasto-video.json")->required();
+  c->add_option("--style-weights", a->style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
+  c->add_option("--size", a->size, "Longer side of the frames in pixels (0: the input's)")->capture_default_str();
+  c->add_option("--frames", a->frames, "Use only the first N frames (0: all)")->capture_default_str();
+  c->add_option("--iterations", a->iterations, "Iterations of the first frame")->capture_default_str();
+  c->add_option("--frame-iterations", a->frame_iterations, "Iterations of every later frame (and of passes >= 2)")
+      ->capture_default_str();
+  c->add_option("--temporal-weight", a->temporal_weight, "Temporal weight γ (0: no temporal loss)")->capture_default_str();
+  c->add_option("--temporal-offsets", a->temporal_offsets, "Frame offsets J of the temporal loss: 1 (short-term) or e.g. 1,2,4 (long-term)")
+      ->capture_default_str();
+  c->add_option("--frame-init", a->frame_init, "warped | prev | content | noise")
+      ->check(CLI::IsMember({"warped", "prev", "content", "noise"}))->capture_default_str();
+  c->add_option("--passes", a->passes, "Multi-pass: number of alternating passes (Ruder et al. 2018)")->capture_default_str();
+  c->add_option("--temporal-from-pass", a->temporal_from_pass, "Temporal loss in passes >= K")->capture_default_str();
+  c->add_option("--pass-blend", a->pass_blend, "Multi-pass δ: own share of a frame's init where the neighbour is reliable")
+      ->capture_default_str();
+  c->add_option("--flow", a->flow, "Optical flow: dis | dis-fast | dis-ultrafast | farneback | deepflow (OpenCV)")
+      ->capture_default_str();
+  c->add_option("--flow-dir", a->flow_dir, "Read flows from .flo files: forward_I_J.flo, backward_J_I.flo (1-based)");
+  c->add_option("--flow-ahead", a->flow_ahead, "Frames the flow thread may run ahead")->capture_default_str();
+  c->add_option("--reliability-blur", a->reliability_blur, "σ of the blur of the consistency map")->capture_default_str();
+  c->add_option("--fps", a->fps, "Frame rate of out.avi (0: the input's, else 24)");
+  c->add_flag("--no-video", a->no_video, "Do not encode out.avi");
+  c->add_option("--stop-after", a->stop_after, "Stop after computing N frames (rerun to resume)");
+  c->add_option("--style-scale", a->style_scale, "Style size relative to the frames' longer side")->capture_default_str();
+  c->add_option("--optimizer", a->optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
+  c->add_option("--lbfgs-history", a->lbfgs_history, "L-BFGS history size m")->capture_default_str();
+  c->add_option("--line-search", a->line_search, "none | strong-wolfe")
+      ->check(CLI::IsMember({"none", "strong-wolfe"}))->capture_default_str();
+  c->add_option("--tolerance", a->tolerance, "Stop a frame when the relative loss change over 10 iterations is below this");
+  c->add_option("--learning-rate", a->learning_rate, "Adam step size / L-BFGS step scale")->capture_default_str();
+  c->add_option("--seed", a->seed, "Seed of the noise init")->capture_default_str();
+  c->add_option("--noise-ratio", a->noise_ratio, "Noise share of the noise init")->capture_default_str();
+  c->add_option("--content-weight", a->content_weight, "Content weight α")->capture_default_str();
+  c->add_option("--style-weight", a->style_weight, "Style weight β")->capture_default_str();
+  c->add_option("--tv-weight", a->tv_weight, "Total-variation weight θ")->capture_default_str();
+  c->add_option("--tv", a->tv, "l1 | squared")->check(CLI::IsMember({"l1", "squared"}))->capture_default_str();
+  c->add_option("--content-layers", a->content_layers, "Comma-separated content taps")->capture_default_str();
+  c->add_option("--content-layer-weights", a->content_layer_weights, "Weight per content tap");
+  c->add_option("--content-loss", a->content_loss, "Content normalization 1 | 2 | 3")
+      ->check(CLI::IsMember({1, 2, 3}))->capture_default_str();
+  c->add_option("--style-layers", a->style_layers, "Comma-separated style taps")->capture_default_str();
+  c->add_option("--style-layer-weights", a->style_layer_weights, "Weight per style tap (default: equal)");
+  c->add_option("--pooling", a->pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
+  c->add_option("--original-colors", a->original_colors, "Keep the content's colors: yuv | ycrcb | lab | luv")
+      ->check(CLI::IsMember({"yuv", "ycrcb", "lab", "luv"}));
+  c->add_option("--weights", a->weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
+  c->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
+  c->add_option("--precision", a->precision, "auto | fp32 | tf32 (CUDA)")
+      ->check(CLI::IsMember({"auto", "fp32", "tf32"}))->capture_default_str();
+  c->add_option("--print-every", a->print_every, "Print the losses every N iterations of each frame");
+  c->add_option("--log", a->log_path, "JSON lines (one per frame, then a summary with `flicker`); default OUT/impasto-video.log");
+  c->add_flag("--force", a->force, "Start over in an --out folder that holds another run");
+  c->add_flag("--quiet", a->quiet, "Only errors and the final flicker line");
+  c->callback([a] { run_video(*a); });
+}
+
+}  // namespace impasto::cli
