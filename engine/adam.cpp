@@ -2,6 +2,7 @@
 // backend tensors: one Backend::adam_step per iteration with bias-corrected moments. DESIGN.md "Optimizers".
 #include "engine/error.hpp"
 #include "engine/optimizer.hpp"
+#include "engine/profile.hpp"
 
 namespace impasto {
 
@@ -24,8 +25,11 @@ OptimizeResult Adam::minimize(Tensor& x, const Objective& f, const IterationCall
   double loss = run.evaluate(g_, 0);
   if (!run.accept(0, loss)) return run.finish(0, loss, "callback");
   for (int k = 1; k <= params_.max_iterations; ++k) {
+    ProfileRange iteration_range("iteration");  // NVTX ranges / phase timing (engine/profile.hpp)
+    ProfileRange step_range("optimizer");
     backend_.adam_step(x, g_, m_, v_, float(params_.learning_rate), float(params_.beta1), float(params_.beta2),
                        float(params_.eps), k);
+    step_range.end();
     loss = run.evaluate(g_, k);
     if (!run.accept(k, loss)) return run.finish(k, loss, "callback");
   }

@@ -20,6 +20,7 @@
 
 #include "engine/error.hpp"
 #include "engine/optimizer.hpp"
+#include "engine/profile.hpp"
 
 namespace impasto {
 
@@ -143,6 +144,8 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
 
   const bool wolfe = params_.line_search == LbfgsParams::LineSearch::strong_wolfe;
   for (int k = 1; k <= params_.max_iterations; ++k) {
+    ProfileRange iteration_range("iteration");  // NVTX ranges / phase timing (engine/profile.hpp)
+    ProfileRange step_range("optimizer");
     compute_direction();
     double gtd = backend_.dot(g_, d_);
     if (!(gtd < 0)) {
@@ -158,17 +161,21 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     backend_.copy(g_, y_[spare_]);  // y starts as g_k; becomes g_{k+1} − g_k below
     double new_loss = 0;
     if (wolfe) {
+      step_range.end();
       t = strong_wolfe(x, loss, gtd, t, new_loss, run, k);
       if (t == 0) return finish(k - 1, loss, "line search made no progress");
     } else {
       backend_.axpy(float(t), d_, x);  // x == x_good_ == x_k here
+      step_range.end();
       new_loss = run.evaluate(g_, k);
     }
+    step_range.next("optimizer");
 
     backend_.copy(d_, s_[spare_]);
     backend_.scale(s_[spare_], float(t));             // s = t·d
     backend_.axpby(1.0f, g_, -1.0f, y_[spare_]);      // y = g_{k+1} − g_k
     if (!push_pair()) ++skips;
+    step_range.end();
 
     loss = new_loss;
     if (!run.accept(k, loss)) return finish(k, loss, "callback");

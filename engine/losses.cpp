@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "engine/error.hpp"
+#include "engine/profile.hpp"
 
 namespace impasto {
 
@@ -234,8 +235,10 @@ void StyleObjective::set_output_size(int h, int w) { plan_output(h, w); }
 LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
   LossTerms terms;
+  ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
   net_.zero_grads();
   net_.forward(x);
+  phase.next("losses");
 
   // Content: α·(layer factor)·K·Σ(F − P)².
   for (std::size_t l = 0; l < content_targets_.size(); ++l) {
@@ -286,7 +289,9 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     }
   }
 
+  phase.next("backward");
   net_.backward(grad);
+  phase.next("tv");
   if (config_.tv_weight > 0) terms.tv = backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad);
   terms.total = terms.content + terms.style + terms.tv;
   return terms;

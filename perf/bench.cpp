@@ -1,0 +1,533 @@
+// perf/bench.cpp — the impasto benchmark: milliseconds per L-BFGS stylization iteration (VGG-19 forward, loss
+// terms, VGG-19 backward, TV, optimizer step) at given image sizes, the share of each phase, achieved TFLOP/s
+// of the convolutions against the card's peak, and the memory plan. Also: `--vgg-only` (VGG-19 forward +
+// backward alone) and `--max-size-check WxH` (the whole pipeline at one large size, e.g. 3840x2160, to prove
+// that it fits). perf/README.md explains the method; perf/peer/peer.py is the PyTorch peer that runs the
+// same objective on the same synthetic images (perf/peer/impasto_io.py, synthetic_image(), has the formula).
+//
+// Timing: the plain number (ms per iteration) runs W warm-up + N iterations with no synchronization besides
+// the one the loss readback already implies, and one at the start and end of the timed window. The phase split
+// comes from a second, identical run with a PhaseObserver (engine/profile.hpp) that synchronizes the device
+// at every phase boundary; its total is reported beside the plain one so the cost of those syncs is visible.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/backend.hpp"
+#include "engine/error.hpp"
+#include "engine/image.hpp"
+#include "engine/losses.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/profile.hpp"
+#include "engine/stylize.hpp"
+#include "engine/vgg19.hpp"
+#include "weights/weights.hpp"
+
+namespace impasto::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double mib(std::size_t bytes) { return double(bytes) / double(1 << 20); }
+
+const char* const kUsage =
+    "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
+    "             [--precision fp32|tf32] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
+    "             [--no-phases] [--losses] [--json OUT] [--vgg-only] [--max-size-check WxH]\n"
+    "  Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the default\n"
+    "  objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size.\n"
+    "  --vgg-only         time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only\n"
+    "  --max-size-check   plan the whole pipeline at WxH as `impasto stylize` does (L-BFGS history M, strong-Wolfe),\n"
+    "                     run the iterations, report memory; exit 1 when it fails (e.g. out of memory)\n"
+    "  --init mix         start from (content + style) / 2 instead of the content (every loss term non-zero)\n"
+    "  --losses           record the loss of every iteration in the JSON (for perf/peer/check_same_objective.sh)\n"
+    "  --no-phases        skip the second, synchronized run that splits the time per phase\n";
+
+struct Size {
+  int h = 0, w = 0;
+};
+
+struct Options {
+  Device device = Device::cpu;
+  std::vector<Size> sizes{{128, 128}, {256, 256}};
+  int iterations = 10, warmup = 2, history = 100;
+  std::string precision;  // "" = the backend's default
+  std::string weights = "random:0";
+  bool mix_init = false, phases = true, record_losses = false, vgg_only = false;
+  std::string json_path;
+  Size max_size;  // h = 0: no max-size check
+};
+
+// "512" → 512x512, "1920x1080" → w 1920, h 1080.
+Size parse_size(const std::string& s) {
+  Size out;
+  const auto x = s.find('x');
+  try {
+    std::size_t used = 0;
+    if (x == std::string::npos) {
+      out.w = out.h = std::stoi(s, &used);
+      if (used != s.size()) throw std::invalid_argument(s);
+    } else {
+      out.w = std::stoi(s.substr(0, x), &used);
+      if (used != x) throw std::invalid_argument(s);
+      out.h = std::stoi(s.substr(x + 1), &used);
+      if (used != s.size() - x - 1) throw std::invalid_argument(s);
+    }
+  } catch (const std::exception&) {
+    IMPASTO_FAIL("bad size '" << s << "' (expected N or WxH, e.g. 512 or 3840x2160)");
+  }
+  IMPASTO_CHECK(out.h >= 16 && out.w >= 16, "size " << s << " is too small for VGG-19 down to conv5_1 (>= 16)");
+  return out;
+}
+
+int parse_int(const std::string& s, const char* what, int lo) {
+  try {
+    std::size_t used = 0;
+    const int v = std::stoi(s, &used);
+    if (used == s.size() && v >= lo) return v;
+  } catch (const std::exception&) {
+  }
+  IMPASTO_FAIL(what << " must be an integer >= " << lo << " (got '" << s << "')");
+}
+
+Options parse_args(int argc, char** argv) {
+  Options o;
+  auto value = [&](int& i) -> std::string {
+    IMPASTO_CHECK(i + 1 < argc, argv[i] << " needs a value");
+    return argv[++i];
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--device") {
+      o.device = parse_device(value(i));
+    } else if (a == "--sizes") {
+      o.sizes.clear();
+      const std::string list = value(i);
+      std::size_t start = 0;
+      while (start <= list.size()) {
+        const auto comma = list.find(',', start);
+        const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        if (!item.empty()) o.sizes.push_back(parse_size(item));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+      IMPASTO_CHECK(!o.sizes.empty(), "--sizes: no size given");
+    } else if (a == "--iterations") {
+      o.iterations = parse_int(value(i), "--iterations", 1);
+    } else if (a == "--warmup") {
+      o.warmup = parse_int(value(i), "--warmup", 0);
+    } else if (a == "--history") {
+      o.history = parse_int(value(i), "--history", 1);
+    } else if (a == "--precision") {
+      o.precision = value(i);
+      IMPASTO_CHECK(o.precision == "fp32" || o.precision == "tf32", "--precision must be fp32 or tf32");
+    } else if (a == "--weights") {
+      o.weights = value(i);
+    } else if (a == "--init") {
+      const std::string v = value(i);
+      IMPASTO_CHECK(v == "content" || v == "mix", "--init must be content or mix");
+      o.mix_init = v == "mix";
+    } else if (a == "--json") {
+      o.json_path = value(i);
+    } else if (a == "--no-phases") {
+      o.phases = false;
+    } else if (a == "--losses") {
+      o.record_losses = true;
+    } else if (a == "--vgg-only") {
+      o.vgg_only = true;
+    } else if (a == "--max-size-check") {
+      o.max_size = parse_size(value(i));
+    } else {
+      IMPASTO_FAIL("unknown option '" << a << "'\n" << kUsage);
+    }
+  }
+  return o;
+}
+
+// ---- synthetic images: smooth low-frequency content, busy high-frequency style --------------------------
+// RGB 0..255 at pixel centres u = (x + ½)/W, v = (y + ½)/H, computed in double, stored as float. The same
+// formula is in perf/peer/impasto_io.py (synthetic_image); change both together.
+Image synthetic_image(bool style, int h, int w) {
+  constexpr double two_pi = 6.283185307179586;
+  Image img{3, h, w, std::vector<float>(std::size_t(3) * h * w)};
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      const double u = (x + 0.5) / w, v = (y + 0.5) / h;
+      double rgb[3];
+      if (!style) {
+        rgb[0] = 127.5 + 80 * std::sin(two_pi * (1.5 * u + 0.5 * v)) + 40 * std::cos(two_pi * 4 * v);
+        rgb[1] = 127.5 + 80 * std::sin(two_pi * (0.7 * u - 1.2 * v) + 1.0) + 40 * std::cos(two_pi * 3 * u);
+        rgb[2] = 127.5 + 80 * std::cos(two_pi * 2 * u * v) + 40 * std::sin(two_pi * 5 * (u + v));
+      } else {
+        rgb[0] = 127.5 + 120 * std::sin(two_pi * 16 * u) * std::cos(two_pi * 12 * v);
+        rgb[1] = 127.5 + 120 * std::sin(two_pi * (9 * u + 11 * v));
+        rgb[2] = 127.5 + 120 * std::cos(two_pi * 20 * ((u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5)));
+      }
+      for (int c = 0; c < 3; ++c) img.plane(c)[std::size_t(y) * w + x] = float(rgb[c]);
+    }
+  }
+  return img;
+}
+
+// ---- the card's peak -------------------------------------------------------------------------------------
+struct Peak {
+  double tflops = 0;  // 0: unknown
+  std::string basis;
+};
+
+// Dense (no sparsity) peaks from NVIDIA's datasheets, matched on the device name in Backend::name().
+Peak card_peak(const std::string& backend_name, bool tf32) {
+  struct Row {
+    const char* match;
+    const char* card;
+    double tf32, fp32;
+  };
+  static const Row rows[] = {
+      {"H100 PCIe", "H100 PCIe", 378.0, 51.2}, {"H100 NVL", "H100 NVL", 417.5, 59.8},
+      {"H100", "H100 SXM", 494.7, 66.9},       {"H200", "H200 SXM", 494.7, 66.9},
+      {"A100", "A100 SXM", 156.0, 19.5},
+  };
+  for (const Row& r : rows)
+    if (backend_name.find(r.match) != std::string::npos)
+      return {tf32 ? r.tf32 : r.fp32, std::string(r.card) + (tf32 ? " dense TF32" : " FP32 (no tensor cores)") +
+                                          ", NVIDIA datasheet"};
+  return {0, "unknown card (no peak assumed)"};
+}
+
+// ---- phase timing ------------------------------------------------------------------------------------------
+// Synchronizes the backend at every phase boundary and sums the wall time of each phase name.
+class PhaseTimer final : public PhaseObserver {
+ public:
+  explicit PhaseTimer(Backend& b) : backend_(b) {}
+  void phase_begin(const char* name) override {
+    backend_.synchronize();
+    open_.push_back({name, Clock::now()});
+  }
+  void phase_end(const char* name) override {
+    backend_.synchronize();
+    IMPASTO_ASSERT(!open_.empty() && std::strcmp(open_.back().name, name) == 0);
+    totals_[name] += ms_since(open_.back().start);
+    open_.pop_back();
+  }
+  // Forget the totals; phases still open count from now.
+  void reset() {
+    totals_.clear();
+    for (auto& o : open_) o.start = Clock::now();
+  }
+  double total_ms(const std::string& name) const {
+    const auto it = totals_.find(name);
+    return it == totals_.end() ? 0.0 : it->second;
+  }
+
+ private:
+  struct Open {
+    const char* name;
+    Clock::time_point start;
+  };
+  Backend& backend_;
+  std::vector<Open> open_;
+  std::map<std::string, double> totals_;
+};
+
+// Installs an observer for the lifetime of the guard.
+class ObserverGuard {
+ public:
+  explicit ObserverGuard(PhaseObserver* o) { phase_observer() = o; }
+  ~ObserverGuard() { phase_observer() = nullptr; }
+  ObserverGuard(const ObserverGuard&) = delete;
+  ObserverGuard& operator=(const ObserverGuard&) = delete;
+};
+
+const char* const kPhases[] = {"forward", "losses", "backward", "tv", "optimizer"};
+
+// ---- one size --------------------------------------------------------------------------------------------
+class Session {
+ public:
+  Session(Backend& backend, const VggWeights& weights, const Options& o)
+      : backend_(backend), weights_(weights), options_(o), net_(backend, weights, PoolMode::average) {}
+
+  Tensor upload(const Image& rgb) {
+    return backend_.from_host(preprocess(rgb, weights_.bgr_input), Shape{1, 3, rgb.h, rgb.w});  // (1,3,H,W)
+  }
+
+  // Plans objective + L-BFGS at `size`, then runs the plain timing and (optionally) the phase timing.
+  // `as_cli`: L-BFGS as `impasto stylize` runs it (strong-Wolfe line search, two more gradient buffers) and
+  // no demand that every iteration completes (a line search may stop early): the max-size check.
+  json stylize(Size size, bool phases, bool as_cli = false) {
+    const auto plan_start = Clock::now();
+    StyleObjective objective(net_, LossConfig::defaults());
+    Tensor style = upload(synthetic_image(true, size.h, size.w));
+    objective.add_style(style, 1.0f);
+    Tensor content = upload(synthetic_image(false, size.h, size.w));
+    objective.set_content(content);
+    Tensor init = backend_.empty(content.shape());  // (1,3,H,W)
+    backend_.copy(content, init);
+    if (options_.mix_init) backend_.axpby(0.5f, style, 0.5f, init);
+    style = content = Tensor();  // the targets are computed: free the images
+    const std::size_t bytes_objective = backend_.bytes_in_use();
+
+    LbfgsParams params;
+    params.history = options_.history;
+    if (!as_cli) params.line_search = LbfgsParams::LineSearch::none;
+    params.max_iterations = options_.warmup + options_.iterations;
+    Lbfgs lbfgs(backend_, init.shape(), params);
+    Tensor x = backend_.empty(init.shape());
+    backend_.synchronize();
+    const std::size_t bytes_planned = backend_.bytes_in_use();
+    const double plan_ms = ms_since(plan_start);
+
+    // The objective as the optimizer sees it; the terms of the initial point are kept for the report.
+    LossTerms terms0;
+    double grad_l1 = 0;
+    int evaluations = 0;
+    Objective f = [&](const Tensor& xx, Tensor& grad) {
+      const LossTerms t = objective.evaluate(xx, grad);
+      if (evaluations++ == 0) {
+        terms0 = t;
+        grad_l1 = backend_.abs_sum(grad);
+      }
+      return t.total;
+    };
+    std::vector<double> losses;
+    losses.reserve(std::size_t(params.max_iterations) + 1);
+    // When each timed iteration was accepted: every iteration reads its loss back to the host, so these are
+    // iteration boundaries without any extra synchronization. Their differences give median and minimum,
+    // robust against a busy machine.
+    std::vector<Clock::time_point> accepted;
+    accepted.reserve(std::size_t(options_.iterations) + 1);
+    PhaseTimer timer(backend_);
+    Clock::time_point window_start = Clock::now();
+    OptimizeResult result;
+    auto run = [&](bool profiled) {
+      backend_.copy(init, x);
+      losses.clear();
+      accepted.clear();
+      evaluations = 0;
+      IterationCallback callback = [&](const IterationInfo& info, const Tensor&) {
+        losses.push_back(info.loss);
+        if (info.iteration == options_.warmup) {
+          backend_.synchronize();
+          timer.reset();
+          window_start = Clock::now();
+        }
+        if (info.iteration >= options_.warmup) accepted.push_back(Clock::now());
+        return true;
+      };
+      ObserverGuard guard(profiled ? &timer : nullptr);
+      const OptimizeResult r = lbfgs.minimize(x, f, callback);
+      backend_.synchronize();
+      IMPASTO_CHECK(as_cli || r.iterations == params.max_iterations,
+                    "L-BFGS stopped after " << r.iterations << " iterations (" << r.stop_reason << ")");
+      result = r;
+      return ms_since(window_start) / std::max(1, r.iterations - options_.warmup);
+    };
+
+    json out;
+    out["height"] = size.h;
+    out["width"] = size.w;
+    out["plan_ms"] = plan_ms;
+    out["bytes_objective"] = bytes_objective;
+    out["bytes_planned"] = bytes_planned;
+    out["ms_per_iteration"] = run(false);
+    {
+      std::vector<double> each;
+      for (std::size_t i = 1; i < accepted.size(); ++i)
+        each.push_back(std::chrono::duration<double, std::milli>(accepted[i] - accepted[i - 1]).count());
+      std::sort(each.begin(), each.end());
+      if (!each.empty()) {
+        out["ms_per_iteration_median"] = each[each.size() / 2];
+        out["ms_per_iteration_min"] = each.front();
+      }
+    }
+    out["line_search"] = as_cli ? "strong-wolfe" : "none";
+    out["iterations_done"] = result.iterations;
+    out["evaluations"] = result.evaluations;
+    out["stop_reason"] = result.stop_reason;
+    out["loss_first"] = losses.front();
+    out["loss_last"] = losses.back();
+    out["terms_first"] = {{"content", terms0.content}, {"style", terms0.style}, {"tv", terms0.tv}};
+    out["grad_l1_first"] = grad_l1;
+    if (options_.record_losses) out["losses"] = losses;
+    const double flops = 2.0 * net_.conv_flops();  // forward + backward-data
+    out["conv_gflop_per_iteration"] = flops * 1e-9;
+    out["tflops_iteration"] = flops / (out["ms_per_iteration"].get<double>() * 1e-3) * 1e-12;
+    if (phases) {
+      const double profiled = run(true);
+      json ms, share;
+      double sum = 0;
+      for (const char* p : kPhases) {
+        ms[p] = timer.total_ms(p) / options_.iterations;
+        sum += ms[p].get<double>();
+      }
+      ms["other"] = std::max(0.0, profiled - sum);
+      for (auto& [name, value] : ms.items()) share[name] = value.get<double>() / profiled;
+      out["ms_per_iteration_synced"] = profiled;
+      out["phases_ms"] = ms;
+      out["phase_share"] = share;
+      // The convolutions live in the forward and backward phases (with pooling, ReLU and the copies).
+      out["tflops_forward_backward"] =
+          flops / ((ms["forward"].get<double>() + ms["backward"].get<double>()) * 1e-3) * 1e-12;
+    }
+    return out;
+  }
+
+  // VGG-19 forward + backward with the default objective's taps (deepest relu5_1), nothing else.
+  json vgg_only(Size size) {
+    const LossConfig cfg = LossConfig::defaults();
+    std::vector<Tap> taps;
+    for (const auto& t : cfg.style_layers) taps.push_back(t.tap);
+    for (const auto& t : cfg.content_layers) taps.push_back(t.tap);
+    net_.plan(size.h, size.w, taps);
+    Tensor x = upload(synthetic_image(false, size.h, size.w));
+    Tensor dx = backend_.empty(x.shape());  // (1,3,H,W)
+    auto pass = [&](bool backward) {
+      net_.forward(x);
+      if (!backward) return;
+      for (const Tap& t : taps) backend_.fill(net_.grad(t), 1.0f / 1024);  // some dL/dfeature
+      net_.backward(dx);
+    };
+    // ms per pass over N passes, after W warm-up passes of forward + backward.
+    auto timed = [&](bool backward) {
+      backend_.synchronize();
+      const auto t0 = Clock::now();
+      for (int i = 0; i < options_.iterations; ++i) pass(backward);
+      backend_.synchronize();
+      return ms_since(t0) / options_.iterations;
+    };
+    for (int i = 0; i < options_.warmup; ++i) pass(true);
+    const double fwd = timed(false);
+    const double fwd_bwd = timed(true);
+    const double flops = net_.conv_flops();
+    return json{{"height", size.h},
+                {"width", size.w},
+                {"forward_ms", fwd},
+                {"forward_backward_ms", fwd_bwd},
+                {"backward_ms", fwd_bwd - fwd},
+                {"conv_gflop_forward", flops * 1e-9},
+                {"tflops_forward_backward", 2 * flops / (fwd_bwd * 1e-3) * 1e-12},
+                {"bytes_planned", net_.planned_bytes()}};
+  }
+
+ private:
+  Backend& backend_;
+  const VggWeights& weights_;
+  const Options& options_;
+  Vgg19 net_;
+};
+
+void print_stylize_row(const json& r, bool phases) {
+  std::printf("%5dx%-5d %10.2f ms/it (median %.2f)  %7.3f TFLOP/s  %8.1f MiB planned", r["width"].get<int>(),
+              r["height"].get<int>(), r["ms_per_iteration"].get<double>(),
+              r.value("ms_per_iteration_median", 0.0), r["tflops_iteration"].get<double>(),
+              mib(r["bytes_planned"].get<std::size_t>()));
+  if (phases) {
+    std::printf("  | synced %.2f ms:", r["ms_per_iteration_synced"].get<double>());
+    for (const char* name : kPhases) std::printf(" %s %.1f%%", name, 100 * r["phase_share"][name].get<double>());
+    std::printf(" other %.1f%%", 100 * r["phase_share"]["other"].get<double>());
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+int run(int argc, char** argv) {
+  const Options o = parse_args(argc, argv);
+  std::unique_ptr<Backend> backend = make_backend(o.device);
+  if (!o.precision.empty()) backend->set_precision(o.precision == "tf32" ? Precision::tf32 : Precision::fp32);
+  const bool tf32 = backend->precision() == Precision::tf32;
+  const VggWeights weights = load_weights_spec(o.weights, layers_needed(LossConfig::defaults()));
+  const Peak peak = o.device == Device::cuda ? card_peak(backend->name(), tf32) : Peak{0, "CPU: no peak assumed"};
+
+  json report;
+  report["tool"] = "impasto bench";
+  report["backend"] = backend->name();
+  report["device"] = device_name(o.device);
+  report["precision"] = tf32 ? "tf32" : "fp32";
+  report["weights"] = weights.description;
+  report["history"] = o.history;
+  report["warmup"] = o.warmup;
+  report["iterations"] = o.iterations;
+  report["init"] = o.mix_init ? "mix" : "content";
+  report["peak_tflops"] = peak.tflops;
+  report["peak_basis"] = peak.basis;
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  report["command"] = command;
+
+  std::printf("impasto bench: %s, %s, weights %s\n", backend->name().c_str(), tf32 ? "tf32" : "fp32",
+              weights.description.c_str());
+  std::printf("peak assumed: %s (%.1f TFLOP/s)\n", peak.basis.c_str(), peak.tflops);
+  Session session(*backend, weights, o);
+  int status = 0;
+  if (o.max_size.h > 0) {
+    // The target: a 3840x2160 stylization runs to completion. Report and exit non-zero on failure.
+    report["mode"] = "max-size-check";
+    std::printf("max-size check %dx%d: L-BFGS history %d, %d iterations\n", o.max_size.w, o.max_size.h, o.history,
+                o.warmup + o.iterations);
+    try {
+      json r = session.stylize(o.max_size, false, /*as_cli=*/true);
+      r["passed"] = true;
+      print_stylize_row(r, false);
+      std::printf("max-size check PASSED: %dx%d ran %d iterations (%d evaluations, strong-Wolfe, stop: %s), "
+                  "%.2f GiB in use\n", o.max_size.w, o.max_size.h, r["iterations_done"].get<int>(),
+                  r["evaluations"].get<int>(), r["stop_reason"].get<std::string>().c_str(),
+                  mib(r["bytes_planned"].get<std::size_t>()) / 1024);
+      report["runs"].push_back(r);
+    } catch (const std::exception& e) {
+      std::printf("max-size check FAILED: %s\n", e.what());
+      report["runs"].push_back(json{{"width", o.max_size.w}, {"height", o.max_size.h}, {"passed", false},
+                                    {"error", e.what()}});
+      status = 1;
+    }
+  } else if (o.vgg_only) {
+    report["mode"] = "vgg-only";
+    for (const Size& s : o.sizes) {
+      const json r = session.vgg_only(s);
+      std::printf("%5dx%-5d VGG-19 forward %9.2f ms, backward %9.2f ms, forward+backward %9.2f ms, %.3f TFLOP/s\n",
+                  s.w, s.h, r["forward_ms"].get<double>(), r["backward_ms"].get<double>(),
+                  r["forward_backward_ms"].get<double>(), r["tflops_forward_backward"].get<double>());
+      report["runs"].push_back(r);
+    }
+  } else {
+    report["mode"] = "stylize";
+    for (const Size& s : o.sizes) {
+      const json r = session.stylize(s, o.phases);
+      print_stylize_row(r, o.phases);
+      report["runs"].push_back(r);
+    }
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream f(o.json_path);
+    IMPASTO_CHECK(f, "cannot write " << o.json_path);
+    f << report.dump(1) << "\n";
+    IMPASTO_CHECK(f.good(), "cannot write " << o.json_path);
+  }
+  return status;
+}
+
+}  // namespace
+}  // namespace impasto::bench
+
+int main(int argc, char** argv) {
+  try {
+    return impasto::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# perf/gpu_check.sh — the CUDA engine's whole device check in ONE call of the lent GPU machine: versions,
+# the same-objective check against PyTorch, the benchmark and the PyTorch peer at 512², 1024², 2048² (TF32,
+# then FP32), the 3840×2160 max-size check, the GPU tests, VGG-19 alone, an Nsight Systems NVTX summary when
+# nsys is there, and last a table (size | impasto ms | peer ms | ratio | TFLOP/s). Logs and JSON go to $OUT.
+#
+# Here, first (builds build-device/ and packs .device/impasto-device.tar.gz, see perf/prepare_device.sh):
+#   bash perf/prepare_device.sh
+# Then the device call:
+#   run(command="bash perf/gpu_check.sh", carry=[".device"], timeout_s=480)
+# It aims to finish in ~5 minutes; optional steps are skipped once GPU_CHECK_BUDGET_S (default 330) seconds
+# have passed, and every step has its own timeout. Without a GPU (e.g. on the dev machine) it says so and
+# runs the same steps as a small CPU smoke pass, which tests the script and the bundle.
+#
+# $OUT (at most 8 files come back): gpu_check.log (everything), gpu_tests.log, bench_tf32.json, peer_tf32.json,
+# bench_fp32.json, peer_fp32.json, max_size.json, summary.md. Record the run in perf/RESULTS.md.
+set -uo pipefail  # no -e: a failing step is reported and the others still run
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=${OUT:-/tmp/impasto-gpu-check}
+budget=${GPU_CHECK_BUDGET_S:-330}
+bundle=$root/.device/impasto-device.tar.gz
+dev=/tmp/impasto-device  # the unpacked bundle
+work=$(mktemp -d)
+mkdir -p "$out"
+start=$SECONDS
+failed=()
+
+# step NAME LIMIT_S CMD...: runs CMD under a timeout and reports its time and exit status.
+step() {
+  local name=$1 limit=$2 t0=$SECONDS rc
+  shift 2
+  echo
+  echo "=== $name (t=$((SECONDS - start))s, limit ${limit}s): $*"
+  timeout --kill-after=10 "$limit" "$@"
+  rc=$?
+  echo "=== $name: exit $rc after $((SECONDS - t0))s"
+  ((rc == 0)) || failed+=("$name (exit $rc)")
+  return $rc
+}
+# within_budget NAME: false (and says so) once the budget for optional steps is spent.
+within_budget() {
+  ((SECONDS - start < budget)) && return 0
+  echo "=== skipped, past the ${budget}s budget: $1"
+  return 1
+}
+
+# The Python that has torch and h5py: the GPU machine's venv, else Debian's (the dev machine), else python3.
+py=
+for candidate in ${PYTHON:-} /opt/torch/.venv/bin/python3 /usr/bin/python3 python3; do
+  if "$candidate" -c 'import torch, h5py' 2>/dev/null; then
+    py=$candidate
+    break
+  fi
+done
+
+main() {
+
+# ---- the machine -------------------------------------------------------------------------------------------
+echo "impasto gpu_check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n) ($(uname -m)), repo $(git -C "$root" describe --always --dirty 2>/dev/null || echo '?')"
+if nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+  mode=gpu
+  nvidia-smi
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem,power.limit --format=csv
+else
+  mode=cpu
+  echo "NO GPU: nvidia-smi finds no device ($(nvidia-smi -L 2>&1 | head -1)). Running the CPU smoke pass only:"
+  echo "it checks this script and the bundle; its numbers are not GPU results."
+fi
+command -v nvcc >/dev/null && nvcc --version | tail -2
+[[ -n $py ]] || { py=python3; echo "no Python with torch and h5py found: the peer steps will fail"; }
+"$py" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN", torch.backends.cudnn.version(), "GPU", torch.cuda.is_available())'
+command -v nsys >/dev/null && nsys --version
+
+# ---- the bundle: binaries built by perf/prepare_device.sh, run with the machine's cuDNN and cuBLAS -----------
+if [[ ! -f $bundle ]]; then
+  echo "FATAL: $bundle is missing: run 'bash perf/prepare_device.sh' on the dev machine and carry .device"
+  return 2
+fi
+rm -rf "$dev" && mkdir -p "$dev/run" && tar -xzf "$bundle" -C "$dev"
+cat "$dev/MANIFEST"
+site=$("$py" -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)
+# first_dir NAME DIR...: the folder of the first NAME found under the DIRs.
+first_dir() {
+  local name=$1 f
+  shift
+  f=$(find "$@" -name "$name" 2>/dev/null | head -1)
+  [[ -n $f ]] && dirname "$f"
+}
+cudnn_dir=$(first_dir 'libcudnn.so.9*' "$site/nvidia" /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu)
+cublas_dir=$(first_dir 'libcublas.so.13*' /usr/local/cuda/lib64 /usr/local/cuda/lib "$site/nvidia")
+libs=$dev/lib:$cudnn_dir:$cublas_dir
+echo "libraries: bundle $dev/lib, cuDNN $cudnn_dir, cuBLAS $cublas_dir"
+for b in "$dev"/bin/*; do  # wrappers that set the library path for impasto's binaries only (not for Python)
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$libs" "$b" > "$dev/run/${b##*/}"
+  chmod +x "$dev/run/${b##*/}"
+  LD_LIBRARY_PATH=$libs ldd "$b" | grep 'not found' && failed+=("${b##*/}: missing libraries")
+done
+
+if [[ $mode == gpu ]]; then
+  device=cuda sizes=512,1024,2048 iterations=20 warmup=5 max_size=3840x2160 precisions="tf32 fp32"
+  objective_sizes=64,96x80
+else
+  device=cpu sizes=64 iterations=2 warmup=1 max_size=96x64 precisions=fp32 objective_sizes=48x40
+fi
+weights=$work/vgg.h5
+step "export weights" 60 "$dev/run/impasto" weights export "$weights" --seed 0
+step "same objective (fp32)" 120 env DEVICE=$device SIZES=$objective_sizes BENCH="$dev/run/bench" \
+  IMPASTO="$dev/run/impasto" PYTHON="$py" bash "$root/perf/peer/check_same_objective.sh"
+
+# ---- benchmark and peer, per precision; the 4K check and the GPU tests after the first -----------------------
+for precision in $precisions; do
+  if [[ $precision != tf32 ]] && ! within_budget "bench and peer $precision"; then continue; fi
+  step "bench $precision" 240 "$dev/run/bench" --device $device --sizes $sizes --iterations $iterations \
+    --warmup $warmup --precision $precision --weights "$weights" --json "$out/bench_$precision.json"
+  step "peer $precision" 240 "$py" "$root/perf/peer/peer.py" --device $device --sizes $sizes \
+    --iterations $iterations --warmup $warmup --precision $precision --weights "$weights" --json "$out/peer_$precision.json"
+  if [[ $precision == "${precisions%% *}" ]]; then
+    step "max-size check $max_size" 180 "$dev/run/bench" --device $device --max-size-check $max_size --history 100 \
+      --iterations 2 --warmup 0 --weights "$weights" --json "$out/max_size.json"
+    for t in "$dev"/run/gpu_test_*; do
+      step "GPU tests ${t##*/}" 200 "$t" 2>&1 | tee -a "$out/gpu_tests.log"
+      ((PIPESTATUS[0] == 0 || PIPESTATUS[0] == 77)) || failed+=("${t##*/}")
+    done
+  fi
+done
+
+if within_budget "VGG-19 only"; then
+  step "VGG-19 forward+backward only" 120 "$dev/run/bench" --device $device --vgg-only --sizes $sizes \
+    --iterations $iterations --warmup $warmup --weights "$weights" --json "$work/vgg_only.json"
+fi
+if [[ $mode == gpu ]] && command -v nsys >/dev/null && within_budget "nsys"; then
+  step "nsys profile (NVTX ranges)" 150 nsys profile -t cuda,nvtx -o "$work/bench" --force-overwrite true \
+    "$dev/run/bench" --device cuda --sizes 512 --iterations 5 --warmup 2 --no-phases --weights "$weights"
+  step "nsys NVTX summary" 90 nsys stats -r nvtx_sum "$work/bench.nsys-rep"
+fi
+
+# ---- the table, last ----------------------------------------------------------------------------------------
+echo
+echo "=== done in $((SECONDS - start))s ($mode). Failed steps: ${failed[*]:-none}"
+echo
+"$py" "$root/perf/summarize.py" "$out"/bench_*.json "$out"/peer_*.json "$out"/max_size.json "$work"/vgg_only.json \
+  --markdown "$out/summary.md" || failed+=(summary)
+((${#failed[@]} == 0))
+}
+
+main 2>&1 | tee "$out/gpu_check.log"
+status=${PIPESTATUS[0]}
+rm -rf "$work"
+exit "$status"

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""perf/peer/peer.py — the PyTorch peer of perf/bench.cpp: the same objective (DESIGN.md "The math", impasto's
+defaults), the same weights (loaded from impasto's exported HDF5), the same synthetic images and the same
+optimizer (torch.optim.LBFGS, history 100, no line search: one evaluation per iteration), timed the same way:
+W warm-up iterations, then N iterations between two torch.cuda.synchronize() calls.
+
+    impasto weights export /tmp/vgg.h5 --seed 0
+    perf/peer/peer.py --weights /tmp/vgg.h5 --device cuda --sizes 512,1024 --iterations 20 --warmup 5 \
+        --precision tf32 --json peer.json
+
+Objective, for x in network space (BGR, mean subtracted), features from a VGG-19 truncated after conv5_1 with
+average pooling:
+  content  α·K·Σ(F−P)² at conv4_2, K = 1/(2·√N·√M) (variant 1), α = 5 (one layer: weight 1, count 1);
+  style    β·Σ_l (0.2/Σw)/5 · 1/(4N²M²)·Σ(G−A)² over relu1_1 … relu5_1, G = F·Fᵀ, β = 1e4;
+  TV       θ·(Σ|x(i+1,j)−x(i,j)| + Σ|x(i,j+1)−x(i,j)|), θ = 1e-3.
+The style target A is the style image's Gram at the same size (impasto rescales G_style/M_style by the output's
+M, which is the identity here). `--compare-with BENCH.json` checks that impasto's loss terms at iteration 0 and
+its loss trace agree with this peer's (perf/peer/check_same_objective.sh).
+
+Runs on the CPU too (`--device cpu`, e.g. Debian's python3-torch 1.13), so the objective check needs no GPU.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from impasto_io import CONVS, load_keras, preprocess, synthetic_image
+
+CONTENT_LAYER = "conv4_2"
+STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+STYLE_LAYER_WEIGHT = 0.2
+ALPHA, BETA, THETA = 5.0, 1e4, 1e-3
+DEEPEST = 12  # conv5_1: the network ends at the deepest layer in use
+
+
+def parse_size(s):
+    w, _, h = s.partition("x")
+    return (int(h or w), int(w))  # (h, w); "512" is square
+
+
+def set_tf32(enabled):
+    """TF32 tensor cores for convolutions and matmuls (torch >= 2.9 spells it fp32_precision)."""
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):
+        mode = "tf32" if enabled else "ieee"
+        torch.backends.cudnn.conv.fp32_precision = mode
+        torch.backends.cuda.matmul.fp32_precision = mode
+    else:
+        torch.backends.cudnn.allow_tf32 = enabled
+        torch.backends.cuda.matmul.allow_tf32 = enabled
+
+
+class Vgg19:
+    """VGG-19 features conv1_1 … conv5_1 with average pooling; forward returns the requested taps."""
+
+    def __init__(self, weights, device):
+        self.layers = []
+        for name, keras, cin, cout, pool_after in CONVS[:DEEPEST + 1]:
+            k, b = weights[keras]
+            assert k.shape == (cout, cin, 3, 3), (name, k.shape)
+            self.layers.append((name, torch.from_numpy(k).to(device), torch.from_numpy(b).to(device), pool_after))
+
+    def __call__(self, x, taps):
+        out = {}
+        h = x
+        for i, (name, k, b, pool_after) in enumerate(self.layers):
+            conv = F.conv2d(h, k, b, padding=1)
+            relu_name = "relu" + name[4:]
+            if name in taps:
+                out[name] = conv
+                h = F.relu(conv)
+            else:
+                h = F.relu(conv, inplace=True)  # as torchvision's VGG: the conv output is not kept
+            if relu_name in taps:
+                out[relu_name] = h
+            if pool_after and i < DEEPEST:
+                h = F.avg_pool2d(h, 2, 2)
+        return out
+
+
+def gram(f):
+    n = f.shape[1]
+    m = f.reshape(n, -1)
+    return m @ m.t()
+
+
+class Objective:
+    def __init__(self, net, content, style):
+        self.net = net
+        with torch.no_grad():
+            self.content_target = net(content, {CONTENT_LAYER})[CONTENT_LAYER].clone()
+            feats = net(style, set(STYLE_LAYERS))
+            self.style_targets = [gram(feats[l]) for l in STYLE_LAYERS]
+        self.taps = set(STYLE_LAYERS) | {CONTENT_LAYER}
+        self.terms = None  # (content, style, tv) of the last evaluation, as tensors
+
+    def __call__(self, x):
+        feats = self.net(x, self.taps)
+        f = feats[CONTENT_LAYER]
+        n, m = f.shape[1], f.shape[2] * f.shape[3]
+        content = ALPHA / (2.0 * math.sqrt(n) * math.sqrt(m)) * (f - self.content_target).pow(2).sum()
+        style = 0.0
+        layer_factor = STYLE_LAYER_WEIGHT / (STYLE_LAYER_WEIGHT * len(STYLE_LAYERS)) / len(STYLE_LAYERS)
+        for name, target in zip(STYLE_LAYERS, self.style_targets):
+            f = feats[name]
+            n, m = f.shape[1], f.shape[2] * f.shape[3]
+            style = style + BETA * layer_factor / (4.0 * n * n * m * m) * (gram(f) - target).pow(2).sum()
+        tv = THETA * ((x[:, :, 1:, :] - x[:, :, :-1, :]).abs().sum() + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().sum())
+        self.terms = (content, style, tv)
+        return content + style + tv
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def run_size(args, device, weights, h, w):
+    net = Vgg19(weights, device)
+    to_tensor = lambda rgb: torch.from_numpy(preprocess(rgb)).unsqueeze(0).to(device)  # noqa: E731 (1,3,H,W)
+    content = to_tensor(synthetic_image(False, h, w))
+    style = to_tensor(synthetic_image(True, h, w))
+    objective = Objective(net, content, style)
+    init = content.clone() if args.init == "content" else 0.5 * content + 0.5 * style
+    del content, style
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    x = init.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=max(args.warmup, 1), max_eval=10**9, tolerance_grad=0.0,
+                            tolerance_change=0.0, history_size=args.history, line_search_fn=None)
+    losses, first_terms, stamps = [], [], []
+
+    def closure():
+        opt.zero_grad()
+        loss = objective(x)
+        loss.backward()
+        if not first_terms:
+            first_terms.extend(float(t) for t in objective.terms)
+            first_terms.append(float(x.grad.abs().sum(dtype=torch.float64)))
+        losses.append(float(loss))  # torch.optim.LBFGS reads it on the host as well
+        stamps.append(time.perf_counter())  # after the read-back: an iteration boundary, as in perf/bench
+        return loss
+
+    # One step() with max_iter=K makes K evaluations and K updates; the next step() starts by evaluating the
+    # point the last update reached, so W + N iterations make W + N evaluations, one per iteration.
+    if args.warmup > 0:
+        opt.step(closure)
+    opt.param_groups[0]["max_iter"] = args.iterations
+    sync(device)
+    t0 = time.perf_counter()
+    opt.step(closure)
+    sync(device)
+    ms = (time.perf_counter() - t0) * 1e3 / args.iterations
+    assert len(losses) == args.warmup + args.iterations, (len(losses), args.warmup, args.iterations)
+    each = sorted((b - a) * 1e3 for a, b in zip(stamps[args.warmup:], stamps[args.warmup + 1:]))
+    run = {"height": h, "width": w, "ms_per_iteration": ms, "loss_first": losses[0], "loss_last": losses[-1],
+           "terms_first": dict(zip(("content", "style", "tv"), first_terms)), "grad_l1_first": first_terms[3]}
+    if each:
+        run["ms_per_iteration_median"] = each[len(each) // 2]
+        run["ms_per_iteration_min"] = each[0]
+    if device.type == "cuda":
+        run["max_memory_allocated"] = torch.cuda.max_memory_allocated()
+    if args.losses:
+        run["losses"] = losses
+    return run
+
+
+def compare(peer, bench_path, tolerance):
+    """Prints impasto's and the peer's terms at iteration 0 and their loss traces; True when they agree."""
+    with open(bench_path) as f:
+        bench = json.load(f)
+    ok = True
+    for b, p in zip(bench["runs"], peer["runs"]):
+        assert (b["height"], b["width"]) == (p["height"], p["width"]), "size mismatch between the two JSON files"
+        print(f"{p['width']}x{p['height']}: iteration 0 terms (impasto vs PyTorch), tolerance {tolerance:g} relative")
+        for term in ("content", "style", "tv", "|grad|_1"):
+            if term == "|grad|_1":
+                bi, pi = b["grad_l1_first"], p["grad_l1_first"]
+            else:
+                bi, pi = b["terms_first"][term], p["terms_first"][term]
+            rel = abs(bi - pi) / max(abs(pi), 1e-30)
+            good = rel <= tolerance or (bi == 0 and pi == 0)
+            ok &= good
+            print(f"  {term:8s} {bi:16.8g} {pi:16.8g}  rel {rel:.2e}  {'ok' if good else 'DIFFERS'}")
+        trace = list(zip(b.get("losses", []), p.get("losses", [])))
+        for k, (bi, pi) in enumerate(trace):
+            rel = abs(bi - pi) / max(abs(pi), 1e-30)
+            # Iterations 0 and 1 (x1 = x0 − min(1, 1/‖g‖₁)·g) depend only on the objective and its gradient.
+            # From iteration 2 on, y = g_k − g_{k−1} over a tiny first step cancels most digits in float32, so
+            # the two traces part by rounding alone: shown, not checked.
+            checked = k <= 1
+            good = rel <= tolerance
+            ok &= good or not checked
+            verdict = ("ok" if good else "DIFFERS") if checked else "(not checked)"
+            print(f"  loss[{k:2d}] {bi:16.8g} {pi:16.8g}  rel {rel:.2e}  {verdict}")
+    print("same objective: " + ("yes" if ok else "NO"))
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--weights", required=True, help="impasto's exported HDF5 (impasto weights export OUT.h5)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
+    ap.add_argument("--sizes", default="512,1024", help="comma-separated N or WxH")
+    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--precision", choices=["fp32", "tf32"], help="default: tf32 on cuda, fp32 on cpu")
+    ap.add_argument("--history", type=int, default=100)
+    ap.add_argument("--init", choices=["content", "mix"], default="content")
+    ap.add_argument("--losses", action="store_true", help="record the loss of every iteration")
+    ap.add_argument("--json", help="write the report here")
+    ap.add_argument("--compare-with", metavar="BENCH_JSON", help="check the loss terms against perf/bench's")
+    ap.add_argument("--tolerance", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (--device cpu)")
+    args = ap.parse_args()
+    if args.iterations < 1 or args.warmup < 0:
+        ap.error("--iterations must be >= 1 and --warmup >= 0")
+
+    device = torch.device(args.device)
+    precision = args.precision or ("tf32" if device.type == "cuda" else "fp32")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("peer: --device cuda but torch sees no CUDA device")
+        torch.backends.cudnn.benchmark = True
+        set_tf32(precision == "tf32")
+        name = torch.cuda.get_device_name()
+    else:
+        torch.set_num_threads(args.threads)
+        name = f"cpu ({torch.get_num_threads()} threads)"
+    weights = load_keras(args.weights)
+    report = {"tool": "torch peer", "backend": name, "device": device.type, "precision": precision,
+              "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "weights": args.weights,
+              "history": args.history, "warmup": args.warmup, "iterations": args.iterations, "init": args.init,
+              "command": " ".join(sys.argv), "runs": []}
+    print(f"torch peer: {name}, {precision}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}",
+          flush=True)
+    for s in args.sizes.split(","):
+        h, w = parse_size(s)
+        run = run_size(args, device, weights, h, w)
+        mem = f", {run['max_memory_allocated'] / 2**20:.1f} MiB peak" if "max_memory_allocated" in run else ""
+        median = f" (median {run['ms_per_iteration_median']:.2f})" if "ms_per_iteration_median" in run else ""
+        print(f"{w:5d}x{h:<5d} {run['ms_per_iteration']:10.2f} ms/it{median}{mem}", flush=True)
+        report["runs"].append(run)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    if args.compare_with and not compare(report, args.compare_with, args.tolerance):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""perf/summarize.py — the table perf/gpu_check.sh prints last, from the JSON reports of perf/bench and
+perf/peer/peer.py: per precision and size, impasto's and the peer's ms per iteration, their ratio (the target:
+<= 0.5 at 512² and 1024²), impasto's achieved convolution TFLOP/s and its share of the card's peak, the phase
+split, the memory plan and the max-size check. Standard library only.
+
+    perf/summarize.py OUT/*.json [--markdown summary.md]
+"""
+import argparse
+import json
+import sys
+
+PHASES = ["forward", "losses", "backward", "tv", "optimizer", "other"]
+
+
+def load(paths):
+    reports = []
+    for p in paths:
+        try:
+            with open(p) as f:
+                reports.append(json.load(f))
+        except (OSError, ValueError) as e:
+            print(f"summarize: skipping {p}: {e}", file=sys.stderr)
+    return reports
+
+
+def table(reports):
+    lines = []
+    bench = [r for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "stylize"]
+    peer = [r for r in reports if r.get("tool") == "torch peer"]
+    peer_ms = {(r["precision"], run["width"], run["height"]): run["ms_per_iteration"] for r in peer for run in r["runs"]}
+    if bench:
+        b0 = bench[0]
+        lines.append(f"impasto: {b0['backend']}; weights {b0['weights']}; L-BFGS history {b0['history']}, "
+                     f"line search none; {b0['warmup']} warm-up + {b0['iterations']} timed iterations")
+    if peer:
+        p0 = peer[0]
+        lines.append(f"peer: torch {p0['torch']} on {p0['backend']}, cuDNN {p0['cudnn']}, torch.optim.LBFGS "
+                     f"history {p0['history']}, {p0['warmup']} warm-up + {p0['iterations']} timed iterations")
+    if bench:
+        lines.append("")
+        lines.append("| precision | size | impasto ms/it | peer ms/it | impasto/peer | conv TFLOP/s (it) "
+                     "| conv TFLOP/s (fwd+bwd) | % of peak | MiB planned |")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
+    for r in bench:
+        peak = r.get("peak_tflops", 0) or 0
+        for run in r["runs"]:
+            key = (r["precision"], run["width"], run["height"])
+            ms = run["ms_per_iteration"]
+            pm = peer_ms.get(key)
+            ratio = f"{ms / pm:.2f}" if pm else "–"
+            fb = run.get("tflops_forward_backward")
+            pct = f"{100 * run['tflops_iteration'] / peak:.1f}%" if peak else "–"
+            lines.append(f"| {r['precision']} | {run['width']}x{run['height']} | {ms:.2f} | "
+                         f"{f'{pm:.2f}' if pm else '–'} | {ratio} | {run['tflops_iteration']:.2f} | "
+                         f"{f'{fb:.2f}' if fb else '–'} | {pct} | {run['bytes_planned'] / 2**20:.0f} |")
+    if bench and bench[0].get("peak_tflops"):
+        lines.append("")
+        lines.append("peak assumed: " + "; ".join(sorted({f"{r['precision']}: {r['peak_basis']} = {r['peak_tflops']} TFLOP/s"
+                                                          for r in bench})))
+    phased = [(r, run) for r in bench for run in r["runs"] if "phase_share" in run]
+    if phased:
+        lines.append("")
+        lines.append("| precision | size | synced ms/it | " + " | ".join(PHASES) + " |")
+        lines.append("|---|---|---|" + "---|" * len(PHASES))
+        for r, run in phased:
+            shares = " | ".join(f"{100 * run['phase_share'].get(p, 0):.1f}%" for p in PHASES)
+            lines.append(f"| {r['precision']} | {run['width']}x{run['height']} | {run['ms_per_iteration_synced']:.2f} | "
+                         f"{shares} |")
+    for r in reports:
+        if r.get("mode") == "max-size-check":
+            for run in r["runs"]:
+                if run.get("passed"):
+                    lines.append(f"\nmax-size check {run['width']}x{run['height']} ({r['precision']}, L-BFGS history "
+                                 f"{r['history']}, {run.get('line_search', '?')}): PASSED, "
+                                 f"{run.get('iterations_done', '?')} iterations ({run.get('evaluations', '?')} "
+                                 f"evaluations), {run['ms_per_iteration']:.1f} ms/it, "
+                                 f"{run['bytes_planned'] / 2**30:.2f} GiB planned")
+                else:
+                    lines.append(f"\nmax-size check {run['width']}x{run['height']}: FAILED: {run.get('error')}")
+        if r.get("mode") == "vgg-only":
+            for run in r["runs"]:
+                lines.append(f"\nVGG-19 only {run['width']}x{run['height']} ({r['precision']}): forward "
+                             f"{run['forward_ms']:.2f} ms, forward+backward {run['forward_backward_ms']:.2f} ms, "
+                             f"{run['tflops_forward_backward']:.2f} TFLOP/s")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("json", nargs="+")
+    ap.add_argument("--markdown", help="also write the table here")
+    args = ap.parse_args()
+    text = table(load(args.json))
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
