@@ -8,6 +8,7 @@
 
 #include "engine/error.hpp"
 #include "engine/random.hpp"
+#include "kernels/color.cuh"
 
 namespace impasto {
 
@@ -26,17 +27,24 @@ int layers_needed(const LossConfig& config) {
   return deepest + 1;
 }
 
+void StylizeOptions::validate() const {
+  loss.validate();
+  IMPASTO_CHECK(size >= 0, "--size must be >= 0");
+  IMPASTO_CHECK(style_scale > 0 && std::isfinite(style_scale), "--style-scale must be > 0");
+  IMPASTO_CHECK(noise_ratio >= 0 && noise_ratio <= 1, "--noise-ratio must be in [0, 1]");
+  IMPASTO_CHECK(iterations >= 0, "--iterations must be >= 0");
+  IMPASTO_CHECK(pyramid_levels >= 1 && pyramid_levels <= 10, "--pyramid must be 1 to 10 levels, got " << pyramid_levels);
+  IMPASTO_CHECK(level_iterations.empty() || int(level_iterations.size()) == pyramid_levels,
+                "--pyramid-iterations: " << level_iterations.size() << " counts for " << pyramid_levels << " levels");
+  for (int n : level_iterations) IMPASTO_CHECK(n >= 0, "--pyramid-iterations: " << n << " must be >= 0");
+  IMPASTO_CHECK(time_limit >= 0 && std::isfinite(time_limit), "--time-limit must be >= 0 seconds");
+  lbfgs.validate();
+  adam.validate();
+}
+
 Stylizer::Stylizer(Backend& backend, const VggWeights& weights, StylizeOptions options)
     : backend_(backend), bgr_(weights.bgr_input), options_(std::move(options)), net_(backend, weights, options_.pooling) {
-  options_.loss.validate();
-  IMPASTO_CHECK(options_.size >= 0, "--size must be >= 0");
-  IMPASTO_CHECK(options_.style_scale > 0 && std::isfinite(options_.style_scale), "--style-scale must be > 0");
-  IMPASTO_CHECK(options_.noise_ratio >= 0 && options_.noise_ratio <= 1, "--noise-ratio must be in [0, 1]");
-  IMPASTO_CHECK(options_.iterations >= 0, "--iterations must be >= 0");
-  options_.lbfgs.max_iterations = options_.iterations;
-  options_.adam.max_iterations = options_.iterations;
-  options_.lbfgs.validate();
-  options_.adam.validate();
+  options_.validate();
 }
 
 Tensor Stylizer::upload_image(const Image& rgb) {
@@ -49,8 +57,53 @@ Image Stylizer::to_image(const Tensor& x) {
 }
 
 Image Stylizer::fit_style(const Image& style, int out_h, int out_w) const {
-  const int longer = int(std::lround(std::max(out_h, out_w) * options_.style_scale));
+  const double k = options_.style_scale;
+  if (options_.style_stretch)
+    return resize_area(style, std::max(1, int(std::lround(out_w * k))), std::max(1, int(std::lround(out_h * k))));
+  const int longer = int(std::lround(std::max(out_h, out_w) * k));
   return resize_longer_side(style, std::max(longer, 1));
+}
+
+Tensor Stylizer::noise_image(int h, int w) {
+  // neural-style-tf: uniform noise in [−20, 20).
+  SplitMix64 rng(options_.seed, 0);
+  std::vector<float> noise(std::size_t(3) * h * w);  // (3,H,W)
+  for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
+  return backend_.from_host(noise, Shape{1, 3, h, w});
+}
+
+Tensor Stylizer::resize_network(const Tensor& x, int h, int w) {
+  const Shape s = x.shape();
+  const Image img{3, s.h, s.w, backend_.to_host(x)};  // network space: channel order and range do not matter
+  return backend_.from_host(resize_area(img, w, h).data, Shape{1, 3, h, w});
+}
+
+Image luminance_rgb(const Image& rgb) {
+  IMPASTO_CHECK(rgb.c == 3, "luminance: expected an RGB image, got " << rgb.c << " channel(s)");
+  const std::size_t m = std::size_t(rgb.h) * rgb.w;
+  Image out{3, rgb.h, rgb.w, std::vector<float>(3 * m)};  // (3,H,W), three equal channels
+  for (std::size_t i = 0; i < m; ++i) {
+    const float y = math::luma_601(rgb.plane(0)[i], rgb.plane(1)[i], rgb.plane(2)[i]);
+    out.plane(0)[i] = out.plane(1)[i] = out.plane(2)[i] = y;
+  }
+  return out;
+}
+
+Image match_luminance(const Image& gray, const Image& reference) {
+  auto stats = [](const Image& img) {
+    const std::size_t m = std::size_t(img.h) * img.w;
+    double sum = 0, sq = 0;
+    for (std::size_t i = 0; i < m; ++i) sum += img.plane(0)[i];
+    const double mean = sum / double(m);
+    for (std::size_t i = 0; i < m; ++i) sq += (img.plane(0)[i] - mean) * (img.plane(0)[i] - mean);
+    return std::pair<double, double>(mean, std::sqrt(sq / double(m)));
+  };
+  const auto [mean_s, std_s] = stats(gray);
+  const auto [mean_c, std_c] = stats(reference);
+  const double gain = std_s > 1e-6 ? std_c / std_s : 1.0;
+  Image out = gray;
+  for (float& v : out.data) v = float((v - mean_s) * gain + mean_c);
+  return out;
 }
 
 Image Stylizer::preserve_colors(const Image& stylized, const Image& content, ColorSpace space) {
@@ -70,83 +123,149 @@ Image Stylizer::preserve_colors(const Image& stylized, const Image& content, Col
   return result;
 }
 
+std::vector<PyramidLevel> plan_pyramid(const StylizeOptions& options, const LossConfig& config, int h, int w) {
+  const int n = options.pyramid_levels;
+  std::vector<PyramidLevel> levels;
+  for (int k = 0; k < n; ++k) {
+    const double f = std::ldexp(1.0, k - (n - 1));  // 1 / 2^(levels−1−k)
+    levels.push_back({std::max(1, int(std::lround(h * f))), std::max(1, int(std::lround(w * f))),
+                      options.level_iteration_count(k)});
+  }
+  // The coarsest level must keep at least one position at the deepest layer in use.
+  const int deepest = layers_needed(config) - 1;
+  int side = 1;
+  for (int i = 0; i < deepest; ++i)
+    if (vgg19_convs()[i].pool_after) side *= 2;
+  const PyramidLevel& c = levels.front();
+  IMPASTO_CHECK(std::min(c.h, c.w) >= side,
+                "--pyramid " << n << ": the coarsest level, " << c.w << "x" << c.h << ", is too small for layer "
+                             << vgg19_convs()[deepest].name << " (needs " << side
+                             << " px a side); use fewer levels or a larger size");
+  return levels;
+}
+
 StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& styles, const std::vector<Image>& masks,
                             const Reporter& report) {
   IMPASTO_CHECK(!styles.empty(), "no style image given");
   IMPASTO_CHECK(masks.empty() || masks.size() == styles.size(),
                 masks.size() << " style masks for " << styles.size() << " styles (give one mask per style)");
+  for (std::size_t i = 0; i < masks.size(); ++i) {
+    const Image& m = masks[i];
+    IMPASTO_CHECK(m.c == 1 && m.h > 0 && m.w > 0 && m.data.size() == std::size_t(m.h) * m.w,
+                  "style mask " << i + 1 << " must be a non-empty one-channel image");
+    IMPASTO_CHECK(*std::max_element(m.data.begin(), m.data.end()) > 0,
+                  "style mask " << i + 1 << " is empty (all zero): its style would apply nowhere");
+  }
   const auto& blend = options_.style_blend_weights;
   IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
                 blend.size() << " style blend weights for " << styles.size() << " styles");
   const Image content = options_.size > 0 ? resize_longer_side(content_in, options_.size) : content_in;
 
-  StyleObjective objective(net_, options_.loss);
-  for (std::size_t i = 0; i < styles.size(); ++i) {
-    Tensor s = upload_image(fit_style(styles[i], content.h, content.w));
-    objective.add_style(s, blend.empty() ? 1.0f : blend[i], masks.empty() ? nullptr : &masks[i]);
-  }
-  Tensor content_x = upload_image(content);  // (1,3,H,W)
-  objective.set_content(content_x);
+  // What the network sees: the images themselves, or their luminance (styles matched to the content's).
+  const Image net_content = options_.luminance_only ? luminance_rgb(content) : content;
+  std::vector<Image> net_styles;
+  for (const Image& s : styles)
+    net_styles.push_back(options_.luminance_only ? match_luminance(luminance_rgb(s), net_content) : s);
+  auto at_level = [](const Image& img, const Level& lv) {
+    return img.h == lv.h && img.w == lv.w ? img : resize_area(img, lv.w, lv.h);
+  };
 
-  Tensor x = backend_.empty(content_x.shape());  // (1,3,H,W) the image being optimized
-  switch (options_.init) {
-    case InitKind::content:
-      backend_.copy(content_x, x);
-      break;
-    case InitKind::noise: {
-      // neural-style-tf: uniform noise in [−20, 20) blended with the content.
-      SplitMix64 rng(options_.seed, 0);
-      std::vector<float> noise(std::size_t(x.numel()));
-      for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
-      backend_.upload(noise.data(), x);
-      backend_.axpby(float(1.0 - options_.noise_ratio), content_x, float(options_.noise_ratio), x);
-      break;
+  const TargetsFn targets = [&](StyleObjective& objective, const Level& lv) {
+    for (std::size_t i = 0; i < net_styles.size(); ++i)
+      objective.add_style(upload_image(fit_style(net_styles[i], lv.h, lv.w)), blend.empty() ? 1.0f : blend[i],
+                          masks.empty() ? nullptr : &masks[i]);
+    objective.set_content(upload_image(at_level(net_content, lv)));
+  };
+  const InitFn init = [&](const Level& lv) -> Tensor {
+    switch (options_.init) {
+      case InitKind::noise: {
+        // neural-style-tf: ratio·noise + (1 − ratio)·content.
+        Tensor x = noise_image(lv.h, lv.w);
+        backend_.axpby(float(1.0 - options_.noise_ratio), upload_image(at_level(net_content, lv)),
+                       float(options_.noise_ratio), x);
+        return x;
+      }
+      case InitKind::style:
+        return upload_image(resize_area(net_styles[0], lv.w, lv.h));
+      case InitKind::file: {
+        const Image file = read_image(options_.init_file);
+        return upload_image(resize_area(options_.luminance_only ? luminance_rgb(file) : file, lv.w, lv.h));
+      }
+      case InitKind::content:
+        break;
     }
-    case InitKind::style: {
-      Image s = resize_area(styles[0], content.w, content.h);
-      Tensor t = upload_image(s);
-      backend_.copy(t, x);
-      break;
-    }
-    case InitKind::file: {
-      Image init = read_image(options_.init_file);
-      Tensor t = upload_image(resize_area(init, content.w, content.h));
-      backend_.copy(t, x);
-      break;
-    }
-  }
+    return upload_image(at_level(net_content, lv));
+  };
 
-  StylizeResult result = optimize(x, objective, report);
+  Tensor x;
+  StylizeResult result = run_levels(plan_pyramid(options_, options_.loss, content.h, content.w), options_.loss, targets, init,
+                                    report, x);
   result.image = to_image(x);
-  if (options_.original_colors) result.image = preserve_colors(result.image, content, *options_.original_colors);
+  if (options_.luminance_only || options_.original_colors)
+    result.image = preserve_colors(result.image, content, options_.original_colors.value_or(ColorSpace::yuv));
   return result;
 }
 
 StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& styles, const Reporter& report) {
   IMPASTO_CHECK(h > 0 && w > 0, "texture size " << w << "x" << h << " is empty");
   IMPASTO_CHECK(!styles.empty(), "no style image given");
+  IMPASTO_CHECK(!options_.style_stretch, "--style-stretch needs a content image (a texture keeps the style's proportions)");
+  IMPASTO_CHECK(!options_.luminance_only, "--luminance-only needs a content image to take the colors from");
+  const auto& blend = options_.style_blend_weights;
+  IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
+                blend.size() << " style blend weights for " << styles.size() << " styles");
   LossConfig cfg = options_.loss;
   cfg.content_layers.clear();
-  StyleObjective objective(net_, cfg);
-  for (std::size_t i = 0; i < styles.size(); ++i) {
-    // A texture keeps the style's own scale (× style_scale): its statistics are per position.
-    Tensor s = upload_image(fit_style(styles[i], styles[i].h, styles[i].w));
-    objective.add_style(s, options_.style_blend_weights.empty() ? 1.0f : options_.style_blend_weights.at(i));
-  }
-  objective.set_output_size(h, w);
-  Tensor x = backend_.empty(Shape{1, 3, h, w});
-  SplitMix64 rng(options_.seed, 0);
-  std::vector<float> noise(std::size_t(x.numel()));
-  for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
-  backend_.upload(noise.data(), x);
-  StylizeResult result = optimize(x, objective, report);
+  const TargetsFn targets = [&](StyleObjective& objective, const Level& lv) {
+    // A texture keeps the style's own scale (× style_scale): its statistics are per position. A coarser
+    // pyramid level shrinks the style with the output.
+    const double f = double(std::max(lv.h, lv.w)) / double(std::max(h, w));
+    for (std::size_t i = 0; i < styles.size(); ++i) {
+      const Image& s = styles[i];
+      const int sh = std::max(1, int(std::lround(s.h * f))), sw = std::max(1, int(std::lround(s.w * f)));
+      objective.add_style(upload_image(fit_style(s, sh, sw)), blend.empty() ? 1.0f : blend[i]);
+    }
+    objective.set_output_size(lv.h, lv.w);
+  };
+  const InitFn init = [&](const Level& lv) { return noise_image(lv.h, lv.w); };
+  Tensor x;
+  StylizeResult result = run_levels(plan_pyramid(options_, cfg, h, w), cfg, targets, init, report, x);
   result.image = to_image(x);
   return result;
 }
 
-StylizeResult Stylizer::optimize(Tensor& x, StyleObjective& objective, const Reporter& report) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
+StylizeResult Stylizer::run_levels(const std::vector<Level>& levels, const LossConfig& config,
+                                   const TargetsFn& targets, const InitFn& init, const Reporter& report, Tensor& x) {
+  start_ = std::chrono::steady_clock::now();
+  StylizeResult result;
+  result.optimizer.stop_reason = "max iterations";
+  int offset = 0;  // iteration number of the current level's initial image
+  for (std::size_t k = 0; k < levels.size(); ++k) {
+    const Level& lv = levels[k];
+    StyleObjective objective(net_, config);
+    targets(objective, lv);
+    x = k == 0 ? init(lv) : resize_network(x, lv.h, lv.w);
+    LevelResult level;
+    const bool go_on = optimize(x, objective, lv.iterations, int(k), offset, k == 0, report, level);
+    offset = level.last.iteration;
+    result.optimizer.iterations += level.optimizer.iterations;
+    result.optimizer.evaluations += level.optimizer.evaluations;
+    result.optimizer.curvature_skips += level.optimizer.curvature_skips;
+    result.optimizer.stop_reason = level.optimizer.stop_reason;
+    result.levels.push_back(level);
+    if (!go_on) break;
+  }
+  result.first = result.levels.front().first;
+  result.last = result.levels.back().last;
+  result.optimizer.final_loss = result.last.loss;
+  const Level& out = levels.back();
+  if (x.shape().h != out.h || x.shape().w != out.w) x = resize_network(x, out.h, out.w);  // stopped early
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return result;
+}
+
+bool Stylizer::optimize(Tensor& x, StyleObjective& objective, int iterations, int level, int offset,
+                        bool report_initial, const Reporter& report, LevelResult& out) {
   // The terms of the last few evaluations, to name the terms of the iterate the optimizer accepts (a line
   // search may evaluate points it then rejects). Fixed size: nothing allocates in the loop.
   std::array<LossTerms, 32> recent{};  // > the 25 evaluations a line search may make
@@ -156,10 +275,11 @@ StylizeResult Stylizer::optimize(Tensor& x, StyleObjective& objective, const Rep
     recent[recent_count++ % recent.size()] = t;
     return t.total;
   };
-  StylizeResult result;
+  bool timed_out = false;
   IterationCallback callback = [&](const IterationInfo& info, const Tensor& xx) {
     IterationReport r;
-    r.iteration = info.iteration;
+    r.iteration = offset + info.iteration;
+    r.level = level;
     r.loss = info.loss;
     for (std::size_t k = 0; k < std::min(recent_count, recent.size()); ++k) {
       const LossTerms& t = recent[(recent_count - 1 - k) % recent.size()];
@@ -170,26 +290,33 @@ StylizeResult Stylizer::optimize(Tensor& x, StyleObjective& objective, const Rep
         break;
       }
     }
-    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (info.iteration == 0) result.first = r;
-    result.last = r;
-    if (report) report(r, xx);
-    return true;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (info.iteration == 0) out.first = r;
+    out.last = r;
+    if (report && (info.iteration > 0 || report_initial)) report(r, xx);
+    timed_out = options_.time_limit > 0 && r.seconds >= options_.time_limit;
+    return !timed_out;
   };
+  out.h = x.shape().h;
+  out.w = x.shape().w;
   try {
     if (options_.use_adam) {
-      Adam adam(backend_, x.shape(), options_.adam);
-      result.optimizer = adam.minimize(x, f, callback);
+      AdamParams p = options_.adam;
+      p.max_iterations = iterations;
+      Adam adam(backend_, x.shape(), p);
+      out.optimizer = adam.minimize(x, f, callback);
     } else {
-      Lbfgs lbfgs(backend_, x.shape(), options_.lbfgs);
-      result.optimizer = lbfgs.minimize(x, f, callback);
+      LbfgsParams p = options_.lbfgs;
+      p.max_iterations = iterations;
+      Lbfgs lbfgs(backend_, x.shape(), p);
+      out.optimizer = lbfgs.minimize(x, f, callback);
     }
   } catch (const NonFiniteError& e) {
     // The optimizers restore x to the last good iterate before they throw on a non-finite value.
     throw DivergedError(e.what(), to_image(x));
   }
-  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return result;
+  if (timed_out) out.optimizer.stop_reason = "time limit";
+  return !timed_out;
 }
 
 }  // namespace impasto

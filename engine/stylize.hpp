@@ -1,8 +1,11 @@
 // engine/stylize.hpp — the single-image pipeline: load and size the images, compute the targets once, run
 // L-BFGS or Adam on the image, report every iteration, and return the stylized RGB image (optionally with
-// the content's colors). Backend-neutral: the same code runs on the CPU and the CUDA backend.
+// the content's colors). Also: masked styles (one mask per style), texture synthesis, a coarse-to-fine
+// resolution pyramid, luminance-only transfer (Gatys et al. 2016, "Preserving color") and a wall-time limit.
+// Backend-neutral: the same code runs on the CPU and the CUDA backend.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -27,6 +30,9 @@ struct StylizeOptions {
   PoolMode pooling = PoolMode::average;
   int size = 512;              // longer side of the output; 0 keeps the content's size
   double style_scale = 1.0;    // style longer side = output longer side × style_scale (aspect kept)
+  // neural-style-tf: each style is resized to exactly the output's h×w (× style_scale), aspect not kept.
+  // Stylize only (a texture keeps the style's own proportions).
+  bool style_stretch = false;
   std::vector<float> style_blend_weights;  // one per style; empty = equal
   InitKind init = InitKind::content;
   std::string init_file;
@@ -35,23 +41,65 @@ struct StylizeOptions {
   bool use_adam = false;
   LbfgsParams lbfgs;
   AdamParams adam;
-  int iterations = 1000;
+  int iterations = 1000;        // per pyramid level unless level_iterations is given
   std::optional<ColorSpace> original_colors;
+  // Coarse-to-fine: level 0 is the output size / 2^(levels−1), each level doubles it; the targets are
+  // recomputed at every level (style and mask scaled with it) and each level starts from the previous
+  // level's result, upsampled (bilinear). 1 = a single scale.
+  int pyramid_levels = 1;
+  std::vector<int> level_iterations;  // empty: `iterations` at every level; else one count per level, coarse first
+  // Luminance-only transfer (Gatys et al. 2016, "Preserving color", sec. 2): the network sees the luminance
+  // (YUV Y, as three equal channels) of the content and of each style, the style's luminance matched to the
+  // content's mean and standard deviation; the result's luminance is put together with the content's chroma
+  // (in original_colors' space, YUV by default).
+  bool luminance_only = false;
+  // Wall-time limit in seconds (0: none), on the clock of IterationReport::seconds: the run stops after the
+  // first iterate past it; a pyramid stopped before its last level returns that level's result upsampled.
+  double time_limit = 0;
+
+  void validate() const;  // throws a one-line Error naming the bad option
+  int level_iteration_count(int level) const {  // iterations of pyramid level `level` (0 = coarsest)
+    return level_iterations.empty() ? iterations : level_iterations.at(std::size_t(level));
+  }
+  int total_iterations() const {  // all levels
+    int n = 0;
+    for (int l = 0; l < pyramid_levels; ++l) n += level_iteration_count(l);
+    return n;
+  }
 };
 
 // One line of the iteration log: the weighted loss terms at an accepted iterate.
+// Iterations count on across pyramid levels (strictly increasing): iteration 0 is the first level's initial
+// image; a later level's initial (upsampled) image is not reported, its first step continues the count.
 struct IterationReport {
   int iteration = 0;
-  double loss = 0, content = 0, style = 0, tv = 0;
-  double seconds = 0;  // since the optimization started (targets excluded)
+  int level = 0;       // pyramid level, 0 = coarsest
+  double loss = 0, content = 0, style = 0, tv = 0;  // at this level's size
+  double seconds = 0;  // since the run started, the targets of every level included
+};
+
+// One pyramid level: its size, its initial and last reported iterate.
+struct LevelResult {
+  int h = 0, w = 0;
+  IterationReport first, last;  // first: the level's initial image (for levels > 0: the upsampled result)
+  OptimizeResult optimizer;
 };
 
 struct StylizeResult {
-  Image image;                 // RGB 0..255 (colors preserved when asked)
-  OptimizeResult optimizer;
-  IterationReport first, last;
-  double seconds = 0;          // optimization wall time
+  Image image;                 // RGB 0..255 at the output size (colors preserved when asked)
+  OptimizeResult optimizer;    // summed over levels; stop_reason of the last level run ("time limit" when hit)
+  IterationReport first, last; // the first level's initial image, the last iterate
+  std::vector<LevelResult> levels;
+  double seconds = 0;          // optimization wall time, all levels
 };
+
+// One level of the resolution pyramid: its output size and iteration count.
+struct PyramidLevel {
+  int h = 0, w = 0, iterations = 0;
+};
+// The pyramid's levels for an output of h×w, coarsest first (options.pyramid_levels of them, the last h×w);
+// throws a one-line Error when the coarsest is too small for the deepest layer `config` uses.
+std::vector<PyramidLevel> plan_pyramid(const StylizeOptions& options, const LossConfig& config, int h, int w);
 
 class Stylizer {
  public:
@@ -62,27 +110,51 @@ class Stylizer {
   Stylizer(Backend& backend, const VggWeights& weights, StylizeOptions options);
 
   // content: RGB image (any size; resized to options.size), styles: one or more RGB images.
-  // masks: empty, or one one-channel mask per style (masked transfer).
+  // masks: empty, or one one-channel mask per style (masked transfer), any size: each is resized to the
+  // feature maps of the output and of its style; a mask that is all zero is an error.
   StylizeResult run(const Image& content, const std::vector<Image>& styles, const std::vector<Image>& masks = {},
                     const Reporter& report = {});
-  // Texture synthesis: style terms only, from noise, output h×w.
+  // Texture synthesis: style terms only, from noise, output h×w (pyramid and luminance-only apply).
   StylizeResult synthesize(int h, int w, const std::vector<Image>& styles, const Reporter& report = {});
 
   // Network-space image (1,3,H,W) → RGB 0..255.
   Image to_image(const Tensor& x);
   // The output's luminance with the content's chroma (Gatys et al. 2016, "Preserving color").
   Image preserve_colors(const Image& stylized, const Image& content, ColorSpace space);
+  // The style image as the network sees it for an output of out_h×out_w: longer side × style_scale with
+  // its aspect kept, or exactly the output size × style_scale with style_stretch.
+  Image fit_style(const Image& style, int out_h, int out_w) const;
 
  private:
-  StylizeResult optimize(Tensor& x, StyleObjective& objective, const Reporter& report);
+  using Level = PyramidLevel;
+  // Runs every level: `targets(objective, level)` adds the styles and the content (or output size) at that
+  // level's size, `init(level)` gives the first level's start (network space); later levels start from the
+  // previous result upsampled. Returns with x at the output size.
+  using TargetsFn = std::function<void(StyleObjective&, const Level&)>;
+  using InitFn = std::function<Tensor(const Level&)>;
+  StylizeResult run_levels(const std::vector<Level>& levels, const LossConfig& config, const TargetsFn& targets,
+                           const InitFn& init, const Reporter& report, Tensor& x);
+  // One optimization of x on `objective`; iteration numbers continue from `first_iteration` (reported for
+  // iteration 0 only when report_initial). Returns false when the time limit stopped it.
+  bool optimize(Tensor& x, StyleObjective& objective, int iterations, int level, int first_iteration,
+                bool report_initial, const Reporter& report, LevelResult& out);
   Tensor upload_image(const Image& rgb);
-  Image fit_style(const Image& style, int out_h, int out_w) const;
+  // Network-space x (1,3,h,w) resized to h×w (area when shrinking, bilinear when enlarging).
+  Tensor resize_network(const Tensor& x, int h, int w);
+  Tensor noise_image(int h, int w);  // uniform in [−20, 20) from options.seed (neural-style-tf)
 
   Backend& backend_;
   bool bgr_;
   StylizeOptions options_;
   Vgg19 net_;
+  std::chrono::steady_clock::time_point start_;  // of the current run's optimization
 };
+
+// Luminance-only transfer helpers (host side). The YUV luminance Y as an RGB image of three equal channels.
+Image luminance_rgb(const Image& rgb);
+// `gray` (three equal channels) with its mean and standard deviation matched to `reference`'s (Gatys et
+// al. 2016: L_s' = σ_c/σ_s·(L_s − μ_s) + μ_c); a constant image only takes the mean.
+Image match_luminance(const Image& gray, const Image& reference);
 
 // The optimization hit a non-finite loss or gradient; carries the last good image (RGB) and its iteration.
 class DivergedError : public Error {

@@ -1,7 +1,10 @@
 // tools/cmd_stylize.cpp — `impasto stylize` (one image) and `impasto texture` (texture synthesis): options,
-// presets, output checks before any work, progress, JSON-lines log, snapshots, atomic output.
+// presets, output checks before any work, progress, JSON-lines log, snapshots, atomic output. Also masked
+// styles (--style-mask), the resolution pyramid (--pyramid), luminance-only transfer, --style-stretch and
+// --time-limit.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -24,16 +27,17 @@ struct Args {
   std::string content, out, log_path, init = "content", weights = "random", device = "cpu";
   std::vector<std::string> styles, masks;
   std::vector<float> style_weights;
+  std::vector<int> pyramid_iterations;
   std::string preset = "neural-style-tf";
-  int size = 512, iterations = 1000, lbfgs_history = 100, content_loss = 1, print_every = 0, save_every = 0;
-  double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0;
+  int size = 512, iterations = 1000, pyramid = 1, lbfgs_history = 100, content_loss = 1, print_every = 0, save_every = 0;
+  double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, time_limit = 0;
   double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3, tolerance = 0;
   std::uint64_t seed = 0;
   std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", precision = "auto";
   std::string content_layers = "conv4_2", content_layer_weights;
   std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
   std::string original_colors;
-  bool force = false, quiet = false;
+  bool force = false, quiet = false, luminance_only = false, style_stretch = false;
 };
 
 void add_common_options(CLI::App* c, Args& a) {
@@ -41,7 +45,12 @@ void add_common_options(CLI::App* c, Args& a) {
   c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
   c->add_option("--out", a.out, "Output image (.png or .jpg)")->required();
   c->add_option("--style-scale", a.style_scale, "Style size relative to the output's longer side")->capture_default_str();
-  c->add_option("--iterations", a.iterations, "Optimizer iterations")->capture_default_str();
+  c->add_option("--iterations", a.iterations, "Optimizer iterations (per pyramid level)")->capture_default_str();
+  c->add_option("--pyramid", a.pyramid, "Coarse-to-fine levels, each twice the size of the one before (1: single scale)")
+      ->capture_default_str();
+  c->add_option("--pyramid-iterations", a.pyramid_iterations, "Iterations per level, coarsest first, e.g. 200,100,50")
+      ->delimiter(',');
+  c->add_option("--time-limit", a.time_limit, "Stop after this many seconds (0: no limit)");
   c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
   c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
   c->add_option("--line-search", a.line_search, "none | strong-wolfe")
@@ -146,6 +155,11 @@ StylizeOptions make_options(const Args& a, CLI::App* c) {
   o.lbfgs.tolerance_change = a.tolerance;
   o.adam.learning_rate = a.learning_rate;
   o.iterations = a.iterations;
+  o.pyramid_levels = a.pyramid;
+  o.level_iterations = a.pyramid_iterations;
+  o.time_limit = a.time_limit;
+  o.luminance_only = a.luminance_only;
+  o.style_stretch = a.style_stretch;
   if (!a.original_colors.empty()) o.original_colors = parse_color_space(a.original_colors);
   (void)c;
   return o;
@@ -154,7 +168,7 @@ StylizeOptions make_options(const Args& a, CLI::App* c) {
 // Progress on stderr: a bar that redraws in place on a terminal, plain lines every --print-every otherwise.
 class Progress {
  public:
-  Progress(int total, int print_every, bool quiet)
+  Progress(int total, int print_every, bool quiet)  // total: iterations of all levels
       : total_(total), print_every_(print_every), quiet_(quiet), tty_(::isatty(2) != 0) {}
   void update(const IterationReport& r) {
     if (quiet_) return;
@@ -182,17 +196,35 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   check_output_path(a.out, a.force, "output");
   StylizeOptions options = make_options(a, c);
   if (texture) options.loss.content_layers.clear();
+  options.validate();
+  const int total = options.total_iterations();  // all pyramid levels
   if (a.save_every > 0)
-    for (int i = a.save_every; i < a.iterations; i += a.save_every) check_output_path(snapshot_path(a.out, i), a.force, "snapshot");
+    for (int i = a.save_every; i < total; i += a.save_every) check_output_path(snapshot_path(a.out, i), a.force, "snapshot");
   IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.styles.size(),
-                "--style-mask: " << a.masks.size() << " masks for " << a.styles.size() << " styles");
+                "--style-mask: " << a.masks.size() << " masks for " << a.styles.size() << " styles (give one per style)");
 
   // Read every input before any heavy work, so that a bad file fails at once.
   Image content;
   if (!texture) content = read_image(a.content);
   std::vector<Image> styles, masks;
   for (const auto& s : a.styles) styles.push_back(read_image(s));
-  for (const auto& m : a.masks) masks.push_back(read_image(m, 1));
+  for (const auto& m : a.masks) {
+    masks.push_back(read_image(m, 1));
+    const auto& d = masks.back().data;
+    IMPASTO_CHECK(*std::max_element(d.begin(), d.end()) >= 0.5f,
+                  "--style-mask '" << m << "': the mask is empty (all black), its style would apply nowhere");
+  }
+
+  // The pyramid fits the network at the output size (checked here, before the weights are loaded).
+  if (texture) {
+    IMPASTO_CHECK(a.size > 0, "--size must be > 0 for a texture");
+    LossConfig style_only = options.loss;
+    style_only.content_layers.clear();
+    plan_pyramid(options, style_only, a.size, a.size);
+  } else {
+    const Image sized = a.size > 0 ? resize_longer_side(content, a.size) : content;
+    plan_pyramid(options, options.loss, sized.h, sized.w);
+  }
 
   std::unique_ptr<Backend> backend = make_backend(parse_device(a.device));
   if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
@@ -208,15 +240,15 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   }
 
   Stylizer stylizer(*backend, weights, options);
-  Progress progress(a.iterations, a.print_every, a.quiet);
+  Progress progress(total, a.print_every, a.quiet);
   auto report = [&](const IterationReport& r, const Tensor& x) {
     progress.update(r);
     if (log) {
-      nlohmann::json j = {{"iteration", r.iteration}, {"loss", r.loss}, {"content", r.content},
-                          {"style", r.style},         {"tv", r.tv},     {"seconds", r.seconds}};
+      nlohmann::json j = {{"iteration", r.iteration}, {"level", r.level}, {"loss", r.loss},      {"content", r.content},
+                          {"style", r.style},         {"tv", r.tv},       {"seconds", r.seconds}};
       *log << j.dump() << '\n' << std::flush;
     }
-    if (a.save_every > 0 && r.iteration > 0 && r.iteration % a.save_every == 0 && r.iteration < a.iterations)
+    if (a.save_every > 0 && r.iteration > 0 && r.iteration % a.save_every == 0 && r.iteration < total)
       write_image(stylizer.to_image(x), snapshot_path(a.out, r.iteration), true);
   };
   StylizeResult result;
@@ -231,6 +263,12 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   }
   progress.done();
   write_image(result.image, a.out, a.force);
+  if (!a.quiet && result.levels.size() > 1)
+    for (std::size_t l = 0; l < result.levels.size(); ++l) {
+      const LevelResult& lv = result.levels[l];
+      std::fprintf(stderr, "impasto: level %zu (%dx%d): loss %.6g -> %.6g in %d iterations (%s)\n", l, lv.w, lv.h,
+                   lv.first.loss, lv.last.loss, lv.optimizer.iterations, lv.optimizer.stop_reason.c_str());
+    }
   if (!a.quiet)
     std::fprintf(stderr, "impasto: wrote %s (%dx%d): loss %.6g -> %.6g in %d iterations, %.1fs (%.3fs/iteration, %s)\n",
                  a.out.c_str(), result.image.w, result.image.h, result.first.loss, result.last.loss,
@@ -247,7 +285,7 @@ void add_stylize_command(CLI::App& app) {
   c->add_option("--content", a->content, "Content image")->required();
   add_common_options(c, *a);
   c->add_option("--size", a->size, "Longer side of the output in pixels (0: the content's size)")->capture_default_str();
-  c->add_option("--style-mask", a->masks, "One grayscale mask per style: where that style applies");
+  c->add_option("--style-mask", a->masks, "One grayscale mask per style (any size, resized to the output): white where that style applies");
   c->add_option("--init", a->init, "content | noise | style | FILE")->capture_default_str();
   c->add_option("--noise-ratio", a->noise_ratio, "Noise share of the noise init")->capture_default_str();
   c->add_option("--content-weight", a->content_weight, "Content weight α")->capture_default_str();
@@ -257,6 +295,11 @@ void add_stylize_command(CLI::App& app) {
       ->check(CLI::IsMember({1, 2, 3}))->capture_default_str();
   c->add_option("--original-colors", a->original_colors, "Keep the content's colors: yuv | ycrcb | lab | luv")
       ->check(CLI::IsMember({"yuv", "ycrcb", "lab", "luv"}));
+  c->add_flag("--luminance-only", a->luminance_only,
+              "Transfer on luminance only (style luminance matched to the content's), then the content's chroma "
+              "(in --original-colors' space, yuv by default)");
+  c->add_flag("--style-stretch", a->style_stretch,
+              "Resize each style to exactly the output size (x --style-scale), not keeping its aspect ratio");
   c->callback([a, c] { run_command(*a, c, false); });
 
   auto t = std::make_shared<Args>();

@@ -8,37 +8,13 @@
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
 #include "engine/stylize.hpp"
+#include "tests/support/pictures.hpp"
 
 using namespace impasto;
+using impasto::test::make_content;
+using impasto::test::make_style;
 
 namespace {
-
-// A smooth content picture: a bright disc on a vertical gradient.
-Image make_content(int n) {
-  Image img{3, n, n, std::vector<float>(std::size_t(3) * n * n)};
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      const float r2 = float((i - n / 2) * (i - n / 2) + (j - n / 3) * (j - n / 3));
-      const bool disc = r2 < float(n * n) / 16.0f;
-      img.plane(0)[i * n + j] = disc ? 230.0f : 40.0f + 150.0f * float(i) / float(n);
-      img.plane(1)[i * n + j] = disc ? 200.0f : 80.0f;
-      img.plane(2)[i * n + j] = disc ? 60.0f : 200.0f - 120.0f * float(i) / float(n);
-    }
-  return img;
-}
-
-// A style: high-frequency colored diagonal stripes.
-Image make_style(int n) {
-  Image img{3, n, n, std::vector<float>(std::size_t(3) * n * n)};
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j) {
-      const float s = std::sin(0.9f * float(i + j)), t = std::cos(0.7f * float(i - 2 * j));
-      img.plane(0)[i * n + j] = 128.0f + 120.0f * s;
-      img.plane(1)[i * n + j] = 128.0f + 100.0f * t;
-      img.plane(2)[i * n + j] = 128.0f - 110.0f * s * t;
-    }
-  return img;
-}
 
 StylizeOptions small_options(int iterations) {
   StylizeOptions o;

@@ -1,0 +1,65 @@
+// tests/support/cli_run.hpp — running the `impasto` program from a test: its exit status and output, a
+// temporary folder that cleans up after itself, and the check every bad-input run must pass (one line, a
+// non-zero exit, no output file).
+#pragma once
+
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <string>
+
+namespace impasto::test {
+
+struct CliRun {
+  int status = -1;
+  std::string out;  // stdout and stderr
+  int lines() const {
+    int n = 0;
+    for (char c : out) n += c == '\n';
+    return n;
+  }
+};
+
+// Runs `impasto ARGS` (the build's CLI) and collects its output.
+inline CliRun run_cli(const std::string& args) {
+  const std::string cmd = std::string(IMPASTO_CLI_PATH) + " " + args + " 2>&1";
+  CliRun r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / ("impasto-test-" + std::to_string(rd()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+// A bad-input run: non-zero exit, exactly one line containing `expect`, no file at `out`.
+inline void check_fails(const CliRun& r, const std::string& expect, const std::string& out) {
+  INFO("output: " << r.out);
+  CHECK(r.status != 0);
+  CHECK(r.lines() == 1);
+  CHECK(r.out.find(expect) != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
+}  // namespace impasto::test
