@@ -16,81 +16,39 @@
 #include "engine/error.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
+#include "tools/options.hpp"
 
 namespace fs = std::filesystem;
 
 namespace impasto::cli {
 namespace {
 
-// Everything the two commands share, parsed by CLI11 into plain fields and then turned into options.
+// The arguments of `stylize` and `texture`: the shared objective options plus this command's own.
 struct Args {
-  std::string content, out, log_path, init = "content", weights = "random", device = "cpu";
-  std::vector<std::string> styles, masks;
-  std::vector<float> style_weights;
+  ObjectiveArgs obj;
+  std::string content, out, log_path;
+  std::vector<std::string> masks;
   std::vector<int> pyramid_iterations;
-  std::string preset = "neural-style-tf";
-  int size = 512, iterations = 1000, pyramid = 1, lbfgs_history = 100, content_loss = 1, print_every = 0, save_every = 0;
-  double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, time_limit = 0;
-  double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3, tolerance = 0;
-  std::uint64_t seed = 0;
-  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", precision = "auto";
-  std::string content_layers = "conv4_2", content_layer_weights;
-  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
-  std::string original_colors;
+  int pyramid = 1, print_every = 0, save_every = 0;
+  double time_limit = 0;
   bool force = false, quiet = false, luminance_only = false, style_stretch = false;
 };
 
-void add_common_options(CLI::App* c, Args& a) {
-  c->add_option("--style", a.styles, "Style image(s)")->required();
-  c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
+// This command's own options (the shared ones come from add_objective_options).
+void add_command_options(CLI::App* c, Args& a, bool with_content) {
+  add_objective_options(c, a.obj, with_content);
   c->add_option("--out", a.out, "Output image (.png or .jpg)")->required();
-  c->add_option("--style-scale", a.style_scale, "Style size relative to the output's longer side")->capture_default_str();
-  c->add_option("--iterations", a.iterations, "Optimizer iterations (per pyramid level)")->capture_default_str();
+  c->add_option("--iterations", a.obj.iterations, "Optimizer iterations (per pyramid level)")->capture_default_str();
   c->add_option("--pyramid", a.pyramid, "Coarse-to-fine levels, each twice the size of the one before (1: single scale)")
       ->capture_default_str();
   c->add_option("--pyramid-iterations", a.pyramid_iterations, "Iterations per level, coarsest first, e.g. 200,100,50")
       ->delimiter(',');
   c->add_option("--time-limit", a.time_limit, "Stop after this many seconds (0: no limit)");
-  c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
-  c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
-  c->add_option("--line-search", a.line_search, "none | strong-wolfe")
-      ->check(CLI::IsMember({"none", "strong-wolfe"}))->capture_default_str();
-  c->add_option("--tolerance", a.tolerance, "Stop when the relative loss change over 10 iterations is below this (0: off)");
-  c->add_option("--learning-rate", a.learning_rate, "Adam step size / L-BFGS step scale")->capture_default_str();
-  c->add_option("--seed", a.seed, "Seed of the noise image")->capture_default_str();
-  c->add_option("--style-weight", a.style_weight, "Style weight β")->capture_default_str();
-  c->add_option("--tv-weight", a.tv_weight, "Total-variation weight θ")->capture_default_str();
-  c->add_option("--tv", a.tv, "l1 | squared")->check(CLI::IsMember({"l1", "squared"}))->capture_default_str();
-  c->add_option("--style-layers", a.style_layers, "Comma-separated style taps")->capture_default_str();
-  c->add_option("--style-layer-weights", a.style_layer_weights, "Weight per style tap (default: equal)");
-  c->add_option("--pooling", a.pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
-  c->add_option("--weights", a.weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
-  c->add_option("--device", a.device, "cpu | cuda")->capture_default_str();
-  c->add_option("--precision", a.precision, "auto | fp32 | tf32 (CUDA)")
-      ->check(CLI::IsMember({"auto", "fp32", "tf32"}))->capture_default_str();
   c->add_option("--print-every", a.print_every, "Print the losses every N iterations (0: only first and last)");
   c->add_option("--save-every", a.save_every, "Write OUT_NNNN.png every N iterations");
   c->add_option("--log", a.log_path, "Write one JSON line per iteration to this file");
-  c->add_option("--preset", a.preset, "neural-style-tf (default objective) | neural-style (jcjohnson)")
-      ->check(CLI::IsMember({"neural-style-tf", "neural-style"}))->capture_default_str();
   c->add_flag("--force", a.force, "Overwrite existing output files");
   c->add_flag("--quiet", a.quiet, "Only errors");
-}
-
-// Options the user did not give take the preset's value.
-void apply_preset(CLI::App* c, Args& a) {
-  if (a.preset != "neural-style") return;
-  auto unset = [&](const char* name) { return c->get_option_no_throw(name) && c->count(name) == 0; };
-  if (unset("--style-weight")) a.style_weight = 100;
-  if (unset("--content-weight")) a.content_weight = 5;
-  if (unset("--tv-weight")) a.tv_weight = 1e-3;
-  if (unset("--tv")) a.tv = "squared";
-  if (unset("--pooling")) a.pooling = "max";
-  if (unset("--init")) a.init = "noise";
-  if (unset("--line-search")) a.line_search = "none";
-  if (unset("--content-loss")) a.content_loss = 2;
-  if (unset("--content-layers")) a.content_layers = "relu4_2";
-  if (unset("--style-layer-weights")) a.style_layer_weights = "";
 }
 
 std::string lower_extension(const std::string& path) {
@@ -118,50 +76,13 @@ std::string snapshot_path(const std::string& out, int iteration) {
   return (p.parent_path() / (p.stem().string() + num + p.extension().string())).string();
 }
 
-StylizeOptions make_options(const Args& a, CLI::App* c) {
-  StylizeOptions o;
-  LossConfig& l = o.loss;
-  l.content_layers = parse_weighted_taps(a.content_layers, a.content_layer_weights, "--content-layers");
-  l.style_layers = parse_weighted_taps(a.style_layers, a.style_layer_weights, "--style-layers");
-  l.content_variant = a.content_loss;
-  l.content_weight = a.content_weight;
-  l.style_weight = a.style_weight;
-  l.tv_weight = a.tv_weight;
-  l.tv_mode = a.tv == "l1" ? TvMode::l1 : TvMode::squared;
-  if (a.preset == "neural-style") {
-    l.style_form = StyleForm::mean_squared;
-    l.average_layers = false;
-  }
-  o.pooling = parse_pool_mode(a.pooling);
-  o.size = a.size;
-  o.style_scale = a.style_scale;
-  IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
-                "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
-  o.style_blend_weights = a.style_weights;
-  if (a.init == "content") o.init = InitKind::content;
-  else if (a.init == "noise") o.init = InitKind::noise;
-  else if (a.init == "style") o.init = InitKind::style;
-  else {
-    IMPASTO_CHECK(fs::is_regular_file(a.init), "--init '" << a.init << "': not content, noise, style or an existing image file");
-    o.init = InitKind::file;
-    o.init_file = a.init;
-  }
-  o.noise_ratio = a.noise_ratio;
-  o.seed = a.seed;
-  o.use_adam = a.optimizer == "adam";
-  o.lbfgs.history = a.lbfgs_history;
-  o.lbfgs.line_search = a.line_search == "none" ? LbfgsParams::LineSearch::none : LbfgsParams::LineSearch::strong_wolfe;
-  o.lbfgs.learning_rate = a.learning_rate;
-  o.lbfgs.tolerance_change = a.tolerance;
-  o.adam.learning_rate = a.learning_rate;
-  o.iterations = a.iterations;
+StylizeOptions make_options(const Args& a) {
+  StylizeOptions o = make_stylize_options(a.obj);
   o.pyramid_levels = a.pyramid;
   o.level_iterations = a.pyramid_iterations;
   o.time_limit = a.time_limit;
   o.luminance_only = a.luminance_only;
   o.style_stretch = a.style_stretch;
-  if (!a.original_colors.empty()) o.original_colors = parse_color_space(a.original_colors);
-  (void)c;
   return o;
 }
 
@@ -192,22 +113,22 @@ class Progress {
 };
 
 void run_command(Args& a, CLI::App* c, bool texture) {
-  apply_preset(c, a);
+  apply_preset(c, a.obj);
   check_output_path(a.out, a.force, "output");
-  StylizeOptions options = make_options(a, c);
+  StylizeOptions options = make_options(a);
   if (texture) options.loss.content_layers.clear();
   options.validate();
   const int total = options.total_iterations();  // all pyramid levels
   if (a.save_every > 0)
     for (int i = a.save_every; i < total; i += a.save_every) check_output_path(snapshot_path(a.out, i), a.force, "snapshot");
-  IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.styles.size(),
-                "--style-mask: " << a.masks.size() << " masks for " << a.styles.size() << " styles (give one per style)");
+  IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.obj.styles.size(),
+                "--style-mask: " << a.masks.size() << " masks for " << a.obj.styles.size() << " styles (give one per style)");
 
   // Read every input before any heavy work, so that a bad file fails at once.
   Image content;
   if (!texture) content = read_image(a.content);
   std::vector<Image> styles, masks;
-  for (const auto& s : a.styles) styles.push_back(read_image(s));
+  for (const auto& s : a.obj.styles) styles.push_back(read_image(s));
   for (const auto& m : a.masks) {
     masks.push_back(read_image(m, 1));
     const auto& d = masks.back().data;
@@ -217,22 +138,20 @@ void run_command(Args& a, CLI::App* c, bool texture) {
 
   // The pyramid fits the network at the output size (checked here, before the weights are loaded).
   if (texture) {
-    IMPASTO_CHECK(a.size > 0, "--size must be > 0 for a texture");
+    IMPASTO_CHECK(a.obj.size > 0, "--size must be > 0 for a texture");
     LossConfig style_only = options.loss;
     style_only.content_layers.clear();
-    plan_pyramid(options, style_only, a.size, a.size);
+    plan_pyramid(options, style_only, a.obj.size, a.obj.size);
   } else {
-    const Image sized = a.size > 0 ? resize_longer_side(content, a.size) : content;
+    const Image sized = a.obj.size > 0 ? resize_longer_side(content, a.obj.size) : content;
     plan_pyramid(options, options.loss, sized.h, sized.w);
   }
 
-  std::unique_ptr<Backend> backend = make_backend(parse_device(a.device));
-  if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
-  const VggWeights weights = load_weights_spec(a.weights, layers_needed(options.loss));
+  std::unique_ptr<Backend> backend = make_backend(a.obj);
+  const VggWeights weights = load_weights_spec(a.obj.weights, layers_needed(options.loss));
   if (!a.quiet) std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend->name().c_str());
 
   std::unique_ptr<std::ofstream> log;
-  std::string log_tmp;
   if (!a.log_path.empty()) {
     IMPASTO_CHECK(a.force || !fs::exists(a.log_path), "log '" << a.log_path << "' exists (use --force to overwrite)");
     log = std::make_unique<std::ofstream>(a.log_path, std::ios::trunc);
@@ -253,7 +172,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   };
   StylizeResult result;
   try {
-    result = texture ? stylizer.synthesize(a.size, a.size, styles, report) : stylizer.run(content, styles, masks, report);
+    result = texture ? stylizer.synthesize(a.obj.size, a.obj.size, styles, report) : stylizer.run(content, styles, masks, report);
   } catch (const DivergedError& e) {
     progress.done();
     fs::path p(a.out);
@@ -283,18 +202,10 @@ void add_stylize_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* c = app.add_subcommand("stylize", "Stylize one image (Gatys et al. 2016)");
   c->add_option("--content", a->content, "Content image")->required();
-  add_common_options(c, *a);
-  c->add_option("--size", a->size, "Longer side of the output in pixels (0: the content's size)")->capture_default_str();
+  add_command_options(c, *a, true);
+  c->add_option("--size", a->obj.size, "Longer side of the output in pixels (0: the content's size)")->capture_default_str();
   c->add_option("--style-mask", a->masks, "One grayscale mask per style (any size, resized to the output): white where that style applies");
-  c->add_option("--init", a->init, "content | noise | style | FILE")->capture_default_str();
-  c->add_option("--noise-ratio", a->noise_ratio, "Noise share of the noise init")->capture_default_str();
-  c->add_option("--content-weight", a->content_weight, "Content weight α")->capture_default_str();
-  c->add_option("--content-layers", a->content_layers, "Comma-separated content taps")->capture_default_str();
-  c->add_option("--content-layer-weights", a->content_layer_weights, "Weight per content tap");
-  c->add_option("--content-loss", a->content_loss, "Content normalization 1 | 2 | 3")
-      ->check(CLI::IsMember({1, 2, 3}))->capture_default_str();
-  c->add_option("--original-colors", a->original_colors, "Keep the content's colors: yuv | ycrcb | lab | luv")
-      ->check(CLI::IsMember({"yuv", "ycrcb", "lab", "luv"}));
+  c->add_option("--init", a->obj.init, "content | noise | style | FILE")->capture_default_str();
   c->add_flag("--luminance-only", a->luminance_only,
               "Transfer on luminance only (style luminance matched to the content's), then the content's chroma "
               "(in --original-colors' space, yuv by default)");
@@ -304,10 +215,10 @@ void add_stylize_command(CLI::App& app) {
 
   auto t = std::make_shared<Args>();
   CLI::App* tc = app.add_subcommand("texture", "Synthesize a texture from noise (style terms only)");
-  add_common_options(tc, *t);
-  tc->add_option("--size", t->size, "Output width and height in pixels")->capture_default_str();
+  add_command_options(tc, *t, false);
+  tc->add_option("--size", t->obj.size, "Output width and height in pixels")->capture_default_str();
   tc->callback([t, tc] {
-    t->init = "noise";
+    t->obj.init = "noise";
     run_command(*t, tc, true);
   });
 }

@@ -1,9 +1,7 @@
 // tools/cmd_video.cpp — `impasto video`: style transfer for videos with temporal losses (Ruder et al. 2016,
 // "Artistic style transfer for videos"; 2018, multi-pass). Input a video file or a folder of frames; output
 // OUT/frame_0001.png … and OUT/out.avi; resumable; prints and logs the flicker metric.
-//
-// The stylize options that apply are parsed here by a minimal copy of tools/cmd_stylize.cpp's set (that file
-// has another owner right now); the two should later share one option module.
+// The objective, optimizer, weights and device options are the ones `stylize` has (tools/options.hpp).
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +16,7 @@
 #include "engine/error.hpp"
 #include "engine/video.hpp"
 #include "tools/commands.hpp"
+#include "tools/options.hpp"
 #include "weights/weights.hpp"
 
 namespace fs = std::filesystem;
@@ -26,20 +25,13 @@ namespace impasto::cli {
 namespace {
 
 struct VideoArgs {
-  std::string input, out, log_path, weights = "random", device = "cpu", precision = "auto";
-  std::vector<std::string> styles;
-  std::vector<float> style_weights;
-  int size = 512, iterations = 1000, frame_iterations = 500, lbfgs_history = 100, content_loss = 1;
-  int frames = 0, passes = 1, temporal_from_pass = 1, stop_after = 0, print_every = 0, flow_ahead = 4;
-  double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, tolerance = 0;
-  double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3, temporal_weight = 200, pass_blend = 0.5;
-  double fps = 0;
+  ObjectiveArgs obj;
+  std::string input, out, log_path;
+  int frame_iterations = 500, frames = 0, passes = 1, temporal_from_pass = 1, stop_after = 0, print_every = 0;
+  int flow_ahead = 4;
+  double temporal_weight = 200, pass_blend = 0.5, fps = 0;
   float reliability_blur = 0.8f;
-  std::uint64_t seed = 0;
-  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg";
-  std::string content_layers = "conv4_2", content_layer_weights;
-  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;
-  std::string original_colors, frame_init = "warped", flow = "dis", flow_dir, temporal_offsets = "1";
+  std::string frame_init = "warped", flow = "dis", flow_dir, temporal_offsets = "1";
   bool force = false, quiet = false, no_video = false;
 };
 
@@ -59,31 +51,7 @@ std::vector<int> parse_offsets(const std::string& s) {
 
 VideoOptions make_video_options(const VideoArgs& a) {
   VideoOptions v;
-  StylizeOptions& o = v.base;
-  LossConfig& l = o.loss;
-  l.content_layers = parse_weighted_taps(a.content_layers, a.content_layer_weights, "--content-layers");
-  l.style_layers = parse_weighted_taps(a.style_layers, a.style_layer_weights, "--style-layers");
-  l.content_variant = a.content_loss;
-  l.content_weight = a.content_weight;
-  l.style_weight = a.style_weight;
-  l.tv_weight = a.tv_weight;
-  l.tv_mode = a.tv == "l1" ? TvMode::l1 : TvMode::squared;
-  o.pooling = parse_pool_mode(a.pooling);
-  o.size = a.size;
-  o.style_scale = a.style_scale;
-  IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
-                "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
-  o.style_blend_weights = a.style_weights;
-  o.noise_ratio = a.noise_ratio;
-  o.seed = a.seed;
-  o.use_adam = a.optimizer == "adam";
-  o.lbfgs.history = a.lbfgs_history;
-  o.lbfgs.line_search = a.line_search == "none" ? LbfgsParams::LineSearch::none : LbfgsParams::LineSearch::strong_wolfe;
-  o.lbfgs.learning_rate = a.learning_rate;
-  o.lbfgs.tolerance_change = a.tolerance;
-  o.adam.learning_rate = a.learning_rate;
-  o.iterations = a.iterations;
-  if (!a.original_colors.empty()) o.original_colors = parse_color_space(a.original_colors);
+  v.base = make_stylize_options(a.obj);
   v.frame_iterations = a.frame_iterations;
   v.temporal_weight = a.temporal_weight;
   v.temporal_offsets = parse_offsets(a.temporal_offsets);
@@ -113,15 +81,14 @@ void run_video(VideoArgs& a) {
   // Inputs first: a bad file fails before any heavy work.
   std::vector<Image> styles;
   nlohmann::json style_fp = nlohmann::json::array();
-  for (const auto& s : a.styles) {
+  for (const auto& s : a.obj.styles) {
     styles.push_back(read_image(s));
     style_fp.push_back({fs::path(s).filename().string(), sha256_file(s)});
   }
-  const VideoFrames video = load_frames(a.input, a.size, a.frames);
+  const VideoFrames video = load_frames(a.input, a.obj.size, a.frames);
   const int h = video.frames[0].h, w = video.frames[0].w;
-  std::unique_ptr<Backend> backend = make_backend(parse_device(a.device));
-  if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
-  const VggWeights weights = load_weights_spec(a.weights, layers_needed(options.base.loss));
+  std::unique_ptr<Backend> backend = make_backend(a.obj);
+  const VggWeights weights = load_weights_spec(a.obj.weights, layers_needed(options.base.loss));
   fs::create_directories(a.out);
 
   std::unique_ptr<FlowProvider> flows;
@@ -196,12 +163,11 @@ void add_video_command(CLI::App& app) {
   auto a = std::make_shared<VideoArgs>();
   CLI::App* c = app.add_subcommand("video", "Stylize a video with temporal consistency (Ruder et al. 2016/2018)");
   c->add_option("--input", a->input, "Video file (needs OpenCV) or folder of frames (sorted by name)")->required();
-  c->add_option("--style", a->styles, "Style image(s)")->required();
   c->add_option("--out", a->out, "Output folder: frame_0001.png ..., out.avi, impasto-video.json")->required();
-  c->add_option("--style-weights", a->style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
-  c->add_option("--size", a->size, "Longer side of the frames in pixels (0: the input's)")->capture_default_str();
+  add_objective_options(c, a->obj, true);
+  c->add_option("--size", a->obj.size, "Longer side of the frames in pixels (0: the input's)")->capture_default_str();
   c->add_option("--frames", a->frames, "Use only the first N frames (0: all)")->capture_default_str();
-  c->add_option("--iterations", a->iterations, "Iterations of the first frame")->capture_default_str();
+  c->add_option("--iterations", a->obj.iterations, "Iterations of the first frame")->capture_default_str();
   c->add_option("--frame-iterations", a->frame_iterations, "Iterations of every later frame (and of passes >= 2)")
       ->capture_default_str();
   c->add_option("--temporal-weight", a->temporal_weight, "Temporal weight γ (0: no temporal loss)")->capture_default_str();
@@ -221,37 +187,14 @@ void add_video_command(CLI::App& app) {
   c->add_option("--fps", a->fps, "Frame rate of out.avi (0: the input's, else 24)");
   c->add_flag("--no-video", a->no_video, "Do not encode out.avi");
   c->add_option("--stop-after", a->stop_after, "Stop after computing N frames (rerun to resume)");
-  c->add_option("--style-scale", a->style_scale, "Style size relative to the frames' longer side")->capture_default_str();
-  c->add_option("--optimizer", a->optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
-  c->add_option("--lbfgs-history", a->lbfgs_history, "L-BFGS history size m")->capture_default_str();
-  c->add_option("--line-search", a->line_search, "none | strong-wolfe")
-      ->check(CLI::IsMember({"none", "strong-wolfe"}))->capture_default_str();
-  c->add_option("--tolerance", a->tolerance, "Stop a frame when the relative loss change over 10 iterations is below this");
-  c->add_option("--learning-rate", a->learning_rate, "Adam step size / L-BFGS step scale")->capture_default_str();
-  c->add_option("--seed", a->seed, "Seed of the noise init")->capture_default_str();
-  c->add_option("--noise-ratio", a->noise_ratio, "Noise share of the noise init")->capture_default_str();
-  c->add_option("--content-weight", a->content_weight, "Content weight α")->capture_default_str();
-  c->add_option("--style-weight", a->style_weight, "Style weight β")->capture_default_str();
-  c->add_option("--tv-weight", a->tv_weight, "Total-variation weight θ")->capture_default_str();
-  c->add_option("--tv", a->tv, "l1 | squared")->check(CLI::IsMember({"l1", "squared"}))->capture_default_str();
-  c->add_option("--content-layers", a->content_layers, "Comma-separated content taps")->capture_default_str();
-  c->add_option("--content-layer-weights", a->content_layer_weights, "Weight per content tap");
-  c->add_option("--content-loss", a->content_loss, "Content normalization 1 | 2 | 3")
-      ->check(CLI::IsMember({1, 2, 3}))->capture_default_str();
-  c->add_option("--style-layers", a->style_layers, "Comma-separated style taps")->capture_default_str();
-  c->add_option("--style-layer-weights", a->style_layer_weights, "Weight per style tap (default: equal)");
-  c->add_option("--pooling", a->pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
-  c->add_option("--original-colors", a->original_colors, "Keep the content's colors: yuv | ycrcb | lab | luv")
-      ->check(CLI::IsMember({"yuv", "ycrcb", "lab", "luv"}));
-  c->add_option("--weights", a->weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
-  c->add_option("--device", a->device, "cpu | cuda")->capture_default_str();
-  c->add_option("--precision", a->precision, "auto | fp32 | tf32 (CUDA)")
-      ->check(CLI::IsMember({"auto", "fp32", "tf32"}))->capture_default_str();
   c->add_option("--print-every", a->print_every, "Print the losses every N iterations of each frame");
   c->add_option("--log", a->log_path, "JSON lines (one per frame, then a summary with `flicker`); default OUT/impasto-video.log");
   c->add_flag("--force", a->force, "Start over in an --out folder that holds another run");
   c->add_flag("--quiet", a->quiet, "Only errors and the final flicker line");
-  c->callback([a] { run_video(*a); });
+  c->callback([a, c] {
+    apply_preset(c, a->obj);
+    run_video(*a);
+  });
 }
 
 }  // namespace impasto::cli

@@ -2,8 +2,6 @@
 // snapshots, and bad input, each of which must give one error line, a non-zero exit and no partial file.
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,63 +11,26 @@
 #include <string>
 
 #include "engine/image.hpp"
+#include "tests/support/cli_run.hpp"
 
 namespace fs = std::filesystem;
 using namespace impasto;
 
+using test::check_fails;
+using test::TempDir;
+
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string err;  // stdout and stderr
-  int lines() const {
-    int n = 0;
-    for (char c : err) n += c == '\n';
-    return n;
-  }
-};
+test::CliRun run(const std::string& args) { return test::run_cli(args); }
 
-Run run(const std::string& args) {
-  const std::string cmd = std::string(IMPASTO_CLI_PATH) + " " + args + " 2>&1";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.err.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
+std::size_t file_count(const TempDir& dir) {
+  return std::size_t(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()));
 }
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("impasto-cli-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-  std::size_t count() const { return std::size_t(std::distance(fs::directory_iterator(path), fs::directory_iterator())); }
-};
 
 Image pattern(int n, int seed) {
   Image img{3, n, n, std::vector<float>(std::size_t(3) * n * n)};
   for (std::size_t i = 0; i < img.data.size(); ++i) img.data[i] = float((i * 37 + std::size_t(seed) * 101) % 256);
   return img;
-}
-
-// Fails a check for a bad-input run: non-zero exit, exactly one line naming `expect`, no output file.
-void check_fails(const Run& r, const std::string& expect, const std::string& out) {
-  INFO("output: " << r.err);
-  CHECK(r.status != 0);
-  CHECK(r.lines() == 1);
-  CHECK(r.err.find(expect) != std::string::npos);
-  CHECK_FALSE(fs::exists(out));
 }
 
 }  // namespace
@@ -80,10 +41,10 @@ TEST_CASE("stylize: a small run writes the image, the JSON log and snapshots, an
   write_image(pattern(24, 2), dir / "style.png", false);
   const std::string base = "stylize --content " + dir / "content.png" + " --style " + dir / "style.png" +
                            " --size 32 --iterations 6 --style-layers relu1_1,relu2_1 --content-layers relu2_1 ";
-  const Run ok = run(base + "--out " + dir / "out.png" + " --log " + dir / "log.jsonl" + " --save-every 3");
-  INFO(ok.err);
+  const auto ok = run(base + "--out " + dir / "out.png" + " --log " + dir / "log.jsonl" + " --save-every 3");
+  INFO(ok.out);
   REQUIRE(ok.status == 0);
-  CHECK(ok.err.rfind("impasto: weights: random VGG-19 (seed 0)", 0) == 0);  // the first line names the weights
+  CHECK(ok.out.rfind("impasto: weights: random VGG-19 (seed 0)", 0) == 0);  // the first line names the weights
   const Image out = read_image(dir / "out.png");
   CHECK(out.w == 32);
   CHECK(out.h == 32);
@@ -100,10 +61,10 @@ TEST_CASE("stylize: a small run writes the image, the JSON log and snapshots, an
 
   // Again without --force: refused before any work, the existing image unchanged.
   const auto before = fs::last_write_time(dir / "out.png");
-  const Run again = run(base + "--out " + dir / "out.png");
+  const auto again = run(base + "--out " + dir / "out.png");
   CHECK(again.status != 0);
   CHECK(again.lines() == 1);
-  CHECK(again.err.find("exists (use --force") != std::string::npos);
+  CHECK(again.out.find("exists (use --force") != std::string::npos);
   CHECK(fs::last_write_time(dir / "out.png") == before);
 }
 
@@ -130,5 +91,5 @@ TEST_CASE("stylize: bad input gives one line, a non-zero exit and no output") {
   const std::string unwritable = dir / "no-such-folder/out.png";
   check_fails(run("stylize" + content + style + " --size 24 --out " + unwritable), "does not exist", unwritable);
   check_fails(run("stylize" + content + style + " --size 24 --out " + dir / "out.gif"), "extension", dir / "out.gif");
-  CHECK(dir.count() == 3);  // nothing but the three inputs: no temporary or partial files
+  CHECK(file_count(dir) == 3);  // nothing but the three inputs: no temporary or partial files
 }

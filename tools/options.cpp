@@ -1,0 +1,107 @@
+// tools/options.cpp — see options.hpp.
+#include "tools/options.hpp"
+
+#include <filesystem>
+
+#include "engine/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace impasto::cli {
+
+void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
+  c->add_option("--style", a.styles, "Style image(s)")->required();
+  c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
+  c->add_option("--style-scale", a.style_scale, "Style size relative to the output's longer side")->capture_default_str();
+  c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
+  c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
+  c->add_option("--line-search", a.line_search, "strong-wolfe | none (one evaluation per iteration, as Torch)")
+      ->check(CLI::IsMember({"none", "strong-wolfe"}))->capture_default_str();
+  c->add_option("--tolerance", a.tolerance, "Stop when the relative loss change over 10 iterations is below this (0: off)");
+  c->add_option("--learning-rate", a.learning_rate, "Adam step size / L-BFGS step scale")->capture_default_str();
+  c->add_option("--seed", a.seed, "Seed of the noise image")->capture_default_str();
+  c->add_option("--style-weight", a.style_weight, "Style weight β")->capture_default_str();
+  c->add_option("--tv-weight", a.tv_weight, "Total-variation weight θ")->capture_default_str();
+  c->add_option("--tv", a.tv, "l1 | squared")->check(CLI::IsMember({"l1", "squared"}))->capture_default_str();
+  c->add_option("--style-layers", a.style_layers, "Comma-separated style taps")->capture_default_str();
+  c->add_option("--style-layer-weights", a.style_layer_weights, "Weight per style tap (default: equal)");
+  c->add_option("--pooling", a.pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
+  c->add_option("--weights", a.weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
+  c->add_option("--device", a.device, "auto (cuda when present) | cpu | cuda")->capture_default_str();
+  c->add_option("--precision", a.precision, "auto | fp32 | tf32 (CUDA)")
+      ->check(CLI::IsMember({"auto", "fp32", "tf32"}))->capture_default_str();
+  c->add_option("--preset", a.preset, "neural-style-tf (default objective) | neural-style (jcjohnson)")
+      ->check(CLI::IsMember({"neural-style-tf", "neural-style"}))->capture_default_str();
+  if (!with_content) return;
+  c->add_option("--noise-ratio", a.noise_ratio, "Noise share of the noise init")->capture_default_str();
+  c->add_option("--content-weight", a.content_weight, "Content weight α")->capture_default_str();
+  c->add_option("--content-layers", a.content_layers, "Comma-separated content taps")->capture_default_str();
+  c->add_option("--content-layer-weights", a.content_layer_weights, "Weight per content tap");
+  c->add_option("--content-loss", a.content_loss, "Content normalization 1 | 2 | 3")
+      ->check(CLI::IsMember({1, 2, 3}))->capture_default_str();
+  c->add_option("--original-colors", a.original_colors, "Keep the content's colors: yuv | ycrcb | lab | luv")
+      ->check(CLI::IsMember({"yuv", "ycrcb", "lab", "luv"}));
+}
+
+void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
+  if (a.preset != "neural-style") return;
+  auto unset = [&](const char* name) { return c->get_option_no_throw(name) && c->count(name) == 0; };
+  if (unset("--style-weight")) a.style_weight = 100;
+  if (unset("--content-weight")) a.content_weight = 5;
+  if (unset("--tv-weight")) a.tv_weight = 1e-3;
+  if (unset("--tv")) a.tv = "squared";
+  if (unset("--pooling")) a.pooling = "max";
+  if (unset("--init")) a.init = "noise";
+  if (unset("--line-search")) a.line_search = "none";
+  if (unset("--content-loss")) a.content_loss = 2;
+  if (unset("--content-layers")) a.content_layers = "relu4_2";
+}
+
+StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
+  StylizeOptions o;
+  LossConfig& l = o.loss;
+  l.content_layers = parse_weighted_taps(a.content_layers, a.content_layer_weights, "--content-layers");
+  l.style_layers = parse_weighted_taps(a.style_layers, a.style_layer_weights, "--style-layers");
+  l.content_variant = a.content_loss;
+  l.content_weight = a.content_weight;
+  l.style_weight = a.style_weight;
+  l.tv_weight = a.tv_weight;
+  l.tv_mode = a.tv == "l1" ? TvMode::l1 : TvMode::squared;
+  if (a.preset == "neural-style") {
+    l.style_form = StyleForm::mean_squared;
+    l.average_layers = false;
+  }
+  o.pooling = parse_pool_mode(a.pooling);
+  o.size = a.size;
+  o.style_scale = a.style_scale;
+  IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
+                "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
+  o.style_blend_weights = a.style_weights;
+  if (a.init == "content") o.init = InitKind::content;
+  else if (a.init == "noise") o.init = InitKind::noise;
+  else if (a.init == "style") o.init = InitKind::style;
+  else {
+    IMPASTO_CHECK(fs::is_regular_file(a.init), "--init '" << a.init << "': not content, noise, style or an existing image file");
+    o.init = InitKind::file;
+    o.init_file = a.init;
+  }
+  o.noise_ratio = a.noise_ratio;
+  o.seed = a.seed;
+  o.use_adam = a.optimizer == "adam";
+  o.lbfgs.history = a.lbfgs_history;
+  o.lbfgs.line_search = a.line_search == "none" ? LbfgsParams::LineSearch::none : LbfgsParams::LineSearch::strong_wolfe;
+  o.lbfgs.learning_rate = a.learning_rate;
+  o.lbfgs.tolerance_change = a.tolerance;
+  o.adam.learning_rate = a.learning_rate;
+  o.iterations = a.iterations;
+  if (!a.original_colors.empty()) o.original_colors = parse_color_space(a.original_colors);
+  return o;
+}
+
+std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
+  std::unique_ptr<Backend> backend = impasto::make_backend(parse_device(a.device));
+  if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
+  return backend;
+}
+
+}  // namespace impasto::cli

@@ -1,0 +1,46 @@
+// tools/options.hpp — the options `impasto stylize`, `texture` and `video` share: the objective (layers,
+// weights, TV, pooling, preset), the optimizer, the weights and the device. One place registers them with
+// CLI11, applies the preset to the ones the user did not give, and turns them into StylizeOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/stylize.hpp"
+
+namespace impasto::cli {
+
+struct ObjectiveArgs {
+  std::vector<std::string> styles;
+  std::vector<float> style_weights;
+  std::string init = "content";
+  std::string weights = "random", device = "auto", precision = "auto", preset = "neural-style-tf";
+  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg";
+  std::string content_layers = "conv4_2", content_layer_weights;
+  std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
+  std::string original_colors;
+  int size = 512, iterations = 1000, lbfgs_history = 100, content_loss = 1;
+  double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, tolerance = 0;
+  double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3;
+  std::uint64_t seed = 0;
+};
+
+// Registers the shared options on a subcommand; with_content adds those that need a content image
+// (--content-weight, --content-layers, --content-layer-weights, --content-loss, --original-colors,
+// --noise-ratio). --size, --iterations, --out, --log, --force and the like stay with each command, whose help
+// texts differ.
+void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content);
+
+// Options the user did not give take the preset's value (--preset neural-style: jcjohnson/neural-style).
+void apply_preset(const CLI::App* c, ObjectiveArgs& a);
+
+// The pipeline's options from the parsed arguments (validated by StylizeOptions::validate later).
+StylizeOptions make_stylize_options(const ObjectiveArgs& a);
+
+// The backend of --device and --precision.
+std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a);
+
+}  // namespace impasto::cli
