@@ -106,19 +106,21 @@ Image match_luminance(const Image& gray, const Image& reference) {
   return out;
 }
 
-Image Stylizer::preserve_colors(const Image& stylized, const Image& content, ColorSpace space) {
-  IMPASTO_ASSERT(stylized.h == content.h && stylized.w == content.w && stylized.c == 3 && content.c == 3);
+Image preserve_colors(Backend& backend, const Image& stylized, const Image& content, ColorSpace space) {
+  IMPASTO_CHECK(stylized.h == content.h && stylized.w == content.w && stylized.c == 3 && content.c == 3,
+                "preserve colors: images of " << stylized.w << "x" << stylized.h << " and " << content.w << "x"
+                                              << content.h << " differ in size");
   const Shape s{1, 3, stylized.h, stylized.w};  // (1,3,H,W) RGB 0..255
-  Tensor out = backend_.from_host(stylized.data, s);
-  Tensor con = backend_.from_host(content.data, s);
-  backend_.color_convert(out, out, space, false);
-  backend_.color_convert(con, con, space, false);
+  Tensor out = backend.from_host(stylized.data, s);
+  Tensor con = backend.from_host(content.data, s);
+  backend.color_convert(out, out, space, false);
+  backend.color_convert(con, con, space, false);
   // Channel 0 is the luminance: keep the output's, take the content's chroma.
   const Shape plane{1, 1, s.h, s.w};  // (1,1,H,W)
   Tensor con_luma = con.prefix(plane);
-  backend_.copy(out.prefix(plane), con_luma);
-  backend_.color_convert(con, con, space, true);
-  Image result{3, s.h, s.w, backend_.to_host(con)};
+  backend.copy(out.prefix(plane), con_luma);
+  backend.color_convert(con, con, space, true);
+  Image result{3, s.h, s.w, backend.to_host(con)};
   for (float& v : result.data) v = std::clamp(v, 0.0f, 255.0f);
   return result;
 }
@@ -202,7 +204,7 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
                                     report, x);
   result.image = to_image(x);
   if (options_.luminance_only || options_.original_colors)
-    result.image = preserve_colors(result.image, content, options_.original_colors.value_or(ColorSpace::yuv));
+    result.image = preserve_colors(backend_, result.image, content, options_.original_colors.value_or(ColorSpace::yuv));
   return result;
 }
 

@@ -119,8 +119,6 @@ class Stylizer {
 
   // Network-space image (1,3,H,W) → RGB 0..255.
   Image to_image(const Tensor& x);
-  // The output's luminance with the content's chroma (Gatys et al. 2016, "Preserving color").
-  Image preserve_colors(const Image& stylized, const Image& content, ColorSpace space);
   // The style image as the network sees it for an output of out_h×out_w: longer side × style_scale with
   // its aspect kept, or exactly the output size × style_scale with style_stretch.
   Image fit_style(const Image& style, int out_h, int out_w) const;
@@ -165,6 +163,10 @@ class DivergedError : public Error {
  private:
   Image last_good_;
 };
+
+// The stylized image's luminance with the content's chroma (Gatys et al. 2016, "Preserving color in neural
+// artistic style transfer"), both RGB 0..255 of one size, converted on `backend`; the result is clipped.
+Image preserve_colors(Backend& backend, const Image& stylized, const Image& content, ColorSpace space);
 
 // The deepest conv index any tap of the config uses, +1: how many weight layers to load.
 int layers_needed(const LossConfig& config);

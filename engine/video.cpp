@@ -130,23 +130,6 @@ void check_same_size(const Image& a, const Image& b, const char* what) {
                 what << ": images of " << a.w << "x" << a.h << " and " << b.w << "x" << b.h << " differ in size");
 }
 
-// The output's luminance with the content's chroma (Gatys et al. 2016, "Preserving color"); the same steps as
-// Stylizer::preserve_colors (to be shared once that file's owner makes it a free function).
-Image preserve_colors(Backend& backend, const Image& stylized, const Image& content, ColorSpace space) {
-  const Shape s{1, 3, stylized.h, stylized.w};  // (1,3,H,W) RGB 0..255
-  Tensor out = backend.from_host(stylized.data, s);
-  Tensor con = backend.from_host(content.data, s);
-  backend.color_convert(out, out, space, false);
-  backend.color_convert(con, con, space, false);
-  const Shape plane{1, 1, s.h, s.w};  // (1,1,H,W) channel 0 = luminance
-  Tensor con_luma = con.prefix(plane);
-  backend.copy(out.prefix(plane), con_luma);
-  backend.color_convert(con, con, space, true);
-  Image result{3, s.h, s.w, backend.to_host(con)};
-  for (float& v : result.data) v = std::clamp(v, 0.0f, 255.0f);
-  return result;
-}
-
 // ---- flow providers ----------------------------------------------------------------------------------------
 
 class FlowDirProvider final : public FlowProvider {

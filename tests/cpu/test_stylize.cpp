@@ -76,7 +76,7 @@ TEST_CASE("original colors: output luminance with the content's chroma") {
   for (float& v : content.data) v = 100.0f + 0.25f * v;
   for (float& v : stylized.data) v = 90.0f + 0.3f * v;
   for (ColorSpace space : {ColorSpace::yuv, ColorSpace::ycrcb, ColorSpace::lab, ColorSpace::luv}) {
-    const Image out = s.preserve_colors(stylized, content, space);
+    const Image out = preserve_colors(be, stylized, content, space);
     const Shape sh{1, 3, 16, 16};
     Tensor a = be.from_host(out.data, sh), b = be.from_host(content.data, sh), c = be.from_host(stylized.data, sh);
     be.color_convert(a, a, space, false);
