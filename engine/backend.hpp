@@ -129,6 +129,17 @@ class Backend {
   // ceil(3σ), weights renormalized at the border. tmp (shape of x) is scratch. alias: y may be x; tmp must
   // not overlap x or y.
   virtual void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) = 0;
+
+  // ---- dense matrix–vector products (BLAS level 2; the compact L-BFGS of engine/lbfgs_history.cpp) ---------
+  // A is `a` seen as a row-major rows×n matrix (rows of a history matrix: Tensor::slice_rows), with
+  // rows = y.numel() and n = x.numel() for gemv, the other way round for gemv_t; a.numel() must be rows·n.
+  // Always fp32 (also under Precision::tf32): these products feed the optimizer's small solves.
+  // Sums run in float in the library's order (not the double accumulation of the reductions).
+  // y (rows) = A·x (n). y must not overlap a or x.
+  virtual void gemv(const Tensor& a, const Tensor& x, Tensor& y) = 0;
+  // y (n) = alpha·Aᵀ·x (rows) + beta·y; beta = 0 overwrites y (its old values, even NaN, are not read).
+  // y must not overlap a or x.
+  virtual void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) = 0;
 };
 
 // True when this build has the CUDA backend and a device is present.

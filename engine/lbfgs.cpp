@@ -1,9 +1,16 @@
-// engine/lbfgs.cpp — limited-memory BFGS on backend tensors. DESIGN.md "Optimizers".
+// engine/lbfgs.cpp — limited-memory BFGS on backend tensors: the iteration, its step and stopping rules.
+// DESIGN.md "Optimizers".
 //
-// Direction: the two-loop recursion of Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4, with
-// H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). The m pairs live in a ring of m + 1 tensor slots so that a
-// candidate pair can be written and tested without destroying the oldest kept pair; a pair is kept only when
-// sᵀy > curvature_eps·yᵀy (the curvature guard keeps H positive definite on non-convex objectives).
+// Direction: d = −H·g from the m newest pairs (engine/lbfgs_history.cpp): by default the compact representation
+// of Byrd, Nocedal & Schnabel 1994 (eq. 2.6; GEMVs and O(1) device→host syncs per iteration), or the two-loop
+// recursion of Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 (LbfgsParams::direction), both with
+// H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). A pair is kept only when sᵀy > curvature_eps·yᵀy (the
+// curvature guard keeps H positive definite on non-convex objectives).
+//
+// Device→host syncs per iteration with line search none: the direction (1 with compact, 2·size with two_loop),
+// gᵀd, the gradient's finiteness check (whose ‖g‖∞ also serves the "gradient zero" test) and the pair offer: 4
+// with compact (the two-loop version before it took 2m + 5). Strong Wolfe: the check and the trial's gᵀd per
+// evaluation (5 when the first step is accepted), two norms more when it zooms.
 //
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
 // one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
@@ -26,6 +33,13 @@ namespace impasto {
 
 namespace {
 
+// Validates before any member allocates, so that a bad parameter gets its own message.
+LbfgsParams validated(LbfgsParams params, Shape shape) {
+  params.validate();
+  IMPASTO_CHECK(shape.numel() > 0, "L-BFGS: cannot optimize an empty tensor " << shape.str());
+  return params;
+}
+
 // Minimizer of the cubic through (x1, f1, g1) and (x2, f2, g2) (N&W eq. 3.59), clamped to [lo, hi];
 // the midpoint of [lo, hi] when the cubic has no minimizer.
 double cubic_minimizer(double x1, double f1, double g1, double x2, double f2, double g2, double lo, double hi) {
@@ -42,75 +56,24 @@ double cubic_minimizer(double x1, double f1, double g1, double x2, double f2, do
 
 }  // namespace
 
-// A point of the line search φ(t) = f(x_k + t·d): φ, φ' = gᵀd, and the ls_g_ slot holding its gradient
+// A point of the line search φ(t) = f(x_k + t·d): φ, φ' = gᵀd, ‖g‖∞, and the ls_g_ slot holding its gradient
 // (-1: none held; the point t = 0 has its gradient in g_).
 struct Lbfgs::Point {
-  double t = 0, f = 0, gtd = 0;
+  double t = 0, f = 0, gtd = 0, g_abs_max = 0;
   int slot = -1;
 };
 
 Lbfgs::Lbfgs(Backend& backend, Shape shape, LbfgsParams params)
-    : backend_(backend), shape_(shape), params_(params) {
-  params_.validate();
-  IMPASTO_CHECK(shape.numel() > 0, "L-BFGS: cannot optimize an empty tensor " << shape.str());
-  const int slots = params_.history + 1;
-  s_.reserve(std::size_t(slots));
-  y_.reserve(std::size_t(slots));
-  for (int i = 0; i < slots; ++i) {
-    s_.push_back(backend_.empty(shape));
-    y_.push_back(backend_.empty(shape));
-  }
-  order_.reserve(std::size_t(params_.history));
-  rho_.assign(std::size_t(slots), 0.0);
-  alpha_.assign(std::size_t(slots), 0.0);
+    : backend_(backend),
+      shape_(shape),
+      params_(validated(params, shape)),
+      history_(backend, shape, params_.history, params_.curvature_eps) {
   d_ = backend_.empty(shape);
   g_ = backend_.empty(shape);
   x_good_ = backend_.empty(shape);
   if (params_.line_search == LbfgsParams::LineSearch::strong_wolfe)
     for (int i = 0; i < kLineSearchSlots; ++i) ls_g_.push_back(backend_.empty(shape));
   recent_loss_.assign(std::size_t(params_.tolerance_window) + 1, 0.0);
-}
-
-void Lbfgs::reset_history() {
-  order_.clear();  // keeps the capacity: no allocation
-  spare_ = 0;
-  h_diag_ = 1;
-}
-
-void Lbfgs::compute_direction() {
-  // Alg. 7.4 applied to −g (the recursion is linear), so d ends as −H·g without a final negation.
-  backend_.copy(g_, d_);
-  backend_.scale(d_, -1.0f);
-  if (order_.empty()) return;
-  for (auto i = order_.rbegin(); i != order_.rend(); ++i) {  // newest → oldest
-    const int j = *i;
-    alpha_[j] = rho_[j] * backend_.dot(s_[j], d_);
-    backend_.axpy(float(-alpha_[j]), y_[j], d_);
-  }
-  backend_.scale(d_, float(h_diag_));
-  for (const int j : order_) {  // oldest → newest
-    const double beta = rho_[j] * backend_.dot(y_[j], d_);
-    backend_.axpy(float(alpha_[j] - beta), s_[j], d_);
-  }
-}
-
-bool Lbfgs::push_pair() {
-  const Tensor& s = s_[spare_];
-  const Tensor& y = y_[spare_];
-  const double ys = backend_.dot(s, y);
-  const double yy = backend_.dot(y, y);
-  if (!(ys > params_.curvature_eps * yy) || !(yy > 0)) return false;  // curvature guard (also rejects NaN)
-  rho_[spare_] = 1.0 / ys;
-  h_diag_ = ys / yy;
-  int freed = -1;
-  if (int(order_.size()) == params_.history) {
-    freed = order_.front();
-    order_.erase(order_.begin());
-  }
-  order_.push_back(spare_);
-  // Until the ring is full the slots are used in order 0, 1, 2, ...; afterwards the oldest pair's slot is free.
-  spare_ = freed >= 0 ? freed : int(order_.size());
-  return true;
 }
 
 bool Lbfgs::loss_stalled(int iteration, double loss) {
@@ -121,14 +84,10 @@ bool Lbfgs::loss_stalled(int iteration, double loss) {
   return std::abs(loss - old) <= params_.tolerance_change * std::max(1.0, std::abs(loss));
 }
 
-bool Lbfgs::gradient_zero() {
-  return backend_.abs_max(g_) <= params_.tolerance_grad;
-}
-
 OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCallback& callback) {
   IMPASTO_CHECK(x.shape() == shape_,
                 "L-BFGS: x has shape " << x.shape().str() << " but the optimizer was made for " << shape_.str());
-  reset_history();
+  history_.clear();
   detail::RunState run(backend_, x, x_good_, f, callback, "L-BFGS");
   int skips = 0;
   auto finish = [&](int iterations, double loss, const char* reason) {
@@ -138,6 +97,7 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
   };
 
   double loss = run.evaluate(g_, 0);
+  g_abs_max_ = run.gradient_abs_max();
   loss_stalled(0, loss);  // records the initial loss
   if (!run.accept(0, loss)) return finish(0, loss, "callback");
   if (gradient_zero()) return finish(0, loss, "gradient zero");
@@ -146,19 +106,21 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
   for (int k = 1; k <= params_.max_iterations; ++k) {
     ProfileRange iteration_range("iteration");  // NVTX ranges / phase timing (engine/profile.hpp)
     ProfileRange step_range("optimizer");
-    compute_direction();
+    history_.direction(g_, d_, params_.direction);
     double gtd = backend_.dot(g_, d_);
     if (!(gtd < 0)) {
       // Rounding in an ill-conditioned history gave a non-descent direction: restart from steepest descent.
-      reset_history();
-      compute_direction();
+      history_.clear();
+      history_.direction(g_, d_, params_.direction);
       gtd = backend_.dot(g_, d_);
     }
     // Without curvature information the step is scaled by the gradient (torch: the first iteration).
     double t = params_.learning_rate;
-    if (k == 1 || (wolfe && order_.empty())) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+    if (k == 1 || (wolfe && history_.size() == 0)) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
 
-    backend_.copy(g_, y_[spare_]);  // y starts as g_k; becomes g_{k+1} − g_k below
+    Tensor& s = history_.candidate_s();
+    Tensor& y = history_.candidate_y();
+    backend_.copy(g_, y);  // y starts as g_k; becomes g_{k+1} − g_k below
     double new_loss = 0;
     if (wolfe) {
       step_range.end();
@@ -168,13 +130,14 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
       backend_.axpy(float(t), d_, x);  // x == x_good_ == x_k here
       step_range.end();
       new_loss = run.evaluate(g_, k);
+      g_abs_max_ = run.gradient_abs_max();
     }
     step_range.next("optimizer");
 
-    backend_.copy(d_, s_[spare_]);
-    backend_.scale(s_[spare_], float(t));             // s = t·d
-    backend_.axpby(1.0f, g_, -1.0f, y_[spare_]);      // y = g_{k+1} − g_k
-    if (!push_pair()) ++skips;
+    backend_.copy(d_, s);
+    backend_.scale(s, float(t));             // s = t·d
+    backend_.axpby(1.0f, g_, -1.0f, y);      // y = g_{k+1} − g_k
+    if (!history_.offer()) ++skips;
     step_range.end();
 
     loss = new_loss;
@@ -192,6 +155,7 @@ Lbfgs::Point Lbfgs::evaluate_at(Tensor& x, double t, int slot, detail::RunState&
   Point p;
   p.t = t;
   p.f = run.evaluate(g, iteration);
+  p.g_abs_max = run.gradient_abs_max();
   p.gtd = backend_.dot(g, d_);
   p.slot = slot;
   return p;
@@ -201,9 +165,9 @@ double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& 
                            int iteration) {
   const double c1 = params_.wolfe_c1, c2 = params_.wolfe_c2;
   const int max_evals = params_.max_line_search_evals;
-  // The zoom stops when the bracket moves x by less than float resolution.
-  const double d_norm = backend_.abs_max(d_);
-  const double min_move = FLT_EPSILON * std::max(1.0, backend_.abs_max(x_good_));
+  // The zoom stops when the bracket moves x by less than float resolution; both norms are reductions, taken
+  // when the zoom first needs them (most searches accept their first step).
+  double d_norm = -1, min_move = 0;
 
   // Only lo's gradient can be accepted, so hi never holds a slot: lo and the point being evaluated need two.
   bool in_use[kLineSearchSlots] = {};
@@ -265,6 +229,10 @@ double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& 
   bool insufficient_progress = false;
   while (bracketed && !done && evals < max_evals) {
     const double left = std::min(lo.t, hi.t), right = std::max(lo.t, hi.t);
+    if (d_norm < 0) {
+      d_norm = backend_.abs_max(d_);
+      min_move = FLT_EPSILON * std::max(1.0, backend_.abs_max(x_good_));
+    }
     if ((right - left) * d_norm <= min_move) break;
     double trial = cubic_minimizer(lo.t, lo.f, lo.gtd, hi.t, hi.f, hi.gtd, left, right);
     // Safeguard (as torch): a trial within 10% of an end twice in a row, or on an end, is moved inside.
@@ -303,6 +271,7 @@ double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& 
   backend_.copy(x_good_, x);
   backend_.axpy(float(lo.t), d_, x);
   std::swap(g_, ls_g_[std::size_t(lo.slot)]);  // handles only: the old g_ storage becomes a trial slot
+  g_abs_max_ = lo.g_abs_max;
   new_loss = lo.f;
   return lo.t;
 }

@@ -220,13 +220,14 @@ void StyleObjective::plan_output(int h, int w) {
 void StyleObjective::set_content(const Tensor& x) {
   const Shape s = x.shape();
   IMPASTO_CHECK(s.n == 1 && s.c == 3, "content must be (1,3,H,W), got " << s.str());
-  plan_output(s.h, s.w);
+  // A new content of the planned size (the next video frame) reuses the plan and the target buffers.
+  const bool reuse = ready_ && s.h == h_ && s.w == w_ && content_targets_.size() == config_.content_layers.size();
+  if (!reuse) plan_output(s.h, s.w);
   net_.forward(x);
-  for (const auto& t : config_.content_layers) {
-    const Tensor& f = net_.feature(t.tap);
-    Tensor p = backend_.empty(f.shape());  // (1,C,h,w)
-    backend_.copy(f, p);
-    content_targets_.push_back(p);
+  for (std::size_t l = 0; l < config_.content_layers.size(); ++l) {
+    const Tensor& f = net_.feature(config_.content_layers[l].tap);
+    if (!reuse) content_targets_.push_back(backend_.empty(f.shape()));  // (1,C,h,w)
+    backend_.copy(f, content_targets_[l]);
   }
 }
 

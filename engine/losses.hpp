@@ -57,7 +57,8 @@ class StyleObjective {
   // style layer (area), divided by its maximum, and multiplies both the style's and the output's features
   // before their Grams.
   void add_style(const Tensor& x, float blend_weight, const Image* mask = nullptr);
-  // Content target at the output size; plans the network for generation. Call after every add_style.
+  // Content target at the output size; plans the network for generation. Call after every add_style. A later
+  // call with a content of the same size (the next video frame) only replaces the target: nothing allocates.
   void set_content(const Tensor& x);
   // Texture synthesis: no content term; plans the network for an output of h×w.
   void set_output_size(int h, int w);

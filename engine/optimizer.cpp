@@ -21,6 +21,8 @@ const char* non_finite_word(double v) { return std::isnan(v) ? "NaN" : "Inf"; }
 void LbfgsParams::validate() const {
   const char* o = "L-BFGS";
   check_param(history >= 1, o, "history", history, ">= 1");
+  check_param(direction == Direction::compact || direction == Direction::two_loop, o, "direction", int(direction),
+              "compact or two_loop");
   check_param(max_iterations >= 0, o, "max_iterations", max_iterations, ">= 0");
   check_param(line_search == LineSearch::none || line_search == LineSearch::strong_wolfe, o, "line_search",
               int(line_search), "none or strong_wolfe");
@@ -58,11 +60,14 @@ double detail::RunState::evaluate(Tensor& grad, int iteration) {
   ++evaluations_;
   const double loss = f_(x_, grad);
   const bool loss_ok = std::isfinite(loss);
-  if (loss_ok && backend_.all_finite(grad)) return loss;
+  // The NaN-propagating L∞ norm is finite exactly when every element is: one reduction checks the gradient
+  // and gives L-BFGS its "gradient zero" test.
+  if (loss_ok) gradient_abs_max_ = backend_.abs_max(grad);
+  if (loss_ok && std::isfinite(gradient_abs_max_)) return loss;
 
   // Name the first bad quantity, then put the last good iterate back before reporting.
   const char* what = loss_ok ? "gradient" : "loss";
-  const char* word = loss_ok ? non_finite_word(backend_.abs_max(grad)) : non_finite_word(loss);
+  const char* word = loss_ok ? non_finite_word(gradient_abs_max_) : non_finite_word(loss);
   if (last_good_ >= 0) backend_.copy(x_good_, x_);
   std::ostringstream where;
   if (last_good_ >= 0)

@@ -1,10 +1,11 @@
-// engine/optimizer.hpp — the optimizers of the image: L-BFGS (Nocedal & Wright, Numerical Optimization, 2nd ed.,
-// Alg. 7.4 two-loop recursion; Alg. 3.5/3.6 strong-Wolfe line search) and Adam (Kingma & Ba 2015, Alg. 1).
+// engine/optimizer.hpp — the optimizers of the image: L-BFGS (direction from the compact representation of
+// Byrd, Nocedal & Schnabel 1994, Theorem 2.2 eq. 2.6, or the two-loop recursion of Nocedal & Wright, Numerical
+// Optimization, 2nd ed., Alg. 7.4; Alg. 3.5/3.6 strong-Wolfe line search) and Adam (Kingma & Ba 2015, Alg. 1).
 // DESIGN.md "Optimizers".
 //
 // Both are backend-neutral: their vectors and history are Tensors on the backend, made once in the constructor,
 // and every vector operation is a Backend op. The host sees only the scalars its decisions need (dot products,
-// norms, the loss). minimize() allocates no tensors.
+// norms, the loss, L-BFGS's small 2m-vectors). minimize() allocates no tensors.
 //
 // Protocol shared by both optimizers:
 // - The objective f(x, grad) evaluates the loss at x, writes its gradient into grad (same shape) and returns the
@@ -49,8 +50,13 @@ struct OptimizeResult {
 
 struct LbfgsParams {
   enum class LineSearch { none, strong_wolfe };
+  enum class Direction { compact, two_loop };
 
   int history = 100;         // m: (s, y) pairs kept
+  // How d = −H·g is computed (the same H, so the same direction up to rounding). compact (default): Byrd,
+  // Nocedal & Schnabel's representation with four GEMVs over the history and one device→host transfer of 2m
+  // floats per iteration; two_loop: Alg. 7.4, 2m dot products, each a device→host sync (the reference).
+  Direction direction = Direction::compact;
   int max_iterations = 1000;
   // none: one evaluation per iteration with step learning_rate (the first step is min(1, 1/‖g‖₁)·learning_rate),
   // as torch.optim.LBFGS and Torch's optim.lbfgs used by jcjohnson/neural-style. strong_wolfe (default):
@@ -92,6 +98,8 @@ class RunState {
   // not finite, restores x from x_good and throws "<name>: loss became NaN at iteration 12 (evaluation 15);
   // x restored to iteration 11".
   double evaluate(Tensor& grad, int iteration);
+  // ‖grad‖∞ of the last evaluate() (its finiteness check computes it, so callers need no second reduction).
+  double gradient_abs_max() const { return gradient_abs_max_; }
   // x is accepted as iterate `iteration` with `loss`: copies it to x_good and calls the callback.
   // Returns false when the callback asks to stop.
   bool accept(int iteration, double loss);
@@ -108,6 +116,58 @@ class RunState {
   const char* name_;
   int evaluations_ = 0;
   int last_good_ = -1;  // iteration held by x_good (-1: none yet)
+  double gradient_abs_max_ = 0;
+};
+
+// The L-BFGS memory and the product d = −H·g (engine/lbfgs_history.cpp). Internal: declared here for Lbfgs and
+// for the tests that compare the two directions on given pairs.
+//
+// S and Y are (m, n) matrices whose rows are a ring of the kept pairs (oldest at row head, filled in order
+// 0, 1, … until full). The host keeps SᵀY and YᵀY (m×m, double, indexed by row) up to date: each accepted pair
+// costs three GEMVs (Sᵀy, Yᵀy, Yᵀs of the new pair) and two more products (sᵀy, yᵀy), downloaded together
+// in one transfer.
+class LbfgsHistory {
+ public:
+  // Allocates S and Y (m, n), the candidate pair (2, n) and one (7m + 2)-float vector for the small products.
+  // n = shape.numel().
+  LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps);
+
+  void clear();
+  int size() const { return count_; }
+  double gamma() const { return gamma_; }  // H0 = γ·I, γ = sᵀy / yᵀy of the newest pair (N&W eq. 7.20)
+
+  // The candidate pair: the caller writes s and y (shape as constructed), then offers it.
+  Tensor& candidate_s() { return candidate_s_; }
+  Tensor& candidate_y() { return candidate_y_; }
+  // Keeps the candidate when sᵀy > curvature_eps·yᵀy (curvature guard; also rejects NaN), dropping the oldest
+  // pair when full. Returns whether it was kept. One device→host transfer (3·size + 2 floats).
+  bool offer();
+
+  // d = −H·g (d = −g when empty). compact: GEMVs, one download of 2·size floats and one upload of as many;
+  // two_loop: 2·size dot products. d must not be g.
+  void direction(const Tensor& g, Tensor& d, LbfgsParams::Direction how);
+
+ private:
+  int row(int age) const { return (head_ + age) % capacity_; }  // physical row of the age-th oldest pair
+  double sty(int i, int j) const { return sty_[std::size_t(i) * capacity_ + j]; }  // s_iᵀy_j, rows i, j
+  double yty(int i, int j) const { return yty_[std::size_t(i) * capacity_ + j]; }
+  void compact_direction(const Tensor& g, Tensor& d);
+  void two_loop_direction(const Tensor& g, Tensor& d);
+  Tensor vector_view(std::int64_t offset, int count) const;  // elements of small_
+
+  Backend& backend_;
+  int capacity_;
+  double curvature_eps_;
+  Tensor s_, y_;                          // (1,1,m,n): row i is a pair's s (resp. y)
+  std::vector<Tensor> s_rows_, y_rows_;   // each row seen with the shape of x
+  Tensor pair_;                           // (1,1,2,n): candidate s (row 0) and y (row 1)
+  Tensor candidate_s_, candidate_y_;      // its rows with the shape of x
+  Tensor small_;                          // (1,1,1,7m+2): offer products | Sᵀg, Yᵀg | coefficients
+  int count_ = 0, head_ = 0;
+  double gamma_ = 1;
+  std::vector<double> sty_, yty_;         // m×m, by physical row
+  std::vector<float> host_;               // downloads and uploads (7m + 2)
+  std::vector<double> u_, w_, v_;         // compact solve, by age (m each); two_loop uses u_ for its alphas
 };
 
 }  // namespace detail
@@ -115,8 +175,9 @@ class RunState {
 class Lbfgs {
  public:
   // Validates params and allocates all state for tensors of shape `shape`: history pairs, direction, gradients,
-  // the last good x and the line-search gradients. Memory: 2·(history + 1) + 3 tensors of `shape` with none,
-  // two more with strong_wolfe.
+  // the last good x and the line-search gradients. Memory: 2·(history + 1) + 3 vectors of shape.numel() floats
+  // (S and Y, the candidate pair, d, g, the last good x) and 7·history + 2 floats, with none; two more vectors
+  // with strong_wolfe. Allocations: 7 tensors (9 with strong_wolfe).
   Lbfgs(Backend& backend, Shape shape, LbfgsParams params);
 
   // Minimizes from x (shape as constructed) in place; x holds the last iterate on return. Each call starts
@@ -129,12 +190,7 @@ class Lbfgs {
   struct Point;  // a point of the line search: step, loss, directional derivative, gradient slot
   static constexpr int kLineSearchSlots = 2;
 
-  void reset_history();
-  // Two-loop recursion: d = −H·g.
-  void compute_direction();
-  // Offers the pair (s, y) written into the spare slot; keeps it when it passes the curvature guard.
-  bool push_pair();
-  bool gradient_zero();
+  bool gradient_zero() const { return g_abs_max_ <= params_.tolerance_grad; }
   // Records the loss of `iteration`; true when the loss-change tolerance says stop.
   bool loss_stalled(int iteration, double loss);
   // Strong-Wolfe line search along d from x_good_ (= x_k, loss f0, gradient g_, gᵀd = gtd0) with initial step t.
@@ -148,12 +204,9 @@ class Lbfgs {
   Backend& backend_;
   Shape shape_;
   LbfgsParams params_;
-  std::vector<Tensor> s_, y_;  // history + 1 slots; the spare receives the next candidate pair
-  std::vector<int> order_;     // slot indices of the kept pairs, oldest first (capacity history)
-  int spare_ = 0;              // slot that receives the next candidate pair
-  std::vector<double> rho_, alpha_;
-  double h_diag_ = 1;          // H0 = (sᵀy / yᵀy)·I of the newest pair
+  detail::LbfgsHistory history_;
   Tensor d_, g_, x_good_;
+  double g_abs_max_ = 0;       // ‖g_‖∞, from the evaluation that produced g_
   std::vector<Tensor> ls_g_;   // strong-Wolfe trial gradients (kLineSearchSlots)
   std::vector<double> recent_loss_;  // ring of the last tolerance_window + 1 losses
 };

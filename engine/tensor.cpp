@@ -46,4 +46,22 @@ Tensor Tensor::sample(int index) const {
   return t;
 }
 
+Tensor Tensor::slice(std::int64_t offset, Shape s) const {
+  IMPASTO_CHECK(offset >= 0 && offset + s.numel() <= numel(),
+                "cannot view " << s.numel() << " elements at offset " << offset << " of tensor " << shape_.str());
+  Tensor t = *this;
+  t.shape_ = s;
+  t.data_ = data_ + offset;
+  return t;
+}
+
+Tensor Tensor::slice_rows(int first, int count) const {
+  IMPASTO_CHECK(shape_.n == 1 && shape_.c == 1,
+                "slice_rows: tensor " << shape_.str() << " is not a (1,1,rows,cols) matrix");
+  IMPASTO_CHECK(first >= 0 && count >= 0 && first + count <= shape_.h,
+                "slice_rows: rows [" << first << ", " << first + count << ") outside the " << shape_.h
+                                     << " rows of " << shape_.str());
+  return slice(std::int64_t(first) * shape_.w, Shape{1, 1, count, shape_.w});
+}
+
 }  // namespace impasto

@@ -57,6 +57,10 @@ class Tensor {
   Tensor prefix(Shape s) const;
   // Sample `index` of the batch as a (1,C,H,W) view.
   Tensor sample(int index) const;
+  // Elements [offset, offset + s.numel()) seen with shape s (a view; checked to lie inside this tensor).
+  Tensor slice(std::int64_t offset, Shape s) const;
+  // Rows [first, first + count) of a (1,1,rows,cols) matrix as a (1,1,count,cols) view.
+  Tensor slice_rows(int first, int count) const;
 
  private:
   std::shared_ptr<Storage> storage_;

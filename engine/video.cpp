@@ -632,7 +632,12 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
     adam = std::make_unique<Adam>(backend_, img_shape, options_.base.adam);
   else
     lbfgs = std::make_unique<Lbfgs>(backend_, img_shape, options_.base.lbfgs);
+  // Content, style and TV: style targets once per run, the content target per frame (set_content reuses the
+  // plan made for the first frame).
+  StyleObjective objective(net_, options_.base.loss);
+  for (std::size_t s = 0; s < style_x.size(); ++s) objective.add_style(style_x[s], blend.empty() ? 1.0f : blend[s]);
   Tensor x = backend_.empty(img_shape);  // (1,3,H,W) the frame being optimized
+  Tensor diff = backend_.empty(img_shape);  // (1,3,H,W) multi-pass scratch
   Tensor fill = backend_.empty(Shape{1, 3, 1, 1});
   Tensor blur_tmp = backend_.empty(plane_shape), c_sum = backend_.empty(plane_shape);
   const int max_offsets = int(options_.temporal_offsets.size());
@@ -680,9 +685,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
       const auto frame_start = Clock::now();
       flows.at_frame(t);
 
-      // Objective: content, style and TV of this frame (targets computed once per frame).
-      StyleObjective objective(net_, options_.base.loss);
-      for (std::size_t s = 0; s < style_x.size(); ++s) objective.add_style(style_x[s], blend.empty() ? 1.0f : blend[s]);
+      // The objective's content target of this frame (the style targets and the plan are the run's).
       const Tensor content_x = upload_image(frames[std::size_t(t)]);  // (1,3,H,W)
       objective.set_content(content_x);
 
@@ -737,7 +740,6 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
         if (has_neighbour) {
           // warped[0], weights[0]: the nearest neighbour warped and c(1) (= c_long(1) when temporal terms ran).
           if (used == 0) warp_neighbour(pass, first_neighbour, t, warped[0], weights[0]);
-          Tensor diff = backend_.empty(img_shape);
           backend_.copy(warped[0], diff);
           backend_.axpy(-1.0f, own, diff);                          // ω − own
           backend_.mul_mask(diff, weights[0], diff);                // c ⊙ (ω − own)

@@ -47,6 +47,7 @@ const char* const kUsage =
     "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
     "             [--precision fp32|tf32] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
     "             [--no-phases] [--losses] [--json OUT] [--vgg-only] [--max-size-check WxH]\n"
+    "             [--lbfgs-direction compact|two_loop]\n"
     "  Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the default\n"
     "  objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size.\n"
     "  --vgg-only         time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only\n"
@@ -54,7 +55,8 @@ const char* const kUsage =
     "                     run the iterations, report memory; exit 1 when it fails (e.g. out of memory)\n"
     "  --init mix         start from (content + style) / 2 instead of the content (every loss term non-zero)\n"
     "  --losses           record the loss of every iteration in the JSON (for perf/peer/check_same_objective.sh)\n"
-    "  --no-phases        skip the second, synchronized run that splits the time per phase\n";
+    "  --no-phases        skip the second, synchronized run that splits the time per phase\n"
+    "  --lbfgs-direction  compact (default: GEMVs, O(1) syncs per iteration) or two_loop (2m dot products)\n";
 
 struct Size {
   int h = 0, w = 0;
@@ -64,6 +66,7 @@ struct Options {
   Device device = Device::cpu;
   std::vector<Size> sizes{{128, 128}, {256, 256}};
   int iterations = 10, warmup = 2, history = 100;
+  LbfgsParams::Direction direction = LbfgsParams::Direction::compact;
   std::string precision;  // "" = the backend's default
   std::string weights = "random:0";
   bool mix_init = false, phases = true, record_losses = false, vgg_only = false;
@@ -134,6 +137,10 @@ Options parse_args(int argc, char** argv) {
       o.warmup = parse_int(value(i), "--warmup", 0);
     } else if (a == "--history") {
       o.history = parse_int(value(i), "--history", 1);
+    } else if (a == "--lbfgs-direction") {
+      const std::string v = value(i);
+      IMPASTO_CHECK(v == "compact" || v == "two_loop", "--lbfgs-direction must be compact or two_loop");
+      o.direction = v == "compact" ? LbfgsParams::Direction::compact : LbfgsParams::Direction::two_loop;
     } else if (a == "--precision") {
       o.precision = value(i);
       IMPASTO_CHECK(o.precision == "fp32" || o.precision == "tf32", "--precision must be fp32 or tf32");
@@ -284,6 +291,7 @@ class Session {
 
     LbfgsParams params;
     params.history = options_.history;
+    params.direction = options_.direction;
     if (!as_cli) params.line_search = LbfgsParams::LineSearch::none;
     params.max_iterations = options_.warmup + options_.iterations;
     Lbfgs lbfgs(backend_, init.shape(), params);
@@ -460,6 +468,7 @@ int run(int argc, char** argv) {
   report["precision"] = tf32 ? "tf32" : "fp32";
   report["weights"] = weights.description;
   report["history"] = o.history;
+  report["lbfgs_direction"] = o.direction == LbfgsParams::Direction::compact ? "compact" : "two_loop";
   report["warmup"] = o.warmup;
   report["iterations"] = o.iterations;
   report["init"] = o.mix_init ? "mix" : "content";

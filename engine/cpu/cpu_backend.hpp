@@ -1,7 +1,7 @@
 // engine/cpu/cpu_backend.hpp — the CPU backend: plain C++ loops calling the shared math of kernels/*.cuh,
 // im2col + OpenBLAS SGEMM for convolutions and Gram matrices. The answer key for every GPU result.
 // One file per op family: memory.cpp, conv.cpp, pool.cpp, gram.cpp, elementwise.cpp, reduce.cpp,
-// loss.cpp, color.cpp, video.cpp.
+// loss.cpp, color.cpp, video.cpp, blas.cpp (GEMV for the compact L-BFGS).
 #pragma once
 
 #include <atomic>
@@ -60,6 +60,8 @@ class CpuBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
   void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
   void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
+  void gemv(const Tensor& a, const Tensor& x, Tensor& y) override;
+  void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) override;
 
  private:
   float* workspace(std::size_t floats);  // grows the im2col buffer when needed

@@ -1,7 +1,8 @@
 // engine/cuda/cuda_backend_impl.hpp — the CUDA backend class (DESIGN.md "Backends"): cuDNN convolutions and
 // pooling, cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest, all queued on one
 // stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
-// precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu.
+// precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu,
+// blas.cu (GEMV for the compact L-BFGS).
 //
 // Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
 // growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
@@ -128,6 +129,8 @@ class CudaBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
   void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
   void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
+  void gemv(const Tensor& a, const Tensor& x, Tensor& y) override;
+  void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) override;
 
   cudaStream_t stream() const { return stream_; }
 

@@ -1,9 +1,11 @@
-// tests/cpu/test_optimizers.cpp — L-BFGS (Nocedal & Wright Alg. 7.4 two-loop recursion; Alg. 3.5/3.6 strong
-// Wolfe) and Adam (Kingma & Ba 2015) on the CPU backend, against problems with known minimizers evaluated on the
-// host in double: SPD quadratics ½xᵀAx − bᵀx (diagonal and dense, condition 100), the 2-D and chained 10-D
-// Rosenbrock functions and a double well whose concave middle makes sᵀy < 0 (curvature guard). Also the run
-// protocol (callback, stop reasons, NaN/Inf with the last good x restored), parameter validation and that
-// minimize() allocates no tensors (a counting backend).
+// tests/cpu/test_optimizers.cpp — L-BFGS (compact direction of Byrd, Nocedal & Schnabel 1994 by default, or the
+// two-loop recursion of Nocedal & Wright Alg. 7.4; Alg. 3.5/3.6 strong Wolfe) and Adam (Kingma & Ba 2015) on the
+// CPU backend, against problems with known minimizers evaluated on the host in double: SPD quadratics
+// ½xᵀAx − bᵀx (diagonal and dense, condition 100), the 2-D and chained 10-D Rosenbrock functions and a double
+// well whose concave middle makes sᵀy < 0 (curvature guard). Also the run protocol (callback, stop reasons,
+// NaN/Inf with the last good x restored), parameter validation, that both directions give the same iterates,
+// and on a counting backend that minimize() allocates no tensors and how many device syncs an iteration takes.
+// The direction's pieces (GEMV ops, single directions on given pairs) are in test_lbfgs_compact.cpp.
 //
 // Set IMPASTO_TEST_VERBOSE=1 to print the iteration counts the bounds below were set from.
 #include <doctest/doctest.h>
@@ -21,6 +23,7 @@
 #include "engine/error.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/random.hpp"
+#include "tests/support/counting_backend.hpp"
 
 using impasto::Adam;
 using impasto::AdamParams;
@@ -36,7 +39,9 @@ using impasto::OptimizeResult;
 using impasto::Shape;
 using impasto::SplitMix64;
 using impasto::Tensor;
+using impasto::test::CountingBackend;
 using LineSearch = impasto::LbfgsParams::LineSearch;
+using Direction = impasto::LbfgsParams::Direction;
 
 namespace {
 
@@ -209,6 +214,7 @@ LbfgsParams lbfgs_params(LineSearch ls, int history = 100, int max_iterations = 
 }
 
 const char* name(LineSearch ls) { return ls == LineSearch::none ? "none" : "strong_wolfe"; }
+const char* name(Direction d) { return d == Direction::compact ? "compact" : "two_loop"; }
 
 // Runs L-BFGS on a quadratic until ‖x − x*‖ < tol·‖x*‖ (the callback stops it); returns the iterations needed.
 int lbfgs_iterations_to_solve(CpuBackend& backend, const Quadratic& q, LbfgsParams params, Shape shape,
@@ -224,72 +230,6 @@ int lbfgs_iterations_to_solve(CpuBackend& backend, const Quadratic& q, LbfgsPara
   if (params.line_search == LineSearch::none) CHECK(r.evaluations == r.iterations + 1);
   return r.iterations;
 }
-
-// ---- a backend that counts allocations and forwards everything to the CPU backend -----------------------------
-
-class CountingBackend final : public Backend {
- public:
-  int allocations = 0;
-  CpuBackend cpu;
-
-  impasto::Device device() const override { return cpu.device(); }
-  std::string name() const override { return "counting " + cpu.name(); }
-  void set_precision(impasto::Precision p) override { cpu.set_precision(p); }
-  impasto::Precision precision() const override { return cpu.precision(); }
-  Tensor empty(Shape s) override {
-    ++allocations;
-    return cpu.empty(s);
-  }
-  void upload(const float* h, Tensor& d) override { cpu.upload(h, d); }
-  void download(const Tensor& s, float* h) override { cpu.download(s, h); }
-  void reserve_workspace(std::size_t b) override { cpu.reserve_workspace(b); }
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w) override { return cpu.conv2d_workspace_bytes(x, w); }
-  std::size_t bytes_in_use() const override { return cpu.bytes_in_use(); }
-  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool r) override {
-    cpu.conv2d_forward(x, w, b, y, r);
-  }
-  void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override {
-    cpu.conv2d_backward_data(dy, w, dx);
-  }
-  void relu_forward(const Tensor& x, Tensor& y) override { cpu.relu_forward(x, y); }
-  void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override { cpu.relu_backward(y, dy, dx); }
-  void pool2d_forward(const Tensor& x, Tensor& y, impasto::PoolMode m) override { cpu.pool2d_forward(x, y, m); }
-  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
-                       impasto::PoolMode m) override {
-    cpu.pool2d_backward(x, y, dy, dx, m);
-  }
-  void gram(const Tensor& f, Tensor& g) override { cpu.gram(f, g); }
-  void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override {
-    cpu.gram_backward(dg, f, df, beta);
-  }
-  void fill(Tensor& y, float v) override { cpu.fill(y, v); }
-  void copy(const Tensor& x, Tensor& y) override { cpu.copy(x, y); }
-  void axpy(float a, const Tensor& x, Tensor& y) override { cpu.axpy(a, x, y); }
-  void axpby(float a, const Tensor& x, float b, Tensor& y) override { cpu.axpby(a, x, b, y); }
-  void scale(Tensor& y, float a) override { cpu.scale(y, a); }
-  void mul(const Tensor& a, const Tensor& b, Tensor& y) override { cpu.mul(a, b, y); }
-  void mul_mask(const Tensor& x, const Tensor& m, Tensor& y) override { cpu.mul_mask(x, m, y); }
-  void clamp(const Tensor& x, float lo, float hi, Tensor& y) override { cpu.clamp(x, lo, hi, y); }
-  double dot(const Tensor& x, const Tensor& y) override { return cpu.dot(x, y); }
-  double sum(const Tensor& x) override { return cpu.sum(x); }
-  double abs_sum(const Tensor& x) override { return cpu.abs_sum(x); }
-  double abs_max(const Tensor& x) override { return cpu.abs_max(x); }
-  bool all_finite(const Tensor& x) override { return cpu.all_finite(x); }
-  double sq_diff_loss(const Tensor& x, const Tensor& t, const Tensor* w, float s, Tensor* g) override {
-    return cpu.sq_diff_loss(x, t, w, s, g);
-  }
-  double tv_loss(const Tensor& x, impasto::TvMode m, float s, Tensor* g) override { return cpu.tv_loss(x, m, s, g); }
-  void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float b1, float b2, float eps,
-                 int t) override {
-    cpu.adam_step(x, g, m, v, lr, b1, b2, eps, t);
-  }
-  void color_convert(const Tensor& x, Tensor& y, impasto::ColorSpace s, bool inv) override {
-    cpu.color_convert(x, y, s, inv);
-  }
-  void warp(const Tensor& x, const Tensor& f, const Tensor& fill, Tensor& y) override { cpu.warp(x, f, fill, y); }
-  void consistency(const Tensor& f, const Tensor& b, Tensor& c) override { cpu.consistency(f, b, c); }
-  void gaussian_blur(const Tensor& x, float s, Tensor& t, Tensor& y) override { cpu.gaussian_blur(x, s, t, y); }
-};
 
 }  // namespace
 
@@ -429,6 +369,109 @@ TEST_CASE("lbfgs: the curvature guard drops pairs with s'y <= 0 and the run stil
        std::to_string(r.final_loss));
   CHECK(r.curvature_skips >= 1);
   CHECK(max_abs_diff(to_double(backend.to_host(x)), 1.0) < 1e-4);
+}
+
+// ---- compact vs two-loop direction --------------------------------------------------------------------------------
+
+// Both directions apply the same H (test_lbfgs_compact.cpp checks single directions to 1e-6), so the iterates agree
+// until rounding differences grow: over the first 30 iterations on a condition-100 quadratic (ring wrapping with
+// history 8, and full history) every iterate matches to 2e-4 relative (‖Δx‖/‖x‖; observed <= 4.2e-5), with the same
+// evaluation counts.
+TEST_CASE("lbfgs: compact and two-loop directions give the same iterates") {
+  CpuBackend backend;
+  SplitMix64 rng(61, 3);
+  const Quadratic q = dense_quadratic(64, 100, rng);
+  const Vec x0 = uniform_vector(rng, q.n, -2, 2);
+  const Shape shape{1, 1, 8, 8};
+  for (const LineSearch ls : {LineSearch::none, LineSearch::strong_wolfe}) {
+    for (const int history : {8, 100}) {
+      std::vector<std::vector<float>> iterates[2];
+      OptimizeResult results[2];
+      for (const Direction direction : {Direction::compact, Direction::two_loop}) {
+        HostObjective obj(backend, [&q](const Vec& x, Vec& g) { return q(x, g); });
+        Tensor x = upload(backend, x0, shape);
+        LbfgsParams p = lbfgs_params(ls, history, 30);
+        p.direction = direction;
+        Lbfgs lbfgs(backend, shape, p);
+        auto& seen = iterates[int(direction)];
+        results[int(direction)] = lbfgs.minimize(x, obj.objective(), [&](const IterationInfo&, const Tensor& xx) {
+          seen.push_back(backend.to_host(xx));
+          return true;
+        });
+      }
+      CAPTURE(name(ls)); CAPTURE(history);
+      REQUIRE(iterates[0].size() == iterates[1].size());
+      CHECK(results[0].evaluations == results[1].evaluations);
+      CHECK(results[0].curvature_skips == results[1].curvature_skips);
+      double worst = 0;
+      for (std::size_t k = 0; k < iterates[0].size(); ++k) {
+        double diff = 0, norm = 0;
+        for (std::size_t i = 0; i < iterates[0][k].size(); ++i) {
+          const double a = iterates[0][k][i], b = iterates[1][k][i];
+          diff += (a - b) * (a - b), norm += b * b;
+        }
+        worst = std::max(worst, std::sqrt(diff / norm));
+      }
+      note(std::string("compact vs two_loop ") + name(ls) + " history " + std::to_string(history) +
+           ": worst relative iterate difference " + std::to_string(worst));
+      CHECK(worst <= 2e-4);
+    }
+  }
+}
+
+// Blocking device→host operations (downloads, reductions, synchronizations) per iteration, counted on a
+// forwarding backend; the objective's own transfers go to the CPU backend underneath and are not counted.
+// Line search none, compact: the direction's download, gᵀd, the gradient check (‖g‖∞) and the pair offer's
+// download = 4, independent of the history (the first iteration trades the direction for the step's ‖g‖₁);
+// strong Wolfe with one evaluation: 5 (the trial's gᵀd). The two-loop recursion needs 2·size dot products
+// more; the previous implementation also took two dots per offer and a separate ‖g‖∞: 2m + 5 with none
+// (205 at m = 100).
+TEST_CASE("lbfgs: the compact direction needs a constant number of device syncs per iteration") {
+  SplitMix64 rng(71, 4);
+  const Quadratic q = diagonal_quadratic(400, 1e4, rng);  // slow enough that no pair is rejected in 40 iterations
+  const Vec x0 = uniform_vector(rng, q.n, -2, 2);
+  const Shape shape = vector_shape(q.n);
+  for (const Direction direction : {Direction::compact, Direction::two_loop}) {
+    for (const LineSearch ls : {LineSearch::none, LineSearch::strong_wolfe}) {
+      const int history = 10, iterations = 40;
+      CountingBackend backend;
+      HostObjective obj(backend.cpu, [&q](const Vec& x, Vec& g) { return q(x, g); });
+      Tensor x = upload(backend.cpu, x0, shape);
+      LbfgsParams p = lbfgs_params(ls, history, iterations);
+      p.direction = direction;
+      Lbfgs lbfgs(backend, shape, p);
+      std::vector<int> syncs{backend.syncs()}, evaluations{0};
+      const OptimizeResult r = lbfgs.minimize(x, obj.objective(), [&](const IterationInfo& info, const Tensor&) {
+        syncs.push_back(backend.syncs());
+        evaluations.push_back(info.evaluations);
+        return true;
+      });
+      CAPTURE(std::string(name(direction))); CAPTURE(std::string(name(ls)));
+      REQUIRE(r.iterations == iterations);
+      CHECK(r.curvature_skips == 0);
+      CHECK(syncs[1] - syncs[0] == 1);  // the initial point: its gradient check
+      int most = 0;
+      for (int k = 1; k <= iterations; ++k) {
+        const int per_iteration = syncs[k + 1] - syncs[k];
+        const int evals = evaluations[k + 1] - evaluations[k];
+        const int size = std::min(k - 1, history);  // pairs in the history when iteration k starts
+        CAPTURE(k);
+        // Compact: direction, gᵀd and offer, plus per evaluation its gradient check (and, with strong Wolfe, the
+        // trial's gᵀd); a zoom adds two norms once. Two-loop: 2·size more.
+        const bool wolfe = ls == LineSearch::strong_wolfe;
+        const int per_evaluation = wolfe ? 2 : 1;
+        const int bound = 3 + per_evaluation * evals + (evals > 1 ? 2 : 0) +
+                          (direction == Direction::two_loop ? 2 * size : 0);
+        CHECK(per_iteration <= bound);
+        if (direction == Direction::compact && evals == 1) CHECK(per_iteration == 3 + per_evaluation);
+        most = std::max(most, per_iteration);
+      }
+      note(std::string("syncs per iteration, ") + name(direction) + " " + name(ls) + " history " +
+           std::to_string(history) + ": at most " + std::to_string(most) + " (" +
+           std::to_string(syncs.back() - syncs[1]) + " in " + std::to_string(iterations) + " iterations, " +
+           std::to_string(r.evaluations) + " evaluations)");
+    }
+  }
 }
 
 // ---- Adam ---------------------------------------------------------------------------------------------------------
@@ -689,18 +732,23 @@ TEST_CASE("lbfgs: each minimize starts afresh, is deterministic and allocates no
   const Quadratic q = dense_quadratic(30, 100, rng);
   const Vec x0 = uniform_vector(rng, q.n, -2, 2);
   const Shape shape = vector_shape(q.n);
-  for (const LineSearch ls : {LineSearch::none, LineSearch::strong_wolfe}) {
+  for (const auto& [ls, direction] : {std::pair{LineSearch::none, Direction::compact},
+                                     std::pair{LineSearch::strong_wolfe, Direction::compact},
+                                     std::pair{LineSearch::none, Direction::two_loop}}) {
     HostObjective obj(backend, [&q](const Vec& x, Vec& g) { return q(x, g); });
     const int made = backend.allocations;
-    Lbfgs lbfgs(backend, shape, lbfgs_params(ls, 8, 25));
-    // The memory the header states: 2·(history + 1) + 3 tensors, two more for strong Wolfe.
-    CHECK(backend.allocations - made == 2 * (8 + 1) + 3 + (ls == LineSearch::strong_wolfe ? 2 : 0));
+    LbfgsParams p = lbfgs_params(ls, 8, 25);
+    p.direction = direction;
+    Lbfgs lbfgs(backend, shape, p);
+    // The allocations the header states: S, Y, the candidate pair, the small-vector block, d, g, the last good x
+    // (7), two more for strong Wolfe.
+    CHECK(backend.allocations - made == 7 + (ls == LineSearch::strong_wolfe ? 2 : 0));
     Tensor x1 = upload(backend, x0, shape);
     Tensor x2 = upload(backend, x0, shape);
     const int before = backend.allocations;
     const OptimizeResult r1 = lbfgs.minimize(x1, obj.objective());
     const OptimizeResult r2 = lbfgs.minimize(x2, obj.objective());
-    CAPTURE(name(ls));
+    CAPTURE(std::string(name(ls))); CAPTURE(std::string(name(direction)));
     CHECK(backend.allocations == before);
     CHECK(r1.iterations == 25);
     CHECK(r1.evaluations == r2.evaluations);
@@ -747,6 +795,8 @@ TEST_CASE("optimizers: parameters are validated up front and errors name the par
   CHECK(lbfgs_error([](LbfgsParams& p) { p.curvature_eps = -1; }).find("curvature_eps") != std::string::npos);
   CHECK(lbfgs_error([](LbfgsParams& p) { p.max_line_search_evals = 0; }).find("max_line_search_evals") !=
         std::string::npos);
+  CHECK(lbfgs_error([](LbfgsParams& p) { p.direction = Direction(7); }) ==
+        "L-BFGS parameter direction must be compact or two_loop (got 7)");
   CHECK(lbfgs_error([](LbfgsParams& p) { p.learning_rate = std::nan(""); }).find("learning_rate") !=
         std::string::npos);
   CHECK(lbfgs_error([](LbfgsParams&) {}) == "no error");
