@@ -9,6 +9,7 @@
 #include <new>
 
 #include "engine/cpu/checks.hpp"
+#include "engine/cpu/conv_blas.hpp"
 #include "engine/cpu/cpu_backend.hpp"
 
 namespace impasto {
@@ -45,11 +46,13 @@ float* aligned_floats(std::size_t count) {
 
 }  // namespace
 
-CpuBackend::CpuBackend() = default;
+CpuBackend::CpuBackend() { cpu::select_blas_kernels(); }
 
 std::string CpuBackend::name() const {
   const int threads = openblas_get_num_threads();
-  return "cpu (OpenBLAS, " + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");
+  const std::string core = cpu::blas_core_name();
+  return "cpu (OpenBLAS" + (core.empty() ? "" : " " + core) + ", " + std::to_string(threads) +
+         (threads == 1 ? " thread)" : " threads)");
 }
 
 Tensor CpuBackend::empty(Shape s) {
@@ -92,11 +95,7 @@ float* CpuBackend::workspace(std::size_t floats) {
 
 void CpuBackend::reserve_workspace(std::size_t bytes) { workspace((bytes + sizeof(float) - 1) / sizeof(float)); }
 
-// The im2col matrix of one sample: (Cin·K·K) × (H·W) floats; a 1×1 convolution multiplies x directly.
-std::size_t CpuBackend::conv2d_workspace_bytes(Shape x, Shape w) {
-  if (w.h == 1 && w.w == 1) return 0;
-  return std::size_t(w.c) * w.h * w.w * std::size_t(x.plane()) * sizeof(float);
-}
+// conv2d_workspace_bytes: in conv.cpp, next to the methods whose buffers it sizes.
 
 std::size_t CpuBackend::bytes_in_use() const { return live_bytes_->load() + workspace_.size() * sizeof(float); }
 
