@@ -93,3 +93,21 @@ TEST_CASE("stylize: bad input gives one line, a non-zero exit and no output") {
   check_fails(run("stylize" + content + style + " --size 24 --out " + dir / "out.gif"), "extension", dir / "out.gif");
   CHECK(file_count(dir) == 3);  // nothing but the three inputs: no temporary or partial files
 }
+
+TEST_CASE("stylize: a loss that becomes Inf stops with one line and keeps the last good image") {
+  TempDir dir;
+  write_image(pattern(32, 1), dir / "content.png", false);
+  write_image(pattern(32, 2), dir / "style.png", false);
+  // Adam with an absurd step size overflows the image at the first step.
+  const auto r = run("stylize --content " + dir / "content.png" + " --style " + dir / "style.png" +
+                     " --size 32 --iterations 5 --optimizer adam --learning-rate 1e30 --style-layers relu1_1"
+                     " --content-layers relu1_1 --quiet --out " + dir / "out.png");
+  INFO(r.out);
+  CHECK(r.status != 0);
+  CHECK(r.lines() == 1);
+  CHECK(r.out.find("became Inf at iteration 1") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "out.png"));
+  REQUIRE(fs::exists(dir / "out.last-good.png"));
+  const Image keep = read_image(dir / "out.last-good.png");  // iteration 0: the content image itself
+  CHECK(keep.w == 32);
+}
