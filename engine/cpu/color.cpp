@@ -1,21 +1,13 @@
 // engine/cpu/color.cpp — the CPU backend's color conversion for color preservation: a per-pixel loop over
 // the shared math of kernels/color.cuh (the same functions the CUDA kernel calls).
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/color.cuh"
 
 namespace impasto {
 
 void CpuBackend::color_convert(const Tensor& x, Tensor& y, ColorSpace space, bool inverse) {
-  constexpr const char* op = "color_convert";
-  cpu::check_tensor(x, op, "x");
-  const Shape s = x.shape();
-  IMPASTO_CHECK(s.n == 1 && s.c == 3, op << ": x has shape " << s.str() << ", expected (1,3,H,W)");
-  cpu::check_shape(y, s, op, "y");
-  // Each pixel's three inputs are read before its outputs are written, so y may be x; a partial overlap
-  // would not be safe.
-  IMPASTO_CHECK(y.data() == x.data() || (y.data() + y.numel() <= x.data() || x.data() + x.numel() <= y.data()),
-                op << ": y must be x or not overlap it");
+  const Shape s = checks::color_convert(x, y, Device::cpu);  // x, y (1,3,H,W); y is x or apart from it
 
   const std::int64_t m = s.plane();
   const float* in0 = x.data();      // (H,W) plane 0: R, or the luminance when inverse

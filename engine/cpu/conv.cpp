@@ -17,9 +17,10 @@
 #include <atomic>
 #include <cstring>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/conv_method.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/cpu/dims.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/pointwise.cuh"
 
 namespace impasto {
@@ -65,25 +66,16 @@ struct Direction {
 Direction forward_direction(const ConvGeometry& g) { return {g.cin, g.cout}; }
 Direction backward_direction(const ConvGeometry& g) { return {g.cout, g.cin}; }
 
-// Checks x-side (x or dx), w, and y-side (y or dy) tensors; returns the geometry.
+ConvGeometry geometry(Shape x, Shape w) { return ConvGeometry{x.n, x.c, w.n, x.h, x.w, w.h, (w.h - 1) / 2}; }
+
+// Checks x-side (x or dx), w, and y-side (y or dy) tensors (engine/op_checks.hpp); returns the geometry. Only
+// the CPU backend also refuses an x-side tensor that overlaps w.
 ConvGeometry check_conv(const Tensor& x, const Tensor& w, const Tensor& y, const char* op, const char* x_name,
                         const char* y_name) {
-  cpu::check_tensor(x, op, x_name);
-  cpu::check_tensor(w, op, "w");
-  const Shape xs = x.shape();  // (N,Cin,H,W)
-  const Shape ws = w.shape();  // (Cout,Cin,K,K)
-  IMPASTO_CHECK(ws.h == ws.w && ws.h % 2 == 1,
-                op << ": kernel w " << ws.str() << " must be square with an odd size K");
-  IMPASTO_CHECK(ws.c == xs.c, op << ": w " << ws.str() << " expects " << ws.c << " input channels, " << x_name
-                                 << " " << xs.str() << " has " << xs.c);
-  cpu::check_shape(y, Shape{xs.n, ws.n, xs.h, xs.w}, op, y_name);  // (N,Cout,H,W)
-  cpu::check_no_alias(y, x, op, y_name, x_name);
-  cpu::check_no_alias(y, w, op, y_name, "w");
-  cpu::check_no_alias(x, w, op, x_name, "w");
-  return ConvGeometry{xs.n, xs.c, ws.n, xs.h, xs.w, ws.h, (ws.h - 1) / 2};
+  const checks::ConvShape s = checks::conv2d(x, w, y, Device::cpu, op, x_name, y_name);
+  checks::check_no_alias(x, w, op, x_name, "w");
+  return geometry(s.x, s.w);
 }
-
-ConvGeometry geometry(Shape x, Shape w) { return ConvGeometry{x.n, x.c, w.n, x.h, x.w, w.h, (w.h - 1) / 2}; }
 
 // ---- method choice and workspace ---------------------------------------------------------------------------
 
@@ -290,7 +282,7 @@ std::size_t CpuBackend::conv2d_workspace_bytes(Shape x, Shape w) {
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
   const ConvGeometry g = check_conv(x, w, y, "conv2d_forward", "x", "y");
-  cpu::check_shape(b, Shape{1, 1, 1, g.cout}, "conv2d_forward", "b");  // (1,1,1,Cout)
+  checks::check_shape(b, Shape{1, 1, 1, g.cout}, Device::cpu, "conv2d_forward", "b");  // (1,1,1,Cout)
   if (g.plane() == 0 || g.cout == 0) return;
   const Direction d = forward_direction(g);
   const Method method = choose_method(g, d);

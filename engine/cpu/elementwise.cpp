@@ -4,8 +4,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/cpu/dims.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
@@ -13,7 +14,7 @@ namespace {
 // y[i] = op(x[i], y[i]) for every element after checking both (equal numel; y may be x).
 template <typename Op>
 void zip_into(const Tensor& x, Tensor& y, const char* op_name, Op&& op) {
-  cpu::check_same_numel(x, y, op_name, "x", "y");
+  checks::check_same_numel(x, y, Device::cpu, op_name, "x", "y");
   const float* xv = x.data();
   float* yv = y.data();
   const std::int64_t n = y.numel();
@@ -23,12 +24,12 @@ void zip_into(const Tensor& x, Tensor& y, const char* op_name, Op&& op) {
 }  // namespace
 
 void CpuBackend::fill(Tensor& y, float value) {
-  cpu::check_tensor(y, "fill", "y");
+  checks::check_tensor(y, Device::cpu, "fill", "y");
   std::fill(y.data(), y.data() + y.numel(), value);
 }
 
 void CpuBackend::copy(const Tensor& x, Tensor& y) {
-  cpu::check_same_numel(x, y, "copy", "x", "y");
+  checks::check_same_numel(x, y, Device::cpu, "copy", "x", "y");
   if (x.data() != y.data() && x.numel() > 0) std::memmove(y.data(), x.data(), std::size_t(x.numel()) * sizeof(float));
 }
 
@@ -41,15 +42,14 @@ void CpuBackend::axpby(float a, const Tensor& x, float b, Tensor& y) {
 }
 
 void CpuBackend::scale(Tensor& y, float a) {
-  cpu::check_tensor(y, "scale", "y");
+  checks::check_tensor(y, Device::cpu, "scale", "y");
   float* yv = y.data();
   const std::int64_t n = y.numel();
   for (std::int64_t i = 0; i < n; ++i) yv[i] *= a;
 }
 
 void CpuBackend::mul(const Tensor& a, const Tensor& b, Tensor& y) {
-  cpu::check_same_numel(a, b, "mul", "a", "b");
-  cpu::check_same_numel(a, y, "mul", "a", "y");
+  checks::mul(a, b, y, Device::cpu);
   const float* av = a.data();
   const float* bv = b.data();
   float* yv = y.data();
@@ -58,10 +58,7 @@ void CpuBackend::mul(const Tensor& a, const Tensor& b, Tensor& y) {
 }
 
 void CpuBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
-  cpu::check_tensor(x, "mul_mask", "x");                                       // (N,C,H,W)
-  const Shape xs = x.shape();
-  cpu::check_shape(mask, Shape{1, 1, xs.h, xs.w}, "mul_mask", "mask");       // (1,1,H,W)
-  cpu::check_shape(y, xs, "mul_mask", "y");                                   // (N,C,H,W), may be x
+  const Shape xs = checks::mul_mask(x, mask, y, Device::cpu);  // x, y (N,C,H,W) (y may be x), mask (1,1,H,W)
   const float* xv = x.data();
   const float* mv = mask.data();
   float* yv = y.data();
@@ -73,7 +70,7 @@ void CpuBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
 
 // NaN stays NaN (neither comparison holds), so a bad image is still caught downstream.
 void CpuBackend::clamp(const Tensor& x, float lo, float hi, Tensor& y) {
-  IMPASTO_CHECK(lo <= hi, "clamp: empty range [" << lo << ", " << hi << "]");
+  checks::clamp(x, lo, hi, y, Device::cpu);
   zip_into(x, y, "clamp", [lo, hi](float xi, float) { return xi < lo ? lo : (xi > hi ? hi : xi); });
 }
 

@@ -6,25 +6,14 @@
 
 #include <algorithm>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/cpu/dims.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
-namespace {
-
-// Checks f (1,C,H,W) and returns C; M = H·W follows from f's shape.
-int check_features(const Tensor& f, const char* op) {
-  cpu::check_tensor(f, op, "f");
-  IMPASTO_CHECK(f.shape().n == 1, op << ": f " << f.shape().str() << " must hold one sample (N = 1)");
-  return f.shape().c;
-}
-
-}  // namespace
 
 void CpuBackend::gram(const Tensor& f, Tensor& g) {
-  const int c = check_features(f, "gram");  // f (1,C,H,W)
-  cpu::check_shape(g, Shape{1, 1, c, c}, "gram", "g");  // g (1,1,C,C)
-  cpu::check_no_alias(g, f, "gram", "g", "f");
+  const int c = checks::gram(f, g, Device::cpu);  // f (1,C,H,W), g (1,1,C,C)
   const auto m = f.shape().plane();
   if (c == 0) return;
   if (m == 0) {
@@ -41,12 +30,7 @@ void CpuBackend::gram(const Tensor& f, Tensor& g) {
 }
 
 void CpuBackend::gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) {
-  const char* op = "gram_backward";
-  const int c = check_features(f, op);                  // f (1,C,H,W)
-  cpu::check_shape(dg, Shape{1, 1, c, c}, op, "dg");    // dg (1,1,C,C)
-  cpu::check_shape(df, f.shape(), op, "df");            // df (1,C,H,W)
-  cpu::check_no_alias(df, f, op, "df", "f");
-  cpu::check_no_alias(df, dg, op, "df", "dg");
+  const int c = checks::gram_backward(dg, f, df, Device::cpu);  // f, df (1,C,H,W), dg (1,1,C,C)
   const auto m = f.shape().plane();
   if (c == 0 || m == 0) return;
   // S = dG + dGᵀ (C × C) in the workspace.

@@ -4,29 +4,19 @@
 // shared with the CUDA kernels; sums are accumulated in double.
 #include <cmath>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/cpu/dims.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/pointwise.cuh"
 
 namespace impasto {
 
 double CpuBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, float scale,
                                 Tensor* grad) {
-  const char* op = "sq_diff_loss";
-  cpu::check_tensor(x, op, "x");  // (N,C,H,W)
-  const Shape xs = x.shape();
-  cpu::check_shape(target, xs, op, "target");  // (N,C,H,W)
-  // The weight either matches x or is one (1,1,H,W) plane broadcast over every channel and sample.
-  std::int64_t weight_period = 0;  // weight index = element index mod period
-  if (weight != nullptr) {
-    cpu::check_tensor(*weight, op, "weight");
-    const Shape plane{1, 1, xs.h, xs.w};
-    IMPASTO_CHECK(weight->shape() == xs || weight->shape() == plane,
-                  op << ": weight has shape " << weight->shape().str() << ", expected " << xs.str() << " or "
-                     << plane.str());
-    weight_period = weight->shape() == xs ? x.numel() : xs.plane();
-  }
-  if (grad != nullptr) cpu::check_shape(*grad, xs, op, "grad");  // (N,C,H,W)
+  // x, target, grad (N,C,H,W); weight (N,C,H,W) or one (1,1,H,W) plane broadcast over channels and samples.
+  const std::int64_t w_plane = checks::sq_diff_loss(x, target, weight, grad, Device::cpu);
+  // weight index = element index mod period
+  const std::int64_t weight_period = w_plane != 0 ? w_plane : x.numel();
   const float* xv = x.data();
   const float* tv = target.data();
   const float* wv = weight != nullptr ? weight->data() : nullptr;
@@ -43,13 +33,7 @@ double CpuBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Ten
 }
 
 double CpuBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) {
-  const char* op = "tv_loss";
-  cpu::check_tensor(x, op, "x");  // (N,C,H,W)
-  const Shape xs = x.shape();
-  if (grad != nullptr) {
-    cpu::check_shape(*grad, xs, op, "grad");  // (N,C,H,W)
-    cpu::check_no_alias(*grad, x, op, "grad", "x");  // the stencil reads neighbours of what it writes
-  }
+  const Shape xs = checks::tv_loss(x, grad, Device::cpu);  // x, grad (N,C,H,W)
   const int squared = mode == TvMode::squared ? 1 : 0;
   const std::int64_t planes = cpu::plane_count(xs);
   double tv = 0.0;
@@ -68,13 +52,7 @@ double CpuBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* gr
 
 void CpuBackend::adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
                            float eps, int t) {
-  const char* op = "adam_step";
-  cpu::check_same_numel(x, g, op, "x", "g");
-  cpu::check_same_numel(x, m, op, "x", "m");
-  cpu::check_same_numel(x, v, op, "x", "v");
-  IMPASTO_CHECK(t >= 1, op << ": step t = " << t << " must be >= 1");
-  IMPASTO_CHECK(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f,
-                op << ": betas (" << beta1 << ", " << beta2 << ") must lie in [0, 1)");
+  checks::adam_step(x, g, m, v, beta1, beta2, t, Device::cpu);
   // Bias corrections once per step on the host, in double (Kingma & Ba 2015, Alg. 1, PyTorch's arrangement).
   const auto step_size = float(double(lr) / (1.0 - std::pow(double(beta1), t)));
   const auto inv_sqrt_bc2 = float(1.0 / std::sqrt(1.0 - std::pow(double(beta2), t)));

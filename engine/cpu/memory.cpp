@@ -8,9 +8,10 @@
 #include <cstring>
 #include <new>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/conv_blas.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/error.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
@@ -56,7 +57,7 @@ std::string CpuBackend::name() const {
 }
 
 Tensor CpuBackend::empty(Shape s) {
-  IMPASTO_CHECK(s.n >= 0 && s.c >= 0 && s.h >= 0 && s.w >= 0, "empty: negative dimension in shape " << s.str());
+  checks::empty(s);  // (N,C,H,W), no negative dimension
   const auto count = std::size_t(s.numel());
   float* data = aligned_floats(count);
   std::shared_ptr<Storage> storage;
@@ -70,13 +71,13 @@ Tensor CpuBackend::empty(Shape s) {
 }
 
 void CpuBackend::upload(const float* host, Tensor& dst) {
-  cpu::check_tensor(dst, "upload", "dst");
+  checks::check_tensor(dst, Device::cpu, "upload", "dst");
   IMPASTO_CHECK(host != nullptr || dst.numel() == 0, "upload: null host pointer");
   if (dst.numel() > 0 && host != dst.data()) std::memmove(dst.data(), host, std::size_t(dst.numel()) * sizeof(float));
 }
 
 void CpuBackend::download(const Tensor& src, float* host) {
-  cpu::check_tensor(src, "download", "src");
+  checks::check_tensor(src, Device::cpu, "download", "src");
   IMPASTO_CHECK(host != nullptr || src.numel() == 0, "download: null host pointer");
   if (src.numel() > 0 && host != src.data()) std::memmove(host, src.data(), std::size_t(src.numel()) * sizeof(float));
 }

@@ -2,13 +2,12 @@
 // Each H×W plane of x (N,C,H,W) maps to an (H/2)×(W/2) plane of y; a last odd row/column is dropped and
 // gets a zero gradient. Max pooling routes the gradient to the first maximum of its window in row-major
 // order (the convention cuDNN and PyTorch follow).
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/cpu/dims.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
-
-Shape pooled_shape(const Shape& x) { return Shape{x.n, x.c, x.h / 2, x.w / 2}; }
 
 // Index (0..3, row-major) of the first maximum among the four window values.
 int first_max(const float v[4]) {
@@ -40,9 +39,7 @@ void for_each_window(const Shape& xs, Visit&& visit) {
 }  // namespace
 
 void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
-  cpu::check_tensor(x, "pool2d_forward", "x");                              // (N,C,H,W)
-  cpu::check_shape(y, pooled_shape(x.shape()), "pool2d_forward", "y");   // (N,C,H/2,W/2)
-  cpu::check_no_alias(y, x, "pool2d_forward", "y", "x");
+  checks::pool2d_forward(x, y, Device::cpu);  // x (N,C,H,W), y (N,C,H/2,W/2)
   const float* xv = x.data();
   float* yv = y.data();
   for_each_window(x.shape(), [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
@@ -52,15 +49,7 @@ void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
 }
 
 void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) {
-  const char* op = "pool2d_backward";
-  cpu::check_tensor(x, op, "x");                        // (N,C,H,W)
-  const Shape ys = pooled_shape(x.shape());             // (N,C,H/2,W/2)
-  cpu::check_shape(y, ys, op, "y");
-  cpu::check_shape(dy, ys, op, "dy");
-  cpu::check_shape(dx, x.shape(), op, "dx");            // (N,C,H,W)
-  cpu::check_no_alias(dx, x, op, "dx", "x");
-  cpu::check_no_alias(dx, dy, op, "dx", "dy");
-  const Shape xs = x.shape();
+  const Shape xs = checks::pool2d_backward(x, y, dy, dx, Device::cpu);  // x, dx (N,C,H,W), y, dy (N,C,H/2,W/2)
   const float* xv = x.data();
   const float* dyv = dy.data();
   float* dxv = dx.data();

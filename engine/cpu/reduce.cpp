@@ -3,8 +3,8 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
@@ -12,7 +12,7 @@ namespace {
 // Σ term(x[i]) in double over every element of x.
 template <typename Term>
 double accumulate(const Tensor& x, const char* op, Term&& term) {
-  cpu::check_tensor(x, op, "x");
+  checks::check_tensor(x, Device::cpu, op, "x");
   const float* xv = x.data();
   const std::int64_t n = x.numel();
   double s = 0.0;
@@ -23,7 +23,7 @@ double accumulate(const Tensor& x, const char* op, Term&& term) {
 }  // namespace
 
 double CpuBackend::dot(const Tensor& x, const Tensor& y) {
-  cpu::check_same_numel(x, y, "dot", "x", "y");
+  checks::check_same_numel(x, y, Device::cpu, "dot", "x", "y");
   const float* xv = x.data();
   const float* yv = y.data();
   const std::int64_t n = x.numel();
@@ -41,7 +41,7 @@ double CpuBackend::abs_sum(const Tensor& x) {
 }
 
 double CpuBackend::abs_max(const Tensor& x) {
-  cpu::check_tensor(x, "abs_max", "x");
+  checks::check_tensor(x, Device::cpu, "abs_max", "x");
   const float* xv = x.data();
   const std::int64_t n = x.numel();
   double m = 0.0;
@@ -54,7 +54,7 @@ double CpuBackend::abs_max(const Tensor& x) {
 }
 
 bool CpuBackend::all_finite(const Tensor& x) {
-  cpu::check_tensor(x, "all_finite", "x");
+  checks::check_tensor(x, Device::cpu, "all_finite", "x");
   const float* xv = x.data();
   const std::int64_t n = x.numel();
   for (std::int64_t i = 0; i < n; ++i) {

@@ -4,31 +4,15 @@
 // in kernels/warp.cu call).
 #include <cmath>
 
-#include "engine/cpu/checks.hpp"
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/cpu/dims.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/warp.cuh"
 
 namespace impasto {
-namespace {
-
-// x (1,C,H,W) with N == 1.
-Shape single_image(const Tensor& x, const char* op, const char* name) {
-  cpu::check_tensor(x, op, name);
-  const Shape s = x.shape();
-  IMPASTO_CHECK(s.n == 1, op << ": " << name << " has shape " << s.str() << ", expected (1,C,H,W)");
-  return s;
-}
-
-}  // namespace
 
 void CpuBackend::warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) {
-  const char* op = "warp";
-  const Shape s = single_image(x, op, "x");                     // (1,C,H,W)
-  cpu::check_shape(flow, Shape{1, 2, s.h, s.w}, op, "flow");    // (1,2,H,W)
-  cpu::check_shape(fill, Shape{1, s.c, 1, 1}, op, "fill");      // (1,C,1,1)
-  cpu::check_shape(y, s, op, "y");                              // (1,C,H,W)
-  cpu::check_no_alias(y, x, op, "y", "x");
-  cpu::check_no_alias(y, flow, op, "y", "flow");
+  const Shape s = checks::warp(x, flow, fill, y, Device::cpu);  // x, y (1,C,H,W), flow (1,2,H,W), fill (1,C,1,1)
   const std::int64_t m = s.plane();
   for (int c = 0; c < s.c; ++c) {
     const float* xc = x.data() + c * m;
@@ -40,27 +24,13 @@ void CpuBackend::warp(const Tensor& x, const Tensor& flow, const Tensor& fill, T
 }
 
 void CpuBackend::consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) {
-  const char* op = "consistency";
-  const Shape s = single_image(fwd, op, "fwd");  // (1,2,H,W)
-  IMPASTO_CHECK(s.c == 2, op << ": fwd has shape " << s.str() << ", expected (1,2,H,W)");
-  cpu::check_shape(bwd, s, op, "bwd");                       // (1,2,H,W)
-  cpu::check_shape(c, Shape{1, 1, s.h, s.w}, op, "c");       // (1,1,H,W)
-  cpu::check_no_alias(c, fwd, op, "c", "fwd");
-  cpu::check_no_alias(c, bwd, op, "c", "bwd");
+  const Shape s = checks::consistency(fwd, bwd, c, Device::cpu);  // fwd, bwd (1,2,H,W), c (1,1,H,W)
   for (int i = 0; i < s.h; ++i)
     for (int j = 0; j < s.w; ++j) c.data()[i * s.w + j] = math::consistency_at(fwd.data(), bwd.data(), s.h, s.w, i, j);
 }
 
 void CpuBackend::gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) {
-  const char* op = "gaussian_blur";
-  cpu::check_tensor(x, op, "x");  // (N,C,H,W)
-  const Shape s = x.shape();
-  cpu::check_shape(tmp, s, op, "tmp");
-  cpu::check_shape(y, s, op, "y");
-  IMPASTO_CHECK(std::isfinite(sigma) && sigma >= 0.0f && sigma <= 10.0f,
-                op << ": sigma " << sigma << " is outside [0, 10]");
-  cpu::check_no_alias(tmp, x, op, "tmp", "x");
-  cpu::check_no_alias(tmp, y, op, "tmp", "y");
+  const Shape s = checks::gaussian_blur(x, sigma, tmp, y, Device::cpu);  // x, tmp, y (N,C,H,W)
   if (sigma == 0.0f) {
     if (y.data() != x.data()) copy(x, y);
     return;

@@ -5,29 +5,11 @@
 //   gemv_t: y = α·Aᵀ·x + β·y   = α·Aᶜ·x + β·y → Sgemv(N), Aᶜ n×rows
 // Both run with CUBLAS_DEFAULT_MATH (fp32) even when the backend is in TF32 mode: the products feed the
 // optimizer's triangular solves, and the handle's mode is restored afterwards.
-#include <climits>
-
 #include "engine/cuda/cuda_backend_impl.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
-
-struct Dims {
-  int rows, n;
-};
-// As engine/cpu/blas.cpp: rows·n elements in a, the output overlaps neither input, sizes fit cuBLAS's int.
-Dims check_gemv(const Tensor& a, const Tensor& in, const Tensor& out, std::int64_t rows, std::int64_t n,
-                const char* op) {
-  cuda_detail::check_tensor(a, op, "a");
-  cuda_detail::check_tensor(in, op, "x");
-  cuda_detail::check_tensor(out, op, "y");
-  IMPASTO_CHECK(a.numel() == rows * n, op << ": a " << a.shape().str() << " holds " << a.numel()
-                                          << " elements, expected rows·n = " << rows << "·" << n);
-  IMPASTO_CHECK(rows <= INT_MAX && n <= INT_MAX, op << ": " << rows << "×" << n << " exceeds cuBLAS's int range");
-  cuda_detail::check_no_alias(out, a, op, "y", "a");
-  cuda_detail::check_no_alias(out, in, op, "y", "x");
-  return {int(rows), int(n)};
-}
 
 // Switches a cuBLAS handle to fp32 math for one scope (no-op when it already is); restores the old mode.
 class Fp32Math {
@@ -50,7 +32,8 @@ class Fp32Math {
 }  // namespace
 
 void CudaBackend::gemv(const Tensor& a, const Tensor& x, Tensor& y) {
-  const Dims d = check_gemv(a, x, y, y.numel(), x.numel(), "gemv");  // a (rows×n), x (n), y (rows)
+  // a (rows×n), x (n), y (rows); dims as ints (cuBLAS's index type)
+  const checks::GemvDims d = checks::gemv(a, x, y, y.numel(), x.numel(), Device::cuda, "gemv", "cuBLAS");
   if (d.rows == 0) return;
   if (d.n == 0) {
     fill(y, 0.0f);  // an empty sum; cuBLAS would return without touching y
@@ -63,7 +46,8 @@ void CudaBackend::gemv(const Tensor& a, const Tensor& x, Tensor& y) {
 }
 
 void CudaBackend::gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) {
-  const Dims d = check_gemv(a, x, y, x.numel(), y.numel(), "gemv_t");  // a (rows×n), x (rows), y (n)
+  // a (rows×n), x (rows), y (n)
+  const checks::GemvDims d = checks::gemv(a, x, y, x.numel(), y.numel(), Device::cuda, "gemv_t", "cuBLAS");
   if (d.n == 0) return;
   if (d.rows == 0) {  // y = beta·y; cuBLAS returns early for an empty A without applying beta
     if (beta == 0.0f)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/launchers.cuh"
 
 namespace impasto {
@@ -16,21 +17,6 @@ namespace {
 
 using cuda_detail::ConvDesc;
 using cuda_detail::ConvPlan;
-
-// Checks x-side (x or dx), w and y-side (y or dy) tensors of a convolution, as the CPU backend does.
-void check_conv(const Tensor& x, const Tensor& w, const Tensor& y, const char* op, const char* x_name,
-                const char* y_name) {
-  cuda_detail::check_tensor(x, op, x_name);
-  cuda_detail::check_tensor(w, op, "w");
-  const Shape xs = x.shape();  // (N,Cin,H,W)
-  const Shape ws = w.shape();  // (Cout,Cin,K,K)
-  IMPASTO_CHECK(ws.h == ws.w && ws.h % 2 == 1, op << ": kernel w " << ws.str() << " must be square with an odd size K");
-  IMPASTO_CHECK(ws.c == xs.c, op << ": w " << ws.str() << " expects " << ws.c << " input channels, " << x_name << " "
-                                 << xs.str() << " has " << xs.c);
-  cuda_detail::check_shape(y, Shape{xs.n, ws.n, xs.h, xs.w}, op, y_name);  // (N,Cout,H,W)
-  cuda_detail::check_no_alias(y, x, op, y_name, x_name);
-  cuda_detail::check_no_alias(y, w, op, y_name, "w");
-}
 
 // The first usable algorithm of cuDNN's ranked list (heuristic or measured): status OK, deterministic on the
 // first pass (any on the second), FMA-only kernels under fp32, and a workspace query that succeeds with the
@@ -112,8 +98,9 @@ std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
 
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
   const char* op = "conv2d_forward";
-  check_conv(x, w, y, op, "x", "y");  // x (N,Cin,H,W), w (Cout,Cin,K,K), y (N,Cout,H,W)
-  cuda_detail::check_tensor(b, op, "b");  // (1,1,1,Cout)
+  checks::conv2d(x, w, y, Device::cuda, op, "x", "y");  // x (N,Cin,H,W), w (Cout,Cin,K,K), y (N,Cout,H,W)
+  // b: any shape holding Cout values, e.g. (1,1,1,Cout) (the CPU backend insists on exactly that shape).
+  checks::check_tensor(b, Device::cuda, op, "b");
   IMPASTO_CHECK(b.numel() == w.shape().n, op << ": bias b " << b.shape().str() << " must hold " << w.shape().n
                                              << " values (one per output channel)");
   if (y.numel() == 0) return;
@@ -138,7 +125,8 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
 }
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
-  check_conv(dx, w, dy, "conv2d_backward_data", "dx", "dy");  // dx (N,Cin,H,W), dy (N,Cout,H,W)
+  // dx (N,Cin,H,W), w (Cout,Cin,K,K), dy (N,Cout,H,W)
+  checks::conv2d(dx, w, dy, Device::cuda, "conv2d_backward_data", "dx", "dy");
   if (dx.numel() == 0) return;
   if (dy.numel() == 0) {  // no output channels: the gradient is zero
     fill(dx, 0.0f);

@@ -7,6 +7,10 @@
 // Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
 // growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
 // reduction scratch (allocated once in the constructor). Ops allocate nothing else.
+//
+// Argument checks: every op validates its arguments through engine/op_checks.hpp (shared with the CPU
+// backend, so both reject the same calls with the same messages); only cuBLAS/cuDNN limits are checked in the
+// op files here.
 #pragma once
 
 #include <atomic>
@@ -22,33 +26,6 @@
 
 namespace impasto {
 namespace cuda_detail {
-
-// ---- the one set of argument checks every op uses (messages read like the CPU backend's) ----------------
-inline void check_tensor(const Tensor& t, const char* op, const char* name) {
-  IMPASTO_CHECK(!t.empty(), op << ": " << name << " is an empty (unallocated) tensor");
-  IMPASTO_CHECK(t.device() == Device::cuda,
-                op << ": " << name << " lives on " << device_name(t.device()) << ", expected cuda");
-}
-inline void check_shape(const Tensor& t, Shape want, const char* op, const char* name) {
-  check_tensor(t, op, name);
-  IMPASTO_CHECK(t.shape() == want,
-                op << ": " << name << " has shape " << t.shape().str() << ", expected " << want.str());
-}
-inline void check_same_numel(const Tensor& a, const Tensor& b, const char* op, const char* a_name,
-                             const char* b_name) {
-  check_tensor(a, op, a_name);
-  check_tensor(b, op, b_name);
-  IMPASTO_CHECK(a.numel() == b.numel(), op << ": " << a_name << " " << a.shape().str() << " and " << b_name << " "
-                                           << b.shape().str() << " differ in element count");
-}
-// out must not share memory with an input the op still reads after writing out.
-inline void check_no_alias(const Tensor& out, const Tensor& in, const char* op, const char* out_name,
-                           const char* in_name) {
-  const float* o0 = out.data();
-  const float* i0 = in.data();
-  IMPASTO_CHECK(o0 + out.numel() <= i0 || i0 + in.numel() <= o0 || out.numel() == 0 || in.numel() == 0,
-                op << ": " << out_name << " must not overlap " << in_name);
-}
 
 // ---- convolution plans: descriptors, algorithms and workspace sizes, made once per shape + precision ----
 struct ConvKey {

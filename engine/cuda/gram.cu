@@ -8,25 +8,18 @@
 #include <algorithm>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/launchers.cuh"
 
 namespace impasto {
 namespace {
-
-int check_features(const Tensor& f, const char* op) {  // f (1,C,H,W); returns C
-  cuda_detail::check_tensor(f, op, "f");
-  IMPASTO_CHECK(f.shape().n == 1, op << ": f " << f.shape().str() << " must hold one sample (N = 1)");
-  return f.shape().c;
-}
 
 int ld(std::int64_t n) { return int(std::max<std::int64_t>(1, n)); }  // BLAS rejects leading dimension 0
 
 }  // namespace
 
 void CudaBackend::gram(const Tensor& f, Tensor& g) {
-  const int c = check_features(f, "gram");                         // f (1,C,H,W)
-  cuda_detail::check_shape(g, Shape{1, 1, c, c}, "gram", "g");      // g (1,1,C,C)
-  cuda_detail::check_no_alias(g, f, "gram", "g", "f");
+  const int c = checks::gram(f, g, Device::cuda);  // f (1,C,H,W), g (1,1,C,C)
   if (g.numel() == 0) return;
   const std::int64_t m = f.shape().plane();
   IMPASTO_CHECK(m <= std::int64_t(INT32_MAX), "gram: " << m << " positions exceed cuBLAS's int range");
@@ -41,11 +34,7 @@ void CudaBackend::gram(const Tensor& f, Tensor& g) {
 
 void CudaBackend::gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) {
   const char* op = "gram_backward";
-  const int c = check_features(f, op);                        // f (1,C,H,W)
-  cuda_detail::check_shape(dg, Shape{1, 1, c, c}, op, "dg");  // dg (1,1,C,C)
-  cuda_detail::check_shape(df, f.shape(), op, "df");          // df (1,C,H,W)
-  cuda_detail::check_no_alias(df, f, op, "df", "f");
-  cuda_detail::check_no_alias(df, dg, op, "df", "dg");
+  const int c = checks::gram_backward(dg, f, df, Device::cuda);  // f, df (1,C,H,W), dg (1,1,C,C)
   const std::int64_t m = f.shape().plane();
   if (df.numel() == 0) return;
   IMPASTO_CHECK(m <= std::int64_t(INT32_MAX), op << ": " << m << " positions exceed cuBLAS's int range");

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
@@ -28,7 +29,7 @@ double gib(std::size_t bytes) { return double(bytes) / double(1ull << 30); }
 }  // namespace
 
 Tensor CudaBackend::empty(Shape s) {  // (N,C,H,W)
-  IMPASTO_CHECK(s.n >= 0 && s.c >= 0 && s.h >= 0 && s.w >= 0, "empty: negative dimension in shape " << s.str());
+  checks::empty(s);
   const auto count = std::size_t(s.numel());
   float* p = nullptr;
   if (count > 0) {
@@ -50,7 +51,7 @@ Tensor CudaBackend::empty(Shape s) {  // (N,C,H,W)
 }
 
 void CudaBackend::upload(const float* host, Tensor& dst) {
-  cuda_detail::check_tensor(dst, "upload", "dst");
+  checks::check_tensor(dst, Device::cuda, "upload", "dst");
   if (dst.numel() == 0) return;
   // From pageable memory the call returns once `host` has been staged, so the caller may reuse it at once.
   IMPASTO_CUDA_CHECK(cudaMemcpyAsync(dst.data(), host, std::size_t(dst.numel()) * sizeof(float),
@@ -58,7 +59,7 @@ void CudaBackend::upload(const float* host, Tensor& dst) {
 }
 
 void CudaBackend::download(const Tensor& src, float* host) {
-  cuda_detail::check_tensor(src, "download", "src");
+  checks::check_tensor(src, Device::cuda, "download", "src");
   if (src.numel() == 0) return;
   IMPASTO_CUDA_CHECK(cudaMemcpyAsync(host, src.data(), std::size_t(src.numel()) * sizeof(float),
                                      cudaMemcpyDeviceToHost, stream_));

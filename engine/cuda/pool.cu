@@ -3,19 +3,12 @@
 // CPU backend); max pooling is CUDNN_POOLING_MAX_DETERMINISTIC. A last odd row/column is dropped forward and
 // gets a zero gradient backward (dx is cleared first when such a row/column exists).
 #include "engine/cuda/cuda_backend_impl.hpp"
+#include "engine/op_checks.hpp"
 
 namespace impasto {
-namespace {
-
-Shape pooled_shape(const Shape& x) { return Shape{x.n, x.c, x.h / 2, x.w / 2}; }  // (N,C,H/2,W/2)
-
-}  // namespace
 
 void CudaBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
-  const char* op = "pool2d_forward";
-  cuda_detail::check_tensor(x, op, "x");                      // (N,C,H,W)
-  cuda_detail::check_shape(y, pooled_shape(x.shape()), op, "y");  // (N,C,H/2,W/2)
-  cuda_detail::check_no_alias(y, x, op, "y", "x");
+  checks::pool2d_forward(x, y, Device::cuda);  // x (N,C,H,W), y (N,C,H/2,W/2)
   if (y.numel() == 0) return;
   pool_x_.set(x.shape());
   pool_y_.set(y.shape());
@@ -25,14 +18,8 @@ void CudaBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
 }
 
 void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) {
-  const char* op = "pool2d_backward";
-  cuda_detail::check_tensor(x, op, "x");  // (N,C,H,W)
-  const Shape xs = x.shape(), ys = pooled_shape(xs);
-  cuda_detail::check_shape(y, ys, op, "y");    // (N,C,H/2,W/2)
-  cuda_detail::check_shape(dy, ys, op, "dy");  // (N,C,H/2,W/2)
-  cuda_detail::check_shape(dx, xs, op, "dx");  // (N,C,H,W)
-  cuda_detail::check_no_alias(dx, x, op, "dx", "x");
-  cuda_detail::check_no_alias(dx, dy, op, "dx", "dy");
+  const Shape xs = checks::pool2d_backward(x, y, dy, dx, Device::cuda);  // x, dx (N,C,H,W)
+  const Shape ys = checks::pooled_shape(xs);                             // y, dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;
   // Rows/columns that floor mode dropped must read 0; cuDNN only writes the windows it pools.
   if (xs.h % 2 != 0 || xs.w % 2 != 0 || ys.numel() == 0)

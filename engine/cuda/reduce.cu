@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
+#include "engine/op_checks.hpp"
 #include "kernels/launchers.cuh"
 
 namespace impasto {
@@ -17,26 +18,26 @@ double CudaBackend::finish_reduction(int blocks, bool is_max) {
 }
 
 double CudaBackend::dot(const Tensor& x, const Tensor& y) {
-  cuda_detail::check_same_numel(x, y, "dot", "x", "y");
+  checks::check_same_numel(x, y, Device::cuda, "dot", "x", "y");
   const int blocks = kernels::reduce_partials(kernels::ReduceOp::dot, x.data(), y.data(), x.numel(), partials(), stream_);
   return finish_reduction(blocks, false);
 }
 
 double CudaBackend::sum(const Tensor& x) {
-  cuda_detail::check_tensor(x, "sum", "x");
+  checks::check_tensor(x, Device::cuda, "sum", "x");
   const int blocks = kernels::reduce_partials(kernels::ReduceOp::sum, x.data(), nullptr, x.numel(), partials(), stream_);
   return finish_reduction(blocks, false);
 }
 
 double CudaBackend::abs_sum(const Tensor& x) {
-  cuda_detail::check_tensor(x, "abs_sum", "x");
+  checks::check_tensor(x, Device::cuda, "abs_sum", "x");
   const int blocks =
       kernels::reduce_partials(kernels::ReduceOp::abs_sum, x.data(), nullptr, x.numel(), partials(), stream_);
   return finish_reduction(blocks, false);
 }
 
 double CudaBackend::abs_max(const Tensor& x) {
-  cuda_detail::check_tensor(x, "abs_max", "x");
+  checks::check_tensor(x, Device::cuda, "abs_max", "x");
   const int blocks =
       kernels::reduce_partials(kernels::ReduceOp::abs_max, x.data(), nullptr, x.numel(), partials(), stream_);
   return finish_reduction(blocks, true);
@@ -44,7 +45,7 @@ double CudaBackend::abs_max(const Tensor& x) {
 
 // Finite everywhere ⇔ the NaN-propagating L∞ norm is finite (an Inf makes it Inf, a NaN makes it NaN).
 bool CudaBackend::all_finite(const Tensor& x) {
-  cuda_detail::check_tensor(x, "all_finite", "x");
+  checks::check_tensor(x, Device::cuda, "all_finite", "x");
   return std::isfinite(abs_max(x));
 }
 

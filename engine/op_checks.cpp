@@ -1,0 +1,269 @@
+// engine/op_checks.cpp — see op_checks.hpp: the one implementation of every backend op's argument checks.
+#include "engine/op_checks.hpp"
+
+#include <climits>
+#include <cmath>
+
+#include "engine/error.hpp"
+
+namespace impasto::checks {
+
+// ---- generic helpers ----------------------------------------------------------------------------------------
+
+void check_tensor(const Tensor& t, Device device, const char* op, const char* name) {
+  IMPASTO_CHECK(!t.empty(), op << ": " << name << " is an empty (unallocated) tensor");
+  IMPASTO_CHECK(t.device() == device, op << ": " << name << " lives on " << device_name(t.device()) << ", expected "
+                                         << device_name(device));
+}
+
+void check_shape(const Tensor& t, Shape want, Device device, const char* op, const char* name) {
+  check_tensor(t, device, op, name);
+  IMPASTO_CHECK(t.shape() == want,
+                op << ": " << name << " has shape " << t.shape().str() << ", expected " << want.str());
+}
+
+void check_same_numel(const Tensor& a, const Tensor& b, Device device, const char* op, const char* a_name,
+                      const char* b_name) {
+  check_tensor(a, device, op, a_name);
+  check_tensor(b, device, op, b_name);
+  IMPASTO_CHECK(a.numel() == b.numel(), op << ": " << a_name << " " << a.shape().str() << " and " << b_name << " "
+                                           << b.shape().str() << " differ in element count");
+}
+
+void check_no_alias(const Tensor& out, const Tensor& in, const char* op, const char* out_name, const char* in_name) {
+  const float* o0 = out.data();
+  const float* o1 = o0 + out.numel();
+  const float* i0 = in.data();
+  const float* i1 = i0 + in.numel();
+  IMPASTO_CHECK(o1 <= i0 || i1 <= o0 || out.numel() == 0 || in.numel() == 0,
+                op << ": " << out_name << " must not overlap " << in_name);
+}
+
+Shape single_image(const Tensor& x, Device device, const char* op, const char* name) {
+  check_tensor(x, device, op, name);
+  const Shape s = x.shape();  // (1,C,H,W)
+  IMPASTO_CHECK(s.n == 1, op << ": " << name << " has shape " << s.str() << ", expected (1,C,H,W)");
+  return s;
+}
+
+// ---- memory ---------------------------------------------------------------------------------------------------
+
+void empty(Shape s) {
+  IMPASTO_CHECK(s.n >= 0 && s.c >= 0 && s.h >= 0 && s.w >= 0, "empty: negative dimension in shape " << s.str());
+}
+
+// ---- convolution ----------------------------------------------------------------------------------------------
+
+ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor& y, Device device, const char* op,
+                 const char* x_name, const char* y_name) {
+  check_tensor(x, device, op, x_name);
+  check_tensor(w, device, op, "w");
+  const Shape xs = x.shape();  // (N,Cin,H,W)
+  const Shape ws = w.shape();  // (Cout,Cin,K,K)
+  IMPASTO_CHECK(ws.h == ws.w && ws.h % 2 == 1,
+                op << ": kernel w " << ws.str() << " must be square with an odd size K");
+  IMPASTO_CHECK(ws.c == xs.c, op << ": w " << ws.str() << " expects " << ws.c << " input channels, " << x_name
+                                 << " " << xs.str() << " has " << xs.c);
+  check_shape(y, Shape{xs.n, ws.n, xs.h, xs.w}, device, op, y_name);  // (N,Cout,H,W)
+  check_no_alias(y, x, op, y_name, x_name);
+  check_no_alias(y, w, op, y_name, "w");
+  return ConvShape{xs, ws};
+}
+
+// ---- pooling ------------------------------------------------------------------------------------------------
+
+Shape pooled_shape(const Shape& x) { return Shape{x.n, x.c, x.h / 2, x.w / 2}; }
+
+Shape pool2d_forward(const Tensor& x, const Tensor& y, Device device) {
+  const char* op = "pool2d_forward";
+  check_tensor(x, device, op, "x");                              // (N,C,H,W)
+  check_shape(y, pooled_shape(x.shape()), device, op, "y");      // (N,C,H/2,W/2)
+  check_no_alias(y, x, op, "y", "x");
+  return x.shape();
+}
+
+Shape pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx, Device device) {
+  const char* op = "pool2d_backward";
+  check_tensor(x, device, op, "x");  // (N,C,H,W)
+  const Shape xs = x.shape(), ys = pooled_shape(xs);
+  check_shape(y, ys, device, op, "y");    // (N,C,H/2,W/2)
+  check_shape(dy, ys, device, op, "dy");  // (N,C,H/2,W/2)
+  check_shape(dx, xs, device, op, "dx");  // (N,C,H,W)
+  check_no_alias(dx, x, op, "dx", "x");
+  check_no_alias(dx, dy, op, "dx", "dy");
+  return xs;
+}
+
+// ---- activation and element-wise ------------------------------------------------------------------------
+
+void relu_forward(const Tensor& x, const Tensor& y, Device device) {
+  check_tensor(x, device, "relu_forward", "x");
+  check_shape(y, x.shape(), device, "relu_forward", "y");  // (N,C,H,W), may be x itself
+}
+
+void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device) {
+  check_tensor(y, device, "relu_backward", "y");
+  check_shape(dy, y.shape(), device, "relu_backward", "dy");  // (N,C,H,W)
+  check_shape(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy itself
+}
+
+void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device) {
+  check_same_numel(a, b, device, "mul", "a", "b");
+  check_same_numel(a, y, device, "mul", "a", "y");
+}
+
+Shape mul_mask(const Tensor& x, const Tensor& mask, const Tensor& y, Device device) {
+  check_tensor(x, device, "mul_mask", "x");  // (N,C,H,W)
+  const Shape xs = x.shape();
+  check_shape(mask, Shape{1, 1, xs.h, xs.w}, device, "mul_mask", "mask");  // (1,1,H,W)
+  check_shape(y, xs, device, "mul_mask", "y");                             // (N,C,H,W), may be x
+  return xs;
+}
+
+void clamp(const Tensor& x, float lo, float hi, const Tensor& y, Device device) {
+  IMPASTO_CHECK(lo <= hi, "clamp: empty range [" << lo << ", " << hi << "]");
+  check_same_numel(x, y, device, "clamp", "x", "y");
+}
+
+// ---- losses and Adam ------------------------------------------------------------------------------------------
+
+std::int64_t sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, const Tensor* grad,
+                          Device device) {
+  const char* op = "sq_diff_loss";
+  check_tensor(x, device, op, "x");  // (N,C,H,W)
+  const Shape xs = x.shape();
+  check_shape(target, xs, device, op, "target");  // (N,C,H,W)
+  std::int64_t weight_plane = 0;
+  if (weight != nullptr) {
+    check_tensor(*weight, device, op, "weight");
+    const Shape plane{1, 1, xs.h, xs.w};
+    IMPASTO_CHECK(weight->shape() == xs || weight->shape() == plane,
+                  op << ": weight has shape " << weight->shape().str() << ", expected " << xs.str() << " or "
+                     << plane.str());
+    weight_plane = weight->shape() == xs ? 0 : xs.plane();
+  }
+  if (grad != nullptr) check_shape(*grad, xs, device, op, "grad");  // (N,C,H,W)
+  return weight_plane;
+}
+
+Shape tv_loss(const Tensor& x, const Tensor* grad, Device device) {
+  const char* op = "tv_loss";
+  check_tensor(x, device, op, "x");  // (N,C,H,W)
+  const Shape xs = x.shape();
+  if (grad != nullptr) {
+    check_shape(*grad, xs, device, op, "grad");  // (N,C,H,W)
+    check_no_alias(*grad, x, op, "grad", "x");   // the stencil reads neighbours of what it writes
+  }
+  return xs;
+}
+
+void adam_step(const Tensor& x, const Tensor& g, const Tensor& m, const Tensor& v, float beta1, float beta2, int t,
+               Device device) {
+  const char* op = "adam_step";
+  check_same_numel(x, g, device, op, "x", "g");
+  check_same_numel(x, m, device, op, "x", "m");
+  check_same_numel(x, v, device, op, "x", "v");
+  IMPASTO_CHECK(t >= 1, op << ": step t = " << t << " must be >= 1");
+  IMPASTO_CHECK(beta1 >= 0.0f && beta1 < 1.0f && beta2 >= 0.0f && beta2 < 1.0f,
+                op << ": betas (" << beta1 << ", " << beta2 << ") must lie in [0, 1)");
+}
+
+// ---- color ------------------------------------------------------------------------------------------------------
+
+Shape color_convert(const Tensor& x, const Tensor& y, Device device) {
+  const char* op = "color_convert";
+  check_tensor(x, device, op, "x");
+  const Shape s = x.shape();  // (1,3,H,W)
+  IMPASTO_CHECK(s.n == 1 && s.c == 3, op << ": x has shape " << s.str() << ", expected (1,3,H,W)");
+  check_shape(y, s, device, op, "y");  // (1,3,H,W)
+  // Each pixel's three inputs are read before its outputs are written, so y may be x; a partial overlap
+  // would not be safe.
+  IMPASTO_CHECK(y.data() == x.data() || y.data() + y.numel() <= x.data() || x.data() + x.numel() <= y.data(),
+                op << ": y must be x or not overlap it");
+  return s;
+}
+
+// ---- video ------------------------------------------------------------------------------------------------------
+
+Shape warp(const Tensor& x, const Tensor& flow, const Tensor& fill, const Tensor& y, Device device) {
+  const char* op = "warp";
+  const Shape s = single_image(x, device, op, "x");                  // (1,C,H,W)
+  check_shape(flow, Shape{1, 2, s.h, s.w}, device, op, "flow");      // (1,2,H,W)
+  check_shape(fill, Shape{1, s.c, 1, 1}, device, op, "fill");        // (1,C,1,1)
+  check_shape(y, s, device, op, "y");                                // (1,C,H,W)
+  check_no_alias(y, x, op, "y", "x");
+  check_no_alias(y, flow, op, "y", "flow");
+  return s;
+}
+
+Shape consistency(const Tensor& fwd, const Tensor& bwd, const Tensor& c, Device device) {
+  const char* op = "consistency";
+  const Shape s = single_image(fwd, device, op, "fwd");  // (1,2,H,W)
+  IMPASTO_CHECK(s.c == 2, op << ": fwd has shape " << s.str() << ", expected (1,2,H,W)");
+  check_shape(bwd, s, device, op, "bwd");                    // (1,2,H,W)
+  check_shape(c, Shape{1, 1, s.h, s.w}, device, op, "c");    // (1,1,H,W)
+  check_no_alias(c, fwd, op, "c", "fwd");
+  check_no_alias(c, bwd, op, "c", "bwd");
+  return s;
+}
+
+Shape gaussian_blur(const Tensor& x, float sigma, const Tensor& tmp, const Tensor& y, Device device) {
+  const char* op = "gaussian_blur";
+  check_tensor(x, device, op, "x");  // (N,C,H,W)
+  const Shape s = x.shape();
+  check_shape(tmp, s, device, op, "tmp");
+  check_shape(y, s, device, op, "y");
+  IMPASTO_CHECK(std::isfinite(sigma) && sigma >= 0.0f && sigma <= 10.0f,
+                op << ": sigma " << sigma << " is outside [0, 10]");
+  check_no_alias(tmp, x, op, "tmp", "x");
+  check_no_alias(tmp, y, op, "tmp", "y");
+  return s;
+}
+
+// ---- Gram matrices ------------------------------------------------------------------------------------------
+
+namespace {
+
+// Checks f (1,C,H,W) and returns C; M = H·W follows from f's shape.
+int check_features(const Tensor& f, Device device, const char* op) {
+  check_tensor(f, device, op, "f");
+  IMPASTO_CHECK(f.shape().n == 1, op << ": f " << f.shape().str() << " must hold one sample (N = 1)");
+  return f.shape().c;
+}
+
+}  // namespace
+
+int gram(const Tensor& f, const Tensor& g, Device device) {
+  const int c = check_features(f, device, "gram");              // f (1,C,H,W)
+  check_shape(g, Shape{1, 1, c, c}, device, "gram", "g");       // g (1,1,C,C)
+  check_no_alias(g, f, "gram", "g", "f");
+  return c;
+}
+
+int gram_backward(const Tensor& dg, const Tensor& f, const Tensor& df, Device device) {
+  const char* op = "gram_backward";
+  const int c = check_features(f, device, op);                  // f (1,C,H,W)
+  check_shape(dg, Shape{1, 1, c, c}, device, op, "dg");         // dg (1,1,C,C)
+  check_shape(df, f.shape(), device, op, "df");                 // df (1,C,H,W)
+  check_no_alias(df, f, op, "df", "f");
+  check_no_alias(df, dg, op, "df", "dg");
+  return c;
+}
+
+// ---- GEMV -------------------------------------------------------------------------------------------------------
+
+GemvDims gemv(const Tensor& a, const Tensor& in, const Tensor& out, std::int64_t rows, std::int64_t n,
+              Device device, const char* op, const char* blas) {
+  check_tensor(a, device, op, "a");
+  check_tensor(in, device, op, "x");
+  check_tensor(out, device, op, "y");
+  IMPASTO_CHECK(a.numel() == rows * n, op << ": a " << a.shape().str() << " holds " << a.numel()
+                                          << " elements, expected rows·n = " << rows << "·" << n);
+  IMPASTO_CHECK(rows <= INT_MAX && n <= INT_MAX, op << ": " << rows << "×" << n << " exceeds " << blas
+                                                    << "'s int range");
+  check_no_alias(out, a, op, "y", "a");
+  check_no_alias(out, in, op, "y", "x");
+  return {int(rows), int(n)};
+}
+
+}  // namespace impasto::checks
