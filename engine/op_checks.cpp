@@ -54,10 +54,11 @@ void empty(Shape s) {
 
 // ---- convolution ----------------------------------------------------------------------------------------------
 
-ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor& y, Device device, const char* op,
+ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
                  const char* x_name, const char* y_name) {
   check_tensor(x, device, op, x_name);
   check_tensor(w, device, op, "w");
+  check_no_alias(x, w, op, x_name, "w");
   const Shape xs = x.shape();  // (N,Cin,H,W)
   const Shape ws = w.shape();  // (Cout,Cin,K,K)
   IMPASTO_CHECK(ws.h == ws.w && ws.h % 2 == 1,
@@ -67,6 +68,7 @@ ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor& y, Device devic
   check_shape(y, Shape{xs.n, ws.n, xs.h, xs.w}, device, op, y_name);  // (N,Cout,H,W)
   check_no_alias(y, x, op, y_name, x_name);
   check_no_alias(y, w, op, y_name, "w");
+  if (b) check_shape(*b, Shape{1, 1, 1, ws.n}, device, op, "b");  // (1,1,1,Cout)
   return ConvShape{xs, ws};
 }
 

@@ -42,9 +42,9 @@ struct ConvShape {
   Shape x, w;
 };
 
-// x-side (x or dx), w and y-side (y or dy) tensors of a convolution: K square and odd, channels agree, y of
-// shape (N,Cout,H,W), y overlapping neither x nor w. The bias check differs per backend and stays there.
-ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor& y, Device device, const char* op,
+// x-side (x or dx), w, the bias b when given, and y-side (y or dy) tensors of a convolution: K square and odd,
+// channels agree, b (1,1,1,Cout), y of shape (N,Cout,H,W), x not overlapping w, y overlapping neither.
+ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
                  const char* x_name, const char* y_name);
 
 // ---- pooling (2×2, stride 2, floor mode) ------------------------------------------------------------------

@@ -68,12 +68,11 @@ Direction backward_direction(const ConvGeometry& g) { return {g.cout, g.cin}; }
 
 ConvGeometry geometry(Shape x, Shape w) { return ConvGeometry{x.n, x.c, w.n, x.h, x.w, w.h, (w.h - 1) / 2}; }
 
-// Checks x-side (x or dx), w, and y-side (y or dy) tensors (engine/op_checks.hpp); returns the geometry. Only
-// the CPU backend also refuses an x-side tensor that overlaps w.
-ConvGeometry check_conv(const Tensor& x, const Tensor& w, const Tensor& y, const char* op, const char* x_name,
-                        const char* y_name) {
-  const checks::ConvShape s = checks::conv2d(x, w, y, Device::cpu, op, x_name, y_name);
-  checks::check_no_alias(x, w, op, x_name, "w");
+// Checks x-side (x or dx), w, the bias when given and y-side (y or dy) tensors (engine/op_checks.hpp);
+// returns the geometry.
+ConvGeometry check_conv(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, const char* op,
+                        const char* x_name, const char* y_name) {
+  const checks::ConvShape s = checks::conv2d(x, w, b, y, Device::cpu, op, x_name, y_name);
   return geometry(s.x, s.w);
 }
 
@@ -281,8 +280,7 @@ std::size_t CpuBackend::conv2d_workspace_bytes(Shape x, Shape w) {
 }
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
-  const ConvGeometry g = check_conv(x, w, y, "conv2d_forward", "x", "y");
-  checks::check_shape(b, Shape{1, 1, 1, g.cout}, Device::cpu, "conv2d_forward", "b");  // (1,1,1,Cout)
+  const ConvGeometry g = check_conv(x, w, &b, y, "conv2d_forward", "x", "y");  // b (1,1,1,Cout)
   if (g.plane() == 0 || g.cout == 0) return;
   const Direction d = forward_direction(g);
   const Method method = choose_method(g, d);
@@ -307,7 +305,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
 }
 
 void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
-  const ConvGeometry g = check_conv(dx, w, dy, "conv2d_backward_data", "dx", "dy");
+  const ConvGeometry g = check_conv(dx, w, nullptr, dy, "conv2d_backward_data", "dx", "dy");
   if (g.plane() == 0 || g.cin == 0) return;
   if (g.cout == 0) {  // no output channels: the gradient is zero
     fill(dx, 0.0f);

@@ -98,11 +98,8 @@ std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
 
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
   const char* op = "conv2d_forward";
-  checks::conv2d(x, w, y, Device::cuda, op, "x", "y");  // x (N,Cin,H,W), w (Cout,Cin,K,K), y (N,Cout,H,W)
-  // b: any shape holding Cout values, e.g. (1,1,1,Cout) (the CPU backend insists on exactly that shape).
-  checks::check_tensor(b, Device::cuda, op, "b");
-  IMPASTO_CHECK(b.numel() == w.shape().n, op << ": bias b " << b.shape().str() << " must hold " << w.shape().n
-                                             << " values (one per output channel)");
+  // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
+  checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y");
   if (y.numel() == 0) return;
   ConvPlan& p = conv_plan(x.shape(), w.shape());
   void* ws = workspace(p.fwd_bytes);
@@ -126,7 +123,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   // dx (N,Cin,H,W), w (Cout,Cin,K,K), dy (N,Cout,H,W)
-  checks::conv2d(dx, w, dy, Device::cuda, "conv2d_backward_data", "dx", "dy");
+  checks::conv2d(dx, w, nullptr, dy, Device::cuda, "conv2d_backward_data", "dx", "dy");
   if (dx.numel() == 0) return;
   if (dy.numel() == 0) {  // no output channels: the gradient is zero
     fill(dx, 0.0f);
