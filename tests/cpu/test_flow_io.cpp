@@ -13,6 +13,7 @@
 #include <string>
 
 #include "engine/error.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "engine/flow_io.hpp"
 
 namespace fs = std::filesystem;
@@ -20,24 +21,9 @@ using namespace impasto;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("impasto-flo-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const std::string& path) { return test::read_file_bytes(path); }
 void spit(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), std::streamsize(bytes.size()));

@@ -13,17 +13,7 @@
 using namespace impasto;
 using impasto::test::make_content;
 using impasto::test::make_style;
-
-namespace {
-
-StylizeOptions small_options(int iterations) {
-  StylizeOptions o;
-  o.size = 64;
-  o.iterations = iterations;
-  return o;
-}
-
-}  // namespace
+using impasto::test::small_options;
 
 TEST_CASE("a 64x64 stylization drops the loss below 20% of its start within 100 iterations") {
   CpuBackend be;

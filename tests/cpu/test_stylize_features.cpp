@@ -13,16 +13,6 @@
 using namespace impasto;
 using namespace impasto::test;
 
-namespace {
-
-StylizeOptions small_options(int iterations) {
-  StylizeOptions o;
-  o.size = 64;
-  o.iterations = iterations;
-  return o;
-}
-
-}  // namespace
 
 TEST_CASE("pyramid: levels double in size, iterations count on, each level starts from the one below") {
   CpuBackend be;

@@ -22,6 +22,7 @@
 
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "engine/flow_io.hpp"
 #include "engine/image.hpp"
 #include "engine/video.hpp"
@@ -33,24 +34,9 @@ using namespace impasto;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("impasto-video-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+std::string slurp(const std::string& path) { return test::read_file_bytes(path); }
 
 std::vector<float> uniform(std::size_t n, float lo, float hi, std::uint32_t seed) {
   std::mt19937 rng(seed);

@@ -8,8 +8,9 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <random>
 #include <string>
+
+#include "tests/support/temp_dir.hpp"
 
 namespace impasto::test {
 
@@ -36,22 +37,6 @@ inline CliRun run_cli(const std::string& args) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("impasto-test-" + std::to_string(rd()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 // A bad-input run: non-zero exit, exactly one line containing `expect`, no file at `out`.
 inline void check_fails(const CliRun& r, const std::string& expect, const std::string& out) {

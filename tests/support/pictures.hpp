@@ -7,8 +7,17 @@
 #include <vector>
 
 #include "engine/image.hpp"
+#include "engine/stylize.hpp"
 
 namespace impasto::test {
+
+// Pipeline options for the 64×64 tests: default objective, `iterations` L-BFGS iterations.
+inline StylizeOptions small_options(int iterations) {
+  StylizeOptions o;
+  o.size = 64;
+  o.iterations = iterations;
+  return o;
+}
 
 // A smooth content picture n×n: a bright disc centred at (n/2, cx·n) on a vertical gradient.
 inline Image make_content(int n, float cx = 1.0f / 3.0f) {
