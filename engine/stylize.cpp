@@ -64,13 +64,15 @@ Image Stylizer::fit_style(const Image& style, int out_h, int out_w) const {
   return resize_longer_side(style, std::max(longer, 1));
 }
 
-Tensor Stylizer::noise_image(int h, int w) {
+Tensor noise_image(Backend& backend, int h, int w, std::uint64_t seed, std::uint64_t stream) {
   // neural-style-tf: uniform noise in [−20, 20).
-  SplitMix64 rng(options_.seed, 0);
+  SplitMix64 rng(seed, stream);
   std::vector<float> noise(std::size_t(3) * h * w);  // (3,H,W)
   for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
-  return backend_.from_host(noise, Shape{1, 3, h, w});
+  return backend.from_host(noise, Shape{1, 3, h, w});
 }
+
+Tensor Stylizer::noise_image(int h, int w) { return impasto::noise_image(backend_, h, w, options_.seed, 0); }
 
 Tensor Stylizer::resize_network(const Tensor& x, int h, int w) {
   const Shape s = x.shape();

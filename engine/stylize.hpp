@@ -168,6 +168,10 @@ class DivergedError : public Error {
 // artistic style transfer"), both RGB 0..255 of one size, converted on `backend`; the result is clipped.
 Image preserve_colors(Backend& backend, const Image& stylized, const Image& content, ColorSpace space);
 
+// A (1,3,h,w) noise image in network space, uniform in [−20, 20) (neural-style-tf's noise init), from stream
+// `stream` of seed `seed` (SplitMix64: the same numbers everywhere).
+Tensor noise_image(Backend& backend, int h, int w, std::uint64_t seed, std::uint64_t stream);
+
 // The deepest conv index any tap of the config uses, +1: how many weight layers to load.
 int layers_needed(const LossConfig& config);
 

@@ -19,7 +19,6 @@
 #include <thread>
 
 #include "engine/error.hpp"
-#include "engine/random.hpp"
 #include "weights/weights.hpp"
 
 #ifdef IMPASTO_HAVE_OPENCV
@@ -725,10 +724,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
             backend_.copy(content_x, x);
             break;
           case FrameInit::noise: {
-            SplitMix64 rng(options_.base.seed, std::uint64_t(t));
-            std::vector<float> noise(std::size_t(x.numel()));
-            for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
-            backend_.upload(noise.data(), x);
+            backend_.copy(noise_image(backend_, H, W, options_.base.seed, std::uint64_t(t)), x);
             backend_.axpby(float(1.0 - options_.base.noise_ratio), content_x, float(options_.base.noise_ratio), x);
             break;
           }
