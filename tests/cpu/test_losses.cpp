@@ -9,6 +9,7 @@
 #include "engine/error.hpp"
 #include "engine/losses.hpp"
 #include "tests/support/compare.hpp"
+#include "tests/support/finite_diff.hpp"
 
 using namespace impasto;
 
@@ -45,17 +46,10 @@ void check_gradient(StyleObjective& obj, Backend& be, const std::vector<float>& 
   for (int k = 0; k < 3; ++k) {
     std::vector<float> v(x0.size());
     for (float& e : v) e = dist(gen);
-    const float eps = 2e-3f;
-    std::vector<float> xp(x0), xm(x0);
-    double directional = 0;
-    for (std::size_t i = 0; i < x0.size(); ++i) {
-      xp[i] += eps * v[i];
-      xm[i] -= eps * v[i];
-      directional += double(g[i]) * v[i];
-    }
-    const double lp = obj.evaluate(be.from_host(xp, s), scratch).total;
-    const double lm = obj.evaluate(be.from_host(xm, s), scratch).total;
-    const double fd = (lp - lm) / (2.0 * eps);
+    const auto d = test::directional_derivative(x0, g, v, 2e-3f, [&](const std::vector<float>& xx) {
+      return obj.evaluate(be.from_host(xx, s), scratch).total;
+    });
+    const double fd = d.finite_difference, directional = d.backward;
     INFO("direction " << k << ": finite difference " << fd << " backward " << directional);
     CHECK(std::fabs(fd - directional) <= 3e-2 * std::fabs(directional) + 1e-9);
   }

@@ -14,6 +14,7 @@
 #include "engine/error.hpp"
 #include "engine/vgg19.hpp"
 #include "tests/support/compare.hpp"
+#include "tests/support/finite_diff.hpp"
 
 using namespace impasto;
 
@@ -73,16 +74,9 @@ void check_finite_differences(PoolMode pool) {
   // exact up to float rounding unless a kink lies within ε; 2% relative tolerance covers the rounding.
   for (unsigned k = 0; k < 4; ++k) {
     const std::vector<float> v = random_vector(x0.size(), 100 + k, 1.0f);
-    const float eps = 1e-2f;
-    std::vector<float> xp(x0), xm(x0);
-    double directional = 0;
-    for (std::size_t i = 0; i < x0.size(); ++i) {
-      xp[i] += eps * v[i];
-      xm[i] -= eps * v[i];
-      directional += double(g[i]) * v[i];
-    }
-    const double lp = loss.value(be.from_host(xp, xs)), lm = loss.value(be.from_host(xm, xs));
-    const double fd = (lp - lm) / (2.0 * eps);
+    const auto d = test::directional_derivative(
+        x0, g, v, 1e-2f, [&](const std::vector<float>& xx) { return loss.value(be.from_host(xx, xs)); });
+    const double fd = d.finite_difference, directional = d.backward;
     INFO("direction " << k << ": finite difference " << fd << ", backward " << directional);
     CHECK(std::fabs(fd - directional) <= 2e-2 * std::fabs(directional) + 1e-6);
   }
