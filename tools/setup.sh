@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# tools/setup.sh — install what impasto needs to build and test on Debian 12 (run as root or with sudo).
+# tools/setup.sh — install what impasto needs to build and test on Debian 12 (as root, or as a user with sudo:
+# the script calls sudo itself when not root).
 # The CUDA Toolkit and cuDNN are optional and not installed here: with nvcc on PATH (or at
 # /usr/local/cuda) the CUDA backend is built too, without them the CPU-only engine is.
 # `--dev` adds what a developer uses to regenerate test fixtures (Debian's PyTorch and h5py).
