@@ -6,6 +6,10 @@
 
 namespace impasto {
 
+std::size_t Adam::state_bytes(Shape shape) {
+  return 4 * std::size_t(shape.numel()) * sizeof(float);  // m_, v_, g_, x_good_
+}
+
 Adam::Adam(Backend& backend, Shape shape, AdamParams params) : backend_(backend), shape_(shape), params_(params) {
   params_.validate();
   IMPASTO_CHECK(shape.numel() > 0, "Adam: cannot optimize an empty tensor " << shape.str());

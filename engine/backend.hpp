@@ -29,6 +29,11 @@ enum class ColorSpace { yuv, ycrcb, lab, luv };
 // mantissas (CUDA only; the CPU backend always computes in fp32).
 enum class Precision { fp32, tf32 };
 
+struct MemoryAvailable {
+  std::size_t bytes = 0;
+  std::string source;  // e.g. "free on NVIDIA H100 80GB HBM3" or "MemAvailable of this host"
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -50,8 +55,14 @@ class Backend {
   virtual void reserve_workspace(std::size_t bytes) = 0;
   // Workspace that conv2d_forward / conv2d_backward_data need for these shapes.
   virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w) = 0;
-  // Bytes in use by tensors and workspace on the device (for memory plans and messages).
+  // Bytes in use by tensors, workspace and scratch on the device (for memory plans and messages).
   virtual std::size_t bytes_in_use() const = 0;
+  // The most bytes_in_use() has been since the backend was made or reset_peak_bytes() was last called.
+  virtual std::size_t peak_bytes_in_use() const = 0;
+  virtual void reset_peak_bytes() = 0;
+  // Memory a new plan may still take on this backend's device (CUDA: cudaMemGetInfo's free bytes; CPU: the
+  // kernel's MemAvailable), and where that number comes from, for messages.
+  virtual MemoryAvailable memory_available() const = 0;
 
   // ---- convolution: x (1,Cin,H,W), w (Cout,Cin,K,K) with K odd, b (1,1,1,Cout), y (1,Cout,H,W);
   //      stride 1, zero padding (K-1)/2 ("same"). N > 1 is allowed and loops over samples.

@@ -389,13 +389,17 @@ Image resize_area(const Image& img, int w, int h) {
   return out;
 }
 
+ImageSize longer_side_size(int h, int w, int size) {
+  IMPASTO_CHECK(size > 0, "resize_longer_side: size must be positive, got " << size);
+  IMPASTO_CHECK(h > 0 && w > 0, "resize_longer_side: the image " << w << "x" << h << " is empty");
+  const double scale = double(size) / std::max(w, h);
+  return {std::max(1, int(std::lround(h * scale))), std::max(1, int(std::lround(w * scale)))};
+}
+
 Image resize_longer_side(const Image& img, int size) {
   check_image(img, "resize_longer_side");
-  IMPASTO_CHECK(size > 0, "resize_longer_side: size must be positive, got " << size);
-  const double scale = double(size) / std::max(img.w, img.h);
-  const int w = std::max(1, int(std::lround(img.w * scale)));
-  const int h = std::max(1, int(std::lround(img.h * scale)));
-  return resize_area(img, w, h);
+  const ImageSize s = longer_side_size(img.h, img.w, size);
+  return resize_area(img, s.w, s.h);
 }
 
 // ---- network pre/post-processing ------------------------------------------------------------------------------

@@ -25,7 +25,12 @@ void write_image(const Image& img, const std::string& path, bool overwrite);
 // Resize to w×h: area averaging when shrinking (each output pixel is the mean of the input area it
 // covers, as OpenCV's INTER_AREA), bilinear with half-pixel centres when enlarging. Any channel count.
 Image resize_area(const Image& img, int w, int h);
-// Scale so that the longer side is `size` pixels, keeping the aspect ratio (sides rounded, at least 1).
+// The size of an h×w image scaled so that its longer side is `size` pixels, aspect ratio kept (sides
+// rounded, at least 1), and the image resized so.
+struct ImageSize {
+  int h = 0, w = 0;
+};
+ImageSize longer_side_size(int h, int w, int size);
 Image resize_longer_side(const Image& img, int size);
 
 // ImageNet mean of the Caffe VGG weights, (R,G,B).

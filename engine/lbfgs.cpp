@@ -63,6 +63,13 @@ struct Lbfgs::Point {
   int slot = -1;
 };
 
+std::size_t Lbfgs::state_bytes(Shape shape, const LbfgsParams& params) {
+  // The history, d_, g_, x_good_ and the strong-Wolfe trial gradients, as the constructor allocates them.
+  const int vectors = 3 + (params.line_search == LbfgsParams::LineSearch::strong_wolfe ? kLineSearchSlots : 0);
+  return detail::LbfgsHistory::bytes(shape, params.history) +
+         std::size_t(vectors) * std::size_t(shape.numel()) * sizeof(float);
+}
+
 Lbfgs::Lbfgs(Backend& backend, Shape shape, LbfgsParams params)
     : backend_(backend),
       shape_(shape),

@@ -41,6 +41,12 @@ std::int64_t c_offset(int m) { return 5 * std::int64_t(m) + 2; }
 
 }  // namespace
 
+std::size_t LbfgsHistory::bytes(Shape shape, int capacity) {
+  // S, Y (m, n), the candidate pair (2, n) and small_ (7m + 2), as the constructor below allocates them.
+  const std::int64_t floats = (2 * std::int64_t(capacity) + 2) * shape.numel() + c_offset(capacity) + 2 * std::int64_t(capacity);
+  return std::size_t(floats) * sizeof(float);
+}
+
 LbfgsHistory::LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps)
     : backend_(backend), capacity_(capacity), curvature_eps_(curvature_eps) {
   IMPASTO_CHECK(capacity >= 1, "L-BFGS: history " << capacity << " must be >= 1");

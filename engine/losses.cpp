@@ -106,9 +106,8 @@ std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w
   // The size of each style layer's feature map for an input of h×w (VGG-19's poolings halve, floor).
   std::vector<Tensor> out;
   for (const auto& t : config_.style_layers) {
-    int hh = h, ww = w;
-    for (int i = 0; i < t.tap.conv; ++i)
-      if (vgg19_convs()[i].pool_after) { hh /= 2; ww /= 2; }
+    const Shape fs = vgg19_feature_shape(t.tap, h, w);
+    const int hh = fs.h, ww = fs.w;
     Image m = resize_area(mask, ww, hh);
     const float peak = *std::max_element(m.data.begin(), m.data.end());
     IMPASTO_CHECK(peak > 0, "style mask is empty (all zero) at layer " << tap_name(t.tap));
@@ -180,18 +179,11 @@ void StyleObjective::plan_output(int h, int w) {
   // Per-layer shapes at the output size, from the plan.
   std::int64_t max_gram = 1, max_feature = 1;
   std::vector<Shape> shapes;
-  {
-    int hh = h, ww = w;
-    for (const auto& t : config_.style_layers) {
-      hh = h;
-      ww = w;
-      for (int i = 0; i < t.tap.conv; ++i)
-        if (vgg19_convs()[i].pool_after) { hh /= 2; ww /= 2; }
-      const int n = vgg19_convs()[t.tap.conv].cout;
-      shapes.push_back(Shape{1, n, hh, ww});
-      max_gram = std::max<std::int64_t>(max_gram, std::int64_t(n) * n);
-      max_feature = std::max<std::int64_t>(max_feature, std::int64_t(n) * hh * ww);
-    }
+  for (const auto& t : config_.style_layers) {
+    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
+    shapes.push_back(fs);
+    max_gram = std::max<std::int64_t>(max_gram, std::int64_t(fs.c) * fs.c);
+    max_feature = std::max<std::int64_t>(max_feature, fs.numel());
   }
   bool any_mask = false;
   for (auto& st : styles_) {
@@ -215,6 +207,39 @@ void StyleObjective::plan_output(int h, int w) {
   masked_grad_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
   content_targets_.clear();
   ready_ = true;
+}
+
+std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles) {
+  // What plan_output and set_content allocate, layer by layer, plus the styles' per-position Grams.
+  std::int64_t grams = 0, masks = 0, max_gram = 1, max_feature = 1, content = 0;
+  for (const auto& t : config.style_layers) {
+    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
+    grams += std::int64_t(fs.c) * fs.c;
+    masks += fs.plane();
+    max_gram = std::max<std::int64_t>(max_gram, std::int64_t(fs.c) * fs.c);
+    max_feature = std::max<std::int64_t>(max_feature, fs.numel());
+  }
+  for (const auto& t : config.content_layers) content += vgg19_feature_shape(t.tap, h, w).numel();
+  const std::int64_t floats = 2 * grams * styles                      // G_style/M_style and the target, per style
+                              + masks * masked_styles                  // the output-size mask pyramids
+                              + 2 * max_gram                           // gram_, gram_grad_
+                              + (masked_styles > 0 ? 2 * max_feature : 0)  // masked_, masked_grad_
+                              + content;                               // content targets
+  return std::size_t(floats) * sizeof(float);
+}
+
+std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked) {
+  // The Grams of the styles added before, this style's Grams as they are made, and (masked) the style-size
+  // mask pyramid with one masked feature map at a time.
+  std::int64_t grams = 0, masks = 0, max_feature = 0;
+  for (const auto& t : config.style_layers) {
+    const Shape fs = vgg19_feature_shape(t.tap, h, w);
+    grams += std::int64_t(fs.c) * fs.c;
+    masks += fs.plane();
+    max_feature = std::max<std::int64_t>(max_feature, fs.numel());
+  }
+  const std::int64_t floats = grams * (earlier_styles + 1) + (masked ? masks + max_feature : 0);
+  return std::size_t(floats) * sizeof(float);
 }
 
 void StyleObjective::set_content(const Tensor& x) {

@@ -66,6 +66,14 @@ class StyleObjective {
   // L(x) and dL/dx (grad overwritten), x (1,3,H,W) preprocessed. Needs set_content or set_output_size.
   LossTerms evaluate(const Tensor& x, Tensor& grad);
 
+  // Memory (bytes, without the network's plan) that set_content / set_output_size hold for an output of h×w
+  // with `styles` styles of which `masked_styles` have masks: the style targets, mask pyramids, loss scratch
+  // and content targets.
+  static std::size_t output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles);
+  // Memory (bytes, without the network's plan) held while add_style runs on an h×w style image after
+  // `earlier_styles` others.
+  static std::size_t add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked);
+
   int height() const { return h_; }
   int width() const { return w_; }
   const LossConfig& config() const { return config_; }

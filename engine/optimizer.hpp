@@ -131,6 +131,8 @@ class LbfgsHistory {
   // Allocates S and Y (m, n), the candidate pair (2, n) and one (7m + 2)-float vector for the small products.
   // n = shape.numel().
   LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps);
+  // The bytes the constructor allocates.
+  static std::size_t bytes(Shape shape, int capacity);
 
   void clear();
   int size() const { return count_; }
@@ -179,6 +181,8 @@ class Lbfgs {
   // (S and Y, the candidate pair, d, g, the last good x) and 7·history + 2 floats, with none; two more vectors
   // with strong_wolfe. Allocations: 7 tensors (9 with strong_wolfe).
   Lbfgs(Backend& backend, Shape shape, LbfgsParams params);
+  // The bytes the constructor allocates for tensors of `shape` (for memory plans; nothing is allocated).
+  static std::size_t state_bytes(Shape shape, const LbfgsParams& params);
 
   // Minimizes from x (shape as constructed) in place; x holds the last iterate on return. Each call starts
   // with an empty history.
@@ -215,6 +219,8 @@ class Adam {
  public:
   // Validates params and allocates the moments m, v, the gradient and the last good x.
   Adam(Backend& backend, Shape shape, AdamParams params);
+  // The bytes the constructor allocates for tensors of `shape` (for memory plans; nothing is allocated).
+  static std::size_t state_bytes(Shape shape);
 
   // Minimizes from x in place; each call starts with zero moments.
   OptimizeResult minimize(Tensor& x, const Objective& f, const IterationCallback& callback = {});

@@ -56,12 +56,73 @@ Image Stylizer::to_image(const Tensor& x) {
   return postprocess(host.data(), x.shape().h, x.shape().w, bgr_);
 }
 
-Image Stylizer::fit_style(const Image& style, int out_h, int out_w) const {
-  const double k = options_.style_scale;
-  if (options_.style_stretch)
-    return resize_area(style, std::max(1, int(std::lround(out_w * k))), std::max(1, int(std::lround(out_h * k))));
+ImageSize Stylizer::style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w) {
+  const double k = options.style_scale;
+  if (options.style_stretch) return {std::max(1, int(std::lround(out_h * k))), std::max(1, int(std::lround(out_w * k)))};
   const int longer = int(std::lround(std::max(out_h, out_w) * k));
-  return resize_longer_side(style, std::max(longer, 1));
+  return longer_side_size(style.h, style.w, std::max(longer, 1));
+}
+
+ImageSize Stylizer::texture_style_size(const StylizeOptions& options, ImageSize style, int lv_h, int lv_w, int h, int w) {
+  const double f = double(std::max(lv_h, lv_w)) / double(std::max(h, w));
+  const ImageSize shrunk{std::max(1, int(std::lround(style.h * f))), std::max(1, int(std::lround(style.w * f)))};
+  return style_size(options, style, shrunk.h, shrunk.w);
+}
+
+Image Stylizer::fit_style(const Image& style, int out_h, int out_w) const {
+  const ImageSize s = style_size(options_, {style.h, style.w}, out_h, out_w);
+  return s.h == style.h && s.w == style.w ? style : resize_area(style, s.w, s.h);
+}
+
+MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImages& images) {
+  const bool texture = images.content.h == 0;
+  LossConfig config = options.loss;
+  if (texture) config.content_layers.clear();
+  IMPASTO_CHECK(!images.styles.empty(), "no style image given");
+  const ImageSize out = texture ? ImageSize{options.size, options.size}
+                        : options.size > 0 ? longer_side_size(images.content.h, images.content.w, options.size)
+                                           : images.content;
+  std::vector<Tap> style_taps, all_taps;
+  for (const auto& t : config.style_layers) style_taps.push_back(t.tap);
+  all_taps = style_taps;
+  for (const auto& t : config.content_layers) all_taps.push_back(t.tap);
+  auto floats = [](std::int64_t n) { return std::size_t(n) * sizeof(float); };
+
+  // The phases of run_levels, level by level: each style's target (the network planned at the style's size,
+  // the Grams made so far), then the optimization (the network at the output size, the objective, the
+  // optimizer). The workspace only grows, so every phase holds the largest reserved so far.
+  MemoryNeed peak;
+  std::size_t workspace = 0;
+  std::int64_t previous_x = 0;  // the previous level's result, alive while the next level's targets are made
+  const int n_styles = int(images.styles.size());
+  for (const Level& lv : plan_pyramid(options, config, out.h, out.w)) {
+    for (int i = 0; i < n_styles; ++i) {
+      const ImageSize s = texture ? texture_style_size(options, images.styles[std::size_t(i)], lv.h, lv.w, out.h, out.w)
+                                  : style_size(options, images.styles[std::size_t(i)], lv.h, lv.w);
+      const VggPlanBytes plan = net_.plan_bytes(s.h, s.w, style_taps);
+      workspace = std::max(workspace, plan.workspace);
+      MemoryNeed n;
+      n.weights = net_.weight_bytes();
+      n.network = plan.buffers;
+      n.workspace = workspace;
+      n.objective = StyleObjective::add_style_bytes(config, s.h, s.w, i, i < images.masks);
+      n.images = floats(3LL * s.h * s.w + 3 * previous_x);  // the style's upload
+      peak = max_need(peak, n);
+    }
+    const VggPlanBytes plan = net_.plan_bytes(lv.h, lv.w, all_taps);
+    workspace = std::max(workspace, plan.workspace);
+    const Shape x{1, 3, lv.h, lv.w};  // (1,3,H,W)
+    MemoryNeed n;
+    n.weights = net_.weight_bytes();
+    n.network = plan.buffers;
+    n.workspace = workspace;
+    n.objective = StyleObjective::output_bytes(config, lv.h, lv.w, n_styles, images.masks);
+    n.optimizer = options.use_adam ? Adam::state_bytes(x) : Lbfgs::state_bytes(x, options.lbfgs);
+    n.images = floats(2 * x.numel());  // x and the content (or init) upload, or the previous level's x
+    peak = max_need(peak, n);
+    previous_x = x.numel();
+  }
+  return peak;
 }
 
 Tensor noise_image(Backend& backend, int h, int w, std::uint64_t seed, std::uint64_t stream) {
@@ -223,11 +284,11 @@ StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& style
   const TargetsFn targets = [&](StyleObjective& objective, const Level& lv) {
     // A texture keeps the style's own scale (× style_scale): its statistics are per position. A coarser
     // pyramid level shrinks the style with the output.
-    const double f = double(std::max(lv.h, lv.w)) / double(std::max(h, w));
     for (std::size_t i = 0; i < styles.size(); ++i) {
       const Image& s = styles[i];
-      const int sh = std::max(1, int(std::lround(s.h * f))), sw = std::max(1, int(std::lround(s.w * f)));
-      objective.add_style(upload_image(fit_style(s, sh, sw)), blend.empty() ? 1.0f : blend[i]);
+      const ImageSize fit = texture_style_size(options_, {s.h, s.w}, lv.h, lv.w, h, w);
+      objective.add_style(upload_image(fit.h == s.h && fit.w == s.w ? s : resize_area(s, fit.w, fit.h)),
+                          blend.empty() ? 1.0f : blend[i]);
     }
     objective.set_output_size(lv.h, lv.w);
   };

@@ -16,6 +16,7 @@
 #include "engine/error.hpp"
 #include "engine/image.hpp"
 #include "engine/losses.hpp"
+#include "engine/memory_plan.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/vgg19.hpp"
 #include "weights/weights.hpp"
@@ -101,6 +102,13 @@ struct PyramidLevel {
 // throws a one-line Error when the coarsest is too small for the deepest layer `config` uses.
 std::vector<PyramidLevel> plan_pyramid(const StylizeOptions& options, const LossConfig& config, int h, int w);
 
+// What a run's memory depends on besides its options: the sizes of its images as given.
+struct RunImages {
+  ImageSize content;              // stylize: the content image as read; a texture: {0, 0} (options.size square)
+  std::vector<ImageSize> styles;  // each style image as read
+  int masks = 0;                  // masked styles: 0, or one mask per style
+};
+
 class Stylizer {
  public:
   // Called for every accepted iterate (iteration 0 = the initial image); `x` is the current image in
@@ -117,11 +125,21 @@ class Stylizer {
   // Texture synthesis: style terms only, from noise, output h×w (pyramid and luminance-only apply).
   StylizeResult synthesize(int h, int w, const std::vector<Image>& styles, const Reporter& report = {});
 
+  // The memory run() (synthesize() for a texture) would hold at its peak with these options and images,
+  // computed without allocating (engine/memory_plan.hpp). `options` may differ from the Stylizer's in size,
+  // history and optimizer: the CLI asks what a smaller request would need.
+  MemoryNeed memory_needed(const StylizeOptions& options, const RunImages& images);
+
   // Network-space image (1,3,H,W) → RGB 0..255.
   Image to_image(const Tensor& x);
   // The style image as the network sees it for an output of out_h×out_w: longer side × style_scale with
   // its aspect kept, or exactly the output size × style_scale with style_stretch.
   Image fit_style(const Image& style, int out_h, int out_w) const;
+  // The size fit_style gives a style of size `style` for an output of out_h×out_w under `options`.
+  static ImageSize style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w);
+  // A texture's style size at a pyramid level of lv_h×lv_w for a texture of h×w: the style keeps its own
+  // scale (× style_scale), shrunk with the level.
+  static ImageSize texture_style_size(const StylizeOptions& options, ImageSize style, int lv_h, int lv_w, int h, int w);
 
  private:
   using Level = PyramidLevel;

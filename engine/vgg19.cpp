@@ -5,6 +5,7 @@
 #include "engine/vgg19.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 #include "engine/error.hpp"
@@ -47,7 +48,37 @@ Vgg19::Vgg19(Backend& backend, const VggWeights& weights, PoolMode pool) : backe
   }
 }
 
+std::size_t Vgg19::weight_bytes() const {
+  std::size_t bytes = 0;
+  for (const Layer& l : layers_) bytes += std::size_t(l.w.numel() + l.b.numel()) * sizeof(float);
+  return bytes;
+}
+
+Shape vgg19_feature_shape(const Tap& t, int h, int w) {
+  const auto& convs = vgg19_convs();
+  for (int i = 0; i < t.conv; ++i)
+    if (convs[i].pool_after) {
+      h /= 2;
+      w /= 2;
+    }
+  return Shape{1, convs[t.conv].cout, h, w};  // (1,C,h,w)
+}
+
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
+  for (Layer& l : layers_) l.conv_out = l.relu_out = l.pool_out = l.conv_grad = l.relu_grad = Tensor();
+  scratch_a_ = scratch_b_ = Tensor();
+  depth_ = 0;
+  const VggPlanBytes bytes = lay_out(h, w, taps, true);
+  planned_bytes_ = bytes.buffers + bytes.workspace;
+  h_ = h;
+  w_ = w;
+}
+
+VggPlanBytes Vgg19::plan_bytes(int h, int w, const std::vector<Tap>& taps) {
+  return lay_out(h, w, taps, false);
+}
+
+VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate) {
   IMPASTO_CHECK(h >= 1 && w >= 1, "image size " << w << "x" << h << " is empty");
   IMPASTO_CHECK(!taps.empty(), "no layers requested from VGG-19");
   const auto& convs = vgg19_convs();
@@ -56,52 +87,56 @@ void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
   IMPASTO_CHECK(deepest < int(layers_.size()), "layer " << convs[deepest].name << " is needed but the weights hold only "
                                                          << layers_.size() << " convolution layers");
   // The spatial size must stay at least 1x1 down to the deepest layer.
-  {
-    int hh = h, ww = w;
-    for (int i = 0; i < deepest; ++i)
-      if (convs[i].pool_after) { hh /= 2; ww /= 2; }
-    IMPASTO_CHECK(hh >= 1 && ww >= 1, "image " << w << "x" << h << " is too small for layer " << convs[deepest].name
-                                               << " (each pooling halves it)");
-  }
-  for (Layer& l : layers_) l.conv_out = l.relu_out = l.pool_out = l.conv_grad = l.relu_grad = Tensor();
-  scratch_a_ = scratch_b_ = Tensor();
+  const Shape deepest_shape = vgg19_feature_shape(Tap{deepest, false}, h, w);
+  IMPASTO_CHECK(deepest_shape.h >= 1 && deepest_shape.w >= 1,
+                "image " << w << "x" << h << " is too small for layer " << convs[deepest].name
+                         << " (each pooling halves it)");
+  // cuDNN's tensor descriptors and our kernels index a feature map with 32-bit integers.
+  IMPASTO_CHECK(std::int64_t(convs[0].cout) * h * w <= std::int64_t(INT32_MAX),
+                "image " << w << "x" << h << " is too large: VGG-19's first layers would hold more than 2^31 values");
 
-  depth_ = deepest + 1;
-  h_ = h;
-  w_ = w;
-  planned_bytes_ = 0;
+  const int depth = deepest + 1;
+  std::size_t bytes = 0;
   std::int64_t max_numel = 3LL * h * w;
   std::size_t workspace = 0;
   int hh = h, ww = w;
-  auto alloc = [&](Shape s) {
-    planned_bytes_ += std::size_t(s.numel()) * sizeof(float);
-    return backend_.empty(s);
+  auto alloc = [&](Tensor& slot, Shape s) {  // counts s; allocates it into slot when planning for real
+    bytes += std::size_t(s.numel()) * sizeof(float);
+    if (allocate) slot = backend_.empty(s);
   };
-  for (int i = 0; i < depth_; ++i) {
+  for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
     const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
     const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
     workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape()));
-    l.relu_out = alloc(out);
+    alloc(l.relu_out, out);
     max_numel = std::max(max_numel, out.numel());
+    bool relu_grad = false, conv_grad = false;
     for (const Tap& t : taps) {
       if (t.conv != i) continue;
-      if (t.relu && l.relu_grad.empty()) l.relu_grad = alloc(out);
-      if (!t.relu && l.conv_grad.empty()) {
-        l.conv_grad = alloc(out);
-        l.conv_out = alloc(out);
+      if (t.relu && !relu_grad) {
+        relu_grad = true;
+        alloc(l.relu_grad, out);
+      }
+      if (!t.relu && !conv_grad) {
+        conv_grad = true;
+        alloc(l.conv_grad, out);
+        alloc(l.conv_out, out);
       }
     }
-    if (convs[i].pool_after && i + 1 < depth_) {
+    if (convs[i].pool_after && i + 1 < depth) {
       hh /= 2;
       ww /= 2;
-      l.pool_out = alloc(Shape{1, convs[i].cout, hh, ww});  // (1,Cout,h/2,w/2)
+      alloc(l.pool_out, Shape{1, convs[i].cout, hh, ww});  // (1,Cout,h/2,w/2)
     }
   }
-  scratch_a_ = alloc(Shape{1, 1, 1, int(max_numel)});
-  scratch_b_ = alloc(Shape{1, 1, 1, int(max_numel)});
-  backend_.reserve_workspace(workspace);
-  planned_bytes_ += workspace;
+  alloc(scratch_a_, Shape{1, 1, 1, int(max_numel)});
+  alloc(scratch_b_, Shape{1, 1, 1, int(max_numel)});
+  if (allocate) {
+    backend_.reserve_workspace(workspace);
+    depth_ = depth;
+  }
+  return {bytes, workspace};
 }
 
 void Vgg19::forward(const Tensor& x) {

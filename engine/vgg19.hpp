@@ -23,6 +23,13 @@ struct Tap {
 Tap parse_tap(const std::string& name);
 std::string tap_name(const Tap& t);
 PoolMode parse_pool_mode(const std::string& s);  // "avg" | "max"
+// The shape of tap t's feature map for an input of h×w: (1,C,h',w'), each pooling before it halving (floor).
+Shape vgg19_feature_shape(const Tap& t, int h, int w);
+
+struct VggPlanBytes {
+  std::size_t buffers = 0;    // activations, tap gradients, scratch
+  std::size_t workspace = 0;  // the backend workspace the plan reserves (only grows: a maximum, not a sum)
+};
 
 class Vgg19 {
  public:
@@ -34,6 +41,9 @@ class Vgg19 {
   // Allocates every activation, tap-gradient and scratch buffer for an (1,3,h,w) input and these taps
   // (once per image size; forward/backward allocate nothing). The network ends at the deepest tap.
   void plan(int h, int w, const std::vector<Tap>& taps);
+  // The bytes plan(h, w, taps) would hold (activations, gradients, scratch) and the convolution workspace it
+  // reserves, computed without allocating: the same layout walk as plan().
+  VggPlanBytes plan_bytes(int h, int w, const std::vector<Tap>& taps);
   int planned_height() const { return h_; }
   int planned_width() const { return w_; }
 
@@ -51,6 +61,7 @@ class Vgg19 {
   // conv. The backward-data pass costs the same.
   double conv_flops() const;
   std::size_t planned_bytes() const { return planned_bytes_; }
+  std::size_t weight_bytes() const;  // the uploaded weights and biases
   Backend& backend() const { return backend_; }
 
  private:
@@ -62,6 +73,8 @@ class Vgg19 {
     Tensor conv_grad;     // tap gradient buffers, when planned
     Tensor relu_grad;
   };
+  // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
+  VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
   Layer& layer_of(const Tap& t, const char* what);
   const Layer& layer_of(const Tap& t, const char* what) const;
 

@@ -183,6 +183,13 @@ class VideoStylizer {
   // The flows (a, a + j) every run over `frames` frames with these options needs, in the order pass 1 uses them.
   static std::vector<std::pair<int, int>> needed_pairs(int frames, const std::vector<int>& offsets);
 
+  // The memory run() would hold at its peak for frames of h×w and these styles (sizes as read), with `options`
+  // (which may differ from the stylizer's in size and history: the CLI asks what a smaller request needs).
+  // Computed without allocating (engine/memory_plan.hpp).
+  MemoryNeed memory_needed(const VideoOptions& options, int h, int w, const std::vector<ImageSize>& styles);
+  // The size a style of size `style` is given for frames of h×w: longer side × style_scale, aspect kept.
+  static ImageSize style_size(const VideoOptions& options, ImageSize style, int h, int w);
+
  private:
   Tensor upload_image(const Image& rgb);
   Image to_image(const Tensor& x);

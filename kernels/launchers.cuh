@@ -1,5 +1,5 @@
 // kernels/launchers.cuh — host-side entry points of the custom CUDA kernels (element-wise, reductions, fused
-// losses, Adam, masks, color, video warping) and the one launch-configuration rule they all share. The CUDA backend
+// losses, Adam, masks, pooling backward, color, video warping) and the one launch-configuration rule they all share. The CUDA backend
 // (engine/cuda/*.cu) calls these with raw device pointers; shapes were checked before. Every launcher
 // checks its launch (IMPASTO_CUDA_CHECK_LAUNCH); all work is queued on the given stream.
 #pragma once
@@ -39,6 +39,10 @@ void symmetrize(const float* g, float* out, int c, cudaStream_t s);
 // One Adam step; step_size = lr/(1−β1ᵗ), inv_sqrt_bc2 = 1/sqrt(1−β2ᵗ) (see math::adam_update).
 void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float beta1, float beta2, float eps,
           float step_size, float inv_sqrt_bc2, cudaStream_t s);
+
+// ---- pooling (kernels/pool.cu): x, dx (planes,h,w), dy (planes,h/2,w/2); dx's dropped odd row/column is
+//      not written --------------------------------------------------------------------------------------------
+void max_pool_backward(const float* x, const float* dy, float* dx, std::int64_t planes, int h, int w, cudaStream_t s);
 
 // ---- reductions (kernels/reduce.cu): stage 1 writes one double per block into `partials` (kMaxBlocks
 //      doubles) and returns the block count; stage 2 (reduce_finish) folds them into out[0]. -------------

@@ -488,9 +488,31 @@ int run(int argc, char** argv) {
     report["mode"] = "max-size-check";
     std::printf("max-size check %dx%d: L-BFGS history %d, %d iterations\n", o.max_size.w, o.max_size.h, o.history,
                 o.warmup + o.iterations);
+    // What `impasto stylize` would estimate for this request before starting (engine/memory_plan.hpp), held
+    // against the peak the backend then measures: the GPU check of the estimate.
+    StylizeOptions cli;
+    cli.size = std::max(o.max_size.w, o.max_size.h);
+    cli.lbfgs.history = o.history;
+    RunImages images;
+    images.content = {o.max_size.h, o.max_size.w};
+    images.styles = {images.content};
+    const MemoryNeed need = Stylizer(*backend, weights, cli).memory_needed(cli, images);
+    const MemoryBudget budget = memory_budget(*backend, 0);
+    std::printf("memory estimate: %s; %s %s: %s\n", need.str().c_str(), format_gib(budget.bytes).c_str(),
+                budget.source.c_str(), fits(need, budget) ? "fits" : "does NOT fit (the CLI would refuse)");
+    report["bytes_estimated"] = need.total();
+    report["bytes_budget"] = budget.bytes;
+    const std::size_t base = backend->bytes_in_use();
+    backend->reset_peak_bytes();
     try {
       json r = session.stylize(o.max_size, false, /*as_cli=*/true);
       r["passed"] = true;
+      // The session's network (weights) was made before `base`: compare without the weights.
+      const std::size_t peak_bytes = backend->peak_bytes_in_use() - base, estimated = need.total() - need.weights;
+      r["bytes_peak"] = peak_bytes;
+      r["bytes_estimated"] = estimated;
+      std::printf("memory without weights: estimated %s, measured peak %s (estimate / peak %.3f)\n",
+                  format_gib(estimated).c_str(), format_gib(peak_bytes).c_str(), double(estimated) / double(peak_bytes));
       print_stylize_row(r, false);
       std::printf("max-size check PASSED: %dx%d ran %d iterations (%d evaluations, strong-Wolfe, stop: %s), "
                   "%.2f GiB in use\n", o.max_size.w, o.max_size.h, r["iterations_done"].get<int>(),

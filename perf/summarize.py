@@ -76,6 +76,10 @@ def table(reports):
                                  f"{run.get('iterations_done', '?')} iterations ({run.get('evaluations', '?')} "
                                  f"evaluations), {run['ms_per_iteration']:.1f} ms/it, "
                                  f"{run['bytes_planned'] / 2**30:.2f} GiB planned")
+                    if "bytes_peak" in run:
+                        lines.append(f"memory without weights: estimated {run['bytes_estimated'] / 2**30:.2f} GiB, "
+                                     f"measured peak {run['bytes_peak'] / 2**30:.2f} GiB (ratio "
+                                     f"{run['bytes_estimated'] / max(run['bytes_peak'], 1):.3f})")
                 else:
                     lines.append(f"\nmax-size check {run['width']}x{run['height']}: FAILED: {run.get('error')}")
         if r.get("mode") == "vgg-only":

@@ -149,16 +149,40 @@ void run_command(Args& a, CLI::App* c, bool texture) {
 
   std::unique_ptr<Backend> backend = make_backend(a.obj);
   const VggWeights weights = load_weights_spec(a.obj.weights, layers_needed(options.loss));
-  if (!a.quiet) std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend->name().c_str());
 
-  std::unique_ptr<std::ofstream> log;
+  IMPASTO_CHECK(a.log_path.empty() || a.force || !fs::exists(a.log_path),
+                "log '" << a.log_path << "' exists (use --force to overwrite)");
+
+  Stylizer stylizer(*backend, weights, options);
+  // Before any work: the run must fit the device (one line naming what would fit when it does not).
+  RunImages sizes;
+  if (!texture) sizes.content = {content.h, content.w};
+  for (const Image& s : styles) sizes.styles.push_back({s.h, s.w});
+  sizes.masks = int(masks.size());
+  const int size = texture || a.obj.size > 0 ? a.obj.size : std::max(content.h, content.w);
+  const NeedFn need = [&](int s, int history) {
+    StylizeOptions o = options;
+    o.size = s;
+    if (history > 0) o.lbfgs.history = history;
+    return stylizer.memory_needed(o, sizes);
+  };
+  std::ostringstream what;
+  if (texture) {
+    what << "a " << size << "x" << size << " texture";
+  } else {
+    const ImageSize out = a.obj.size > 0 ? longer_side_size(content.h, content.w, a.obj.size) : ImageSize{content.h, content.w};
+    what << "a " << out.w << "x" << out.h << " stylization";
+  }
+  const std::string memory = check_memory_fits(*backend, a.obj, need, size, what.str());
+  if (!a.quiet) {
+    std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend->name().c_str());
+    std::fputs(memory.c_str(), stderr);
+  }
+  std::unique_ptr<std::ofstream> log;  // opened once the run is known to fit: a refused run leaves no file
   if (!a.log_path.empty()) {
-    IMPASTO_CHECK(a.force || !fs::exists(a.log_path), "log '" << a.log_path << "' exists (use --force to overwrite)");
     log = std::make_unique<std::ofstream>(a.log_path, std::ios::trunc);
     IMPASTO_CHECK(log->good(), "log '" << a.log_path << "': cannot open for writing");
   }
-
-  Stylizer stylizer(*backend, weights, options);
   Progress progress(total, a.print_every, a.quiet);
   auto report = [&](const IterationReport& r, const Tensor& x) {
     progress.update(r);

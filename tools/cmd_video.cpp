@@ -89,6 +89,18 @@ void run_video(VideoArgs& a) {
   const int h = video.frames[0].h, w = video.frames[0].w;
   std::unique_ptr<Backend> backend = make_backend(a.obj);
   const VggWeights weights = load_weights_spec(a.obj.weights, layers_needed(options.base.loss));
+  VideoStylizer stylizer(*backend, weights, options);
+  // Before any file is written: the run must fit the device (one line naming what would fit when it does not).
+  std::vector<ImageSize> style_sizes;
+  for (const Image& s : styles) style_sizes.push_back({s.h, s.w});
+  const NeedFn need = [&](int s, int history) {
+    VideoOptions o = options;
+    if (history > 0) o.base.lbfgs.history = history;
+    const ImageSize frame = longer_side_size(h, w, s);
+    return stylizer.memory_needed(o, frame.h, frame.w, style_sizes);
+  };
+  const std::string memory =
+      check_memory_fits(*backend, a.obj, need, std::max(h, w), "a " + std::to_string(w) + "x" + std::to_string(h) + " video");
   fs::create_directories(a.out);
 
   std::unique_ptr<FlowProvider> flows;
@@ -110,12 +122,12 @@ void run_video(VideoArgs& a) {
     std::fprintf(stderr, "impasto: video %s -> %dx%d; flow: %s; weights: %s; device: %s\n", video.description.c_str(),
                  w, h, a.flow_dir.empty() ? a.flow.c_str() : ("files in " + a.flow_dir).c_str(),
                  weights.description.c_str(), backend->name().c_str());
+  if (!a.quiet) std::fputs(memory.c_str(), stderr);
 
   const std::string log_path = a.log_path.empty() ? (fs::path(a.out) / "impasto-video.log").string() : a.log_path;
   std::ofstream log(log_path, std::ios::app);
   IMPASTO_CHECK(log.good(), "log '" << log_path << "': cannot open for writing");
 
-  VideoStylizer stylizer(*backend, weights, options);
   auto on_iteration = [&](const FrameReport& f, const IterationReport& r) {
     if (a.quiet || a.print_every <= 0 || r.iteration % a.print_every != 0) return;
     std::fprintf(stderr, "  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",

@@ -28,6 +28,10 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--pooling", a.pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
   c->add_option("--weights", a.weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
   c->add_option("--device", a.device, "auto (cuda when present) | cpu | cuda")->capture_default_str();
+  c->add_option("--max-memory", a.max_memory,
+                 "GiB the run may take on its device (default: what is free); a larger need stops before starting, "
+                 "naming the --size and --history that fit")
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--precision", a.precision, "auto | fp32 | tf32 (CUDA)")
       ->check(CLI::IsMember({"auto", "fp32", "tf32"}))->capture_default_str();
   c->add_option("--preset", a.preset, "neural-style-tf (default objective) | neural-style (jcjohnson)")
@@ -102,6 +106,15 @@ std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
   std::unique_ptr<Backend> backend = impasto::make_backend(parse_device(a.device));
   if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
   return backend;
+}
+
+std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
+                              const std::string& what) {
+  const MemoryBudget budget = memory_budget(backend, a.max_memory);
+  const int history = a.optimizer == "lbfgs" ? a.lbfgs_history : 0;
+  check_memory(need, size, history, budget, what);
+  return "impasto: memory: about " + need(size, history).str() + " of " + format_gib(budget.bytes) + " (" +
+         budget.source + ")\n";
 }
 
 }  // namespace impasto::cli

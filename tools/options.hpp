@@ -25,6 +25,7 @@ struct ObjectiveArgs {
   int size = 512, iterations = 1000, lbfgs_history = 100, content_loss = 1;
   double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, tolerance = 0;
   double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3;
+  double max_memory = 0;  // GiB the run may take on its device (0: what the device has free)
   std::uint64_t seed = 0;
 };
 
@@ -42,5 +43,12 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a);
 
 // The backend of --device and --precision.
 std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a);
+
+// Before a run starts: the memory it needs at --size `size` (need(size, history), engine/memory_plan.hpp) must
+// fit what `backend` has free (capped by --max-memory), else a one-line error naming what would fit. Returns
+// the line to print when it fits ("impasto: memory: about ... of ... free"). `what` names the request
+// ("a 1024x768 stylization").
+std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
+                              const std::string& what);
 
 }  // namespace impasto::cli

@@ -4,11 +4,11 @@
 // loss.cpp, color.cpp, video.cpp, blas.cpp (GEMV for the compact L-BFGS).
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/memory_counter.hpp"
 
 namespace impasto {
 
@@ -26,6 +26,9 @@ class CpuBackend final : public Backend {
   void reserve_workspace(std::size_t bytes) override;
   std::size_t conv2d_workspace_bytes(Shape x, Shape w) override;
   std::size_t bytes_in_use() const override;
+  std::size_t peak_bytes_in_use() const override;
+  void reset_peak_bytes() override;
+  MemoryAvailable memory_available() const override;
 
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
@@ -66,9 +69,9 @@ class CpuBackend final : public Backend {
  private:
   float* workspace(std::size_t floats);  // grows the im2col buffer when needed
   std::vector<float> workspace_;
-  // Live bytes of the tensors handed out by empty(); shared with each storage so that a tensor may
-  // outlive the backend.
-  std::shared_ptr<std::atomic<std::size_t>> live_bytes_ = std::make_shared<std::atomic<std::size_t>>(0);
+  // Live and peak bytes of the tensors handed out by empty() and of the workspace; shared with each storage
+  // so that a tensor may outlive the backend.
+  std::shared_ptr<MemoryCounter> memory_ = std::make_shared<MemoryCounter>();
 };
 
 }  // namespace impasto

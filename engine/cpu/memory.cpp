@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <new>
+#include <string>
+
+#include <unistd.h>
 
 #include "engine/cpu/conv_blas.hpp"
 #include "engine/cpu/cpu_backend.hpp"
@@ -21,17 +25,17 @@ constexpr std::size_t kAlignment = 64;  // a cache line; also what AVX-512 loads
 // Storage for one tensor: aligned host memory, counted in the backend's live-byte total while it lives.
 class CpuStorage final : public Storage {
  public:
-  CpuStorage(float* data, std::size_t count, std::shared_ptr<std::atomic<std::size_t>> live_bytes)
-      : Storage(data, count, Device::cpu), live_bytes_(std::move(live_bytes)) {
-    *live_bytes_ += count * sizeof(float);
+  CpuStorage(float* data, std::size_t count, std::shared_ptr<MemoryCounter> memory)
+      : Storage(data, count, Device::cpu), memory_(std::move(memory)) {
+    memory_->add(count * sizeof(float));
   }
   ~CpuStorage() override {
     std::free(data());
-    *live_bytes_ -= count() * sizeof(float);
+    memory_->sub(count() * sizeof(float));
   }
 
  private:
-  std::shared_ptr<std::atomic<std::size_t>> live_bytes_;
+  std::shared_ptr<MemoryCounter> memory_;
 };
 
 float* aligned_floats(std::size_t count) {
@@ -62,7 +66,7 @@ Tensor CpuBackend::empty(Shape s) {
   float* data = aligned_floats(count);
   std::shared_ptr<Storage> storage;
   try {
-    storage = std::make_shared<CpuStorage>(data, count, live_bytes_);
+    storage = std::make_shared<CpuStorage>(data, count, memory_);
   } catch (...) {
     std::free(data);
     throw;
@@ -84,12 +88,14 @@ void CpuBackend::download(const Tensor& src, float* host) {
 
 float* CpuBackend::workspace(std::size_t floats) {
   if (workspace_.size() < floats) {
+    const std::size_t old = workspace_.size();
     try {
       workspace_.resize(floats);
     } catch (const std::bad_alloc&) {
       throw OutOfMemoryError("cpu: out of memory growing the workspace to " +
                              std::to_string(floats * sizeof(float)) + " bytes");
     }
+    memory_->add((floats - old) * sizeof(float));
   }
   return workspace_.data();
 }
@@ -98,6 +104,19 @@ void CpuBackend::reserve_workspace(std::size_t bytes) { workspace((bytes + sizeo
 
 // conv2d_workspace_bytes: in conv.cpp, next to the methods whose buffers it sizes.
 
-std::size_t CpuBackend::bytes_in_use() const { return live_bytes_->load() + workspace_.size() * sizeof(float); }
+std::size_t CpuBackend::bytes_in_use() const { return memory_->live(); }
+std::size_t CpuBackend::peak_bytes_in_use() const { return memory_->peak(); }
+void CpuBackend::reset_peak_bytes() { memory_->reset_peak(); }
+
+MemoryAvailable CpuBackend::memory_available() const {
+  // The kernel's estimate of what can be allocated without swapping (Linux ≥ 3.14); else free physical pages.
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {  // "MemAvailable:   12345678 kB"
+    if (line.rfind("MemAvailable:", 0) == 0)
+      return {std::size_t(std::strtoull(line.c_str() + 13, nullptr, 10)) * 1024, "MemAvailable of this host"};
+  }
+  const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return {pages > 0 && page > 0 ? std::size_t(pages) * std::size_t(page) : 0, "free physical memory of this host"};
+}
 
 }  // namespace impasto

@@ -4,19 +4,11 @@
 // order (the convention cuDNN and PyTorch follow).
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/cpu/dims.hpp"
+#include "kernels/pool.cuh"
 #include "engine/op_checks.hpp"
 
 namespace impasto {
 namespace {
-
-// Index (0..3, row-major) of the first maximum among the four window values.
-int first_max(const float v[4]) {
-  int best = 0;
-  for (int k = 1; k < 4; ++k) {
-    if (v[k] > v[best]) best = k;
-  }
-  return best;
-}
 
 // Calls visit(window, out_index, offsets) for every 2×2 window of every plane: window points at the
 // window's top-left element in x, offsets are the four element offsets from it in row-major order.
@@ -44,7 +36,7 @@ void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
   float* yv = y.data();
   for_each_window(x.shape(), [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
     const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
-    yv[out] = mode == PoolMode::average ? 0.25f * (v[0] + v[1] + v[2] + v[3]) : v[first_max(v)];
+    yv[out] = mode == PoolMode::average ? 0.25f * (v[0] + v[1] + v[2] + v[3]) : v[math::first_max(v)];
   });
 }
 
@@ -74,7 +66,7 @@ void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor&
       return;
     }
     const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
-    const int best = first_max(v);
+    const int best = math::first_max(v);
     for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = k == best ? g : 0.0f;
   });
 }

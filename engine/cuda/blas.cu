@@ -4,7 +4,8 @@
 //   gemv:   y = A·x            = (Aᶜ)ᵀ·x      → Sgemv(T), Aᶜ n×rows
 //   gemv_t: y = α·Aᵀ·x + β·y   = α·Aᶜ·x + β·y → Sgemv(N), Aᶜ n×rows
 // Both run with CUBLAS_DEFAULT_MATH (fp32) even when the backend is in TF32 mode: the products feed the
-// optimizer's triangular solves, and the handle's mode is restored afterwards.
+// optimizer's triangular solves, and the handle's mode is restored afterwards. The 64-bit API (cuBLAS ≥ 12):
+// the L-BFGS history at 4K is 100 × 24.9M ≈ 2.5e9 elements, past what 32-bit indexing promises.
 #include "engine/cuda/cuda_backend_impl.hpp"
 #include "engine/op_checks.hpp"
 
@@ -41,8 +42,8 @@ void CudaBackend::gemv(const Tensor& a, const Tensor& x, Tensor& y) {
   }
   const Fp32Math fp32(cublas_);
   const float one = 1.0f, zero = 0.0f;  // beta = 0: cuBLAS does not read y (BLAS convention)
-  IMPASTO_CUBLAS_CHECK(cublasSgemv(cublas_, CUBLAS_OP_T, d.n, d.rows, &one, a.data(), d.n, x.data(), 1, &zero,
-                                   y.data(), 1));
+  IMPASTO_CUBLAS_CHECK(cublasSgemv_v2_64(cublas_, CUBLAS_OP_T, d.n, d.rows, &one, a.data(), d.n, x.data(), 1, &zero,
+                                         y.data(), 1));
 }
 
 void CudaBackend::gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) {
@@ -57,8 +58,8 @@ void CudaBackend::gemv_t(const Tensor& a, const Tensor& x, float alpha, float be
     return;
   }
   const Fp32Math fp32(cublas_);
-  IMPASTO_CUBLAS_CHECK(cublasSgemv(cublas_, CUBLAS_OP_N, d.n, d.rows, &alpha, a.data(), d.n, x.data(), 1, &beta,
-                                   y.data(), 1));
+  IMPASTO_CUBLAS_CHECK(cublasSgemv_v2_64(cublas_, CUBLAS_OP_N, d.n, d.rows, &alpha, a.data(), d.n, x.data(), 1,
+                                         &beta, y.data(), 1));
 }
 
 }  // namespace impasto

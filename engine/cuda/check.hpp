@@ -32,7 +32,10 @@ namespace impasto::cuda_detail {
 }
 
 [[noreturn]] inline void throw_cudnn(cudnnStatus_t s, const char* expr, const char* file, int line) {
-  throw_library_error(s == CUDNN_STATUS_ALLOC_FAILED, "cuDNN", cudnnGetErrorString(s), expr, file, line);
+  // cuDNN 9: host and device allocation failures have their own codes (ALLOC_FAILED is the host one's alias).
+  const bool out_of_memory = s == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED ||
+                             s == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+  throw_library_error(out_of_memory, "cuDNN", cudnnGetErrorString(s), expr, file, line);
 }
 
 [[noreturn]] inline void throw_cublas(cublasStatus_t s, const char* expr, const char* file, int line) {

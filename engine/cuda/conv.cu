@@ -1,10 +1,14 @@
 // engine/cuda/conv.cu — 2-D convolution on cuDNN (legacy API): forward with bias (+ReLU) and backward data.
 // Per shape and precision a plan holds the descriptors, the chosen algorithms and their workspace sizes.
 // Algorithms come from cuDNN's heuristics (cudnnGet*_v7: deterministic choice, no benchmarking), or from
-// cudnnFind* (benchmarked on the device) when IMPASTO_CUDNN_FIND=1. Deterministic algorithms are preferred.
-// Forward uses the fused cudnnConvolutionBiasActivationForward when the chosen algorithm is
-// IMPLICIT_PRECOMP_GEMM (the only one cuDNN fuses with ReLU), otherwise cudnnConvolutionForward followed by
-// a one-pass bias(+ReLU) kernel.
+// cudnnFind* (benchmarked on the device) when IMPASTO_CUDNN_FIND=1. Deterministic algorithms are preferred,
+// and (first pass) ones whose workspace stays under the backend's cap (1/16 of the device's memory): the
+// workspace is part of the memory plan, and a fast algorithm with a workspace of gigabytes at 4K would cost
+// more than it saves.
+// Forward with ReLU uses the fused cudnnConvolutionBiasActivationForward (any algorithm; the identity
+// activation would need IMPLICIT_PRECOMP_GEMM, so conv taps without ReLU are not fused); when cuDNN refuses a
+// configuration (any "not supported" status) the plan falls back for good to cudnnConvolutionForward
+// followed by a one-pass bias(+ReLU) kernel.
 #include <algorithm>
 #include <vector>
 
@@ -18,22 +22,25 @@ namespace {
 using cuda_detail::ConvDesc;
 using cuda_detail::ConvPlan;
 
-// The first usable algorithm of cuDNN's ranked list (heuristic or measured): status OK, deterministic on the
-// first pass (any on the second), FMA-only kernels under fp32, and a workspace query that succeeds with the
-// math type set on `conv`. Leaves `conv` set to the chosen math type.
+// The first usable algorithm of cuDNN's ranked list (heuristic or measured): status OK, deterministic and
+// with a workspace of at most `cap` bytes on the first pass (anything on the second), FMA-only kernels under
+// fp32, never a math type that converts fp32 data to fp16/bf16 (ALLOW_CONVERSION: below TF32's range and
+// precision), and a workspace query that succeeds with the math type set on `conv`. Leaves `conv` set to the
+// chosen math type.
 template <typename Perf, typename Algo, typename WorkspaceQuery>
-void choose(const std::vector<Perf>& ranked, Precision precision, ConvDesc& conv, WorkspaceQuery bytes_for,
-            Algo* algo, std::size_t* bytes, const char* what, Shape x, Shape w) {
+void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t cap, ConvDesc& conv,
+            WorkspaceQuery bytes_for, Algo* algo, std::size_t* bytes, const char* what, Shape x, Shape w) {
   for (int pass = 0; pass < 2; ++pass) {
     for (const Perf& r : ranked) {
       if (r.status != CUDNN_STATUS_SUCCESS) continue;
       if (pass == 0 && r.determinism != CUDNN_DETERMINISTIC) continue;
-      const bool tensor_op = r.mathType == CUDNN_TENSOR_OP_MATH || r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
-      if (precision == Precision::fp32 && tensor_op) continue;
+      if (r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
+      if (precision == Precision::fp32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
       const cudnnMathType_t math = precision == Precision::fp32 ? CUDNN_FMA_MATH : r.mathType;
       if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) continue;
       std::size_t b = 0;
       if (bytes_for(r.algo, &b) != CUDNN_STATUS_SUCCESS) continue;
+      if (pass == 0 && b > cap) continue;
       *algo = r.algo;
       *bytes = b;
       return;
@@ -75,13 +82,13 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
   bwd.resize(std::size_t(nb));
 
   choose(
-      fwd, precision_, p.fwd_conv,
+      fwd, precision_, workspace_cap_, p.fwd_conv,
       [&](cudnnConvolutionFwdAlgo_t a, std::size_t* b) {
         return cudnnGetConvolutionForwardWorkspaceSize(cudnn_, p.x_desc, p.w_desc, p.fwd_conv, p.y_desc, a, b);
       },
       &p.fwd_algo, &p.fwd_bytes, "forward convolution", x, w);
   choose(
-      bwd, precision_, p.bwd_conv,
+      bwd, precision_, workspace_cap_, p.bwd_conv,
       [&](cudnnConvolutionBwdDataAlgo_t a, std::size_t* b) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, p.w_desc, p.y_desc, p.bwd_conv, p.x_desc, a, b);
       },
@@ -104,14 +111,15 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   ConvPlan& p = conv_plan(x.shape(), w.shape());
   void* ws = workspace(p.fwd_bytes);
   const float one = 1.0f, zero = 0.0f;
-  if (fuse_relu && p.fused_relu && p.fwd_algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) {
+  if (fuse_relu && p.fused_relu) {
     // y = ReLU(conv(x) + 0·z + b); z = y is not read with alpha2 = 0 (as TensorFlow's fused conv relies on)
     // but must be a valid tensor of y's shape.
     const cudnnStatus_t st = cudnnConvolutionBiasActivationForward(
         cudnn_, &one, p.x_desc, x.data(), p.w_desc, w.data(), p.fwd_conv, p.fwd_algo, ws, p.fwd_bytes, &zero,
         p.y_desc, y.data(), p.bias_desc, b.data(), relu_, p.y_desc, y.data());
     if (st == CUDNN_STATUS_SUCCESS) return;
-    if (st != CUDNN_STATUS_NOT_SUPPORTED)
+    // cuDNN 9 reports refusals as CUDNN_STATUS_NOT_SUPPORTED_* sub-codes (3001…): the category is 3000.
+    if (CUDNN_STATUS_CATEGORY(st) != CUDNN_STATUS_NOT_SUPPORTED)
       cuda_detail::throw_cudnn(st, "cudnnConvolutionBiasActivationForward(...)", __FILE__, __LINE__);
     p.fused_relu = false;  // not for this configuration: unfused from now on
   }

@@ -13,7 +13,6 @@
 // op files here.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -23,6 +22,7 @@
 #include "engine/backend.hpp"
 #include "engine/cuda/cuda_backend.hpp"
 #include "engine/cuda/descriptors.hpp"
+#include "engine/memory_counter.hpp"
 
 namespace impasto {
 namespace cuda_detail {
@@ -72,6 +72,9 @@ class CudaBackend final : public Backend {
   // scratch of a (Cin or Cout)² matrix, so that one reservation per layer covers everything an iteration does.
   std::size_t conv2d_workspace_bytes(Shape x, Shape w) override;
   std::size_t bytes_in_use() const override;
+  std::size_t peak_bytes_in_use() const override;
+  void reset_peak_bytes() override;
+  MemoryAvailable memory_available() const override;
 
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
@@ -127,6 +130,7 @@ class CudaBackend final : public Backend {
   std::string name_;
   Precision precision_ = Precision::fp32;
   bool find_algorithms_ = false;  // IMPASTO_CUDNN_FIND=1: benchmark (cudnnFind*) instead of heuristics
+  std::size_t workspace_cap_ = 0; // convolution algorithms needing more workspace are a last resort (1/16 of memory)
   // Declaration order = reverse destruction order: the stream outlives the handles that use it.
   cuda_detail::Stream stream_;
   cuda_detail::CudnnHandle cudnn_;
@@ -139,8 +143,9 @@ class CudaBackend final : public Backend {
   cuda_detail::ActivationDesc relu_{CUDNN_ACTIVATION_RELU};
   cuda_detail::TensorDesc pool_x_, pool_y_;  // reset per pooling call (host-only, no allocation)
   std::map<cuda_detail::ConvKey, std::unique_ptr<cuda_detail::ConvPlan>> conv_plans_;
-  // Live bytes of the tensors handed out by empty(); shared with each storage so a tensor may outlive us.
-  std::shared_ptr<std::atomic<std::size_t>> live_bytes_ = std::make_shared<std::atomic<std::size_t>>(0);
+  // Live and peak bytes of the tensors handed out by empty(), the workspace and the scratch; shared with each
+  // storage so a tensor may outlive us.
+  std::shared_ptr<MemoryCounter> memory_ = std::make_shared<MemoryCounter>();
 };
 
 }  // namespace impasto

@@ -1,6 +1,7 @@
 // engine/cuda/device.cpp — finding the device and building the CUDA backend: device count and the one-line
 // reason when there is none, the factory, the cuDNN version check (runtime major must match the headers),
 // the backend's name, and precision (fp32 vs TF32 tensor cores) for cuDNN and cuBLAS.
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -59,6 +60,7 @@ CudaBackend::CudaBackend(int device)
     : device_(activate(device)),
       scratch_((kernels::kMaxBlocks + 1) * sizeof(double)),
       result_(sizeof(double)) {
+  memory_->add(scratch_.bytes());
   IMPASTO_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
   IMPASTO_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   // cuBLAS keeps scalars (alpha, beta) on the host: the Gram calls pass them by address.
@@ -68,6 +70,7 @@ CudaBackend::CudaBackend(int device)
   IMPASTO_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
   const char* find = std::getenv("IMPASTO_CUDNN_FIND");
   find_algorithms_ = find != nullptr && std::string(find) == "1";
+  workspace_cap_ = std::max<std::size_t>(std::size_t(64) << 20, prop.totalGlobalMem / 16);
 
   std::ostringstream s;
   const double gib = double(prop.totalGlobalMem) / double(1ull << 30);

@@ -11,17 +11,17 @@ namespace {
 // A tensor's device memory; cudaFree in the destructor (never throws: failures are logged).
 class DeviceStorage final : public Storage {
  public:
-  DeviceStorage(float* data, std::size_t count, std::shared_ptr<std::atomic<std::size_t>> live)
-      : Storage(data, count, Device::cuda), live_(std::move(live)) {
-    *live_ += count * sizeof(float);
+  DeviceStorage(float* data, std::size_t count, std::shared_ptr<MemoryCounter> memory)
+      : Storage(data, count, Device::cuda), memory_(std::move(memory)) {
+    memory_->add(count * sizeof(float));
   }
   ~DeviceStorage() override {
     if (data() != nullptr) IMPASTO_CUDA_LOG(cudaFree(data()));
-    *live_ -= count() * sizeof(float);
+    memory_->sub(count() * sizeof(float));
   }
 
  private:
-  std::shared_ptr<std::atomic<std::size_t>> live_;
+  std::shared_ptr<MemoryCounter> memory_;
 };
 
 double gib(std::size_t bytes) { return double(bytes) / double(1ull << 30); }
@@ -47,7 +47,7 @@ Tensor CudaBackend::empty(Shape s) {  // (N,C,H,W)
     }
     IMPASTO_CUDA_CHECK(e);
   }
-  return Tensor(std::make_shared<DeviceStorage>(p, count, live_bytes_), s);
+  return Tensor(std::make_shared<DeviceStorage>(p, count, memory_), s);
 }
 
 void CudaBackend::upload(const float* host, Tensor& dst) {
@@ -74,11 +74,23 @@ void* CudaBackend::workspace(std::size_t bytes) {
   if (bytes > workspace_.bytes()) {
     // Work still queued may use the old block; cudaFree waits for the device, but be explicit.
     synchronize();
-    workspace_.grow(bytes);
+    memory_->sub(workspace_.bytes());
+    workspace_.grow(bytes);  // frees the old block first (so a failed growth leaves none)
+    memory_->add(workspace_.bytes());
   }
   return workspace_.get();
 }
 
-std::size_t CudaBackend::bytes_in_use() const { return *live_bytes_ + workspace_.bytes() + scratch_.bytes(); }
+std::size_t CudaBackend::bytes_in_use() const { return memory_->live(); }
+std::size_t CudaBackend::peak_bytes_in_use() const { return memory_->peak(); }
+void CudaBackend::reset_peak_bytes() { memory_->reset_peak(); }
+
+MemoryAvailable CudaBackend::memory_available() const {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  IMPASTO_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  cudaDeviceProp prop{};
+  IMPASTO_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  return {free_bytes, std::string("free on ") + prop.name};
+}
 
 }  // namespace impasto

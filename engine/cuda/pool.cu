@@ -1,9 +1,12 @@
-// engine/cuda/pool.cu — 2×2 stride-2 pooling (floor mode) on cuDNN, forward and backward. Average pooling
-// counts the full window (CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING with no padding: divide by 4, as the
-// CPU backend); max pooling is CUDNN_POOLING_MAX_DETERMINISTIC. A last odd row/column is dropped forward and
-// gets a zero gradient backward (dx is cleared first when such a row/column exists).
+// engine/cuda/pool.cu — 2×2 stride-2 pooling (floor mode): forward on cuDNN, backward on cuDNN (average) or
+// our kernel (max). Average pooling counts the full window (CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING with
+// no padding: divide by 4, as the CPU backend); max pooling forward is CUDNN_POOLING_MAX_DETERMINISTIC, its
+// backward kernels/pool.cu, which sends each window's gradient to its first maximum as the CPU backend does
+// (cuDNN does not document its tie rule). A last odd row/column is dropped forward and gets a zero gradient
+// backward (dx is cleared first when such a row/column exists).
 #include "engine/cuda/cuda_backend_impl.hpp"
 #include "engine/op_checks.hpp"
+#include "kernels/launchers.cuh"
 
 namespace impasto {
 
@@ -25,10 +28,14 @@ void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor
   if (xs.h % 2 != 0 || xs.w % 2 != 0 || ys.numel() == 0)
     IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.data(), 0, std::size_t(dx.numel()) * sizeof(float), stream_));
   if (ys.numel() == 0) return;
+  if (mode == PoolMode::max) {
+    kernels::max_pool_backward(x.data(), dy.data(), dx.data(), std::int64_t(xs.n) * xs.c, xs.h, xs.w, stream_);
+    return;
+  }
   pool_x_.set(xs);
   pool_y_.set(ys);
   const float one = 1.0f, zero = 0.0f;
-  IMPASTO_CUDNN_CHECK(cudnnPoolingBackward(cudnn_, mode == PoolMode::max ? max_pool_ : avg_pool_, &one, pool_y_,
+  IMPASTO_CUDNN_CHECK(cudnnPoolingBackward(cudnn_, avg_pool_, &one, pool_y_,
                                            y.data(), pool_y_, dy.data(), pool_x_, x.data(), &zero, pool_x_,
                                            dx.data()));
 }

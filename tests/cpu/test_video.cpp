@@ -520,3 +520,27 @@ TEST_CASE("video: vtest.avi end-to-end test needs OpenCV") {
           "sequence test above covers the pipeline with .flo flows");
 }
 #endif
+
+TEST_CASE("video: the memory estimate covers the measured peak of a run with long-term terms and two passes") {
+  TempDir dir;
+  synthetic_sequence(dir.path.string(), 4, 40, 32);
+  const VideoFrames video = load_frames(dir / "frames", 0, 0);
+  const Image style = texture(48, 48, 7);
+  auto flows = make_flow_dir_provider(dir / "flow", 40, 32);
+  VideoOptions o = small_options(3, 2);
+  o.temporal_offsets = {1, 2};
+  o.passes = 2;
+  CpuBackend be;
+  const VggWeights weights = random_vgg19_weights(0, layers_needed(o.base.loss));
+  const std::size_t base = be.bytes_in_use();
+  be.reset_peak_bytes();
+  VideoStylizer v(be, weights, o);
+  const MemoryNeed need = v.memory_needed(o, 32, 40, {{style.h, style.w}});
+  (void)v.run(video, {style}, nlohmann::json::array({"style"}), *flows, dir / "out", false);
+  const std::size_t peak = be.peak_bytes_in_use() - base;
+  INFO("estimate " << need.str() << " = " << need.total() << " bytes, measured peak " << peak << " bytes");
+  CHECK(need.total() >= peak);
+  // Weights aside (exact), within 10 % + 64 KiB: the per-frame uploads are a bound, not a count.
+  CHECK(double(need.total() - need.weights) <= 1.10 * double(peak - need.weights) + 64.0 * 1024);
+  MESSAGE("video estimate / measured peak (weights aside): " << double(need.total() - need.weights) / double(peak - need.weights));
+}

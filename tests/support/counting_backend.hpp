@@ -39,6 +39,9 @@ class CountingBackend final : public Backend {
   void reserve_workspace(std::size_t b) override { cpu.reserve_workspace(b); }
   std::size_t conv2d_workspace_bytes(Shape x, Shape w) override { return cpu.conv2d_workspace_bytes(x, w); }
   std::size_t bytes_in_use() const override { return cpu.bytes_in_use(); }
+  std::size_t peak_bytes_in_use() const override { return cpu.peak_bytes_in_use(); }
+  void reset_peak_bytes() override { cpu.reset_peak_bytes(); }
+  MemoryAvailable memory_available() const override { return cpu.memory_available(); }
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool r) override {
     cpu.conv2d_forward(x, w, b, y, r);
   }

@@ -1,0 +1,130 @@
+// engine/memory_plan.cpp — memory needs, budgets and the fit check (see memory_plan.hpp).
+#include "engine/memory_plan.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "engine/error.hpp"
+
+namespace impasto {
+namespace {
+
+constexpr double kGiB = double(1ull << 30);
+constexpr std::size_t kMarginBytes = std::size_t(256) << 20;
+constexpr double kMarginFraction = 0.05;
+
+std::string gib_number(std::size_t bytes) {
+  char buf[32];
+  const double g = double(bytes) / kGiB;
+  std::snprintf(buf, sizeof buf, g >= 10 ? "%.1f" : g >= 0.1 ? "%.2f" : "%.3f", g);
+  return buf;
+}
+
+// The largest value in [lo, hi] for which ok() holds, given that ok() holds for every value below some
+// threshold and for none above it; lo - 1 when ok(lo) is false.
+int largest(int lo, int hi, const std::function<bool(int)>& ok) {
+  int found = lo - 1;
+  while (lo <= hi) {
+    const int mid = lo + (hi - lo) / 2;
+    if (ok(mid)) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}
+
+}  // namespace
+
+std::string format_gib(std::size_t bytes) { return gib_number(bytes) + " GiB"; }
+
+std::string MemoryNeed::str() const {
+  std::vector<std::pair<const char*, std::size_t>> parts = {{"network", network},   {"optimizer", optimizer},
+                                                             {"workspace", workspace}, {"objective", objective},
+                                                             {"images", images},     {"weights", weights}};
+  std::stable_sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::ostringstream s;
+  s << format_gib(total()) << " (";
+  bool first = true;
+  for (const auto& [name, bytes] : parts) {
+    if (bytes == 0) continue;
+    s << (first ? "" : ", ") << name << " " << gib_number(bytes);
+    first = false;
+  }
+  s << ")";
+  return s.str();
+}
+
+const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b) { return b.total() > a.total() ? b : a; }
+
+MemoryBudget memory_budget(const Backend& backend, double limit_gib) {
+  IMPASTO_CHECK(limit_gib >= 0, "--max-memory must be >= 0 GiB (0: no limit)");
+  MemoryBudget budget;
+  const MemoryAvailable available = backend.memory_available();
+  budget.bytes = available.bytes;
+  budget.source = available.source;
+  const auto limit = std::size_t(limit_gib * kGiB);
+  if (limit_gib > 0 && limit < budget.bytes) {
+    budget.bytes = limit;
+    budget.source = "allowed by --max-memory";
+  }
+  return budget;
+}
+
+bool fits(const MemoryNeed& need, const MemoryBudget& budget) {
+  const double with_margin = double(need.total()) * (1.0 + kMarginFraction) + double(kMarginBytes);
+  return with_margin <= double(budget.bytes);
+}
+
+void check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what) {
+  const MemoryNeed full = need(size, history);
+  if (fits(full, budget)) return;
+  // Sizes too small for the network make need() throw; they are no answer.
+  auto fits_at = [&](int s, int m) {
+    try {
+      return fits(need(s, m), budget);
+    } catch (const OutOfMemoryError&) {
+      throw;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  std::ostringstream m;
+  m << "not enough memory for " << what << ": it needs about " << full.str() << " + a margin of "
+    << int(kMarginFraction * 100) << " % + " << (kMarginBytes >> 20) << " MiB, and " << format_gib(budget.bytes)
+    << " is " << (budget.source.empty() ? "available" : budget.source);
+  // The largest size that fits: the need grows with the size, and sizes too small for the network fail, so
+  // search from the smallest size the network accepts.
+  const int smallest = largest(1, size, [&](int s) {
+    try {
+      (void)need(s, history);
+      return false;  // valid: the first valid size is above the ones that throw
+    } catch (const OutOfMemoryError&) {
+      throw;
+    } catch (const Error&) {
+      return true;
+    }
+  }) + 1;
+  const int best_size = smallest < size ? largest(smallest, size - 1, [&](int s) { return fits_at(s, history); }) : 0;
+  // Round a suggested size down to a multiple of 8 where that stays above the smallest valid size.
+  const int suggested = best_size >= smallest && best_size - best_size % 8 >= smallest ? best_size - best_size % 8 : best_size;
+  const int best_history = history > 1 ? largest(1, history - 1, [&](int h) { return fits_at(size, h); }) : 0;
+  std::vector<std::string> ways;
+  if (suggested >= smallest) ways.push_back("--size " + std::to_string(suggested) + " fits");
+  if (best_history >= 1) ways.push_back("--history " + std::to_string(best_history) + " fits at this size");
+  if (ways.empty()) {
+    m << "; nothing smaller fits either (the smallest size, " << smallest << ", needs about "
+      << format_gib(need(smallest, history).total()) << ")";
+  } else {
+    m << "; " << ways[0];
+    if (ways.size() > 1) m << ", or " << ways[1];
+  }
+  throw OutOfMemoryError(m.str());
+}
+
+}  // namespace impasto

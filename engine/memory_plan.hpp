@@ -1,0 +1,50 @@
+// engine/memory_plan.hpp — how much memory a run will hold at its peak, by part, and the check made before a
+// run starts: when the request cannot fit the device, one line naming the need, what is free and what would
+// fit (a smaller --size, a shorter --history) instead of an out-of-memory failure part way through.
+// The parts are computed by the same layout code that allocates them (Vgg19::plan_bytes,
+// StyleObjective::output_bytes, Lbfgs::state_bytes, ...); tests/cpu/test_memory_plan.cpp holds the estimate
+// against the backend's measured peak.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "engine/backend.hpp"
+
+namespace impasto {
+
+struct MemoryNeed {
+  std::size_t weights = 0;    // the network's weights on the device
+  std::size_t network = 0;    // VGG-19's plan: activations, tap gradients, scratch
+  std::size_t workspace = 0;  // the convolution workspace (the largest any plan of the run reserves)
+  std::size_t objective = 0;  // style and content targets, mask pyramids, loss scratch (video: temporal terms)
+  std::size_t optimizer = 0;  // L-BFGS history or Adam moments, gradient, last good image
+  std::size_t images = 0;     // the image being optimized and the uploads alive with it
+  std::size_t total() const { return weights + network + workspace + objective + optimizer + images; }
+  std::string str() const;    // "12.3 GiB (network 8.1, optimizer 3.9, workspace 0.2, ...)"
+};
+// The larger of two needs by total (a run's peak is its largest phase).
+const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b);
+
+// The memory a run may take: the backend's available memory, capped by the user's limit (GiB, 0 = none).
+struct MemoryBudget {
+  std::size_t bytes = 0;
+  std::string source;  // "free on NVIDIA H100 80GB HBM3", "MemAvailable of this host", "--max-memory"
+};
+MemoryBudget memory_budget(const Backend& backend, double limit_gib);
+
+// need(size, history): what a run needs at this size (the --size meaning of the command) and L-BFGS history.
+using NeedFn = std::function<MemoryNeed(int size, int history)>;
+// Whether `need` fits `budget` with a margin for what is not counted (the libraries' own allocations, cuDNN
+// kernels loaded on first use, allocator rounding): 5 % + 256 MiB.
+bool fits(const MemoryNeed& need, const MemoryBudget& budget);
+// Throws OutOfMemoryError (one line) when need(size, history) does not fit the budget, naming the need by part,
+// the budget, the largest --size that fits and, when history > 0 (L-BFGS), the largest --history that fits
+// at this size. `what` names the request ("a 3840x2160 stylization"). need() may throw an Error for sizes
+// too small for the network: such sizes count as not fitting.
+void check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what);
+
+std::string format_gib(std::size_t bytes);  // "12.3 GiB"
+
+}  // namespace impasto

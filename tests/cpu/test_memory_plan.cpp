@@ -1,0 +1,197 @@
+// tests/cpu/test_memory_plan.cpp — the memory estimate (engine/memory_plan.hpp) against what the CPU backend
+// really holds: each part's byte count equals its allocations, a whole run's estimate covers its measured peak
+// (and not by much), and the fit check names the largest --size and --history that fit. The CLI refuses a
+// run that does not fit with one line and no output, and the size it names then runs.
+#include <doctest/doctest.h>
+
+#include <regex>
+#include <string>
+
+#include "engine/cpu/cpu_backend.hpp"
+#include "engine/error.hpp"
+#include "engine/memory_plan.hpp"
+#include "engine/stylize.hpp"
+#include "tests/support/cli_run.hpp"
+#include "tests/support/pictures.hpp"
+
+using namespace impasto;
+using impasto::test::make_content;
+using impasto::test::make_style;
+
+namespace {
+
+constexpr std::size_t kMiB = std::size_t(1) << 20;
+
+// One stylization (or texture) with 1 iteration: the estimate must hold the peak the backend measured, and
+// (weights aside, which are exact and dominate at these sizes) be within 5 % + 64 KiB of it: an estimate far
+// above the truth would refuse runs that fit.
+void check_run_estimate(const StylizeOptions& o, const Image* content, const std::vector<Image>& styles,
+                        const std::vector<Image>& masks, int texture_size = 0) {
+  CpuBackend be;
+  const VggWeights w = random_vgg19_weights(0, layers_needed(o.loss));
+  const std::size_t base = be.bytes_in_use();
+  be.reset_peak_bytes();
+  Stylizer s(be, w, o);
+  RunImages images;
+  if (content) images.content = {content->h, content->w};
+  for (const Image& st : styles) images.styles.push_back({st.h, st.w});
+  images.masks = int(masks.size());
+  StylizeOptions asked = o;
+  if (texture_size > 0) asked.size = texture_size;
+  const MemoryNeed need = s.memory_needed(asked, images);
+  if (content)
+    (void)s.run(*content, styles, masks);
+  else
+    (void)s.synthesize(texture_size, texture_size, styles);
+  const std::size_t peak = be.peak_bytes_in_use() - base;
+  INFO("estimate " << need.str() << " = " << need.total() << " bytes, measured peak " << peak << " bytes");
+  CHECK(need.total() >= peak);
+  CHECK(need.weights == s.memory_needed(asked, images).weights);
+  CHECK(double(need.total() - need.weights) <= 1.05 * double(peak - need.weights) + 64.0 * 1024);
+  MESSAGE("estimate / measured peak: " << double(need.total()) / double(peak));
+}
+
+}  // namespace
+
+TEST_CASE("each part's byte count equals what it allocates") {
+  CpuBackend be;
+  const VggWeights w = random_vgg19_weights(0, 13);
+  SUBCASE("VGG-19 plans, at several sizes and taps") {
+    const std::vector<std::vector<Tap>> tap_sets = {
+        {parse_tap("relu1_1")}, {parse_tap("conv4_2"), parse_tap("relu2_1")}, {parse_tap("relu5_1"), parse_tap("conv1_1")}};
+    for (const auto& taps : tap_sets)
+      for (auto [h, wd] : {std::pair{64, 64}, {37, 53}, {128, 96}}) {
+        CpuBackend fresh;  // a workspace that starts empty
+        Vgg19 net(fresh, w, PoolMode::average);
+        const VggPlanBytes expect = net.plan_bytes(h, wd, taps);
+        const std::size_t before = fresh.bytes_in_use();
+        net.plan(h, wd, taps);
+        CHECK(fresh.bytes_in_use() - before == expect.buffers + expect.workspace);
+        CHECK(net.planned_bytes() == expect.buffers + expect.workspace);
+        CHECK(expect.workspace > 0);
+      }
+  }
+  SUBCASE("L-BFGS and Adam state") {
+    const Shape x{1, 3, 40, 56};  // (1,3,H,W)
+    for (auto ls : {LbfgsParams::LineSearch::none, LbfgsParams::LineSearch::strong_wolfe})
+      for (int m : {1, 7, 100}) {
+        LbfgsParams p;
+        p.history = m;
+        p.line_search = ls;
+        const std::size_t before = be.bytes_in_use();
+        Lbfgs opt(be, x, p);
+        CHECK(be.bytes_in_use() - before == Lbfgs::state_bytes(x, p));
+      }
+    const std::size_t before = be.bytes_in_use();
+    Adam adam(be, x, AdamParams{});
+    CHECK(be.bytes_in_use() - before == Adam::state_bytes(x));
+  }
+}
+
+TEST_CASE("a run's estimate covers its measured peak") {
+  const Image content = resize_area(make_content(96), 88, 64);  // 88x64
+  const Image style_a = make_style(64), style_b = resize_area(make_style(96, 40, 0, 0), 96, 72);
+  StylizeOptions o = test::small_options(1);
+  o.size = 0;  // the content's own size
+  SUBCASE("default objective, L-BFGS with strong-Wolfe, two styles") { check_run_estimate(o, &content, {style_a, style_b}, {}); }
+  SUBCASE("masked styles") {
+    check_run_estimate(o, &content, {style_a, style_b},
+                       {test::half_mask(64, 88, true), test::half_mask(64, 88, false)});
+  }
+  SUBCASE("a style larger than the output (--style-scale 1.6)") {
+    o.style_scale = 1.6;
+    check_run_estimate(o, &content, {style_b}, {});
+  }
+  SUBCASE("Adam") {
+    o.use_adam = true;
+    check_run_estimate(o, &content, {style_a}, {});
+  }
+  SUBCASE("L-BFGS without line search, history 3, conv taps") {
+    o.lbfgs.line_search = LbfgsParams::LineSearch::none;
+    o.lbfgs.history = 3;
+    o.loss.content_layers = parse_weighted_taps("conv2_2,relu3_1", "", "content");
+    check_run_estimate(o, &content, {style_a}, {});
+  }
+  SUBCASE("a two-level pyramid") {
+    o.size = 96;
+    o.pyramid_levels = 2;
+    check_run_estimate(o, &content, {style_a}, {});
+  }
+  SUBCASE("a texture") {
+    o.loss.content_layers.clear();
+    check_run_estimate(o, nullptr, {style_b}, {}, 80);
+  }
+}
+
+TEST_CASE("the fit check names the largest --size and --history that fit") {
+  // A synthetic need: 100 bytes per pixel of the network, 12·history bytes per pixel of the optimizer; sizes
+  // below 32 are too small for the network.
+  const NeedFn need = [](int size, int history) {
+    IMPASTO_CHECK(size >= 32, "image too small for the network");
+    MemoryNeed n;
+    n.network = std::size_t(size) * size * 100;
+    n.optimizer = std::size_t(size) * size * 12 * std::size_t(history);
+    return n;
+  };
+  MemoryBudget budget;
+  budget.bytes = 2048 * kMiB;
+  budget.source = "the test's budget";
+  CHECK(fits(need(1024, 10), budget));
+  CHECK_NOTHROW(check_memory(need, 1024, 10, budget, "a test run"));
+
+  // 2048 px, history 100: 5.1 GiB. The largest size is a multiple of 8 that fits while the next one does not;
+  // the largest history at 2048 px fits while one more does not.
+  std::string message;
+  try {
+    check_memory(need, 2048, 100, budget, "a 2048x2048 stylization");
+    FAIL("no error for a run that does not fit");
+  } catch (const OutOfMemoryError& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("not enough memory for a 2048x2048 stylization") == 0);
+  CHECK(message.find("2.00 GiB is the test's budget") != std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(message, m, std::regex("--size (\\d+) fits")));
+  const int size = std::stoi(m[1]);
+  CHECK(size % 8 == 0);
+  CHECK(fits(need(size, 100), budget));
+  CHECK_FALSE(fits(need(size + 8, 100), budget));
+  REQUIRE(std::regex_search(message, m, std::regex("--history (\\d+) fits at this size")));
+  const int history = std::stoi(m[1]);
+  CHECK(fits(need(2048, history), budget));
+  CHECK_FALSE(fits(need(2048, history + 1), budget));
+
+  // Nothing fits: the smallest valid size is named with its need.
+  budget.bytes = 64 * kMiB;
+  try {
+    check_memory(need, 2048, 100, budget, "a 2048x2048 stylization");
+    FAIL("no error for a run that does not fit");
+  } catch (const OutOfMemoryError& e) {
+    message = e.what();
+  }
+  CHECK(message.find("nothing smaller fits either (the smallest size, 32,") != std::string::npos);
+}
+
+TEST_CASE("CLI: a run that does not fit stops before starting, naming a size that then runs") {
+  test::TempDir dir;
+  write_image(make_content(96), dir / "content.png", false);
+  write_image(make_style(64), dir / "style.png", false);
+  const std::string base = "stylize --device cpu --content " + dir / "content.png" + " --style " + dir / "style.png" +
+                           " --iterations 1 --max-memory 0.45 --out " + dir / "out.png" + " --log " + dir / "log.jsonl";
+  const test::CliRun refused = test::run_cli(base + " --size 512");
+  test::check_fails(refused, "not enough memory for a 512x512 stylization", dir / "out.png");
+  CHECK_FALSE(std::filesystem::exists(dir / "log.jsonl"));
+  CHECK(refused.out.find("allowed by --max-memory") != std::string::npos);
+  std::smatch m;
+  REQUIRE(std::regex_search(refused.out, m, std::regex("--size (\\d+) fits")));
+  const int size = std::stoi(m[1]);
+  CHECK(size >= 64);
+  CHECK(size < 512);
+  const test::CliRun ok = test::run_cli(base + " --size " + std::to_string(size));
+  INFO(ok.out);
+  CHECK(ok.status == 0);
+  CHECK(ok.out.find("impasto: memory: about") != std::string::npos);
+  CHECK(read_image(dir / "out.png").w == size);
+}
