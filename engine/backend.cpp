@@ -49,6 +49,21 @@ std::unique_ptr<Backend> make_backend(Device d) {
 #endif
 }
 
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::tf32: return "tf32";
+    case Precision::bf16: return "bf16";
+  }
+  return "?";
+}
+
+Precision parse_precision(const std::string& s) {
+  for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
+    if (s == precision_name(p)) return p;
+  IMPASTO_FAIL("unknown precision '" << s << "' (expected fp32, tf32 or bf16)");
+}
+
 Device parse_device(const std::string& s) {
   if (s == "auto") return cuda_available() ? Device::cuda : Device::cpu;
   if (s == "cpu") return Device::cpu;

@@ -25,9 +25,13 @@ enum class TvMode { l1, squared };
 // Luminance/chroma spaces for color preservation. Channel 0 of the converted image is the luminance.
 enum class ColorSpace { yuv, ycrcb, lab, luv };
 
-// Numeric mode of the heavy ops. fp32 is the reference; tf32 lets tensor cores round inputs to 10-bit
-// mantissas (CUDA only; the CPU backend always computes in fp32).
-enum class Precision { fp32, tf32 };
+// Numeric mode of the heavy ops (CUDA only; the CPU backend always computes in fp32). fp32 is the reference;
+// tf32 lets tensor cores round convolution and Gram inputs to 10-bit mantissas; bf16 (experimental) runs the
+// convolutions on bf16 copies of their inputs and weights (8-bit mantissas, channels-last) with fp32
+// accumulation and fp32 results, everything else as tf32. Tensors stay float32 in every mode.
+enum class Precision { fp32, tf32, bf16 };
+const char* precision_name(Precision p);           // "fp32" | "tf32" | "bf16"
+Precision parse_precision(const std::string& s);   // the same names; anything else is a one-line Error
 
 struct MemoryAvailable {
   std::size_t bytes = 0;
@@ -144,7 +148,7 @@ class Backend {
   // ---- dense matrix–vector products (BLAS level 2; the compact L-BFGS of engine/lbfgs_history.cpp) ---------
   // A is `a` seen as a row-major rows×n matrix (rows of a history matrix: Tensor::slice_rows), with
   // rows = y.numel() and n = x.numel() for gemv, the other way round for gemv_t; a.numel() must be rows·n.
-  // Always fp32 (also under Precision::tf32): these products feed the optimizer's small solves.
+  // Always fp32 (also under tf32 and bf16): these products feed the optimizer's small solves.
   // Sums run in float in the library's order (not the double accumulation of the reductions).
   // y (rows) = A·x (n). y must not overlap a or x.
   virtual void gemv(const Tensor& a, const Tensor& x, Tensor& y) = 0;

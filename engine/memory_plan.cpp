@@ -116,7 +116,7 @@ void check_memory(const NeedFn& need, int size, int history, const MemoryBudget&
   const int best_history = history > 1 ? largest(1, history - 1, [&](int h) { return fits_at(size, h); }) : 0;
   std::vector<std::string> ways;
   if (suggested >= smallest) ways.push_back("--size " + std::to_string(suggested) + " fits");
-  if (best_history >= 1) ways.push_back("--history " + std::to_string(best_history) + " fits at this size");
+  if (best_history >= 1) ways.push_back("--lbfgs-history " + std::to_string(best_history) + " fits at this size");
   if (ways.empty()) {
     m << "; nothing smaller fits either (the smallest size, " << smallest << ", needs about "
       << format_gib(need(smallest, history).total()) << ")";

@@ -1,6 +1,6 @@
 // engine/memory_plan.hpp — how much memory a run will hold at its peak, by part, and the check made before a
 // run starts: when the request cannot fit the device, one line naming the need, what is free and what would
-// fit (a smaller --size, a shorter --history) instead of an out-of-memory failure part way through.
+// fit (a smaller --size, a shorter --lbfgs-history) instead of an out-of-memory failure part way through.
 // The parts are computed by the same layout code that allocates them (Vgg19::plan_bytes,
 // StyleObjective::output_bytes, Lbfgs::state_bytes, ...); tests/cpu/test_memory_plan.cpp holds the estimate
 // against the backend's measured peak.
@@ -40,7 +40,7 @@ using NeedFn = std::function<MemoryNeed(int size, int history)>;
 // kernels loaded on first use, allocator rounding): 5 % + 256 MiB.
 bool fits(const MemoryNeed& need, const MemoryBudget& budget);
 // Throws OutOfMemoryError (one line) when need(size, history) does not fit the budget, naming the need by part,
-// the budget, the largest --size that fits and, when history > 0 (L-BFGS), the largest --history that fits
+// the budget, the largest --size that fits and, when history > 0 (L-BFGS), the largest --lbfgs-history that fits
 // at this size. `what` names the request ("a 3840x2160 stylization"). need() may throw an Error for sizes
 // too small for the network: such sizes count as not fitting.
 void check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what);

@@ -134,6 +134,9 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   alloc(scratch_b_, Shape{1, 1, 1, int(max_numel)});
   if (allocate) {
     backend_.reserve_workspace(workspace);
+    // Fresh memory may hold any bit pattern: zero the layer outputs once, so that no NaN from an earlier
+    // allocation can reach a library call that blends with its output (cuDNN's fused conv, alpha2 = 0).
+    for (int i = 0; i < depth; ++i) backend_.fill(layers_[i].relu_out, 0.0f);
     depth_ = depth;
   }
   return {bytes, workspace};

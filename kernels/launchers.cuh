@@ -44,6 +44,13 @@ void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float be
 //      not written --------------------------------------------------------------------------------------------
 void max_pool_backward(const float* x, const float* dy, float* dx, std::int64_t planes, int h, int w, cudaStream_t s);
 
+// ---- bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* ----------------------
+// y (N, plane, C) bf16 = x (N, C, plane) float32: channels-last copy (weights: N = Cout, plane = K·K).
+void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t plane, cudaStream_t s);
+// y (N, C, plane) float32 = x (N, plane, C) bf16 (+ bias[c] when bias is not null, then ReLU when relu).
+void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,
+                             cudaStream_t s);
+
 // ---- reductions (kernels/reduce.cu): stage 1 writes one double per block into `partials` (kMaxBlocks
 //      doubles) and returns the block count; stage 2 (reduce_finish) folds them into out[0]. -------------
 enum class ReduceOp { sum, dot, abs_sum, abs_max };

@@ -45,7 +45,7 @@ double mib(std::size_t bytes) { return double(bytes) / double(1 << 20); }
 
 const char* const kUsage =
     "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
-    "             [--precision fp32|tf32] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
+    "             [--precision fp32|tf32|bf16] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
     "             [--no-phases] [--losses] [--json OUT] [--vgg-only] [--max-size-check WxH]\n"
     "             [--lbfgs-direction compact|two_loop]\n"
     "  Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the default\n"
@@ -143,7 +143,7 @@ Options parse_args(int argc, char** argv) {
       o.direction = v == "compact" ? LbfgsParams::Direction::compact : LbfgsParams::Direction::two_loop;
     } else if (a == "--precision") {
       o.precision = value(i);
-      IMPASTO_CHECK(o.precision == "fp32" || o.precision == "tf32", "--precision must be fp32 or tf32");
+      (void)parse_precision(o.precision);  // a one-line error for anything else
     } else if (a == "--weights") {
       o.weights = value(i);
     } else if (a == "--init") {
@@ -199,21 +199,25 @@ struct Peak {
 };
 
 // Dense (no sparsity) peaks from NVIDIA's datasheets, matched on the device name in Backend::name().
-Peak card_peak(const std::string& backend_name, bool tf32) {
+Peak card_peak(const std::string& backend_name, Precision precision) {
   struct Row {
     const char* match;
     const char* card;
-    double tf32, fp32;
+    double bf16, tf32, fp32;
   };
   static const Row rows[] = {
-      {"H100 PCIe", "H100 PCIe", 378.0, 51.2}, {"H100 NVL", "H100 NVL", 417.5, 59.8},
-      {"H100", "H100 SXM", 494.7, 66.9},       {"H200", "H200 SXM", 494.7, 66.9},
-      {"A100", "A100 SXM", 156.0, 19.5},
+      {"H100 PCIe", "H100 PCIe", 756.0, 378.0, 51.2}, {"H100 NVL", "H100 NVL", 835.0, 417.5, 59.8},
+      {"H100", "H100 SXM", 989.4, 494.7, 66.9},       {"H200", "H200 SXM", 989.4, 494.7, 66.9},
+      {"A100", "A100 SXM", 312.0, 156.0, 19.5},
   };
   for (const Row& r : rows)
-    if (backend_name.find(r.match) != std::string::npos)
-      return {tf32 ? r.tf32 : r.fp32, std::string(r.card) + (tf32 ? " dense TF32" : " FP32 (no tensor cores)") +
-                                          ", NVIDIA datasheet"};
+    if (backend_name.find(r.match) != std::string::npos) {
+      switch (precision) {
+        case Precision::bf16: return {r.bf16, std::string(r.card) + " dense BF16, NVIDIA datasheet"};
+        case Precision::tf32: return {r.tf32, std::string(r.card) + " dense TF32, NVIDIA datasheet"};
+        case Precision::fp32: return {r.fp32, std::string(r.card) + " FP32 (no tensor cores), NVIDIA datasheet"};
+      }
+    }
   return {0, "unknown card (no peak assumed)"};
 }
 
@@ -456,16 +460,16 @@ void print_stylize_row(const json& r, bool phases) {
 int run(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
   std::unique_ptr<Backend> backend = make_backend(o.device);
-  if (!o.precision.empty()) backend->set_precision(o.precision == "tf32" ? Precision::tf32 : Precision::fp32);
-  const bool tf32 = backend->precision() == Precision::tf32;
+  if (!o.precision.empty()) backend->set_precision(parse_precision(o.precision));
+  const Precision precision = backend->precision();
   const VggWeights weights = load_weights_spec(o.weights, layers_needed(LossConfig::defaults()));
-  const Peak peak = o.device == Device::cuda ? card_peak(backend->name(), tf32) : Peak{0, "CPU: no peak assumed"};
+  const Peak peak = o.device == Device::cuda ? card_peak(backend->name(), precision) : Peak{0, "CPU: no peak assumed"};
 
   json report;
   report["tool"] = "impasto bench";
   report["backend"] = backend->name();
   report["device"] = device_name(o.device);
-  report["precision"] = tf32 ? "tf32" : "fp32";
+  report["precision"] = precision_name(precision);
   report["weights"] = weights.description;
   report["history"] = o.history;
   report["lbfgs_direction"] = o.direction == LbfgsParams::Direction::compact ? "compact" : "two_loop";
@@ -478,7 +482,7 @@ int run(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   report["command"] = command;
 
-  std::printf("impasto bench: %s, %s, weights %s\n", backend->name().c_str(), tf32 ? "tf32" : "fp32",
+  std::printf("impasto bench: %s, %s, weights %s\n", backend->name().c_str(), precision_name(precision),
               weights.description.c_str());
   std::printf("peak assumed: %s (%.1f TFLOP/s)\n", peak.basis.c_str(), peak.tflops);
   Session session(*backend, weights, o);

@@ -13,8 +13,9 @@
 # have passed, and every step has its own timeout. Without a GPU (e.g. on the dev machine) it says so and
 # runs the same steps as a small CPU smoke pass, which tests the script and the bundle.
 #
-# $OUT (at most 8 files come back): gpu_check.log (everything), gpu_tests.log, bench_tf32.json, peer_tf32.json,
-# bench_fp32.json, peer_fp32.json, max_size.json, summary.md. Record the run in perf/RESULTS.md.
+# $OUT (at most 8 files come back): gpu_check.log (everything, the GPU tests' output included), bench_tf32.json,
+# peer_tf32.json, bench_fp32.json, peer_fp32.json, bench_bf16.json, max_size.json, summary.md. Record the run
+# in perf/RESULTS.md.
 set -uo pipefail  # no -e: a failing step is reported and the others still run
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -113,7 +114,7 @@ fi
 skip_ok=-1
 [[ $mode == cpu ]] && skip_ok=77
 for t in "$dev"/run/gpu_test_*; do
-  also_ok=$skip_ok step "GPU tests ${t##*/}" 150 "$t" > >(tee -a "$out/gpu_tests.log") 2>&1
+  also_ok=$skip_ok step "GPU tests ${t##*/}" 150 "$t"
 done
 
 weights=$work/vgg.h5
@@ -134,6 +135,18 @@ for precision in $precisions; do
   fi
 done
 
+# Experimental bf16 convolutions (fp32 accumulation), held against the peer's TF32 in the table.
+if [[ $mode == gpu ]] && within_budget "bench bf16"; then
+  step "bench bf16" 200 "$dev/run/bench" --device cuda --sizes $sizes --iterations $iterations --warmup $warmup \
+    --precision bf16 --weights "$weights" --json "$out/bench_bf16.json"
+fi
+# cuDNN's measured choice (cudnnFind, as the peer's torch.backends.cudnn.benchmark) against the heuristic one
+# (the default): which should be impasto's default? Printed in the log only ($OUT holds 8 files).
+if [[ $mode == gpu ]] && within_budget "bench tf32 with cudnnFind"; then
+  step "bench tf32, algorithms by cudnnFind (IMPASTO_CUDNN_FIND=1)" 150 env IMPASTO_CUDNN_FIND=1 "$dev/run/bench" \
+    --device cuda --sizes 512,1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" \
+    --no-phases
+fi
 if within_budget "VGG-19 only"; then
   step "VGG-19 forward+backward only" 120 "$dev/run/bench" --device $device --vgg-only --sizes $sizes \
     --iterations $iterations --warmup $warmup --weights "$weights" --json "$work/vgg_only.json"

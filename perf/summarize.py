@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """perf/summarize.py — the table perf/gpu_check.sh prints last, from the JSON reports of perf/bench and
 perf/peer/peer.py: per precision and size, impasto's and the peer's ms per iteration, their ratio (the target:
-<= 0.5 at 512² and 1024²), impasto's achieved convolution TFLOP/s and its share of the card's peak, the phase
+<= 0.5 at 512² and 1024²; impasto's experimental bf16 against the peer's TF32), impasto's achieved convolution TFLOP/s and its share of the card's peak, the phase
 split, the memory plan and the max-size check. Standard library only.
 
     perf/summarize.py OUT/*.json [--markdown summary.md]
@@ -45,7 +45,8 @@ def table(reports):
     for r in bench:
         peak = r.get("peak_tflops", 0) or 0
         for run in r["runs"]:
-            key = (r["precision"], run["width"], run["height"])
+            # bf16 has no peer of its own: it is held against the peer's TF32 (PyTorch's default on these cards).
+            key = ("tf32" if r["precision"] == "bf16" else r["precision"], run["width"], run["height"])
             ms = run["ms_per_iteration"]
             pm = peer_ms.get(key)
             ratio = f"{ms / pm:.2f}" if pm else "–"

@@ -32,8 +32,10 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
                  "GiB the run may take on its device (default: what is free); a larger need stops before starting, "
                  "naming the --size and --history that fit")
       ->check(CLI::NonNegativeNumber);
-  c->add_option("--precision", a.precision, "auto | fp32 | tf32 (CUDA)")
-      ->check(CLI::IsMember({"auto", "fp32", "tf32"}))->capture_default_str();
+  c->add_option("--precision", a.precision,
+                 "auto (tf32 on cards that have it) | fp32 | tf32 | bf16 (CUDA; experimental: bf16 convolutions, "
+                 "fp32 accumulation)")
+      ->check(CLI::IsMember({"auto", "fp32", "tf32", "bf16"}))->capture_default_str();
   c->add_option("--preset", a.preset, "neural-style-tf (default objective) | neural-style (jcjohnson)")
       ->check(CLI::IsMember({"neural-style-tf", "neural-style"}))->capture_default_str();
   if (!with_content) return;
@@ -104,7 +106,7 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
 
 std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
   std::unique_ptr<Backend> backend = impasto::make_backend(parse_device(a.device));
-  if (a.precision != "auto") backend->set_precision(a.precision == "fp32" ? Precision::fp32 : Precision::tf32);
+  if (a.precision != "auto") backend->set_precision(parse_precision(a.precision));
   return backend;
 }
 

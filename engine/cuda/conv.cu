@@ -5,6 +5,10 @@
 // and (first pass) ones whose workspace stays under the backend's cap (1/16 of the device's memory): the
 // workspace is part of the memory plan, and a fast algorithm with a workspace of gigabytes at 4K would cost
 // more than it saves.
+// Precision::bf16 (experimental): layers whose channel counts are multiples of 8 run on channels-last bf16
+// copies of x (or dy) and w made in the workspace (kernels/convert.cu), with fp32 accumulation, and the
+// result is turned back into float32 NCHW with bias and ReLU in the same pass; the copies are part of the
+// workspace size, hence of the memory plan.
 // Forward with ReLU uses the fused cudnnConvolutionBiasActivationForward (any algorithm; the identity
 // activation would need IMPLICIT_PRECOMP_GEMM, so conv taps without ReLU are not fused); when cuDNN refuses a
 // configuration (any "not supported" status) the plan falls back for good to cudnnConvolutionForward
@@ -47,7 +51,7 @@ void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t ca
     }
   }
   IMPASTO_FAIL("cuDNN offers no usable " << what << " algorithm for x " << x.str() << ", w " << w.str() << " ("
-                                         << (precision == Precision::fp32 ? "fp32" : "tf32") << ")");
+                                         << precision_name(precision) << ")");
 }
 
 }  // namespace
@@ -57,10 +61,16 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
   auto it = conv_plans_.find(key);
   if (it != conv_plans_.end()) return *it->second;
 
-  auto plan = std::make_unique<ConvPlan>(x, w);
+  // bf16 where the bf16 tensor-core kernels apply (channel counts multiples of 8: not conv1_1's 3 inputs);
+  // such a layer runs as under tf32 otherwise.
+  const bool bf16 = precision_ == Precision::bf16 && x.c % 8 == 0 && w.n % 8 == 0;
+  auto plan = std::make_unique<ConvPlan>(x, w, bf16);
   ConvPlan& p = *plan;
-  // The math type the ranking is asked under: FMA only for fp32; the default (TF32 allowed on sm_80+) for tf32.
-  const cudnnMathType_t query_math = precision_ == Precision::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+  // The math type the ranking is asked under: FMA only for fp32; tensor cores for bf16; the default (TF32
+  // allowed on sm_80+) otherwise.
+  const cudnnMathType_t query_math = precision_ == Precision::fp32 ? CUDNN_FMA_MATH
+                                     : bf16                        ? CUDNN_TENSOR_OP_MATH
+                                                                   : CUDNN_DEFAULT_MATH;
   p.fwd_conv.set_math(query_math);
   p.bwd_conv.set_math(query_math);
 
@@ -100,7 +110,7 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
 std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
   const ConvPlan& p = conv_plan(x, w);
   const std::size_t gram_scratch = std::size_t(std::max(x.c, w.n)) * std::size_t(std::max(x.c, w.n)) * sizeof(float);
-  return std::max({p.fwd_bytes, p.bwd_bytes, gram_scratch});
+  return std::max(p.workspace_bytes(), gram_scratch);
 }
 
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
@@ -109,8 +119,19 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y");
   if (y.numel() == 0) return;
   ConvPlan& p = conv_plan(x.shape(), w.shape());
-  void* ws = workspace(p.fwd_bytes);
+  void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
+  const Shape xs = x.shape(), ys = y.shape();
+  if (p.bf16) {
+    // Channels-last bf16 copies of x and w, the convolution with fp32 accumulation into a bf16 y, then y back
+    // to float32 NCHW with the bias and ReLU on the way (kernels/convert.cu).
+    kernels::to_bf16_channels_last(x.data(), p.x16(ws), xs.n, xs.c, xs.plane(), stream_);
+    kernels::to_bf16_channels_last(w.data(), p.w16(ws), w.shape().n, w.shape().c, w.shape().plane(), stream_);
+    IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, p.x16(ws), p.w_desc, p.w16(ws), p.fwd_conv,
+                                                p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, p.y16(ws)));
+    kernels::from_bf16_channels_last(p.y16(ws), y.data(), b.data(), fuse_relu, ys.n, ys.c, ys.plane(), stream_);
+    return;
+  }
   if (fuse_relu && p.fused_relu) {
     // y = ReLU(conv(x) + 0·z + b); z = y is not read with alpha2 = 0 (as TensorFlow's fused conv relies on)
     // but must be a valid tensor of y's shape.
@@ -125,7 +146,6 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   }
   IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x.data(), p.w_desc, w.data(), p.fwd_conv,
                                               p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y.data()));
-  const Shape ys = y.shape();
   kernels::bias_act(y.data(), b.data(), ys.numel(), ys.c, ys.plane(), fuse_relu, stream_);
 }
 
@@ -138,8 +158,19 @@ void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor
     return;
   }
   const ConvPlan& p = conv_plan(dx.shape(), w.shape());
-  void* ws = workspace(p.bwd_bytes);
+  void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
+  if (p.bf16) {
+    // dy and w to channels-last bf16 (dy in y's slot), dx in bf16 (x's slot), then back to float32 NCHW.
+    const Shape ys = dy.shape(), xs = dx.shape();
+    kernels::to_bf16_channels_last(dy.data(), p.y16(ws), ys.n, ys.c, ys.plane(), stream_);
+    kernels::to_bf16_channels_last(w.data(), p.w16(ws), w.shape().n, w.shape().c, w.shape().plane(), stream_);
+    IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, p.w16(ws), p.y_desc, p.y16(ws),
+                                                     p.bwd_conv, p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc,
+                                                     p.x16(ws)));
+    kernels::from_bf16_channels_last(p.x16(ws), dx.data(), nullptr, false, xs.n, xs.c, xs.plane(), stream_);
+    return;
+  }
   IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w.data(), p.y_desc, dy.data(), p.bwd_conv,
                                                    p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc, dx.data()));
 }

@@ -13,6 +13,7 @@
 // op files here.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -37,9 +38,23 @@ struct ConvKey {
 };
 
 struct ConvPlan {
-  ConvPlan(Shape x, Shape w)  // x (N,Cin,H,W), w (Cout,Cin,K,K)
-      : x_desc(x), y_desc(Shape{x.n, w.n, x.h, x.w}), bias_desc(Shape{1, w.n, 1, 1}), w_desc(w),
-        fwd_conv(w.h), bwd_conv(w.h) {}
+  // bf16: the descriptors describe the channels-last bf16 copies the convolution runs on (Precision::bf16
+  // where both channel counts are multiples of 8, what bf16 tensor-core kernels want); else float32 NCHW.
+  ConvPlan(Shape x, Shape w, bool bf16)  // x (N,Cin,H,W), w (Cout,Cin,K,K)
+      : bf16(bf16),
+        x_desc(x, data_type(bf16), format(bf16)),
+        y_desc(Shape{x.n, w.n, x.h, x.w}, data_type(bf16), format(bf16)),
+        bias_desc(Shape{1, w.n, 1, 1}),
+        w_desc(w, data_type(bf16), format(bf16)),
+        fwd_conv(w.h),
+        bwd_conv(w.h),
+        x_elems(x.numel()),
+        y_elems(Shape{x.n, w.n, x.h, x.w}.numel()),
+        w_elems(w.numel()) {}
+  static cudnnDataType_t data_type(bool bf16) { return bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
+  static cudnnTensorFormat_t format(bool bf16) { return bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
+
+  bool bf16;
   TensorDesc x_desc, y_desc, bias_desc;  // (N,Cin,H,W), (N,Cout,H,W), (1,Cout,1,1)
   FilterDesc w_desc;                     // (Cout,Cin,K,K)
   ConvDesc fwd_conv, bwd_conv;           // each carries the math type its algorithm was chosen with
@@ -47,6 +62,21 @@ struct ConvPlan {
   cudnnConvolutionBwdDataAlgo_t bwd_algo{};
   std::size_t fwd_bytes = 0, bwd_bytes = 0;
   bool fused_relu = true;  // cleared when cuDNN refuses the fused bias+ReLU call for this plan
+  std::int64_t x_elems, y_elems, w_elems;
+
+  // The workspace of one call: cuDNN's, then (bf16) the staging copies of x or dx, y or dy, and w.
+  static constexpr std::size_t kAlign = 256;
+  static std::size_t aligned(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
+  std::size_t library_bytes() const { return aligned(std::max(fwd_bytes, bwd_bytes)); }
+  std::size_t staging_bytes() const {
+    return bf16 ? aligned(std::size_t(x_elems) * 2) + aligned(std::size_t(y_elems) * 2) + aligned(std::size_t(w_elems) * 2)
+                : 0;
+  }
+  std::size_t workspace_bytes() const { return library_bytes() + staging_bytes(); }
+  // The staging copies inside a workspace of workspace_bytes() at `ws`.
+  void* x16(void* ws) const { return static_cast<char*>(ws) + library_bytes(); }
+  void* y16(void* ws) const { return static_cast<char*>(x16(ws)) + aligned(std::size_t(x_elems) * 2); }
+  void* w16(void* ws) const { return static_cast<char*>(y16(ws)) + aligned(std::size_t(y_elems) * 2); }
 };
 
 }  // namespace cuda_detail
@@ -129,6 +159,7 @@ class CudaBackend final : public Backend {
   int device_;
   std::string name_;
   Precision precision_ = Precision::fp32;
+  int compute_major_ = 0;
   bool find_algorithms_ = false;  // IMPASTO_CUDNN_FIND=1: benchmark (cudnnFind*) instead of heuristics
   std::size_t workspace_cap_ = 0; // convolution algorithms needing more workspace are a last resort (1/16 of memory)
   // Declaration order = reverse destruction order: the stream outlives the handles that use it.

@@ -87,17 +87,22 @@ using CublasHandle = Owned<CublasTraits>;
 class TensorDesc : public Owned<TensorDescTraits> {
  public:
   TensorDesc() = default;
-  explicit TensorDesc(const Shape& s) { set(s); }
-  void set(const Shape& s) {  // (N,C,H,W) packed float32
-    IMPASTO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s.n, s.c, s.h, s.w));
+  explicit TensorDesc(const Shape& s, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+                      cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
+    set(s, type, format);
+  }
+  // (N,C,H,W) packed: float32 NCHW (our tensors), or e.g. bf16 NHWC (the bf16 convolutions' copies).
+  void set(const Shape& s, cudnnDataType_t type = CUDNN_DATA_FLOAT, cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
+    IMPASTO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(get(), format, type, s.n, s.c, s.h, s.w));
   }
 };
 
 class FilterDesc : public Owned<FilterDescTraits> {
  public:
-  explicit FilterDesc(const Shape& w) {  // (Cout,Cin,K,K)
-    IMPASTO_CUDNN_CHECK(
-        cudnnSetFilter4dDescriptor(get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, w.n, w.c, w.h, w.w));
+  // (Cout,Cin,K,K): float32 KCRS (our weights), or bf16 KRSC (CUDNN_TENSOR_NHWC) for the bf16 convolutions.
+  explicit FilterDesc(const Shape& w, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+                      cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
+    IMPASTO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(get(), type, format, w.n, w.c, w.h, w.w));
   }
 };
 

@@ -79,14 +79,18 @@ CudaBackend::CudaBackend(int device)
   name_ = s.str();
 
   // TF32 tensor cores exist from Ampere (sm_80) on; there they are the default, as in PyTorch's cuDNN path.
+  compute_major_ = prop.major;
   set_precision(prop.major >= 8 ? Precision::tf32 : Precision::fp32);
 }
 
 void CudaBackend::set_precision(Precision p) {
+  IMPASTO_CHECK(p == Precision::fp32 || compute_major_ >= 8,
+                "--precision " << precision_name(p) << " needs tensor cores of compute capability 8.0 or newer; this "
+                               << name_ << " has " << compute_major_ << ".x (use fp32)");
   // cuDNN's math type lives on the convolution descriptor, so convolution plans are cached per precision
-  // (see conv_plan); cuBLAS has one mode per handle.
+  // (see conv_plan); cuBLAS has one mode per handle (the Gram matrices: TF32 under tf32 and bf16).
   IMPASTO_CUBLAS_CHECK(
-      cublasSetMathMode(cublas_, p == Precision::tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+      cublasSetMathMode(cublas_, p == Precision::fp32 ? CUBLAS_DEFAULT_MATH : CUBLAS_TF32_TENSOR_OP_MATH));
   precision_ = p;
 }
 

@@ -158,7 +158,7 @@ TEST_CASE("the fit check names the largest --size and --history that fit") {
   CHECK(size % 8 == 0);
   CHECK(fits(need(size, 100), budget));
   CHECK_FALSE(fits(need(size + 8, 100), budget));
-  REQUIRE(std::regex_search(message, m, std::regex("--history (\\d+) fits at this size")));
+  REQUIRE(std::regex_search(message, m, std::regex("--lbfgs-history (\\d+) fits at this size")));
   const int history = std::stoi(m[1]);
   CHECK(fits(need(2048, history), budget));
   CHECK_FALSE(fits(need(2048, history + 1), budget));
@@ -194,4 +194,16 @@ TEST_CASE("CLI: a run that does not fit stops before starting, naming a size tha
   CHECK(ok.status == 0);
   CHECK(ok.out.find("impasto: memory: about") != std::string::npos);
   CHECK(read_image(dir / "out.png").w == size);
+}
+
+TEST_CASE("CLI: a video that does not fit stops before its output folder exists") {
+  test::TempDir dir;
+  std::filesystem::create_directories(dir / "frames");
+  for (int t = 0; t < 3; ++t) write_image(make_content(64, 0.3f + 0.1f * float(t)), dir / ("frames/f" + std::to_string(t) + ".png"), false);
+  write_image(make_style(48), dir / "style.png", false);
+  const test::CliRun refused =
+      test::run_cli("video --device cpu --input " + dir / "frames" + " --style " + dir / "style.png" +
+                    " --size 400 --max-memory 0.5 --out " + dir / "out");
+  test::check_fails(refused, "not enough memory for a 400x400 video", dir / "out");
+  CHECK(refused.out.find("--size ") != std::string::npos);
 }

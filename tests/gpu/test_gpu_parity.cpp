@@ -1,8 +1,8 @@
 // tests/gpu/test_gpu_parity.cpp — every Backend op on the CUDA backend against the CPU backend (the answer
 // key), on fresh seeded random inputs: odd sizes (floor-mode pooling, ragged tiles) and real VGG-19 layer
 // sizes. Outputs that an op overwrites are poisoned with NaN first, so an element the GPU forgets to write
-// fails the comparison (non-finite). Ops that accumulate start from random values. Each op runs under both
-// precisions (fp32 and TF32); only convolutions and Gram matrices differ between them.
+// fails the comparison (non-finite). Ops that accumulate start from random values. Each op runs under every
+// precision (fp32, TF32, bf16); only convolutions and Gram matrices differ between them.
 //
 // Tolerances (an element passes when |gpu − cpu| <= atol + rtol·|cpu|; "max" = max |cpu| of that output):
 //   element-wise, ReLU, pooling, Adam, loss gradients: rtol 1e-6 (Adam 1e-5), atol 1e-6·max — the same
@@ -13,6 +13,9 @@
 //   Gram fp32: rtol 1e-5, atol 3e-5·max — sums of M = H·W products in another order (√M·2⁻²⁴ growth);
 //   convolution and Gram TF32: rtol 1e-2, atol 1e-2·max — inputs rounded to 10-bit mantissas (2⁻¹¹ each),
 //     errors grow with √(reduction length) but stay well under 1% of the output range;
+//   convolution bf16 (channel counts multiples of 8; others run as TF32): rtol 2e-2, atol 2e-2·max — inputs
+//     and weights rounded to 8-bit mantissas (2⁻⁹ each), fp32 accumulation, the result rounded to bf16 once
+//     more (2⁻⁹) before it returns to float32; Gram matrices run as TF32 (the same bound applies);
 //   color: rtol 1e-5, atol 2e-3 absolute — device cbrtf/powf differ from the host's by a few ulps, and
 //     Lab/Luv chroma scale differences of them by 500 (a*) or 13·L (u*).
 #include <doctest/doctest.h>
@@ -33,9 +36,7 @@ namespace impasto {
 namespace {
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-constexpr Precision kPrecisions[] = {Precision::fp32, Precision::tf32};
-
-const char* precision_name(Precision p) { return p == Precision::fp32 ? "fp32" : "tf32"; }
+constexpr Precision kPrecisions[] = {Precision::fp32, Precision::tf32, Precision::bf16};
 
 // The same tensor on both backends.
 struct Pair {
@@ -50,7 +51,8 @@ constexpr Tol kExact{1e-6, 1e-6};
 constexpr Tol kConvFp32{1e-4, 2e-4};
 constexpr Tol kGramFp32{1e-5, 3e-5};
 constexpr Tol kTf32{1e-2, 1e-2};
-Tol heavy_tol(Precision p, Tol fp32) { return p == Precision::fp32 ? fp32 : kTf32; }
+constexpr Tol kBf16{2e-2, 2e-2};
+Tol heavy_tol(Precision p, Tol fp32) { return p == Precision::fp32 ? fp32 : p == Precision::tf32 ? kTf32 : kBf16; }
 
 class Env {
  public:

@@ -1,0 +1,139 @@
+// tests/gpu/test_gpu_pipeline.cpp — the whole objective on the CUDA backend against the CPU backend: VGG-19
+// forward, the content, style and TV terms, VGG-19 backward (the image gradient), then 20 L-BFGS iterations
+// of a stylization, in every precision. Random-feature weights (seed 0), a 64×48 content and style.
+//
+// Tolerances (26 convolutions between the image and its gradient, each adding its own rounding):
+//   loss terms at the same x: relative 1e-4 (fp32), 2e-2 (tf32), 5e-2 (bf16);
+//   the gradient, norm-wise ‖g_gpu − g_cpu‖ / ‖g_cpu‖: 2e-3 (fp32), 5e-2 (tf32), 1e-1 (bf16), and its
+//     direction (cosine) above 0.9999, 0.998, 0.99;
+//   20 L-BFGS iterations (history 10, no line search): the losses of iterations 0 and 1 depend only on the
+//     objective and its gradient (x1 = x0 − min(1, 1/‖g‖₁)·g) and agree as the loss terms do; from iteration
+//     2 on the two runs part by rounding alone (a float32 y = g_k − g_{k−1} over a small first step), so only
+//     the outcome is compared: both fall below 30 % of the start, and the final losses agree within 10 %
+//     (fp32) or 25 % (tf32, bf16).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "engine/backend.hpp"
+#include "engine/image.hpp"
+#include "engine/losses.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/stylize.hpp"
+#include "tests/support/pictures.hpp"
+#include "weights/weights.hpp"
+
+namespace impasto {
+namespace {
+
+struct PrecisionCase {
+  Precision precision;
+  double terms, grad_norm, cosine, final_loss;
+};
+constexpr PrecisionCase kCases[] = {
+    {Precision::fp32, 1e-4, 2e-3, 0.9999, 0.10},
+    {Precision::tf32, 2e-2, 5e-2, 0.998, 0.25},
+    {Precision::bf16, 5e-2, 1e-1, 0.99, 0.25},
+};
+
+// One backend's objective on the test images.
+struct Setup {
+  explicit Setup(Backend& b)
+      : backend(b), weights(random_vgg19_weights(0, layers_needed(LossConfig::defaults()))),
+        net(b, weights, PoolMode::average), objective(net, LossConfig::defaults()) {
+    const Image content = resize_area(test::make_content(64), 64, 48);
+    const Image style = resize_area(test::make_style(64), 64, 48);
+    objective.add_style(upload(style), 1.0f);
+    objective.set_content(upload(content));
+    x = upload(content);
+    backend.axpby(0.5f, upload(style), 0.5f, x);  // start between content and style: every term is non-zero
+  }
+  Tensor upload(const Image& rgb) { return backend.from_host(preprocess(rgb, weights.bgr_input), Shape{1, 3, rgb.h, rgb.w}); }
+
+  Backend& backend;
+  VggWeights weights;
+  Vgg19 net;
+  StyleObjective objective;
+  Tensor x;  // (1,3,48,64)
+};
+
+double norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float a : v) s += double(a) * a;
+  return std::sqrt(s);
+}
+
+// 20 L-BFGS iterations; returns the loss of every iteration (0 = the start).
+std::vector<double> run_lbfgs(Setup& s) {
+  LbfgsParams p;
+  p.history = 10;
+  p.max_iterations = 20;
+  p.line_search = LbfgsParams::LineSearch::none;
+  Lbfgs lbfgs(s.backend, s.x.shape(), p);
+  Tensor x = s.backend.empty(s.x.shape());
+  s.backend.copy(s.x, x);
+  std::vector<double> losses;
+  const Objective f = [&](const Tensor& xx, Tensor& grad) { return s.objective.evaluate(xx, grad).total; };
+  (void)lbfgs.minimize(x, f, [&](const IterationInfo& info, const Tensor&) {
+    losses.push_back(info.loss);
+    return true;
+  });
+  return losses;
+}
+
+}  // namespace
+
+TEST_CASE("gpu pipeline: loss terms, the image gradient and 20 L-BFGS iterations follow the CPU") {
+  std::unique_ptr<Backend> cpu = make_backend(Device::cpu), gpu = make_backend(Device::cuda);
+  Setup ref(*cpu);
+  Tensor g_cpu = cpu->empty(ref.x.shape());
+  const LossTerms t_cpu = ref.objective.evaluate(ref.x, g_cpu);
+  const std::vector<float> gc = cpu->to_host(g_cpu);
+  const std::vector<double> cpu_losses = run_lbfgs(ref);
+  REQUIRE(cpu_losses.size() == 21);
+  MESSAGE("cpu: content " << t_cpu.content << ", style " << t_cpu.style << ", tv " << t_cpu.tv << "; L-BFGS "
+                          << cpu_losses.front() << " -> " << cpu_losses.back());
+  REQUIRE(cpu_losses.back() < 0.3 * cpu_losses.front());
+
+  for (const PrecisionCase& c : kCases) {
+    const std::string name = precision_name(c.precision);
+    CAPTURE(name);
+    gpu->set_precision(c.precision);
+    Setup s(*gpu);
+    Tensor g = gpu->empty(s.x.shape());
+    gpu->fill(g, std::nanf(""));  // overwritten by evaluate
+    const LossTerms t = s.objective.evaluate(s.x, g);
+    for (auto [name, a, b] : {std::tuple{"content", t.content, t_cpu.content}, std::tuple{"style", t.style, t_cpu.style},
+                              std::tuple{"tv", t.tv, t_cpu.tv}}) {
+      INFO(name << ": gpu " << a << ", cpu " << b);
+      CHECK(std::fabs(a - b) <= c.terms * std::fabs(b));
+    }
+    const std::vector<float> gg = gpu->to_host(g);
+    std::vector<float> diff(gg.size());
+    double dot = 0;
+    for (std::size_t i = 0; i < gg.size(); ++i) {
+      diff[i] = gg[i] - gc[i];
+      dot += double(gg[i]) * gc[i];
+    }
+    const double rel = norm(diff) / norm(gc), cosine = dot / (norm(gg) * norm(gc));
+    MESSAGE(name << ": gradient relative difference " << rel << ", cosine " << cosine);
+    CHECK(rel <= c.grad_norm);
+    CHECK(cosine >= c.cosine);
+
+    const std::vector<double> losses = run_lbfgs(s);
+    REQUIRE(losses.size() == cpu_losses.size());
+    MESSAGE(name << ": L-BFGS " << losses.front() << " -> " << losses.back() << " (cpu " << cpu_losses.back() << ")");
+    for (int k : {0, 1}) {
+      INFO("iteration " << k << ": gpu " << losses[std::size_t(k)] << ", cpu " << cpu_losses[std::size_t(k)]);
+      CHECK(std::fabs(losses[std::size_t(k)] - cpu_losses[std::size_t(k)]) <= c.terms * cpu_losses[std::size_t(k)]);
+    }
+    CHECK(losses.back() < 0.3 * losses.front());
+    CHECK(std::fabs(losses.back() - cpu_losses.back()) <= c.final_loss * cpu_losses.back());
+  }
+}
+
+}  // namespace impasto
