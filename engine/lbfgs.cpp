@@ -15,9 +15,11 @@
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
 // one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
 // as torch (later iterations use learning_rate even when the curvature guard has left the history empty).
-// `strong_wolfe` starts from the same step, and also uses the scaled step whenever the history is empty
-// (every pair so far dropped by the curvature guard — e.g. from a noise image, where the style loss is concave
-// — or a restart after a non-descent direction), so that its bracketing starts at a sensible scale.
+// `strong_wolfe` starts from min(1, 1/‖g‖₂)·learning_rate (L-BFGS-B's first step: Byrd, Lu, Nocedal & Zhu
+// 1995, as scipy runs it for neural-style-tf), and uses that scaled step whenever the history is empty (the
+// first iteration, every pair so far dropped by the curvature guard — e.g. from a noise image, where the
+// style loss is concave — or a restart after a non-descent direction), so that its bracketing starts at a
+// sensible scale.
 // `strong_wolfe` is bracketing (Alg. 3.5) + zoom (Alg. 3.6) with safeguarded cubic interpolation (eq. 3.59),
 // modelled on torch.optim.lbfgs._strong_wolfe, starting from the same step.
 #include <algorithm>
@@ -121,9 +123,14 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
       history_.direction(g_, d_, params_.direction);
       gtd = backend_.dot(g_, d_);
     }
-    // Without curvature information the step is scaled by the gradient (torch: the first iteration).
+    // Without curvature information the step is scaled by the gradient: `none` as torch at the first iteration,
+    // min(1, 1/‖g‖₁); strong-Wolfe as L-BFGS-B (scipy, which neural-style-tf uses), min(1, 1/‖g‖₂), a step
+    // ~√n times longer whose expected decrease stands clear of TF32/bf16 rounding noise in the loss (torch's
+    // step moves a 512² image by ~1e-4 per pixel, a relative decrease of ~1e-5 that such noise can reverse,
+    // leaving the search without progress at its first trial).
     double t = params_.learning_rate;
-    if (k == 1 || (wolfe && history_.size() == 0)) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+    if (!wolfe && k == 1) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+    if (wolfe && history_.size() == 0) t *= std::min(1.0, 1.0 / std::sqrt(backend_.dot(g_, g_)));
 
     Tensor& s = history_.candidate_s();
     Tensor& y = history_.candidate_y();

@@ -65,9 +65,11 @@ const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b) { return b.
 MemoryBudget memory_budget(const Backend& backend, double limit_gib) {
   IMPASTO_CHECK(limit_gib >= 0, "--max-memory must be >= 0 GiB (0: no limit)");
   MemoryBudget budget;
+  // What the backend already holds (the weights, uploaded before the check) is part of every need, so it
+  // counts as available to the run.
   const MemoryAvailable available = backend.memory_available();
-  budget.bytes = available.bytes;
-  budget.source = available.source;
+  budget.bytes = available.bytes + backend.bytes_in_use();
+  budget.source = available.source + (backend.bytes_in_use() > 0 ? " + what impasto holds" : "");
   const auto limit = std::size_t(limit_gib * kGiB);
   if (limit_gib > 0 && limit < budget.bytes) {
     budget.bytes = limit;

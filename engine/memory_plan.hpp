@@ -27,7 +27,8 @@ struct MemoryNeed {
 // The larger of two needs by total (a run's peak is its largest phase).
 const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b);
 
-// The memory a run may take: the backend's available memory, capped by the user's limit (GiB, 0 = none).
+// The memory a run may take: the backend's available memory plus what it already holds (the weights), capped
+// by the user's limit (GiB, 0 = none).
 struct MemoryBudget {
   std::size_t bytes = 0;
   std::string source;  // "free on NVIDIA H100 80GB HBM3", "MemAvailable of this host", "--max-memory"

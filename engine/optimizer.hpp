@@ -60,8 +60,9 @@ struct LbfgsParams {
   int max_iterations = 1000;
   // none: one evaluation per iteration with step learning_rate (the first step is min(1, 1/‖g‖₁)·learning_rate),
   // as torch.optim.LBFGS and Torch's optim.lbfgs used by jcjohnson/neural-style. strong_wolfe (default):
-  // bracketing + zoom from the same initial step; robust where the objective is concave, e.g. style terms
-  // from a noise image, where `none` crawls.
+  // bracketing + zoom from min(1, 1/‖g‖₂)·learning_rate when there is no curvature information (L-BFGS-B's
+  // first step); robust where the objective is concave, e.g. style terms from a noise image, where `none`
+  // crawls.
   LineSearch line_search = LineSearch::strong_wolfe;
   double learning_rate = 1.0;
   // 0 = off; else stop when |f_k − f_{k−window}| <= tolerance_change·max(1, |f_k|).

@@ -510,6 +510,9 @@ int run(int argc, char** argv) {
     backend->reset_peak_bytes();
     try {
       json r = session.stylize(o.max_size, false, /*as_cli=*/true);
+      // Completing means taking steps: a line search that stops at once has run nothing at this size.
+      IMPASTO_CHECK(r["iterations_done"].get<int>() >= 1,
+                    "no iteration completed (" << r["stop_reason"].get<std::string>() << ")");
       r["passed"] = true;
       // The session's network (weights) was made before `base`: compare without the weights.
       const std::size_t peak_bytes = backend->peak_bytes_in_use() - base, estimated = need.total() - need.weights;

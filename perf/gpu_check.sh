@@ -29,10 +29,19 @@ start=$SECONDS
 failed=()
 
 # step NAME LIMIT_S CMD...: runs CMD under a timeout and reports its time and exit status; exit 0 (or
-# $also_ok, when set) is a pass, anything else goes into the failed list.
+# $also_ok, when set) is a pass, anything else goes into the failed list. No step runs past the deadline
+# (GPU_CHECK_DEADLINE_S, default 440 s of a 480 s call), so the table at the end is always printed.
+deadline=${GPU_CHECK_DEADLINE_S:-440}
 step() {
-  local name=$1 limit=$2 t0=$SECONDS rc
+  local name=$1 limit=$2 t0=$SECONDS rc left
   shift 2
+  left=$((deadline - (SECONDS - start)))
+  if ((left < 15)); then
+    echo "=== skipped, past the ${deadline}s deadline: $name"
+    failed+=("$name (not run: deadline)")
+    return 124
+  fi
+  ((limit > left)) && limit=$left
   echo
   echo "=== $name (t=$((SECONDS - start))s, limit ${limit}s): $*"
   timeout --kill-after=10 "$limit" "$@"
@@ -94,7 +103,12 @@ first_dir() {
 cudnn_dir=$(first_dir 'libcudnn.so.9*' "$site/nvidia" /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu)
 cublas_dir=$(first_dir 'libcublas.so.13*' /usr/local/cuda/lib64 /usr/local/cuda/lib "$site/nvidia")
 # cuDNN 9 loads NVRTC (runtime-compiled kernels) with dlopen; the pip wheels keep it outside nvidia/cudnn.
-nvrtc_dir=$(first_dir 'libnvrtc.so.13*' /usr/local/cuda/lib64 /usr/local/cuda/lib "$site/nvidia")
+# Take it from the same place as cuDNN (the wheel's nvidia/cuda_nvrtc matches its CUDA major), else CUDA's.
+if [[ -n $site && $cudnn_dir == "$site"/* ]]; then
+  nvrtc_dir=$(first_dir 'libnvrtc.so.[0-9]*' "$site/nvidia/cuda_nvrtc" "$site/nvidia" /usr/local/cuda/lib64)
+else
+  nvrtc_dir=$(first_dir 'libnvrtc.so.13*' /usr/local/cuda/lib64 /usr/local/cuda/lib "$site/nvidia")
+fi
 libs=$dev/lib:$cudnn_dir:$cublas_dir${nvrtc_dir:+:$nvrtc_dir}
 echo "libraries: bundle $dev/lib, cuDNN $cudnn_dir, cuBLAS $cublas_dir, NVRTC ${nvrtc_dir:-not found}"
 for b in "$dev"/bin/*; do  # wrappers that set the library path for impasto's binaries only (not for Python)

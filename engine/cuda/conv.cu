@@ -60,7 +60,10 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
   const cuda_detail::ConvKey key{x.n, x.c, x.h, x.w, w.n, w.h, precision_};
   auto it = conv_plans_.find(key);
   if (it != conv_plans_.end()) return *it->second;
+  return *conv_plans_.emplace(key, make_conv_plan(x, w, find_algorithms_)).first->second;
+}
 
+std::unique_ptr<ConvPlan> CudaBackend::make_conv_plan(Shape x, Shape w, bool measure) {
   // bf16 where the bf16 tensor-core kernels apply (channel counts multiples of 8: not conv1_1's 3 inputs);
   // such a layer runs as under tf32 otherwise.
   const bool bf16 = precision_ == Precision::bf16 && x.c % 8 == 0 && w.n % 8 == 0;
@@ -77,7 +80,7 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
   std::vector<cudnnConvolutionFwdAlgoPerf_t> fwd(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
   std::vector<cudnnConvolutionBwdDataAlgoPerf_t> bwd(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
   int nf = 0, nb = 0;
-  if (find_algorithms_) {
+  if (measure) {
     IMPASTO_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(cudnn_, p.x_desc, p.w_desc, p.fwd_conv, p.y_desc,
                                                              int(fwd.size()), &nf, fwd.data()));
     IMPASTO_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(cudnn_, p.w_desc, p.y_desc, p.bwd_conv, p.x_desc,
@@ -103,12 +106,17 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
         return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, p.w_desc, p.y_desc, p.bwd_conv, p.x_desc, a, b);
       },
       &p.bwd_algo, &p.bwd_bytes, "backward-data convolution", x, w);
-
-  return *conv_plans_.emplace(key, std::move(plan)).first->second;
+  return plan;
 }
 
 std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
-  const ConvPlan& p = conv_plan(x, w);
+  // A size query (memory plans ask it for many sizes): with IMPASTO_CUDNN_FIND=1 it must not benchmark (cudnnFind
+  // allocates and runs every algorithm), so it sizes a heuristic plan and leaves measuring to the first real
+  // call, whose plan may want more workspace (the workspace then grows once).
+  std::unique_ptr<ConvPlan> query;
+  if (find_algorithms_ && conv_plans_.count(cuda_detail::ConvKey{x.n, x.c, x.h, x.w, w.n, w.h, precision_}) == 0)
+    query = make_conv_plan(x, w, false);
+  const ConvPlan& p = query ? *query : conv_plan(x, w);
   const std::size_t gram_scratch = std::size_t(std::max(x.c, w.n)) * std::size_t(std::max(x.c, w.n)) * sizeof(float);
   return std::max(p.workspace_bytes(), gram_scratch);
 }

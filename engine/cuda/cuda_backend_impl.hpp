@@ -147,6 +147,8 @@ class CudaBackend final : public Backend {
  private:
   // The plan for these shapes at the current precision (made and cached on first use).
   cuda_detail::ConvPlan& conv_plan(Shape x, Shape w);
+  // A new plan: algorithms by cuDNN's heuristics, or measured (cudnnFind*) when `measure`.
+  std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, bool measure);
   // The workspace, grown to at least `bytes` (first use of a larger shape only).
   void* workspace(std::size_t bytes);
   // Stage 2 of a reduction whose stage 1 wrote `blocks` partials; the one device→host sync of the op.
@@ -160,6 +162,7 @@ class CudaBackend final : public Backend {
   std::string name_;
   Precision precision_ = Precision::fp32;
   int compute_major_ = 0;
+  std::string device_name_;  // e.g. "NVIDIA H100 80GB HBM3"
   bool find_algorithms_ = false;  // IMPASTO_CUDNN_FIND=1: benchmark (cudnnFind*) instead of heuristics
   std::size_t workspace_cap_ = 0; // convolution algorithms needing more workspace are a last resort (1/16 of memory)
   // Declaration order = reverse destruction order: the stream outlives the handles that use it.

@@ -80,6 +80,7 @@ CudaBackend::CudaBackend(int device)
 
   // TF32 tensor cores exist from Ampere (sm_80) on; there they are the default, as in PyTorch's cuDNN path.
   compute_major_ = prop.major;
+  device_name_ = prop.name;
   set_precision(prop.major >= 8 ? Precision::tf32 : Precision::fp32);
 }
 

@@ -88,9 +88,7 @@ void CudaBackend::reset_peak_bytes() { memory_->reset_peak(); }
 MemoryAvailable CudaBackend::memory_available() const {
   std::size_t free_bytes = 0, total_bytes = 0;
   IMPASTO_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  cudaDeviceProp prop{};
-  IMPASTO_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
-  return {free_bytes, std::string("free on ") + prop.name};
+  return {free_bytes, "free on " + device_name_};
 }
 
 }  // namespace impasto

@@ -3,14 +3,18 @@
 // of a stylization, in every precision. Random-feature weights (seed 0), a 64×48 content and style.
 //
 // Tolerances (26 convolutions between the image and its gradient, each adding its own rounding):
-//   loss terms at the same x: relative 1e-4 (fp32), 2e-2 (tf32), 5e-2 (bf16);
-//   the gradient, norm-wise ‖g_gpu − g_cpu‖ / ‖g_cpu‖: 2e-3 (fp32), 5e-2 (tf32), 1e-1 (bf16), and its
+//   loss terms at the same x: relative 1e-4 (fp32), 5e-3 (tf32), 1e-2 (bf16);
+//   the gradient, norm-wise ‖g_gpu − g_cpu‖ / ‖g_cpu‖: 2e-3 (fp32), 5e-2 (tf32), 5e-2 (bf16), and its
 //     direction (cosine) above 0.9999, 0.998, 0.99;
+//   (a CPU emulation of TF32/bf16 rounding — a reviewer's, not kept — gave 4e-4 / 1.6e-3 on the terms and
+//   1.6e-2 on the bf16 gradient: the bounds leave 3–12× room for cuDNN's algorithms);
 //   20 L-BFGS iterations (history 10, no line search): the losses of iterations 0 and 1 depend only on the
 //     objective and its gradient (x1 = x0 − min(1, 1/‖g‖₁)·g) and agree as the loss terms do; from iteration
 //     2 on the two runs part by rounding alone (a float32 y = g_k − g_{k−1} over a small first step), so only
 //     the outcome is compared: both fall below 30 % of the start, and the final losses agree within 10 %
-//     (fp32) or 25 % (tf32, bf16).
+//     (fp32) or 25 % (tf32). bf16 only has to descend (below 1 % of the start): its rounding noise is larger
+//     than the loss change of the first, tiny step (1/‖g‖₁), so its first curvature pair is noise and the
+//     run takes its own path (emulated: final losses 0.2–2.3× the CPU's, all far below the start).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -32,12 +36,12 @@ namespace {
 
 struct PrecisionCase {
   Precision precision;
-  double terms, grad_norm, cosine, final_loss;
+  double terms, grad_norm, cosine, final_loss;  // final_loss < 0: descent only
 };
 constexpr PrecisionCase kCases[] = {
     {Precision::fp32, 1e-4, 2e-3, 0.9999, 0.10},
-    {Precision::tf32, 2e-2, 5e-2, 0.998, 0.25},
-    {Precision::bf16, 5e-2, 1e-1, 0.99, 0.25},
+    {Precision::tf32, 5e-3, 5e-2, 0.998, 0.25},
+    {Precision::bf16, 1e-2, 5e-2, 0.99, -1},  // bf16: descent only (see above)
 };
 
 // One backend's objective on the test images.
@@ -132,7 +136,10 @@ TEST_CASE("gpu pipeline: loss terms, the image gradient and 20 L-BFGS iterations
       CHECK(std::fabs(losses[std::size_t(k)] - cpu_losses[std::size_t(k)]) <= c.terms * cpu_losses[std::size_t(k)]);
     }
     CHECK(losses.back() < 0.3 * losses.front());
-    CHECK(std::fabs(losses.back() - cpu_losses.back()) <= c.final_loss * cpu_losses.back());
+    if (c.final_loss >= 0)
+      CHECK(std::fabs(losses.back() - cpu_losses.back()) <= c.final_loss * cpu_losses.back());
+    else
+      CHECK(losses.back() < 0.01 * losses.front());
   }
 }
 
