@@ -174,9 +174,13 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     what << "a " << out.w << "x" << out.h << " stylization";
   }
   const std::string memory = check_memory_fits(*backend, a.obj, need, size, what.str());
-  if (!a.quiet) {
+  if (!a.quiet || a.obj.dry_run) {
     std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend->name().c_str());
     std::fputs(memory.c_str(), stderr);
+  }
+  if (a.obj.dry_run) {
+    std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", what.str().c_str());
+    return;
   }
   std::unique_ptr<std::ofstream> log;  // opened once the run is known to fit: a refused run leaves no file
   if (!a.log_path.empty()) {

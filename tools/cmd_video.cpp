@@ -101,6 +101,12 @@ void run_video(VideoArgs& a) {
   };
   const std::string memory =
       check_memory_fits(*backend, a.obj, need, std::max(h, w), "a " + std::to_string(w) + "x" + std::to_string(h) + " video");
+  if (a.obj.dry_run) {
+    std::fprintf(stderr, "impasto: video %s -> %dx%d, %zu frames; weights: %s; device: %s\n%simpasto: dry run: it fits; "
+                 "nothing written\n", video.description.c_str(), w, h, video.frames.size(), weights.description.c_str(),
+                 backend->name().c_str(), memory.c_str());
+    return;
+  }
   fs::create_directories(a.out);
 
   std::unique_ptr<FlowProvider> flows;

@@ -32,6 +32,9 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
                  "GiB the run may take on its device (default: what is free); a larger need stops before starting, "
                  "naming the --size and --history that fit")
       ->check(CLI::NonNegativeNumber);
+  c->add_flag("--dry-run", a.dry_run,
+              "Read and check the inputs, the weights and the memory the run needs on the device, print that, and "
+              "stop without writing anything");
   c->add_option("--precision", a.precision,
                  "auto (tf32 on cards that have it) | fp32 | tf32 | bf16 (CUDA; experimental: bf16 convolutions, "
                  "fp32 accumulation)")

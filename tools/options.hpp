@@ -26,6 +26,7 @@ struct ObjectiveArgs {
   double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, tolerance = 0;
   double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3;
   double max_memory = 0;  // GiB the run may take on its device (0: what the device has free)
+  bool dry_run = false;   // read and check everything, print the memory plan, then stop (nothing written)
   std::uint64_t seed = 0;
 };
 

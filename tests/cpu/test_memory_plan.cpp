@@ -207,3 +207,29 @@ TEST_CASE("CLI: a video that does not fit stops before its output folder exists"
   test::check_fails(refused, "not enough memory for a 400x400 video", dir / "out");
   CHECK(refused.out.find("--size ") != std::string::npos);
 }
+
+TEST_CASE("CLI: --dry-run checks inputs and memory, prints the plan and writes nothing") {
+  test::TempDir dir;
+  write_image(make_content(96), dir / "content.png", false);
+  write_image(make_style(64), dir / "style.png", false);
+  std::filesystem::create_directories(dir / "frames");
+  for (int t = 0; t < 2; ++t) write_image(make_content(48), dir / ("frames/f" + std::to_string(t) + ".png"), false);
+  const test::CliRun still = test::run_cli("stylize --device cpu --dry-run --content " + dir / "content.png" + " --style " +
+                                           dir / "style.png" + " --size 200 --out " + dir / "out.png" + " --log " + dir / "log.jsonl");
+  INFO(still.out);
+  CHECK(still.status == 0);
+  CHECK(still.out.find("impasto: memory: about") != std::string::npos);
+  CHECK(still.out.find("dry run: a 200x200 stylization fits; nothing written") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "out.png"));
+  CHECK_FALSE(std::filesystem::exists(dir / "log.jsonl"));
+  const test::CliRun video = test::run_cli("video --device cpu --dry-run --input " + dir / "frames" + " --style " +
+                                           dir / "style.png" + " --out " + dir / "clip");
+  INFO(video.out);
+  CHECK(video.status == 0);
+  CHECK(video.out.find("dry run: it fits; nothing written") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "clip"));
+  // A bad input still fails in a dry run.
+  test::check_fails(test::run_cli("stylize --device cpu --dry-run --content " + dir / "missing.png" + " --style " +
+                                  dir / "style.png" + " --out " + dir / "out.png"),
+                    "missing.png", dir / "out.png");
+}
