@@ -199,11 +199,12 @@ TEST_CASE("CLI: a run that does not fit stops before starting, naming a size tha
 TEST_CASE("CLI: a video that does not fit stops before its output folder exists") {
   test::TempDir dir;
   std::filesystem::create_directories(dir / "frames");
+  std::filesystem::create_directories(dir / "flow");  // --flow-dir: no OpenCV needed; never read (the run stops first)
   for (int t = 0; t < 3; ++t) write_image(make_content(64, 0.3f + 0.1f * float(t)), dir / ("frames/f" + std::to_string(t) + ".png"), false);
   write_image(make_style(48), dir / "style.png", false);
   const test::CliRun refused =
       test::run_cli("video --device cpu --input " + dir / "frames" + " --style " + dir / "style.png" +
-                    " --size 400 --max-memory 0.5 --out " + dir / "out");
+                    " --size 400 --max-memory 0.5 --flow-dir " + dir / "flow" + " --out " + dir / "out");
   test::check_fails(refused, "not enough memory for a 400x400 video", dir / "out");
   CHECK(refused.out.find("--size ") != std::string::npos);
 }
@@ -213,6 +214,7 @@ TEST_CASE("CLI: --dry-run checks inputs and memory, prints the plan and writes n
   write_image(make_content(96), dir / "content.png", false);
   write_image(make_style(64), dir / "style.png", false);
   std::filesystem::create_directories(dir / "frames");
+  std::filesystem::create_directories(dir / "flow");  // --flow-dir: no OpenCV needed; never read in a dry run
   for (int t = 0; t < 2; ++t) write_image(make_content(48), dir / ("frames/f" + std::to_string(t) + ".png"), false);
   const test::CliRun still = test::run_cli("stylize --device cpu --dry-run --content " + dir / "content.png" + " --style " +
                                            dir / "style.png" + " --size 200 --out " + dir / "out.png" + " --log " + dir / "log.jsonl");
@@ -223,7 +225,7 @@ TEST_CASE("CLI: --dry-run checks inputs and memory, prints the plan and writes n
   CHECK_FALSE(std::filesystem::exists(dir / "out.png"));
   CHECK_FALSE(std::filesystem::exists(dir / "log.jsonl"));
   const test::CliRun video = test::run_cli("video --device cpu --dry-run --input " + dir / "frames" + " --style " +
-                                           dir / "style.png" + " --out " + dir / "clip");
+                                           dir / "style.png" + " --flow-dir " + dir / "flow" + " --out " + dir / "clip");
   INFO(video.out);
   CHECK(video.status == 0);
   CHECK(video.out.find("dry run: it fits; nothing written") != std::string::npos);
