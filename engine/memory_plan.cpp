@@ -119,12 +119,12 @@ void check_memory(const NeedFn& need, int size, int history, const MemoryBudget&
   std::vector<std::string> ways;
   if (suggested >= smallest) ways.push_back("--size " + std::to_string(suggested) + " fits");
   if (best_history >= 1) ways.push_back("--lbfgs-history " + std::to_string(best_history) + " fits at this size");
+  if (history > 0 && fits_at(size, 0)) ways.push_back("--optimizer adam fits at this size");
   if (ways.empty()) {
     m << "; nothing smaller fits either (the smallest size, " << smallest << ", needs about "
       << format_gib(need(smallest, history).total()) << ")";
   } else {
-    m << "; " << ways[0];
-    if (ways.size() > 1) m << ", or " << ways[1];
+    for (std::size_t i = 0; i < ways.size(); ++i) m << (i == 0 ? "; " : ", or ") << ways[i];
   }
   throw OutOfMemoryError(m.str());
 }

@@ -35,14 +35,15 @@ struct MemoryBudget {
 };
 MemoryBudget memory_budget(const Backend& backend, double limit_gib);
 
-// need(size, history): what a run needs at this size (the --size meaning of the command) and L-BFGS history.
+// need(size, history): what a run needs at this size (the --size meaning of the command) with L-BFGS of this
+// history, or with Adam when history is 0.
 using NeedFn = std::function<MemoryNeed(int size, int history)>;
 // Whether `need` fits `budget` with a margin for what is not counted (the libraries' own allocations, cuDNN
 // kernels loaded on first use, allocator rounding): 5 % + 256 MiB.
 bool fits(const MemoryNeed& need, const MemoryBudget& budget);
 // Throws OutOfMemoryError (one line) when need(size, history) does not fit the budget, naming the need by part,
 // the budget, the largest --size that fits and, when history > 0 (L-BFGS), the largest --lbfgs-history that fits
-// at this size. `what` names the request ("a 3840x2160 stylization"). need() may throw an Error for sizes
+// at this size and whether Adam would. `what` names the request ("a 3840x2160 stylization"). need() may throw an Error for sizes
 // too small for the network: such sizes count as not fitting.
 void check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what);
 

@@ -163,6 +163,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   const NeedFn need = [&](int s, int history) {
     StylizeOptions o = options;
     o.size = s;
+    o.use_adam = history == 0;
     if (history > 0) o.lbfgs.history = history;
     return stylizer.memory_needed(o, sizes);
   };

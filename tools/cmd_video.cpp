@@ -95,6 +95,7 @@ void run_video(VideoArgs& a) {
   for (const Image& s : styles) style_sizes.push_back({s.h, s.w});
   const NeedFn need = [&](int s, int history) {
     VideoOptions o = options;
+    o.base.use_adam = history == 0;
     if (history > 0) o.base.lbfgs.history = history;
     const ImageSize frame = longer_side_size(h, w, s);
     return stylizer.memory_needed(o, frame.h, frame.w, style_sizes);

@@ -124,13 +124,13 @@ TEST_CASE("a run's estimate covers its measured peak") {
 }
 
 TEST_CASE("the fit check names the largest --size and --history that fit") {
-  // A synthetic need: 100 bytes per pixel of the network, 12·history bytes per pixel of the optimizer; sizes
-  // below 32 are too small for the network.
+  // A synthetic need: 100 bytes per pixel of the network, 12·history bytes per pixel of L-BFGS (history 0:
+  // Adam, 48 bytes per pixel); sizes below 32 are too small for the network.
   const NeedFn need = [](int size, int history) {
     IMPASTO_CHECK(size >= 32, "image too small for the network");
     MemoryNeed n;
     n.network = std::size_t(size) * size * 100;
-    n.optimizer = std::size_t(size) * size * 12 * std::size_t(history);
+    n.optimizer = std::size_t(size) * size * (history == 0 ? 48 : 12 * std::size_t(history));
     return n;
   };
   MemoryBudget budget;
@@ -162,6 +162,7 @@ TEST_CASE("the fit check names the largest --size and --history that fit") {
   const int history = std::stoi(m[1]);
   CHECK(fits(need(2048, history), budget));
   CHECK_FALSE(fits(need(2048, history + 1), budget));
+  CHECK(message.find("or --optimizer adam fits at this size") != std::string::npos);  // 2048² · 148 B = 0.58 GiB
 
   // Nothing fits: the smallest valid size is named with its need.
   budget.bytes = 64 * kMiB;
