@@ -49,6 +49,35 @@ std::unique_ptr<Backend> make_backend(Device d) {
 #endif
 }
 
+void Backend::begin_deferred() {
+  IMPASTO_ASSERT(!deferring_);
+  deferring_ = true;
+  deferred_count_ = 0;
+}
+
+int Backend::take_deferred(double* out) {
+  IMPASTO_ASSERT(deferring_);
+  deferring_ = false;  // first: a failing transfer leaves the backend usable
+  fetch_deferred(out, deferred_count_);
+  return deferred_count_;
+}
+
+int Backend::next_deferred_slot() {
+  IMPASTO_CHECK(deferred_count_ < kMaxDeferred,
+                "more than " << kMaxDeferred << " loss terms in one evaluation (styles x style layers too many)");
+  return deferred_count_++;
+}
+
+double Backend::deliver(double value) {
+  if (!deferring_) return value;
+  host_deferred_[next_deferred_slot()] = value;
+  return 0.0;
+}
+
+void Backend::fetch_deferred(double* out, int count) {
+  for (int i = 0; i < count; ++i) out[i] = host_deferred_[i];
+}
+
 const char* precision_name(Precision p) {
   switch (p) {
     case Precision::fp32: return "fp32";

@@ -122,6 +122,17 @@ class Backend {
   // squares. L = scale·TV; grad (shape of x) += scale·dTV/dx when given. d|u|/du = sign(u), 0 at 0.
   virtual double tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) = 0;
 
+  // ---- deferred loss values: between begin_deferred() and take_deferred(), sq_diff_loss and tv_loss return 0
+  //      and queue their value instead of blocking the host (on a GPU: a device→host copy and a stream sync
+  //      each); take_deferred writes the queued values, in call order, to out (one transfer on a GPU) and
+  //      returns their count. Other reductions never defer. An objective evaluation thus reads all its loss
+  //      terms back at once. cancel_deferred() drops the queue (an evaluation that threw).
+  static constexpr int kMaxDeferred = 128;
+  void begin_deferred();
+  int take_deferred(double* out);  // out: room for kMaxDeferred values
+  void cancel_deferred() { deferring_ = false; }
+  bool deferring() const { return deferring_; }
+
   // ---- optimizers -----------------------------------------------------------------------------------------
   // One Adam step (Kingma & Ba 2015, Alg. 1) in place on x with moments m, v; t is the 1-based step.
   virtual void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
@@ -155,6 +166,20 @@ class Backend {
   // y (n) = alpha·Aᵀ·x (rows) + beta·y; beta = 0 overwrites y (its old values, even NaN, are not read).
   // y must not overlap a or x.
   virtual void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) = 0;
+
+ protected:
+  // The queue's next slot (a one-line error past kMaxDeferred).
+  int next_deferred_slot();
+  // For a loss value the backend already has on the host: queued (returns 0) while deferring, else returned.
+  double deliver(double value);
+  // Writes the `count` queued values to out. The default serves deliver(); the CUDA backend keeps its queue
+  // on the device and overrides this with one transfer.
+  virtual void fetch_deferred(double* out, int count);
+
+ private:
+  bool deferring_ = false;
+  int deferred_count_ = 0;
+  double host_deferred_[kMaxDeferred] = {};
 };
 
 // True when this build has the CUDA backend and a device is present.

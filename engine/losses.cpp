@@ -261,6 +261,21 @@ void StyleObjective::set_output_size(int h, int w) { plan_output(h, w); }
 LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
   LossTerms terms;
+  // Every loss term's value is queued on the backend and read back once at the end (one device→host
+  // transfer per evaluation instead of one per term); term_kind_ says which sum each queued value joins.
+  enum Kind : unsigned char { content, style, tv };
+  int queued = 0;
+  auto queue = [&](Kind k, double value) {
+    IMPASTO_ASSERT(value == 0.0 && queued < Backend::kMaxDeferred);  // deferred: the value comes later
+    term_kind_[std::size_t(queued++)] = k;
+  };
+  struct Deferral {
+    Backend& b;
+    explicit Deferral(Backend& backend) : b(backend) { b.begin_deferred(); }
+    ~Deferral() {
+      if (b.deferring()) b.cancel_deferred();  // an exception left the queue open
+    }
+  } deferral(backend_);
   ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
   net_.zero_grads();
   net_.forward(x);
@@ -271,7 +286,7 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     const WeightedTap& t = config_.content_layers[l];
     const Tensor& f = net_.feature(t.tap);
     const double scale = config_.content_weight * content_scale(t, f.shape());
-    terms.content += backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &net_.grad(t.tap));
+    queue(content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &net_.grad(t.tap)));
   }
 
   // Style: per layer, the unmasked styles share one Gram; each masked style has its own.
@@ -285,9 +300,9 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     Tensor g = gram_.prefix(gs), dg = gram_grad_.prefix(gs);  // (1,1,N,N)
     const float c = float(gram_factor(fs));
     const double layer_scale = config_.style_weight * style_layer_scale(t, fs);
-    // Adds the loss of style `st` on the features `src` to terms.style and leaves dL/dG·c in dg.
+    // Queues the loss of style `st` on the Gram in g and leaves dL/dG·c in dg.
     auto style_term = [&](const StyleTarget& st) {
-      terms.style += backend_.sq_diff_loss(g, st.gram[l], nullptr, float(layer_scale * st.blend / blend_total), &dg);
+      queue(style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(layer_scale * st.blend / blend_total), &dg));
     };
     bool any_plain = false;
     for (const auto& st : styles_) any_plain |= !st.masked;
@@ -318,7 +333,17 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   phase.next("backward");
   net_.backward(grad);
   phase.next("tv");
-  if (config_.tv_weight > 0) terms.tv = backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad);
+  if (config_.tv_weight > 0) queue(tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
+  const int n = backend_.take_deferred(term_values_.data());
+  IMPASTO_ASSERT(n == queued);
+  for (int i = 0; i < n; ++i) {
+    const double v = term_values_[std::size_t(i)];
+    switch (term_kind_[std::size_t(i)]) {
+      case content: terms.content += v; break;
+      case style: terms.style += v; break;
+      case tv: terms.tv += v; break;
+    }
+  }
   terms.total = terms.content + terms.style + terms.tv;
   return terms;
 }

@@ -4,6 +4,7 @@
 // and the TV term. Nothing allocates in evaluate().
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -104,6 +105,9 @@ class StyleObjective {
   Tensor masked_, masked_grad_;          // scratch (1,1,1,max N·M) for masked styles
   int h_ = 0, w_ = 0;
   bool ready_ = false;
+  // evaluate(): the loss values read back at once and the term each belongs to (fixed size: no allocation).
+  std::array<double, Backend::kMaxDeferred> term_values_{};
+  std::array<unsigned char, Backend::kMaxDeferred> term_kind_{};
 };
 
 }  // namespace impasto

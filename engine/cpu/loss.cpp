@@ -29,7 +29,7 @@ double CpuBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Ten
     loss += math::sq_diff_term(xv[i], tv[i], w, scale, &g);
     if (gv != nullptr) gv[i] += g;
   }
-  return loss;
+  return deliver(loss);
 }
 
 double CpuBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) {
@@ -47,7 +47,7 @@ double CpuBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* gr
       }
     }
   }
-  return double(scale) * tv;
+  return deliver(double(scale) * tv);
 }
 
 void CpuBackend::adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,

@@ -24,6 +24,7 @@
 #include "engine/cuda/cuda_backend.hpp"
 #include "engine/cuda/descriptors.hpp"
 #include "engine/memory_counter.hpp"
+#include "kernels/launchers.cuh"
 
 namespace impasto {
 namespace cuda_detail {
@@ -151,9 +152,13 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, bool measure);
   // The workspace, grown to at least `bytes` (first use of a larger shape only).
   void* workspace(std::size_t bytes);
-  // Stage 2 of a reduction whose stage 1 wrote `blocks` partials; the one device→host sync of the op.
-  double finish_reduction(int blocks, bool is_max);
+  // Stage 2 of a reduction whose stage 1 wrote `blocks` partials; the one device→host sync of the op, or (a
+  // deferrable loss while deferring) into the next deferred slot without a sync. The value is multiplied by
+  // `scale` on the host.
+  double finish_reduction(int blocks, bool is_max, bool deferrable = false, double scale = 1.0);
+  void fetch_deferred(double* out, int count) override;
   double* partials() const { return scratch_.as<double>(); }
+  double* deferred_slots() const { return partials() + kernels::kMaxBlocks + 1; }
   // Checks the cuDNN runtime against the headers and makes `device` current; runs before any member that
   // touches the device is constructed (device_ is initialized from it and declared first).
   static int activate(int device);
@@ -170,8 +175,9 @@ class CudaBackend final : public Backend {
   cuda_detail::CudnnHandle cudnn_;
   cuda_detail::CublasHandle cublas_;
   cuda_detail::DeviceBuffer workspace_;
-  cuda_detail::DeviceBuffer scratch_;  // kMaxBlocks partial sums + 1 result, doubles
-  cuda_detail::PinnedBuffer result_;   // 1 double, the host end of every reduction
+  cuda_detail::DeviceBuffer scratch_;  // doubles: kMaxBlocks partial sums, 1 result, kMaxDeferred deferred slots
+  cuda_detail::PinnedBuffer result_;   // kMaxDeferred doubles, the host end of every reduction
+  double deferred_scale_[kMaxDeferred] = {};  // host factors of the deferred slots (tv_loss's scale)
   cuda_detail::PoolDesc avg_pool_{CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING};
   cuda_detail::PoolDesc max_pool_{CUDNN_POOLING_MAX_DETERMINISTIC};
   cuda_detail::ActivationDesc relu_{CUDNN_ACTIVATION_RELU};

@@ -58,8 +58,8 @@ int CudaBackend::activate(int device) {
 
 CudaBackend::CudaBackend(int device)
     : device_(activate(device)),
-      scratch_((kernels::kMaxBlocks + 1) * sizeof(double)),
-      result_(sizeof(double)) {
+      scratch_((kernels::kMaxBlocks + 1 + kMaxDeferred) * sizeof(double)),
+      result_(kMaxDeferred * sizeof(double)) {
   memory_->add(scratch_.bytes());
   IMPASTO_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
   IMPASTO_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));

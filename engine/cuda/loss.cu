@@ -16,14 +16,14 @@ double CudaBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Te
   const std::int64_t w_plane = checks::sq_diff_loss(x, target, weight, grad, Device::cuda);
   const int blocks = kernels::sq_diff_partials(x.data(), target.data(), weight ? weight->data() : nullptr, w_plane,
                                                scale, grad ? grad->data() : nullptr, x.numel(), partials(), stream_);
-  return finish_reduction(blocks, false);
+  return finish_reduction(blocks, false, /*deferrable=*/true);
 }
 
 double CudaBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) {
   const Shape xs = checks::tv_loss(x, grad, Device::cuda);  // x, grad (N,C,H,W)
   const int blocks = kernels::tv_partials(x.data(), std::int64_t(xs.n) * xs.c, xs.h, xs.w, mode == TvMode::squared,
                                           scale, grad ? grad->data() : nullptr, partials(), stream_);
-  return double(scale) * finish_reduction(blocks, false);
+  return finish_reduction(blocks, false, /*deferrable=*/true, double(scale));
 }
 
 void CudaBackend::adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,

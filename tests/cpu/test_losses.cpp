@@ -9,6 +9,7 @@
 #include "engine/error.hpp"
 #include "engine/losses.hpp"
 #include "tests/support/compare.hpp"
+#include "tests/support/counting_backend.hpp"
 #include "tests/support/finite_diff.hpp"
 
 using namespace impasto;
@@ -211,6 +212,54 @@ TEST_CASE("masked styles: gradient, and a mask of ones equals no mask") {
   Image empty{1, 4, 4, std::vector<float>(16, 0.0f)};
   StyleObjective bad(net, c);
   CHECK_THROWS_WITH_AS(bad.add_style(f.be.from_host(s1, ss), 1.0f, &empty), doctest::Contains("empty"), Error);
+}
+
+TEST_CASE("an evaluation reads all its loss terms back at once: one blocking reduction, the same terms") {
+  // Two styles (one masked) on three style layers, a content layer and TV: 1 + 2·3 + 1 = 8 loss values.
+  const int h = 12, w = 14;
+  const Shape ss{1, 3, h, w};
+  const VggWeights weights = random_vgg19_weights(11, 3);
+  const auto s1 = random_image(h, w, 21), s2 = random_image(h, w, 22), x = random_image(h, w, 23);
+  Image half{1, h, w, std::vector<float>(std::size_t(h) * w, 0.0f)};
+  for (int i = 0; i < h * w / 2; ++i) half.data[std::size_t(i)] = 255.0f;
+  LossTerms t[2];
+  std::vector<float> g[2];
+  for (int counted = 0; counted < 2; ++counted) {
+    test::CountingBackend counting;
+    CpuBackend plain;
+    Backend& be = counted ? static_cast<Backend&>(counting) : plain;
+    Vgg19 net(be, weights, PoolMode::average);
+    StyleObjective obj(net, small_config());
+    obj.add_style(be.from_host(s1, ss), 1.0f);
+    obj.add_style(be.from_host(s2, ss), 2.0f, &half);
+    obj.set_content(be.from_host(random_image(h, w, 24), ss));
+    const Tensor xt = be.from_host(x, ss);
+    Tensor grad = be.empty(ss);
+    const int before = counting.syncs();
+    t[counted] = obj.evaluate(xt, grad);
+    if (counted) CHECK(counting.syncs() - before == 1);
+    CHECK_FALSE(be.deferring());
+    g[counted] = be.to_host(grad);
+  }
+  CHECK(t[1].content == t[0].content);
+  CHECK(t[1].style == t[0].style);
+  CHECK(t[1].tv == t[0].tv);
+  CHECK(t[0].content > 0);
+  CHECK(t[0].style > 0);
+  CHECK(t[0].tv > 0);
+  CHECK(g[1] == g[0]);
+  // Outside an evaluation the loss ops return their value at once.
+  CpuBackend be;
+  const Tensor a = be.from_host({1, 2, 3}, Shape{1, 1, 1, 3}), b = be.from_host({1, 1, 1}, Shape{1, 1, 1, 3});
+  CHECK(be.sq_diff_loss(a, b, nullptr, 1.0f, nullptr) == doctest::Approx(5.0));
+  be.begin_deferred();
+  CHECK(be.sq_diff_loss(a, b, nullptr, 2.0f, nullptr) == 0.0);
+  CHECK(be.sq_diff_loss(a, b, nullptr, 1.0f, nullptr) == 0.0);
+  double out[Backend::kMaxDeferred];
+  REQUIRE(be.take_deferred(out) == 2);
+  CHECK(out[0] == doctest::Approx(10.0));
+  CHECK(out[1] == doctest::Approx(5.0));
+  CHECK(be.sq_diff_loss(a, b, nullptr, 1.0f, nullptr) == doctest::Approx(5.0));
 }
 
 TEST_CASE("TV terms: value and gradient, L1 and squared") {

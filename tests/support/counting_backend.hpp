@@ -19,6 +19,13 @@ class CountingBackend final : public Backend {
 
   int syncs() const { return downloads + reductions + synchronizations; }
 
+ protected:
+  void fetch_deferred(double* out, int count) override {
+    ++reductions;
+    Backend::fetch_deferred(out, count);
+  }
+
+ public:
   Device device() const override { return cpu.device(); }
   std::string name() const override { return "counting " + cpu.name(); }
   void set_precision(Precision p) override { cpu.set_precision(p); }
@@ -71,11 +78,14 @@ class CountingBackend final : public Backend {
   double abs_sum(const Tensor& x) override { return ++reductions, cpu.abs_sum(x); }
   double abs_max(const Tensor& x) override { return ++reductions, cpu.abs_max(x); }
   bool all_finite(const Tensor& x) override { return ++reductions, cpu.all_finite(x); }
+  // Deferred loss values block nothing until take_deferred, which counts as one reduction (one transfer).
   double sq_diff_loss(const Tensor& x, const Tensor& t, const Tensor* w, float s, Tensor* g) override {
-    return ++reductions, cpu.sq_diff_loss(x, t, w, s, g);
+    if (!deferring()) ++reductions;
+    return deliver(cpu.sq_diff_loss(x, t, w, s, g));
   }
   double tv_loss(const Tensor& x, TvMode m, float s, Tensor* g) override {
-    return ++reductions, cpu.tv_loss(x, m, s, g);
+    if (!deferring()) ++reductions;
+    return deliver(cpu.tv_loss(x, m, s, g));
   }
   void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float b1, float b2, float eps,
                  int t) override {
