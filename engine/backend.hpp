@@ -6,7 +6,8 @@
 // - Tensors are float32 NCHW on the backend's device; shapes are checked and a mismatch throws impasto::Error.
 // - Outputs are fully overwritten unless the op says it accumulates.
 // - "alias" notes say which inputs may be the same tensor as the output.
-// - Reductions return double on the host (the only device→host traffic an iteration needs).
+// - Reductions return double on the host (the only device→host traffic an iteration needs); the loss ops can
+//   queue theirs instead (begin_deferred / take_deferred) so that an evaluation reads them back at once.
 // - Ops never allocate after plan time except the backend's own workspace, which only grows
 //   (reserve_workspace lets the caller size it once per image size).
 #pragma once
