@@ -168,6 +168,27 @@ void StyleObjective::add_style(const Tensor& x, float blend_weight, const Image*
   styles_.push_back(std::move(target));
 }
 
+namespace {
+
+// Sums over the style layers' feature maps for an input of h×w: Gram elements (N²), planes (h·w), and the
+// largest Gram and feature map — what the objective's buffers are sized by.
+struct StyleLayerSums {
+  std::int64_t grams = 0, planes = 0, max_gram = 1, max_feature = 1;
+};
+StyleLayerSums style_layer_sums(const LossConfig& config, int h, int w) {
+  StyleLayerSums s;
+  for (const auto& t : config.style_layers) {
+    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
+    s.grams += std::int64_t(fs.c) * fs.c;
+    s.planes += fs.plane();
+    s.max_gram = std::max<std::int64_t>(s.max_gram, std::int64_t(fs.c) * fs.c);
+    s.max_feature = std::max<std::int64_t>(s.max_feature, fs.numel());
+  }
+  return s;
+}
+
+}  // namespace
+
 void StyleObjective::plan_output(int h, int w) {
   IMPASTO_CHECK(!styles_.empty(), "no style image given");
   double blend_total = 0;
@@ -177,14 +198,10 @@ void StyleObjective::plan_output(int h, int w) {
   h_ = h;
   w_ = w;
   // Per-layer shapes at the output size, from the plan.
-  std::int64_t max_gram = 1, max_feature = 1;
   std::vector<Shape> shapes;
-  for (const auto& t : config_.style_layers) {
-    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
-    shapes.push_back(fs);
-    max_gram = std::max<std::int64_t>(max_gram, std::int64_t(fs.c) * fs.c);
-    max_feature = std::max<std::int64_t>(max_feature, fs.numel());
-  }
+  for (const auto& t : config_.style_layers) shapes.push_back(vgg19_feature_shape(t.tap, h, w));  // (1,N,h,w)
+  const StyleLayerSums sums = style_layer_sums(config_, h, w);
+  const std::int64_t max_gram = sums.max_gram, max_feature = sums.max_feature;
   bool any_mask = false;
   for (auto& st : styles_) {
     st.gram.clear();
@@ -211,34 +228,22 @@ void StyleObjective::plan_output(int h, int w) {
 
 std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles) {
   // What plan_output and set_content allocate, layer by layer, plus the styles' per-position Grams.
-  std::int64_t grams = 0, masks = 0, max_gram = 1, max_feature = 1, content = 0;
-  for (const auto& t : config.style_layers) {
-    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
-    grams += std::int64_t(fs.c) * fs.c;
-    masks += fs.plane();
-    max_gram = std::max<std::int64_t>(max_gram, std::int64_t(fs.c) * fs.c);
-    max_feature = std::max<std::int64_t>(max_feature, fs.numel());
-  }
+  const StyleLayerSums s = style_layer_sums(config, h, w);
+  std::int64_t content = 0;
   for (const auto& t : config.content_layers) content += vgg19_feature_shape(t.tap, h, w).numel();
-  const std::int64_t floats = 2 * grams * styles                      // G_style/M_style and the target, per style
-                              + masks * masked_styles                  // the output-size mask pyramids
-                              + 2 * max_gram                           // gram_, gram_grad_
-                              + (masked_styles > 0 ? 2 * max_feature : 0)  // masked_, masked_grad_
-                              + content;                               // content targets
+  const std::int64_t floats = 2 * s.grams * styles                      // G_style/M_style and the target, per style
+                              + s.planes * masked_styles                 // the output-size mask pyramids
+                              + 2 * s.max_gram                           // gram_, gram_grad_
+                              + (masked_styles > 0 ? 2 * s.max_feature : 0)  // masked_, masked_grad_
+                              + content;                                 // content targets
   return std::size_t(floats) * sizeof(float);
 }
 
 std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked) {
   // The Grams of the styles added before, this style's Grams as they are made, and (masked) the style-size
   // mask pyramid with one masked feature map at a time.
-  std::int64_t grams = 0, masks = 0, max_feature = 0;
-  for (const auto& t : config.style_layers) {
-    const Shape fs = vgg19_feature_shape(t.tap, h, w);
-    grams += std::int64_t(fs.c) * fs.c;
-    masks += fs.plane();
-    max_feature = std::max<std::int64_t>(max_feature, fs.numel());
-  }
-  const std::int64_t floats = grams * (earlier_styles + 1) + (masked ? masks + max_feature : 0);
+  const StyleLayerSums s = style_layer_sums(config, h, w);
+  const std::int64_t floats = s.grams * (earlier_styles + 1) + (masked ? s.planes + s.max_feature : 0);
   return std::size_t(floats) * sizeof(float);
 }
 

@@ -62,6 +62,43 @@ std::string MemoryNeed::str() const {
 
 const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b) { return b.total() > a.total() ? b : a; }
 
+RunMemory::RunMemory(Vgg19& net, const LossConfig& config) : net_(net), config_(config) {
+  for (const auto& t : config.style_layers) style_taps_.push_back(t.tap);
+  all_taps_ = style_taps_;
+  for (const auto& t : config.content_layers) all_taps_.push_back(t.tap);
+}
+
+MemoryNeed RunMemory::phase(const VggPlanBytes& plan) {
+  workspace_ = std::max(workspace_, plan.workspace);
+  MemoryNeed n;
+  n.weights = net_.weight_bytes();
+  n.network = plan.buffers;
+  n.workspace = workspace_;
+  return n;
+}
+
+void RunMemory::style_phase(ImageSize style, int earlier_styles, bool masked, std::size_t optimizer,
+                            std::size_t images) {
+  MemoryNeed n = phase(net_.plan_bytes(style.h, style.w, style_taps_));
+  n.objective = StyleObjective::add_style_bytes(config_, style.h, style.w, earlier_styles, masked);
+  n.optimizer = optimizer;
+  n.images = images;
+  peak_ = max_need(peak_, n);
+}
+
+void RunMemory::output_phase(ImageSize out, int styles, int masked_styles, std::size_t extra_objective,
+                             std::size_t optimizer, std::size_t images) {
+  MemoryNeed n = phase(net_.plan_bytes(out.h, out.w, all_taps_));
+  n.objective = StyleObjective::output_bytes(config_, out.h, out.w, styles, masked_styles) + extra_objective;
+  n.optimizer = optimizer;
+  n.images = images;
+  peak_ = max_need(peak_, n);
+}
+
+std::size_t optimizer_bytes(bool use_adam, const LbfgsParams& lbfgs, Shape shape) {
+  return use_adam ? Adam::state_bytes(shape) : Lbfgs::state_bytes(shape, lbfgs);
+}
+
 MemoryBudget memory_budget(const Backend& backend, double limit_gib) {
   IMPASTO_CHECK(limit_gib >= 0, "--max-memory must be >= 0 GiB (0: no limit)");
   MemoryBudget budget;
@@ -83,9 +120,10 @@ bool fits(const MemoryNeed& need, const MemoryBudget& budget) {
   return with_margin <= double(budget.bytes);
 }
 
-void check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what) {
+MemoryNeed check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget,
+                        const std::string& what) {
   const MemoryNeed full = need(size, history);
-  if (fits(full, budget)) return;
+  if (fits(full, budget)) return full;
   // Sizes too small for the network make need() throw; they are no answer.
   auto fits_at = [&](int s, int m) {
     try {

@@ -11,6 +11,10 @@
 #include <string>
 
 #include "engine/backend.hpp"
+#include "engine/image.hpp"
+#include "engine/losses.hpp"
+#include "engine/optimizer.hpp"
+#include "engine/vgg19.hpp"
 
 namespace impasto {
 
@@ -26,6 +30,36 @@ struct MemoryNeed {
 };
 // The larger of two needs by total (a run's peak is its largest phase).
 const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b);
+
+// The phases of a run in the order it allocates them — each style's target (the network planned at the style
+// image's size with the Grams made so far), then the optimization at the output size — and the largest of
+// them. The convolution workspace only grows, so each phase holds the largest reserved so far. Used by
+// Stylizer::memory_needed (per pyramid level) and VideoStylizer::memory_needed.
+class RunMemory {
+ public:
+  RunMemory(Vgg19& net, const LossConfig& config);
+  // A style target made from an h×w style image after `earlier_styles` others, with what else the run holds
+  // then (optimizer state, image uploads).
+  void style_phase(ImageSize style, int earlier_styles, bool masked, std::size_t optimizer, std::size_t images);
+  // The optimization at h×w: the network planned for every tap, the objective (plus `extra_objective`, e.g. a
+  // video's temporal buffers), the optimizer and the images.
+  void output_phase(ImageSize out, int styles, int masked_styles, std::size_t extra_objective,
+                    std::size_t optimizer, std::size_t images);
+  const MemoryNeed& peak() const { return peak_; }
+
+ private:
+  MemoryNeed phase(const VggPlanBytes& plan);
+  Vgg19& net_;
+  const LossConfig& config_;
+  std::vector<Tap> style_taps_, all_taps_;
+  std::size_t workspace_ = 0;
+  MemoryNeed peak_;
+};
+
+// The optimizer's state for an image of `shape` (Adam or L-BFGS with these parameters).
+std::size_t optimizer_bytes(bool use_adam, const LbfgsParams& lbfgs, Shape shape);
+// Bytes of n floats.
+inline std::size_t float_bytes(std::int64_t n) { return std::size_t(n) * sizeof(float); }
 
 // The memory a run may take: the backend's available memory plus what it already holds (the weights), capped
 // by the user's limit (GiB, 0 = none).
@@ -45,7 +79,8 @@ bool fits(const MemoryNeed& need, const MemoryBudget& budget);
 // the budget, the largest --size that fits and, when history > 0 (L-BFGS), the largest --lbfgs-history that fits
 // at this size and whether Adam would. `what` names the request ("a 3840x2160 stylization"). need() may throw an Error for sizes
 // too small for the network: such sizes count as not fitting.
-void check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what);
+// Returns need(size, history) when it fits.
+MemoryNeed check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what);
 
 std::string format_gib(std::size_t bytes);  // "12.3 GiB"
 

@@ -82,47 +82,23 @@ MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImage
   const ImageSize out = texture ? ImageSize{options.size, options.size}
                         : options.size > 0 ? longer_side_size(images.content.h, images.content.w, options.size)
                                            : images.content;
-  std::vector<Tap> style_taps, all_taps;
-  for (const auto& t : config.style_layers) style_taps.push_back(t.tap);
-  all_taps = style_taps;
-  for (const auto& t : config.content_layers) all_taps.push_back(t.tap);
-  auto floats = [](std::int64_t n) { return std::size_t(n) * sizeof(float); };
-
-  // The phases of run_levels, level by level: each style's target (the network planned at the style's size,
-  // the Grams made so far), then the optimization (the network at the output size, the objective, the
-  // optimizer). The workspace only grows, so every phase holds the largest reserved so far.
-  MemoryNeed peak;
-  std::size_t workspace = 0;
-  std::int64_t previous_x = 0;  // the previous level's result, alive while the next level's targets are made
+  // run_levels, level by level: the styles' targets (with the previous level's result alive), then the
+  // optimization with x and the content (or init) upload, or the previous level's x.
+  RunMemory run(net_, config);
+  std::int64_t previous_x = 0;
   const int n_styles = int(images.styles.size());
   for (const Level& lv : plan_pyramid(options, config, out.h, out.w)) {
     for (int i = 0; i < n_styles; ++i) {
       const ImageSize s = texture ? texture_style_size(options, images.styles[std::size_t(i)], lv.h, lv.w, out.h, out.w)
                                   : style_size(options, images.styles[std::size_t(i)], lv.h, lv.w);
-      const VggPlanBytes plan = net_.plan_bytes(s.h, s.w, style_taps);
-      workspace = std::max(workspace, plan.workspace);
-      MemoryNeed n;
-      n.weights = net_.weight_bytes();
-      n.network = plan.buffers;
-      n.workspace = workspace;
-      n.objective = StyleObjective::add_style_bytes(config, s.h, s.w, i, i < images.masks);
-      n.images = floats(3LL * s.h * s.w + 3 * previous_x);  // the style's upload
-      peak = max_need(peak, n);
+      run.style_phase(s, i, i < images.masks, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
     }
-    const VggPlanBytes plan = net_.plan_bytes(lv.h, lv.w, all_taps);
-    workspace = std::max(workspace, plan.workspace);
     const Shape x{1, 3, lv.h, lv.w};  // (1,3,H,W)
-    MemoryNeed n;
-    n.weights = net_.weight_bytes();
-    n.network = plan.buffers;
-    n.workspace = workspace;
-    n.objective = StyleObjective::output_bytes(config, lv.h, lv.w, n_styles, images.masks);
-    n.optimizer = options.use_adam ? Adam::state_bytes(x) : Lbfgs::state_bytes(x, options.lbfgs);
-    n.images = floats(2 * x.numel());  // x and the content (or init) upload, or the previous level's x
-    peak = max_need(peak, n);
+    run.output_phase({lv.h, lv.w}, n_styles, images.masks, 0, optimizer_bytes(options.use_adam, options.lbfgs, x),
+                     float_bytes(2 * x.numel()));
     previous_x = x.numel();
   }
-  return peak;
+  return run.peak();
 }
 
 Tensor noise_image(Backend& backend, int h, int w, std::uint64_t seed, std::uint64_t stream) {

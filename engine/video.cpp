@@ -517,52 +517,27 @@ ImageSize VideoStylizer::style_size(const VideoOptions& options, ImageSize style
 }
 
 MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int w, const std::vector<ImageSize>& styles) {
-  const LossConfig& config = options.base.loss;
   IMPASTO_CHECK(!styles.empty(), "no style image given");
-  std::vector<Tap> style_taps, all_taps;
-  for (const auto& t : config.style_layers) style_taps.push_back(t.tap);
-  all_taps = style_taps;
-  for (const auto& t : config.content_layers) all_taps.push_back(t.tap);
-  auto floats = [](std::int64_t n) { return std::size_t(n) * sizeof(float); };
   const Shape img{1, 3, h, w};  // (1,3,H,W)
   const std::int64_t plane = img.plane();
-  const std::size_t optimizer =
-      options.base.use_adam ? Adam::state_bytes(img) : Lbfgs::state_bytes(img, options.base.lbfgs);
+  const std::size_t optimizer = optimizer_bytes(options.base.use_adam, options.base.lbfgs, img);
   std::vector<ImageSize> fitted;
   std::int64_t style_floats = 0;  // the style uploads, kept for the whole run
   for (const ImageSize& s : styles) {
     fitted.push_back(style_size(options, s, h, w));
     style_floats += 3LL * fitted.back().h * fitted.back().w;
   }
-  // run(): the optimizer first, then each style's target (the network at the style's size), then the plan at
-  // the frame size with the run's buffers: x and the multi-pass scratch (3 planes each), per temporal offset
-  // a warped neighbour (3) and its weights (1), the blur scratch and long-term sum (1 each). Per frame, at
-  // most 13 planes of uploads live at once (the content 3; a neighbour 3 with its two flows 4; the own previous
-  // pass 3), which also covers the flicker measure at the end (12).
-  MemoryNeed peak;
-  std::size_t workspace = 0;
-  for (std::size_t i = 0; i < fitted.size(); ++i) {
-    const VggPlanBytes plan = net_.plan_bytes(fitted[i].h, fitted[i].w, style_taps);
-    workspace = std::max(workspace, plan.workspace);
-    MemoryNeed n;
-    n.weights = net_.weight_bytes();
-    n.network = plan.buffers;
-    n.workspace = workspace;
-    n.objective = StyleObjective::add_style_bytes(config, fitted[i].h, fitted[i].w, int(i), false);
-    n.optimizer = optimizer;
-    n.images = floats(style_floats);
-    peak = max_need(peak, n);
-  }
-  const VggPlanBytes plan = net_.plan_bytes(h, w, all_taps);
-  MemoryNeed n;
-  n.weights = net_.weight_bytes();
-  n.network = plan.buffers;
-  n.workspace = std::max(workspace, plan.workspace);
+  // run(): the optimizer first, then each style's target, then the plan at the frame size with the run's
+  // buffers: x and the multi-pass scratch (3 planes each), per temporal offset a warped neighbour (3) and its
+  // weights (1), the blur scratch and long-term sum (1 each). Per frame, at most 13 planes of uploads live at
+  // once (the content 3; a neighbour 3 with its two flows 4; the own previous pass 3), which also covers the
+  // flicker measure at the end (12).
+  RunMemory run(net_, options.base.loss);
+  for (std::size_t i = 0; i < fitted.size(); ++i) run.style_phase(fitted[i], int(i), false, optimizer, float_bytes(style_floats));
   const auto offsets = std::int64_t(options.temporal_offsets.size());
-  n.objective = StyleObjective::output_bytes(config, h, w, int(styles.size()), 0) + floats(offsets * 4 * plane + 2 * plane + 3);
-  n.optimizer = optimizer;
-  n.images = floats(style_floats + 6 * plane + 13 * plane);
-  return max_need(peak, n);
+  run.output_phase({h, w}, int(styles.size()), 0, float_bytes(offsets * 4 * plane + 2 * plane + 3), optimizer,
+                   float_bytes(style_floats + 6 * plane + 13 * plane));
+  return run.peak();
 }
 
 std::string video_frame_path(const std::string& out_dir, int pass, int passes, int t) {

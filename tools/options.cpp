@@ -30,7 +30,7 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--device", a.device, "auto (cuda when present) | cpu | cuda")->capture_default_str();
   c->add_option("--max-memory", a.max_memory,
                  "GiB the run may take on its device (default: what is free); a larger need stops before starting, "
-                 "naming the --size and --history that fit")
+                 "naming the --size, --lbfgs-history or --optimizer that fits")
       ->check(CLI::NonNegativeNumber);
   c->add_flag("--dry-run", a.dry_run,
               "Read and check the inputs, the weights and the memory the run needs on the device, print that, and "
@@ -117,9 +117,8 @@ std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, co
                               const std::string& what) {
   const MemoryBudget budget = memory_budget(backend, a.max_memory);
   const int history = a.optimizer == "lbfgs" ? a.lbfgs_history : 0;
-  check_memory(need, size, history, budget, what);
-  return "impasto: memory: about " + need(size, history).str() + " of " + format_gib(budget.bytes) + " (" +
-         budget.source + ")\n";
+  const MemoryNeed fitting = check_memory(need, size, history, budget, what);
+  return "impasto: memory: about " + fitting.str() + " of " + format_gib(budget.bytes) + " (" + budget.source + ")\n";
 }
 
 }  // namespace impasto::cli
