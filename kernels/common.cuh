@@ -53,7 +53,7 @@ __global__ void for_each_kernel(std::int64_t n, F f) {
 template <typename F>
 void for_each(std::int64_t n, cudaStream_t s, F f) {
   if (n <= 0) return;
-  for_each_kernel<<<blocks_for(n), kThreads, 0, s>>>(n, f);
+  IMPASTO_LAUNCH(for_each_kernel, blocks_for(n), kThreads, s)(n, f);
   IMPASTO_CUDA_CHECK_LAUNCH();
 }
 

@@ -67,15 +67,16 @@ dim3 tiles(int n, int rows, std::int64_t cols) {
 
 void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t plane, cudaStream_t s) {
   if (n <= 0 || c <= 0 || plane <= 0) return;
-  to_bf16_transposed<<<tiles(n, c, plane), dim3(kTile, kRows), 0, s>>>(x, static_cast<__nv_bfloat16*>(y), c, plane);
+  IMPASTO_LAUNCH(to_bf16_transposed, tiles(n, c, plane), dim3(kTile, kRows), s)
+  (x, static_cast<__nv_bfloat16*>(y), c, plane);
   IMPASTO_CUDA_CHECK_LAUNCH();
 }
 
 void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,
                              cudaStream_t s) {
   if (n <= 0 || c <= 0 || plane <= 0) return;
-  from_bf16_transposed<<<tiles(n, c, plane), dim3(kTile, kRows), 0, s>>>(static_cast<const __nv_bfloat16*>(x), y,
-                                                                          bias, relu, c, plane);
+  IMPASTO_LAUNCH(from_bf16_transposed, tiles(n, c, plane), dim3(kTile, kRows), s)
+  (static_cast<const __nv_bfloat16*>(x), y, bias, relu, c, plane);
   IMPASTO_CUDA_CHECK_LAUNCH();
 }
 

@@ -11,6 +11,15 @@
 
 namespace impasto::kernels {
 
+// ---- launching: IMPASTO_LAUNCH(kernel, grid, block, stream)(args…) is kernel<<<grid, block, 0, stream>>>(args…)
+//      under nvcc; a host compiler builds these files only for the CPU kernel emulator of the tests
+//      (tests/emu), whose cuda_runtime.h runs each thread as a fiber. ------------------------------------------
+#if defined(__CUDACC__)
+#define IMPASTO_LAUNCH(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#else
+#define IMPASTO_LAUNCH(kernel, grid, block, stream) IMPASTO_EMU_LAUNCH(kernel, grid, block, stream)
+#endif
+
 // ---- launch configuration: grid-stride loops, 256 threads, at most kMaxBlocks blocks --------------------
 constexpr int kThreads = 256;
 // Enough blocks to fill an H100/H200 (132 SMs x 8 resident blocks of 256 threads); also the size of the

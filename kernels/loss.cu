@@ -47,7 +47,7 @@ __global__ void tv_kernel(const float* x, std::int64_t planes, int h, int w, int
 int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane, float scale,
                      float* grad, std::int64_t n, double* partials, cudaStream_t s) {
   const int blocks = blocks_for(n);
-  sq_diff_kernel<<<blocks, kThreads, 0, s>>>(x, t, w, w_plane, scale, grad, n, partials);
+  IMPASTO_LAUNCH(sq_diff_kernel, blocks, kThreads, s)(x, t, w, w_plane, scale, grad, n, partials);
   IMPASTO_CUDA_CHECK_LAUNCH();
   return blocks;
 }
@@ -55,7 +55,7 @@ int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_
 int tv_partials(const float* x, std::int64_t planes, int h, int w, bool squared, float scale, float* grad,
                 double* partials, cudaStream_t s) {
   const int blocks = blocks_for(planes * h * w);
-  tv_kernel<<<blocks, kThreads, 0, s>>>(x, planes, h, w, squared ? 1 : 0, scale, grad, partials);
+  IMPASTO_LAUNCH(tv_kernel, blocks, kThreads, s)(x, planes, h, w, squared ? 1 : 0, scale, grad, partials);
   IMPASTO_CUDA_CHECK_LAUNCH();
   return blocks;
 }

@@ -42,7 +42,7 @@ __global__ void finish_kernel(const double* partials, int blocks, double* out) {
 template <typename Combine, typename Load>
 int launch_partials(std::int64_t n, Load load, double* partials, cudaStream_t s) {
   const int blocks = blocks_for(n);
-  partials_kernel<Combine><<<blocks, kThreads, 0, s>>>(n, load, partials);
+  IMPASTO_LAUNCH(partials_kernel<Combine>, blocks, kThreads, s)(n, load, partials);
   IMPASTO_CUDA_CHECK_LAUNCH();
   return blocks;
 }
@@ -61,9 +61,9 @@ int reduce_partials(ReduceOp op, const float* x, const float* y, std::int64_t n,
 
 void reduce_finish(const double* partials, int blocks, bool is_max, double* out, cudaStream_t s) {
   if (is_max)
-    finish_kernel<MaxCombine><<<1, kThreads, 0, s>>>(partials, blocks, out);
+    IMPASTO_LAUNCH(finish_kernel<MaxCombine>, 1, kThreads, s)(partials, blocks, out);
   else
-    finish_kernel<SumCombine><<<1, kThreads, 0, s>>>(partials, blocks, out);
+    IMPASTO_LAUNCH(finish_kernel<SumCombine>, 1, kThreads, s)(partials, blocks, out);
   IMPASTO_CUDA_CHECK_LAUNCH();
 }
 

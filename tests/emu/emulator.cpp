@@ -1,0 +1,227 @@
+// tests/emu/emulator.cpp — the CPU kernel emulator behind tests/emu/include/cuda_runtime.h: runs a CUDA grid
+// on the host, block after block, each thread of a block as a fiber (ucontext), switching fibers only where
+// CUDA threads must wait for each other:
+// - __syncthreads(): a fiber parks until every live thread of its block has arrived; if a thread of the block
+//   returned while others wait at a barrier, that is a divergent barrier (undefined in CUDA): reported.
+// - __shfl_down_sync(): a fiber parks with its value until every lane of its warp named in the mask has
+//   arrived, then each reads its partner's value (its own where the partner is past the segment's end, as
+//   CUDA specifies). A mask naming a lane that returned or waits elsewhere is reported.
+// Launch configurations are checked against CUDA's limits (block ≤ 1024 threads, z ≤ 64, grid y and z ≤ 65535,
+// no zero dimension) and a refused launch sets the error that cudaGetLastError returns, as on a device.
+// Any misuse prints one line and aborts: the test fails loudly at the kernel that did it.
+#include <ucontext.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime.h>  // the emulator's own (tests/emu/include)
+
+uint3 threadIdx{0, 0, 0}, blockIdx{0, 0, 0};
+dim3 blockDim, gridDim;
+
+namespace emu {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "kernel emulator: %s (block %u,%u,%u thread %u,%u,%u)\n", what.c_str(), blockIdx.x, blockIdx.y,
+               blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+  std::abort();
+}
+
+enum class State { runnable, at_barrier, at_shuffle, done };
+
+struct Fiber {
+  ucontext_t context;
+  State state = State::runnable;
+  uint3 index{0, 0, 0};
+  // A pending shuffle: what this lane offers and asks for, then what it gets.
+  unsigned mask = 0, delta = 0;
+  int width = 32;
+  std::uint64_t value = 0, result = 0;
+};
+
+constexpr std::size_t kStackBytes = 64 * 1024;  // kernels are shallow: a few frames of scalar locals
+
+struct Scheduler {
+  ucontext_t main;
+  std::vector<Fiber> fibers;
+  std::vector<std::unique_ptr<char[]>> stacks;
+  int current = -1;
+  void (*body)(void*) = nullptr;
+  void* context = nullptr;
+  cudaError_t last_error = cudaSuccess;
+  Stats stats;
+};
+
+Scheduler& scheduler() {
+  static Scheduler s;
+  return s;
+}
+
+void fiber_entry() {
+  Scheduler& s = scheduler();
+  s.body(s.context);
+  s.fibers[std::size_t(s.current)].state = State::done;
+  // Returning resumes uc_link: the scheduler.
+}
+
+// Parks the running fiber in `state` and resumes the scheduler.
+void park(State state) {
+  Scheduler& s = scheduler();
+  if (s.current < 0) fail("a barrier or shuffle outside a kernel");
+  Fiber& f = s.fibers[std::size_t(s.current)];
+  f.state = state;
+  swapcontext(&f.context, &s.main);
+}
+
+bool valid(dim3 d, unsigned max_x, unsigned max_y, unsigned max_z) {
+  return d.x >= 1 && d.y >= 1 && d.z >= 1 && d.x <= max_x && d.y <= max_y && d.z <= max_z;
+}
+
+// Lanes of warp `w` (linear thread ids [32w, 32w + 32) ∩ the block).
+void resolve_shuffles(Scheduler& s, int threads) {
+  for (int first = 0; first < threads; first += 32) {
+    const int lanes = std::min(32, threads - first);
+    bool any = false, all = true;
+    for (int l = 0; l < lanes; ++l) {
+      const State st = s.fibers[std::size_t(first + l)].state;
+      any = any || st == State::at_shuffle;
+      all = all && (st == State::at_shuffle || st == State::done);
+    }
+    if (!any || !all) continue;  // nobody waits here, or some lanes have not arrived yet
+    for (int l = 0; l < lanes; ++l) {
+      Fiber& f = s.fibers[std::size_t(first + l)];
+      if (f.state != State::at_shuffle) continue;
+      for (int m = 0; m < 32; ++m) {
+        if (!(f.mask >> m & 1u)) continue;
+        if (m >= lanes || s.fibers[std::size_t(first + m)].state != State::at_shuffle)
+          fail("__shfl_down_sync mask names lane " + std::to_string(m) + ", which returned or is not in the block");
+        if (s.fibers[std::size_t(first + m)].mask != f.mask) fail("__shfl_down_sync lanes disagree on the mask");
+      }
+      const int segment = f.width, lane = l % segment, src = l + int(f.delta);
+      const bool inside = lane + int(f.delta) < segment && src < lanes;
+      if (inside && !(f.mask >> src & 1u)) fail("__shfl_down_sync reads lane " + std::to_string(src) + ", not in the mask");
+      f.result = inside ? s.fibers[std::size_t(first + src)].value : f.value;
+    }
+    for (int l = 0; l < lanes; ++l)
+      if (s.fibers[std::size_t(first + l)].state == State::at_shuffle) s.fibers[std::size_t(first + l)].state = State::runnable;
+    ++s.stats.shuffles;
+  }
+}
+
+void run_block(Scheduler& s, int threads) {
+  for (int t = 0; t < threads; ++t) {
+    Fiber& f = s.fibers[std::size_t(t)];
+    f = Fiber{};
+    f.index = uint3{unsigned(t) % blockDim.x, unsigned(t) / blockDim.x % blockDim.y, unsigned(t) / (blockDim.x * blockDim.y)};
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = s.stacks[std::size_t(t)].get();
+    f.context.uc_stack.ss_size = kStackBytes;
+    f.context.uc_link = &s.main;
+    makecontext(&f.context, fiber_entry, 0);
+  }
+  for (;;) {
+    bool ran = false;
+    for (int t = 0; t < threads; ++t) {
+      Fiber& f = s.fibers[std::size_t(t)];
+      if (f.state != State::runnable) continue;
+      s.current = t;
+      threadIdx = f.index;
+      swapcontext(&s.main, &f.context);
+      ran = true;
+    }
+    s.current = -1;
+    int live = 0, at_barrier = 0, runnable = 0;
+    for (int t = 0; t < threads; ++t) {
+      const State st = s.fibers[std::size_t(t)].state;
+      live += st != State::done;
+      at_barrier += st == State::at_barrier;
+    }
+    if (live == 0) return;
+    resolve_shuffles(s, threads);
+    for (int t = 0; t < threads; ++t) runnable += s.fibers[std::size_t(t)].state == State::runnable;
+    if (runnable > 0) continue;
+    if (at_barrier == live) {
+      if (live != threads) fail("__syncthreads() not reached by every thread of the block (some returned)");
+      for (int t = 0; t < threads; ++t) s.fibers[std::size_t(t)].state = State::runnable;
+      ++s.stats.barriers;
+      continue;
+    }
+    (void)ran;
+    fail("deadlock: threads wait at a barrier and at a shuffle that cannot complete");
+  }
+}
+
+}  // namespace
+
+Stats& stats() { return scheduler().stats; }
+
+std::uint64_t shuffle_down(unsigned mask, std::uint64_t bits, unsigned delta, int width) {
+  Scheduler& s = scheduler();
+  if (s.current < 0) fail("__shfl_down_sync outside a kernel");
+  if (width < 1 || width > 32 || (width & (width - 1)) != 0) fail("__shfl_down_sync width must be a power of 2 ≤ 32");
+  const int lane = s.current % 32;
+  if (!(mask >> lane & 1u)) fail("__shfl_down_sync called by a lane outside its own mask");
+  Fiber& f = s.fibers[std::size_t(s.current)];
+  f.mask = mask;
+  f.delta = delta;
+  f.width = width;
+  f.value = bits;
+  park(State::at_shuffle);
+  return s.fibers[std::size_t(s.current)].result;
+}
+
+void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context) {
+  Scheduler& s = scheduler();
+  if (s.current >= 0) fail("a kernel launch from inside a kernel");
+  ++s.stats.launches;
+  const unsigned long long threads = 1ULL * block.x * block.y * block.z;
+  if (!valid(grid, 0x7fffffffu, 65535u, 65535u) || !valid(block, 1024u, 1024u, 64u) || threads > 1024) {
+    s.last_error = cudaErrorInvalidConfiguration;
+    ++s.stats.refused;
+    return;
+  }
+  while (s.stacks.size() < threads) s.stacks.emplace_back(new char[kStackBytes]);
+  if (s.fibers.size() < threads) s.fibers.resize(threads);
+  s.body = thread_body;
+  s.context = context;
+  gridDim = grid;
+  blockDim = block;
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned y = 0; y < grid.y; ++y)
+      for (unsigned x = 0; x < grid.x; ++x) {
+        blockIdx = uint3{x, y, z};
+        run_block(s, int(threads));
+        s.stats.threads += std::int64_t(threads);
+      }
+  blockIdx = uint3{0, 0, 0};
+  threadIdx = uint3{0, 0, 0};
+}
+
+}  // namespace emu
+
+void __syncthreads() { emu::park(emu::State::at_barrier); }
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = emu::scheduler().last_error;
+  emu::scheduler().last_error = cudaSuccess;
+  return e;
+}
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorCudartUnloading: return "cudaErrorCudartUnloading";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+  }
+  return "cudaError(unknown)";
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  return e == cudaErrorInvalidConfiguration ? "invalid configuration argument" : cudaGetErrorName(e);
+}
