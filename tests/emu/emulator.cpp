@@ -1,6 +1,6 @@
 // tests/emu/emulator.cpp — the CPU kernel emulator behind tests/emu/include/cuda_runtime.h: runs a CUDA grid
-// on the host, block after block, each thread of a block as a fiber (ucontext), switching fibers only where
-// CUDA threads must wait for each other:
+// on the host, block after block, each thread of a block as a fiber, switching fibers only where CUDA threads
+// must wait for each other:
 // - __syncthreads(): a fiber parks until every live thread of its block has arrived; if a thread of the block
 //   returned while others wait at a barrier, that is a divergent barrier (undefined in CUDA): reported.
 // - __shfl_down_sync(): a fiber parks with its value until every lane of its warp named in the mask has
@@ -9,8 +9,14 @@
 // Launch configurations are checked against CUDA's limits (block ≤ 1024 threads, z ≤ 64, grid y and z ≤ 65535,
 // no zero dimension) and a refused launch sets the error that cudaGetLastError returns, as on a device.
 // Any misuse prints one line and aborts: the test fails loudly at the kernel that did it.
+//
+// Speed: a fiber switch is a few saved registers (x86-64; ucontext elsewhere and under AddressSanitizer, which
+// knows ucontext's stack switches). A launch whose first block never waits (the element-wise kernels) runs its
+// other blocks' threads as plain calls; should one of them wait after all, that is reported, not ignored.
 #include <ucontext.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -18,6 +24,36 @@
 #include <vector>
 
 #include <cuda_runtime.h>  // the emulator's own (tests/emu/include)
+
+#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define EMU_FAST_SWITCH 1
+// emu_swap(from, to): saves the callee-saved registers on the current stack, stores the stack pointer in *from,
+// switches to the stack `to` and restores the registers saved there (System V x86-64 ABI).
+extern "C" void emu_swap(void** from, void* to);
+asm(R"(
+  .text
+  .globl emu_swap
+  .hidden emu_swap
+  .type emu_swap, @function
+emu_swap:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+  .size emu_swap, .-emu_swap
+)");
+#endif
 
 uint3 threadIdx{0, 0, 0}, blockIdx{0, 0, 0};
 dim3 blockDim, gridDim;
@@ -34,7 +70,11 @@ namespace {
 enum class State { runnable, at_barrier, at_shuffle, done };
 
 struct Fiber {
+#if EMU_FAST_SWITCH
+  void* sp = nullptr;  // saved stack pointer while parked or not started
+#else
   ucontext_t context;
+#endif
   State state = State::runnable;
   uint3 index{0, 0, 0};
   // A pending shuffle: what this lane offers and asks for, then what it gets.
@@ -46,13 +86,19 @@ struct Fiber {
 constexpr std::size_t kStackBytes = 64 * 1024;  // kernels are shallow: a few frames of scalar locals
 
 struct Scheduler {
+#if EMU_FAST_SWITCH
+  void* main = nullptr;
+#else
   ucontext_t main;
+#endif
+  bool direct = false;  // running threads as plain calls (a block that never waits)
   std::vector<Fiber> fibers;
   std::vector<std::unique_ptr<char[]>> stacks;
   int current = -1;
   void (*body)(void*) = nullptr;
   void* context = nullptr;
   cudaError_t last_error = cudaSuccess;
+  std::int64_t parks = 0;
   Stats stats;
 };
 
@@ -61,20 +107,66 @@ Scheduler& scheduler() {
   return s;
 }
 
+// Switches from the scheduler into fiber f, until it parks or returns.
+void resume(Scheduler& s, Fiber& f) {
+#if EMU_FAST_SWITCH
+  emu_swap(&s.main, f.sp);
+#else
+  swapcontext(&s.main, &f.context);
+#endif
+}
+
+// Switches from the running fiber f back to the scheduler.
+void suspend(Scheduler& s, Fiber& f) {
+#if EMU_FAST_SWITCH
+  emu_swap(&f.sp, s.main);
+#else
+  swapcontext(&f.context, &s.main);
+#endif
+}
+
 void fiber_entry() {
   Scheduler& s = scheduler();
   s.body(s.context);
-  s.fibers[std::size_t(s.current)].state = State::done;
-  // Returning resumes uc_link: the scheduler.
+  Fiber& f = s.fibers[std::size_t(s.current)];
+  f.state = State::done;
+#if EMU_FAST_SWITCH
+  suspend(s, f);  // never resumed again
+  __builtin_unreachable();
+#endif
+  // ucontext: returning resumes uc_link, the scheduler.
+}
+
+// Prepares fiber f to start at fiber_entry on `stack`.
+void prepare(Scheduler& s, Fiber& f, char* stack) {
+#if EMU_FAST_SWITCH
+  (void)s;
+  auto top = reinterpret_cast<std::uintptr_t>(stack + kStackBytes) & ~std::uintptr_t(15);
+  void** sp = reinterpret_cast<void**>(top);
+  *--sp = nullptr;                                       // fiber_entry's return address (it never returns)
+  *--sp = reinterpret_cast<void*>(&fiber_entry);         // where emu_swap's ret goes
+  for (int r = 0; r < 6; ++r) *--sp = nullptr;           // rbp rbx r12 r13 r14 r15
+  f.sp = sp;
+#else
+  getcontext(&f.context);
+  f.context.uc_stack.ss_sp = stack;
+  f.context.uc_stack.ss_size = kStackBytes;
+  f.context.uc_link = &s.main;
+  makecontext(&f.context, fiber_entry, 0);
+#endif
 }
 
 // Parks the running fiber in `state` and resumes the scheduler.
 void park(State state) {
   Scheduler& s = scheduler();
+  if (s.direct)
+    fail("a thread waits at a barrier or shuffle although block 0 of its kernel never did (data-dependent waits "
+         "are not emulated)");
   if (s.current < 0) fail("a barrier or shuffle outside a kernel");
   Fiber& f = s.fibers[std::size_t(s.current)];
   f.state = state;
-  swapcontext(&f.context, &s.main);
+  ++s.parks;
+  suspend(s, f);
 }
 
 bool valid(dim3 d, unsigned max_x, unsigned max_y, unsigned max_z) {
@@ -112,16 +204,26 @@ void resolve_shuffles(Scheduler& s, int threads) {
   }
 }
 
+uint3 thread_index(int t) {
+  return uint3{unsigned(t) % blockDim.x, unsigned(t) / blockDim.x % blockDim.y, unsigned(t) / (blockDim.x * blockDim.y)};
+}
+
+// The threads of one block as plain calls, one after another (a kernel that never waits).
+void run_block_direct(Scheduler& s, int threads) {
+  s.direct = true;
+  for (int t = 0; t < threads; ++t) {
+    threadIdx = thread_index(t);
+    s.body(s.context);
+  }
+  s.direct = false;
+}
+
 void run_block(Scheduler& s, int threads) {
   for (int t = 0; t < threads; ++t) {
     Fiber& f = s.fibers[std::size_t(t)];
     f = Fiber{};
-    f.index = uint3{unsigned(t) % blockDim.x, unsigned(t) / blockDim.x % blockDim.y, unsigned(t) / (blockDim.x * blockDim.y)};
-    getcontext(&f.context);
-    f.context.uc_stack.ss_sp = s.stacks[std::size_t(t)].get();
-    f.context.uc_stack.ss_size = kStackBytes;
-    f.context.uc_link = &s.main;
-    makecontext(&f.context, fiber_entry, 0);
+    f.index = thread_index(t);
+    prepare(s, f, s.stacks[std::size_t(t)].get());
   }
   for (;;) {
     bool ran = false;
@@ -130,7 +232,7 @@ void run_block(Scheduler& s, int threads) {
       if (f.state != State::runnable) continue;
       s.current = t;
       threadIdx = f.index;
-      swapcontext(&s.main, &f.context);
+      resume(s, f);
       ran = true;
     }
     s.current = -1;
@@ -190,11 +292,17 @@ void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context) 
   s.context = context;
   gridDim = grid;
   blockDim = block;
+  // Block 0 with fibers; if none of its threads waited, the others as plain calls.
+  const std::int64_t parks_before = s.parks;
+  bool waits = true;
   for (unsigned z = 0; z < grid.z; ++z)
     for (unsigned y = 0; y < grid.y; ++y)
       for (unsigned x = 0; x < grid.x; ++x) {
         blockIdx = uint3{x, y, z};
-        run_block(s, int(threads));
+        const bool first = x == 0 && y == 0 && z == 0;
+        if (first || waits) run_block(s, int(threads));
+        else run_block_direct(s, int(threads));
+        if (first) waits = s.parks > parks_before;
         s.stats.threads += std::int64_t(threads);
       }
   blockIdx = uint3{0, 0, 0};
