@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -83,7 +84,15 @@ struct Fiber {
   std::uint64_t value = 0, result = 0;
 };
 
-constexpr std::size_t kStackBytes = 64 * 1024;  // kernels are shallow: a few frames of scalar locals
+// Kernels are shallow (a few frames of scalar locals); small stacks keep a block's 256 fibers in cache. The
+// lowest bytes of each stack hold a canary, checked after every launch: an overflow is reported, not silent.
+#if EMU_FAST_SWITCH
+constexpr std::size_t kStackBytes = 16 * 1024;
+#else
+constexpr std::size_t kStackBytes = 256 * 1024;  // ucontext and AddressSanitizer frames are larger
+#endif
+constexpr std::size_t kCanaryBytes = 256;
+constexpr unsigned char kCanary = 0xa5;
 
 struct Scheduler {
 #if EMU_FAST_SWITCH
@@ -173,35 +182,33 @@ bool valid(dim3 d, unsigned max_x, unsigned max_y, unsigned max_z) {
   return d.x >= 1 && d.y >= 1 && d.z >= 1 && d.x <= max_x && d.y <= max_y && d.z <= max_z;
 }
 
-// Lanes of warp `w` (linear thread ids [32w, 32w + 32) ∩ the block).
-void resolve_shuffles(Scheduler& s, int threads) {
-  for (int first = 0; first < threads; first += 32) {
-    const int lanes = std::min(32, threads - first);
-    bool any = false, all = true;
-    for (int l = 0; l < lanes; ++l) {
-      const State st = s.fibers[std::size_t(first + l)].state;
-      any = any || st == State::at_shuffle;
-      all = all && (st == State::at_shuffle || st == State::done);
-    }
-    if (!any || !all) continue;  // nobody waits here, or some lanes have not arrived yet
-    for (int l = 0; l < lanes; ++l) {
-      Fiber& f = s.fibers[std::size_t(first + l)];
-      if (f.state != State::at_shuffle) continue;
-      for (int m = 0; m < 32; ++m) {
-        if (!(f.mask >> m & 1u)) continue;
-        if (m >= lanes || s.fibers[std::size_t(first + m)].state != State::at_shuffle)
-          fail("__shfl_down_sync mask names lane " + std::to_string(m) + ", which returned or is not in the block");
-        if (s.fibers[std::size_t(first + m)].mask != f.mask) fail("__shfl_down_sync lanes disagree on the mask");
-      }
-      const int segment = f.width, lane = l % segment, src = l + int(f.delta);
-      const bool inside = lane + int(f.delta) < segment && src < lanes;
-      if (inside && !(f.mask >> src & 1u)) fail("__shfl_down_sync reads lane " + std::to_string(src) + ", not in the mask");
-      f.result = inside ? s.fibers[std::size_t(first + src)].value : f.value;
-    }
-    for (int l = 0; l < lanes; ++l)
-      if (s.fibers[std::size_t(first + l)].state == State::at_shuffle) s.fibers[std::size_t(first + l)].state = State::runnable;
-    ++s.stats.shuffles;
+// Completes the shuffle warp w waits at (every live lane has arrived): checks the mask, hands each lane its
+// partner's value and queues the lanes again.
+void complete_shuffle(Scheduler& s, int threads, int w, std::vector<int>& queue) {
+  const int first = 32 * w, lanes = std::min(32, threads - first);
+  Fiber* lane = &s.fibers[std::size_t(first)];
+  unsigned mask = 0, arrived = 0;
+  for (int l = 0; l < lanes; ++l) {
+    if (lane[l].state != State::at_shuffle) continue;
+    if (arrived != 0 && lane[l].mask != mask) fail("__shfl_down_sync lanes of a warp disagree on the mask");
+    mask = lane[l].mask;
+    arrived |= 1u << l;
   }
+  if ((mask & ~arrived) != 0) fail("__shfl_down_sync mask names a lane that returned or is not in the block");
+  for (int l = 0; l < lanes; ++l) {
+    Fiber& f = lane[l];
+    if (f.state != State::at_shuffle) continue;
+    const int src = l + int(f.delta);
+    const bool inside = l % f.width + int(f.delta) < f.width && src < lanes;
+    if (inside && !(mask >> src & 1u)) fail("__shfl_down_sync reads a lane outside the mask");
+    f.result = inside ? lane[src].value : f.value;
+  }
+  for (int l = 0; l < lanes; ++l)
+    if (lane[l].state == State::at_shuffle) {
+      lane[l].state = State::runnable;
+      queue.push_back(first + l);
+    }
+  ++s.stats.shuffles;
 }
 
 uint3 thread_index(int t) {
@@ -218,43 +225,59 @@ void run_block_direct(Scheduler& s, int threads) {
   s.direct = false;
 }
 
+// One block with a fiber per thread, event by event: a fiber runs until it parks or returns; a warp's shuffle
+// completes when its last live lane arrives, the block's barrier when its last thread does.
 void run_block(Scheduler& s, int threads) {
+  const int warps = (threads + 31) / 32;
+  std::vector<int> queue, next;
+  std::vector<int> shuffling(std::size_t(warps), 0), finished(std::size_t(warps), 0);
+  queue.reserve(std::size_t(threads));
+  next.reserve(std::size_t(threads));
   for (int t = 0; t < threads; ++t) {
     Fiber& f = s.fibers[std::size_t(t)];
     f = Fiber{};
     f.index = thread_index(t);
     prepare(s, f, s.stacks[std::size_t(t)].get());
+    queue.push_back(t);
   }
-  for (;;) {
-    bool ran = false;
-    for (int t = 0; t < threads; ++t) {
+  int done = 0, at_barrier = 0;
+  auto lanes_of = [&](int w) { return std::min(32, threads - 32 * w); };
+  while (!queue.empty()) {
+    next.clear();
+    for (const int t : queue) {
       Fiber& f = s.fibers[std::size_t(t)];
-      if (f.state != State::runnable) continue;
       s.current = t;
       threadIdx = f.index;
       resume(s, f);
-      ran = true;
+      const int w = t / 32;
+      if (f.state == State::done) {
+        ++done;
+        ++finished[std::size_t(w)];
+        if (at_barrier > 0 && at_barrier + done == threads)
+          fail("__syncthreads() not reached by every thread of the block (some returned)");
+      } else if (f.state == State::at_shuffle) {
+        ++shuffling[std::size_t(w)];
+      } else if (f.state == State::at_barrier) {
+        ++at_barrier;
+      }
+      // A warp whose live lanes all wait at a shuffle (the last one may just have arrived or returned).
+      if (shuffling[std::size_t(w)] > 0 && shuffling[std::size_t(w)] + finished[std::size_t(w)] == lanes_of(w)) {
+        shuffling[std::size_t(w)] = 0;
+        complete_shuffle(s, threads, w, next);
+      }
+      if (at_barrier > 0 && at_barrier == threads) {
+        at_barrier = 0;
+        for (int u = 0; u < threads; ++u) {
+          s.fibers[std::size_t(u)].state = State::runnable;
+          next.push_back(u);
+        }
+        ++s.stats.barriers;
+      }
     }
     s.current = -1;
-    int live = 0, at_barrier = 0, runnable = 0;
-    for (int t = 0; t < threads; ++t) {
-      const State st = s.fibers[std::size_t(t)].state;
-      live += st != State::done;
-      at_barrier += st == State::at_barrier;
-    }
-    if (live == 0) return;
-    resolve_shuffles(s, threads);
-    for (int t = 0; t < threads; ++t) runnable += s.fibers[std::size_t(t)].state == State::runnable;
-    if (runnable > 0) continue;
-    if (at_barrier == live) {
-      if (live != threads) fail("__syncthreads() not reached by every thread of the block (some returned)");
-      for (int t = 0; t < threads; ++t) s.fibers[std::size_t(t)].state = State::runnable;
-      ++s.stats.barriers;
-      continue;
-    }
-    (void)ran;
-    fail("deadlock: threads wait at a barrier and at a shuffle that cannot complete");
+    std::swap(queue, next);
   }
+  if (done != threads) fail("deadlock: threads wait at a barrier and at a shuffle that cannot complete");
 }
 
 }  // namespace
@@ -286,7 +309,10 @@ void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context) 
     ++s.stats.refused;
     return;
   }
-  while (s.stacks.size() < threads) s.stacks.emplace_back(new char[kStackBytes]);
+  while (s.stacks.size() < threads) {
+    s.stacks.emplace_back(new char[kStackBytes]);
+    std::memset(s.stacks.back().get(), kCanary, kCanaryBytes);
+  }
   if (s.fibers.size() < threads) s.fibers.resize(threads);
   s.body = thread_body;
   s.context = context;
@@ -307,6 +333,9 @@ void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context) 
       }
   blockIdx = uint3{0, 0, 0};
   threadIdx = uint3{0, 0, 0};
+  static const std::vector<char> canary(kCanaryBytes, char(kCanary));
+  for (unsigned long long t = 0; t < threads; ++t)
+    if (std::memcmp(s.stacks[t].get(), canary.data(), kCanaryBytes) != 0) fail("a fiber overflowed its stack");
 }
 
 }  // namespace emu

@@ -27,19 +27,16 @@
 
 #include <cuda_runtime.h>  // the emulator's (tests/emu/include)
 
-// The emulated kernels are compiled with impasto renamed to impasto_emu (tests/CMakeLists.txt), so that they
-// can live beside the real CUDA backend of the engine library; their declarations get the same renaming here.
-#define impasto impasto_emu
 #include "kernels/launchers.cuh"
-#undef impasto
 
 #include "engine/backend.hpp"
+#include "engine/error.hpp"
 #include "tests/support/compare.hpp"
 
 namespace impasto {
 namespace {
 
-namespace k = impasto_emu::kernels;
+namespace k = kernels;
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 // Emulated device memory: n floats with kGuard guard floats on each side holding a NaN payload no kernel writes.
@@ -447,9 +444,10 @@ TEST_CASE("emulated bf16 channels-last staging: transposes, rounding, bias and R
   CHECK(bf16_round(1.0f + 3.0f / 256) == 1.0f + 4.0f / 256);  // a tie: to even (up)
   CHECK(bf16_round(1.0f + 1.5f / 256) == 1.0f + 2.0f / 256);  // above the tie
 
-  // (N, C, plane) with C and plane not multiples of the 32×32 tile, so partial tiles are exercised on both axes.
+  // (N, C, plane) with C and plane not multiples of the 32×32 tile, so partial tiles are exercised on both axes;
+  // planes under 32 (weights: 9) take the one-element-per-thread path on the way in.
   for (const auto& [n, c, plane] : {std::tuple{1, 40, std::int64_t(37)}, std::tuple{2, 24, std::int64_t(45)},
-                                     std::tuple{3, 8, std::int64_t(9)}}) {
+                                     std::tuple{3, 8, std::int64_t(9)}, std::tuple{2, 5, std::int64_t(31)}}) {
     CAPTURE(n);
     CAPTURE(c);
     CAPTURE(plane);
@@ -491,11 +489,11 @@ TEST_CASE("emulated bf16 channels-last staging: transposes, rounding, bias and R
 
 TEST_CASE("a launch the device would refuse becomes a one-line error naming CUDA's reason") {
   // 70000 samples put 70000 tiles on the grid's z axis, past CUDA's 65535.
-  Buffer x(70000), y(35000);
+  Buffer x(35000), y(70000);  // 70000 bf16 in, 70000 floats out
   try {
-    k::to_bf16_channels_last(x.data(), y.data(), 70000, 1, 1, nullptr);
+    k::from_bf16_channels_last(x.data(), y.data(), nullptr, false, 70000, 1, 1, nullptr);
     FAIL("the launch was not refused");
-  } catch (const std::runtime_error& err) {  // impasto_emu::Error, the renamed impasto::Error
+  } catch (const Error& err) {
     CHECK(std::string(err.what()).find("invalid configuration argument") != std::string::npos);
   }
 }

@@ -1,0 +1,144 @@
+// tests/emu/device/fake_cublas.cpp — the cuBLAS calls of the CUDA backend (Gram matrices: SGEMM; compact
+// L-BFGS: 64-bit SGEMV) on the host, with cuBLAS's exact conventions, so that the emulated device checks how
+// engine/cuda calls them: column-major storage, op(A) and leading dimensions, beta = 0 never reading C or y
+// (BLAS convention: C may hold NaN), host pointer mode, and under CUBLAS_TF32_TENSOR_OP_MATH inputs rounded to
+// TF32 (10-bit significands) before the products, as tensor cores do. Leading dimensions too small, or
+// operands outside device memory, are refused (CUBLAS_STATUS_INVALID_VALUE) or abort, as on a device.
+// Signatures come from the real cublas_v2.h.
+#include <cblas.h>
+#include <cublas_v2.h>  // the real one (CUDA Toolkit)
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "tests/emu/device/fake_device.hpp"
+
+struct cublasContext {
+  cudaStream_t stream = nullptr;
+  cublasPointerMode_t pointer_mode = CUBLAS_POINTER_MODE_HOST;
+  cublasMath_t math = CUBLAS_DEFAULT_MATH;
+};
+
+namespace {
+
+// op(M) of a column-major rows×cols matrix at p (leading dimension ld) as a dense column-major matrix,
+// rounded to TF32 when asked.
+std::vector<float> materialize(const float* p, std::int64_t rows, std::int64_t cols, std::int64_t ld, bool transpose,
+                               bool tf32) {
+  const std::int64_t out_rows = transpose ? cols : rows, out_cols = transpose ? rows : cols;
+  std::vector<float> out(std::size_t(out_rows * out_cols));
+  for (std::int64_t j = 0; j < out_cols; ++j)
+    for (std::int64_t i = 0; i < out_rows; ++i) {
+      const float v = transpose ? p[i * ld + j] : p[j * ld + i];
+      out[std::size_t(j * out_rows + i)] = tf32 ? emu_device::round_tf32(v) : v;
+    }
+  return out;
+}
+
+// Bytes a column-major rows×cols matrix with leading dimension ld spans.
+std::size_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
+  return rows == 0 || cols == 0 ? 0 : std::size_t((cols - 1) * ld + rows) * sizeof(float);
+}
+
+}  // namespace
+
+extern "C" {
+
+cublasStatus_t cublasCreate_v2(cublasHandle_t* handle) {
+  *handle = new cublasContext;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasDestroy_v2(cublasHandle_t handle) {
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t stream) {
+  handle->stream = stream;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetPointerMode_v2(cublasHandle_t handle, cublasPointerMode_t mode) {
+  handle->pointer_mode = mode;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode) {
+  handle->math = mode;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t* mode) {
+  *mode = handle->math;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+const char* cublasGetStatusString(cublasStatus_t status) {
+  switch (status) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS status (emulated)";
+  }
+}
+
+cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                              int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
+                              const float* beta, float* C, int ldc) {
+  if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST) return CUBLAS_STATUS_NOT_SUPPORTED;  // not emulated
+  if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;   // real data: = T
+  const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
+  const int a_rows = ta ? k : m, b_rows = tb ? n : k;
+  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) || ldc < std::max(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  emu_device::check_device_range("cublasSgemm (A)", A, span(a_rows, ta ? m : k, lda));
+  emu_device::check_device_range("cublasSgemm (B)", B, span(b_rows, tb ? k : n, ldb));
+  emu_device::check_device_range("cublasSgemm (C)", C, span(m, n, ldc));
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, tf32);  // (m×k)
+  const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, tf32);  // (k×n)
+  // The products in float by OpenBLAS (accumulation order is the library's, as on the device), then alpha and
+  // beta applied here so that beta = 0 provably never reads C.
+  std::vector<float> prod(std::size_t(m) * std::size_t(n));
+  cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), m, b.data(), k, 0.0f, prod.data(), m);
+  for (int j = 0; j < n; ++j)
+    for (int i = 0; i < m; ++i) {
+      float& c = C[std::size_t(j) * ldc + i];
+      const float v = *alpha * prod[std::size_t(j) * m + i];
+      c = *beta == 0.0f ? v : v + *beta * c;
+    }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemv_v2_64(cublasHandle_t handle, cublasOperation_t trans, int64_t m, int64_t n,
+                                 const float* alpha, const float* A, int64_t lda, const float* x, int64_t incx,
+                                 const float* beta, float* y, int64_t incy) {
+  if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST) return CUBLAS_STATUS_NOT_SUPPORTED;
+  if (m < 0 || n < 0 || lda < std::max<int64_t>(1, m) || incx == 0 || incy == 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (incx != 1 || incy != 1) return CUBLAS_STATUS_NOT_SUPPORTED;  // the backend uses unit strides only
+  const bool t = trans != CUBLAS_OP_N;
+  const int64_t x_len = t ? m : n, y_len = t ? n : m;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;  // quick return, y untouched (as cuBLAS)
+  emu_device::check_device_range("cublasSgemv (A)", A, span(m, n, lda));
+  emu_device::check_device_range("cublasSgemv (x)", x, std::size_t(x_len) * sizeof(float));
+  emu_device::check_device_range("cublasSgemv (y)", y, std::size_t(y_len) * sizeof(float));
+  // Always fp32 here: the backend sets CUBLAS_DEFAULT_MATH around its GEMVs; TF32 would be its mistake.
+  if (handle->math == CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_NOT_SUPPORTED;
+  std::vector<double> acc(static_cast<std::size_t>(y_len), 0.0);
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      const double a = A[j * lda + i];
+      if (t) acc[std::size_t(j)] += a * x[i];
+      else acc[std::size_t(i)] += a * x[j];
+    }
+  for (int64_t i = 0; i < y_len; ++i) {
+    const float prod = float(double(*alpha) * acc[std::size_t(i)]);
+    y[i] = *beta == 0.0f ? prod : prod + *beta * y[i];
+  }
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // extern "C"
