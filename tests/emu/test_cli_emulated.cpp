@@ -1,0 +1,104 @@
+// tests/emu/test_cli_emulated.cpp — the `impasto` program on the emulated device (impasto_emulated: the CLI
+// linked to the engine whose CUDA backend runs over the kernel emulator and the host fakes of tests/emu): the
+// pipelines a user runs with --device cuda, end to end, next to the same runs with --device cpu. What the GPU
+// suites check op by op, this checks through the CLI: plans, the memory check against the device's free memory,
+// precision switches, stills, textures and video.
+//
+// Tolerances: after 8 L-BFGS iterations the CUDA path's final loss must lie within 10 % of the CPU path's in
+// fp32 and tf32 and 25 % in bf16 (trajectories drift apart through rounding; the loss falls by more than 100×
+// over these iterations, so a broken path misses by far more).
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "engine/image.hpp"
+#include "tests/support/cli_run.hpp"
+#include "tests/support/pictures.hpp"
+
+namespace fs = std::filesystem;
+
+namespace impasto {
+namespace {
+
+using test::check_fails;
+using test::TempDir;
+
+// Shallow taps keep the emulated runs to seconds (the deep layers' 512×512 Gram reductions dominate the
+// emulator's time; tests/gpu/test_gpu_pipeline.cpp covers them on the emulated device).
+const std::string kLayers = "--style-layers relu1_1,relu2_1 --content-layers relu2_1 ";
+
+// The final loss of a stylize/texture run: "... loss A -> B in N iterations ...".
+double final_loss(const std::string& out) {
+  const auto arrow = out.rfind(" -> ");
+  REQUIRE(arrow != std::string::npos);
+  return std::stod(out.substr(arrow + 4));
+}
+
+struct Inputs {
+  TempDir dir;
+  Inputs() {
+    write_image(test::make_content(40), dir / "content.png", false);
+    write_image(test::make_style(32), dir / "style.png", false);
+  }
+  std::string stylize(const std::string& device, const std::string& extra, const std::string& out) const {
+    return "stylize --device " + device + " --content " + dir / "content.png" + " --style " + dir / "style.png" +
+           " --size 40 --iterations 8 " + kLayers + extra + " --out " + dir / out;
+  }
+};
+
+TEST_CASE("emulated device: stylize with --device cuda follows --device cpu in fp32, tf32 and bf16") {
+  const Inputs in;
+  const auto cpu = test::run_cli(in.stylize("cpu", "", "cpu.png"));
+  INFO(cpu.out);
+  REQUIRE(cpu.status == 0);
+  const double want = final_loss(cpu.out);
+  for (const auto& [precision, tolerance] : {std::pair{"fp32", 0.10}, std::pair{"tf32", 0.10}, std::pair{"bf16", 0.25}}) {
+    CAPTURE(precision);
+    const std::string out = std::string("cuda_") + precision + ".png";
+    const auto r = test::run_cli(in.stylize("cuda", std::string("--precision ") + precision, out));
+    INFO(r.out);
+    REQUIRE(r.status == 0);
+    CHECK(r.out.find("device: cuda (emulated device") != std::string::npos);
+    const double got = final_loss(r.out);
+    CHECK(got == doctest::Approx(want).epsilon(tolerance));
+    const Image img = read_image(in.dir / out);
+    CHECK(img.w == 40);
+    CHECK(img.h == 40);
+  }
+}
+
+TEST_CASE("emulated device: the memory check reads the device's free memory and refuses before any output") {
+  const Inputs in;
+  const auto dry = test::run_cli(in.stylize("cuda", "--dry-run", "dry.png"));
+  INFO(dry.out);
+  CHECK(dry.status == 0);
+  CHECK(dry.out.find("free on emulated device (CPU)") != std::string::npos);
+  CHECK_FALSE(fs::exists(in.dir / "dry.png"));
+  // 0.01 GiB is less than the weights alone: one line naming what would fit, nothing written.
+  const auto r = test::run_cli(in.stylize("cuda", "--max-memory 0.01", "big.png"));
+  check_fails(r, "not enough memory", in.dir / "big.png");
+}
+
+TEST_CASE("emulated device: texture synthesis and a two-frame video run with --device cuda") {
+  const Inputs in;
+  const auto tex = test::run_cli("texture --device cuda --style " + in.dir / "style.png" +
+                                 " --size 32 --iterations 6 --style-layers relu1_1,relu2_1 --out " + in.dir / "texture.png");
+  INFO(tex.out);
+  CHECK(tex.status == 0);
+  CHECK(fs::exists(in.dir / "texture.png"));
+
+  fs::create_directories(in.dir.path / "frames");
+  write_image(test::make_content(40, 0.30f), in.dir / "frames/f1.png", false);
+  write_image(test::make_content(40, 0.36f), in.dir / "frames/f2.png", false);  // the disc moves right
+  const auto video = test::run_cli("video --device cuda --input " + in.dir / "frames" + " --style " +
+                                   in.dir / "style.png" + " --size 40 --iterations 6 --frame-iterations 6 " + kLayers + "--out " +
+                                   in.dir / "video");
+  INFO(video.out);
+  CHECK(video.status == 0);
+  CHECK(fs::exists(in.dir / "video/frame_0001.png"));
+  CHECK(fs::exists(in.dir / "video/frame_0002.png"));
+}
+
+}  // namespace
+}  // namespace impasto
