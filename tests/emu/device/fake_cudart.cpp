@@ -4,7 +4,8 @@
 // device reports compute capability 9.0 and kEmulatedMemory bytes.
 //
 // Checks a real device would make, or worse, fail loudly here: a copy, memset or free that touches memory
-// outside every allocation aborts with one line (on a GPU it is an illegal address, or silent corruption).
+// outside every allocation, or a copy between overlapping ranges, aborts with one line (on a GPU it is an
+// illegal address, or silent corruption).
 // Signatures come from the real cuda_runtime.h, so a mismatch does not compile.
 #include <cuda_runtime.h>  // the real one (CUDA Toolkit)
 
@@ -144,6 +145,9 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) fail("cudaMemcpyAsync", "unexpected copy kind", dst, bytes);
   if (dst_device) emu_device::check_device_range("cudaMemcpyAsync (destination)", dst, bytes);
   if (src_device) emu_device::check_device_range("cudaMemcpyAsync (source)", src, bytes);
+  const auto d = reinterpret_cast<std::uintptr_t>(dst), s = reinterpret_cast<std::uintptr_t>(src);
+  if (bytes > 0 && d != s && d < s + bytes && s < d + bytes)  // undefined for cudaMemcpy (not a memmove)
+    fail("cudaMemcpyAsync", "source and destination overlap", dst, bytes);
   if (bytes > 0) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
