@@ -152,6 +152,9 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, bool measure);
   // The workspace, grown to at least `bytes` (first use of a larger shape only).
   void* workspace(std::size_t bytes);
+  // Throws the OutOfMemoryError of a failed allocation of `bytes` for `what`: need, free and total device
+  // memory, what impasto holds, and what to try.
+  [[noreturn]] void out_of_memory(const std::string& what, std::size_t bytes, const char* file, int line) const;
   // Stage 2 of a reduction whose stage 1 wrote `blocks` partials; the one device→host sync of the op, or (a
   // deferrable loss while deferring) into the next deferred slot without a sync. The value is multiplied by
   // `scale` on the host.

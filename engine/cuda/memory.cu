@@ -36,14 +36,7 @@ Tensor CudaBackend::empty(Shape s) {  // (N,C,H,W)
     const cudaError_t e = cudaMalloc(&p, count * sizeof(float));
     if (e == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();
-      std::size_t free_bytes = 0, total_bytes = 0;
-      (void)cudaMemGetInfo(&free_bytes, &total_bytes);
-      std::ostringstream m;
-      m.precision(3);
-      m << "out of GPU memory: a tensor " << s.str() << " needs " << gib(count * sizeof(float)) << " GiB, "
-        << gib(free_bytes) << " GiB free of " << gib(total_bytes) << " GiB (impasto holds " << gib(bytes_in_use())
-        << " GiB); try a smaller image [" << __FILE__ << ":" << __LINE__ << "]";
-      throw OutOfMemoryError(m.str());
+      out_of_memory("a tensor " + s.str(), count * sizeof(float), __FILE__, __LINE__);
     }
     IMPASTO_CUDA_CHECK(e);
   }
@@ -75,10 +68,27 @@ void* CudaBackend::workspace(std::size_t bytes) {
     // Work still queued may use the old block; cudaFree waits for the device, but be explicit.
     synchronize();
     memory_->sub(workspace_.bytes());
-    workspace_.grow(bytes);  // frees the old block first (so a failed growth leaves none)
+    try {
+      workspace_.grow(bytes);  // frees the old block first (so a failed growth leaves none)
+    } catch (const OutOfMemoryError&) {
+      out_of_memory("the convolution workspace", bytes, __FILE__, __LINE__);
+    }
     memory_->add(workspace_.bytes());
   }
   return workspace_.get();
+}
+
+void CudaBackend::out_of_memory(const std::string& what, std::size_t bytes, const char* file, int line) const {
+  std::size_t free_bytes = 0, total_bytes = 0;
+  (void)cudaMemGetInfo(&free_bytes, &total_bytes);
+  (void)cudaGetLastError();
+  std::ostringstream m;
+  m.precision(3);
+  m << "out of GPU memory: " << what << " needs " << gib(bytes) << " GiB, " << gib(free_bytes) << " GiB free of "
+    << gib(total_bytes) << " GiB (impasto holds " << gib(bytes_in_use())
+    << " GiB; another process may have taken memory since the check); try a smaller --size [" << file << ":"
+    << line << "]";
+  throw OutOfMemoryError(m.str());
 }
 
 std::size_t CudaBackend::bytes_in_use() const { return memory_->live(); }

@@ -9,6 +9,7 @@
 // over these iterations, so a broken path misses by far more).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -78,6 +79,24 @@ TEST_CASE("emulated device: the memory check reads the device's free memory and 
   // 0.01 GiB is less than the weights alone: one line naming what would fit, nothing written.
   const auto r = test::run_cli(in.stylize("cuda", "--max-memory 0.01", "big.png"));
   check_fails(r, "not enough memory", in.dir / "big.png");
+}
+
+TEST_CASE("emulated device: memory that runs out after the check stops the run with one line and no output") {
+  const Inputs in;
+  // The check sees 8 GiB free, but allocations fail past 3 MiB (the run needs about 7): a device another
+  // process filled in the meantime. The run must end with one line, a non-zero exit and no image.
+  ::setenv("IMPASTO_EMU_MALLOC_LIMIT_MB", "3", 1);
+  const auto r = test::run_cli(in.stylize("cuda", "", "oom.png"));
+  ::unsetenv("IMPASTO_EMU_MALLOC_LIMIT_MB");
+  // The progress lines of a started run come first; the error is one line, the last.
+  INFO(r.out);
+  CHECK(r.status != 0);
+  const auto last = r.out.rfind("impasto: error: ");
+  REQUIRE(last != std::string::npos);
+  CHECK(r.out.find("error") == last + 9);  // the only error line
+  CHECK(r.out.find("out of GPU memory", last) != std::string::npos);
+  CHECK(r.out.find('\n', last) == r.out.size() - 1);
+  CHECK_FALSE(fs::exists(in.dir / "oom.png"));
 }
 
 TEST_CASE("emulated device: texture synthesis and a two-frame video run with --device cuda") {

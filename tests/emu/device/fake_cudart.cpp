@@ -9,6 +9,7 @@
 // Signatures come from the real cuda_runtime.h, so a mismatch does not compile.
 #include <cuda_runtime.h>  // the real one (CUDA Toolkit)
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -29,6 +30,12 @@ struct Runtime {
   std::map<std::uintptr_t, Allocation> allocations;
   std::size_t device_bytes = 0;
   cudaError_t last_error = cudaSuccess;
+  // IMPASTO_EMU_MALLOC_LIMIT_MB: cudaMalloc fails once this much is allocated, while cudaMemGetInfo still
+  // reports the whole device free: another process taking the memory after impasto's check (tests only).
+  std::size_t malloc_limit = [] {
+    const char* v = std::getenv("IMPASTO_EMU_MALLOC_LIMIT_MB");
+    return v ? std::size_t(std::strtoull(v, nullptr, 10)) << 20 : emu_device::kEmulatedMemory;
+  }();
 };
 
 Runtime& runtime() {
@@ -99,7 +106,8 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   Runtime& r = runtime();
   *p = nullptr;
-  if (bytes > emu_device::kEmulatedMemory - r.device_bytes) return record(cudaErrorMemoryAllocation);
+  if (bytes > std::min(emu_device::kEmulatedMemory, r.malloc_limit) - std::min(r.device_bytes, r.malloc_limit))
+    return record(cudaErrorMemoryAllocation);
   // 256-byte alignment, as cudaMalloc guarantees; never 0 bytes, so every pointer is distinct.
   void* q = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
   if (q == nullptr) return record(cudaErrorMemoryAllocation);
