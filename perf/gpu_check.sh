@@ -2,8 +2,8 @@
 # perf/gpu_check.sh — the CUDA engine's whole device check in ONE call of the lent GPU machine: versions,
 # the GPU tests (first: correctness is the point), the same-objective check against PyTorch, the benchmark
 # and the PyTorch peer at 512², 1024², 2048² (TF32, then FP32), the 3840×2160 max-size check with the memory
-# estimate against the measured peak, VGG-19 alone, an Nsight Systems NVTX summary when nsys is there, and
-# last a table (size | impasto ms | peer ms | ratio | TFLOP/s). Logs and JSON go to $OUT.
+# estimate against the measured peak, VGG-19 alone, compute-sanitizer on the custom kernels and an Nsight
+# Systems NVTX summary when they are there, and last a table (size | impasto ms | peer ms | ratio | TFLOP/s). Logs and JSON go to $OUT.
 #
 # Here, first (builds build-device/ and packs .device/impasto-device.tar.gz, see perf/prepare_device.sh):
 #   bash perf/prepare_device.sh
@@ -164,6 +164,18 @@ fi
 if within_budget "VGG-19 only"; then
   step "VGG-19 forward+backward only" 120 "$dev/run/bench" --device $device --vgg-only --sizes $sizes \
     --iterations $iterations --warmup $warmup --weights "$weights" --json "$work/vgg_only.json"
+fi
+# The custom kernels under compute-sanitizer (out-of-bounds and misaligned accesses; shared-memory races in the
+# block reductions): what the CPU kernel emulator of tests/emu cannot see. Only the suites and cases that run
+# our kernels (cuDNN under memcheck would take minutes).
+kernel_cases='element-wise*,reductions*,all_finite*,sq_diff*,tv_loss*,adam*,color*,pool2d*,max pool*'
+if [[ $mode == gpu ]] && command -v compute-sanitizer >/dev/null && within_budget "compute-sanitizer"; then
+  step "compute-sanitizer memcheck (video ops)" 90 compute-sanitizer --tool memcheck --error-exitcode 1 \
+    "$dev/run/gpu_test_gpu_video"
+  step "compute-sanitizer memcheck (kernel ops)" 120 compute-sanitizer --tool memcheck --error-exitcode 1 \
+    "$dev/run/gpu_test_gpu_parity" -tc="$kernel_cases"
+  step "compute-sanitizer racecheck (reductions)" 90 compute-sanitizer --tool racecheck --error-exitcode 1 \
+    "$dev/run/gpu_test_gpu_parity" -tc='reductions*,sq_diff*,tv_loss*'
 fi
 if [[ $mode == gpu ]] && command -v nsys >/dev/null && within_budget "nsys"; then
   step "nsys profile (NVTX ranges)" 150 nsys profile -t cuda,nvtx -o "$work/bench" --force-overwrite true \
