@@ -14,7 +14,12 @@
 //
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
 // one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
-// as torch (later iterations use learning_rate even when the curvature guard has left the history empty).
+// as torch (later iterations use learning_rate even when the curvature guard has left the history empty) —
+// on a backend that computes in fp32. Where the convolutions round (TF32, bf16) the first step is
+// min(1, 1/‖g‖₂)·learning_rate instead: torch's step is so short (~1e-4 per pixel of a 512² image) that the
+// gradient difference y = g₁ − g₀ is mostly rounding noise, and the first pair then scales every later step
+// down to nothing (on the emulated device, tests/emu, TF32 left the loss at 2.26277e9 → 2.26276e9 after three
+// iterations where fp32 reached 6.4e8).
 // `strong_wolfe` starts from min(1, 1/‖g‖₂)·learning_rate (L-BFGS-B's first step: Byrd, Lu, Nocedal & Zhu
 // 1995, as scipy runs it for neural-style-tf), and uses that scaled step whenever the history is empty (the
 // first iteration, every pair so far dropped by the curvature guard — e.g. from a noise image, where the
@@ -129,8 +134,11 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     // step moves a 512² image by ~1e-4 per pixel, a relative decrease of ~1e-5 that such noise can reverse,
     // leaving the search without progress at its first trial).
     double t = params_.learning_rate;
-    if (!wolfe && k == 1) t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
-    if (wolfe && history_.size() == 0) t *= std::min(1.0, 1.0 / std::sqrt(backend_.dot(g_, g_)));
+    const bool first_none = !wolfe && k == 1;
+    if (first_none && backend_.precision() == Precision::fp32)
+      t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+    else if (first_none || (wolfe && history_.size() == 0))
+      t *= std::min(1.0, 1.0 / std::sqrt(backend_.dot(g_, g_)));
 
     Tensor& s = history_.candidate_s();
     Tensor& y = history_.candidate_y();

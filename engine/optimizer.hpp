@@ -59,7 +59,8 @@ struct LbfgsParams {
   Direction direction = Direction::compact;
   int max_iterations = 1000;
   // none: one evaluation per iteration with step learning_rate (the first step is min(1, 1/‖g‖₁)·learning_rate),
-  // as torch.optim.LBFGS and Torch's optim.lbfgs used by jcjohnson/neural-style. strong_wolfe (default):
+  // as torch.optim.LBFGS and Torch's optim.lbfgs used by jcjohnson/neural-style; under TF32 or bf16, where that
+  // step drowns in rounding, the first step is min(1, 1/‖g‖₂)·learning_rate (lbfgs.cpp). strong_wolfe (default):
   // bracketing + zoom from min(1, 1/‖g‖₂)·learning_rate when there is no curvature information (L-BFGS-B's
   // first step); robust where the objective is concave, e.g. style terms from a noise image, where `none`
   // crawls.

@@ -69,6 +69,24 @@ TEST_CASE("emulated device: stylize with --device cuda follows --device cpu in f
   }
 }
 
+TEST_CASE("emulated device: L-BFGS without line search makes progress under TF32 and bf16 rounding") {
+  // Torch's first step (1/‖g‖₁) is so short that under TF32 the first gradient difference is rounding noise and
+  // every later step shrinks to nothing: the loss stalled at 2.26277e9 → 2.26276e9. Under rounding the first
+  // step is 1/‖g‖₂ (engine/lbfgs.cpp); the loss must fall as in fp32 (fp32: 4.9×, tf32 2.7×, bf16 4.2× in these
+  // 8 iterations; a stalled run: 1.00001×).
+  const Inputs in;
+  for (const std::string precision : {"fp32", "tf32", "bf16"}) {
+    CAPTURE(precision);
+    const auto r = test::run_cli(in.stylize("cuda", "--line-search none --precision " + precision, "none.png"));
+    INFO(r.out);
+    REQUIRE(r.status == 0);
+    const auto from = r.out.rfind("loss ");
+    const double first = std::stod(r.out.substr(from + 5));
+    CHECK(final_loss(r.out) < first / 2);
+    std::filesystem::remove(in.dir / "none.png");
+  }
+}
+
 TEST_CASE("emulated device: the memory check reads the device's free memory and refuses before any output") {
   const Inputs in;
   const auto dry = test::run_cli(in.stylize("cuda", "--dry-run", "dry.png"));
