@@ -108,6 +108,9 @@ struct Scheduler {
   void* context = nullptr;
   cudaError_t last_error = cudaSuccess;
   std::int64_t parks = 0;
+  // run_block's bookkeeping, kept between blocks so that a launch allocates once: the fibers to resume this
+  // round and the next, and per warp the lanes waiting at a shuffle and the lanes that returned.
+  std::vector<int> queue, next, shuffling, finished;
   Stats stats;
 };
 
@@ -229,10 +232,10 @@ void run_block_direct(Scheduler& s, int threads) {
 // completes when its last live lane arrives, the block's barrier when its last thread does.
 void run_block(Scheduler& s, int threads) {
   const int warps = (threads + 31) / 32;
-  std::vector<int> queue, next;
-  std::vector<int> shuffling(std::size_t(warps), 0), finished(std::size_t(warps), 0);
-  queue.reserve(std::size_t(threads));
-  next.reserve(std::size_t(threads));
+  std::vector<int>&queue = s.queue, &next = s.next, &shuffling = s.shuffling, &finished = s.finished;
+  queue.clear();
+  shuffling.assign(std::size_t(warps), 0);
+  finished.assign(std::size_t(warps), 0);
   for (int t = 0; t < threads; ++t) {
     Fiber& f = s.fibers[std::size_t(t)];
     f = Fiber{};
