@@ -3,7 +3,10 @@
 // pipelines) is backend-neutral and only calls these ops.
 //
 // Conventions for every op:
-// - Tensors are float32 NCHW on the backend's device; shapes are checked and a mismatch throws impasto::Error.
+// - Tensors are float32 on the backend's device, (N,C,H,W) in NCHW order; the CUDA backend also computes the
+//   layout-dependent ops (convolution, pooling, Gram, masks, squared differences) on channels-last NHWC
+//   tensors (Tensor::layout), which VGG-19 uses for its activations where activation_layout() says so.
+//   Images, flows and masks are NCHW. Shapes and layouts are checked and a mismatch throws impasto::Error.
 // - Outputs are fully overwritten unless the op says it accumulates.
 // - "alias" notes say which inputs may be the same tensor as the output.
 // - Reductions return double on the host (the only device→host traffic an iteration needs); the loss ops can
@@ -47,6 +50,10 @@ class Backend {
   virtual std::string name() const = 0;  // e.g. "cpu (OpenBLAS, 2 threads)" or "cuda (NVIDIA H100, cuDNN 9.x)"
   virtual void set_precision(Precision p) = 0;
   virtual Precision precision() const = 0;
+  // The layout VGG-19 keeps its activations (and weights) in on this backend at the current precision: NCHW
+  // on the CPU; on CUDA NHWC under tf32/bf16 (cuDNN's tensor-core kernels are channels-last: NCHW costs a
+  // transpose on each side of every convolution) and NCHW under fp32 (IMPASTO_LAYOUT=nchw|nhwc overrides).
+  virtual Layout activation_layout() const { return Layout::nchw; }
 
   // ---- memory -----------------------------------------------------------------------------------------
   virtual Tensor empty(Shape s) = 0;                                  // uninitialized
@@ -58,8 +65,8 @@ class Backend {
   virtual void synchronize() {}
   // Size the op workspace once (bytes); ops that need more grow it (never shrink).
   virtual void reserve_workspace(std::size_t bytes) = 0;
-  // Workspace that conv2d_forward / conv2d_backward_data need for these shapes.
-  virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w) = 0;
+  // Workspace that conv2d_forward / conv2d_backward_data need for these shapes with tensors in `layout`.
+  virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) = 0;
   // Bytes in use by tensors, workspace and scratch on the device (for memory plans and messages).
   virtual std::size_t bytes_in_use() const = 0;
   // The most bytes_in_use() has been since the backend was made or reset_peak_bytes() was last called.
@@ -76,17 +83,24 @@ class Backend {
   // dx = conv_transpose(dy, w): the gradient of conv2d_forward (without ReLU) with respect to x.
   virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
 
+  // ---- layout: y (N,C,H,W) = x (N,C,H,W) reordered into y's layout (x and y differ in layout; no overlap) ----
+  virtual void convert_layout(const Tensor& x, Tensor& y) = 0;
+
   // ---- activation ---------------------------------------------------------------------------------------
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;                       // alias: y may be x
   // dx = dy where y > 0 else 0 (y is the ReLU output). alias: dx may be dy.
   virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // dx = (dy + dy2) where y > 0 else 0: two gradients of a ReLU output (from above and from a loss tap) summed
+  // and taken through the ReLU in one pass. alias: dx may be dy or dy2.
+  virtual void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) = 0;
 
   // ---- pooling: 2x2 window, stride 2, floor mode: x (N,C,H,W) → y (N,C,H/2,W/2) -----------------------
   virtual void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) = 0;
   // dx (shape of x) = gradient through the pooling; rows/columns dropped by floor mode get 0.
-  // Max: the gradient goes to the first maximum of each window in row-major order.
-  virtual void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
-                               PoolMode mode) = 0;
+  // Max: the gradient goes to the first maximum of each window in row-major order. relu_mask: x is a ReLU
+  // output and dx is also taken through that ReLU (0 where x <= 0: relu_backward fused in).
+  virtual void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
+                               bool relu_mask = false) = 0;
 
   // ---- Gram matrices: f (1,C,H,W) seen as F (C × M), M = H·W ------------------------------------------
   // g (1,1,C,C) = F·Fᵀ (unnormalized).

@@ -156,7 +156,7 @@ void StyleObjective::add_style(const Tensor& x, float blend_weight, const Image*
     const Shape fs = f.shape();
     Tensor masked;
     if (mask) {
-      masked = backend_.empty(fs);
+      masked = backend_.empty(fs).with_layout(f.layout());
       backend_.mul_mask(f, masks[l], masked);
       f = masked;
     }
@@ -256,7 +256,7 @@ void StyleObjective::set_content(const Tensor& x) {
   net_.forward(x);
   for (std::size_t l = 0; l < config_.content_layers.size(); ++l) {
     const Tensor& f = net_.feature(config_.content_layers[l].tap);
-    if (!reuse) content_targets_.push_back(backend_.empty(f.shape()));  // (1,C,h,w)
+    if (!reuse) content_targets_.push_back(backend_.empty(f.shape()).with_layout(f.layout()));  // (1,C,h,w)
     backend_.copy(f, content_targets_[l]);
   }
 }
@@ -322,7 +322,8 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     }
     for (const auto& st : styles_) {
       if (!st.masked) continue;
-      Tensor fm = masked_.prefix(fs), dfm = masked_grad_.prefix(fs);  // (1,N,h,w)
+      Tensor fm = masked_.prefix(fs).with_layout(f.layout());        // (1,N,h,w)
+      Tensor dfm = masked_grad_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
       backend_.mul_mask(f, st.output_mask[l], fm);
       backend_.gram(fm, g);
       backend_.scale(g, c);

@@ -39,6 +39,29 @@ void check_no_alias(const Tensor& out, const Tensor& in, const char* op, const c
                 op << ": " << out_name << " must not overlap " << in_name);
 }
 
+Layout common_layout(Device device, const char* op, std::initializer_list<NamedTensor> tensors) {
+  const NamedTensor* first = nullptr;
+  for (const NamedTensor& t : tensors) {
+    if (t.first == nullptr) continue;
+    if (first == nullptr) {
+      first = &t;
+      IMPASTO_CHECK(t.first->layout() == Layout::nchw || device == Device::cuda,
+                    op << ": " << t.second << " is " << layout_name(t.first->layout()) << "; the " << device_name(device)
+                       << " backend computes in NCHW");
+      continue;
+    }
+    IMPASTO_CHECK(t.first->layout() == first->first->layout(),
+                  op << ": " << t.second << " is " << layout_name(t.first->layout()) << " but " << first->second
+                     << " is " << layout_name(first->first->layout()));
+  }
+  return first ? first->first->layout() : Layout::nchw;
+}
+
+void check_nchw(const Tensor& t, const char* op, const char* name) {
+  IMPASTO_CHECK(t.layout() == Layout::nchw, op << ": " << name << " is " << layout_name(t.layout())
+                                               << "; this op takes NCHW images");
+}
+
 Shape single_image(const Tensor& x, Device device, const char* op, const char* name) {
   check_tensor(x, device, op, name);
   const Shape s = x.shape();  // (1,C,H,W)
@@ -69,7 +92,18 @@ ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor
   check_no_alias(y, x, op, y_name, x_name);
   check_no_alias(y, w, op, y_name, "w");
   if (b) check_shape(*b, Shape{1, 1, 1, ws.n}, device, op, "b");  // (1,1,1,Cout)
-  return ConvShape{xs, ws};
+  const Layout layout = common_layout(device, op, {{&x, x_name}, {&w, "w"}, {&y, y_name}});
+  return ConvShape{xs, ws, layout};
+}
+
+// ---- layout ---------------------------------------------------------------------------------------------------
+
+void convert_layout(const Tensor& x, const Tensor& y, Device device) {
+  const char* op = "convert_layout";
+  check_tensor(x, device, op, "x");             // (N,C,H,W)
+  check_shape(y, x.shape(), device, op, "y");   // (N,C,H,W)
+  IMPASTO_CHECK(x.layout() != y.layout(), op << ": x and y are both " << layout_name(x.layout()));
+  check_no_alias(y, x, op, "y", "x");
 }
 
 // ---- pooling ------------------------------------------------------------------------------------------------
@@ -81,6 +115,7 @@ Shape pool2d_forward(const Tensor& x, const Tensor& y, Device device) {
   check_tensor(x, device, op, "x");                              // (N,C,H,W)
   check_shape(y, pooled_shape(x.shape()), device, op, "y");      // (N,C,H/2,W/2)
   check_no_alias(y, x, op, "y", "x");
+  common_layout(device, op, {{&x, "x"}, {&y, "y"}});
   return x.shape();
 }
 
@@ -93,6 +128,7 @@ Shape pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const 
   check_shape(dx, xs, device, op, "dx");  // (N,C,H,W)
   check_no_alias(dx, x, op, "dx", "x");
   check_no_alias(dx, dy, op, "dx", "dy");
+  common_layout(device, op, {{&x, "x"}, {&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
   return xs;
 }
 
@@ -107,6 +143,16 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device d
   check_tensor(y, device, "relu_backward", "y");
   check_shape(dy, y.shape(), device, "relu_backward", "dy");  // (N,C,H,W)
   check_shape(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy itself
+  common_layout(device, "relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
+}
+
+void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, const Tensor& dx, Device device) {
+  const char* op = "relu_backward_sum";
+  check_tensor(y, device, op, "y");
+  check_shape(dy, y.shape(), device, op, "dy");    // (N,C,H,W)
+  check_shape(dy2, y.shape(), device, op, "dy2");  // (N,C,H,W)
+  check_shape(dx, y.shape(), device, op, "dx");    // (N,C,H,W), may be dy or dy2
+  common_layout(device, op, {{&y, "y"}, {&dy, "dy"}, {&dy2, "dy2"}, {&dx, "dx"}});
 }
 
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device) {
@@ -119,6 +165,7 @@ Shape mul_mask(const Tensor& x, const Tensor& mask, const Tensor& y, Device devi
   const Shape xs = x.shape();
   check_shape(mask, Shape{1, 1, xs.h, xs.w}, device, "mul_mask", "mask");  // (1,1,H,W)
   check_shape(y, xs, device, "mul_mask", "y");                             // (N,C,H,W), may be x
+  common_layout(device, "mul_mask", {{&x, "x"}, {&y, "y"}});  // the mask's one channel reads the same in both
   return xs;
 }
 
@@ -145,15 +192,19 @@ std::int64_t sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* w
     weight_plane = weight->shape() == xs ? 0 : xs.plane();
   }
   if (grad != nullptr) check_shape(*grad, xs, device, op, "grad");  // (N,C,H,W)
+  common_layout(device, op, {{&x, "x"}, {&target, "target"}, {grad, "grad"},
+                             {weight_plane == 0 ? weight : nullptr, "weight"}});
   return weight_plane;
 }
 
 Shape tv_loss(const Tensor& x, const Tensor* grad, Device device) {
   const char* op = "tv_loss";
   check_tensor(x, device, op, "x");  // (N,C,H,W)
+  check_nchw(x, op, "x");
   const Shape xs = x.shape();
   if (grad != nullptr) {
     check_shape(*grad, xs, device, op, "grad");  // (N,C,H,W)
+    check_nchw(*grad, op, "grad");
     check_no_alias(*grad, x, op, "grad", "x");   // the stencil reads neighbours of what it writes
   }
   return xs;
@@ -178,6 +229,8 @@ Shape color_convert(const Tensor& x, const Tensor& y, Device device) {
   const Shape s = x.shape();  // (1,3,H,W)
   IMPASTO_CHECK(s.n == 1 && s.c == 3, op << ": x has shape " << s.str() << ", expected (1,3,H,W)");
   check_shape(y, s, device, op, "y");  // (1,3,H,W)
+  check_nchw(x, op, "x");
+  check_nchw(y, op, "y");
   // Each pixel's three inputs are read before its outputs are written, so y may be x; a partial overlap
   // would not be safe.
   IMPASTO_CHECK(y.data() == x.data() || y.data() + y.numel() <= x.data() || x.data() + x.numel() <= y.data(),
@@ -195,6 +248,8 @@ Shape warp(const Tensor& x, const Tensor& flow, const Tensor& fill, const Tensor
   check_shape(y, s, device, op, "y");                                // (1,C,H,W)
   check_no_alias(y, x, op, "y", "x");
   check_no_alias(y, flow, op, "y", "flow");
+  check_nchw(x, op, "x");
+  check_nchw(y, op, "y");
   return s;
 }
 
@@ -219,6 +274,8 @@ Shape gaussian_blur(const Tensor& x, float sigma, const Tensor& tmp, const Tenso
                 op << ": sigma " << sigma << " is outside [0, 10]");
   check_no_alias(tmp, x, op, "tmp", "x");
   check_no_alias(tmp, y, op, "tmp", "y");
+  check_nchw(x, op, "x");
+  check_nchw(y, op, "y");
   return s;
 }
 
@@ -239,6 +296,7 @@ int gram(const Tensor& f, const Tensor& g, Device device) {
   const int c = check_features(f, device, "gram");              // f (1,C,H,W)
   check_shape(g, Shape{1, 1, c, c}, device, "gram", "g");       // g (1,1,C,C)
   check_no_alias(g, f, "gram", "g", "f");
+  common_layout(device, "gram", {{&f, "f"}});
   return c;
 }
 
@@ -249,6 +307,7 @@ int gram_backward(const Tensor& dg, const Tensor& f, const Tensor& df, Device de
   check_shape(df, f.shape(), device, op, "df");                 // df (1,C,H,W)
   check_no_alias(df, f, op, "df", "f");
   check_no_alias(df, dg, op, "df", "dg");
+  common_layout(device, op, {{&f, "f"}, {&df, "df"}});
   return c;
 }
 

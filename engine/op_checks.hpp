@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 
 #include "engine/tensor.hpp"
 
@@ -27,6 +29,14 @@ void check_same_numel(const Tensor& a, const Tensor& b, Device device, const cha
 // The output must not share memory with an input the op still reads after writing the output.
 void check_no_alias(const Tensor& out, const Tensor& in, const char* op, const char* out_name, const char* in_name);
 
+// The layout the named tensors of a layout-dependent op share (null entries are skipped): all the same, and
+// NHWC only on the CUDA backend (the CPU backend computes in NCHW). Returns it.
+using NamedTensor = std::pair<const Tensor*, const char*>;
+Layout common_layout(Device device, const char* op, std::initializer_list<NamedTensor> tensors);
+
+// Images, flows and their masks are NCHW on every backend.
+void check_nchw(const Tensor& t, const char* op, const char* name);
+
 // x (1,C,H,W) on `device` with N == 1; returns its shape.
 Shape single_image(const Tensor& x, Device device, const char* op, const char* name);
 
@@ -40,12 +50,18 @@ void empty(Shape s);
 // Geometry of a "same" convolution: x (N,Cin,H,W), w (Cout,Cin,K,K), y (N,Cout,H,W).
 struct ConvShape {
   Shape x, w;
+  Layout layout;  // of x, w and y (w in NHWC is cuDNN's KRSC)
 };
 
 // x-side (x or dx), w, the bias b when given, and y-side (y or dy) tensors of a convolution: K square and odd,
 // channels agree, b (1,1,1,Cout), y of shape (N,Cout,H,W), x not overlapping w, y overlapping neither.
 ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
                  const char* x_name, const char* y_name);
+
+// ---- layout ---------------------------------------------------------------------------------------------------
+
+// x and y of one shape; x in the layout it has, y in the other (convert_layout); y not overlapping x.
+void convert_layout(const Tensor& x, const Tensor& y, Device device);
 
 // ---- pooling (2×2, stride 2, floor mode) ------------------------------------------------------------------
 
@@ -65,6 +81,9 @@ void relu_forward(const Tensor& x, const Tensor& y, Device device);
 
 // dy and dx of y's shape (N,C,H,W); dx may be dy.
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device);
+
+// dy, dy2 and dx of y's shape (N,C,H,W), one layout; dx may be dy or dy2.
+void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, const Tensor& dx, Device device);
 
 // a, b and y of equal element count.
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device);

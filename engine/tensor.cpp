@@ -6,6 +6,7 @@
 namespace impasto {
 
 const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+const char* layout_name(Layout l) { return l == Layout::nchw ? "NCHW" : "NHWC"; }
 
 std::string Shape::str() const {
   return "(" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(h) + "," + std::to_string(w) + ")";
@@ -22,6 +23,12 @@ Tensor::Tensor(std::shared_ptr<Storage> storage, Shape shape, std::size_t offset
 Device Tensor::device() const {
   IMPASTO_ASSERT(storage_ != nullptr);
   return storage_->device();
+}
+
+Tensor Tensor::with_layout(Layout l) const {
+  Tensor t = *this;
+  t.layout_ = l;
+  return t;
 }
 
 Tensor Tensor::reshaped(Shape s) const {
@@ -42,7 +49,7 @@ Tensor Tensor::sample(int index) const {
   IMPASTO_ASSERT(index >= 0 && index < shape_.n);
   Tensor t = *this;
   t.shape_.n = 1;
-  t.data_ = data_ + std::int64_t(index) * shape_.c * shape_.plane();
+  t.data_ = data_ + std::int64_t(index) * shape_.c * shape_.plane();  // a sample is contiguous in both layouts
   return t;
 }
 

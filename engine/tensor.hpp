@@ -1,4 +1,7 @@
-// engine/tensor.hpp — Shape and Tensor: a dense float32 NCHW array that lives on one device.
+// engine/tensor.hpp — Shape and Tensor: a dense float32 4-D array that lives on one device, in NCHW order
+// (the default) or channels-last NHWC (Layout::nhwc: the CUDA backend's activations under TF32/bf16, where
+// cuDNN's tensor-core kernels want them). The shape is (N,C,H,W) in both; the layout only says how the
+// elements are ordered in memory. Views keep their tensor's layout; with_layout relabels one.
 // Tensors are handles: copying one shares the storage (like a pointer); Backend::empty allocates.
 // The storage frees itself (RAII) when the last handle goes away; destructors never throw.
 #pragma once
@@ -12,6 +15,11 @@ namespace impasto {
 
 enum class Device { cpu, cuda };
 const char* device_name(Device d);
+
+// Element (n,c,h,w) is at ((n·C + c)·H + h)·W + w (nchw) or ((n·H + h)·W + w)·C + c (nhwc). A filter
+// (Cout,Cin,K,K) in nhwc is cuDNN's KRSC.
+enum class Layout { nchw, nhwc };
+const char* layout_name(Layout l);  // "NCHW" | "NHWC"
 
 // (N,C,H,W); matrices use (1,1,rows,cols), vectors (1,1,1,n).
 struct Shape {
@@ -50,7 +58,10 @@ class Tensor {
   bool empty() const { return storage_ == nullptr; }
   Device device() const;
   float* data() const { return data_; }
+  Layout layout() const { return layout_; }
 
+  // The same memory and shape labelled with layout l (no data moves: Backend::convert_layout reorders).
+  Tensor with_layout(Layout l) const;
   // The same memory seen with another shape of equal element count.
   Tensor reshaped(Shape s) const;
   // The first s.numel() elements seen with shape s (a smaller view into a larger scratch buffer).
@@ -66,6 +77,7 @@ class Tensor {
   std::shared_ptr<Storage> storage_;
   Shape shape_{0, 0, 0, 0};
   float* data_ = nullptr;
+  Layout layout_ = Layout::nchw;
 };
 
 }  // namespace impasto

@@ -1,7 +1,9 @@
 // engine/vgg19.cpp — VGG-19 forward/backward on a Backend (see vgg19.hpp). Memory: per conv in use, the
 // ReLU output (the next layer's input and the ReLU mask of the backward pass), the pre-ReLU output only
 // where a convX_Y tap asks for it, the pooled output where a deeper layer follows, and two shared scratch
-// buffers for the gradient that flows down.
+// buffers for the gradient that flows down. Activations and weights are in the backend's activation layout
+// (NHWC on CUDA under TF32/bf16); then the image enters through an NHWC copy and its gradient leaves through
+// one (3 channels: cheap next to the first layer's 64).
 #include "engine/vgg19.hpp"
 
 #include <algorithm>
@@ -66,8 +68,16 @@ Shape vgg19_feature_shape(const Tap& t, int h, int w) {
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
   for (Layer& l : layers_) l.conv_out = l.relu_out = l.pool_out = l.conv_grad = l.relu_grad = Tensor();
-  scratch_a_ = scratch_b_ = Tensor();
+  scratch_a_ = scratch_b_ = input_ = input_grad_ = Tensor();
   depth_ = 0;
+  // The weights follow the activations' layout (an NHWC filter is KRSC): reordered once, one layer at a time.
+  const Layout layout = backend_.activation_layout();
+  for (Layer& l : layers_) {
+    if (l.w.layout() == layout) continue;
+    Tensor w = backend_.empty(l.w.shape()).with_layout(layout);  // (Cout,Cin,3,3)
+    backend_.convert_layout(l.w, w);
+    l.w = w;
+  }
   const VggPlanBytes bytes = lay_out(h, w, taps, true);
   planned_bytes_ = bytes.buffers + bytes.workspace;
   h_ = h;
@@ -96,19 +106,24 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
                 "image " << w << "x" << h << " is too large: VGG-19's first layers would hold more than 2^31 values");
 
   const int depth = deepest + 1;
+  const Layout layout = backend_.activation_layout();
   std::size_t bytes = 0;
   std::int64_t max_numel = 3LL * h * w;
   std::size_t workspace = 0;
   int hh = h, ww = w;
-  auto alloc = [&](Tensor& slot, Shape s) {  // counts s; allocates it into slot when planning for real
+  auto alloc = [&](Tensor& slot, Shape s) {  // counts s; allocates it into slot (in `layout`) when planning for real
     bytes += std::size_t(s.numel()) * sizeof(float);
-    if (allocate) slot = backend_.empty(s);
+    if (allocate) slot = backend_.empty(s).with_layout(layout);
   };
+  if (layout != Layout::nchw) {
+    alloc(input_, Shape{1, 3, h, w});       // (1,3,H,W)
+    alloc(input_grad_, Shape{1, 3, h, w});  // (1,3,H,W)
+  }
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
     const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
     const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
-    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape()));
+    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
     alloc(l.relu_out, out);
     max_numel = std::max(max_numel, out.numel());
     bool relu_grad = false, conv_grad = false;
@@ -138,6 +153,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     // allocation can reach a library call that blends with its output (cuDNN's fused conv, alpha2 = 0).
     for (int i = 0; i < depth; ++i) backend_.fill(layers_[i].relu_out, 0.0f);
     depth_ = depth;
+    layout_ = layout;
   }
   return {bytes, workspace};
 }
@@ -147,6 +163,10 @@ void Vgg19::forward(const Tensor& x) {
   IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
                 "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
   const Tensor* in = &x;
+  if (!input_.empty()) {
+    backend_.convert_layout(x, input_);
+    in = &input_;
+  }
   for (int i = 0; i < depth_; ++i) {
     Layer& l = layers_[i];
     if (l.conv_out.empty()) {
@@ -198,17 +218,24 @@ void Vgg19::backward(Tensor& dx) {
   IMPASTO_CHECK(dx.shape() == (Shape{1, 3, h_, w_}), "input gradient " << dx.shape().str() << " does not match the plan");
   Tensor a = scratch_a_, b = scratch_b_;  // handles swapped as the gradient moves down
   bool have_up = false;                   // a holds dL/d(relu_out) of the current layer
+  // a holds dL/d(conv_out) already: the pooling backward above took it through this layer's ReLU (fused,
+  // pool2d_backward's relu_mask; only where this layer has no ReLU tap whose gradient would join first).
+  bool masked = false;
   for (int i = depth_ - 1; i >= 0; --i) {
     Layer& l = layers_[i];
     const Shape out = l.relu_out.shape();
     // dL/d(relu_out) in a's first out.numel() elements.
-    Tensor d_relu = a.prefix(out);  // (1,Cout,h,w)
+    Tensor d_relu = a.prefix(out).with_layout(layout_);  // (1,Cout,h,w)
+    // Now dL/d(conv_out): the gradient from above and the tap's go through the ReLU together.
     if (!l.relu_grad.empty()) {
-      if (have_up) backend_.axpy(1.0f, l.relu_grad, d_relu);
-      else backend_.copy(l.relu_grad, d_relu);
+      IMPASTO_ASSERT(!masked);
+      if (have_up) backend_.relu_backward_sum(l.relu_out, d_relu, l.relu_grad, d_relu);
+      else backend_.relu_backward(l.relu_out, l.relu_grad, d_relu);
       have_up = true;
+    } else if (have_up && !masked) {
+      backend_.relu_backward(l.relu_out, d_relu, d_relu);
     }
-    if (have_up) backend_.relu_backward(l.relu_out, d_relu, d_relu);  // now dL/d(conv_out)
+    masked = false;
     if (!l.conv_grad.empty()) {
       if (have_up) backend_.axpy(1.0f, l.conv_grad, d_relu);
       else backend_.copy(l.conv_grad, d_relu);
@@ -217,16 +244,22 @@ void Vgg19::backward(Tensor& dx) {
     IMPASTO_ASSERT(have_up);  // the deepest layer always holds a tap
     const auto& spec = vgg19_convs()[i];
     if (i == 0) {
-      backend_.conv2d_backward_data(d_relu, l.w, dx);
+      if (input_grad_.empty()) {
+        backend_.conv2d_backward_data(d_relu, l.w, dx);
+      } else {
+        backend_.conv2d_backward_data(d_relu, l.w, input_grad_);
+        backend_.convert_layout(input_grad_, dx);
+      }
       break;
     }
     const Layer& prev = layers_[i - 1];
     const Shape in{1, spec.cin, out.h, out.w};
-    Tensor d_in = b.prefix(in);
+    Tensor d_in = b.prefix(in).with_layout(layout_);  // (1,Cin,h,w)
     backend_.conv2d_backward_data(d_relu, l.w, d_in);
     if (!prev.pool_out.empty()) {
-      Tensor d_prev = a.prefix(prev.relu_out.shape());
-      backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_);
+      Tensor d_prev = a.prefix(prev.relu_out.shape()).with_layout(layout_);
+      masked = prev.relu_grad.empty();  // fuse the layer below's ReLU backward unless its tap adds in first
+      backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, masked);
     } else {
       std::swap(a, b);
     }

@@ -49,7 +49,10 @@ class Vgg19 {
 
   // x (1,3,H,W), preprocessed (mean subtracted, network channel order).
   void forward(const Tensor& x);
-  // The activation at a planned tap after forward(): (1,C,h,w).
+  // The layout of the activations, tap features and tap gradients (the backend's activation_layout() at plan
+  // time; the input image and its gradient are NCHW either way).
+  Layout layout() const { return layout_; }
+  // The activation at a planned tap after forward(): (1,C,h,w) in layout().
   const Tensor& feature(const Tap& t) const;
   // The gradient buffer of a planned tap (same shape as the feature): backward() reads dL/dfeature here.
   Tensor& grad(const Tap& t);
@@ -84,6 +87,8 @@ class Vgg19 {
   int depth_ = 0;  // number of convs in use
   int h_ = 0, w_ = 0;
   Tensor scratch_a_, scratch_b_;  // (max activation numel) ping-pong gradient buffers
+  Layout layout_ = Layout::nchw;
+  Tensor input_, input_grad_;     // (1,3,H,W) NHWC copies of the image and its gradient, when layout_ is NHWC
   std::size_t planned_bytes_ = 0;
 };
 

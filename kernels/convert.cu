@@ -1,39 +1,50 @@
-// kernels/convert.cu — the layout-and-type changes around the bf16 convolutions (Precision::bf16): float32
+// kernels/convert.cu — layout changes (float32 NCHW ↔ NHWC: transpose) and the layout-and-type changes around
+// the bf16 convolutions (Precision::bf16): float32
 // (N,C,HW) → bf16 (N,HW,C) on the way in (inputs, output gradients, and weights seen as (K,C,R·S) →
 // (K,R·S,C)), and bf16 (N,HW,C) → float32 (N,C,HW) on the way out, adding the bias and applying the ReLU
 // there (the epilogue cuDNN would fuse). Both are tiled transposes: a 32×32 tile goes through shared memory
 // so that reads and writes are coalesced on both sides (each thread moves 4 elements of a column); planes
-// narrower than a tile (the weights) are gathered one element per thread instead.
+// narrower than a tile (the weights) are gathered one element per thread instead. Channels-last float32
+// tensors (NHWC activations, KRSC weights) only change type: to_bf16 and from_bf16, element by element.
 #include <cuda_bf16.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "engine/cuda/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
+#include "kernels/pointwise.cuh"
 
 namespace impasto::kernels {
 namespace {
 
 constexpr int kTile = 32, kRows = 8;  // block (32, 8): 4 rows of the tile per thread
 
-// in (N, rows, cols) float32 → out (N, cols, rows) bf16.
-__global__ void to_bf16_transposed(const float* __restrict__ in, __nv_bfloat16* __restrict__ out, int rows,
-                                   std::int64_t cols) {
+__device__ inline float convert_to(float v, float*) { return v; }
+__device__ inline __nv_bfloat16 convert_to(float v, __nv_bfloat16*) { return __float2bfloat16(v); }
+
+// in (N, rows, cols) float32 → out (N, cols, rows) of type Out (float32 or bf16). Row tiles beyond the grid's
+// y extent (65535: an NHWC image has H·W rows) are taken in a block-stride loop.
+template <typename Out>
+__global__ void transposed(const float* __restrict__ in, Out* __restrict__ out, std::int64_t rows,
+                           std::int64_t cols) {
   __shared__ float tile[kTile][kTile + 1];
   const std::int64_t base = std::int64_t(blockIdx.z) * rows * cols;
   const std::int64_t col0 = std::int64_t(blockIdx.x) * kTile;
-  const int row0 = int(blockIdx.y) * kTile;
-  for (int j = threadIdx.y; j < kTile; j += kRows) {
-    const int r = row0 + j;
-    const std::int64_t c = col0 + threadIdx.x;
-    if (r < rows && c < cols) tile[j][threadIdx.x] = in[base + std::int64_t(r) * cols + c];
-  }
-  __syncthreads();
-  for (int j = threadIdx.y; j < kTile; j += kRows) {
-    const std::int64_t c = col0 + j;
-    const int r = row0 + int(threadIdx.x);
-    if (r < rows && c < cols) out[base + c * rows + r] = __float2bfloat16(tile[threadIdx.x][j]);
+  for (std::int64_t row0 = std::int64_t(blockIdx.y) * kTile; row0 < rows; row0 += std::int64_t(gridDim.y) * kTile) {
+    for (int j = threadIdx.y; j < kTile; j += kRows) {
+      const std::int64_t r = row0 + j;
+      const std::int64_t c = col0 + threadIdx.x;
+      if (r < rows && c < cols) tile[j][threadIdx.x] = in[base + r * cols + c];
+    }
+    __syncthreads();
+    for (int j = threadIdx.y; j < kTile; j += kRows) {
+      const std::int64_t c = col0 + j;
+      const std::int64_t r = row0 + threadIdx.x;
+      if (r < rows && c < cols) out[base + c * rows + r] = convert_to(tile[threadIdx.x][j], out);
+    }
+    __syncthreads();  // the tile is refilled by the next row tile
   }
 }
 
@@ -71,8 +82,24 @@ struct ToBf16Gather {
   }
 };
 
-dim3 tiles(int n, int rows, std::int64_t cols) {
-  return dim3(unsigned((cols + kTile - 1) / kTile), unsigned((rows + kTile - 1) / kTile), unsigned(n));
+struct ToBf16 {
+  const float* in; __nv_bfloat16* out;
+  __device__ void operator()(std::int64_t i) const { out[i] = __float2bfloat16(in[i]); }
+};
+
+struct FromBf16 {  // out = in (+ bias[channel]) (then ReLU); channels last: channel = i mod c
+  const __nv_bfloat16* in; float* out; const float* bias; bool relu; int c;
+  __device__ void operator()(std::int64_t i) const {
+    const float v = __bfloat162float(in[i]) + (bias ? bias[i % c] : 0.0f);
+    out[i] = relu ? math::relu(v) : v;
+  }
+};
+
+// Grid of the transposes: x over column tiles, y over row tiles (at most 65535: transposed loops over the rest;
+// from_bf16_transposed's rows are channels, far below that), z over samples.
+dim3 tiles(int n, std::int64_t rows, std::int64_t cols) {
+  return dim3(unsigned((cols + kTile - 1) / kTile), unsigned(std::min<std::int64_t>((rows + kTile - 1) / kTile, 65535)),
+              unsigned(n));
 }
 
 }  // namespace
@@ -83,9 +110,23 @@ void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t p
     for_each(std::int64_t(n) * c * plane, s, ToBf16Gather{x, static_cast<__nv_bfloat16*>(y), c, plane});
     return;
   }
-  IMPASTO_LAUNCH(to_bf16_transposed, tiles(n, c, plane), dim3(kTile, kRows), s)
+  IMPASTO_LAUNCH(transposed<__nv_bfloat16>, tiles(n, c, plane), dim3(kTile, kRows), s)
   (x, static_cast<__nv_bfloat16*>(y), c, plane);
   IMPASTO_CUDA_CHECK_LAUNCH();
+}
+
+void transpose(const float* x, float* y, int n, std::int64_t rows, std::int64_t cols, cudaStream_t s) {
+  if (n <= 0 || rows <= 0 || cols <= 0) return;
+  IMPASTO_LAUNCH(transposed<float>, tiles(n, rows, cols), dim3(kTile, kRows), s)(x, y, rows, cols);
+  IMPASTO_CUDA_CHECK_LAUNCH();
+}
+
+void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s) {
+  for_each(count, s, ToBf16{x, static_cast<__nv_bfloat16*>(y)});
+}
+
+void from_bf16(const void* x, float* y, const float* bias, bool relu, std::int64_t count, int c, cudaStream_t s) {
+  for_each(count, s, FromBf16{static_cast<const __nv_bfloat16*>(x), y, bias, relu, c});
 }
 
 void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,

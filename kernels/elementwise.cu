@@ -36,9 +36,9 @@ struct Mul {
   const float* a; const float* b; float* y;
   __device__ void operator()(std::int64_t i) const { y[i] = a[i] * b[i]; }
 };
-struct MulMask {  // mask is one (H,W) plane broadcast over every (n,c) plane
-  const float* x; const float* mask; float* y; std::int64_t plane;
-  __device__ void operator()(std::int64_t i) const { y[i] = x[i] * mask[i % plane]; }
+struct MulMask {  // mask is one (H,W) plane broadcast over every (n,c) plane; pixel p of x at stride pixel_stride
+  const float* x; const float* mask; float* y; std::int64_t plane, pixel_stride;
+  __device__ void operator()(std::int64_t i) const { y[i] = x[i] * mask[i / pixel_stride % plane]; }
 };
 struct Clamp {  // fminf/fmaxf would turn NaN into a bound; keep NaN visible so all_finite can catch it
   const float* x; float* y; float lo, hi;
@@ -55,10 +55,14 @@ struct ReluGrad {
   const float* y; const float* dy; float* dx;
   __device__ void operator()(std::int64_t i) const { dx[i] = math::relu_grad(y[i], dy[i]); }
 };
-struct BiasAct {  // y (N,C,H,W) += b[c], then ReLU
-  float* y; const float* b; std::int64_t plane; int channels; bool relu;
+struct ReluGradSum {
+  const float* y; const float* dy; const float* dy2; float* dx;
+  __device__ void operator()(std::int64_t i) const { dx[i] = math::relu_grad(y[i], dy[i] + dy2[i]); }
+};
+struct BiasAct {  // y (N,C,H,W) += b[c], then ReLU; channel c of y at stride channel_stride
+  float* y; const float* b; std::int64_t channel_stride; int channels; bool relu;
   __device__ void operator()(std::int64_t i) const {
-    const float v = y[i] + b[(i / plane) % channels];
+    const float v = y[i] + b[(i / channel_stride) % channels];
     y[i] = relu ? math::relu(v) : v;
   }
 };
@@ -93,8 +97,9 @@ void scale(float* y, std::int64_t n, float a, cudaStream_t s) { for_each(n, s, S
 
 void mul(const float* a, const float* b, float* y, std::int64_t n, cudaStream_t s) { for_each(n, s, Mul{a, b, y}); }
 
-void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane, cudaStream_t s) {
-  for_each(n, s, MulMask{x, mask, y, plane});
+void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane,
+              std::int64_t pixel_stride, cudaStream_t s) {
+  for_each(n, s, MulMask{x, mask, y, plane, pixel_stride});
 }
 
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s) {
@@ -107,9 +112,13 @@ void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, c
   for_each(n, s, ReluGrad{y, dy, dx});
 }
 
-void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t plane, bool relu,
+void relu_backward_sum(const float* y, const float* dy, const float* dy2, float* dx, std::int64_t n, cudaStream_t s) {
+  for_each(n, s, ReluGradSum{y, dy, dy2, dx});
+}
+
+void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,
               cudaStream_t s) {
-  for_each(n, s, BiasAct{y, b, plane, channels, relu});
+  for_each(n, s, BiasAct{y, b, channel_stride, channels, relu});
 }
 
 void symmetrize(const float* g, float* out, int c, cudaStream_t s) {

@@ -35,13 +35,18 @@ void fill(float* y, std::int64_t n, float value, cudaStream_t s);
 void axpby(float a, const float* x, float b, float* y, std::int64_t n, cudaStream_t s);
 void scale(float* y, std::int64_t n, float a, cudaStream_t s);
 void mul(const float* a, const float* b, float* y, std::int64_t n, cudaStream_t s);
-// y = x ⊙ mask, mask one (H,W) plane broadcast over all N·C planes of x.
-void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane, cudaStream_t s);
+// y = x ⊙ mask, mask one (H,W) plane broadcast over all N·C planes of x; neighbouring pixels of x lie
+// pixel_stride elements apart (1 in NCHW, C in NHWC).
+void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane,
+              std::int64_t pixel_stride, cudaStream_t s);
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
 void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s);
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
+// dx = relu'(y)·(dy + dy2); dx may be dy or dy2.
+void relu_backward_sum(const float* y, const float* dy, const float* dy2, float* dx, std::int64_t n, cudaStream_t s);
 // y (N,C,H,W) = y + b[c], then ReLU when relu; the epilogue of a convolution that cuDNN could not fuse.
-void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t plane, bool relu,
+// Channels of y lie channel_stride elements apart (H·W in NCHW, 1 in NHWC).
+void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,
               cudaStream_t s);
 // s (C×C) = g + gᵀ (g row-major C×C).
 void symmetrize(const float* g, float* out, int c, cudaStream_t s);
@@ -49,16 +54,25 @@ void symmetrize(const float* g, float* out, int c, cudaStream_t s);
 void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float beta1, float beta2, float eps,
           float step_size, float inv_sqrt_bc2, cudaStream_t s);
 
-// ---- pooling (kernels/pool.cu): x, dx (planes,h,w), dy (planes,h/2,w/2); dx's dropped odd row/column is
-//      not written --------------------------------------------------------------------------------------------
-void max_pool_backward(const float* x, const float* dy, float* dx, std::int64_t planes, int h, int w, cudaStream_t s);
+// ---- pooling (kernels/pool.cu): x, dx (n,c,h,w), dy (n,c,h/2,w/2), all NCHW or all NHWC (nhwc); dx's
+//      dropped odd row/column is not written ----------------------------------------------------------------
+// dx = the gradient through 2×2 average (average) or max pooling (math::window_grad: the first maximum), times
+// relu'(x) when relu_mask.
+void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,
+                   bool relu_mask, cudaStream_t s);
 
-// ---- bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* ----------------------
+// ---- layouts and the bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* -------
+// y (N, cols, rows) = x (N, rows, cols), float32: NCHW → NHWC with rows = C, cols = H·W; back with them swapped.
+void transpose(const float* x, float* y, int n, std::int64_t rows, std::int64_t cols, cudaStream_t s);
 // y (N, plane, C) bf16 = x (N, C, plane) float32: channels-last copy (weights: N = Cout, plane = K·K).
 void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t plane, cudaStream_t s);
 // y (N, C, plane) float32 = x (N, plane, C) bf16 (+ bias[c] when bias is not null, then ReLU when relu).
 void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,
                              cudaStream_t s);
+// The same without the transposes, for tensors that are channels-last already (NHWC; weights KRSC):
+// y = bf16(x), count elements; and y float32 = x (+ bias[i mod c] when bias, then ReLU when relu).
+void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s);
+void from_bf16(const void* x, float* y, const float* bias, bool relu, std::int64_t count, int c, cudaStream_t s);
 
 // ---- reductions (kernels/reduce.cu): stage 1 writes one double per block into `partials` (kMaxBlocks
 //      doubles) and returns the block count; stage 2 (reduce_finish) folds them into out[0]. -------------
@@ -69,9 +83,11 @@ void reduce_finish(const double* partials, int blocks, bool is_max, double* out,
 
 // ---- fused losses (kernels/loss.cu): gradient accumulated in place, loss partials as above ------------
 // L = scale·Σ w(x−t)², grad += 2·scale·w(x−t) when grad is not null. w null: w = 1; w_plane > 0: w is one
-// plane of that size broadcast over channels; w_plane == 0: w has n elements.
-int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane, float scale,
-                     float* grad, std::int64_t n, double* partials, cudaStream_t s);
+// plane of that size broadcast over channels, neighbouring pixels of x lying w_pixel_stride elements apart
+// (1 in NCHW, C in NHWC); w_plane == 0: w has n elements.
+int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane,
+                     std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n, double* partials,
+                     cudaStream_t s);
 // Σ TV over `planes` H×W planes (unscaled); grad += scale·dTV/dx when grad is not null.
 int tv_partials(const float* x, std::int64_t planes, int h, int w, bool squared, float scale, float* grad,
                 double* partials, cudaStream_t s);

@@ -11,12 +11,14 @@
 namespace impasto::kernels {
 namespace {
 
-// L = scale·Σ w(x−t)²; w_plane > 0: w broadcast over channels; w_plane == 0: w per element; w null: 1.
-__global__ void sq_diff_kernel(const float* x, const float* t, const float* w, std::int64_t w_plane, float scale,
-                               float* grad, std::int64_t n, double* partials) {
+// L = scale·Σ w(x−t)²; w_plane > 0: w broadcast over channels (pixels w_pixel_stride apart in x); w_plane == 0:
+// w per element; w null: 1.
+__global__ void sq_diff_kernel(const float* x, const float* t, const float* w, std::int64_t w_plane,
+                               std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n,
+                               double* partials) {
   double acc = 0.0;
   for (std::int64_t i = global_index(); i < n; i += grid_stride()) {
-    const float wi = w == nullptr ? 1.0f : w[w_plane > 0 ? i % w_plane : i];
+    const float wi = w == nullptr ? 1.0f : w[w_plane > 0 ? i / w_pixel_stride % w_plane : i];
     float g;
     acc += math::sq_diff_term(x[i], t[i], wi, scale, &g);
     if (grad != nullptr) grad[i] += g;
@@ -44,10 +46,11 @@ __global__ void tv_kernel(const float* x, std::int64_t planes, int h, int w, int
 
 }  // namespace
 
-int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane, float scale,
-                     float* grad, std::int64_t n, double* partials, cudaStream_t s) {
+int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane,
+                     std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n, double* partials,
+                     cudaStream_t s) {
   const int blocks = blocks_for(n);
-  IMPASTO_LAUNCH(sq_diff_kernel, blocks, kThreads, s)(x, t, w, w_plane, scale, grad, n, partials);
+  IMPASTO_LAUNCH(sq_diff_kernel, blocks, kThreads, s)(x, t, w, w_plane, w_pixel_stride, scale, grad, n, partials);
   IMPASTO_CUDA_CHECK_LAUNCH();
   return blocks;
 }

@@ -16,4 +16,15 @@ IMPASTO_HD int first_max(const float v[4]) {
   return best;
 }
 
+// The gradient of a window's four elements (values v, row-major) given the pooled output's gradient g:
+// average 0.25·g each; max g at the first maximum, 0 elsewhere. relu_mask: v is a ReLU output and the ReLU's
+// backward is fused in (0 where v <= 0, as relu_grad).
+IMPASTO_HD void window_grad(const float v[4], float g, bool average, bool relu_mask, float out[4]) {
+  const int best = average ? -1 : first_max(v);
+  for (int k = 0; k < 4; ++k) {
+    const float d = average ? 0.25f * g : (k == best ? g : 0.0f);
+    out[k] = relu_mask && !(v[k] > 0.0f) ? 0.0f : d;
+  }
+}
+
 }  // namespace impasto::math

@@ -470,6 +470,7 @@ int run(int argc, char** argv) {
   report["backend"] = backend->name();
   report["device"] = device_name(o.device);
   report["precision"] = precision_name(precision);
+  report["layout"] = layout_name(backend->activation_layout());  // of VGG-19's activations
   report["weights"] = weights.description;
   report["history"] = o.history;
   report["lbfgs_direction"] = o.direction == LbfgsParams::Direction::compact ? "compact" : "two_loop";
@@ -482,8 +483,8 @@ int run(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   report["command"] = command;
 
-  std::printf("impasto bench: %s, %s, weights %s\n", backend->name().c_str(), precision_name(precision),
-              weights.description.c_str());
+  std::printf("impasto bench: %s, %s %s activations, weights %s\n", backend->name().c_str(),
+              precision_name(precision), layout_name(backend->activation_layout()), weights.description.c_str());
   std::printf("peak assumed: %s (%.1f TFLOP/s)\n", peak.basis.c_str(), peak.tflops);
   Session session(*backend, weights, o);
   int status = 0;

@@ -149,6 +149,13 @@ for precision in $precisions; do
   fi
 done
 
+# TF32 with NCHW activations (IMPASTO_LAYOUT=nchw; the default is NHWC under tf32/bf16): what the layout buys,
+# in the same run. Its JSON stays in $work (the table reads it; $OUT holds 8 files).
+if [[ $mode == gpu ]] && within_budget "bench tf32 NCHW"; then
+  step "bench tf32, NCHW activations (IMPASTO_LAYOUT=nchw)" 150 env IMPASTO_LAYOUT=nchw "$dev/run/bench" \
+    --device cuda --sizes 512,1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" \
+    --json "$work/bench_tf32_nchw.json"
+fi
 # Experimental bf16 convolutions (fp32 accumulation), held against the peer's TF32 in the table.
 if [[ $mode == gpu ]] && within_budget "bench bf16"; then
   step "bench bf16" 200 "$dev/run/bench" --device cuda --sizes $sizes --iterations $iterations --warmup $warmup \
@@ -187,7 +194,8 @@ fi
 echo
 echo "=== done in $((SECONDS - start))s ($mode). Failed steps: ${failed[*]:-none}"
 echo
-"$py" "$root/perf/summarize.py" "$out"/bench_*.json "$out"/peer_*.json "$out"/max_size.json "$work"/vgg_only.json \
+"$py" "$root/perf/summarize.py" "$out"/bench_*.json "$work"/bench_tf32_nchw.json "$out"/peer_*.json \
+  "$out"/max_size.json "$work"/vgg_only.json \
   --markdown "$out/summary.md" || failed+=(summary)
 ((${#failed[@]} == 0))
 }

@@ -24,6 +24,11 @@ def load(paths):
     return reports
 
 
+def label(r):
+    """The precision, with the activations' layout when the report names it (e.g. "tf32 NHWC")."""
+    return f"{r['precision']} {r['layout']}" if r.get("layout") else r["precision"]
+
+
 def table(reports):
     lines = []
     bench = [r for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "stylize"]
@@ -52,7 +57,7 @@ def table(reports):
             ratio = f"{ms / pm:.2f}" if pm else "–"
             fb = run.get("tflops_forward_backward")
             pct = f"{100 * run['tflops_iteration'] / peak:.1f}%" if peak else "–"
-            lines.append(f"| {r['precision']} | {run['width']}x{run['height']} | {ms:.2f} | "
+            lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {ms:.2f} | "
                          f"{f'{pm:.2f}' if pm else '–'} | {ratio} | {run['tflops_iteration']:.2f} | "
                          f"{f'{fb:.2f}' if fb else '–'} | {pct} | {run['bytes_planned'] / 2**20:.0f} |")
     if bench and bench[0].get("peak_tflops"):
@@ -66,7 +71,7 @@ def table(reports):
         lines.append("|---|---|---|" + "---|" * len(PHASES))
         for r, run in phased:
             shares = " | ".join(f"{100 * run['phase_share'].get(p, 0):.1f}%" for p in PHASES)
-            lines.append(f"| {r['precision']} | {run['width']}x{run['height']} | {run['ms_per_iteration_synced']:.2f} | "
+            lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {run['ms_per_iteration_synced']:.2f} | "
                          f"{shares} |")
     for r in reports:
         if r.get("mode") == "max-size-check":

@@ -24,7 +24,7 @@ class CpuBackend final : public Backend {
   void upload(const float* host, Tensor& dst) override;
   void download(const Tensor& src, float* host) override;
   void reserve_workspace(std::size_t bytes) override;
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w) override;
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override;
   std::size_t bytes_in_use() const override;
   std::size_t peak_bytes_in_use() const override;
   void reset_peak_bytes() override;
@@ -32,10 +32,13 @@ class CpuBackend final : public Backend {
 
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
+  void convert_layout(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) override;
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) override;
-  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) override;
+  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
+                       bool relu_mask = false) override;
   void gram(const Tensor& f, Tensor& g) override;
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override;
 

@@ -1,5 +1,5 @@
 // engine/cpu/elementwise.cpp — the small element-wise ops on the CPU: fill, copy, axpy, axpby, scale,
-// element-wise and channel-broadcast (mask) products, clamp. Plain loops the compiler vectorizes;
+// element-wise and channel-broadcast (mask) products, clamp, and the NCHW ↔ NHWC reordering (convert_layout). Plain loops the compiler vectorizes;
 // element-wise ops accept any shapes of equal element count (an optimizer may see an image as a vector).
 #include <algorithm>
 #include <cstring>
@@ -65,6 +65,21 @@ void CpuBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
   const std::int64_t planes = cpu::plane_count(xs), plane = xs.plane();
   for (std::int64_t p = 0; p < planes; ++p) {
     for (std::int64_t k = 0; k < plane; ++k) yv[p * plane + k] = xv[p * plane + k] * mv[k];
+  }
+}
+
+// NCHW ↔ NHWC: per sample a transpose of (rows, cols) into (cols, rows), rows = C and cols = H·W on the way to
+// NHWC, the other way round on the way back (the CUDA backend's kernels::transpose does the same in tiles).
+void CpuBackend::convert_layout(const Tensor& x, Tensor& y) {
+  checks::convert_layout(x, y, Device::cpu);  // x, y (N,C,H,W) in different layouts
+  const Shape s = x.shape();
+  const bool to_nhwc = y.layout() == Layout::nhwc;
+  const std::int64_t rows = to_nhwc ? s.c : s.plane(), cols = to_nhwc ? s.plane() : s.c;
+  for (int n = 0; n < s.n; ++n) {
+    const float* in = x.data() + std::int64_t(n) * rows * cols;  // (rows, cols)
+    float* out = y.data() + std::int64_t(n) * rows * cols;       // (cols, rows)
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
   }
 }
 

@@ -40,7 +40,8 @@ void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
   });
 }
 
-void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) {
+void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
+                                 bool relu_mask) {
   const Shape xs = checks::pool2d_backward(x, y, dy, dx, Device::cpu);  // x, dx (N,C,H,W), y, dy (N,C,H/2,W/2)
   const float* xv = x.data();
   const float* dyv = dy.data();
@@ -60,14 +61,10 @@ void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor&
   }
   // Windows do not overlap (stride = size), so each covered element of dx is written exactly once.
   for_each_window(xs, [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
-    const float g = dyv[out];
-    if (mode == PoolMode::average) {
-      for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = 0.25f * g;
-      return;
-    }
     const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
-    const int best = math::first_max(v);
-    for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = k == best ? g : 0.0f;
+    float d[4];
+    math::window_grad(v, dyv[out], mode == PoolMode::average, relu_mask, d);
+    for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = d[k];
   });
 }
 

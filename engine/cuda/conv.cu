@@ -5,15 +5,18 @@
 // and (first pass) ones whose workspace stays under the backend's cap (1/16 of the device's memory): the
 // workspace is part of the memory plan, and a fast algorithm with a workspace of gigabytes at 4K would cost
 // more than it saves.
+// Tensors are float32 NCHW or NHWC (x, w and y in one layout; an NHWC filter is KRSC): NHWC is what cuDNN's
+// tensor-core kernels run on, NCHW costs them a transpose on each side.
 // Precision::bf16 (experimental): layers whose channel counts are multiples of 8 run on channels-last bf16
-// copies of x (or dy) and w made in the workspace (kernels/convert.cu), with fp32 accumulation, and the
-// result is turned back into float32 NCHW with bias and ReLU in the same pass; the copies are part of the
-// workspace size, hence of the memory plan.
+// copies of x (or dy) and w made in the workspace (kernels/convert.cu: a transpose and a cast from NCHW, a
+// cast from NHWC), with fp32 accumulation, and the result is turned back into float32 in the tensors' layout
+// with bias and ReLU in the same pass; the copies are part of the workspace size, hence of the memory plan.
 // Forward with ReLU uses the fused cudnnConvolutionBiasActivationForward (any algorithm; the identity
 // activation would need IMPLICIT_PRECOMP_GEMM, so conv taps without ReLU are not fused); when cuDNN refuses a
 // configuration (any "not supported" status) the plan falls back for good to cudnnConvolutionForward
 // followed by a one-pass bias(+ReLU) kernel.
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
@@ -54,20 +57,53 @@ void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t ca
                                          << precision_name(precision) << ")");
 }
 
-}  // namespace
-
-ConvPlan& CudaBackend::conv_plan(Shape x, Shape w) {
-  const cuda_detail::ConvKey key{x.n, x.c, x.h, x.w, w.n, w.h, precision_};
-  auto it = conv_plans_.find(key);
-  if (it != conv_plans_.end()) return *it->second;
-  return *conv_plans_.emplace(key, make_conv_plan(x, w, find_algorithms_)).first->second;
+// IMPASTO_CUDNN_VERBOSE=1: cuDNN's ranked list for one plan (time when measured, workspace, math type,
+// determinism) with the chosen entry marked, on stderr. For tuning the choice on a device.
+template <typename Perf, typename Algo>
+void report(const char* what, const std::vector<Perf>& ranked, Algo chosen, const ConvDesc& conv, Shape x, Shape w,
+            Layout layout, Precision precision, bool measured) {
+  cudnnMathType_t math{};
+  cudnnGetConvolutionMathType(conv, &math);
+  std::fprintf(stderr, "cudnn %s x %s w %s %s %s (%s): chosen algo %d, math %d\n", what, x.str().c_str(),
+               w.str().c_str(), layout_name(layout), precision_name(precision),
+               measured ? "cudnnFind" : "heuristic", int(chosen), int(math));
+  for (const Perf& r : ranked)
+    std::fprintf(stderr, "  %s algo %d status %d time %.3f ms workspace %.1f MiB math %d %s\n",
+                 r.algo == chosen ? "*" : " ", int(r.algo), int(r.status), double(r.time),
+                 double(r.memory) / double(1 << 20), int(r.mathType),
+                 r.determinism == CUDNN_DETERMINISTIC ? "deterministic" : "non-deterministic");
 }
 
-std::unique_ptr<ConvPlan> CudaBackend::make_conv_plan(Shape x, Shape w, bool measure) {
+}  // namespace
+
+void CudaBackend::to_bf16_staging(const Tensor& t, void* staging) {
+  const Shape s = t.shape();  // (N,C,H,W) or a filter (Cout,Cin,K,K)
+  if (t.layout() == Layout::nhwc)
+    kernels::to_bf16(t.data(), staging, s.numel(), stream_);
+  else
+    kernels::to_bf16_channels_last(t.data(), staging, s.n, s.c, s.plane(), stream_);
+}
+
+void CudaBackend::from_bf16_staging(const void* staging, Tensor& t, const float* bias, bool relu) {
+  const Shape s = t.shape();  // (N,C,H,W)
+  if (t.layout() == Layout::nhwc)
+    kernels::from_bf16(staging, t.data(), bias, relu, s.numel(), s.c, stream_);
+  else
+    kernels::from_bf16_channels_last(staging, t.data(), bias, relu, s.n, s.c, s.plane(), stream_);
+}
+
+ConvPlan& CudaBackend::conv_plan(Shape x, Shape w, Layout layout) {
+  const cuda_detail::ConvKey key{x.n, x.c, x.h, x.w, w.n, w.h, precision_, layout};
+  auto it = conv_plans_.find(key);
+  if (it != conv_plans_.end()) return *it->second;
+  return *conv_plans_.emplace(key, make_conv_plan(x, w, layout, find_algorithms_)).first->second;
+}
+
+std::unique_ptr<ConvPlan> CudaBackend::make_conv_plan(Shape x, Shape w, Layout layout, bool measure) {
   // bf16 where the bf16 tensor-core kernels apply (channel counts multiples of 8: not conv1_1's 3 inputs);
   // such a layer runs as under tf32 otherwise.
   const bool bf16 = precision_ == Precision::bf16 && x.c % 8 == 0 && w.n % 8 == 0;
-  auto plan = std::make_unique<ConvPlan>(x, w, bf16);
+  auto plan = std::make_unique<ConvPlan>(x, w, bf16, layout);
   ConvPlan& p = *plan;
   // The math type the ranking is asked under: FMA only for fp32; tensor cores for bf16; the default (TF32
   // allowed on sm_80+) otherwise.
@@ -106,17 +142,22 @@ std::unique_ptr<ConvPlan> CudaBackend::make_conv_plan(Shape x, Shape w, bool mea
         return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_, p.w_desc, p.y_desc, p.bwd_conv, p.x_desc, a, b);
       },
       &p.bwd_algo, &p.bwd_bytes, "backward-data convolution", x, w);
+  if (verbose_algorithms_) {
+    report("forward", fwd, p.fwd_algo, p.fwd_conv, x, w, layout, precision_, measure);
+    report("backward-data", bwd, p.bwd_algo, p.bwd_conv, x, w, layout, precision_, measure);
+  }
   return plan;
 }
 
-std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
+std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout layout) {
   // A size query (memory plans ask it for many sizes): with IMPASTO_CUDNN_FIND=1 it must not benchmark (cudnnFind
   // allocates and runs every algorithm), so it sizes a heuristic plan and leaves measuring to the first real
   // call, whose plan may want more workspace (the workspace then grows once).
   std::unique_ptr<ConvPlan> query;
-  if (find_algorithms_ && conv_plans_.count(cuda_detail::ConvKey{x.n, x.c, x.h, x.w, w.n, w.h, precision_}) == 0)
-    query = make_conv_plan(x, w, false);
-  const ConvPlan& p = query ? *query : conv_plan(x, w);
+  if (find_algorithms_ &&
+      conv_plans_.count(cuda_detail::ConvKey{x.n, x.c, x.h, x.w, w.n, w.h, precision_, layout}) == 0)
+    query = make_conv_plan(x, w, layout, false);
+  const ConvPlan& p = query ? *query : conv_plan(x, w, layout);
   const std::size_t gram_scratch = std::size_t(std::max(x.c, w.n)) * std::size_t(std::max(x.c, w.n)) * sizeof(float);
   return std::max(p.workspace_bytes(), gram_scratch);
 }
@@ -124,20 +165,20 @@ std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w) {
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
   const char* op = "conv2d_forward";
   // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
-  checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y");
+  const Layout layout = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y").layout;
   if (y.numel() == 0) return;
-  ConvPlan& p = conv_plan(x.shape(), w.shape());
+  ConvPlan& p = conv_plan(x.shape(), w.shape(), layout);
   void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
   const Shape xs = x.shape(), ys = y.shape();
   if (p.bf16) {
     // Channels-last bf16 copies of x and w, the convolution with fp32 accumulation into a bf16 y, then y back
-    // to float32 NCHW with the bias and ReLU on the way (kernels/convert.cu).
-    kernels::to_bf16_channels_last(x.data(), p.x16(ws), xs.n, xs.c, xs.plane(), stream_);
-    kernels::to_bf16_channels_last(w.data(), p.w16(ws), w.shape().n, w.shape().c, w.shape().plane(), stream_);
+    // to float32 in the tensors' layout with the bias and ReLU on the way (kernels/convert.cu).
+    to_bf16_staging(x, p.x16(ws));
+    to_bf16_staging(w, p.w16(ws));
     IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, p.x16(ws), p.w_desc, p.w16(ws), p.fwd_conv,
                                                 p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, p.y16(ws)));
-    kernels::from_bf16_channels_last(p.y16(ws), y.data(), b.data(), fuse_relu, ys.n, ys.c, ys.plane(), stream_);
+    from_bf16_staging(p.y16(ws), y, b.data(), fuse_relu);
     return;
   }
   if (fuse_relu && p.fused_relu) {
@@ -154,29 +195,29 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   }
   IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x.data(), p.w_desc, w.data(), p.fwd_conv,
                                               p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y.data()));
-  kernels::bias_act(y.data(), b.data(), ys.numel(), ys.c, ys.plane(), fuse_relu, stream_);
+  kernels::bias_act(y.data(), b.data(), ys.numel(), ys.c, layout == Layout::nhwc ? 1 : ys.plane(), fuse_relu,
+                    stream_);
 }
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   // dx (N,Cin,H,W), w (Cout,Cin,K,K), dy (N,Cout,H,W)
-  checks::conv2d(dx, w, nullptr, dy, Device::cuda, "conv2d_backward_data", "dx", "dy");
+  const Layout layout = checks::conv2d(dx, w, nullptr, dy, Device::cuda, "conv2d_backward_data", "dx", "dy").layout;
   if (dx.numel() == 0) return;
   if (dy.numel() == 0) {  // no output channels: the gradient is zero
     fill(dx, 0.0f);
     return;
   }
-  const ConvPlan& p = conv_plan(dx.shape(), w.shape());
+  const ConvPlan& p = conv_plan(dx.shape(), w.shape(), layout);
   void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
   if (p.bf16) {
-    // dy and w to channels-last bf16 (dy in y's slot), dx in bf16 (x's slot), then back to float32 NCHW.
-    const Shape ys = dy.shape(), xs = dx.shape();
-    kernels::to_bf16_channels_last(dy.data(), p.y16(ws), ys.n, ys.c, ys.plane(), stream_);
-    kernels::to_bf16_channels_last(w.data(), p.w16(ws), w.shape().n, w.shape().c, w.shape().plane(), stream_);
+    // dy and w to channels-last bf16 (dy in y's slot), dx in bf16 (x's slot), then back to float32.
+    to_bf16_staging(dy, p.y16(ws));
+    to_bf16_staging(w, p.w16(ws));
     IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, p.w16(ws), p.y_desc, p.y16(ws),
                                                      p.bwd_conv, p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc,
                                                      p.x16(ws)));
-    kernels::from_bf16_channels_last(p.x16(ws), dx.data(), nullptr, false, xs.n, xs.c, xs.plane(), stream_);
+    from_bf16_staging(p.x16(ws), dx, nullptr, false);
     return;
   }
   IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w.data(), p.y_desc, dy.data(), p.bwd_conv,

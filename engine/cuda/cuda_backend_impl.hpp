@@ -33,29 +33,34 @@ namespace cuda_detail {
 struct ConvKey {
   int n, cin, h, w, cout, k;
   Precision precision;
+  Layout layout;
   bool operator<(const ConvKey& o) const {
-    return std::tie(n, cin, h, w, cout, k, precision) < std::tie(o.n, o.cin, o.h, o.w, o.cout, o.k, o.precision);
+    return std::tie(n, cin, h, w, cout, k, precision, layout) <
+           std::tie(o.n, o.cin, o.h, o.w, o.cout, o.k, o.precision, o.layout);
   }
 };
 
 struct ConvPlan {
   // bf16: the descriptors describe the channels-last bf16 copies the convolution runs on (Precision::bf16
-  // where both channel counts are multiples of 8, what bf16 tensor-core kernels want); else float32 NCHW.
-  ConvPlan(Shape x, Shape w, bool bf16)  // x (N,Cin,H,W), w (Cout,Cin,K,K)
+  // where both channel counts are multiples of 8, what bf16 tensor-core kernels want); else float32 tensors
+  // in `layout` (x, w and y share it).
+  ConvPlan(Shape x, Shape w, bool bf16, Layout layout)  // x (N,Cin,H,W), w (Cout,Cin,K,K)
       : bf16(bf16),
-        x_desc(x, data_type(bf16), format(bf16)),
-        y_desc(Shape{x.n, w.n, x.h, x.w}, data_type(bf16), format(bf16)),
+        layout(layout),
+        x_desc(x, data_type(bf16), format(bf16, layout)),
+        y_desc(Shape{x.n, w.n, x.h, x.w}, data_type(bf16), format(bf16, layout)),
         bias_desc(Shape{1, w.n, 1, 1}),
-        w_desc(w, data_type(bf16), format(bf16)),
+        w_desc(w, data_type(bf16), format(bf16, layout)),
         fwd_conv(w.h),
         bwd_conv(w.h),
         x_elems(x.numel()),
         y_elems(Shape{x.n, w.n, x.h, x.w}.numel()),
         w_elems(w.numel()) {}
   static cudnnDataType_t data_type(bool bf16) { return bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
-  static cudnnTensorFormat_t format(bool bf16) { return bf16 ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
+  static cudnnTensorFormat_t format(bool bf16, Layout l) { return bf16 ? CUDNN_TENSOR_NHWC : format_of(l); }
 
   bool bf16;
+  Layout layout;  // of the float32 tensors the op sees
   TensorDesc x_desc, y_desc, bias_desc;  // (N,Cin,H,W), (N,Cout,H,W), (1,Cout,1,1)
   FilterDesc w_desc;                     // (Cout,Cin,K,K)
   ConvDesc fwd_conv, bwd_conv;           // each carries the math type its algorithm was chosen with
@@ -101,7 +106,7 @@ class CudaBackend final : public Backend {
   void reserve_workspace(std::size_t bytes) override;
   // The larger of cuDNN's forward and backward-data workspaces for these shapes and the Gram-gradient
   // scratch of a (Cin or Cout)² matrix, so that one reservation per layer covers everything an iteration does.
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w) override;
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override;
   std::size_t bytes_in_use() const override;
   std::size_t peak_bytes_in_use() const override;
   void reset_peak_bytes() override;
@@ -109,10 +114,14 @@ class CudaBackend final : public Backend {
 
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
+  Layout activation_layout() const override;
+  void convert_layout(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) override;
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) override;
-  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode) override;
+  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
+                       bool relu_mask = false) override;
   void gram(const Tensor& f, Tensor& g) override;
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override;
 
@@ -147,9 +156,13 @@ class CudaBackend final : public Backend {
 
  private:
   // The plan for these shapes at the current precision (made and cached on first use).
-  cuda_detail::ConvPlan& conv_plan(Shape x, Shape w);
+  cuda_detail::ConvPlan& conv_plan(Shape x, Shape w, Layout layout);
   // A new plan: algorithms by cuDNN's heuristics, or measured (cudnnFind*) when `measure`.
-  std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, bool measure);
+  std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, Layout layout, bool measure);
+  // bf16 staging of a float32 tensor (activation or filter) for a bf16 convolution: channels-last bf16 at
+  // `staging`, and back into t's layout (+ bias per channel, then ReLU) (kernels/convert.cu).
+  void to_bf16_staging(const Tensor& t, void* staging);
+  void from_bf16_staging(const void* staging, Tensor& t, const float* bias, bool relu);
   // The workspace, grown to at least `bytes` (first use of a larger shape only).
   void* workspace(std::size_t bytes);
   // Throws the OutOfMemoryError of a failed allocation of `bytes` for `what`: need, free and total device
@@ -172,6 +185,8 @@ class CudaBackend final : public Backend {
   int compute_major_ = 0;
   std::string device_name_;  // e.g. "NVIDIA H100 80GB HBM3"
   bool find_algorithms_ = false;  // IMPASTO_CUDNN_FIND=1: benchmark (cudnnFind*) instead of heuristics
+  bool verbose_algorithms_ = false;  // IMPASTO_CUDNN_VERBOSE=1: each plan's ranked algorithms on stderr
+  int layout_override_ = -1;         // IMPASTO_LAYOUT=nchw|nhwc: int(Layout), else -1 (by precision)
   std::size_t workspace_cap_ = 0; // convolution algorithms needing more workspace are a last resort (1/16 of memory)
   // Declaration order = reverse destruction order: the stream outlives the handles that use it.
   cuda_detail::Stream stream_;

@@ -91,7 +91,7 @@ class TensorDesc : public Owned<TensorDescTraits> {
                       cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
     set(s, type, format);
   }
-  // (N,C,H,W) packed: float32 NCHW (our tensors), or e.g. bf16 NHWC (the bf16 convolutions' copies).
+  // (N,C,H,W) packed: float32 NCHW or NHWC (our tensors), or bf16 NHWC (the bf16 convolutions' copies).
   void set(const Shape& s, cudnnDataType_t type = CUDNN_DATA_FLOAT, cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
     IMPASTO_CUDNN_CHECK(cudnnSetTensor4dDescriptor(get(), format, type, s.n, s.c, s.h, s.w));
   }
@@ -99,12 +99,15 @@ class TensorDesc : public Owned<TensorDescTraits> {
 
 class FilterDesc : public Owned<FilterDescTraits> {
  public:
-  // (Cout,Cin,K,K): float32 KCRS (our weights), or bf16 KRSC (CUDNN_TENSOR_NHWC) for the bf16 convolutions.
+  // (Cout,Cin,K,K): float32 KCRS or KRSC (CUDNN_TENSOR_NHWC: weights of an NHWC network), or bf16 KRSC for the
+  // bf16 convolutions.
   explicit FilterDesc(const Shape& w, cudnnDataType_t type = CUDNN_DATA_FLOAT,
                       cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
     IMPASTO_CUDNN_CHECK(cudnnSetFilter4dDescriptor(get(), type, format, w.n, w.c, w.h, w.w));
   }
 };
+
+inline cudnnTensorFormat_t format_of(Layout l) { return l == Layout::nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
 
 class ConvDesc : public Owned<ConvDescTraits> {
  public:

@@ -70,6 +70,13 @@ CudaBackend::CudaBackend(int device)
   IMPASTO_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
   const char* find = std::getenv("IMPASTO_CUDNN_FIND");
   find_algorithms_ = find != nullptr && std::string(find) == "1";
+  const char* verbose = std::getenv("IMPASTO_CUDNN_VERBOSE");
+  verbose_algorithms_ = verbose != nullptr && std::string(verbose) == "1";
+  if (const char* layout = std::getenv("IMPASTO_LAYOUT")) {
+    const std::string l = layout;
+    IMPASTO_CHECK(l == "nchw" || l == "nhwc", "IMPASTO_LAYOUT=" << l << ": expected nchw or nhwc");
+    layout_override_ = int(l == "nhwc" ? Layout::nhwc : Layout::nchw);
+  }
   workspace_cap_ = std::max<std::size_t>(std::size_t(64) << 20, prop.totalGlobalMem / 16);
 
   std::ostringstream s;
@@ -93,6 +100,14 @@ void CudaBackend::set_precision(Precision p) {
   IMPASTO_CUBLAS_CHECK(
       cublasSetMathMode(cublas_, p == Precision::fp32 ? CUBLAS_DEFAULT_MATH : CUBLAS_TF32_TENSOR_OP_MATH));
   precision_ = p;
+}
+
+// NHWC under tf32/bf16: cuDNN's tensor-core convolutions are channels-last, and NCHW tensors cost them a
+// transpose on each side (22% of the kernel time of a 1024² TF32 iteration on an H200, perf/RESULTS.md).
+// NCHW under fp32, the reference mode, whose FMA kernels take NCHW as it is.
+Layout CudaBackend::activation_layout() const {
+  if (layout_override_ >= 0) return Layout(layout_override_);
+  return precision_ == Precision::fp32 ? Layout::nchw : Layout::nhwc;
 }
 
 }  // namespace impasto

@@ -1,5 +1,5 @@
 // engine/cuda/elementwise.cu — the small element-wise ops and ReLU on the CUDA backend: argument checks, then
-// one kernel each (kernels/elementwise.cu). Element-wise ops accept any shapes of equal element count (an
+// one kernel each (kernels/elementwise.cu); convert_layout (kernels/convert.cu). Element-wise ops accept any shapes of equal element count (an
 // optimizer may see an image as a vector), as on the CPU.
 #include <cmath>
 
@@ -48,7 +48,16 @@ void CudaBackend::mul(const Tensor& a, const Tensor& b, Tensor& y) {
 void CudaBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
   const Shape xs = checks::mul_mask(x, mask, y, Device::cuda);  // x, y (N,C,H,W) (y may be x), mask (1,1,H,W)
   if (xs.numel() == 0) return;
-  kernels::mul_mask(x.data(), mask.data(), y.data(), xs.numel(), xs.plane(), stream_);
+  kernels::mul_mask(x.data(), mask.data(), y.data(), xs.numel(), xs.plane(), x.layout() == Layout::nhwc ? xs.c : 1,
+                    stream_);
+}
+
+void CudaBackend::convert_layout(const Tensor& x, Tensor& y) {
+  checks::convert_layout(x, y, Device::cuda);  // x, y (N,C,H,W) in different layouts
+  const Shape s = x.shape();
+  // Per sample (C, H·W) → (H·W, C) on the way to NHWC, the other way back.
+  const bool to_nhwc = y.layout() == Layout::nhwc;
+  kernels::transpose(x.data(), y.data(), s.n, to_nhwc ? s.c : s.plane(), to_nhwc ? s.plane() : s.c, stream_);
 }
 
 void CudaBackend::clamp(const Tensor& x, float lo, float hi, Tensor& y) {
@@ -64,6 +73,11 @@ void CudaBackend::relu_forward(const Tensor& x, Tensor& y) {
 void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   checks::relu_backward(y, dy, dx, Device::cuda);  // y, dy, dx (N,C,H,W); dx may be dy itself
   kernels::relu_backward(y.data(), dy.data(), dx.data(), dx.numel(), stream_);
+}
+
+void CudaBackend::relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) {
+  checks::relu_backward_sum(y, dy, dy2, dx, Device::cuda);  // y, dy, dy2, dx (N,C,H,W); dx may be dy or dy2
+  kernels::relu_backward_sum(y.data(), dy.data(), dy2.data(), dx.data(), dx.numel(), stream_);
 }
 
 }  // namespace impasto

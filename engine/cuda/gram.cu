@@ -4,6 +4,9 @@
 //   gram:          G = F·Fᵀ = (Fᶜ)ᵀ·Fᶜ            → Sgemm(T, N), C×C (symmetric, so layout does not matter)
 //   gram_backward: S = dG + dGᵀ (kernel, in the workspace), dF = S·F + β·dF;
 //                  column-major dFᶜ = Fᶜ·Sᵀ = Fᶜ·S → Sgemm(N, N), M×C
+// NHWC features are F itself column-major (C×M, leading dimension C):
+//   gram:          G = F·Fᵀ                        → Sgemm(N, T), C×C
+//   gram_backward: dF = S·F                        → Sgemm(N, N), C×M
 // Precision follows cublasSetMathMode (TF32 tensor cores under Precision::tf32).
 #include <algorithm>
 
@@ -28,8 +31,12 @@ void CudaBackend::gram(const Tensor& f, Tensor& g) {
     return;
   }
   const float one = 1.0f, zero = 0.0f;
-  IMPASTO_CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, c, c, int(m), &one, f.data(), ld(m), f.data(),
-                                   ld(m), &zero, g.data(), ld(c)));
+  if (f.layout() == Layout::nhwc)
+    IMPASTO_CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_T, c, c, int(m), &one, f.data(), ld(c),
+                                     f.data(), ld(c), &zero, g.data(), ld(c)));
+  else
+    IMPASTO_CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, c, c, int(m), &one, f.data(), ld(m),
+                                     f.data(), ld(m), &zero, g.data(), ld(c)));
 }
 
 void CudaBackend::gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) {
@@ -42,8 +49,12 @@ void CudaBackend::gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, f
   kernels::symmetrize(dg.data(), s, c, stream_);
   const float one = 1.0f;
   // beta = 0: cuBLAS does not read dF (BLAS convention), so a poisoned dF is overwritten cleanly.
-  IMPASTO_CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, int(m), c, c, &one, f.data(), ld(m), s, ld(c),
-                                   &beta, df.data(), ld(m)));
+  if (f.layout() == Layout::nhwc)
+    IMPASTO_CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, c, int(m), c, &one, s, ld(c), f.data(),
+                                     ld(c), &beta, df.data(), ld(c)));
+  else
+    IMPASTO_CUBLAS_CHECK(cublasSgemm(cublas_, CUBLAS_OP_N, CUBLAS_OP_N, int(m), c, c, &one, f.data(), ld(m), s,
+                                     ld(c), &beta, df.data(), ld(m)));
 }
 
 }  // namespace impasto

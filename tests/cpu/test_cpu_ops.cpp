@@ -359,6 +359,51 @@ TEST_CASE("conv2d checks shapes, kernel size, devices and aliasing") {
   CHECK_THROWS_AS(be.conv2d_forward(gpu, w, b, y, false), Error);
 }
 
+// ---- layouts -----------------------------------------------------------------------------------------------
+
+TEST_CASE("convert_layout reorders NCHW <-> NHWC by the index rule; the CPU computes in NCHW only") {
+  using impasto::Layout;
+  CpuBackend be;
+  std::mt19937 rng(31);
+  const Shape s{2, 3, 4, 5};  // (N,C,H,W)
+  const Values v = random_values(rng, s.numel());
+  const Tensor x = be.from_host(v, s);
+  CHECK(x.layout() == Layout::nchw);
+  Tensor y = be.empty(s).with_layout(Layout::nhwc);
+  CHECK(y.layout() == Layout::nhwc);
+  CHECK(y.prefix(Shape{1, 3, 4, 5}).layout() == Layout::nhwc);  // views keep the layout
+  be.fill(y, kNaN);
+  be.convert_layout(x, y);
+  const Values h = be.to_host(y);
+  int wrong = 0;
+  for (int n = 0; n < s.n; ++n)
+    for (int c = 0; c < s.c; ++c)
+      for (int i = 0; i < s.h; ++i)
+        for (int j = 0; j < s.w; ++j)
+          wrong += h[std::size_t(((n * s.h + i) * s.w + j) * s.c + c)] != v[std::size_t(((n * s.c + c) * s.h + i) * s.w + j)];
+  CHECK(wrong == 0);
+  Tensor back = be.empty(s);
+  be.fill(back, kNaN);
+  be.convert_layout(y, back);
+  CHECK(be.to_host(back) == v);
+  // Same layout on both sides, or overlapping: errors. Layout-dependent ops refuse NHWC on the CPU, naming it.
+  Tensor same = be.empty(s);
+  CHECK_THROWS_AS(be.convert_layout(x, same), Error);
+  Tensor x_as_nhwc = x.with_layout(Layout::nhwc);  // overlaps x
+  CHECK_THROWS_AS(be.convert_layout(x, x_as_nhwc), Error);
+  Tensor w = be.zeros(Shape{4, 3, 3, 3}), b = be.zeros(Shape{1, 1, 1, 4});
+  Tensor out = be.empty(Shape{2, 4, 4, 5});
+  try {
+    be.conv2d_forward(y, w, b, out, false);
+    FAIL("the CPU accepted an NHWC convolution input");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "conv2d_forward: x is NHWC; the cpu backend computes in NCHW");
+  }
+  Tensor g = be.empty(Shape{1, 1, 3, 3});
+  CHECK_THROWS_AS(be.gram(y.sample(0), g), Error);
+  CHECK(be.activation_layout() == Layout::nchw);
+}
+
 // ---- activation -------------------------------------------------------------------------------------------
 
 TEST_CASE("relu forward/backward, in place too") {
@@ -385,6 +430,16 @@ TEST_CASE("relu forward/backward, in place too") {
   Tensor wrong = be.empty(Shape{2, 3, 5, 6});
   CHECK_THROWS_AS(be.relu_forward(x, wrong), Error);
   CHECK_THROWS_AS(be.relu_backward(y, wrong, dx), Error);
+  // relu_backward_sum: dx = relu'(y)·(dy + dy2), also into dy2 itself.
+  const Values d2v = random_values(rng, s.numel()), dy0 = random_values(rng, s.numel());
+  Values sum_ref(xv.size());
+  for (std::size_t i = 0; i < xv.size(); ++i) sum_ref[i] = y_ref[i] > 0 ? dy0[i] + d2v[i] : 0.0f;
+  Tensor dya = be.from_host(dy0, s), dy2 = be.from_host(d2v, s), dxs = poisoned(be, s);
+  be.relu_backward_sum(y, dya, dy2, dxs);
+  CHECK_CLOSE(be.to_host(dxs), sum_ref, 0, 0);
+  be.relu_backward_sum(y, dya, dy2, dy2);  // alias: dx = dy2
+  CHECK_CLOSE(be.to_host(dy2), sum_ref, 0, 0);
+  CHECK_THROWS_AS(be.relu_backward_sum(y, dya, wrong, dxs), Error);
 }
 
 // ---- pooling ----------------------------------------------------------------------------------------------
@@ -406,6 +461,13 @@ TEST_CASE("pool2d forward/backward match the naive loops (odd sizes, max ties)")
         CHECK_CLOSE(be.to_host(y), ref.y, 1e-6, 0);
         be.pool2d_backward(x, y, dy, dx, mode);  // dropped rows/columns must come back as 0, not NaN
         CHECK_CLOSE(be.to_host(dx), ref.dx, 1e-6, 0);
+        // relu_mask: x seen as a ReLU output, its ReLU backward fused in (0 where x <= 0).
+        Values masked = ref.dx;
+        for (std::size_t i = 0; i < masked.size(); ++i)
+          if (!(xv[i] > 0.0f)) masked[i] = 0.0f;
+        be.fill(dx, kNaN);
+        be.pool2d_backward(x, y, dy, dx, mode, /*relu_mask=*/true);
+        CHECK_CLOSE(be.to_host(dx), masked, 1e-6, 0);
       }
     }
   }

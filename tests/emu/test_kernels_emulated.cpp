@@ -88,6 +88,21 @@ struct Env {
   std::vector<float> host(const Tensor& t) { return cpu->to_host(t); }
 };
 
+// v (N,C,H,W) in NCHW order reordered to NHWC, or back (to_nhwc false): the index rule of engine/tensor.hpp.
+std::vector<float> reorder(const std::vector<float>& v, Shape s, bool to_nhwc) {
+  std::vector<float> out(v.size());
+  for (int n = 0; n < s.n; ++n)
+    for (int c = 0; c < s.c; ++c)
+      for (int h = 0; h < s.h; ++h)
+        for (int w = 0; w < s.w; ++w) {
+          const std::size_t nchw = std::size_t(((std::int64_t(n) * s.c + c) * s.h + h) * s.w + w);
+          const std::size_t nhwc = std::size_t(((std::int64_t(n) * s.h + h) * s.w + w) * s.c + c);
+          if (to_nhwc) out[nhwc] = v[nchw];
+          else out[nchw] = v[nhwc];
+        }
+  return out;
+}
+
 Env& env() {
   static Env e;
   return e;
@@ -188,15 +203,18 @@ TEST_CASE("emulated element-wise kernels match the CPU backend exactly") {
       Tensor ct = e.poisoned(s);
       cpu.clamp(xt, -0.5f, 0.25f, ct);
       CHECK_CLOSE(cl.values(), e.host(ct), 0, 0);
-      Buffer r(n), dr(n);
+      Buffer r(n), dr(n), ds(n);
       k::relu_forward(xb.data(), r.data(), n, nullptr);
       k::relu_backward(r.data(), yb.data(), dr.data(), n, nullptr);
-      Tensor rt = e.poisoned(s), drt = e.poisoned(s);
+      k::relu_backward_sum(r.data(), yb.data(), xb.data(), ds.data(), n, nullptr);
+      Tensor rt = e.poisoned(s), drt = e.poisoned(s), dst = e.poisoned(s);
       cpu.relu_forward(xt, rt);
       cpu.relu_backward(rt, e.tensor(y0, s), drt);
+      cpu.relu_backward_sum(rt, e.tensor(y0, s), xt, dst);
       CHECK_CLOSE(r.values(), e.host(rt), 0, 0);
       CHECK_CLOSE(dr.values(), e.host(drt), 0, 0);
-      for (const Buffer* b : {&y, &z, &xb, &yb, &prod, &cl, &r, &dr}) CHECK(b->guards_intact());
+      CHECK_CLOSE(ds.values(), e.host(dst), 0, 0);
+      for (const Buffer* b : {&y, &z, &xb, &yb, &prod, &cl, &r, &dr, &ds}) CHECK(b->guards_intact());
     }
     SUBCASE("axpby with b = 0 (old y not read, even NaN), 1 and 0.5") {
       for (const float b : {0.0f, 1.0f, 0.5f}) {
@@ -234,10 +252,14 @@ TEST_CASE("emulated mask, bias epilogue and Gram symmetrization") {
   const auto x = e.uniform(n, -1, 1), mask = e.uniform(plane, 0, 1), bias = e.uniform(s.c, -0.5f, 0.5f);
 
   Buffer xb(x), mb(mask), y(n);
-  k::mul_mask(xb.data(), mb.data(), y.data(), n, plane, nullptr);
+  k::mul_mask(xb.data(), mb.data(), y.data(), n, plane, 1, nullptr);
   Tensor yt = e.poisoned(s);
   e.cpu->mul_mask(e.tensor(x, s), e.tensor(mask, Shape{1, 1, s.h, s.w}), yt);
   CHECK_CLOSE(y.values(), e.host(yt), 0, 0);
+  // NHWC: neighbouring pixels C elements apart.
+  Buffer xh(reorder(x, s, true)), yh(n);
+  k::mul_mask(xh.data(), mb.data(), yh.data(), n, plane, s.c, nullptr);
+  CHECK_CLOSE(reorder(yh.values(), s, false), e.host(yt), 0, 0);
 
   for (const bool relu : {false, true}) {
     Buffer yb(x), bb(bias);
@@ -248,6 +270,9 @@ TEST_CASE("emulated mask, bias epilogue and Gram symmetrization") {
       want[std::size_t(i)] = relu ? std::max(v, 0.0f) : v;
     }
     CHECK_CLOSE(yb.values(), want, 0, 0);
+    Buffer ybh(reorder(x, s, true));  // NHWC: channel stride 1
+    k::bias_act(ybh.data(), bb.data(), n, s.c, 1, relu, nullptr);
+    CHECK_CLOSE(reorder(ybh.values(), s, false), want, 0, 0);
     CHECK(yb.guards_intact());
   }
 
@@ -307,19 +332,23 @@ TEST_CASE("emulated squared-difference loss: value and gradient as the CPU backe
   const auto w_full = e.uniform(n, 0, 2), w_plane = e.uniform(plane, 0, 2);
   enum Weight { none, broadcast, full };
   for (const Weight wk : {none, broadcast, full}) {
-    CAPTURE(int(wk));
-    const std::vector<float>& w = wk == broadcast ? w_plane : w_full;
-    Buffer xb(x), tb(t), wb(w), grad(g0), partials = partials_buffer();
-    const int blocks = k::sq_diff_partials(xb.data(), tb.data(), wk == none ? nullptr : wb.data(),
-                                           wk == broadcast ? plane : 0, 0.3f, grad.data(), n,
-                                           reinterpret_cast<double*>(partials.data()), nullptr);
-    const double got = finish(partials, blocks);
-    Tensor gt = e.tensor(g0, s);
-    const Tensor wt = e.tensor(w, wk == broadcast ? Shape{1, 1, s.h, s.w} : s);
-    const double want = e.cpu->sq_diff_loss(e.tensor(x, s), e.tensor(t, s), wk == none ? nullptr : &wt, 0.3f, &gt);
-    CHECK(got == doctest::Approx(want).epsilon(1e-12));
-    CHECK_CLOSE(grad.values(), e.host(gt), 0, 0);
-    for (const Buffer* b : {&xb, &tb, &wb, &grad, &partials}) CHECK(b->guards_intact());
+    for (const bool nhwc : {false, true}) {  // NHWC: x, t, grad (and a full w) channels-last
+      CAPTURE(int(wk));
+      CAPTURE(nhwc);
+      const std::vector<float>& w = wk == broadcast ? w_plane : w_full;
+      auto in = [&](const std::vector<float>& v) { return nhwc ? reorder(v, s, true) : v; };
+      Buffer xb(in(x)), tb(in(t)), wb(wk == full ? in(w) : w), grad(in(g0)), partials = partials_buffer();
+      const int blocks = k::sq_diff_partials(xb.data(), tb.data(), wk == none ? nullptr : wb.data(),
+                                             wk == broadcast ? plane : 0, nhwc ? s.c : 1, 0.3f, grad.data(), n,
+                                             reinterpret_cast<double*>(partials.data()), nullptr);
+      const double got = finish(partials, blocks);
+      Tensor gt = e.tensor(g0, s);
+      const Tensor wt = e.tensor(w, wk == broadcast ? Shape{1, 1, s.h, s.w} : s);
+      const double want = e.cpu->sq_diff_loss(e.tensor(x, s), e.tensor(t, s), wk == none ? nullptr : &wt, 0.3f, &gt);
+      CHECK(got == doctest::Approx(want).epsilon(1e-12));
+      CHECK_CLOSE(nhwc ? reorder(grad.values(), s, false) : grad.values(), e.host(gt), 0, 0);
+      for (const Buffer* b : {&xb, &tb, &wb, &grad, &partials}) CHECK(b->guards_intact());
+    }
   }
 }
 
@@ -347,33 +376,46 @@ TEST_CASE("emulated total variation: value and gradient as the CPU backend") {
 
 // ---- pooling, color, video -------------------------------------------------------------------------------------
 
-TEST_CASE("emulated max-pool backward: first maximum of each window, as the CPU backend") {
+TEST_CASE("emulated pooling backward (average; max: first maximum; fused ReLU mask) as the CPU backend") {
   Env& e = env();
-  for (const Shape s : {Shape{1, 3, 7, 9}, Shape{1, 4, 16, 10}}) {
-    CAPTURE(s.str());
-    // Values from {0,1,2,3}: many windows hold ties, where the first-maximum rule decides.
-    std::uniform_int_distribution<int> d(0, 3);
-    std::vector<float> x(std::size_t(s.numel()));
-    for (float& v : x) v = float(d(e.rng));
-    const Shape ys{s.n, s.c, s.h / 2, s.w / 2};
-    const auto dy = e.uniform(ys.numel(), -1, 1);
-    Buffer xb(x), dyb(dy), dx(s.numel());  // dx poisoned: the dropped odd row/column must stay untouched
-    k::max_pool_backward(xb.data(), dyb.data(), dx.data(), std::int64_t(s.n) * s.c, s.h, s.w, nullptr);
-    const Tensor xt = e.tensor(x, s);
-    Tensor yt = e.poisoned(ys), dxt = e.poisoned(s);
-    e.cpu->pool2d_forward(xt, yt, PoolMode::max);
-    e.cpu->pool2d_backward(xt, yt, e.tensor(dy, ys), dxt, PoolMode::max);
-    const auto got = dx.values(), want = e.host(dxt);
-    int covered_mismatch = 0, dropped_written = 0;
-    for (std::int64_t i = 0; i < s.numel(); ++i) {
-      const int r = int(i / s.w % s.h), c = int(i % s.w);
-      const bool dropped = r >= 2 * (s.h / 2) || c >= 2 * (s.w / 2);
-      if (dropped) dropped_written += !std::isnan(got[std::size_t(i)]);
-      else covered_mismatch += got[std::size_t(i)] != want[std::size_t(i)];
+  for (const auto& [s, nhwc] : {std::pair{Shape{1, 3, 7, 9}, false}, std::pair{Shape{1, 4, 16, 10}, false},
+                                std::pair{Shape{2, 3, 7, 9}, true}, std::pair{Shape{1, 4, 16, 10}, true}}) {
+    for (const PoolMode mode : {PoolMode::average, PoolMode::max}) {
+      for (const bool relu_mask : {false, true}) {
+        CAPTURE(s.str());
+        CAPTURE(nhwc);
+        CAPTURE(int(mode));
+        CAPTURE(relu_mask);
+        // Values from {0,1,2,3}: many windows hold ties, where the first-maximum rule decides, and zeros, where
+        // the ReLU mask does.
+        std::uniform_int_distribution<int> d(0, 3);
+        std::vector<float> x(std::size_t(s.numel()));
+        for (float& v : x) v = float(d(e.rng));
+        const Shape ys{s.n, s.c, s.h / 2, s.w / 2};
+        const auto dy = e.uniform(ys.numel(), -1, 1);
+        // dx poisoned: the dropped odd row/column must stay untouched.
+        Buffer xb(nhwc ? reorder(x, s, true) : x), dyb(nhwc ? reorder(dy, ys, true) : dy), dx(s.numel());
+        k::pool_backward(xb.data(), dyb.data(), dx.data(), s.n, s.c, s.h, s.w, nhwc, mode == PoolMode::average,
+                         relu_mask, nullptr);
+        const Tensor xt = e.tensor(x, s);
+        Tensor yt = e.poisoned(ys), dxt = e.poisoned(s);
+        e.cpu->pool2d_forward(xt, yt, mode);
+        e.cpu->pool2d_backward(xt, yt, e.tensor(dy, ys), dxt, mode, relu_mask);
+        const auto got = nhwc ? reorder(dx.values(), s, false) : dx.values(), want = e.host(dxt);
+        int covered_mismatch = 0, dropped_written = 0, masked = 0;
+        for (std::int64_t i = 0; i < s.numel(); ++i) {
+          const int r = int(i / s.w % s.h), c = int(i % s.w);
+          const bool dropped = r >= 2 * (s.h / 2) || c >= 2 * (s.w / 2);
+          if (dropped) dropped_written += !std::isnan(got[std::size_t(i)]);
+          else covered_mismatch += got[std::size_t(i)] != want[std::size_t(i)];
+          masked += !dropped && relu_mask && x[std::size_t(i)] == 0.0f && got[std::size_t(i)] == 0.0f;
+        }
+        CHECK(covered_mismatch == 0);
+        CHECK(dropped_written == 0);
+        if (relu_mask) CHECK(masked > 0);  // the mask had zeros to act on
+        CHECK(dx.guards_intact());
+      }
     }
-    CHECK(covered_mismatch == 0);
-    CHECK(dropped_written == 0);
-    CHECK(dx.guards_intact());
   }
 }
 
@@ -484,6 +526,33 @@ TEST_CASE("emulated bf16 channels-last staging: transposes, rounding, bias and R
       CHECK_CLOSE(out.values(), want, 0, 0);
       CHECK(out.guards_intact());
     }
+  }
+}
+
+TEST_CASE("emulated NCHW <-> NHWC transposes and channels-last bf16 casts") {
+  Env& e = env();
+  // Partial 32x32 tiles on both axes; 3 channels (the image); a plane narrower than a tile.
+  for (const Shape s : {Shape{1, 3, 37, 41}, Shape{2, 40, 5, 7}, Shape{3, 8, 3, 3}}) {
+    CAPTURE(s.str());
+    const std::int64_t n = s.numel();
+    const auto x = e.uniform(n, -4, 4);
+    Buffer xb(x), yb(n), back(n);
+    k::transpose(xb.data(), yb.data(), s.n, s.c, s.plane(), nullptr);  // NCHW → NHWC
+    CHECK_CLOSE(yb.values(), reorder(x, s, true), 0, 0);
+    k::transpose(yb.data(), back.data(), s.n, s.plane(), s.c, nullptr);  // NHWC → NCHW
+    CHECK_CLOSE(back.values(), x, 0, 0);
+    for (const Buffer* b : {&xb, &yb, &back}) CHECK(b->guards_intact());
+
+    // The casts of channels-last tensors: element by element, bias by i mod C.
+    Buffer staged((n + 1) / 2), out(n), bb(e.uniform(s.c, -1, 1));
+    k::to_bf16(yb.data(), staged.data(), n, nullptr);
+    k::from_bf16(staged.data(), out.data(), bb.data(), true, n, s.c, nullptr);
+    const auto xh = reorder(x, s, true), bias = bb.values();
+    std::vector<float> want(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i)
+      want[std::size_t(i)] = std::max(bf16_round(xh[std::size_t(i)]) + bias[std::size_t(i % s.c)], 0.0f);
+    CHECK_CLOSE(out.values(), want, 0, 0);
+    for (const Buffer* b : {&staged, &out}) CHECK(b->guards_intact());
   }
 }
 

@@ -2,7 +2,9 @@
 // key), on fresh seeded random inputs: odd sizes (floor-mode pooling, ragged tiles) and real VGG-19 layer
 // sizes. Outputs that an op overwrites are poisoned with NaN first, so an element the GPU forgets to write
 // fails the comparison (non-finite). Ops that accumulate start from random values. Each op runs under every
-// precision (fp32, TF32, bf16); only convolutions and Gram matrices differ between them.
+// precision (fp32, TF32, bf16); only convolutions and Gram matrices differ between them. The layout-dependent
+// ops (convolution, pooling, Gram, masks, weighted squared differences) also run on NHWC copies of their
+// inputs (convert_layout, itself checked against the CPU's), their results converted back for the comparison.
 //
 // Tolerances (an element passes when |gpu − cpu| <= atol + rtol·|cpu|; "max" = max |cpu| of that output):
 //   element-wise, ReLU, pooling, Adam, loss gradients: rtol 1e-6 (Adam 1e-5), atol 1e-6·max — the same
@@ -88,6 +90,15 @@ class Env {
     gpu_->fill(t, kNaN);
     return t;
   }
+  // A GPU tensor reordered into `layout` (the same handle when it is there already).
+  Tensor in_layout(const Tensor& t, Layout layout) {
+    if (t.layout() == layout) return t;
+    Tensor out = gpu_->empty(t.shape()).with_layout(layout);
+    gpu_->convert_layout(t, out);
+    return out;
+  }
+  // A NaN-poisoned GPU output in `layout`.
+  Tensor poisoned_gpu(Shape s, Layout layout) { return poisoned_gpu(s).with_layout(layout); }
 
  private:
   std::unique_ptr<Backend> cpu_, gpu_;
@@ -109,6 +120,11 @@ void check_close(const std::string& what, const Tensor& gpu, const Tensor& cpu, 
   CHECK_CLOSE(a, b, tol.rtol, tol.atol_of_max * max_ref + tol.atol_abs + 1e-30);
 }
 void check_close(const std::string& what, const Pair& p, Tol tol) { check_close(what, p.gpu, p.cpu, tol); }
+// The same for a GPU result in either layout (compared in NCHW).
+void check_close_any(const std::string& what, const Tensor& gpu, const Tensor& cpu, Tol tol) {
+  check_close(what + " " + layout_name(gpu.layout()), env().in_layout(gpu, Layout::nchw), cpu, tol);
+}
+constexpr Layout kLayouts[] = {Layout::nchw, Layout::nhwc};
 
 // Scalars (losses, reductions): |gpu − cpu| <= rel·scale, scale a magnitude of the sum (e.g. Σ|terms|).
 void check_scalar(const std::string& what, double gpu, double cpu, double scale, double rel = 1e-6) {
@@ -160,12 +176,15 @@ TEST_CASE("conv2d_forward matches the CPU (bias, fused and unfused ReLU)") {
     for (bool relu : {false, true}) {
       Pair y = e.poisoned(ys);  // (N,Cout,H,W)
       e.cpu().conv2d_forward(x.cpu, w.cpu, b.cpu, y.cpu, relu);
-      for (Precision p : kPrecisions) {
-        e.gpu().set_precision(p);
-        e.gpu().fill(y.gpu, kNaN);
-        e.gpu().conv2d_forward(x.gpu, w.gpu, b.gpu, y.gpu, relu);
-        check_close(shape_name("conv2d_forward", c.x, relu ? " relu " : " ") + precision_name(p), y,
-                    heavy_tol(p, kConvFp32));
+      for (Layout l : kLayouts) {
+        const Tensor xl = e.in_layout(x.gpu, l), wl = e.in_layout(w.gpu, l);  // NHWC: w is KRSC
+        for (Precision p : kPrecisions) {
+          e.gpu().set_precision(p);
+          Tensor yl = e.poisoned_gpu(ys, l);
+          e.gpu().conv2d_forward(xl, wl, b.gpu, yl, relu);
+          check_close_any(shape_name("conv2d_forward", c.x, relu ? " relu " : " ") + precision_name(p), yl, y.cpu,
+                          heavy_tol(p, kConvFp32));
+        }
       }
     }
   }
@@ -180,11 +199,15 @@ TEST_CASE("conv2d_backward_data matches the CPU") {
     const Pair w = e.upload(e.normal(ws.numel(), std::sqrt(2.0f / float(c.x.c * c.k * c.k))), ws);
     Pair dx = e.poisoned(c.x);                                                             // (N,Cin,H,W)
     e.cpu().conv2d_backward_data(dy.cpu, w.cpu, dx.cpu);
-    for (Precision p : kPrecisions) {
-      e.gpu().set_precision(p);
-      e.gpu().fill(dx.gpu, kNaN);
-      e.gpu().conv2d_backward_data(dy.gpu, w.gpu, dx.gpu);
-      check_close(shape_name("conv2d_backward_data", c.x, " ") + precision_name(p), dx, heavy_tol(p, kConvFp32));
+    for (Layout l : kLayouts) {
+      const Tensor dyl = e.in_layout(dy.gpu, l), wl = e.in_layout(w.gpu, l);
+      for (Precision p : kPrecisions) {
+        e.gpu().set_precision(p);
+        Tensor dxl = e.poisoned_gpu(c.x, l);
+        e.gpu().conv2d_backward_data(dyl, wl, dxl);
+        check_close_any(shape_name("conv2d_backward_data", c.x, " ") + precision_name(p), dxl, dx.cpu,
+                        heavy_tol(p, kConvFp32));
+      }
     }
   }
 }
@@ -209,6 +232,24 @@ TEST_CASE("conv2d workspace: sized per shape, reserved once, counted in bytes_in
 
 // ---- activation and pooling -------------------------------------------------------------------------------
 
+TEST_CASE("convert_layout matches the CPU both ways (tiles past the grid's 65535 rows)") {
+  Env& e = env();
+  e.seed(107);
+  // The last is an image of 1500x1400: 2.1e6 pixels, more row tiles than a grid's y extent.
+  for (const Shape& s : {Shape{1, 3, 7, 5}, Shape{2, 40, 9, 11}, Shape{1, 64, 33, 31}, Shape{1, 3, 1400, 1500}}) {
+    const Pair x = e.random(s);
+    for (Layout to : {Layout::nhwc, Layout::nchw}) {
+      // to NHWC from the NCHW x; to NCHW from the NHWC copies of x on each backend.
+      const Tensor xc = to == Layout::nhwc ? x.cpu : x.cpu.with_layout(Layout::nhwc);
+      const Tensor xg = to == Layout::nhwc ? x.gpu : x.gpu.with_layout(Layout::nhwc);
+      Tensor yc = e.cpu().empty(s).with_layout(to), yg = e.poisoned_gpu(s, to);
+      e.cpu().convert_layout(xc, yc);
+      e.gpu().convert_layout(xg, yg);
+      check_close(shape_name("convert_layout to", s, to == Layout::nhwc ? " NHWC" : " NCHW"), yg, yc, kExact);
+    }
+  }
+}
+
 TEST_CASE("relu forward and backward match the CPU, also in place") {
   Env& e = env();
   e.seed(103);
@@ -221,6 +262,11 @@ TEST_CASE("relu forward and backward match the CPU, also in place") {
     e.cpu().relu_backward(y.cpu, dy.cpu, dx.cpu);
     e.gpu().relu_backward(y.gpu, dy.gpu, dx.gpu);
     check_close(shape_name("relu_backward", s), dx, kExact);
+    const Pair dy2 = e.random(s);
+    Pair dxs = e.poisoned(s);
+    e.cpu().relu_backward_sum(y.cpu, dy.cpu, dy2.cpu, dxs.cpu);
+    e.gpu().relu_backward_sum(y.gpu, dy.gpu, dy2.gpu, dxs.gpu);
+    check_close(shape_name("relu_backward_sum", s), dxs, kExact);
     // In place: y = relu(y), dx = relu'(y)·dx.
     Pair xi = e.random(s);
     e.cpu().relu_forward(xi.cpu, xi.cpu);
@@ -239,13 +285,21 @@ TEST_CASE("pool2d forward and backward match the CPU (average and max, odd sizes
       const Pair x = e.random(s);  // (N,C,H,W), continuous values: no ties in a window
       Pair y = e.poisoned(ys);     // (N,C,H/2,W/2)
       e.cpu().pool2d_forward(x.cpu, y.cpu, mode);
-      e.gpu().pool2d_forward(x.gpu, y.gpu, mode);
-      check_close(shape_name("pool2d_forward", s, m), y, kExact);
       const Pair dy = e.random(ys);
       Pair dx = e.poisoned(s);     // dropped rows/columns must come back 0, not NaN
       e.cpu().pool2d_backward(x.cpu, y.cpu, dy.cpu, dx.cpu, mode);
-      e.gpu().pool2d_backward(x.gpu, y.gpu, dy.gpu, dx.gpu, mode);
-      check_close(shape_name("pool2d_backward", s, m), dx, kExact);
+      Pair dxm = e.poisoned(s);    // relu_mask: x taken as a ReLU output (negative half masked)
+      e.cpu().pool2d_backward(x.cpu, y.cpu, dy.cpu, dxm.cpu, mode, true);
+      for (Layout l : kLayouts) {
+        const Tensor xl = e.in_layout(x.gpu, l), dyl = e.in_layout(dy.gpu, l);
+        Tensor yl = e.poisoned_gpu(ys, l), dxl = e.poisoned_gpu(s, l), dxml = e.poisoned_gpu(s, l);
+        e.gpu().pool2d_forward(xl, yl, mode);
+        check_close_any(shape_name("pool2d_forward", s, m), yl, y.cpu, kExact);
+        e.gpu().pool2d_backward(xl, yl, dyl, dxl, mode);
+        check_close_any(shape_name("pool2d_backward", s, m), dxl, dx.cpu, kExact);
+        e.gpu().pool2d_backward(xl, yl, dyl, dxml, mode, true);
+        check_close_any(shape_name("pool2d_backward relu_mask", s, m), dxml, dxm.cpu, kExact);
+      }
     }
   }
 }
@@ -265,6 +319,10 @@ TEST_CASE("max pool backward sends a tied window's gradient to its first maximum
   e.cpu().pool2d_backward(x.cpu, y.cpu, dy.cpu, dx.cpu, PoolMode::max);
   e.gpu().pool2d_backward(x.gpu, y.gpu, dy.gpu, dx.gpu, PoolMode::max);
   check_close("pool2d_backward max with ties", dx, kExact);
+  const Tensor xh = e.in_layout(x.gpu, Layout::nhwc), yh = e.in_layout(y.gpu, Layout::nhwc);
+  Tensor dxh = e.poisoned_gpu(s, Layout::nhwc);
+  e.gpu().pool2d_backward(xh, yh, e.in_layout(dy.gpu, Layout::nhwc), dxh, PoolMode::max);
+  check_close_any("pool2d_backward max with ties", dxh, dx.cpu, kExact);
 }
 
 // ---- Gram matrices ----------------------------------------------------------------------------------------
@@ -283,18 +341,23 @@ TEST_CASE("gram and gram_backward match the CPU") {
     const std::vector<float> start = e.uniform(s.numel(), -1.0f, 1.0f);
     Pair df1 = e.upload(start, s);  // beta = 1 accumulates
     e.cpu().gram_backward(dg.cpu, f.cpu, df1.cpu, 1.0f);
-    for (Precision p : kPrecisions) {
-      e.gpu().set_precision(p);
-      const std::string tag = std::string(" ") + precision_name(p);
-      e.gpu().fill(g.gpu, kNaN);
-      e.gpu().gram(f.gpu, g.gpu);
-      check_close(shape_name("gram", s) + tag, g, heavy_tol(p, kGramFp32));
-      e.gpu().fill(df0.gpu, kNaN);
-      e.gpu().gram_backward(dg.gpu, f.gpu, df0.gpu, 0.0f);
-      check_close(shape_name("gram_backward beta=0", s) + tag, df0, heavy_tol(p, kGramFp32));
-      e.gpu().upload(start.data(), df1.gpu);
-      e.gpu().gram_backward(dg.gpu, f.gpu, df1.gpu, 1.0f);
-      check_close(shape_name("gram_backward beta=1", s) + tag, df1, heavy_tol(p, kGramFp32));
+    for (Layout l : kLayouts) {
+      const Tensor fl = e.in_layout(f.gpu, l);
+      const Tensor start_l = e.in_layout(e.gpu().from_host(start, s), l);
+      for (Precision p : kPrecisions) {
+        e.gpu().set_precision(p);
+        const std::string tag = std::string(" ") + precision_name(p);
+        e.gpu().fill(g.gpu, kNaN);
+        e.gpu().gram(fl, g.gpu);
+        check_close(shape_name("gram", s) + tag + " " + layout_name(l), g, heavy_tol(p, kGramFp32));
+        Tensor df0l = e.poisoned_gpu(s, l);
+        e.gpu().gram_backward(dg.gpu, fl, df0l, 0.0f);
+        check_close_any(shape_name("gram_backward beta=0", s) + tag, df0l, df0.cpu, heavy_tol(p, kGramFp32));
+        Tensor df1l = e.poisoned_gpu(s, l);
+        e.gpu().copy(start_l, df1l);
+        e.gpu().gram_backward(dg.gpu, fl, df1l, 1.0f);
+        check_close_any(shape_name("gram_backward beta=1", s) + tag, df1l, df1.cpu, heavy_tol(p, kGramFp32));
+      }
     }
   }
 }
@@ -352,6 +415,9 @@ TEST_CASE("element-wise ops match the CPU") {
       e.cpu().mul_mask(x.cpu, mask.cpu, out.cpu);
       e.gpu().mul_mask(x.gpu, mask.gpu, out.gpu);
       check_close(shape_name("mul_mask", s), out, kExact);
+      Tensor outh = e.poisoned_gpu(s, Layout::nhwc);  // NHWC features, the one-channel mask as it is
+      e.gpu().mul_mask(e.in_layout(x.gpu, Layout::nhwc), mask.gpu, outh);
+      check_close_any(shape_name("mul_mask", s), outh, out.cpu, kExact);
       y = e.upload(yv, s);
       e.cpu().mul_mask(y.cpu, mask.cpu, y.cpu);
       e.gpu().mul_mask(y.gpu, mask.gpu, y.gpu);
@@ -428,6 +494,13 @@ TEST_CASE("sq_diff_loss matches the CPU (no weight, broadcast plane, full weight
       check_close(shape_name("sq_diff_loss grad", s, names[k]), grad, kExact);
       const double lg_nograd = e.gpu().sq_diff_loss(x.gpu, t.gpu, weights[k] ? &weights[k]->gpu : nullptr, scale, nullptr);
       check_scalar(shape_name("sq_diff_loss without grad", s, names[k]), lg_nograd, lc, lc);
+      // NHWC: x, target, grad (and a full weight) channels-last; a plane weight is one channel either way.
+      const Tensor xh = e.in_layout(x.gpu, Layout::nhwc), th = e.in_layout(t.gpu, Layout::nhwc);
+      Tensor gh = e.in_layout(e.gpu().from_host(g0, s), Layout::nhwc);
+      const Tensor wh = k == 2 ? e.in_layout(w_full.gpu, Layout::nhwc) : k == 1 ? w_plane.gpu : Tensor();
+      const double lh = e.gpu().sq_diff_loss(xh, th, k ? &wh : nullptr, scale, &gh);
+      check_scalar(shape_name("sq_diff_loss NHWC", s, names[k]), lh, lc, lc);
+      check_close_any(shape_name("sq_diff_loss grad", s, names[k]), gh, grad.cpu, kExact);
     }
   }
 }

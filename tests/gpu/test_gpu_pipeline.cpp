@@ -1,6 +1,8 @@
 // tests/gpu/test_gpu_pipeline.cpp — the whole objective on the CUDA backend against the CPU backend: VGG-19
 // forward, the content, style and TV terms, VGG-19 backward (the image gradient), then 20 L-BFGS iterations
-// of a stylization, in every precision. Random-feature weights (seed 0), a 64×48 content and style.
+// of a stylization, in every precision, with the activations in the layout the backend picks for it (NCHW
+// under fp32, NHWC under tf32/bf16) and tf32 once more in NCHW (IMPASTO_LAYOUT=nchw). Random-feature weights
+// (seed 0), a 64×48 content and style.
 //
 // Tolerances (26 convolutions between the image and its gradient, each adding its own rounding):
 //   loss terms at the same x: relative 1e-4 (fp32), 5e-3 (tf32), 1e-2 (bf16);
@@ -18,6 +20,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -36,13 +39,28 @@ namespace {
 
 struct PrecisionCase {
   Precision precision;
+  Layout layout;
   double terms, grad_norm, cosine, final_loss;  // final_loss < 0: descent only
 };
 constexpr PrecisionCase kCases[] = {
-    {Precision::fp32, 1e-4, 2e-3, 0.9999, 0.10},
-    {Precision::tf32, 5e-3, 5e-2, 0.998, 0.25},
-    {Precision::bf16, 1e-2, 5e-2, 0.99, -1},  // bf16: descent only (see above)
+    {Precision::fp32, Layout::nchw, 1e-4, 2e-3, 0.9999, 0.10},
+    {Precision::tf32, Layout::nhwc, 5e-3, 5e-2, 0.998, 0.25},
+    {Precision::bf16, Layout::nhwc, 1e-2, 5e-2, 0.99, -1},  // bf16: descent only (see above)
+    {Precision::tf32, Layout::nchw, 5e-3, 5e-2, 0.998, 0.25},
 };
+
+// A CUDA backend whose activation layout is `layout` at precision p: the default one, or one made under
+// IMPASTO_LAYOUT when p's default layout differs.
+std::unique_ptr<Backend> backend_for(Precision p, Layout layout) {
+  std::unique_ptr<Backend> b = make_backend(Device::cuda);
+  b->set_precision(p);
+  if (b->activation_layout() == layout) return b;
+  setenv("IMPASTO_LAYOUT", layout == Layout::nhwc ? "nhwc" : "nchw", 1);
+  b = make_backend(Device::cuda);
+  unsetenv("IMPASTO_LAYOUT");
+  b->set_precision(p);
+  return b;
+}
 
 // One backend's objective on the test images.
 struct Setup {
@@ -92,7 +110,7 @@ std::vector<double> run_lbfgs(Setup& s) {
 }  // namespace
 
 TEST_CASE("gpu pipeline: loss terms, the image gradient and 20 L-BFGS iterations follow the CPU") {
-  std::unique_ptr<Backend> cpu = make_backend(Device::cpu), gpu = make_backend(Device::cuda);
+  std::unique_ptr<Backend> cpu = make_backend(Device::cpu);
   Setup ref(*cpu);
   Tensor g_cpu = cpu->empty(ref.x.shape());
   const LossTerms t_cpu = ref.objective.evaluate(ref.x, g_cpu);
@@ -104,10 +122,12 @@ TEST_CASE("gpu pipeline: loss terms, the image gradient and 20 L-BFGS iterations
   REQUIRE(cpu_losses.back() < 0.3 * cpu_losses.front());
 
   for (const PrecisionCase& c : kCases) {
-    const std::string name = precision_name(c.precision);
+    const std::string name = std::string(precision_name(c.precision)) + " " + layout_name(c.layout);
     CAPTURE(name);
-    gpu->set_precision(c.precision);
+    std::unique_ptr<Backend> gpu = backend_for(c.precision, c.layout);
+    REQUIRE(gpu->activation_layout() == c.layout);
     Setup s(*gpu);
+    REQUIRE(s.net.layout() == c.layout);
     Tensor g = gpu->empty(s.x.shape());
     gpu->fill(g, std::nanf(""));  // overwritten by evaluate
     const LossTerms t = s.objective.evaluate(s.x, g);

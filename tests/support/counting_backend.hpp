@@ -44,7 +44,9 @@ class CountingBackend final : public Backend {
   }
   void synchronize() override { ++synchronizations; }
   void reserve_workspace(std::size_t b) override { cpu.reserve_workspace(b); }
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w) override { return cpu.conv2d_workspace_bytes(x, w); }
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override {
+    return cpu.conv2d_workspace_bytes(x, w, layout);
+  }
   std::size_t bytes_in_use() const override { return cpu.bytes_in_use(); }
   std::size_t peak_bytes_in_use() const override { return cpu.peak_bytes_in_use(); }
   void reset_peak_bytes() override { cpu.reset_peak_bytes(); }
@@ -55,11 +57,17 @@ class CountingBackend final : public Backend {
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override {
     cpu.conv2d_backward_data(dy, w, dx);
   }
+  Layout activation_layout() const override { return cpu.activation_layout(); }
+  void convert_layout(const Tensor& x, Tensor& y) override { cpu.convert_layout(x, y); }
   void relu_forward(const Tensor& x, Tensor& y) override { cpu.relu_forward(x, y); }
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override { cpu.relu_backward(y, dy, dx); }
+  void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) override {
+    cpu.relu_backward_sum(y, dy, dy2, dx);
+  }
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode m) override { cpu.pool2d_forward(x, y, m); }
-  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode m) override {
-    cpu.pool2d_backward(x, y, dy, dx, m);
+  void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode m,
+                       bool relu_mask = false) override {
+    cpu.pool2d_backward(x, y, dy, dx, m, relu_mask);
   }
   void gram(const Tensor& f, Tensor& g) override { cpu.gram(f, g); }
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override {

@@ -359,6 +359,12 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnM
   return CUDNN_STATUS_SUCCESS;
 }
 
+cudnnStatus_t cudnnGetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t* math) {
+  if (!d || !math) return CUDNN_STATUS_BAD_PARAM;
+  *math = d->math;
+  return CUDNN_STATUS_SUCCESS;
+}
+
 cudnnStatus_t cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor_t d, cudnnPoolingMode_t mode, cudnnNanPropagation_t,
                                           int wh, int ww, int ph, int pw, int sh, int sw) {
   if (wh <= 0 || ww <= 0 || ph < 0 || pw < 0 || sh <= 0 || sw <= 0) return CUDNN_STATUS_BAD_PARAM;
@@ -529,9 +535,8 @@ namespace {
 cudnnStatus_t pool_geometry(const cudnnPoolingStruct* p, const cudnnTensorStruct* x, const cudnnTensorStruct* y) {
   if (!p || !p->set || !x || !x->set || !y || !y->set) return CUDNN_STATUS_BAD_PARAM;
   if (p->wh != 2 || p->ww != 2 || p->sh != 2 || p->sw != 2 || p->ph != 0 || p->pw != 0) return CUDNN_STATUS_NOT_SUPPORTED;
-  if (x->type != CUDNN_DATA_FLOAT || y->type != CUDNN_DATA_FLOAT || x->format != CUDNN_TENSOR_NCHW ||
-      y->format != CUDNN_TENSOR_NCHW)
-    return CUDNN_STATUS_NOT_SUPPORTED;
+  if (x->type != CUDNN_DATA_FLOAT || y->type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
+  if (x->format != y->format) return CUDNN_STATUS_NOT_SUPPORTED;  // NCHW or NHWC, both alike
   if (y->n != x->n || y->c != x->c || y->h != x->h / 2 || y->w != x->w / 2) return CUDNN_STATUS_BAD_PARAM;
   return CUDNN_STATUS_SUCCESS;
 }
@@ -546,19 +551,21 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t, const cudnnPoolingDescriptor_t 
   const auto* xs = static_cast<const float*>(x);
   auto* ys = static_cast<float*>(y);
   const float a = scalar(alpha), b = scalar(beta);
-  for (std::int64_t plane = 0; plane < std::int64_t(xd->n) * xd->c; ++plane)
-    for (int i = 0; i < yd->h; ++i)
-      for (int j = 0; j < yd->w; ++j) {
-        const float* t = xs + (plane * xd->h + 2 * i) * xd->w + 2 * j;
-        const float v[4] = {t[0], t[1], t[xd->w], t[xd->w + 1]};
-        float r;
-        if (p->mode == CUDNN_POOLING_MAX || p->mode == CUDNN_POOLING_MAX_DETERMINISTIC)
-          r = std::max(std::max(v[0], v[1]), std::max(v[2], v[3]));
-        else
-          r = (v[0] + v[1] + v[2] + v[3]) * 0.25f;
-        float& out = ys[(plane * yd->h + i) * yd->w + j];
-        out = b == 0.0f ? a * r : a * r + b * out;
-      }
+  auto at = [&](int n, int c, int h, int w) { return xs[index(xd->format, xd->c, xd->h, xd->w, n, c, h, w)]; };
+  for (int n = 0; n < xd->n; ++n)
+    for (int c = 0; c < xd->c; ++c)
+      for (int i = 0; i < yd->h; ++i)
+        for (int j = 0; j < yd->w; ++j) {
+          const float v[4] = {at(n, c, 2 * i, 2 * j), at(n, c, 2 * i, 2 * j + 1), at(n, c, 2 * i + 1, 2 * j),
+                              at(n, c, 2 * i + 1, 2 * j + 1)};
+          float r;
+          if (p->mode == CUDNN_POOLING_MAX || p->mode == CUDNN_POOLING_MAX_DETERMINISTIC)
+            r = std::max(std::max(v[0], v[1]), std::max(v[2], v[3]));
+          else
+            r = (v[0] + v[1] + v[2] + v[3]) * 0.25f;
+          float& out = ys[index(yd->format, yd->c, yd->h, yd->w, n, c, i, j)];
+          out = b == 0.0f ? a * r : a * r + b * out;
+        }
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -577,13 +584,18 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t, const cudnnPoolingDescriptor_t
   const auto* dys = static_cast<const float*>(dy);
   auto* dxs = static_cast<float*>(dx);
   const float a = scalar(alpha), b = scalar(beta);
-  for (std::int64_t plane = 0; plane < std::int64_t(dxd->n) * dxd->c; ++plane)
-    for (int i = 0; i < dyd->h; ++i)
-      for (int j = 0; j < dyd->w; ++j) {
-        const float g = 0.25f * dys[(plane * dyd->h + i) * dyd->w + j];
-        float* t = dxs + (plane * dxd->h + 2 * i) * dxd->w + 2 * j;
-        for (float* e : {t, t + 1, t + dxd->w, t + dxd->w + 1}) *e = b == 0.0f ? a * g : a * g + b * *e;
-      }
+  if (dyd->format != yd->format || dxd->format != xd->format) return CUDNN_STATUS_NOT_SUPPORTED;
+  for (int n = 0; n < dxd->n; ++n)
+    for (int c = 0; c < dxd->c; ++c)
+      for (int i = 0; i < dyd->h; ++i)
+        for (int j = 0; j < dyd->w; ++j) {
+          const float g = 0.25f * dys[index(dyd->format, dyd->c, dyd->h, dyd->w, n, c, i, j)];
+          for (int di = 0; di < 2; ++di)
+            for (int dj = 0; dj < 2; ++dj) {
+              float& e = dxs[index(dxd->format, dxd->c, dxd->h, dxd->w, n, c, 2 * i + di, 2 * j + dj)];
+              e = b == 0.0f ? a * g : a * g + b * e;
+            }
+        }
   return CUDNN_STATUS_SUCCESS;
 }
 
