@@ -56,6 +56,8 @@ void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float be
 
 // ---- pooling (kernels/pool.cu): x, dx (n,c,h,w), dy (n,c,h/2,w/2), all NCHW or all NHWC (nhwc); dx's
 //      dropped odd row/column is not written ----------------------------------------------------------------
+// y = the 2×2 windows' averages (average) or maxima (math::window_value).
+void pool_forward(const float* x, float* y, int n, int c, int h, int w, bool nhwc, bool average, cudaStream_t s);
 // dx = the gradient through 2×2 average (average) or max pooling (math::window_grad: the first maximum), times
 // relu'(x) when relu_mask.
 void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,

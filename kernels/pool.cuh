@@ -1,4 +1,5 @@
-// kernels/pool.cuh — the max-pooling rule written once for the CPU backend and the CUDA kernel: a 2×2
+// kernels/pool.cuh — the pooling math written once for the CPU backend and the CUDA kernels: the pooled value
+// of a 2×2 window, and its gradient, where max pooling's rule is: a 2×2
 // window's gradient goes to its FIRST maximum in row-major order (ties, e.g. the all-zero windows after a
 // ReLU, do not split it). cuDNN's max-pool backward leaves its tie rule undocumented, so both backends use
 // this one.
@@ -14,6 +15,11 @@ IMPASTO_HD int first_max(const float v[4]) {
   for (int k = 1; k < 4; ++k)
     if (v[k] > v[best]) best = k;
   return best;
+}
+
+// The pooled value of a window's four elements (row-major): their average, or their first maximum.
+IMPASTO_HD float window_value(const float v[4], bool average) {
+  return average ? 0.25f * (v[0] + v[1] + v[2] + v[3]) : v[first_max(v)];
 }
 
 // The gradient of a window's four elements (values v, row-major) given the pooled output's gradient g:

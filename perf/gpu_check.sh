@@ -16,6 +16,10 @@
 # $OUT (at most 8 files come back): gpu_check.log (everything, the GPU tests' output included), bench_tf32.json,
 # peer_tf32.json, bench_fp32.json, peer_fp32.json, bench_bf16.json, max_size.json, summary.md. Record the run
 # in perf/RESULTS.md.
+# Options (environment): GPU_CHECK_PRECISIONS (default "tf32 fp32": bench and peer per precision; "tf32" saves
+# the ~90 s of the fp32 pair), GPU_CHECK_STYLIZE="CONTENT STYLE" (also a 768-px `impasto stylize` of those images
+# on the device, 300 iterations: $OUT/stylized.png, to look at; replaces peer_fp32.json's slot when fp32 is
+# skipped).
 set -uo pipefail  # no -e: a failing step is reported and the others still run
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -118,7 +122,7 @@ for b in "$dev"/bin/*; do  # wrappers that set the library path for impasto's bi
 done
 
 if [[ $mode == gpu ]]; then
-  device=cuda sizes=512,1024,2048 iterations=20 warmup=5 max_size=3840x2160 precisions="tf32 fp32"
+  device=cuda sizes=512,1024,2048 iterations=20 warmup=5 max_size=3840x2160 precisions=${GPU_CHECK_PRECISIONS:-"tf32 fp32"}
   objective_sizes=64,96x80
 else
   device=cpu sizes=64 iterations=2 warmup=1 max_size=96x64 precisions=fp32 objective_sizes=48x40
@@ -175,7 +179,7 @@ fi
 # The custom kernels under compute-sanitizer (out-of-bounds and misaligned accesses; shared-memory races in the
 # block reductions): what the CPU kernel emulator of tests/emu cannot see. Only the suites and cases that run
 # our kernels (cuDNN under memcheck would take minutes).
-kernel_cases='element-wise*,reductions*,all_finite*,sq_diff*,tv_loss*,adam*,color*,pool2d*,max pool*'
+kernel_cases='element-wise*,reductions*,all_finite*,sq_diff*,tv_loss*,adam*,color*,pool2d*,max pool*,convert_layout*,relu*'
 if [[ $mode == gpu ]] && command -v compute-sanitizer >/dev/null && within_budget "compute-sanitizer"; then
   step "compute-sanitizer memcheck (video ops)" 90 compute-sanitizer --tool memcheck --error-exitcode 1 \
     "$dev/run/gpu_test_gpu_video"
@@ -183,6 +187,11 @@ if [[ $mode == gpu ]] && command -v compute-sanitizer >/dev/null && within_budge
     "$dev/run/gpu_test_gpu_parity" -tc="$kernel_cases"
   step "compute-sanitizer racecheck (reductions)" 90 compute-sanitizer --tool racecheck --error-exitcode 1 \
     "$dev/run/gpu_test_gpu_parity" -tc='reductions*,sq_diff*,tv_loss*'
+fi
+if [[ $mode == gpu && -n ${GPU_CHECK_STYLIZE:-} ]]; then
+  read -r content style <<<"$GPU_CHECK_STYLIZE"
+  step "impasto stylize 768 px ($content, $style)" 60 "$dev/run/impasto" stylize --content "$content" --style "$style" \
+    --size 768 --iterations 300 --print-every 100 --device cuda --out "$out/stylized.png"
 fi
 if [[ $mode == gpu ]] && command -v nsys >/dev/null && within_budget "nsys"; then
   step "nsys profile (NVTX ranges)" 150 nsys profile -t cuda,nvtx -o "$work/bench" --force-overwrite true \

@@ -36,7 +36,7 @@ void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
   float* yv = y.data();
   for_each_window(x.shape(), [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
     const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
-    yv[out] = mode == PoolMode::average ? 0.25f * (v[0] + v[1] + v[2] + v[3]) : v[math::first_max(v)];
+    yv[out] = math::window_value(v, mode == PoolMode::average);
   });
 }
 

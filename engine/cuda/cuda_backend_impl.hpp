@@ -1,5 +1,5 @@
-// engine/cuda/cuda_backend_impl.hpp — the CUDA backend class (DESIGN.md "Backends"): cuDNN convolutions and
-// pooling, cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest, all queued on one
+// engine/cuda/cuda_backend_impl.hpp — the CUDA backend class (DESIGN.md "Backends"): cuDNN convolutions,
+// cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest (pooling included), all queued on one
 // stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
 // precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu,
 // blas.cu (GEMV for the compact L-BFGS).
@@ -196,10 +196,7 @@ class CudaBackend final : public Backend {
   cuda_detail::DeviceBuffer scratch_;  // doubles: kMaxBlocks partial sums, 1 result, kMaxDeferred deferred slots
   cuda_detail::PinnedBuffer result_;   // kMaxDeferred doubles, the host end of every reduction
   double deferred_scale_[kMaxDeferred] = {};  // host factors of the deferred slots (tv_loss's scale)
-  cuda_detail::PoolDesc avg_pool_{CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING};
-  cuda_detail::PoolDesc max_pool_{CUDNN_POOLING_MAX_DETERMINISTIC};
   cuda_detail::ActivationDesc relu_{CUDNN_ACTIVATION_RELU};
-  cuda_detail::TensorDesc pool_x_, pool_y_;  // reset per pooling call (host-only, no allocation)
   std::map<cuda_detail::ConvKey, std::unique_ptr<cuda_detail::ConvPlan>> conv_plans_;
   // Live and peak bytes of the tensors handed out by empty(), the workspace and the scratch; shared with each
   // storage so a tensor may outlive us.

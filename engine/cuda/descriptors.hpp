@@ -68,11 +68,6 @@ struct ConvDescTraits {
   static void create(Handle* h) { IMPASTO_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(h)); }
   static void destroy(Handle h) { IMPASTO_CUDNN_LOG(cudnnDestroyConvolutionDescriptor(h)); }
 };
-struct PoolDescTraits {
-  using Handle = cudnnPoolingDescriptor_t;
-  static void create(Handle* h) { IMPASTO_CUDNN_CHECK(cudnnCreatePoolingDescriptor(h)); }
-  static void destroy(Handle h) { IMPASTO_CUDNN_LOG(cudnnDestroyPoolingDescriptor(h)); }
-};
 struct ActivationDescTraits {
   using Handle = cudnnActivationDescriptor_t;
   static void create(Handle* h) { IMPASTO_CUDNN_CHECK(cudnnCreateActivationDescriptor(h)); }
@@ -120,13 +115,6 @@ class ConvDesc : public Owned<ConvDescTraits> {
   void set_math(cudnnMathType_t m) { IMPASTO_CUDNN_CHECK(cudnnSetConvolutionMathType(get(), m)); }
 };
 
-class PoolDesc : public Owned<PoolDescTraits> {
- public:
-  // 2x2 window, stride 2, no padding: output floor(H/2) x floor(W/2).
-  explicit PoolDesc(cudnnPoolingMode_t mode) {
-    IMPASTO_CUDNN_CHECK(cudnnSetPooling2dDescriptor(get(), mode, CUDNN_NOT_PROPAGATE_NAN, 2, 2, 0, 0, 2, 2));
-  }
-};
 
 class ActivationDesc : public Owned<ActivationDescTraits> {
  public:

@@ -376,7 +376,7 @@ TEST_CASE("emulated total variation: value and gradient as the CPU backend") {
 
 // ---- pooling, color, video -------------------------------------------------------------------------------------
 
-TEST_CASE("emulated pooling backward (average; max: first maximum; fused ReLU mask) as the CPU backend") {
+TEST_CASE("emulated pooling forward and backward (average; max: first maximum; fused ReLU mask) as the CPU backend") {
   Env& e = env();
   for (const auto& [s, nhwc] : {std::pair{Shape{1, 3, 7, 9}, false}, std::pair{Shape{1, 4, 16, 10}, false},
                                 std::pair{Shape{2, 3, 7, 9}, true}, std::pair{Shape{1, 4, 16, 10}, true}}) {
@@ -397,9 +397,13 @@ TEST_CASE("emulated pooling backward (average; max: first maximum; fused ReLU ma
         Buffer xb(nhwc ? reorder(x, s, true) : x), dyb(nhwc ? reorder(dy, ys, true) : dy), dx(s.numel());
         k::pool_backward(xb.data(), dyb.data(), dx.data(), s.n, s.c, s.h, s.w, nhwc, mode == PoolMode::average,
                          relu_mask, nullptr);
+        Buffer y(ys.numel());
+        k::pool_forward(xb.data(), y.data(), s.n, s.c, s.h, s.w, nhwc, mode == PoolMode::average, nullptr);
         const Tensor xt = e.tensor(x, s);
         Tensor yt = e.poisoned(ys), dxt = e.poisoned(s);
         e.cpu->pool2d_forward(xt, yt, mode);
+        CHECK_CLOSE(nhwc ? reorder(y.values(), ys, false) : y.values(), e.host(yt), 0, 0);
+        CHECK(y.guards_intact());
         e.cpu->pool2d_backward(xt, yt, e.tensor(dy, ys), dxt, mode, relu_mask);
         const auto got = nhwc ? reorder(dx.values(), s, false) : dx.values(), want = e.host(dxt);
         int covered_mismatch = 0, dropped_written = 0, masked = 0;

@@ -1,4 +1,4 @@
-// tests/emu/device/fake_cudnn.cpp — the legacy cuDNN calls of the CUDA backend (engine/cuda/conv.cu, pool.cu,
+// tests/emu/device/fake_cudnn.cpp — the legacy cuDNN calls of the CUDA backend (engine/cuda/conv.cu,
 // descriptors.hpp) on the host, for the emulated device. It follows cuDNN's documented semantics and is
 // pessimistic where cuDNN leaves freedom, so that the backend's use of it is checked, not just run:
 // - Descriptors are interpreted as cuDNN does: tensors NCHW or NHWC (strides from the format), filters KCRS or
@@ -18,8 +18,6 @@
 //   with NaN, so a device that read z would fail it there) and refuses (CUDNN_STATUS_NOT_SUPPORTED_SHAPE) any
 //   input with an odd channel count, so the backend's fallback to convolution + bias kernel runs in the tests too (conv1_1's
 //   3 channels); the identity activation is only allowed with IMPLICIT_PRECOMP_GEMM, as documented.
-// - Pooling: 2×2 windows, stride 2, no padding, float NCHW; backward only for average pooling (the backend's
-//   max-pool backward is its own kernel) and, like cuDNN, never writes rows or columns that floor mode dropped.
 // Signatures come from the real cudnn.h.
 #include <cblas.h>
 #include <cudnn.h>  // the real one (cuDNN 9)
@@ -57,11 +55,6 @@ struct cudnnConvolutionStruct {
   cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
   cudnnDataType_t compute = CUDNN_DATA_FLOAT;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
-};
-struct cudnnPoolingStruct {
-  bool set = false;
-  cudnnPoolingMode_t mode = CUDNN_POOLING_MAX;
-  int wh = 0, ww = 0, ph = 0, pw = 0, sh = 0, sw = 0;
 };
 struct cudnnActivationStruct {
   bool set = false;
@@ -325,7 +318,6 @@ cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t stream) {
 IMPASTO_FAKE_DESCRIPTOR(Tensor, cudnnTensorStruct)
 IMPASTO_FAKE_DESCRIPTOR(Filter, cudnnFilterStruct)
 IMPASTO_FAKE_DESCRIPTOR(Convolution, cudnnConvolutionStruct)
-IMPASTO_FAKE_DESCRIPTOR(Pooling, cudnnPoolingStruct)
 IMPASTO_FAKE_DESCRIPTOR(Activation, cudnnActivationStruct)
 #undef IMPASTO_FAKE_DESCRIPTOR
 
@@ -362,13 +354,6 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnM
 cudnnStatus_t cudnnGetConvolutionMathType(cudnnConvolutionDescriptor_t d, cudnnMathType_t* math) {
   if (!d || !math) return CUDNN_STATUS_BAD_PARAM;
   *math = d->math;
-  return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor_t d, cudnnPoolingMode_t mode, cudnnNanPropagation_t,
-                                          int wh, int ww, int ph, int pw, int sh, int sw) {
-  if (wh <= 0 || ww <= 0 || ph < 0 || pw < 0 || sh <= 0 || sw <= 0) return CUDNN_STATUS_BAD_PARAM;
-  *d = cudnnPoolingStruct{true, mode, wh, ww, ph, pw, sh, sw};
   return CUDNN_STATUS_SUCCESS;
 }
 
@@ -526,76 +511,6 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, con
   const bool tf32 = rounds_to_tf32(*dxd, *conv);
   blend(*dxd, dx, convolve_transposed(g, to_nchw(*dyd, dy, tf32), filter_rows(*wd, w, tf32)), scalar(alpha),
         scalar(beta));
-  return CUDNN_STATUS_SUCCESS;
-}
-
-// ---- pooling -------------------------------------------------------------------------------------------------
-
-namespace {
-cudnnStatus_t pool_geometry(const cudnnPoolingStruct* p, const cudnnTensorStruct* x, const cudnnTensorStruct* y) {
-  if (!p || !p->set || !x || !x->set || !y || !y->set) return CUDNN_STATUS_BAD_PARAM;
-  if (p->wh != 2 || p->ww != 2 || p->sh != 2 || p->sw != 2 || p->ph != 0 || p->pw != 0) return CUDNN_STATUS_NOT_SUPPORTED;
-  if (x->type != CUDNN_DATA_FLOAT || y->type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
-  if (x->format != y->format) return CUDNN_STATUS_NOT_SUPPORTED;  // NCHW or NHWC, both alike
-  if (y->n != x->n || y->c != x->c || y->h != x->h / 2 || y->w != x->w / 2) return CUDNN_STATUS_BAD_PARAM;
-  return CUDNN_STATUS_SUCCESS;
-}
-}  // namespace
-
-cudnnStatus_t cudnnPoolingForward(cudnnHandle_t, const cudnnPoolingDescriptor_t p, const void* alpha,
-                                  const cudnnTensorDescriptor_t xd, const void* x, const void* beta,
-                                  const cudnnTensorDescriptor_t yd, void* y) {
-  if (const cudnnStatus_t st = pool_geometry(p, xd, yd); st != CUDNN_STATUS_SUCCESS) return st;
-  check_device_range("cudnnPoolingForward (x)", x, bytes(*xd));
-  check_device_range("cudnnPoolingForward (y)", y, bytes(*yd));
-  const auto* xs = static_cast<const float*>(x);
-  auto* ys = static_cast<float*>(y);
-  const float a = scalar(alpha), b = scalar(beta);
-  auto at = [&](int n, int c, int h, int w) { return xs[index(xd->format, xd->c, xd->h, xd->w, n, c, h, w)]; };
-  for (int n = 0; n < xd->n; ++n)
-    for (int c = 0; c < xd->c; ++c)
-      for (int i = 0; i < yd->h; ++i)
-        for (int j = 0; j < yd->w; ++j) {
-          const float v[4] = {at(n, c, 2 * i, 2 * j), at(n, c, 2 * i, 2 * j + 1), at(n, c, 2 * i + 1, 2 * j),
-                              at(n, c, 2 * i + 1, 2 * j + 1)};
-          float r;
-          if (p->mode == CUDNN_POOLING_MAX || p->mode == CUDNN_POOLING_MAX_DETERMINISTIC)
-            r = std::max(std::max(v[0], v[1]), std::max(v[2], v[3]));
-          else
-            r = (v[0] + v[1] + v[2] + v[3]) * 0.25f;
-          float& out = ys[index(yd->format, yd->c, yd->h, yd->w, n, c, i, j)];
-          out = b == 0.0f ? a * r : a * r + b * out;
-        }
-  return CUDNN_STATUS_SUCCESS;
-}
-
-cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t, const cudnnPoolingDescriptor_t p, const void* alpha,
-                                   const cudnnTensorDescriptor_t yd, const void* y, const cudnnTensorDescriptor_t dyd,
-                                   const void* dy, const cudnnTensorDescriptor_t xd, const void* x, const void* beta,
-                                   const cudnnTensorDescriptor_t dxd, void* dx) {
-  if (const cudnnStatus_t st = pool_geometry(p, xd, yd); st != CUDNN_STATUS_SUCCESS) return st;
-  if (const cudnnStatus_t st = pool_geometry(p, dxd, dyd); st != CUDNN_STATUS_SUCCESS) return st;
-  if (p->mode != CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING && p->mode != CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING)
-    return CUDNN_STATUS_NOT_SUPPORTED;  // max-pool backward is the backend's own kernel
-  check_device_range("cudnnPoolingBackward (y)", y, bytes(*yd));
-  check_device_range("cudnnPoolingBackward (dy)", dy, bytes(*dyd));
-  check_device_range("cudnnPoolingBackward (x)", x, bytes(*xd));
-  check_device_range("cudnnPoolingBackward (dx)", dx, bytes(*dxd));
-  const auto* dys = static_cast<const float*>(dy);
-  auto* dxs = static_cast<float*>(dx);
-  const float a = scalar(alpha), b = scalar(beta);
-  if (dyd->format != yd->format || dxd->format != xd->format) return CUDNN_STATUS_NOT_SUPPORTED;
-  for (int n = 0; n < dxd->n; ++n)
-    for (int c = 0; c < dxd->c; ++c)
-      for (int i = 0; i < dyd->h; ++i)
-        for (int j = 0; j < dyd->w; ++j) {
-          const float g = 0.25f * dys[index(dyd->format, dyd->c, dyd->h, dyd->w, n, c, i, j)];
-          for (int di = 0; di < 2; ++di)
-            for (int dj = 0; dj < 2; ++dj) {
-              float& e = dxs[index(dxd->format, dxd->c, dxd->h, dxd->w, n, c, 2 * i + di, 2 * j + dj)];
-              e = b == 0.0f ? a * g : a * g + b * e;
-            }
-        }
   return CUDNN_STATUS_SUCCESS;
 }
 
