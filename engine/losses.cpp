@@ -195,6 +195,8 @@ void StyleObjective::plan_output(int h, int w) {
   for (const auto& st : styles_) blend_total += st.blend;
   IMPASTO_CHECK(blend_total > 0, "style blend weights sum to 0");
   net_.plan(h, w, all_taps());
+  written_.clear();
+  written_.reserve(all_taps().size());
   h_ = h;
   w_ = w;
   // Per-layer shapes at the output size, from the plan.
@@ -282,17 +284,18 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     }
   } deferral(backend_);
   ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
-  net_.zero_grads();
   net_.forward(x);
   phase.next("losses");
-
-  // Content: α·(layer factor)·K·Σ(F − P)².
-  for (std::size_t l = 0; l < content_targets_.size(); ++l) {
-    const WeightedTap& t = config_.content_layers[l];
-    const Tensor& f = net_.feature(t.tap);
-    const double scale = config_.content_weight * content_scale(t, f.shape());
-    queue(content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &net_.grad(t.tap)));
-  }
+  // The tap gradients dL/dfeature: the first term to reach a tap overwrites its buffer (a Gram gradient with
+  // beta 0, a masked style's copy), later ones accumulate; content terms only accumulate, so they come after
+  // the style terms and start from zero where no style term wrote; taps no term reached are zeroed last. This
+  // spares clearing every tap buffer and reading it back once per evaluation.
+  written_.clear();
+  auto first_write = [&](const Tensor& g) {  // true the first time g is reached in this evaluation
+    if (std::find(written_.begin(), written_.end(), g.data()) != written_.end()) return false;
+    written_.push_back(g.data());
+    return true;
+  };
 
   // Style: per layer, the unmasked styles share one Gram; each masked style has its own.
   double blend_total = 0;
@@ -318,7 +321,8 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
       for (const auto& st : styles_)
         if (!st.masked) style_term(st);
       backend_.scale(dg, c);
-      backend_.gram_backward(dg, f, net_.grad(t.tap), 1.0f);
+      Tensor& df = net_.grad(t.tap);
+      backend_.gram_backward(dg, f, df, first_write(df) ? 0.0f : 1.0f);
     }
     for (const auto& st : styles_) {
       if (!st.masked) continue;
@@ -332,9 +336,25 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
       backend_.scale(dg, c);
       backend_.gram_backward(dg, fm, dfm, 0.0f);
       backend_.mul_mask(dfm, st.output_mask[l], dfm);
-      backend_.axpy(1.0f, dfm, net_.grad(t.tap));
+      Tensor& df = net_.grad(t.tap);
+      if (first_write(df)) backend_.copy(dfm, df);
+      else backend_.axpy(1.0f, dfm, df);
     }
   }
+
+  // Content: α·(layer factor)·K·Σ(F − P)².
+  for (std::size_t l = 0; l < content_targets_.size(); ++l) {
+    const WeightedTap& t = config_.content_layers[l];
+    const Tensor& f = net_.feature(t.tap);
+    const double scale = config_.content_weight * content_scale(t, f.shape());
+    Tensor& df = net_.grad(t.tap);
+    if (first_write(df)) backend_.fill(df, 0.0f);
+    queue(content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &df));
+  }
+  for (const auto& t : config_.style_layers)
+    if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
+  for (const auto& t : config_.content_layers)
+    if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
 
   phase.next("backward");
   net_.backward(grad);

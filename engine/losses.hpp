@@ -108,6 +108,8 @@ class StyleObjective {
   // evaluate(): the loss values read back at once and the term each belongs to (fixed size: no allocation).
   std::array<double, Backend::kMaxDeferred> term_values_{};
   std::array<unsigned char, Backend::kMaxDeferred> term_kind_{};
+  // evaluate(): the tap gradient buffers some term has written this evaluation (capacity reserved at plan time).
+  std::vector<const float*> written_;
 };
 
 }  // namespace impasto

@@ -5,6 +5,7 @@
 // rule) through kernels/pool.cuh's window_grad, with the ReLU backward of the layer below fused in on request.
 // Windows do not overlap, so every covered element of dx is written exactly once; dropped odd rows/columns
 // are the caller's (engine/cuda/pool.cu clears them).
+#include <climits>
 #include <cstdint>
 
 #include "engine/cuda/check.hpp"
@@ -16,27 +17,28 @@ namespace impasto::kernels {
 namespace {
 
 // Window `out` (an element (b,ch,i,j) of the pooled tensor, in its layout) of x (n,c,h,w): its top-left
-// element and the offsets of its four elements in row-major window order, in x's layout.
+// element and the offsets of its four elements in row-major window order, in x's layout. I is the index type:
+// int where x has fewer than 2^31 elements (64-bit division is several times slower on the GPU).
+template <typename I>
 struct Window {
-  std::int64_t tl, off[4];
-  __device__ Window(std::int64_t out, int c, int h, int w, bool nhwc) {
-    const int oh = h / 2, ow = w / 2;
-    std::int64_t b;
-    int ch, i, j;
+  I tl, off[4];
+  __device__ Window(I out, I c, I h, I w, bool nhwc) {
+    const I oh = h / 2, ow = w / 2;
+    I b, ch, i, j;
     if (nhwc) {
-      ch = int(out % c);
-      j = int(out / c % ow);
-      i = int(out / (std::int64_t(c) * ow) % oh);
-      b = out / (std::int64_t(c) * ow * oh);
+      ch = out % c;
+      j = out / c % ow;
+      i = out / (c * ow) % oh;
+      b = out / (c * ow * oh);
     } else {
-      j = int(out % ow);
-      i = int(out / ow % oh);
-      const std::int64_t p = out / (std::int64_t(oh) * ow);  // plane b·C + ch
-      ch = int(p % c);
+      j = out % ow;
+      i = out / ow % oh;
+      const I p = out / (oh * ow);  // plane b·C + ch
+      ch = p % c;
       b = p / c;
     }
-    const std::int64_t px = nhwc ? c : 1, row = px * w;  // element strides of a pixel and of a row
-    tl = nhwc ? ((b * h + 2 * i) * std::int64_t(w) + 2 * j) * c + ch : ((b * c + ch) * std::int64_t(h) + 2 * i) * w + 2 * j;
+    const I px = nhwc ? c : 1, row = px * w;  // element strides of a pixel and of a row
+    tl = nhwc ? ((b * h + 2 * i) * w + 2 * j) * c + ch : ((b * c + ch) * h + 2 * i) * w + 2 * j;
     off[0] = 0;
     off[1] = px;
     off[2] = row;
@@ -44,35 +46,53 @@ struct Window {
   }
 };
 
+// The window of `out` with 32-bit index math when `small`.
+template <typename F>
+__device__ void with_window(std::int64_t out, int c, int h, int w, bool nhwc, bool small, F&& f) {
+  if (small) {
+    const Window<int> win(int(out), c, h, w, nhwc);
+    f(std::int64_t(win.tl), win.off);
+  } else {
+    const Window<std::int64_t> win(out, c, h, w, nhwc);
+    f(win.tl, win.off);
+  }
+}
+
 struct PoolForward {  // x (n,c,h,w) → y (n,c,h/2,w/2)
-  const float* x; float* y; int c, h, w; bool nhwc, average;
+  const float* x; float* y; int c, h, w; bool nhwc, average, small;
   __device__ void operator()(std::int64_t out) const {
-    const Window win(out, c, h, w, nhwc);
-    const float v[4] = {x[win.tl + win.off[0]], x[win.tl + win.off[1]], x[win.tl + win.off[2]], x[win.tl + win.off[3]]};
-    y[out] = math::window_value(v, average);
+    with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
+      const float v[4] = {x[tl + off[0]], x[tl + off[1]], x[tl + off[2]], x[tl + off[3]]};
+      y[out] = math::window_value(v, average);
+    });
   }
 };
 
 struct PoolBackward {  // x, dx (n,c,h,w); dy (n,c,h/2,w/2)
-  const float* x; const float* dy; float* dx; int c, h, w; bool nhwc, average, relu_mask;
+  const float* x; const float* dy; float* dx; int c, h, w; bool nhwc, average, relu_mask, small;
   __device__ void operator()(std::int64_t out) const {
-    const Window win(out, c, h, w, nhwc);
-    const float v[4] = {x[win.tl + win.off[0]], x[win.tl + win.off[1]], x[win.tl + win.off[2]], x[win.tl + win.off[3]]};
-    float d[4];
-    math::window_grad(v, dy[out], average, relu_mask, d);
-    for (int k = 0; k < 4; ++k) dx[win.tl + win.off[k]] = d[k];
+    with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
+      const float v[4] = {x[tl + off[0]], x[tl + off[1]], x[tl + off[2]], x[tl + off[3]]};
+      float d[4];
+      math::window_grad(v, dy[out], average, relu_mask, d);
+      for (int k = 0; k < 4; ++k) dx[tl + off[k]] = d[k];
+    });
   }
 };
+
+// x's element count fits int (so do all window indices).
+bool fits_int(int n, int c, int h, int w) { return std::int64_t(n) * c * h * w < std::int64_t(INT32_MAX); }
 
 }  // namespace
 
 void pool_forward(const float* x, float* y, int n, int c, int h, int w, bool nhwc, bool average, cudaStream_t s) {
-  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s, PoolForward{x, y, c, h, w, nhwc, average});
+  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s, PoolForward{x, y, c, h, w, nhwc, average, fits_int(n, c, h, w)});
 }
 
 void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,
                    bool relu_mask, cudaStream_t s) {
-  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s, PoolBackward{x, dy, dx, c, h, w, nhwc, average, relu_mask});
+  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+           PoolBackward{x, dy, dx, c, h, w, nhwc, average, relu_mask, fits_int(n, c, h, w)});
 }
 
 }  // namespace impasto::kernels

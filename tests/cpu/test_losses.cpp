@@ -214,6 +214,48 @@ TEST_CASE("masked styles: gradient, and a mask of ones equals no mask") {
   CHECK_THROWS_WITH_AS(bad.add_style(f.be.from_host(s1, ss), 1.0f, &empty), doctest::Contains("empty"), Error);
 }
 
+TEST_CASE("repeated evaluations start the tap gradients afresh (shared, masked and content taps)") {
+  // The first term to reach a tap overwrites its gradient, later ones add (StyleObjective::evaluate): an
+  // evaluation must not see the previous one's gradients, whichever terms share a tap.
+  Fixture f;
+  Vgg19 net(f.be, f.weights, PoolMode::average);
+  LossConfig c = small_config();
+  c.content_layers = parse_weighted_taps("relu1_1,conv2_1", "1,1", "content");  // both also style taps
+  const Shape ss{1, 3, f.h, f.w};
+  const auto s1 = random_image(f.h, f.w, 21), s2 = random_image(f.h, f.w, 22), content = random_image(f.h, f.w, 23);
+  const auto x1 = random_image(f.h, f.w, 24), x2 = random_image(f.h, f.w, 25);
+  Image left{1, f.h, f.w, std::vector<float>(std::size_t(f.h) * f.w)};
+  for (int i = 0; i < f.h; ++i)
+    for (int j = 0; j < f.w; ++j) left.data[i * f.w + j] = j < f.w / 2 ? 255.0f : 0.0f;
+  auto make = [&](StyleObjective& obj) {
+    obj.add_style(f.be.from_host(s1, ss), 1.0f);
+    obj.add_style(f.be.from_host(s2, ss), 1.0f, &left);
+    obj.set_content(f.be.from_host(content, ss));
+  };
+  StyleObjective reused(net, c);
+  make(reused);
+  Tensor g = f.be.empty(ss);
+  const double l1 = reused.evaluate(f.be.from_host(x1, ss), g).total;
+  const auto g1 = f.be.to_host(g);
+  const double l2 = reused.evaluate(f.be.from_host(x2, ss), g).total;
+  const auto g2 = f.be.to_host(g);
+  CHECK(reused.evaluate(f.be.from_host(x1, ss), g).total == l1);
+  CHECK(f.be.to_host(g) == g1);
+  StyleObjective fresh(net, c);
+  make(fresh);
+  CHECK(fresh.evaluate(f.be.from_host(x2, ss), g).total == l2);
+  CHECK(f.be.to_host(g) == g2);
+  // Texture synthesis: content taps planned but no content term; their gradients must read 0, not garbage.
+  StyleObjective texture(net, c);
+  texture.add_style(f.be.from_host(s1, ss), 1.0f);
+  texture.set_output_size(f.h, f.w);
+  for (const auto& x : {x1, x2}) {
+    const LossTerms t = texture.evaluate(f.be.from_host(x, ss), g);
+    CHECK(t.content == 0.0);
+    CHECK(std::isfinite(f.be.abs_sum(g)));
+  }
+}
+
 TEST_CASE("an evaluation reads all its loss terms back at once: one blocking reduction, the same terms") {
   // Two styles (one masked) on three style layers, a content layer and TV: 1 + 2·3 + 1 = 8 loss values.
   const int h = 12, w = 14;
