@@ -29,11 +29,23 @@ namespace {
 using cuda_detail::ConvDesc;
 using cuda_detail::ConvPlan;
 
+// FFT and Winograd-nonfused algorithms: inputs transformed through a workspace.
+bool transform_based(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool transform_based(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+
 // The first usable algorithm of cuDNN's ranked list (heuristic or measured): status OK, deterministic and
 // with a workspace of at most `cap` bytes on the first pass (anything on the second), FMA-only kernels under
 // fp32, never a math type that converts fp32 data to fp16/bf16 (ALLOW_CONVERSION: below TF32's range and
-// precision), and a workspace query that succeeds with the math type set on `conv`. Leaves `conv` set to the
-// chosen math type.
+// precision), and a workspace query that succeeds with the math type set on `conv`. Under fp32 the first pass
+// also skips the transform-based algorithms: cuDNN 9.19's heuristics rank FFT_TILING first for several of
+// VGG-19's backward-data layers, which cudnnFind measured 4–6× slower than IMPLICIT_PRECOMP_GEMM/ALGO_1 on an
+// H200 (perf/RESULTS.md, 2026-11-27). Leaves `conv` set to the chosen math type.
 template <typename Perf, typename Algo, typename WorkspaceQuery>
 void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t cap, ConvDesc& conv,
             WorkspaceQuery bytes_for, Algo* algo, std::size_t* bytes, const char* what, Shape x, Shape w) {
@@ -43,6 +55,7 @@ void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t ca
       if (pass == 0 && r.determinism != CUDNN_DETERMINISTIC) continue;
       if (r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) continue;
       if (precision == Precision::fp32 && r.mathType == CUDNN_TENSOR_OP_MATH) continue;
+      if (pass == 0 && precision == Precision::fp32 && transform_based(r.algo)) continue;
       const cudnnMathType_t math = precision == Precision::fp32 ? CUDNN_FMA_MATH : r.mathType;
       if (cudnnSetConvolutionMathType(conv, math) != CUDNN_STATUS_SUCCESS) continue;
       std::size_t b = 0;

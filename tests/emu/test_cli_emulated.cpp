@@ -69,6 +69,25 @@ TEST_CASE("emulated device: stylize with --device cuda follows --device cpu in f
   }
 }
 
+TEST_CASE("emulated device: fp32 skips the FFT algorithms cuDNN's heuristics rank first; tf32 takes them") {
+  // The fake ranks FFT_TILING first (forward algorithm 5, backward-data 3), as cuDNN 9.19 did for some layers.
+  const Inputs in;
+  ::setenv("IMPASTO_CUDNN_VERBOSE", "1", 1);
+  const auto fp32 = test::run_cli(in.stylize("cuda", "--precision fp32", "fp32.png"));
+  const auto tf32 = test::run_cli(in.stylize("cuda", "--precision tf32", "tf32.png"));
+  ::unsetenv("IMPASTO_CUDNN_VERBOSE");
+  INFO(fp32.out);
+  INFO(tf32.out);
+  REQUIRE(fp32.status == 0);
+  REQUIRE(tf32.status == 0);
+  CHECK(fp32.out.find("fp32 (heuristic): chosen algo") != std::string::npos);
+  CHECK(fp32.out.find("forward x (1,3,40,40) w (64,3,3,3) NCHW fp32 (heuristic): chosen algo 1,") != std::string::npos);
+  CHECK(fp32.out.find("backward-data x (1,64,40,40) w (64,64,3,3) NCHW fp32 (heuristic): chosen algo 1,") !=
+        std::string::npos);
+  CHECK(tf32.out.find("forward x (1,64,40,40) w (64,64,3,3) NHWC tf32 (heuristic): chosen algo 5,") !=
+        std::string::npos);
+}
+
 TEST_CASE("emulated device: L-BFGS without line search makes progress under TF32 and bf16 rounding") {
   // Torch's first step (1/‖g‖₁) is so short that under TF32 the first gradient difference is rounding noise and
   // every later step shrinks to nothing: the loss stalled at 2.26277e9 → 2.26276e9. Under rounding the first

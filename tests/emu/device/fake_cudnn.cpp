@@ -4,9 +4,10 @@
 // - Descriptors are interpreted as cuDNN does: tensors NCHW or NHWC (strides from the format), filters KCRS or
 //   KRSC, data float or bf16; a convolution whose descriptors disagree (channels, output size, data types) is
 //   CUDNN_STATUS_BAD_PARAM. bf16 data needs a tensor-core math type (NOT_SUPPORTED under CUDNN_FMA_MATH).
-// - Ranked algorithm lists (heuristic and "measured") hold entries the backend must skip: a workspace of 2 GiB
+// - Ranked algorithm lists (heuristic and "measured") start with FFT_TILING (which the backend takes under
+//   TF32/bf16 and must skip under fp32), then hold entries the backend must always skip: a workspace of 2 GiB
 //   (above its cap), a non-deterministic one, one with CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION; then
-//   IMPLICIT_PRECOMP_GEMM, which needs a workspace, and IMPLICIT_GEMM, which needs none.
+//   IMPLICIT_PRECOMP_GEMM (ALGO_1 backward), which needs a workspace, and IMPLICIT_GEMM, which needs none.
 // - A call must pass at least the workspace its algorithm needs; the fake fills that workspace with NaN first,
 //   so the backend's own data there (the bf16 staging copies) must not overlap it; inputs, outputs and the
 //   workspace must not overlap each other (aborts with one line).
@@ -152,6 +153,7 @@ std::size_t fwd_workspace(cudnnConvolutionFwdAlgo_t a, const cudnnTensorStruct& 
   switch (a) {
     case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED: return kHugeWorkspace;
     case CUDNN_CONVOLUTION_FWD_ALGO_FFT: return std::size_t(1) << 20;
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING: return bytes(x) / 4 + 1024;
     case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM: return bytes(x) / 2 + 4096;
     default: return 0;
   }
@@ -161,36 +163,41 @@ std::size_t bwd_workspace(cudnnConvolutionBwdDataAlgo_t a, const cudnnTensorStru
   switch (a) {
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED: return kHugeWorkspace;
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_0: return std::size_t(1) << 16;
+    case CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING: return bytes(dx) / 8 + 1024;
     case CUDNN_CONVOLUTION_BWD_DATA_ALGO_1: return bytes(dx) / 4 + 8192;  // unlike forward's: plans size the larger
     default: return 0;
   }
 }
 
-template <typename Perf, typename Algo>
-void rank(Perf* out, int requested, int* returned, const Algo (&algos)[5], const cudnnDeterminism_t (&det)[5],
+template <typename Perf, typename Algo, int N>
+void rank(Perf* out, int requested, int* returned, const Algo (&algos)[N], const cudnnDeterminism_t (&det)[N],
           cudnnMathType_t math, std::size_t (*ws)(Algo, const cudnnTensorStruct&), const cudnnTensorStruct& sized) {
   int n = 0;
-  for (int i = 0; i < 5 && n < requested; ++i, ++n) {
+  for (int i = 0; i < N && n < requested; ++i, ++n) {
     Perf p{};
     p.algo = algos[i];
     p.status = CUDNN_STATUS_SUCCESS;
     p.time = 0.1f * float(i + 1);
     p.memory = ws(algos[i], sized);
     p.determinism = det[i];
-    p.mathType = i == 2 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : math;
+    p.mathType = i == 3 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : math;
     out[n] = p;
   }
   *returned = n;
 }
 
-const cudnnConvolutionFwdAlgo_t kFwdAlgos[5] = {
-    CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_GEMM,
-    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM};
-const cudnnConvolutionBwdDataAlgo_t kBwdAlgos[5] = {
-    CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
-    CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD};
-const cudnnDeterminism_t kDeterminism[5] = {CUDNN_DETERMINISTIC, CUDNN_NON_DETERMINISTIC, CUDNN_DETERMINISTIC,
-                                            CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC};
+// FFT_TILING first, as cuDNN 9.19's heuristics rank it for some layers (the backend skips it under fp32 only),
+// then entries to skip (2 GiB of workspace, non-deterministic, ALLOW_CONVERSION), then the GEMM algorithms.
+const cudnnConvolutionFwdAlgo_t kFwdAlgos[6] = {
+    CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING, CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED, CUDNN_CONVOLUTION_FWD_ALGO_FFT,
+    CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM};
+const cudnnConvolutionBwdDataAlgo_t kBwdAlgos[6] = {
+    CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING, CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED,
+    CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
+    CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD};
+const cudnnDeterminism_t kDeterminism[6] = {CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC, CUDNN_NON_DETERMINISTIC,
+                                            CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC, CUDNN_DETERMINISTIC};
 
 // cuDNN's inputs and outputs (and its workspace) must not share memory: on a device the kernels race.
 struct Range {
