@@ -1,11 +1,11 @@
 // kernels/convert.cu — layout changes (float32 NCHW ↔ NHWC: transpose) and the layout-and-type changes around
-// the bf16 convolutions (Precision::bf16): float32
-// (N,C,HW) → bf16 (N,HW,C) on the way in (inputs, output gradients, and weights seen as (K,C,R·S) →
-// (K,R·S,C)), and bf16 (N,HW,C) → float32 (N,C,HW) on the way out, adding the bias and applying the ReLU
-// there (the epilogue cuDNN would fuse). Both are tiled transposes: a 32×32 tile goes through shared memory
-// so that reads and writes are coalesced on both sides (each thread moves 4 elements of a column); planes
-// narrower than a tile (the weights) are gathered one element per thread instead. Channels-last float32
-// tensors (NHWC activations, KRSC weights) only change type: to_bf16 and from_bf16, element by element.
+// the bf16 convolutions (Precision::bf16): float32 (N,C,HW) → bf16 (N,HW,C) on the way in (inputs, output
+// gradients, and weights seen as (K,C,R·S) → (K,R·S,C)), and bf16 (N,HW,C) → float32 (N,C,HW) on the way out,
+// adding the bias and applying the ReLU there (the epilogue cuDNN would fuse). All are tiled transposes: a
+// 32×32 tile goes through shared memory so that reads and writes are coalesced on both sides (each thread
+// moves 4 elements of a column); where a side is narrower than a tile (3×3 filter planes, the image's 3
+// channels), the way in is gathered one element per thread instead. Channels-last float32 tensors (NHWC
+// activations, KRSC weights) only change type: to_bf16 and from_bf16, element by element.
 #include <cuda_bf16.h>
 
 #include <algorithm>
@@ -72,24 +72,15 @@ __global__ void from_bf16_transposed(const __nv_bfloat16* __restrict__ in, float
   }
 }
 
-// The same float32 (N, C, plane) → bf16 (N, plane, C) copy, one thread per element: for planes narrower than a
-// tile (the weights' K·K = 9), where most of a 32×32 tile would idle.
-struct ToBf16Gather {
-  const float* in; __nv_bfloat16* out; int c; std::int64_t plane;
-  __device__ void operator()(std::int64_t i) const {  // i over the output (N, plane, C)
-    const std::int64_t ch = i % c, p = i / c % plane, b = i / (std::int64_t(c) * plane);
-    out[i] = __float2bfloat16(in[(b * c + ch) * plane + p]);
-  }
-};
-
-// out (N, cols, rows) = in (N, rows, cols), one element per thread (i over out): for the image (3 channels) and
-// filters (3×3 planes), where a 32×32 tile would hold a few useful rows (an H200 spent 0.1 ms on each image
-// transpose at 1024² that way).
+// out (N, cols, rows) of type Out = in (N, rows, cols), one element per thread (i over out): where a side is
+// narrower than a tile (the image's 3 channels, the filters' 3×3 planes) and most of a 32×32 tile would idle (an
+// H200 spent 0.1 ms on each image transpose at 1024² that way).
+template <typename Out>
 struct TransposeGather {
-  const float* in; float* out; std::int64_t rows, cols;
+  const float* in; Out* out; std::int64_t rows, cols;
   __device__ void operator()(std::int64_t i) const {
     const std::int64_t r = i % rows, c = i / rows % cols, b = i / (rows * cols);
-    out[i] = in[(b * rows + r) * cols + c];
+    out[i] = convert_to(in[(b * rows + r) * cols + c], out);
   }
 };
 
@@ -113,27 +104,26 @@ dim3 tiles(int n, std::int64_t rows, std::int64_t cols) {
               unsigned(n));
 }
 
-}  // namespace
-
-void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t plane, cudaStream_t s) {
-  if (n <= 0 || c <= 0 || plane <= 0) return;
-  if (plane < kTile) {
-    for_each(std::int64_t(n) * c * plane, s, ToBf16Gather{x, static_cast<__nv_bfloat16*>(y), c, plane});
+// out (N, cols, rows) = in (N, rows, cols): tiles, or one element per thread where a side is under a tile.
+template <typename Out>
+void transpose_into(const float* x, Out* y, int n, std::int64_t rows, std::int64_t cols, cudaStream_t s) {
+  if (n <= 0 || rows <= 0 || cols <= 0) return;
+  if (rows < kTile || cols < kTile) {
+    for_each(std::int64_t(n) * rows * cols, s, TransposeGather<Out>{x, y, rows, cols});
     return;
   }
-  IMPASTO_LAUNCH(transposed<__nv_bfloat16>, tiles(n, c, plane), dim3(kTile, kRows), s)
-  (x, static_cast<__nv_bfloat16*>(y), c, plane);
+  IMPASTO_LAUNCH(transposed<Out>, tiles(n, rows, cols), dim3(kTile, kRows), s)(x, y, rows, cols);
   IMPASTO_CUDA_CHECK_LAUNCH();
 }
 
+}  // namespace
+
+void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t plane, cudaStream_t s) {
+  transpose_into(x, static_cast<__nv_bfloat16*>(y), n, c, plane, s);
+}
+
 void transpose(const float* x, float* y, int n, std::int64_t rows, std::int64_t cols, cudaStream_t s) {
-  if (n <= 0 || rows <= 0 || cols <= 0) return;
-  if (rows < kTile || cols < kTile) {
-    for_each(std::int64_t(n) * rows * cols, s, TransposeGather{x, y, rows, cols});
-    return;
-  }
-  IMPASTO_LAUNCH(transposed<float>, tiles(n, rows, cols), dim3(kTile, kRows), s)(x, y, rows, cols);
-  IMPASTO_CUDA_CHECK_LAUNCH();
+  transpose_into(x, y, n, rows, cols, s);
 }
 
 void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s) {
