@@ -351,10 +351,9 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     if (first_write(df)) backend_.fill(df, 0.0f);
     queue(content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &df));
   }
-  for (const auto& t : config_.style_layers)
-    if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
-  for (const auto& t : config_.content_layers)
-    if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
+  for (const auto* layers : {&config_.style_layers, &config_.content_layers})
+    for (const WeightedTap& t : *layers)
+      if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
 
   phase.next("backward");
   net_.backward(grad);
