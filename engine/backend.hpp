@@ -171,15 +171,16 @@ class Backend {
   // not overlap x or y.
   virtual void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) = 0;
 
-  // ---- dense matrix–vector products (BLAS level 2; the compact L-BFGS of engine/lbfgs_history.cpp) ---------
-  // A is `a` seen as a row-major rows×n matrix (rows of a history matrix: Tensor::slice_rows), with
-  // rows = y.numel() and n = x.numel() for gemv, the other way round for gemv_t; a.numel() must be rows·n.
-  // Always fp32 (also under tf32 and bf16): these products feed the optimizer's small solves.
-  // Sums run in float in the library's order (not the double accumulation of the reductions).
-  // y (rows) = A·x (n). y must not overlap a or x.
-  virtual void gemv(const Tensor& a, const Tensor& x, Tensor& y) = 0;
-  // y (n) = alpha·Aᵀ·x (rows) + beta·y; beta = 0 overwrites y (its old values, even NaN, are not read).
-  // y must not overlap a or x.
+  // ---- dense matrix products over the L-BFGS history (BLAS; the compact L-BFGS of engine/lbfgs_history.cpp) --
+  // Matrices are row-major views of tensors (rows of a history matrix: Tensor::slice_rows; a gradient is one row
+  // of n). Always fp32 (also under tf32 and bf16): these products feed the optimizer's small solves. Sums run in
+  // float in the library's order (not the double accumulation of the reductions).
+  // c (1,1,ra,rb) = A·Bᵀ: A is `a` seen as ra×n, B is `b` seen as rb×n (n = a.numel() / ra = b.numel() / rb),
+  // so c[i][j] = a_i·b_j: several dot products over long rows in one pass over B (one pass over the history
+  // for every right-hand row in a). c must not overlap a or b; its old values are not read.
+  virtual void gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) = 0;
+  // y (n) = alpha·Aᵀ·x (rows) + beta·y, A is `a` seen as a row-major rows×n matrix with rows = x.numel() and
+  // n = y.numel(); beta = 0 overwrites y (its old values, even NaN, are not read). y must not overlap a or x.
   virtual void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) = 0;
 
  protected:

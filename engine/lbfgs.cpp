@@ -2,15 +2,17 @@
 // DESIGN.md "Optimizers".
 //
 // Direction: d = −H·g from the m newest pairs (engine/lbfgs_history.cpp): by default the compact representation
-// of Byrd, Nocedal & Schnabel 1994 (eq. 2.6; GEMVs and O(1) device→host syncs per iteration), or the two-loop
+// of Byrd, Nocedal & Schnabel 1994 (eq. 2.6; two passes over the history and O(1) device→host syncs per
+// iteration), or the two-loop
 // recursion of Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 (LbfgsParams::direction), both with
 // H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). A pair is kept only when sᵀy > curvature_eps·yᵀy (the
 // curvature guard keeps H positive definite on non-convex objectives).
 //
-// Device→host syncs per iteration with line search none: the direction (1 with compact, 2·size with two_loop),
-// gᵀd, the gradient's finiteness check (whose ‖g‖∞ also serves the "gradient zero" test) and the pair offer: 4
-// with compact (the two-loop version before it took 2m + 5). Strong Wolfe: the check and the trial's gᵀd per
-// evaluation (5 when the first step is accepted), two norms more when it zooms.
+// Device→host syncs per iteration with line search none: gᵀd, the gradient's finiteness check (whose ‖g‖∞ also
+// serves the "gradient zero" test) and the pair offer, whose one download also brings the next direction's
+// products: 3 with compact; two_loop adds 2·size dot products (the two-loop version before took 2m + 5).
+// Strong Wolfe: the check and the trial's gᵀd per evaluation (4 when the first step is accepted), two norms
+// more when it zooms.
 //
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
 // one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
@@ -120,7 +122,12 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
   for (int k = 1; k <= params_.max_iterations; ++k) {
     ProfileRange iteration_range("iteration");  // NVTX ranges / phase timing (engine/profile.hpp)
     ProfileRange step_range("optimizer");
-    history_.direction(g_, d_, params_.direction);
+    // From the second iteration on, the offer at the end of the previous one computed g's products with the
+    // history (the compact direction then needs no download of its own).
+    if (k == 1)
+      history_.direction(g_, d_, params_.direction);
+    else
+      history_.next_direction(d_, params_.direction);
     double gtd = backend_.dot(g_, d_);
     if (!(gtd < 0)) {
       // Rounding in an ill-conditioned history gave a non-descent direction: restart from steepest descent.
@@ -159,7 +166,7 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     backend_.copy(d_, s);
     backend_.scale(s, float(t));             // s = t·d
     backend_.axpby(1.0f, g_, -1.0f, y);      // y = g_{k+1} − g_k
-    if (!history_.offer()) ++skips;
+    if (!history_.offer(g_)) ++skips;
     step_range.end();
 
     loss = new_loss;

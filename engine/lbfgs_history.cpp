@@ -10,18 +10,21 @@
 // two triangular solves instead of being formed. With p_s = Sᵀg and p_y = Yᵀg:
 //     u = R⁻¹·p_s,   c_s = R⁻ᵀ·((D + γYᵀY)·u − γ·p_y),   c_y = −γ·u        (host, double, O(k²))
 //     d = −H·g = −γ·g − S·c_s − Y·c_y
-// so an iteration needs two GEMVs for p (one download of 2k floats), the host solve, one upload of the 2k
-// coefficients and two transposed GEMVs into d: O(1) device→host syncs instead of the two-loop's 2k dot
-// products. SᵀY and YᵀY (m×m, double) stay on the host and change by one row and column per accepted pair
-// (BNS §4's limited-memory updating): three GEMVs give Sᵀy, Yᵀy and Yᵀs of the new pair, one more its sᵀy and
-// yᵀy, all downloaded in one transfer. H0 = γI with γ = sᵀy / yᵀy of the newest pair (N&W eq. 7.20).
+// SᵀY and YᵀY (m×m, double) stay on the host and change by one row and column per accepted pair (BNS §4's
+// limited-memory updating). H0 = γI with γ = sᵀy / yᵀy of the newest pair (N&W eq. 7.20).
+//
+// Passes over the history per iteration (the optimizer's cost: the history is up to 2m image-sized rows, 2.5 GB
+// at 1024² with m = 100): the pairs are stored interleaved in one matrix [S Y] and the offer of a new pair also
+// takes the gradient g at the new iterate, so one GEMM [s; y; g]·[S Y]ᵀ gives at once the new pair's products
+// for SᵀY and YᵀY and the next direction's p = [S Y]ᵀg (the kept rows do not change with the offer, except the
+// replaced slot, whose products come from the small GEMM [s; y; g]·[s; y]ᵀ). The direction then needs only the
+// GEMV d = −γ·g − [S Y]·c. Two passes over the history per iteration, where separate GEMVs for Sᵀy, Yᵀy, Yᵀs,
+// Sᵀg, Yᵀg and the two products into d made seven; one download per iteration (the offer's).
 //
 // two_loop: Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 with the same pairs, H0 and guard —
 // 2k dot products, each a device→host sync. Kept as the reference the tests compare the compact form against.
 //
-// Storage: S and Y are (m, n) matrices whose rows form a ring: rows fill in order 0, 1, …; once full the new
-// pair replaces the oldest (row head_), so the kept rows are always rows [0, k) and one GEMV covers them.
-// The candidate pair lives in its own (2, n) matrix so that a pair the curvature guard rejects
+// The candidate pair lives in its own rows (with the copy of g) so that a pair the curvature guard rejects
 // (sᵀy <= curvature_eps·yᵀy) never disturbs the kept ones.
 #include <climits>
 
@@ -32,41 +35,42 @@ namespace impasto::detail {
 
 namespace {
 
-// Layout of small_ (a (1,1,1,7m+2) vector), m = capacity:
-//   [0, 3m+2)     offer():     sᵀy, yᵀy | Sᵀy (k) | Yᵀy (k) | Yᵀs (k)    (new pair s, y; by physical row)
-//   [3m+2, 5m+2)  direction(): Sᵀg (k) | Yᵀg (k)
-//   [5m+2, 7m+2)  direction(): c_s (k) | c_y (k)
-std::int64_t p_offset(int m) { return 3 * std::int64_t(m) + 2; }
-std::int64_t c_offset(int m) { return 5 * std::int64_t(m) + 2; }
+// Layout of small_ (a (1,1,1,10m+6) vector), m = capacity, k = pairs kept when written:
+//   [0, 6k + 6)         offer(): [s; y; g]·[S Y]ᵀ (3 × 2k, by history row) | [s; y; g]·[s; y]ᵀ (3 × 2)
+//   [6m + 6, 8m + 6)    direction(): g·[S Y]ᵀ (2k)
+//   [8m + 6, 10m + 6)   the coefficients c (2k, by history row: c_s of pair i in 2i, c_y in 2i + 1)
+std::int64_t p_offset(int m) { return 6 * std::int64_t(m) + 6; }
+std::int64_t c_offset(int m) { return 8 * std::int64_t(m) + 6; }
 
 }  // namespace
 
 std::size_t LbfgsHistory::bytes(Shape shape, int capacity) {
-  // S, Y (m, n), the candidate pair (2, n) and small_ (7m + 2), as the constructor below allocates them.
-  const std::int64_t floats = (2 * std::int64_t(capacity) + 2) * shape.numel() + c_offset(capacity) + 2 * std::int64_t(capacity);
+  // [S Y] (2m, n), the candidate rows (3, n) and small_ (10m + 6), as the constructor below allocates them.
+  const std::int64_t floats = (2 * std::int64_t(capacity) + 3) * shape.numel() + c_offset(capacity) + 2 * std::int64_t(capacity);
   return std::size_t(floats) * sizeof(float);
 }
 
 LbfgsHistory::LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps)
     : backend_(backend), capacity_(capacity), curvature_eps_(curvature_eps) {
-  IMPASTO_CHECK(capacity >= 1, "L-BFGS: history " << capacity << " must be >= 1");
+  IMPASTO_CHECK(capacity >= 1 && capacity <= INT_MAX / 16, "L-BFGS: history " << capacity << " must be >= 1");
   const std::int64_t n = shape.numel();
   IMPASTO_CHECK(n > 0 && n <= INT_MAX, "L-BFGS: cannot keep a history of tensors " << shape.str());
   const int cols = int(n);
-  s_ = backend_.empty(Shape{1, 1, capacity, cols});
-  y_ = backend_.empty(Shape{1, 1, capacity, cols});
-  pair_ = backend_.empty(Shape{1, 1, 2, cols});
+  history_ = backend_.empty(Shape{1, 1, 2 * capacity, cols});
+  candidate_ = backend_.empty(Shape{1, 1, 3, cols});
   small_ = backend_.empty(Shape{1, 1, 1, int(c_offset(capacity) + 2 * std::int64_t(capacity))});
-  candidate_s_ = pair_.slice_rows(0, 1).reshaped(shape);
-  candidate_y_ = pair_.slice_rows(1, 1).reshaped(shape);
+  candidate_s_ = candidate_.slice_rows(0, 1).reshaped(shape);
+  candidate_y_ = candidate_.slice_rows(1, 1).reshaped(shape);
+  offered_g_ = candidate_.slice_rows(2, 1).reshaped(shape);
   for (int i = 0; i < capacity; ++i) {
-    s_rows_.push_back(s_.slice_rows(i, 1).reshaped(shape));
-    y_rows_.push_back(y_.slice_rows(i, 1).reshaped(shape));
+    s_rows_.push_back(history_.slice_rows(2 * i, 1).reshaped(shape));
+    y_rows_.push_back(history_.slice_rows(2 * i + 1, 1).reshaped(shape));
   }
   const auto m = std::size_t(capacity);
   sty_.assign(m * m, 0.0);
   yty_.assign(m * m, 0.0);
   host_.assign(std::size_t(small_.numel()), 0.0f);
+  p_.assign(2 * m, 0.0f);
   u_.assign(m, 0.0);
   w_.assign(m, 0.0);
   v_.assign(m, 0.0);
@@ -76,36 +80,42 @@ void LbfgsHistory::clear() {
   count_ = 0;
   head_ = 0;
   gamma_ = 1;
+  offered_ = false;
 }
 
-Tensor LbfgsHistory::vector_view(std::int64_t offset, int count) const {
-  return small_.slice(offset, Shape{1, 1, 1, count});
+Tensor LbfgsHistory::small_view(std::int64_t offset, int rows, int cols) const {
+  return small_.slice(offset, Shape{1, 1, rows, cols});
 }
 
-bool LbfgsHistory::offer() {
+bool LbfgsHistory::offer(const Tensor& g) {
   const int k = count_, m = capacity_;
-  Tensor own = vector_view(0, 2);  // sᵀy, yᵀy = [s; y]·y
-  backend_.gemv(pair_, candidate_y_, own);
-  if (k > 0) {
-    const Tensor s_k = s_.slice_rows(0, k), y_k = y_.slice_rows(0, k);  // (k, n)
-    Tensor s_y = vector_view(2, k), y_y = vector_view(2 + k, k), y_s = vector_view(2 + 2 * k, k);
-    backend_.gemv(s_k, candidate_y_, s_y);  // s_iᵀy
-    backend_.gemv(y_k, candidate_y_, y_y);  // y_iᵀy
-    backend_.gemv(y_k, candidate_s_, y_s);  // y_iᵀs
-  }
-  backend_.download(vector_view(0, 3 * k + 2), host_.data());  // the one sync
-  const double ys = host_[0], yy = host_[1];
+  backend_.copy(g, offered_g_);  // the third right-hand row
+  Tensor with_history = small_view(0, 3, 2 * k);  // (3, 2k): row j = candidate row j · each history row
+  if (k > 0) backend_.gemm_nt(candidate_, kept_rows(), with_history);
+  Tensor own = small_view(6 * std::int64_t(k), 3, 2);  // (3, 2): [s; y; g]·[s; y]ᵀ
+  backend_.gemm_nt(candidate_, candidate_.slice_rows(0, 2), own);
+  backend_.download(small_view(0, 1, 6 * k + 6), host_.data());  // the one sync
+  const float* h = host_.data();
+  auto product = [&](int j, int history_row) { return double(h[std::size_t(j) * 2 * k + history_row]); };
+  const float* o = h + 6 * k;  // o[2j + c]: candidate row j (s, y, g) · (s, y)[c]
+  const double ys = o[1], yy = o[3];
+
+  // g's products with the kept rows serve the next direction whether or not this pair is kept.
+  for (int i = 0; i < 2 * k; ++i) p_[std::size_t(i)] = float(product(2, i));
+  offered_ = true;
   if (!(ys > curvature_eps_ * yy) || !(yy > 0)) return false;  // curvature guard (also rejects NaN)
 
-  const int r = k < m ? k : head_;  // the next free row, else the oldest pair's
+  const int r = k < m ? k : head_;  // the next free slot, else the oldest pair's
   for (int i = 0; i < k; ++i) {
     if (i == r) continue;  // the outgoing pair's products
-    sty_[std::size_t(i) * m + r] = host_[std::size_t(2 + i)];
-    sty_[std::size_t(r) * m + i] = host_[std::size_t(2 + 2 * k + i)];
-    yty_[std::size_t(i) * m + r] = yty_[std::size_t(r) * m + i] = host_[std::size_t(2 + k + i)];
+    sty_[std::size_t(i) * m + r] = product(1, 2 * i);      // s_iᵀy
+    sty_[std::size_t(r) * m + i] = product(0, 2 * i + 1);  // sᵀy_i
+    yty_[std::size_t(i) * m + r] = yty_[std::size_t(r) * m + i] = product(1, 2 * i + 1);
   }
   sty_[std::size_t(r) * m + r] = ys;
   yty_[std::size_t(r) * m + r] = yy;
+  p_[2 * std::size_t(r)] = o[4];      // gᵀs
+  p_[2 * std::size_t(r) + 1] = o[5];  // gᵀy
   backend_.copy(candidate_s_, s_rows_[std::size_t(r)]);
   backend_.copy(candidate_y_, y_rows_[std::size_t(r)]);
   if (k < m)
@@ -118,31 +128,43 @@ bool LbfgsHistory::offer() {
 
 void LbfgsHistory::direction(const Tensor& g, Tensor& d, LbfgsParams::Direction how) {
   IMPASTO_ASSERT(g.data() != d.data());
-  if (count_ == 0) {  // H = I: steepest descent
-    backend_.copy(g, d);
-    backend_.scale(d, -1.0f);
-    return;
-  }
-  if (how == LbfgsParams::Direction::compact)
-    compact_direction(g, d);
-  else
+  if (count_ == 0) {
+    steepest_descent(g, d);
+  } else if (how == LbfgsParams::Direction::compact) {
+    Tensor products = small_view(p_offset(capacity_), 1, 2 * count_);
+    backend_.gemm_nt(g, kept_rows(), products);  // g·[S Y]ᵀ
+    float* p = host_.data() + p_offset(capacity_);
+    backend_.download(products, p);  // the one sync
+    compact_direction(g, p, d);
+  } else {
     two_loop_direction(g, d);
+  }
 }
 
-void LbfgsHistory::compact_direction(const Tensor& g, Tensor& d) {
+void LbfgsHistory::next_direction(Tensor& d, LbfgsParams::Direction how) {
+  IMPASTO_ASSERT(offered_);
+  if (count_ == 0)
+    steepest_descent(offered_g_, d);
+  else if (how == LbfgsParams::Direction::compact)
+    compact_direction(offered_g_, p_.data(), d);  // the products from the offer
+  else
+    two_loop_direction(offered_g_, d);
+}
+
+void LbfgsHistory::steepest_descent(const Tensor& g, Tensor& d) {  // H = I
+  backend_.copy(g, d);
+  backend_.scale(d, -1.0f);
+}
+
+void LbfgsHistory::compact_direction(const Tensor& g, const float* p, Tensor& d) {
+  // p (2k) = [S Y]ᵀg by history row: s_iᵀg in 2i, y_iᵀg in 2i + 1.
   const int k = count_, m = capacity_;
   const double gamma = gamma_;
-  const Tensor s_k = s_.slice_rows(0, k), y_k = y_.slice_rows(0, k);  // (k, n)
-  Tensor p_s = vector_view(p_offset(m), k), p_y = vector_view(p_offset(m) + k, k);
-  backend_.gemv(s_k, g, p_s);  // Sᵀg
-  backend_.gemv(y_k, g, p_y);  // Yᵀg
-  const float* p = host_.data();  // [Sᵀg | Yᵀg] by physical row
-  backend_.download(vector_view(p_offset(m), 2 * k), host_.data());  // the one sync
 
-  // By age a (0 = oldest), row(a) its physical row.
+  // By age a (0 = oldest), row(a) its pair slot.
   for (int a = k - 1; a >= 0; --a) {  // u = R⁻¹·p_s: back substitution, R_ab = s_aᵀy_b (a <= b)
     const int ra = row(a);
-    double acc = p[ra];
+    double acc = p[2 * ra];
     for (int b = a + 1; b < k; ++b) acc -= sty(ra, row(b)) * u_[std::size_t(b)];
     u_[std::size_t(a)] = acc / sty(ra, ra);
   }
@@ -150,7 +172,7 @@ void LbfgsHistory::compact_direction(const Tensor& g, Tensor& d) {
     const int ra = row(a);
     double acc = 0;
     for (int b = 0; b < k; ++b) acc += yty(ra, row(b)) * u_[std::size_t(b)];
-    w_[std::size_t(a)] = sty(ra, ra) * u_[std::size_t(a)] + gamma * (acc - p[k + ra]);
+    w_[std::size_t(a)] = sty(ra, ra) * u_[std::size_t(a)] + gamma * (acc - p[2 * ra + 1]);
   }
   for (int a = 0; a < k; ++a) {  // c_s = v = R⁻ᵀ·w: forward substitution, (Rᵀ)_ab = s_bᵀy_a (b <= a)
     const int ra = row(a);
@@ -158,18 +180,15 @@ void LbfgsHistory::compact_direction(const Tensor& g, Tensor& d) {
     for (int b = 0; b < a; ++b) acc -= sty(row(b), ra) * v_[std::size_t(b)];
     v_[std::size_t(a)] = acc / sty(ra, ra);
   }
-  float* c = host_.data() + c_offset(m);  // [c_s | c_y] by physical row
+  float* c = host_.data() + c_offset(m);  // by history row
   for (int a = 0; a < k; ++a) {
-    c[row(a)] = float(v_[std::size_t(a)]);
-    c[k + row(a)] = float(-gamma * u_[std::size_t(a)]);
+    c[2 * row(a)] = float(v_[std::size_t(a)]);
+    c[2 * row(a) + 1] = float(-gamma * u_[std::size_t(a)]);
   }
-  Tensor coefficients = vector_view(c_offset(m), 2 * k);
+  Tensor coefficients = small_view(c_offset(m), 1, 2 * k);
   backend_.upload(c, coefficients);
-
-  const Tensor c_s = vector_view(c_offset(m), k), c_y = vector_view(c_offset(m) + k, k);
   backend_.copy(g, d);
-  backend_.gemv_t(s_k, c_s, -1.0f, float(-gamma), d);  // d = −γ·g − S·c_s
-  backend_.gemv_t(y_k, c_y, -1.0f, 1.0f, d);           //     − Y·c_y
+  backend_.gemv_t(kept_rows(), coefficients, -1.0f, float(-gamma), d);  // d = −γ·g − [S Y]·c
 }
 
 void LbfgsHistory::two_loop_direction(const Tensor& g, Tensor& d) {

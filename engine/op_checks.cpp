@@ -1,6 +1,7 @@
 // engine/op_checks.cpp — see op_checks.hpp: the one implementation of every backend op's argument checks.
 #include "engine/op_checks.hpp"
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 
@@ -311,19 +312,40 @@ int gram_backward(const Tensor& dg, const Tensor& f, const Tensor& df, Device de
   return c;
 }
 
-// ---- GEMV -------------------------------------------------------------------------------------------------------
+// ---- history products (GEMM / GEMV) ----------------------------------------------------------------------------
 
-GemvDims gemv(const Tensor& a, const Tensor& in, const Tensor& out, std::int64_t rows, std::int64_t n,
-              Device device, const char* op, const char* blas) {
+GemmDims gemm_nt(const Tensor& a, const Tensor& b, const Tensor& c, Device device, const char* blas) {
+  const char* op = "gemm_nt";
   check_tensor(a, device, op, "a");
-  check_tensor(in, device, op, "x");
-  check_tensor(out, device, op, "y");
+  check_tensor(b, device, op, "b");
+  check_tensor(c, device, op, "c");
+  const Shape cs = c.shape();
+  IMPASTO_CHECK(cs.n == 1 && cs.c == 1, op << ": c " << cs.str() << " must be (1,1,ra,rb)");
+  const std::int64_t ra = cs.h, rb = cs.w;
+  IMPASTO_CHECK(ra > 0 ? a.numel() % ra == 0 : a.numel() == 0,
+                op << ": a " << a.shape().str() << " holds " << a.numel() << " elements, not " << ra
+                   << " rows (c is " << cs.str() << ")");
+  const std::int64_t n = ra > 0 ? a.numel() / ra : b.numel() / std::max<std::int64_t>(rb, 1);
+  IMPASTO_CHECK(b.numel() == rb * n, op << ": b " << b.shape().str() << " holds " << b.numel()
+                                        << " elements, expected rb·n = " << rb << "·" << n);
+  IMPASTO_CHECK(n <= INT_MAX, op << ": rows of " << n << " exceed " << blas << "'s int range");
+  check_no_alias(c, a, op, "c", "a");
+  check_no_alias(c, b, op, "c", "b");
+  return {int(ra), int(rb), int(n)};
+}
+
+GemvDims gemv_t(const Tensor& a, const Tensor& x, const Tensor& y, Device device, const char* blas) {
+  const char* op = "gemv_t";
+  check_tensor(a, device, op, "a");
+  check_tensor(x, device, op, "x");
+  check_tensor(y, device, op, "y");
+  const std::int64_t rows = x.numel(), n = y.numel();
   IMPASTO_CHECK(a.numel() == rows * n, op << ": a " << a.shape().str() << " holds " << a.numel()
                                           << " elements, expected rows·n = " << rows << "·" << n);
   IMPASTO_CHECK(rows <= INT_MAX && n <= INT_MAX, op << ": " << rows << "×" << n << " exceeds " << blas
                                                     << "'s int range");
-  check_no_alias(out, a, op, "y", "a");
-  check_no_alias(out, in, op, "y", "x");
+  check_no_alias(y, a, op, "y", "a");
+  check_no_alias(y, x, op, "y", "x");
   return {int(rows), int(n)};
 }
 

@@ -132,15 +132,22 @@ int gram(const Tensor& f, const Tensor& g, Device device);
 // f (1,C,H,W), dg (1,1,C,C), df (1,C,H,W) overlapping neither; returns C.
 int gram_backward(const Tensor& dg, const Tensor& f, const Tensor& df, Device device);
 
-// ---- GEMV -------------------------------------------------------------------------------------------------------
+// ---- history products (GEMM / GEMV) ----------------------------------------------------------------------------
+
+struct GemmDims {
+  int ra, rb, n;
+};
+
+// A gemm_nt call c (1,1,ra,rb) = a (ra×n)·b (rb×n)ᵀ: c of that shape, a and b holding ra·n and rb·n elements,
+// sizes within the int range of the BLAS named `blas` ("BLAS", "cuBLAS"), c overlapping neither a nor b.
+GemmDims gemm_nt(const Tensor& a, const Tensor& b, const Tensor& c, Device device, const char* blas);
 
 struct GemvDims {
   int rows, n;
 };
 
-// A gemv/gemv_t call where a (rows×n) maps `in` (x) to `out` (y): rows·n elements in a, sizes within the int
-// range of the BLAS named `blas` ("BLAS", "cuBLAS"), y overlapping neither a nor x. Returns {rows, n} as ints.
-GemvDims gemv(const Tensor& a, const Tensor& in, const Tensor& out, std::int64_t rows, std::int64_t n,
-              Device device, const char* op, const char* blas);
+// A gemv_t call where a (rows×n) maps x (rows) to y (n): rows·n elements in a, sizes within the int range of
+// `blas`, y overlapping neither a nor x. Returns {rows, n} as ints.
+GemvDims gemv_t(const Tensor& a, const Tensor& x, const Tensor& y, Device device, const char* blas);
 
 }  // namespace impasto::checks

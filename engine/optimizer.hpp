@@ -124,14 +124,16 @@ class RunState {
 // The L-BFGS memory and the product d = −H·g (engine/lbfgs_history.cpp). Internal: declared here for Lbfgs and
 // for the tests that compare the two directions on given pairs.
 //
-// S and Y are (m, n) matrices whose rows are a ring of the kept pairs (oldest at row head, filled in order
-// 0, 1, … until full). The host keeps SᵀY and YᵀY (m×m, double, indexed by row) up to date: each accepted pair
-// costs three GEMVs (Sᵀy, Yᵀy, Yᵀs of the new pair) and two more products (sᵀy, yᵀy), downloaded together
-// in one transfer.
+// The kept pairs are the rows of one (2m, n) matrix [S Y], interleaved (pair i: s_i in row 2i, y_i in row
+// 2i + 1) and filled as a ring (in order 0, 1, … until full, then the oldest is replaced), so the kept pairs are
+// always rows [0, 2·size) and one GEMM or GEMV covers them. The host keeps SᵀY and YᵀY (m×m, double, indexed by
+// pair slot) up to date. offer(g) takes the candidate pair and the gradient g at the new iterate: one GEMM gives
+// the products of s, y and g with every kept row (Sᵀy, Yᵀy, Yᵀs for the matrices; Sᵀg, Yᵀg for the next
+// direction), one small one those of s, y, g with s and y, and one download brings them all to the host.
 class LbfgsHistory {
  public:
-  // Allocates S and Y (m, n), the candidate pair (2, n) and one (7m + 2)-float vector for the small products.
-  // n = shape.numel().
+  // Allocates [S Y] (2m, n), the candidate rows (3, n: s, y and a copy of g) and one (10m + 6)-float vector for
+  // the small products. n = shape.numel().
   LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps);
   // The bytes the constructor allocates.
   static std::size_t bytes(Shape shape, int capacity);
@@ -144,33 +146,43 @@ class LbfgsHistory {
   Tensor& candidate_s() { return candidate_s_; }
   Tensor& candidate_y() { return candidate_y_; }
   // Keeps the candidate when sᵀy > curvature_eps·yᵀy (curvature guard; also rejects NaN), dropping the oldest
-  // pair when full. Returns whether it was kept. One device→host transfer (3·size + 2 floats).
-  bool offer();
+  // pair when full. Returns whether it was kept. g (shape as constructed) is the gradient at the new iterate:
+  // it is copied, and its products with the history (as it stands after the offer) serve next_direction().
+  // One device→host transfer (6·size + 6 floats).
+  bool offer(const Tensor& g);
 
-  // d = −H·g (d = −g when empty). compact: GEMVs, one download of 2·size floats and one upload of as many;
-  // two_loop: 2·size dot products. d must not be g.
+  // d = −H·g (d = −g when empty). compact: one GEMM and one download of 2·size floats for the products of g,
+  // one upload of as many coefficients and one GEMV; two_loop: 2·size dot products. d must not be g.
   void direction(const Tensor& g, Tensor& d, LbfgsParams::Direction how);
+  // d = −H·g for the g of the last offer(), whose products that offer computed: compact needs no download
+  // (one upload and one GEMV). Only after an offer() since the last clear().
+  void next_direction(Tensor& d, LbfgsParams::Direction how);
 
  private:
-  int row(int age) const { return (head_ + age) % capacity_; }  // physical row of the age-th oldest pair
-  double sty(int i, int j) const { return sty_[std::size_t(i) * capacity_ + j]; }  // s_iᵀy_j, rows i, j
+  int row(int age) const { return (head_ + age) % capacity_; }  // pair slot of the age-th oldest pair
+  double sty(int i, int j) const { return sty_[std::size_t(i) * capacity_ + j]; }  // s_iᵀy_j, slots i, j
   double yty(int i, int j) const { return yty_[std::size_t(i) * capacity_ + j]; }
-  void compact_direction(const Tensor& g, Tensor& d);
+  // d = −H·g from p = [S Y]ᵀg (2·size floats, by history row).
+  void compact_direction(const Tensor& g, const float* p, Tensor& d);
   void two_loop_direction(const Tensor& g, Tensor& d);
-  Tensor vector_view(std::int64_t offset, int count) const;  // elements of small_
+  void steepest_descent(const Tensor& g, Tensor& d);
+  Tensor small_view(std::int64_t offset, int rows, int cols) const;  // (1,1,rows,cols) elements of small_
+  Tensor kept_rows() const { return history_.slice_rows(0, 2 * count_); }  // (2·size, n)
 
   Backend& backend_;
   int capacity_;
   double curvature_eps_;
-  Tensor s_, y_;                          // (1,1,m,n): row i is a pair's s (resp. y)
-  std::vector<Tensor> s_rows_, y_rows_;   // each row seen with the shape of x
-  Tensor pair_;                           // (1,1,2,n): candidate s (row 0) and y (row 1)
-  Tensor candidate_s_, candidate_y_;      // its rows with the shape of x
-  Tensor small_;                          // (1,1,1,7m+2): offer products | Sᵀg, Yᵀg | coefficients
+  Tensor history_;                        // (1,1,2m,n): [S Y], row 2i = s_i, row 2i + 1 = y_i
+  std::vector<Tensor> s_rows_, y_rows_;   // each pair slot's rows with the shape of x
+  Tensor candidate_;                      // (1,1,3,n): candidate s, y and the offered gradient g
+  Tensor candidate_s_, candidate_y_, offered_g_;  // its rows with the shape of x
+  Tensor small_;                          // (1,1,1,10m+6): offer products | g's products | coefficients
   int count_ = 0, head_ = 0;
+  bool offered_ = false;                  // p_ holds the products of offered_g_ (for next_direction)
   double gamma_ = 1;
-  std::vector<double> sty_, yty_;         // m×m, by physical row
-  std::vector<float> host_;               // downloads and uploads (7m + 2)
+  std::vector<double> sty_, yty_;         // m×m, by pair slot
+  std::vector<float> host_;               // downloads and uploads (10m + 6)
+  std::vector<float> p_;                  // [S Y]ᵀg of the offered g, by history row (2m)
   std::vector<double> u_, w_, v_;         // compact solve, by age (m each); two_loop uses u_ for its alphas
 };
 
@@ -179,9 +191,9 @@ class LbfgsHistory {
 class Lbfgs {
  public:
   // Validates params and allocates all state for tensors of shape `shape`: history pairs, direction, gradients,
-  // the last good x and the line-search gradients. Memory: 2·(history + 1) + 3 vectors of shape.numel() floats
-  // (S and Y, the candidate pair, d, g, the last good x) and 7·history + 2 floats, with none; two more vectors
-  // with strong_wolfe. Allocations: 7 tensors (9 with strong_wolfe).
+  // the last good x and the line-search gradients. Memory: 2·history + 6 vectors of shape.numel() floats
+  // (S and Y, the candidate rows s, y, g, then d, g, the last good x) and 10·history + 6 floats, with none; two
+  // more vectors with strong_wolfe. Allocations: 6 tensors (8 with strong_wolfe).
   Lbfgs(Backend& backend, Shape shape, LbfgsParams params);
   // The bytes the constructor allocates for tensors of `shape` (for memory plans; nothing is allocated).
   static std::size_t state_bytes(Shape shape, const LbfgsParams& params);

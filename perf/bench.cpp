@@ -47,7 +47,7 @@ const char* const kUsage =
     "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
     "             [--precision fp32|tf32|bf16] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
     "             [--no-phases] [--losses] [--json OUT] [--vgg-only] [--max-size-check WxH]\n"
-    "             [--lbfgs-direction compact|two_loop]\n"
+    "             [--lbfgs-direction compact|two_loop] [--optimizer-only]\n"
     "  Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the default\n"
     "  objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size.\n"
     "  --vgg-only         time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only\n"
@@ -56,7 +56,11 @@ const char* const kUsage =
     "  --init mix         start from (content + style) / 2 instead of the content (every loss term non-zero)\n"
     "  --losses           record the loss of every iteration in the JSON (for perf/peer/check_same_objective.sh)\n"
     "  --no-phases        skip the second, synchronized run that splits the time per phase\n"
-    "  --lbfgs-direction  compact (default: GEMVs, O(1) syncs per iteration) or two_loop (2m dot products)\n";
+    "  --lbfgs-direction  compact (default: two passes over the history, O(1) syncs per iteration) or two_loop\n"
+    "                     (2m dot products)\n"
+    "  --optimizer-only   time L-BFGS alone (line search none) on a diagonal quadratic of the image's size, from a\n"
+    "                     full history of M pairs (max(W, M) warm-up iterations); the objective's own time is\n"
+    "                     measured apart and subtracted (perf/peer/peer.py --optimizer-only: the same for torch)\n";
 
 struct Size {
   int h = 0, w = 0;
@@ -69,7 +73,7 @@ struct Options {
   LbfgsParams::Direction direction = LbfgsParams::Direction::compact;
   std::string precision;  // "" = the backend's default
   std::string weights = "random:0";
-  bool mix_init = false, phases = true, record_losses = false, vgg_only = false;
+  bool mix_init = false, phases = true, record_losses = false, vgg_only = false, optimizer_only = false;
   std::string json_path;
   Size max_size;  // h = 0: no max-size check
 };
@@ -156,6 +160,8 @@ Options parse_args(int argc, char** argv) {
       o.phases = false;
     } else if (a == "--losses") {
       o.record_losses = true;
+    } else if (a == "--optimizer-only") {
+      o.optimizer_only = true;
     } else if (a == "--vgg-only") {
       o.vgg_only = true;
     } else if (a == "--max-size-check") {
@@ -190,6 +196,21 @@ Image synthetic_image(bool style, int h, int w) {
     }
   }
   return img;
+}
+
+// ---- the optimizer's problem: a diagonal quadratic ------------------------------------------------------------
+// f(x) = ½·Σ λ_i·(x_i − t_i)² with λ_i = 10^(4·frac(i·φ)) (curvatures spread over 1…1e4, so L-BFGS keeps
+// making progress and every pair passes the curvature guard) and t_i = frac(i·ρ) − ½ (φ, ρ: the golden and the
+// plastic ratio's fractional parts), computed in double, stored as float. The same formula is in
+// perf/peer/peer.py (quadratic_problem); change both together.
+void quadratic_problem(std::int64_t n, std::vector<float>& lambda, std::vector<float>& target) {
+  lambda.resize(std::size_t(n));
+  target.resize(std::size_t(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double k = double(i);
+    lambda[std::size_t(i)] = float(std::pow(10.0, 4 * std::fmod(k * 0.6180339887498949, 1.0)));
+    target[std::size_t(i)] = float(std::fmod(k * 0.3247179572447460, 1.0) - 0.5);
+  }
 }
 
 // ---- the card's peak -------------------------------------------------------------------------------------
@@ -443,6 +464,65 @@ class Session {
   Vgg19 net_;
 };
 
+// L-BFGS alone (line search none, history M) on f(x) = ½·Σ λ_i·(x_i − t_i)² over x (1,3,H,W), from x = 0:
+// max(W, M) warm-up iterations fill the history, N more are timed. The objective (four element-wise passes and
+// a dot product, no network) is timed alone over N evaluations and subtracted: what remains is the
+// optimizer's own time per iteration, as the history of a long run makes it.
+json optimizer_only(Backend& backend, const Options& options, Size size) {
+  const Shape shape{1, 3, size.h, size.w};
+  std::vector<float> lambda_host, target_host;
+  quadratic_problem(shape.numel(), lambda_host, target_host);
+  const Tensor lambda = backend.from_host(lambda_host, shape), target = backend.from_host(target_host, shape);
+  Tensor diff = backend.empty(shape), x = backend.empty(shape);  // (1,3,H,W)
+  Objective f = [&](const Tensor& xx, Tensor& grad) {
+    backend.copy(xx, diff);
+    backend.axpy(-1.0f, target, diff);   // x − t
+    backend.mul(diff, lambda, grad);     // λ ⊙ (x − t)
+    return 0.5 * backend.dot(diff, grad);
+  };
+  LbfgsParams params;
+  params.history = options.history;
+  params.direction = options.direction;
+  params.line_search = LbfgsParams::LineSearch::none;
+  const int warmup = std::max(options.warmup, options.history);
+  params.max_iterations = warmup + options.iterations;
+  Lbfgs lbfgs(backend, shape, params);
+  backend.fill(x, 0.0f);
+  Clock::time_point window_start = Clock::now();
+  double loss_first = 0, loss_last = 0;
+  const OptimizeResult r = lbfgs.minimize(x, f, [&](const IterationInfo& info, const Tensor&) {
+    if (info.iteration == 0) loss_first = info.loss;
+    loss_last = info.loss;
+    if (info.iteration == warmup) {
+      backend.synchronize();
+      window_start = Clock::now();
+    }
+    return true;
+  });
+  backend.synchronize();
+  const double total = ms_since(window_start) / options.iterations;
+  IMPASTO_CHECK(r.iterations == params.max_iterations,
+                "L-BFGS stopped after " << r.iterations << " iterations (" << r.stop_reason << ")");
+  Tensor grad = backend.empty(shape);  // (1,3,H,W)
+  backend.synchronize();
+  const auto t0 = Clock::now();
+  for (int i = 0; i < options.iterations; ++i) f(x, grad);
+  backend.synchronize();
+  const double objective_ms = ms_since(t0) / options.iterations;
+  const double history_mib = mib(detail::LbfgsHistory::bytes(shape, params.history));
+  return json{{"height", size.h},
+              {"width", size.w},
+              {"history", params.history},
+              {"warmup_iterations", warmup},
+              {"curvature_skips", r.curvature_skips},
+              {"loss_first", loss_first},
+              {"loss_last", loss_last},
+              {"ms_per_iteration", total},
+              {"objective_ms", objective_ms},
+              {"optimizer_ms", total - objective_ms},
+              {"history_mib", history_mib}};
+}
+
 void print_stylize_row(const json& r, bool phases) {
   std::printf("%5dx%-5d %10.2f ms/it (median %.2f)  %7.3f TFLOP/s  %8.1f MiB planned", r["width"].get<int>(),
               r["height"].get<int>(), r["ms_per_iteration"].get<double>(),
@@ -462,7 +542,9 @@ int run(int argc, char** argv) {
   std::unique_ptr<Backend> backend = make_backend(o.device);
   if (!o.precision.empty()) backend->set_precision(parse_precision(o.precision));
   const Precision precision = backend->precision();
-  const VggWeights weights = load_weights_spec(o.weights, layers_needed(LossConfig::defaults()));
+  // No network in --optimizer-only mode.
+  const VggWeights weights = o.optimizer_only ? VggWeights{{}, "none", true}
+                                              : load_weights_spec(o.weights, layers_needed(LossConfig::defaults()));
   const Peak peak = o.device == Device::cuda ? card_peak(backend->name(), precision) : Peak{0, "CPU: no peak assumed"};
 
   json report;
@@ -486,9 +568,21 @@ int run(int argc, char** argv) {
   std::printf("impasto bench: %s, %s %s activations, weights %s\n", backend->name().c_str(),
               precision_name(precision), layout_name(backend->activation_layout()), weights.description.c_str());
   std::printf("peak assumed: %s (%.1f TFLOP/s)\n", peak.basis.c_str(), peak.tflops);
-  Session session(*backend, weights, o);
   int status = 0;
-  if (o.max_size.h > 0) {
+  std::unique_ptr<Session> session_holder;  // the network: not made in --optimizer-only mode
+  if (!o.optimizer_only) session_holder = std::make_unique<Session>(*backend, weights, o);
+  Session* session = session_holder.get();
+  if (o.optimizer_only) {
+    report["mode"] = "optimizer-only";
+    for (const Size& s : o.sizes) {
+      const json r = optimizer_only(*backend, o, s);
+      std::printf("%5dx%-5d L-BFGS alone, history %d (%d pairs dropped): %.3f ms/it = objective %.3f ms + "
+                  "optimizer %.3f ms; loss %.4g -> %.4g\n", s.w, s.h, r["history"].get<int>(),
+                  r["curvature_skips"].get<int>(), r["ms_per_iteration"].get<double>(), r["objective_ms"].get<double>(),
+                  r["optimizer_ms"].get<double>(), r["loss_first"].get<double>(), r["loss_last"].get<double>());
+      report["runs"].push_back(r);
+    }
+  } else if (o.max_size.h > 0) {
     // The target: a 3840x2160 stylization runs to completion. Report and exit non-zero on failure.
     report["mode"] = "max-size-check";
     std::printf("max-size check %dx%d: L-BFGS history %d, %d iterations\n", o.max_size.w, o.max_size.h, o.history,
@@ -510,7 +604,7 @@ int run(int argc, char** argv) {
     const std::size_t base = backend->bytes_in_use();
     backend->reset_peak_bytes();
     try {
-      json r = session.stylize(o.max_size, false, /*as_cli=*/true);
+      json r = session->stylize(o.max_size, false, /*as_cli=*/true);
       // Completing means taking steps: a line search that stops at once has run nothing at this size.
       IMPASTO_CHECK(r["iterations_done"].get<int>() >= 1,
                     "no iteration completed (" << r["stop_reason"].get<std::string>() << ")");
@@ -536,7 +630,7 @@ int run(int argc, char** argv) {
   } else if (o.vgg_only) {
     report["mode"] = "vgg-only";
     for (const Size& s : o.sizes) {
-      const json r = session.vgg_only(s);
+      const json r = session->vgg_only(s);
       std::printf("%5dx%-5d VGG-19 forward %9.2f ms, backward %9.2f ms, forward+backward %9.2f ms, %.3f TFLOP/s\n",
                   s.w, s.h, r["forward_ms"].get<double>(), r["backward_ms"].get<double>(),
                   r["forward_backward_ms"].get<double>(), r["tflops_forward_backward"].get<double>());
@@ -545,7 +639,7 @@ int run(int argc, char** argv) {
   } else {
     report["mode"] = "stylize";
     for (const Size& s : o.sizes) {
-      const json r = session.stylize(s, o.phases);
+      const json r = session->stylize(s, o.phases);
       print_stylize_row(r, o.phases);
       report["runs"].push_back(r);
     }

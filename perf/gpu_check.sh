@@ -2,7 +2,8 @@
 # perf/gpu_check.sh — the CUDA engine's whole device check in ONE call of the lent GPU machine: versions,
 # the GPU tests (first: correctness is the point), the same-objective check against PyTorch, the benchmark
 # and the PyTorch peer at 512², 1024², 2048² (TF32, then FP32), the 3840×2160 max-size check with the memory
-# estimate against the measured peak, VGG-19 alone, compute-sanitizer on the custom kernels and an Nsight
+# estimate against the measured peak, the L-BFGS step alone with a full history (against torch.optim.LBFGS),
+# VGG-19 alone, compute-sanitizer on the custom kernels and an Nsight
 # Systems NVTX summary when they are there, and last a table (size | impasto ms | peer ms | ratio | TFLOP/s). Logs and JSON go to $OUT.
 #
 # Here, first (builds build-device/ and packs .device/impasto-device.tar.gz, see perf/prepare_device.sh):
@@ -123,9 +124,9 @@ done
 
 if [[ $mode == gpu ]]; then
   device=cuda sizes=512,1024,2048 iterations=20 warmup=5 max_size=3840x2160 precisions=${GPU_CHECK_PRECISIONS:-"tf32 fp32"}
-  objective_sizes=64,96x80
+  objective_sizes=64,96x80 optimizer_size=1024
 else
-  device=cpu sizes=64 iterations=2 warmup=1 max_size=96x64 precisions=fp32 objective_sizes=48x40
+  device=cpu sizes=64 iterations=2 warmup=1 max_size=96x64 precisions=fp32 objective_sizes=48x40 optimizer_size=64
 fi
 # ---- the GPU tests first: correctness is the point of the call --------------------------------------------------
 # On the GPU machine a skip (exit 77: no device seen) is a failure; the CPU smoke pass expects it.
@@ -152,6 +153,15 @@ for precision in $precisions; do
       --iterations 2 --warmup 0 --weights "$weights" --json "$out/max_size.json"
   fi
 done
+
+# The optimizer alone with a full history (100 pairs, as a long run has them; the runs above reach 25): impasto's
+# compact L-BFGS against torch.optim.LBFGS's two-loop recursion on a quadratic of the image's size. JSON in $work.
+if within_budget "L-BFGS alone"; then
+  step "L-BFGS alone (bench --optimizer-only)" 90 "$dev/run/bench" --device $device --optimizer-only \
+    --sizes $optimizer_size --history 100 --iterations $iterations --json "$work/optimizer_bench.json"
+  step "L-BFGS alone (peer --optimizer-only)" 90 "$py" "$root/perf/peer/peer.py" --device $device --optimizer-only \
+    --sizes $optimizer_size --history 100 --iterations $iterations --json "$work/optimizer_peer.json"
+fi
 
 # TF32 with NCHW activations (IMPASTO_LAYOUT=nchw; the default is NHWC under tf32/bf16): what the layout buys,
 # in the same run. Its JSON stays in $work (the table reads it; $OUT holds 8 files).
@@ -204,7 +214,7 @@ echo
 echo "=== done in $((SECONDS - start))s ($mode). Failed steps: ${failed[*]:-none}"
 echo
 "$py" "$root/perf/summarize.py" "$out"/bench_*.json "$work"/bench_tf32_nchw.json "$out"/peer_*.json \
-  "$out"/max_size.json "$work"/vgg_only.json \
+  "$out"/max_size.json "$work"/vgg_only.json "$work"/optimizer_bench.json "$work"/optimizer_peer.json \
   --markdown "$out/summary.md" || failed+=(summary)
 ((${#failed[@]} == 0))
 }

@@ -2,7 +2,7 @@
 """perf/summarize.py — the table perf/gpu_check.sh prints last, from the JSON reports of perf/bench and
 perf/peer/peer.py: per precision and size, impasto's and the peer's ms per iteration, their ratio (the target:
 <= 0.5 at 512² and 1024²; impasto's experimental bf16 against the peer's TF32), impasto's achieved convolution TFLOP/s and its share of the card's peak, the phase
-split, the memory plan and the max-size check. Standard library only.
+split, the memory plan, the max-size check and the optimizer alone (--optimizer-only). Standard library only.
 
     perf/summarize.py OUT/*.json [--markdown summary.md]
 """
@@ -32,7 +32,7 @@ def label(r):
 def table(reports):
     lines = []
     bench = [r for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "stylize"]
-    peer = [r for r in reports if r.get("tool") == "torch peer"]
+    peer = [r for r in reports if r.get("tool") == "torch peer" and r.get("mode", "stylize") == "stylize"]
     peer_ms = {(r["precision"], run["width"], run["height"]): run["ms_per_iteration"] for r in peer for run in r["runs"]}
     if bench:
         b0 = bench[0]
@@ -73,6 +73,7 @@ def table(reports):
             shares = " | ".join(f"{100 * run['phase_share'].get(p, 0):.1f}%" for p in PHASES)
             lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {run['ms_per_iteration_synced']:.2f} | "
                          f"{shares} |")
+    lines.extend(optimizer_table(reports))
     for r in reports:
         if r.get("mode") == "max-size-check":
             for run in r["runs"]:
@@ -94,6 +95,28 @@ def table(reports):
                              f"{run['forward_ms']:.2f} ms, forward+backward {run['forward_backward_ms']:.2f} ms, "
                              f"{run['tflops_forward_backward']:.2f} TFLOP/s")
     return "\n".join(lines)
+
+
+def optimizer_table(reports):
+    """L-BFGS alone on the quadratic (bench / peer.py --optimizer-only): the optimizer's own ms per iteration
+    with a full history, impasto against torch.optim.LBFGS."""
+    mine = [(r, run) for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "optimizer-only"
+            for run in r["runs"]]
+    if not mine:
+        return []
+    theirs = {(run["width"], run["height"], run["history"]): run for r in reports
+              if r.get("tool") == "torch peer" and r.get("mode") == "optimizer-only" for run in r["runs"]}
+    lines = ["", "| L-BFGS alone | size | history | impasto optimizer ms/it | peer optimizer ms/it | impasto/peer "
+             "| impasto ms/it (objective) | peer ms/it (objective) |", "|---|---|---|---|---|---|---|---|"]
+    for r, run in mine:
+        p = theirs.get((run["width"], run["height"], run["history"]))
+        ratio = f"{run['optimizer_ms'] / p['optimizer_ms']:.2f}" if p and p["optimizer_ms"] > 0 else "–"
+        peer_opt = f"{p['optimizer_ms']:.3f}" if p else "–"
+        peer_it = f"{p['ms_per_iteration']:.3f} ({p['objective_ms']:.3f})" if p else "–"
+        lines.append(f"| {r.get('lbfgs_direction', 'compact')} | {run['width']}x{run['height']} | {run['history']} | "
+                     f"{run['optimizer_ms']:.3f} | {peer_opt} | {ratio} | "
+                     f"{run['ms_per_iteration']:.3f} ({run['objective_ms']:.3f}) | {peer_it} |")
+    return lines
 
 
 def main():

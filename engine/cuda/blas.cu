@@ -1,11 +1,14 @@
-// engine/cuda/blas.cu — dense matrix–vector products on cuBLAS (SGEMV), the level-2 BLAS the compact L-BFGS
-// uses (Byrd, Nocedal & Schnabel 1994; engine/lbfgs_history.cpp). A is row-major rows×n (leading dimension n);
-// cuBLAS is column-major, where the same memory is Aᶜ = Aᵀ, an n×rows matrix with leading dimension n:
-//   gemv:   y = A·x            = (Aᶜ)ᵀ·x      → Sgemv(T), Aᶜ n×rows
-//   gemv_t: y = α·Aᵀ·x + β·y   = α·Aᶜ·x + β·y → Sgemv(N), Aᶜ n×rows
+// engine/cuda/blas.cu — the dense products over the L-BFGS history on cuBLAS (SGEMM, SGEMV) that the compact
+// L-BFGS uses (Byrd, Nocedal & Schnabel 1994; engine/lbfgs_history.cpp). Matrices are row-major with leading
+// dimension n; cuBLAS is column-major, where the same memory is the transpose (Aᶜ = Aᵀ, n×rows, ld n):
+//   gemm_nt: C = A·Bᵀ (ra×rb, row-major) = Cᶜ (rb×ra) = B·Aᵀ = (Bᶜ)ᵀ·Aᶜ → Sgemm(T, N), m = rb, n = ra, k = n
+//   gemv_t:  y = α·Aᵀ·x + β·y = α·Aᶜ·x + β·y                              → Sgemv(N), Aᶜ n×rows
+// gemm_nt has a long reduction (k = the image's 3·H·W values) and a small output (ra ≤ 3 right-hand rows by
+// rb ≤ 2m history rows): one pass over the history for all right-hand rows, where a GEMV per row would read it
+// once per row.
 // Both run with CUBLAS_DEFAULT_MATH (fp32) even when the backend is in TF32 mode: the products feed the
 // optimizer's triangular solves, and the handle's mode is restored afterwards. The 64-bit API (cuBLAS ≥ 12):
-// the L-BFGS history at 4K is 100 × 24.9M ≈ 2.5e9 elements, past what 32-bit indexing promises.
+// the L-BFGS history at 4K is 200 × 24.9M ≈ 5e9 elements, past what 32-bit indexing promises.
 #include "engine/cuda/cuda_backend_impl.hpp"
 #include "engine/op_checks.hpp"
 
@@ -32,23 +35,23 @@ class Fp32Math {
 
 }  // namespace
 
-void CudaBackend::gemv(const Tensor& a, const Tensor& x, Tensor& y) {
-  // a (rows×n), x (n), y (rows); dims as ints (cuBLAS's index type)
-  const checks::GemvDims d = checks::gemv(a, x, y, y.numel(), x.numel(), Device::cuda, "gemv", "cuBLAS");
-  if (d.rows == 0) return;
+void CudaBackend::gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) {
+  // a (ra×n), b (rb×n), c (ra×rb); dims as ints
+  const checks::GemmDims d = checks::gemm_nt(a, b, c, Device::cuda, "cuBLAS");
+  if (d.ra == 0 || d.rb == 0) return;
   if (d.n == 0) {
-    fill(y, 0.0f);  // an empty sum; cuBLAS would return without touching y
+    fill(c, 0.0f);  // an empty sum; cuBLAS would scale c by beta instead
     return;
   }
   const Fp32Math fp32(cublas_);
-  const float one = 1.0f, zero = 0.0f;  // beta = 0: cuBLAS does not read y (BLAS convention)
-  IMPASTO_CUBLAS_CHECK(cublasSgemv_v2_64(cublas_, CUBLAS_OP_T, d.n, d.rows, &one, a.data(), d.n, x.data(), 1, &zero,
-                                         y.data(), 1));
+  const float one = 1.0f, zero = 0.0f;  // beta = 0: cuBLAS does not read C (BLAS convention)
+  IMPASTO_CUBLAS_CHECK(cublasSgemm_v2_64(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, d.rb, d.ra, d.n, &one, b.data(), d.n,
+                                         a.data(), d.n, &zero, c.data(), d.rb));
 }
 
 void CudaBackend::gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) {
   // a (rows×n), x (rows), y (n)
-  const checks::GemvDims d = checks::gemv(a, x, y, x.numel(), y.numel(), Device::cuda, "gemv_t", "cuBLAS");
+  const checks::GemvDims d = checks::gemv_t(a, x, y, Device::cuda, "cuBLAS");
   if (d.n == 0) return;
   if (d.rows == 0) {  // y = beta·y; cuBLAS returns early for an empty A without applying beta
     if (beta == 0.0f)

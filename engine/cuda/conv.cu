@@ -183,7 +183,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   ConvPlan& p = conv_plan(x.shape(), w.shape(), layout);
   void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
-  const Shape xs = x.shape(), ys = y.shape();
+  const Shape ys = y.shape();
   if (p.bf16) {
     // Channels-last bf16 copies of x and w, the convolution with fp32 accumulation into a bf16 y, then y back
     // to float32 in the tensors' layout with the bias and ReLU on the way (kernels/convert.cu).

@@ -149,7 +149,7 @@ class CudaBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
   void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
   void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
-  void gemv(const Tensor& a, const Tensor& x, Tensor& y) override;
+  void gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) override;
   void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) override;
 
   cudaStream_t stream() const { return stream_; }

@@ -26,6 +26,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -171,6 +172,55 @@ def run_size(args, device, weights, h, w):
     return run
 
 
+def quadratic_problem(n):
+    """perf/bench.cpp's quadratic_problem: λ_i = 10^(4·frac(i·φ)), t_i = frac(i·ρ) − ½, in double, then float."""
+    k = np.arange(n, dtype=np.float64)
+    lam = np.power(10.0, 4 * np.fmod(k * 0.6180339887498949, 1.0)).astype(np.float32)
+    target = (np.fmod(k * 0.3247179572447460, 1.0) - 0.5).astype(np.float32)
+    return lam, target
+
+
+def run_optimizer_only(args, device, h, w):
+    """torch.optim.LBFGS alone on perf/bench's diagonal quadratic f(x) = ½·Σ λ·(x − t)² over (1,3,H,W), as
+    `bench --optimizer-only`: max(W, M) warm-up iterations fill the history, N are timed, and the objective's
+    own time (N evaluations; the gradient is written directly, no autograd) is subtracted."""
+    lam, target = quadratic_problem(3 * h * w)
+    lam = torch.from_numpy(lam).to(device).view(1, 3, h, w)
+    target = torch.from_numpy(target).to(device).view(1, 3, h, w)
+    x = torch.zeros(1, 3, h, w, device=device, requires_grad=True)
+    losses = []
+
+    def closure():
+        with torch.no_grad():
+            diff = x - target
+            grad = lam * diff
+            loss = 0.5 * torch.dot(diff.flatten(), grad.flatten())
+        x.grad = grad
+        losses.append(float(loss))  # torch.optim.LBFGS reads the loss on the host as well
+        return loss
+
+    warmup = max(args.warmup, args.history)
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=warmup, max_eval=10**9, tolerance_grad=0.0, tolerance_change=0.0,
+                            history_size=args.history, line_search_fn=None)
+    opt.step(closure)
+    opt.param_groups[0]["max_iter"] = args.iterations
+    sync(device)
+    t0 = time.perf_counter()
+    opt.step(closure)
+    sync(device)
+    total = (time.perf_counter() - t0) * 1e3 / args.iterations
+    assert len(losses) == warmup + args.iterations, (len(losses), warmup, args.iterations)
+    t0 = time.perf_counter()
+    for _ in range(args.iterations):
+        closure()
+    sync(device)
+    objective = (time.perf_counter() - t0) * 1e3 / args.iterations
+    history = len(opt.state[opt._params[0]]["old_dirs"])
+    return {"height": h, "width": w, "history": args.history, "history_kept": history, "warmup_iterations": warmup,
+            "loss_first": losses[0], "loss_last": losses[-1], "ms_per_iteration": total, "objective_ms": objective,
+            "optimizer_ms": total - objective}
+
+
 def compare(peer, bench_path, tolerance):
     """Prints impasto's and the peer's terms at iteration 0 and their loss traces; True when they agree."""
     with open(bench_path) as f:
@@ -205,7 +255,8 @@ def compare(peer, bench_path, tolerance):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", required=True, help="impasto's exported HDF5 (impasto weights export OUT.h5)")
+    ap.add_argument("--weights", help="impasto's exported HDF5 (impasto weights export OUT.h5); not with "
+                    "--optimizer-only")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
     ap.add_argument("--sizes", default="512,1024", help="comma-separated N or WxH")
     ap.add_argument("--iterations", type=int, default=10)
@@ -218,7 +269,11 @@ def main():
     ap.add_argument("--compare-with", metavar="BENCH_JSON", help="check the loss terms against perf/bench's")
     ap.add_argument("--tolerance", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (--device cpu)")
+    ap.add_argument("--optimizer-only", action="store_true",
+                    help="time torch.optim.LBFGS alone on perf/bench's quadratic (as bench --optimizer-only)")
     args = ap.parse_args()
+    if not args.weights and not args.optimizer_only:
+        ap.error("--weights is required (except with --optimizer-only)")
     if args.iterations < 1 or args.warmup < 0:
         ap.error("--iterations must be >= 1 and --warmup >= 0")
 
@@ -233,8 +288,8 @@ def main():
     else:
         torch.set_num_threads(args.threads)
         name = f"cpu ({torch.get_num_threads()} threads)"
-    weights = load_keras(args.weights)
-    report = {"tool": "torch peer", "backend": name, "device": device.type, "precision": precision,
+    weights = None if args.optimizer_only else load_keras(args.weights)
+    report = {"tool": "torch peer", "mode": "optimizer-only" if args.optimizer_only else "stylize", "backend": name, "device": device.type, "precision": precision,
               "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "weights": args.weights,
               "history": args.history, "warmup": args.warmup, "iterations": args.iterations, "init": args.init,
               "command": " ".join(sys.argv), "runs": []}
@@ -242,6 +297,13 @@ def main():
           flush=True)
     for s in args.sizes.split(","):
         h, w = parse_size(s)
+        if args.optimizer_only:
+            run = run_optimizer_only(args, device, h, w)
+            print(f"{w:5d}x{h:<5d} L-BFGS alone, history {run['history']} ({run['history_kept']} kept): "
+                  f"{run['ms_per_iteration']:.3f} ms/it = objective {run['objective_ms']:.3f} ms + optimizer "
+                  f"{run['optimizer_ms']:.3f} ms; loss {run['loss_first']:.4g} -> {run['loss_last']:.4g}", flush=True)
+            report["runs"].append(run)
+            continue
         run = run_size(args, device, weights, h, w)
         mem = f", {run['max_memory_allocated'] / 2**20:.1f} MiB peak" if "max_memory_allocated" in run else ""
         median = f" (median {run['ms_per_iteration_median']:.2f})" if "ms_per_iteration_median" in run else ""

@@ -1,10 +1,12 @@
 // tests/cpu/test_lbfgs_compact.cpp — the pieces of the compact L-BFGS direction (Byrd, Nocedal & Schnabel 1994,
 // eq. 2.6; engine/lbfgs_history.cpp) on the CPU backend:
-// - gemv / gemv_t against a naive double reference (odd sizes, empty cases, beta = 0 over a NaN-poisoned y,
-//   argument errors). Tolerance: float sums in BLAS order, |err| <= 1e-5·Σ|terms| (+ 1e-6·|y0| for beta·y0);
+// - gemm_nt / gemv_t against a naive double reference (odd sizes, empty cases, beta = 0 over a NaN-poisoned
+//   output, argument errors). Tolerance: float sums in BLAS order, |err| <= 1e-5·Σ|terms| (+ 1e-6·|y0| for
+//   beta·y0);
 // - Tensor::slice / slice_rows views;
 // - the history's directions on random pairs (ring wrap-around, pairs rejected by the curvature guard): the
-//   compact form, the two-loop recursion (N&W Alg. 7.4) and the dense BFGS inverse update in double
+//   compact form (from the offer's products with g, next_direction, and from its own, direction), the
+//   two-loop recursion (N&W Alg. 7.4) and the dense BFGS inverse update in double
 //   (N&W eq. 6.17, from H0 = γI) agree to 1e-6 relative (‖Δd‖/‖d‖; float storage of the pairs and float GEMV
 //   sums of n = 40 terms, amplified by the conditioning of R; observed <= 1.6e-7).
 // The optimizer-level checks (same iterates with either direction, syncs per iteration) are in
@@ -44,30 +46,36 @@ double relative_distance(const std::vector<float>& a, const Vec& b) {
 
 }  // namespace
 
-TEST_CASE("cpu gemv and gemv_t match a naive double reference") {
+TEST_CASE("cpu gemm_nt and gemv_t match a naive double reference") {
   CpuBackend b;
   SplitMix64 rng(31, 0);
   for (const int rows : {1, 3, 17}) {
     for (const int n : {1, 5, 1000, 4099}) {
       CAPTURE(rows); CAPTURE(n);
       const std::vector<float> a = normal_floats(rng, std::int64_t(rows) * n);
-      const std::vector<float> xn = normal_floats(rng, n), xr = normal_floats(rng, rows);
-      const std::vector<float> y0 = normal_floats(rng, n);
+      const std::vector<float> xr = normal_floats(rng, rows), y0 = normal_floats(rng, n);
       const Tensor ta = b.from_host(a, Shape{1, 1, rows, n});
-      const Tensor txn = b.from_host(xn, vec(n)), txr = b.from_host(xr, vec(rows));
+      const Tensor txr = b.from_host(xr, vec(rows));
 
-      // y = A·x over a NaN-poisoned y.
-      Tensor y = b.empty(vec(rows));
-      b.fill(y, std::numeric_limits<float>::quiet_NaN());
-      b.gemv(ta, txn, y);
-      const std::vector<float> got = b.to_host(y);
-      for (int i = 0; i < rows; ++i) {
-        double ref = 0, mag = 0;
-        for (int j = 0; j < n; ++j) {
-          const double term = double(a[std::size_t(i) * n + j]) * xn[std::size_t(j)];
-          ref += term, mag += std::abs(term);
-        }
-        CHECK(std::abs(got[std::size_t(i)] - ref) <= 1e-5 * mag);
+      // C (ra×rows) = X·Aᵀ for 1 and 3 right-hand rows (x as an image-shaped tensor when ra = 1), over a
+      // NaN-poisoned C.
+      for (const int ra : {1, 3}) {
+        CAPTURE(ra);
+        const std::vector<float> x = normal_floats(rng, std::int64_t(ra) * n);
+        const Tensor tx = ra == 1 ? b.from_host(x, Shape{1, 1, 1, n}) : b.from_host(x, Shape{1, 1, ra, n});
+        Tensor c = b.empty(Shape{1, 1, ra, rows});
+        b.fill(c, std::numeric_limits<float>::quiet_NaN());
+        b.gemm_nt(tx, ta, c);
+        const std::vector<float> got = b.to_host(c);
+        for (int r = 0; r < ra; ++r)
+          for (int i = 0; i < rows; ++i) {
+            double ref = 0, mag = 0;
+            for (int j = 0; j < n; ++j) {
+              const double term = double(a[std::size_t(i) * n + j]) * x[std::size_t(r) * n + j];
+              ref += term, mag += std::abs(term);
+            }
+            CHECK(std::abs(got[std::size_t(r) * rows + i] - ref) <= 1e-5 * mag);
+          }
       }
 
       // y = alpha·Aᵀ·x + beta·y, and beta = 0 over NaN.
@@ -90,37 +98,48 @@ TEST_CASE("cpu gemv and gemv_t match a naive double reference") {
   }
 }
 
-TEST_CASE("cpu gemv and gemv_t: empty products, views of a larger matrix and argument errors") {
+TEST_CASE("cpu gemm_nt and gemv_t: empty products, views of a larger matrix and argument errors") {
   CpuBackend b;
   const Tensor m = b.from_host({1, 2, 3, 4, 5, 6, 7, 8, 9}, Shape{1, 1, 3, 3});  // rows (1 2 3), (4 5 6), (7 8 9)
   const Tensor x = b.from_host({1, 1, 1}, vec(3));
-  Tensor y2 = b.zeros(vec(2));
-  b.gemv(m.slice_rows(1, 2), x, y2);  // rows 1..2 only
-  CHECK(b.to_host(y2) == std::vector<float>{15, 24});
+  Tensor c2 = b.zeros(Shape{1, 1, 1, 2});
+  b.gemm_nt(x, m.slice_rows(1, 2), c2);  // rows 1..2 only
+  CHECK(b.to_host(c2) == std::vector<float>{15, 24});
+  Tensor c22 = b.zeros(Shape{1, 1, 2, 2});
+  b.gemm_nt(m.slice_rows(0, 2), m.slice_rows(1, 2), c22);  // overlapping a and b are fine
+  CHECK(b.to_host(c22) == std::vector<float>{32, 50, 77, 122});
   Tensor y3 = b.from_host({1, 1, 1}, vec(3));
   const Tensor c = b.from_host({1, -1}, vec(2));
   b.gemv_t(m.slice_rows(0, 2), c, 2.0f, 1.0f, y3);  // 2·(row 0 − row 1) + 1
   CHECK(b.to_host(y3) == std::vector<float>{-5, -5, -5});
 
-  // rows = 0: gemv writes nothing, gemv_t leaves beta·y; n = 0 via an empty x gives zeros.
+  // No history rows: gemm_nt writes nothing, gemv_t leaves beta·y; n = 0 gives zeros.
   Tensor none = b.empty(vec(0));
   const Tensor empty_a = m.slice_rows(0, 0);
-  b.gemv(empty_a, x, none);
+  Tensor c10 = b.empty(Shape{1, 1, 1, 0});
+  b.gemm_nt(x, empty_a, c10);
   Tensor yb = b.from_host({2, 4, 6}, vec(3));
   b.gemv_t(empty_a, none, 1.0f, 0.5f, yb);
   CHECK(b.to_host(yb) == std::vector<float>{1, 2, 3});
   b.gemv_t(empty_a, none, 1.0f, 0.0f, yb);
   CHECK(b.to_host(yb) == std::vector<float>{0, 0, 0});
-  Tensor yz = b.from_host({7, 7}, vec(2));
-  b.gemv(b.empty(Shape{1, 1, 2, 0}), none, yz);
-  CHECK(b.to_host(yz) == std::vector<float>{0, 0});
+  Tensor cz = b.from_host({7, 7}, Shape{1, 1, 1, 2});
+  b.gemm_nt(none, b.empty(Shape{1, 1, 2, 0}), cz);
+  CHECK(b.to_host(cz) == std::vector<float>{0, 0});
 
-  Tensor y4 = b.empty(vec(4));
-  CHECK_THROWS_WITH_AS(b.gemv(m, x, y4), "gemv: a (1,1,3,3) holds 9 elements, expected rows·n = 4·3", Error);
+  Tensor c4 = b.empty(Shape{1, 1, 1, 4});
+  CHECK_THROWS_WITH_AS(b.gemm_nt(x, m, c4), "gemm_nt: b (1,1,3,3) holds 9 elements, expected rb·n = 4·3", Error);
+  CHECK_THROWS_WITH_AS(b.gemm_nt(b.zeros(vec(5)), m, c22),
+                       "gemm_nt: a (1,1,1,5) holds 5 elements, not 2 rows (c is (1,1,2,2))", Error);
+  Tensor c_bad = b.empty(Shape{1, 2, 1, 2});
+  CHECK_THROWS_WITH_AS(b.gemm_nt(x, m, c_bad), "gemm_nt: c (1,2,1,2) must be (1,1,ra,rb)", Error);
   Tensor big = b.zeros(vec(12));
-  Tensor alias = big.slice(3, vec(3));
-  CHECK_THROWS_WITH_AS(b.gemv(big.slice(0, Shape{1, 1, 3, 3}), big.slice(9, vec(3)), alias),
-                       "gemv: y must not overlap a", Error);
+  Tensor alias = big.slice(3, Shape{1, 1, 1, 3});
+  CHECK_THROWS_WITH_AS(b.gemm_nt(big.slice(9, vec(3)), big.slice(0, Shape{1, 1, 3, 3}), alias),
+                       "gemm_nt: c must not overlap b", Error);
+  Tensor y4 = b.empty(vec(4));
+  CHECK_THROWS_WITH_AS(b.gemv_t(m, x, 1.0f, 0.0f, y4), "gemv_t: a (1,1,3,3) holds 9 elements, expected rows·n = 3·4",
+                       Error);
 }
 
 TEST_CASE("Tensor::slice and slice_rows are checked views") {
@@ -149,9 +168,8 @@ TEST_CASE("lbfgs history: compact, two-loop and dense BFGS directions agree on r
   Tensor g = b.empty(shape), d = b.empty(shape);
   std::vector<std::pair<Vec, Vec>> kept;  // host copies (of the float values), oldest first
 
-  auto check_directions = [&]() {
-    const std::vector<float> gh = normal_floats(rng, n);
-    b.upload(gh.data(), g);
+  // gh: the gradient; after_offer: it was the last offer's, so next_direction() applies too.
+  auto check_directions = [&](const std::vector<float>& gh, bool after_offer) {
     // Dense H in double: H0 = γI, then H ← (I − ρsyᵀ)·H·(I − ρysᵀ) + ρssᵀ per kept pair, oldest first.
     Vec h(std::size_t(n) * n, 0.0);
     double gamma = 1;
@@ -183,18 +201,34 @@ TEST_CASE("lbfgs history: compact, two-loop and dense BFGS directions agree on r
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < n; ++j) want[i] -= h[std::size_t(i) * n + j] * gh[std::size_t(j)];
 
-    history.direction(g, d, LbfgsParams::Direction::compact);
-    const std::vector<float> compact = b.to_host(d);
-    history.direction(g, d, LbfgsParams::Direction::two_loop);
-    const std::vector<float> two_loop = b.to_host(d);
-    Vec two_loop_d(two_loop.begin(), two_loop.end());
     CAPTURE(history.size());
-    CHECK(relative_distance(compact, want) <= 1e-6);
-    CHECK(relative_distance(two_loop, want) <= 1e-6);
-    CHECK(relative_distance(compact, two_loop_d) <= 1e-6);
+    CAPTURE(after_offer);
+    std::vector<std::vector<float>> got;
+    if (after_offer) {
+      b.fill(d, std::numeric_limits<float>::quiet_NaN());
+      history.next_direction(d, LbfgsParams::Direction::compact);
+      got.push_back(b.to_host(d));
+      b.fill(d, std::numeric_limits<float>::quiet_NaN());
+      history.next_direction(d, LbfgsParams::Direction::two_loop);
+      got.push_back(b.to_host(d));
+    }
+    b.upload(gh.data(), g);
+    for (const auto how : {LbfgsParams::Direction::compact, LbfgsParams::Direction::two_loop}) {
+      b.fill(d, std::numeric_limits<float>::quiet_NaN());
+      history.direction(g, d, how);
+      got.push_back(b.to_host(d));
+    }
+    for (const std::vector<float>& dir : got) CHECK(relative_distance(dir, want) <= 1e-6);
+    const Vec first(got[0].begin(), got[0].end());
+    for (std::size_t i = 1; i < got.size(); ++i) CHECK(relative_distance(got[i], first) <= 1e-6);
   };
 
-  check_directions();  // empty: d = −g
+  auto random_gradient = [&]() {
+    std::vector<float> gh = normal_floats(rng, n);
+    b.upload(gh.data(), g);
+    return gh;
+  };
+  check_directions(random_gradient(), false);  // empty: d = −g
   for (int pair = 1; pair <= 14; ++pair) {
     const bool bad = pair % 4 == 0;
     const std::vector<float> s = normal_floats(rng, n);
@@ -204,18 +238,20 @@ TEST_CASE("lbfgs history: compact, two-loop and dense BFGS directions agree on r
     b.upload(s.data(), history.candidate_s());
     b.upload(y.data(), history.candidate_y());
     CAPTURE(pair);
-    CHECK(history.offer() == !bad);
+    const std::vector<float> gh = random_gradient();
+    CHECK(history.offer(g) == !bad);
+    b.fill(g, std::numeric_limits<float>::quiet_NaN());  // next_direction() must use the offer's own copy of g
     if (!bad) {
       kept.emplace_back(Vec(s.begin(), s.end()), Vec(y.begin(), y.end()));
       if (int(kept.size()) > capacity) kept.erase(kept.begin());
     }
     CHECK(history.size() == int(kept.size()));
-    check_directions();
+    check_directions(gh, true);
   }
   history.clear();
   kept.clear();
   CHECK(history.size() == 0);
-  check_directions();
+  check_directions(random_gradient(), false);
 }
 
 }  // namespace impasto

@@ -1,16 +1,17 @@
-// tests/gpu/test_gpu_blas.cpp — the dense matrix–vector ops (gemv, gemv_t) and the compact L-BFGS built on them
+// tests/gpu/test_gpu_blas.cpp — the dense history products (gemm_nt, gemv_t) and the compact L-BFGS built on them
 // (Byrd, Nocedal & Schnabel 1994, eq. 2.6; engine/lbfgs_history.cpp) on the CUDA backend against the CPU backend
 // (the answer key), on fresh seeded random inputs: odd sizes, the history sizes L-BFGS uses (m = 100 rows) and a
 // 512² RGB image's length (n = 786432). Outputs that an op overwrites are poisoned with NaN first.
 //
 // Tolerances (per element; Σ|terms| = Σ_j |a_ij·x_j| of that output, computed in double on the host):
-//   gemv, gemv_t, fp32: |gpu − cpu| <= 1e-5·Σ|terms| + 1e-6·|β·y0| — both sum n float products in float, in
-//     different orders (cuBLAS vs OpenBLAS blocking); each is within a few float ulps of Σ|terms| of the exact
-//     value (the CPU is checked against double in tests/cpu/test_lbfgs_compact.cpp).
-//   gemv, gemv_t, tf32: the same bound — the ops switch the cuBLAS handle to fp32 math for their call (a TF32
+//   gemm_nt, gemv_t, fp32: |gpu − cpu| <= 1e-5·Σ|terms| + 1e-6·|β·y0| — both sum n float products in float, in
+//     different orders (cuBLAS vs OpenBLAS blocking, split-K on the device); each is within a few float ulps of
+//     Σ|terms| of the exact value (the CPU is checked against double in tests/cpu/test_lbfgs_compact.cpp).
+//   gemm_nt, gemv_t, tf32: the same bound — the ops switch the cuBLAS handle to fp32 math for their call (a TF32
 //     product would be off by ~1e-3·Σ|terms| and fail) and restore TF32 after it (the backend's precision()
 //     is checked; the handle's mode itself is not observable from here).
-//   L-BFGS direction from the same pairs on both backends: ‖Δd‖/‖d‖ <= 1e-5 — the GEMV differences above
+//   L-BFGS direction from the same pairs on both backends (from the offer's products and from its own):
+//     ‖Δd‖/‖d‖ <= 1e-5 — the product differences above
 //     carried through the triangular solves with R (condition ≈ 100 here) in double.
 //   L-BFGS iterates, 10 iterations on a quadratic: ‖Δx‖/‖x‖ <= 1e-4, same evaluation count.
 #include <doctest/doctest.h>
@@ -72,31 +73,34 @@ int violations(const std::vector<float>& got, const std::vector<float>& want, co
 
 }  // namespace
 
-TEST_CASE("gpu gemv and gemv_t match the CPU in fp32 and tf32") {
+TEST_CASE("gpu gemm_nt and gemv_t match the CPU in fp32 and tf32") {
   Env env;
   struct Case {
-    int rows, n;
+    int rows, n, rhs;  // history rows, row length, right-hand rows of gemm_nt
   };
-  for (const Case c : {Case{1, 1}, Case{3, 33}, Case{17, 4099}, Case{100, 4099}, Case{100, 49152},
-                       Case{8, 3 * 512 * 512}}) {
+  for (const Case c : {Case{1, 1, 1}, Case{3, 33, 3}, Case{17, 4099, 1}, Case{200, 4099, 3}, Case{200, 49152, 3},
+                       Case{8, 3 * 512 * 512, 3}, Case{40, 3 * 512 * 512, 1}}) {
     const std::vector<float> a = env.normal(std::int64_t(c.rows) * c.n);
-    const std::vector<float> xn = env.normal(c.n), xr = env.normal(c.rows), y0 = env.normal(c.n);
-    const Shape as{1, 1, c.rows, c.n};
+    const std::vector<float> xn = env.normal(std::int64_t(c.rhs) * c.n), xr = env.normal(c.rows),
+                             y0 = env.normal(c.n);
+    const Shape as{1, 1, c.rows, c.n}, xs{1, 1, c.rhs, c.n};
     const Tensor a_cpu = env.cpu().from_host(a, as), a_gpu = env.gpu().from_host(a, as);
-    const Tensor xn_cpu = env.cpu().from_host(xn, vec(c.n)), xn_gpu = env.gpu().from_host(xn, vec(c.n));
+    const Tensor xn_cpu = env.cpu().from_host(xn, xs), xn_gpu = env.gpu().from_host(xn, xs);
     const Tensor xr_cpu = env.cpu().from_host(xr, vec(c.rows)), xr_gpu = env.gpu().from_host(xr, vec(c.rows));
     // Σ|terms| per output, in double.
-    std::vector<double> row_mag(std::size_t(c.rows), 0.0), col_mag(std::size_t(c.n), 0.0);
+    std::vector<double> prod_mag(std::size_t(c.rhs) * c.rows, 0.0), col_mag(std::size_t(c.n), 0.0);
     for (int i = 0; i < c.rows; ++i)
       for (int j = 0; j < c.n; ++j) {
         const double aij = std::abs(double(a[std::size_t(i) * c.n + j]));
-        row_mag[std::size_t(i)] += aij * std::abs(double(xn[std::size_t(j)]));
+        for (int r = 0; r < c.rhs; ++r)
+          prod_mag[std::size_t(r) * c.rows + i] += aij * std::abs(double(xn[std::size_t(r) * c.n + j]));
         col_mag[std::size_t(j)] += 1.5 * aij * std::abs(double(xr[std::size_t(i)]));
       }
 
-    Tensor y_cpu = env.cpu().empty(vec(c.rows));
-    env.cpu().gemv(a_cpu, xn_cpu, y_cpu);
-    const std::vector<float> want = env.cpu().to_host(y_cpu);
+    const Shape cs{1, 1, c.rhs, c.rows};
+    Tensor c_cpu = env.cpu().empty(cs);
+    env.cpu().gemm_nt(xn_cpu, a_cpu, c_cpu);
+    const std::vector<float> want = env.cpu().to_host(c_cpu);
     std::vector<float> want_t[2];  // beta = 0, 0.5
     for (int b = 0; b < 2; ++b) {
       Tensor yt = env.cpu().from_host(y0, vec(c.n));
@@ -106,11 +110,11 @@ TEST_CASE("gpu gemv and gemv_t match the CPU in fp32 and tf32") {
 
     for (const Precision p : kPrecisions) {
       env.gpu().set_precision(p);
-      CAPTURE(c.rows); CAPTURE(c.n); CAPTURE(std::string(p == Precision::fp32 ? "fp32" : "tf32"));
-      Tensor y = env.gpu().empty(vec(c.rows));
-      env.gpu().fill(y, kNaN);
-      env.gpu().gemv(a_gpu, xn_gpu, y);
-      CHECK(violations(env.gpu().to_host(y), want, row_mag, std::vector<double>(want.size(), 0.0)) == 0);
+      CAPTURE(c.rows); CAPTURE(c.n); CAPTURE(c.rhs); CAPTURE(std::string(p == Precision::fp32 ? "fp32" : "tf32"));
+      Tensor prod = env.gpu().empty(cs);
+      env.gpu().fill(prod, kNaN);  // beta = 0 must not read C
+      env.gpu().gemm_nt(xn_gpu, a_gpu, prod);
+      CHECK(violations(env.gpu().to_host(prod), want, prod_mag, std::vector<double>(want.size(), 0.0)) == 0);
       for (int b = 0; b < 2; ++b) {
         CAPTURE(b);
         Tensor yt = env.gpu().from_host(y0, vec(c.n));
@@ -148,17 +152,22 @@ TEST_CASE("gpu lbfgs history: the compact direction matches the CPU on the same 
     env.gpu().upload(s.data(), gpu.candidate_s());
     env.gpu().upload(y.data(), gpu.candidate_y());
     CAPTURE(pair);
-    CHECK(cpu.offer() == !bad);
-    CHECK(gpu.offer() == !bad);
-    CHECK(gpu.size() == cpu.size());
-
     const std::vector<float> g = env.normal(shape.numel());
     env.cpu().upload(g.data(), g_cpu);
     env.gpu().upload(g.data(), g_gpu);
+    CHECK(cpu.offer(g_cpu) == !bad);
+    CHECK(gpu.offer(g_gpu) == !bad);
+    CHECK(gpu.size() == cpu.size());
+
+    // From the offer's products (next_direction) and from the direction's own GEMM (direction).
     cpu.direction(g_cpu, d_cpu, LbfgsParams::Direction::compact);
+    const std::vector<float> want = env.cpu().to_host(d_cpu);
+    env.gpu().fill(d_gpu, kNaN);
+    gpu.next_direction(d_gpu, LbfgsParams::Direction::compact);
+    CHECK(relative_distance(env.gpu().to_host(d_gpu), want) <= 1e-5);
     env.gpu().fill(d_gpu, kNaN);
     gpu.direction(g_gpu, d_gpu, LbfgsParams::Direction::compact);
-    CHECK(relative_distance(env.gpu().to_host(d_gpu), env.cpu().to_host(d_cpu)) <= 1e-5);
+    CHECK(relative_distance(env.gpu().to_host(d_gpu), want) <= 1e-5);
   }
 }
 

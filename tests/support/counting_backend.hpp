@@ -1,7 +1,7 @@
 // tests/support/counting_backend.hpp — a Backend that forwards every op to the CPU backend and counts what the
 // optimizer tests assert on: tensor allocations (minimize() must make none) and the operations that would
 // block the host on a GPU — downloads, reductions that return a value, explicit synchronizations — next to
-// uploads and GEMVs (asynchronous on a GPU). `syncs()` is the sum of the blocking ones.
+// uploads and the history products gemm_nt / gemv_t (asynchronous on a GPU). `syncs()` is the sum of the blocking ones.
 #pragma once
 
 #include <string>
@@ -14,7 +14,7 @@ class CountingBackend final : public Backend {
  public:
   int allocations = 0;
   int downloads = 0, reductions = 0, synchronizations = 0;  // blocking on a GPU
-  int uploads = 0, gemvs = 0;                                // asynchronous on a GPU
+  int uploads = 0, history_passes = 0;                       // asynchronous on a GPU (gemm_nt, gemv_t)
   CpuBackend cpu;
 
   int syncs() const { return downloads + reductions + synchronizations; }
@@ -103,12 +103,12 @@ class CountingBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& f, const Tensor& fill, Tensor& y) override { cpu.warp(x, f, fill, y); }
   void consistency(const Tensor& f, const Tensor& b, Tensor& c) override { cpu.consistency(f, b, c); }
   void gaussian_blur(const Tensor& x, float s, Tensor& t, Tensor& y) override { cpu.gaussian_blur(x, s, t, y); }
-  void gemv(const Tensor& a, const Tensor& x, Tensor& y) override {
-    ++gemvs;
-    cpu.gemv(a, x, y);
+  void gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) override {
+    ++history_passes;
+    cpu.gemm_nt(a, b, c);
   }
   void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) override {
-    ++gemvs;
+    ++history_passes;
     cpu.gemv_t(a, x, alpha, beta, y);
   }
 };

@@ -1,5 +1,5 @@
 // tests/emu/device/fake_cublas.cpp — the cuBLAS calls of the CUDA backend (Gram matrices: SGEMM; compact
-// L-BFGS: 64-bit SGEMV) on the host, with cuBLAS's exact conventions, so that the emulated device checks how
+// L-BFGS: 64-bit SGEMM and SGEMV) on the host, with cuBLAS's exact conventions, so that the emulated device checks how
 // engine/cuda calls them: column-major storage, op(A) and leading dimensions, beta = 0 never reading C or y
 // (BLAS convention: C may hold NaN), host pointer mode, and under CUBLAS_TF32_TENSOR_OP_MATH inputs rounded to
 // TF32 (10-bit significands) before the products, as tensor cores do. Leading dimensions too small, or
@@ -39,6 +39,39 @@ std::vector<float> materialize(const float* p, std::int64_t rows, std::int64_t c
 // Bytes a column-major rows×cols matrix with leading dimension ld spans.
 std::size_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
   return rows == 0 || cols == 0 ? 0 : std::size_t((cols - 1) * ld + rows) * sizeof(float);
+}
+
+// SGEMM for both index widths: the Gram matrices call the 32-bit entry point under either math mode; the
+// optimizer's history products (gemm_nt) call the 64-bit one, always in fp32.
+cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, std::int64_t m,
+                     std::int64_t n, std::int64_t k, const float* alpha, const float* A, std::int64_t lda,
+                     const float* B, std::int64_t ldb, const float* beta, float* C, std::int64_t ldc) {
+  if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST) return CUBLAS_STATUS_NOT_SUPPORTED;  // not emulated
+  if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;   // real data: = T
+  const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
+  const std::int64_t a_rows = ta ? k : m, b_rows = tb ? n : k;
+  if (m < 0 || n < 0 || k < 0 || lda < std::max<std::int64_t>(1, a_rows) || ldb < std::max<std::int64_t>(1, b_rows) ||
+      ldc < std::max<std::int64_t>(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  emu_device::check_device_range("cublasSgemm (A)", A, span(a_rows, ta ? m : k, lda));
+  emu_device::check_device_range("cublasSgemm (B)", B, span(b_rows, tb ? k : n, ldb));
+  emu_device::check_device_range("cublasSgemm (C)", C, span(m, n, ldc));
+  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, tf32);  // (m×k)
+  const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, tf32);  // (k×n)
+  // The products in float by OpenBLAS (accumulation order is the library's, as on the device), then alpha and
+  // beta applied here so that beta = 0 provably never reads C. (Emulated sizes are far inside int.)
+  std::vector<float> prod(std::size_t(m * n));
+  cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, a.data(), int(m), b.data(),
+              int(k), 0.0f, prod.data(), int(m));
+  for (std::int64_t j = 0; j < n; ++j)
+    for (std::int64_t i = 0; i < m; ++i) {
+      float& c = C[j * ldc + i];
+      const float v = *alpha * prod[std::size_t(j * m + i)];
+      c = *beta == 0.0f ? v : v + *beta * c;
+    }
+  return CUBLAS_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -87,30 +120,15 @@ const char* cublasGetStatusString(cublasStatus_t status) {
 cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
                               int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
                               const float* beta, float* C, int ldc) {
-  if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST) return CUBLAS_STATUS_NOT_SUPPORTED;  // not emulated
-  if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;   // real data: = T
-  const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
-  const int a_rows = ta ? k : m, b_rows = tb ? n : k;
-  if (m < 0 || n < 0 || k < 0 || lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) || ldc < std::max(1, m))
-    return CUBLAS_STATUS_INVALID_VALUE;
-  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-  emu_device::check_device_range("cublasSgemm (A)", A, span(a_rows, ta ? m : k, lda));
-  emu_device::check_device_range("cublasSgemm (B)", B, span(b_rows, tb ? k : n, ldb));
-  emu_device::check_device_range("cublasSgemm (C)", C, span(m, n, ldc));
-  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
-  const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, tf32);  // (m×k)
-  const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, tf32);  // (k×n)
-  // The products in float by OpenBLAS (accumulation order is the library's, as on the device), then alpha and
-  // beta applied here so that beta = 0 provably never reads C.
-  std::vector<float> prod(std::size_t(m) * std::size_t(n));
-  cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data(), m, b.data(), k, 0.0f, prod.data(), m);
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < m; ++i) {
-      float& c = C[std::size_t(j) * ldc + i];
-      const float v = *alpha * prod[std::size_t(j) * m + i];
-      c = *beta == 0.0f ? v : v + *beta * c;
-    }
-  return CUBLAS_STATUS_SUCCESS;
+  return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+cublasStatus_t cublasSgemm_v2_64(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                 int64_t m, int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
+                                 const float* B, int64_t ldb, const float* beta, float* C, int64_t ldc) {
+  // Always fp32 here: the backend sets CUBLAS_DEFAULT_MATH around its history products; TF32 would be its mistake.
+  if (handle->math == CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_NOT_SUPPORTED;
+  return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 cublasStatus_t cublasSgemv_v2_64(cublasHandle_t handle, cublasOperation_t trans, int64_t m, int64_t n,
