@@ -121,6 +121,23 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def timed_lbfgs(x, closure, device, history, warmup, iterations):
+    """torch.optim.LBFGS (lr 1, no line search, no tolerances) on x: `warmup` iterations in one step(), then
+    `iterations` in a second step() between two synchronizations. Returns (optimizer, ms per timed iteration).
+    One step() with max_iter=K makes K evaluations and K updates; the next step() starts by evaluating the point
+    the last update reached, so W + N iterations make W + N evaluations, one per iteration."""
+    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=max(warmup, 1), max_eval=10**9, tolerance_grad=0.0,
+                            tolerance_change=0.0, history_size=history, line_search_fn=None)
+    if warmup > 0:
+        opt.step(closure)
+    opt.param_groups[0]["max_iter"] = iterations
+    sync(device)
+    t0 = time.perf_counter()
+    opt.step(closure)
+    sync(device)
+    return opt, (time.perf_counter() - t0) * 1e3 / iterations
+
+
 def run_size(args, device, weights, h, w):
     net = Vgg19(weights, device)
     to_tensor = lambda rgb: torch.from_numpy(preprocess(rgb)).unsqueeze(0).to(device)  # noqa: E731 (1,3,H,W)
@@ -133,12 +150,10 @@ def run_size(args, device, weights, h, w):
         torch.cuda.reset_peak_memory_stats()
 
     x = init.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=max(args.warmup, 1), max_eval=10**9, tolerance_grad=0.0,
-                            tolerance_change=0.0, history_size=args.history, line_search_fn=None)
     losses, first_terms, stamps = [], [], []
 
     def closure():
-        opt.zero_grad()
+        x.grad = None  # what opt.zero_grad() does for the one parameter
         loss = objective(x)
         loss.backward()
         if not first_terms:
@@ -148,16 +163,7 @@ def run_size(args, device, weights, h, w):
         stamps.append(time.perf_counter())  # after the read-back: an iteration boundary, as in perf/bench
         return loss
 
-    # One step() with max_iter=K makes K evaluations and K updates; the next step() starts by evaluating the
-    # point the last update reached, so W + N iterations make W + N evaluations, one per iteration.
-    if args.warmup > 0:
-        opt.step(closure)
-    opt.param_groups[0]["max_iter"] = args.iterations
-    sync(device)
-    t0 = time.perf_counter()
-    opt.step(closure)
-    sync(device)
-    ms = (time.perf_counter() - t0) * 1e3 / args.iterations
+    ms = timed_lbfgs(x, closure, device, args.history, args.warmup, args.iterations)[1]
     assert len(losses) == args.warmup + args.iterations, (len(losses), args.warmup, args.iterations)
     each = sorted((b - a) * 1e3 for a, b in zip(stamps[args.warmup:], stamps[args.warmup + 1:]))
     run = {"height": h, "width": w, "ms_per_iteration": ms, "loss_first": losses[0], "loss_last": losses[-1],
@@ -200,15 +206,7 @@ def run_optimizer_only(args, device, h, w):
         return loss
 
     warmup = max(args.warmup, args.history)
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=warmup, max_eval=10**9, tolerance_grad=0.0, tolerance_change=0.0,
-                            history_size=args.history, line_search_fn=None)
-    opt.step(closure)
-    opt.param_groups[0]["max_iter"] = args.iterations
-    sync(device)
-    t0 = time.perf_counter()
-    opt.step(closure)
-    sync(device)
-    total = (time.perf_counter() - t0) * 1e3 / args.iterations
+    opt, total = timed_lbfgs(x, closure, device, args.history, warmup, args.iterations)
     assert len(losses) == warmup + args.iterations, (len(losses), warmup, args.iterations)
     t0 = time.perf_counter()
     for _ in range(args.iterations):
