@@ -54,8 +54,9 @@ struct LbfgsParams {
 
   int history = 100;         // m: (s, y) pairs kept
   // How d = −H·g is computed (the same H, so the same direction up to rounding). compact (default): Byrd,
-  // Nocedal & Schnabel's representation with four GEMVs over the history and one device→host transfer of 2m
-  // floats per iteration; two_loop: Alg. 7.4, 2m dot products, each a device→host sync (the reference).
+  // Nocedal & Schnabel's representation with two passes over the history per iteration (one GEMM when a pair
+  // is offered, one GEMV for the direction) and one device→host transfer of 6m + 6 floats; two_loop: Alg. 7.4,
+  // 2m dot products, each a device→host sync (the reference).
   Direction direction = Direction::compact;
   int max_iterations = 1000;
   // none: one evaluation per iteration with step learning_rate (the first step is min(1, 1/‖g‖₁)·learning_rate),
