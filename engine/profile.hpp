@@ -26,6 +26,14 @@ inline PhaseObserver*& phase_observer() {
   return observer;
 }
 
+// Opens (on = true) or closes the window a GPU profiler records when told to wait for it (`ncu
+// --profile-from-start off`): perf/bench.cpp opens it around its timed iterations. Nothing without CUDA.
+inline void device_profiler_capture([[maybe_unused]] bool on) {
+#ifdef IMPASTO_HAVE_CUDA
+  cuda_profiler_capture(on);
+#endif
+}
+
 class ProfileRange {
  public:
   explicit ProfileRange(const char* name) { begin(name); }

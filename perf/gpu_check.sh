@@ -3,7 +3,7 @@
 # the GPU tests (first: correctness is the point), the same-objective check against PyTorch, the benchmark
 # and the PyTorch peer at 512², 1024², 2048² (TF32, then FP32), the 3840×2160 max-size check with the memory
 # estimate against the measured peak, the L-BFGS step alone with a full history (against torch.optim.LBFGS),
-# VGG-19 alone, compute-sanitizer on the custom kernels and an Nsight
+# VGG-19 alone, compute-sanitizer, an ncu kernel profile of a 1024² iteration by kind of kernel on the custom kernels and an Nsight
 # Systems NVTX summary when they are there, and last a table (size | impasto ms | peer ms | ratio | TFLOP/s). Logs and JSON go to $OUT.
 #
 # Here, first (builds build-device/ and packs .device/impasto-device.tar.gz, see perf/prepare_device.sh):
@@ -198,6 +198,15 @@ if [[ $mode == gpu ]] && command -v compute-sanitizer >/dev/null && within_budge
   step "compute-sanitizer racecheck (reductions)" 90 compute-sanitizer --tool racecheck --error-exitcode 1 \
     "$dev/run/gpu_test_gpu_parity" -tc='reductions*,sq_diff*,tv_loss*'
 fi
+# Where the time of a 1024² TF32 iteration goes, by kind of kernel (perf/kernel_profile.py): bench opens the
+# profiler's capture window around its timed iterations. Its tables go into summary.md too.
+if [[ $mode == gpu ]] && command -v ncu >/dev/null && within_budget "ncu kernel profile"; then
+  step "ncu kernel profile 1024² tf32 (2 iterations)" 150 ncu --profile-from-start off --cache-control none \
+    --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$work/ncu_1024.csv" "$dev/run/bench" \
+    --device cuda --sizes 1024 --iterations 2 --warmup 1 --no-phases --precision tf32 --weights "$weights"
+  step "kernel time by kind" 30 "$py" "$root/perf/kernel_profile.py" "$work/ncu_1024.csv" --iterations 2 \
+    --markdown "$work/kernel_profile.md"
+fi
 if [[ $mode == gpu && -n ${GPU_CHECK_STYLIZE:-} ]]; then
   read -r content style <<<"$GPU_CHECK_STYLIZE"
   step "impasto stylize 768 px ($content, $style)" 60 "$dev/run/impasto" stylize --content "$content" --style "$style" \
@@ -216,6 +225,9 @@ echo
 "$py" "$root/perf/summarize.py" "$out"/bench_*.json "$work"/bench_tf32_nchw.json "$out"/peer_*.json \
   "$out"/max_size.json "$work"/vgg_only.json "$work"/optimizer_bench.json "$work"/optimizer_peer.json \
   --markdown "$out/summary.md" || failed+=(summary)
+if [[ -f $work/kernel_profile.md ]]; then
+  { echo; echo "ncu, 1024² tf32:"; cat "$work/kernel_profile.md"; } >> "$out/summary.md"
+fi
 ((${#failed[@]} == 0))
 }
 

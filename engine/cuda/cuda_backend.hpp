@@ -20,5 +20,8 @@ std::unique_ptr<Backend> make_cuda_backend();
 // NVTX range markers for profiling (Nsight Systems); use the scoped NvtxRange of engine/cuda/nvtx.hpp.
 void nvtx_push(const char* name);
 void nvtx_pop();
+// cudaProfilerStart / cudaProfilerStop: the window that `ncu --profile-from-start off` (and `nsys
+// --capture-range=cudaProfilerApi`) records; without a profiler attached they do nothing.
+void cuda_profiler_capture(bool on);
 
 }  // namespace impasto

@@ -7,6 +7,7 @@
 // outside every allocation, or a copy between overlapping ranges, aborts with one line (on a GPU it is an
 // illegal address, or silent corruption).
 // Signatures come from the real cuda_runtime.h, so a mismatch does not compile.
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>  // the real one (CUDA Toolkit)
 
 #include <algorithm>
@@ -76,6 +77,10 @@ std::size_t device_bytes_in_use() { return runtime().device_bytes; }
 }  // namespace emu_device
 
 extern "C" {
+
+// No profiler is ever attached to the emulated device: the capture window opens and closes on nothing.
+cudaError_t cudaProfilerStart(void) { return cudaSuccess; }
+cudaError_t cudaProfilerStop(void) { return cudaSuccess; }
 
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
