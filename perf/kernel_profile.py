@@ -23,6 +23,8 @@ import re
 import sys
 from collections import defaultdict
 
+from summarize import emit  # perf/summarize.py, beside this file
+
 # The first rule whose words appear in the lower-cased kernel name gives its kind; the order matters (a cuDNN
 # dgrad kernel also says "implicit_gemm").
 KINDS = [
@@ -110,11 +112,7 @@ def main():
     if not launches:
         sys.exit(f"kernel_profile: no kernel with gpu__time_duration.sum in {args.csv} (was the capture window "
                  "opened: ncu --profile-from-start off with a bench that calls cudaProfilerStart?)")
-    text = report(launches, args.iterations, args.top)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    emit(report(launches, args.iterations, args.top), args.markdown)
 
 
 if __name__ == "__main__":

@@ -119,16 +119,20 @@ def optimizer_table(reports):
     return lines
 
 
+def emit(text, markdown=None):
+    """Prints the tables, and writes them to `markdown` when given (also used by perf/kernel_profile.py)."""
+    print(text)
+    if markdown:
+        with open(markdown, "w") as f:
+            f.write(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("json", nargs="+")
     ap.add_argument("--markdown", help="also write the table here")
     args = ap.parse_args()
-    text = table(load(args.json))
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    emit(table(load(args.json)), args.markdown)
 
 
 if __name__ == "__main__":
