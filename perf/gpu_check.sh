@@ -207,6 +207,14 @@ if [[ $mode == gpu ]] && command -v ncu >/dev/null && within_budget "ncu kernel 
   step "kernel time by kind" 30 "$py" "$root/perf/kernel_profile.py" "$work/ncu_1024.csv" --iterations 2 \
     --markdown "$work/kernel_profile.md"
 fi
+# The same for the peer (peer.py opens the same window): which cuDNN kernels PyTorch's convolutions get.
+if [[ $mode == gpu ]] && command -v ncu >/dev/null && within_budget "ncu kernel profile (peer)"; then
+  step "ncu kernel profile 1024² tf32, peer (2 iterations)" 180 ncu --profile-from-start off --cache-control none \
+    --clock-control none --metrics gpu__time_duration.sum --csv --log-file "$work/ncu_1024_peer.csv" "$py" \
+    "$root/perf/peer/peer.py" --device cuda --sizes 1024 --iterations 2 --warmup 1 --precision tf32 --weights "$weights"
+  step "kernel time by kind, peer" 30 "$py" "$root/perf/kernel_profile.py" "$work/ncu_1024_peer.csv" --iterations 2 \
+    --markdown "$work/kernel_profile_peer.md"
+fi
 if [[ $mode == gpu && -n ${GPU_CHECK_STYLIZE:-} ]]; then
   read -r content style <<<"$GPU_CHECK_STYLIZE"
   step "impasto stylize 768 px ($content, $style)" 60 "$dev/run/impasto" stylize --content "$content" --style "$style" \
@@ -225,9 +233,11 @@ echo
 "$py" "$root/perf/summarize.py" "$out"/bench_*.json "$work"/bench_tf32_nchw.json "$out"/peer_*.json \
   "$out"/max_size.json "$work"/vgg_only.json "$work"/optimizer_bench.json "$work"/optimizer_peer.json \
   --markdown "$out/summary.md" || failed+=(summary)
-if [[ -f $work/kernel_profile.md ]]; then
-  { echo; echo "ncu, 1024² tf32:"; cat "$work/kernel_profile.md"; } >> "$out/summary.md"
-fi
+for who in "" _peer; do
+  if [[ -f $work/kernel_profile$who.md ]]; then
+    { echo; echo "ncu, 1024² tf32${who:+, peer}:"; cat "$work/kernel_profile$who.md"; } >> "$out/summary.md"
+  fi
+done
 ((${#failed[@]} == 0))
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """perf/kernel_profile.py — where an iteration's GPU time goes, kernel by kernel: reads the CSV that Nsight
-Compute writes for `bench` (one metric, gpu__time_duration.sum, per kernel launch) and prints the time per
+Compute writes for `bench` or the PyTorch peer (one metric, gpu__time_duration.sum, per kernel launch; both
+open the profiler's capture window around their timed iterations) and prints the time per
 iteration by kind of kernel (cuDNN convolutions forward / backward-data, cuBLAS GEMMs, pooling, ReLU, layout
 changes, reductions, losses, other element-wise) and the most expensive kernels. Standard library only.
 
@@ -30,15 +31,16 @@ from summarize import emit  # perf/summarize.py, beside this file
 KINDS = [
     ("conv forward (cuDNN)", ("fprop", "convolve_sgemm", "conv2d_fwd")),
     ("conv backward-data (cuDNN)", ("dgrad", "conv2d_bwd", "convolvebackward")),
+    ("conv backward-filter (cuDNN; neither side needs it)", ("wgrad",)),
     ("cuDNN other (transposes, FFT, Winograd)", ("cudnn", "xmma", "winograd", "fft", "nchwtonhwc", "nhwctonchw")),
     ("GEMM / GEMV (cuBLAS: Gram, L-BFGS)", ("gemm", "gemv", "cublas", "splitk", "nvjet")),
-    ("pooling (ours)", ("pool",)),
-    ("ReLU (ours)", ("relu",)),
-    ("layout change / bf16 staging (ours)", ("transpose", "gather", "bf16")),
-    ("reductions (ours)", ("partials_kernel", "finish_kernel", "reduce")),
-    ("losses, TV (ours)", ("sq_diff", "tv_kernel")),
+    ("pooling", ("pool",)),
+    ("ReLU", ("relu", "threshold", "clamp_min")),  # PyTorch's ReLU backward is threshold_backward
+    ("layout change / bf16 staging", ("transpose", "gather", "bf16")),
+    ("reductions", ("partials_kernel", "finish_kernel", "reduce")),
+    ("losses, TV", ("sq_diff", "tv_kernel")),
 ]
-OTHER = "other element-wise (ours: copy, axpy, scale, fill, …)"
+OTHER = "other element-wise (copy, axpy, scale, fill, …)"
 UNITS = {"nsecond": 1e-6, "ns": 1e-6, "usecond": 1e-3, "us": 1e-3, "msecond": 1.0, "ms": 1.0, "second": 1e3,
          "s": 1e3}
 

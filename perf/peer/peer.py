@@ -121,6 +121,12 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def profiler_capture(device, on):
+    """cudaProfilerStart / Stop around the timed iterations (nothing without a profiler attached)."""
+    if device.type == "cuda":
+        (torch.cuda.profiler.start if on else torch.cuda.profiler.stop)()
+
+
 def timed_lbfgs(x, closure, device, history, warmup, iterations):
     """torch.optim.LBFGS (lr 1, no line search, no tolerances) on x: `warmup` iterations in one step(), then
     `iterations` in a second step() between two synchronizations. Returns (optimizer, ms per timed iteration).
@@ -132,10 +138,13 @@ def timed_lbfgs(x, closure, device, history, warmup, iterations):
         opt.step(closure)
     opt.param_groups[0]["max_iter"] = iterations
     sync(device)
+    profiler_capture(device, True)  # what `ncu --profile-from-start off` records, as in perf/bench
     t0 = time.perf_counter()
     opt.step(closure)
     sync(device)
-    return opt, (time.perf_counter() - t0) * 1e3 / iterations
+    ms = (time.perf_counter() - t0) * 1e3 / iterations
+    profiler_capture(device, False)
+    return opt, ms
 
 
 def run_size(args, device, weights, h, w):
