@@ -49,7 +49,7 @@ const char* const kUsage =
     "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
     "             [--precision fp32|tf32|bf16] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
     "             [--no-phases] [--losses] [--json OUT] [--vgg-only] [--max-size-check WxH]\n"
-    "             [--lbfgs-direction compact|two_loop] [--optimizer-only]\n"
+    "             [--lbfgs-direction compact|two_loop] [--optimizer-only] [--conv-layers]\n"
     "  Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the default\n"
     "  objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size.\n"
     "  --vgg-only         time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only\n"
@@ -62,7 +62,10 @@ const char* const kUsage =
     "                     (2m dot products)\n"
     "  --optimizer-only   time L-BFGS alone (line search none) on a diagonal quadratic of the image's size, from a\n"
     "                     full history of M pairs (max(W, M) warm-up iterations); the objective's own time is\n"
-    "                     measured apart and subtracted (perf/peer/peer.py --optimizer-only: the same for torch)\n";
+    "                     measured apart and subtracted (perf/peer/peer.py --optimizer-only: the same for torch)\n"
+    "  --conv-layers      time each convolution conv1_1 … conv5_1 alone, forward (bias and ReLU fused, as the\n"
+    "                     network runs it) and backward-data, in the backend's layout (perf/peer/conv_layouts.py\n"
+    "                     --per-layer: the same for torch)\n";
 
 struct Size {
   int h = 0, w = 0;
@@ -75,7 +78,8 @@ struct Options {
   LbfgsParams::Direction direction = LbfgsParams::Direction::compact;
   std::string precision;  // "" = the backend's default
   std::string weights = "random:0";
-  bool mix_init = false, phases = true, record_losses = false, vgg_only = false, optimizer_only = false;
+  bool mix_init = false, phases = true, record_losses = false, vgg_only = false, optimizer_only = false,
+       conv_layers = false;
   std::string json_path;
   Size max_size;  // h = 0: no max-size check
 };
@@ -162,6 +166,8 @@ Options parse_args(int argc, char** argv) {
       o.phases = false;
     } else if (a == "--losses") {
       o.record_losses = true;
+    } else if (a == "--conv-layers") {
+      o.conv_layers = true;
     } else if (a == "--optimizer-only") {
       o.optimizer_only = true;
     } else if (a == "--vgg-only") {
@@ -424,6 +430,56 @@ class Session {
     return out;
   }
 
+  // Each convolution of the default objective's network (conv1_1 … conv5_1) alone, on the input size it has
+  // for an image of `size`, in the backend's activation layout with the filters reordered as Vgg19 does:
+  // forward with bias and ReLU fused (as Vgg19::forward runs all but a conv_out tap's layer) and
+  // backward-data. W warm-up + N timed calls of each, synchronized at both ends of each timing.
+  json conv_layers(Size size) {
+    const Layout layout = backend_.activation_layout();
+    const auto& convs = vgg19_convs();
+    const int deepest = int(weights_.convs.size()) - 1;
+    int h = size.h, w = size.w;
+    json layers = json::array();
+    for (int i = 0; i <= deepest; ++i) {
+      const VggConvSpec& spec = convs[std::size_t(i)];
+      const ConvWeights& cw = weights_.convs[std::size_t(i)];
+      const Shape xs{1, spec.cin, h, w}, ws{spec.cout, spec.cin, 3, 3}, ys{1, spec.cout, h, w};
+      Tensor filters = backend_.from_host(cw.w, ws);  // (Cout,Cin,3,3), KCRS; KRSC under NHWC
+      if (layout != filters.layout()) {
+        Tensor reordered = backend_.empty(ws).with_layout(layout);
+        backend_.convert_layout(filters, reordered);
+        filters = reordered;
+      }
+      const Tensor bias = backend_.from_host(cw.b, Shape{1, 1, 1, spec.cout});  // (1,1,1,Cout)
+      Tensor x = backend_.empty(xs).with_layout(layout), dx = backend_.empty(xs).with_layout(layout);  // (1,Cin,h,w)
+      Tensor y = backend_.empty(ys).with_layout(layout), dy = backend_.empty(ys).with_layout(layout);  // (1,Cout,h,w)
+      backend_.fill(x, 0.5f);
+      backend_.fill(dy, 1.0f / 1024);
+      backend_.reserve_workspace(backend_.conv2d_workspace_bytes(xs, ws, layout));
+      auto timed = [&](bool backward) {
+        auto call = [&] {
+          if (backward)
+            backend_.conv2d_backward_data(dy, filters, dx);
+          else
+            backend_.conv2d_forward(x, filters, bias, y, /*fuse_relu=*/true);
+        };
+        for (int r = 0; r < options_.warmup; ++r) call();
+        backend_.synchronize();
+        const auto t0 = Clock::now();
+        for (int r = 0; r < options_.iterations; ++r) call();
+        backend_.synchronize();
+        return ms_since(t0) / options_.iterations;
+      };
+      const double fwd = timed(false), bwd = timed(true);
+      const double flops = 2.0 * 9 * spec.cin * spec.cout * double(h) * w;  // one direction
+      layers.push_back(json{{"name", spec.name}, {"cin", spec.cin}, {"cout", spec.cout}, {"height", h}, {"width", w},
+                            {"forward_ms", fwd}, {"backward_data_ms", bwd}, {"tflops_forward", flops / (fwd * 1e-3) * 1e-12},
+                            {"tflops_backward_data", flops / (bwd * 1e-3) * 1e-12}});
+      if (spec.pool_after) h /= 2, w /= 2;
+    }
+    return json{{"height", size.h}, {"width", size.w}, {"layout", layout_name(layout)}, {"layers", layers}};
+  }
+
   // VGG-19 forward + backward with the default objective's taps (deepest relu5_1), nothing else.
   json vgg_only(Size size) {
     const LossConfig cfg = LossConfig::defaults();
@@ -630,6 +686,23 @@ int run(int argc, char** argv) {
       report["runs"].push_back(json{{"width", o.max_size.w}, {"height", o.max_size.h}, {"passed", false},
                                     {"error", e.what()}});
       status = 1;
+    }
+  } else if (o.conv_layers) {
+    report["mode"] = "conv-layers";
+    for (const Size& s : o.sizes) {
+      const json r = session->conv_layers(s);
+      double fwd = 0, bwd = 0;
+      for (const json& l : r["layers"]) {
+        std::printf("%5dx%-5d %-8s %4d->%-4d at %5dx%-5d forward %8.3f ms (%6.1f TFLOP/s)  backward-data %8.3f ms "
+                    "(%6.1f TFLOP/s)\n", s.w, s.h, l["name"].get<std::string>().c_str(), l["cin"].get<int>(),
+                    l["cout"].get<int>(), l["width"].get<int>(), l["height"].get<int>(), l["forward_ms"].get<double>(),
+                    l["tflops_forward"].get<double>(), l["backward_data_ms"].get<double>(),
+                    l["tflops_backward_data"].get<double>());
+        fwd += l["forward_ms"].get<double>();
+        bwd += l["backward_data_ms"].get<double>();
+      }
+      std::printf("%5dx%-5d all layers: forward %.3f ms, backward-data %.3f ms\n", s.w, s.h, fwd, bwd);
+      report["runs"].push_back(r);
     }
   } else if (o.vgg_only) {
     report["mode"] = "vgg-only";

@@ -3,7 +3,8 @@
 # the GPU tests (first: correctness is the point), the same-objective check against PyTorch, the benchmark
 # and the PyTorch peer at 512², 1024², 2048² (TF32, then FP32), the 3840×2160 max-size check with the memory
 # estimate against the measured peak, the L-BFGS step alone with a full history (against torch.optim.LBFGS),
-# VGG-19 alone, compute-sanitizer, an ncu kernel profile of a 1024² iteration by kind of kernel on the custom kernels and an Nsight
+# VGG-19 alone, each convolution alone (against PyTorch's), compute-sanitizer, ncu kernel profiles of a 1024²
+# iteration by kind of kernel (impasto and the peer) on the custom kernels and an Nsight
 # Systems NVTX summary when they are there, and last a table (size | impasto ms | peer ms | ratio | TFLOP/s). Logs and JSON go to $OUT.
 #
 # Here, first (builds build-device/ and packs .device/impasto-device.tar.gz, see perf/prepare_device.sh):
@@ -186,6 +187,15 @@ if within_budget "VGG-19 only"; then
   step "VGG-19 forward+backward only" 120 "$dev/run/bench" --device $device --vgg-only --sizes $sizes \
     --iterations $iterations --warmup $warmup --weights "$weights" --json "$work/vgg_only.json"
 fi
+# Each convolution alone at 1024² TF32, impasto (NHWC, bias + ReLU fused) against PyTorch's cuDNN in NHWC and
+# NCHW (cudnn.benchmark): which layers, forward or backward-data, hold the convolution time. JSON in $work.
+if [[ $mode == gpu ]] && within_budget "each convolution alone"; then
+  step "each convolution alone 1024² (bench --conv-layers)" 90 "$dev/run/bench" --device cuda --conv-layers \
+    --sizes 1024 --iterations 10 --warmup 3 --precision tf32 --weights "$weights" --json "$work/conv_layers.json"
+  step "each convolution alone 1024², torch (conv_layouts.py --per-layer)" 120 "$py" \
+    "$root/perf/peer/conv_layouts.py" --per-layer --sizes 1024 --iterations 10 --warmup 3 \
+    --json "$work/conv_layers_peer.json"
+fi
 # The custom kernels under compute-sanitizer (out-of-bounds and misaligned accesses; shared-memory races in the
 # block reductions): what the CPU kernel emulator of tests/emu cannot see. Only the suites and cases that run
 # our kernels (cuDNN under memcheck would take minutes).
@@ -232,6 +242,7 @@ echo "=== done in $((SECONDS - start))s ($mode). Failed steps: ${failed[*]:-none
 echo
 "$py" "$root/perf/summarize.py" "$out"/bench_*.json "$work"/bench_tf32_nchw.json "$out"/peer_*.json \
   "$out"/max_size.json "$work"/vgg_only.json "$work"/optimizer_bench.json "$work"/optimizer_peer.json \
+  "$work"/conv_layers.json "$work"/conv_layers_peer.json \
   --markdown "$out/summary.md" || failed+=(summary)
 for who in "" _peer; do
   if [[ -f $work/kernel_profile$who.md ]]; then

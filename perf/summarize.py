@@ -2,7 +2,8 @@
 """perf/summarize.py — the table perf/gpu_check.sh prints last, from the JSON reports of perf/bench and
 perf/peer/peer.py: per precision and size, impasto's and the peer's ms per iteration, their ratio (the target:
 <= 0.5 at 512² and 1024²; impasto's experimental bf16 against the peer's TF32), impasto's achieved convolution TFLOP/s and its share of the card's peak, the phase
-split, the memory plan, the max-size check and the optimizer alone (--optimizer-only). Standard library only.
+split, the memory plan, the max-size check, the optimizer alone (--optimizer-only) and each convolution alone
+(--conv-layers, against conv_layouts.py --per-layer). Standard library only.
 
     perf/summarize.py OUT/*.json [--markdown summary.md]
 """
@@ -74,6 +75,7 @@ def table(reports):
             lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {run['ms_per_iteration_synced']:.2f} | "
                          f"{shares} |")
     lines.extend(optimizer_table(reports))
+    lines.extend(conv_layer_table(reports))
     for r in reports:
         if r.get("mode") == "max-size-check":
             for run in r["runs"]:
@@ -116,6 +118,43 @@ def optimizer_table(reports):
         lines.append(f"| {r.get('lbfgs_direction', 'compact')} | {run['width']}x{run['height']} | {run['history']} | "
                      f"{run['optimizer_ms']:.3f} | {peer_opt} | {ratio} | "
                      f"{run['ms_per_iteration']:.3f} ({run['objective_ms']:.3f}) | {peer_it} |")
+    return lines
+
+
+def conv_layer_table(reports):
+    """Each convolution alone (bench --conv-layers, perf/peer/conv_layouts.py --per-layer): impasto's forward
+    (bias + ReLU fused) and backward-data against PyTorch's in NHWC and NCHW (the peer's layout), in ms."""
+    mine = [(r, run) for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "conv-layers"
+            for run in r["runs"]]
+    theirs = {(run["width"], run["height"], run["layout"]): {l["name"]: l for l in run["layers"]}
+              for r in reports if r.get("tool") == "torch conv_layouts" for run in r["runs"]}
+    lines = []
+    for r, run in mine:
+        size = (run["width"], run["height"])
+        nhwc, nchw = theirs.get(size + ("NHWC",), {}), theirs.get(size + ("NCHW",), {})
+        lines += ["", f"each convolution alone, {size[0]}x{size[1]} ({r['precision']}; impasto {run['layout']}, "
+                  "forward with bias + ReLU fused; torch conv2d + bias, then ReLU; ms)", "",
+                  "| layer | in → out at h×w | impasto fwd | torch NHWC fwd | torch NCHW fwd | impasto bwd-data "
+                  "| torch NHWC bwd-data | torch NCHW bwd-data |", "|---|---|---|---|---|---|---|---|"]
+        sums = [0.0] * 6
+
+        def cell(table, name, key, slot):
+            l = table.get(name)
+            if not l:
+                return "–"
+            sums[slot] += l[key]
+            return f"{l[key]:.3f}"
+
+        for l in run["layers"]:
+            name = l["name"]
+            sums[0] += l["forward_ms"]
+            sums[3] += l["backward_data_ms"]
+            lines.append(f"| {name} | {l['cin']} → {l['cout']} at {l['width']}x{l['height']} | {l['forward_ms']:.3f} | "
+                         f"{cell(nhwc, name, 'forward_ms', 1)} | {cell(nchw, name, 'forward_ms', 2)} | "
+                         f"{l['backward_data_ms']:.3f} | {cell(nhwc, name, 'backward_data_ms', 4)} | "
+                         f"{cell(nchw, name, 'backward_data_ms', 5)} |")
+        lines.append("| all | | " + " | ".join(f"**{v:.3f}**" if v else "–" for v in sums[:3]) + " | " +
+                     " | ".join(f"**{v:.3f}**" if v else "–" for v in sums[3:]) + " |")
     return lines
 
 
