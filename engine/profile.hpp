@@ -6,6 +6,8 @@
 // times each phase.
 #pragma once
 
+#include "engine/tensor.hpp"  // Device
+
 #ifdef IMPASTO_HAVE_CUDA
 #include "engine/cuda/cuda_backend.hpp"
 #endif
@@ -27,10 +29,11 @@ inline PhaseObserver*& phase_observer() {
 }
 
 // Opens (on = true) or closes the window a GPU profiler records when told to wait for it (`ncu
-// --profile-from-start off`): perf/bench.cpp opens it around its timed iterations. Nothing without CUDA.
-inline void device_profiler_capture([[maybe_unused]] bool on) {
+// --profile-from-start off`): perf/bench.cpp opens it around its timed iterations. Nothing unless `device` is
+// CUDA (a CPU run of a CUDA build may have no driver to ask).
+inline void device_profiler_capture([[maybe_unused]] Device device, [[maybe_unused]] bool on) {
 #ifdef IMPASTO_HAVE_CUDA
-  cuda_profiler_capture(on);
+  if (device == Device::cuda) cuda_profiler_capture(on);
 #endif
 }
 

@@ -365,7 +365,7 @@ class Session {
         if (info.iteration == options_.warmup) {
           backend_.synchronize();
           timer.reset();
-          if (!profiled) device_profiler_capture(true);  // what `ncu --profile-from-start off` records
+          if (!profiled) device_profiler_capture(backend_.device(), true);  // what `ncu --profile-from-start off` records
           window_start = Clock::now();
         }
         if (info.iteration >= options_.warmup) accepted.push_back(Clock::now());
@@ -374,7 +374,7 @@ class Session {
       ObserverGuard guard(profiled ? &timer : nullptr);
       const OptimizeResult r = lbfgs.minimize(x, f, callback);
       backend_.synchronize();
-      if (!profiled) device_profiler_capture(false);
+      if (!profiled) device_profiler_capture(backend_.device(), false);
       IMPASTO_CHECK(as_cli || r.iterations == params.max_iterations,
                     "L-BFGS stopped after " << r.iterations << " iterations (" << r.stop_reason << ")");
       result = r;

@@ -166,9 +166,9 @@ def run_size(args, device, weights, h, w):
         loss = objective(x)
         loss.backward()
         if not first_terms:
-            first_terms.extend(float(t) for t in objective.terms)
+            first_terms.extend(float(t.detach()) for t in objective.terms)
             first_terms.append(float(x.grad.abs().sum(dtype=torch.float64)))
-        losses.append(float(loss))  # torch.optim.LBFGS reads it on the host as well
+        losses.append(float(loss.detach()))  # torch.optim.LBFGS reads it on the host as well
         stamps.append(time.perf_counter())  # after the read-back: an iteration boundary, as in perf/bench
         return loss
 
