@@ -52,7 +52,8 @@ std::size_t LbfgsHistory::bytes(Shape shape, int capacity) {
 
 LbfgsHistory::LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps)
     : backend_(backend), capacity_(capacity), curvature_eps_(curvature_eps) {
-  IMPASTO_CHECK(capacity >= 1 && capacity <= INT_MAX / 16, "L-BFGS: history " << capacity << " must be >= 1");
+  IMPASTO_CHECK(capacity >= 1 && capacity <= INT_MAX / 16,
+                "L-BFGS: history " << capacity << " must be between 1 and " << INT_MAX / 16);
   const std::int64_t n = shape.numel();
   IMPASTO_CHECK(n > 0 && n <= INT_MAX, "L-BFGS: cannot keep a history of tensors " << shape.str());
   const int cols = int(n);
