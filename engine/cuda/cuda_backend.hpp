@@ -21,7 +21,8 @@ std::unique_ptr<Backend> make_cuda_backend();
 void nvtx_push(const char* name);
 void nvtx_pop();
 // cudaProfilerStart / cudaProfilerStop: the window that `ncu --profile-from-start off` (and `nsys
-// --capture-range=cudaProfilerApi`) records; without a profiler attached they do nothing.
+// --capture-range=cudaProfilerApi`) records; without a profiler attached they do nothing. Best effort: a
+// failure is logged, not thrown.
 void cuda_profiler_capture(bool on);
 
 }  // namespace impasto
