@@ -1,9 +1,11 @@
 // engine/cuda/nvtx.cpp — NVTX ranges for Nsight Systems timelines (nvtx_push / nvtx_pop, see nvtx.hpp) and the
 // profiler's capture window (cuda_profiler_capture).
 #include <cuda_profiler_api.h>
+#include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
 
-#include "engine/cuda/check.hpp"
+#include <cstdio>
+
 #include "engine/cuda/cuda_backend.hpp"
 
 namespace impasto {
@@ -16,7 +18,8 @@ void cuda_profiler_capture(bool on) {
   // runtime's last-error slot, where the next launch check would report it as the kernel's.
   const cudaError_t e = on ? cudaProfilerStart() : cudaProfilerStop();
   if (e == cudaSuccess) return;
-  IMPASTO_CUDA_LOG(e);
+  std::fprintf(stderr, "impasto: %s failed (%s); no profiler window\n", on ? "cudaProfilerStart" : "cudaProfilerStop",
+               cudaGetErrorString(e));
   (void)cudaGetLastError();
 }
 
