@@ -93,7 +93,7 @@ def report(launches, iterations, top):
              f"ncu gpu__time_duration over {iterations} iteration(s), one launch at a time)", "",
              "| kind | launches/it | ms/it | share |", "|---|---|---|---|"]
     for kind, ms in sorted(by_kind.items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {kind} | {count_kind[kind] / iterations:.0f} | {ms / iterations:.3f} | "
+        lines.append(f"| {kind} | {count_kind[kind] / iterations:.4g} | {ms / iterations:.3f} | "
                      f"{100 * ms / total:.1f}% |")
     lines += ["", f"top {top} kernels:", "", "| kernel | kind | ms/it |", "|---|---|---|"]
     for name, ms in sorted(by_name.items(), key=lambda kv: -kv[1])[:top]:

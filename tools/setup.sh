@@ -9,6 +9,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libhdf5-dev libopenblas-dev libcli11-dev nlohmann-json3-dev libstb-dev doctest-dev
+  python3  # perf/'s table scripts and their test (standard library only)
   opencv-doc  # the sample images and videos the demo and the figure scripts use
   libopencv-dev  # optional at build time: optical flow and video decoding for `impasto video`
 )
