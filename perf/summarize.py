@@ -34,7 +34,7 @@ def table(reports):
     lines = []
     bench = [r for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "stylize"]
     peer = [r for r in reports if r.get("tool") == "torch peer" and r.get("mode", "stylize") == "stylize"]
-    peer_ms = {(r["precision"], run["width"], run["height"]): run["ms_per_iteration"] for r in peer for run in r["runs"]}
+    peer_runs = {(r["precision"], run["width"], run["height"]): run for r in peer for run in r["runs"]}
     if bench:
         b0 = bench[0]
         lines.append(f"impasto: {b0['backend']}; weights {b0['weights']}; L-BFGS history {b0['history']}, "
@@ -45,21 +45,25 @@ def table(reports):
                      f"history {p0['history']}, {p0['warmup']} warm-up + {p0['iterations']} timed iterations")
     if bench:
         lines.append("")
-        lines.append("| precision | size | impasto ms/it | peer ms/it | impasto/peer | conv TFLOP/s (it) "
-                     "| conv TFLOP/s (fwd+bwd) | % of peak | MiB planned |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("| precision | size | impasto ms/it | peer ms/it | impasto/peer | ratio of medians "
+                     "| conv TFLOP/s (it) | conv TFLOP/s (fwd+bwd) | % of peak | MiB planned |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for r in bench:
         peak = r.get("peak_tflops", 0) or 0
         for run in r["runs"]:
             # bf16 has no peer of its own: it is held against the peer's TF32 (PyTorch's default on these cards).
             key = ("tf32" if r["precision"] == "bf16" else r["precision"], run["width"], run["height"])
             ms = run["ms_per_iteration"]
-            pm = peer_ms.get(key)
+            p = peer_runs.get(key, {})
+            pm = p.get("ms_per_iteration")
             ratio = f"{ms / pm:.2f}" if pm else "–"
+            # Medians of the per-iteration times: robust against a stray slow iteration on either side.
+            mine_med, peer_med = run.get("ms_per_iteration_median"), p.get("ms_per_iteration_median")
+            ratio_med = f"{mine_med / peer_med:.2f}" if mine_med and peer_med else "–"
             fb = run.get("tflops_forward_backward")
             pct = f"{100 * run['tflops_iteration'] / peak:.1f}%" if peak else "–"
             lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {ms:.2f} | "
-                         f"{f'{pm:.2f}' if pm else '–'} | {ratio} | {run['tflops_iteration']:.2f} | "
+                         f"{f'{pm:.2f}' if pm else '–'} | {ratio} | {ratio_med} | {run['tflops_iteration']:.2f} | "
                          f"{f'{fb:.2f}' if fb else '–'} | {pct} | {run['bytes_planned'] / 2**20:.0f} |")
     if bench and bench[0].get("peak_tflops"):
         lines.append("")

@@ -28,7 +28,8 @@ def peer(runs, mode="stylize"):
 
 class SummarizeTest(unittest.TestCase):
     def test_ratio_phases_and_optimizer_rows(self):
-        run = {"width": 1024, "height": 1024, "ms_per_iteration": 4.0, "tflops_iteration": 100.0,
+        run = {"width": 1024, "height": 1024, "ms_per_iteration": 4.0, "ms_per_iteration_median": 3.9,
+               "tflops_iteration": 100.0,
                "tflops_forward_backward": 150.0, "bytes_planned": 2**30, "ms_per_iteration_synced": 4.2,
                "phase_share": {"forward": 0.3, "losses": 0.1, "backward": 0.5, "tv": 0.01, "optimizer": 0.05,
                                "other": 0.04}}
@@ -37,11 +38,11 @@ class SummarizeTest(unittest.TestCase):
         peer_opt = dict(opt, optimizer_ms=4.0, ms_per_iteration=4.5, objective_ms=0.5)
         text = summarize.table([
             bench("stylize", [run]),
-            peer([{"width": 1024, "height": 1024, "ms_per_iteration": 8.0}]),
+            peer([{"width": 1024, "height": 1024, "ms_per_iteration": 8.0, "ms_per_iteration_median": 7.0}]),
             bench("optimizer-only", [opt], lbfgs_direction="compact"),
             peer([peer_opt], mode="optimizer-only"),
         ])
-        self.assertIn("| tf32 NHWC | 1024x1024 | 4.00 | 8.00 | 0.50 |", text)
+        self.assertIn("| tf32 NHWC | 1024x1024 | 4.00 | 8.00 | 0.50 | 0.56 |", text)
         self.assertIn("| 30.0% | 10.0% | 50.0% |", text)
         self.assertIn("| compact | 1024x1024 | 100 | 1.000 | 4.000 | 0.25 |", text)
         # The optimizer-only peer is not taken for the stylization's peer.
