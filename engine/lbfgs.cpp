@@ -3,10 +3,9 @@
 //
 // Direction: d = −H·g from the m newest pairs (engine/lbfgs_history.cpp): by default the compact representation
 // of Byrd, Nocedal & Schnabel 1994 (eq. 2.6; two passes over the history and O(1) device→host syncs per
-// iteration), or the two-loop
-// recursion of Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 (LbfgsParams::direction), both with
-// H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). A pair is kept only when sᵀy > curvature_eps·yᵀy (the
-// curvature guard keeps H positive definite on non-convex objectives).
+// iteration), or the two-loop recursion of Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4
+// (LbfgsParams::direction), both with H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). A pair is kept only
+// when sᵀy > curvature_eps·yᵀy (the curvature guard keeps H positive definite on non-convex objectives).
 //
 // Device→host syncs per iteration with line search none: gᵀd, the gradient's finiteness check (whose ‖g‖∞ also
 // serves the "gradient zero" test) and the pair offer, whose one download also brings the next direction's

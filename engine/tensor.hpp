@@ -59,6 +59,10 @@ class Tensor {
   Device device() const;
   float* data() const { return data_; }
   Layout layout() const { return layout_; }
+  // Elements between neighbouring channels of a pixel (H·W in NCHW, 1 in NHWC) and between neighbouring pixels
+  // of a channel (1 in NCHW, C in NHWC).
+  std::int64_t channel_stride() const { return layout_ == Layout::nhwc ? 1 : shape_.plane(); }
+  std::int64_t pixel_stride() const { return layout_ == Layout::nhwc ? shape_.c : 1; }
 
   // The same memory and shape labelled with layout l (no data moves: Backend::convert_layout reorders).
   Tensor with_layout(Layout l) const;

@@ -1,11 +1,11 @@
 // kernels/pool.cuh — the pooling math written once for the CPU backend and the CUDA kernels: the pooled value
-// of a 2×2 window, and its gradient, where max pooling's rule is: a 2×2
-// window's gradient goes to its FIRST maximum in row-major order (ties, e.g. the all-zero windows after a
-// ReLU, do not split it). cuDNN's max-pool backward leaves its tie rule undocumented, so both backends use
-// this one.
+// of a 2×2 window, and its gradient. Max pooling's rule: a window's gradient goes to its FIRST maximum in
+// row-major order (ties, e.g. the all-zero windows after a ReLU, do not split it). cuDNN's max-pool backward
+// leaves its tie rule undocumented, so both backends use this one.
 #pragma once
 
 #include "kernels/hd.cuh"
+#include "kernels/pointwise.cuh"  // relu_grad
 
 namespace impasto::math {
 
@@ -29,7 +29,7 @@ IMPASTO_HD void window_grad(const float v[4], float g, bool average, bool relu_m
   const int best = average ? -1 : first_max(v);
   for (int k = 0; k < 4; ++k) {
     const float d = average ? 0.25f * g : (k == best ? g : 0.0f);
-    out[k] = relu_mask && !(v[k] > 0.0f) ? 0.0f : d;
+    out[k] = relu_mask ? relu_grad(v[k], d) : d;
   }
 }
 

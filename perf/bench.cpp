@@ -45,6 +45,17 @@ using json = nlohmann::json;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 double mib(std::size_t bytes) { return double(bytes) / double(1 << 20); }
 
+// ms per call of `call`: `warmup` calls, then `iterations` timed ones between two synchronizations.
+template <typename F>
+double ms_per_call(Backend& backend, int warmup, int iterations, F&& call) {
+  for (int i = 0; i < warmup; ++i) call();
+  backend.synchronize();
+  const auto t0 = Clock::now();
+  for (int i = 0; i < iterations; ++i) call();
+  backend.synchronize();
+  return ms_since(t0) / iterations;
+}
+
 const char* const kUsage =
     "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
     "             [--precision fp32|tf32|bf16] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
@@ -456,21 +467,11 @@ class Session {
       backend_.fill(x, 0.5f);
       backend_.fill(dy, 1.0f / 1024);
       backend_.reserve_workspace(backend_.conv2d_workspace_bytes(xs, ws, layout));
-      auto timed = [&](bool backward) {
-        auto call = [&] {
-          if (backward)
-            backend_.conv2d_backward_data(dy, filters, dx);
-          else
-            backend_.conv2d_forward(x, filters, bias, y, /*fuse_relu=*/true);
-        };
-        for (int r = 0; r < options_.warmup; ++r) call();
-        backend_.synchronize();
-        const auto t0 = Clock::now();
-        for (int r = 0; r < options_.iterations; ++r) call();
-        backend_.synchronize();
-        return ms_since(t0) / options_.iterations;
-      };
-      const double fwd = timed(false), bwd = timed(true);
+      const double fwd = ms_per_call(backend_, options_.warmup, options_.iterations, [&] {
+        backend_.conv2d_forward(x, filters, bias, y, /*fuse_relu=*/true);
+      });
+      const double bwd = ms_per_call(backend_, options_.warmup, options_.iterations,
+                                     [&] { backend_.conv2d_backward_data(dy, filters, dx); });
       const double flops = 2.0 * 9 * spec.cin * spec.cout * double(h) * w;  // one direction
       layers.push_back(json{{"name", spec.name}, {"cin", spec.cin}, {"cout", spec.cout}, {"height", h}, {"width", w},
                             {"forward_ms", fwd}, {"backward_data_ms", bwd}, {"tflops_forward", flops / (fwd * 1e-3) * 1e-12},
@@ -496,16 +497,9 @@ class Session {
       net_.backward(dx);
     };
     // ms per pass over N passes, after W warm-up passes of forward + backward.
-    auto timed = [&](bool backward) {
-      backend_.synchronize();
-      const auto t0 = Clock::now();
-      for (int i = 0; i < options_.iterations; ++i) pass(backward);
-      backend_.synchronize();
-      return ms_since(t0) / options_.iterations;
-    };
     for (int i = 0; i < options_.warmup; ++i) pass(true);
-    const double fwd = timed(false);
-    const double fwd_bwd = timed(true);
+    const double fwd = ms_per_call(backend_, 0, options_.iterations, [&] { pass(false); });
+    const double fwd_bwd = ms_per_call(backend_, 0, options_.iterations, [&] { pass(true); });
     const double flops = net_.conv_flops();
     return json{{"height", size.h},
                 {"width", size.w},
@@ -564,11 +558,7 @@ json optimizer_only(Backend& backend, const Options& options, Size size) {
   IMPASTO_CHECK(r.iterations == params.max_iterations,
                 "L-BFGS stopped after " << r.iterations << " iterations (" << r.stop_reason << ")");
   Tensor grad = backend.empty(shape);  // (1,3,H,W)
-  backend.synchronize();
-  const auto t0 = Clock::now();
-  for (int i = 0; i < options.iterations; ++i) f(x, grad);
-  backend.synchronize();
-  const double objective_ms = ms_since(t0) / options.iterations;
+  const double objective_ms = ms_per_call(backend, 0, options.iterations, [&] { f(x, grad); });
   const double history_mib = mib(detail::LbfgsHistory::bytes(shape, params.history));
   return json{{"height", size.h},
               {"width", size.w},
@@ -629,9 +619,8 @@ int run(int argc, char** argv) {
               precision_name(precision), layout_name(backend->activation_layout()), weights.description.c_str());
   std::printf("peak assumed: %s (%.1f TFLOP/s)\n", peak.basis.c_str(), peak.tflops);
   int status = 0;
-  std::unique_ptr<Session> session_holder;  // the network: not made in --optimizer-only mode
-  if (!o.optimizer_only) session_holder = std::make_unique<Session>(*backend, weights, o);
-  Session* session = session_holder.get();
+  std::unique_ptr<Session> session;  // the network: not made in --optimizer-only mode
+  if (!o.optimizer_only) session = std::make_unique<Session>(*backend, weights, o);
   if (o.optimizer_only) {
     report["mode"] = "optimizer-only";
     for (const Size& s : o.sizes) {

@@ -35,7 +35,7 @@ void CpuBackend::gemv_t(const Tensor& a, const Tensor& x, float alpha, float bet
   const checks::GemvDims d = checks::gemv_t(a, x, y, Device::cpu, "BLAS");
   if (d.n == 0) return;
   if (beta == 0.0f)
-    fill(y, 0.0f);  // as in gemm_nt
+    fill(y, 0.0f);  // beta = 0 must not read y: some BLAS scale it (0·NaN = NaN) instead of zeroing it
   else if (d.rows == 0)
     scale(y, beta);  // BLAS returns early for an empty A without applying beta
   if (d.rows == 0) return;

@@ -1,6 +1,6 @@
 // engine/cpu/elementwise.cpp — the small element-wise ops on the CPU: fill, copy, axpy, axpby, scale,
-// element-wise and channel-broadcast (mask) products, clamp, and the NCHW ↔ NHWC reordering (convert_layout). Plain loops the compiler vectorizes;
-// element-wise ops accept any shapes of equal element count (an optimizer may see an image as a vector).
+// element-wise and channel-broadcast (mask) products, clamp, and the NCHW ↔ NHWC reordering (convert_layout).
+// Plain loops the compiler vectorizes; element-wise ops accept any shapes of equal element count (an optimizer may see an image as a vector).
 #include <algorithm>
 #include <cstring>
 

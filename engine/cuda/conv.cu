@@ -208,8 +208,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
   }
   IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x.data(), p.w_desc, w.data(), p.fwd_conv,
                                               p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y.data()));
-  kernels::bias_act(y.data(), b.data(), ys.numel(), ys.c, layout == Layout::nhwc ? 1 : ys.plane(), fuse_relu,
-                    stream_);
+  kernels::bias_act(y.data(), b.data(), ys.numel(), ys.c, y.channel_stride(), fuse_relu, stream_);
 }
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {

@@ -1,8 +1,8 @@
 // engine/cuda/cuda_backend_impl.hpp — the CUDA backend class (DESIGN.md "Backends"): cuDNN convolutions,
-// cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest (pooling included), all queued on one
-// stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
+// cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest (pooling included), all queued on
+// one stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
 // precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu,
-// blas.cu (GEMV for the compact L-BFGS).
+// blas.cu (GEMM and GEMV for the compact L-BFGS).
 //
 // Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
 // growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
@@ -46,7 +46,6 @@ struct ConvPlan {
   // in `layout` (x, w and y share it).
   ConvPlan(Shape x, Shape w, bool bf16, Layout layout)  // x (N,Cin,H,W), w (Cout,Cin,K,K)
       : bf16(bf16),
-        layout(layout),
         x_desc(x, data_type(bf16), format(bf16, layout)),
         y_desc(Shape{x.n, w.n, x.h, x.w}, data_type(bf16), format(bf16, layout)),
         bias_desc(Shape{1, w.n, 1, 1}),
@@ -60,7 +59,6 @@ struct ConvPlan {
   static cudnnTensorFormat_t format(bool bf16, Layout l) { return bf16 ? CUDNN_TENSOR_NHWC : format_of(l); }
 
   bool bf16;
-  Layout layout;  // of the float32 tensors the op sees
   TensorDesc x_desc, y_desc, bias_desc;  // (N,Cin,H,W), (N,Cout,H,W), (1,Cout,1,1)
   FilterDesc w_desc;                     // (Cout,Cin,K,K)
   ConvDesc fwd_conv, bwd_conv;           // each carries the math type its algorithm was chosen with

@@ -115,7 +115,6 @@ class ConvDesc : public Owned<ConvDescTraits> {
   void set_math(cudnnMathType_t m) { IMPASTO_CUDNN_CHECK(cudnnSetConvolutionMathType(get(), m)); }
 };
 
-
 class ActivationDesc : public Owned<ActivationDescTraits> {
  public:
   explicit ActivationDesc(cudnnActivationMode_t mode) {

@@ -1,6 +1,6 @@
 // engine/cuda/elementwise.cu — the small element-wise ops and ReLU on the CUDA backend: argument checks, then
-// one kernel each (kernels/elementwise.cu); convert_layout (kernels/convert.cu). Element-wise ops accept any shapes of equal element count (an
-// optimizer may see an image as a vector), as on the CPU.
+// one kernel each (kernels/elementwise.cu); convert_layout (kernels/convert.cu). Element-wise ops accept any
+// shapes of equal element count (an optimizer may see an image as a vector), as on the CPU.
 #include <cmath>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
@@ -48,8 +48,7 @@ void CudaBackend::mul(const Tensor& a, const Tensor& b, Tensor& y) {
 void CudaBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
   const Shape xs = checks::mul_mask(x, mask, y, Device::cuda);  // x, y (N,C,H,W) (y may be x), mask (1,1,H,W)
   if (xs.numel() == 0) return;
-  kernels::mul_mask(x.data(), mask.data(), y.data(), xs.numel(), xs.plane(), x.layout() == Layout::nhwc ? xs.c : 1,
-                    stream_);
+  kernels::mul_mask(x.data(), mask.data(), y.data(), xs.numel(), xs.plane(), x.pixel_stride(), stream_);
 }
 
 void CudaBackend::convert_layout(const Tensor& x, Tensor& y) {

@@ -14,9 +14,8 @@ double CudaBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Te
                                  Tensor* grad) {
   // x, target, grad (N,C,H,W); weight (N,C,H,W) or one (1,1,H,W) plane broadcast over channels and samples.
   const std::int64_t w_plane = checks::sq_diff_loss(x, target, weight, grad, Device::cuda);
-  const std::int64_t w_pixel_stride = x.layout() == Layout::nhwc ? x.shape().c : 1;
   const int blocks =
-      kernels::sq_diff_partials(x.data(), target.data(), weight ? weight->data() : nullptr, w_plane, w_pixel_stride,
+      kernels::sq_diff_partials(x.data(), target.data(), weight ? weight->data() : nullptr, w_plane, x.pixel_stride(),
                                 scale, grad ? grad->data() : nullptr, x.numel(), partials(), stream_);
   return finish_reduction(blocks, false, /*deferrable=*/true);
 }
