@@ -8,6 +8,13 @@
 #include "engine/cuda/check.hpp"
 #include "kernels/launchers.cuh"
 
+// `#pragma unroll` for nvcc; nothing for the host compiler of the kernel emulator (tests/emu).
+#if defined(__CUDACC__)
+#define IMPASTO_UNROLL _Pragma("unroll")
+#else
+#define IMPASTO_UNROLL
+#endif
+
 namespace impasto::kernels {
 
 struct SumCombine {

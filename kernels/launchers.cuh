@@ -1,5 +1,5 @@
 // kernels/launchers.cuh — host-side entry points of the custom CUDA kernels (element-wise, reductions, fused
-// losses, Adam, masks, pooling backward, color, video warping) and the one launch-configuration rule they all share. The CUDA backend
+// losses, Adam, masks, pooling backward, color, video warping, the L-BFGS history's skinny product) and the one launch-configuration rule they all share. The CUDA backend
 // (engine/cuda/*.cu) calls these with raw device pointers; shapes were checked before. Every launcher
 // checks its launch (IMPASTO_CUDA_CHECK_LAUNCH); all work is queued on the given stream.
 #pragma once
@@ -82,6 +82,14 @@ enum class ReduceOp { sum, dot, abs_sum, abs_max };
 int reduce_partials(ReduceOp op, const float* x, const float* y, std::int64_t n, double* partials, cudaStream_t s);
 // Folds `blocks` partials into *out: a sum, or for abs_max a NaN-propagating max.
 void reduce_finish(const double* partials, int blocks, bool is_max, double* out, cudaStream_t s);
+
+// ---- the L-BFGS history's skinny product (kernels/blas.cu) ---------------------------------------------------
+// c (ra×rb) = a (ra×n)·b (rb×n)ᵀ, all row-major, 1 ≤ ra ≤ kSkinnyMaxRows; `partials` holds
+// gemm_nt_skinny_partials(ra, rb, n) floats of scratch. Deterministic: a fixed reduction order.
+constexpr int kSkinnyMaxRows = 4;
+std::int64_t gemm_nt_skinny_partials(int ra, int rb, std::int64_t n);
+void gemm_nt_skinny(const float* a, const float* b, float* c, int ra, int rb, std::int64_t n, float* partials,
+                    cudaStream_t s);
 
 // ---- fused losses (kernels/loss.cu): gradient accumulated in place, loss partials as above ------------
 // L = scale·Σ w(x−t)², grad += 2·scale·w(x−t) when grad is not null. w null: w = 1; w_plane > 0: w is one

@@ -1,14 +1,14 @@
-// engine/cuda/blas.cu — the dense products over the L-BFGS history on cuBLAS (SGEMM, SGEMV) that the compact
-// L-BFGS uses (Byrd, Nocedal & Schnabel 1994; engine/lbfgs_history.cpp). Matrices are row-major with leading
-// dimension n; cuBLAS is column-major, where the same memory is the transpose (Aᶜ = Aᵀ, n×rows, ld n):
-//   gemm_nt: C = A·Bᵀ (ra×rb, row-major) = Cᶜ (rb×ra) = B·Aᵀ = (Bᶜ)ᵀ·Aᶜ → Sgemm(T, N), m = rb, n = ra, k = n
-//   gemv_t:  y = α·Aᵀ·x + β·y = α·Aᶜ·x + β·y                              → Sgemv(N), Aᶜ n×rows
-// gemm_nt has a long reduction (k = the image's 3·H·W values) and a small output (ra ≤ 3 right-hand rows by
-// rb ≤ 2m history rows): one pass over the history for all right-hand rows, where a GEMV per row would read it
-// once per row.
-// Both run with CUBLAS_DEFAULT_MATH (fp32) even when the backend is in TF32 mode: the products feed the
-// optimizer's triangular solves, and the handle's mode is restored afterwards. The 64-bit API (cuBLAS ≥ 12):
-// the L-BFGS history at 4K is 200 × 24.9M ≈ 5e9 elements, past what 32-bit indexing promises.
+// engine/cuda/blas.cu — the dense products over the L-BFGS history that the compact L-BFGS uses (Byrd, Nocedal &
+// Schnabel 1994; engine/lbfgs_history.cpp). Matrices are row-major with leading dimension n.
+//   gemm_nt: C = A·Bᵀ (ra×rb). A long reduction (n = the image's 3·H·W values) and a small output (ra ≤ 3
+//            right-hand rows by rb ≤ 2m history rows): one pass over the history for all right-hand rows.
+//            For ra ≤ 4, kernels/blas.cu's split two-stage kernel (cuBLAS split this shape too little: 0.63 ms
+//            at 1024² with 6 history rows on an H100, for ~0.03 ms of reading); otherwise cuBLAS, column-major,
+//            where the same memory is the transpose (Aᶜ = Aᵀ, n×rows, ld n): Cᶜ (rb×ra) = (Bᶜ)ᵀ·Aᶜ → Sgemm(T, N).
+//   gemv_t:  y = α·Aᵀ·x + β·y = α·Aᶜ·x + β·y → cuBLAS Sgemv(N), Aᶜ n×rows.
+// Both are fp32 even when the backend is in TF32 mode (the products feed the optimizer's triangular solves):
+// the cuBLAS calls switch the handle to CUBLAS_DEFAULT_MATH and restore its mode afterwards. The 64-bit API
+// (cuBLAS ≥ 12): the L-BFGS history at 4K is 200 × 24.9M ≈ 5e9 elements, past what 32-bit indexing promises.
 #include "engine/cuda/cuda_backend_impl.hpp"
 #include "engine/op_checks.hpp"
 
@@ -41,6 +41,12 @@ void CudaBackend::gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) {
   if (d.ra == 0 || d.rb == 0) return;
   if (d.n == 0) {
     fill(c, 0.0f);  // an empty sum; cuBLAS would scale c by beta instead
+    return;
+  }
+  if (d.ra <= kernels::kSkinnyMaxRows) {  // what L-BFGS asks (ra ≤ 3): one split pass over b
+    auto* partials = static_cast<float*>(
+        workspace(std::size_t(kernels::gemm_nt_skinny_partials(int(d.ra), int(d.rb), d.n)) * sizeof(float)));
+    kernels::gemm_nt_skinny(a.data(), b.data(), c.data(), int(d.ra), int(d.rb), d.n, partials, stream_);
     return;
   }
   const Fp32Math fp32(cublas_);
