@@ -27,13 +27,14 @@ from collections import defaultdict
 from summarize import emit  # perf/summarize.py, beside this file
 
 # The first rule whose words appear in the lower-cased kernel name gives its kind; the order matters (a cuDNN
-# dgrad kernel also says "implicit_gemm").
+# dgrad kernel also says "implicit_gemm"; cuBLAS's GEMMs are "xmma_gemm" kernels too, so GEMM comes before the
+# catch-all "xmma" of cuDNN's other kernels).
 KINDS = [
     ("conv forward (cuDNN)", ("fprop", "convolve_sgemm", "conv2d_fwd")),
     ("conv backward-data (cuDNN)", ("dgrad", "conv2d_bwd", "convolvebackward")),
     ("conv backward-filter (cuDNN; neither side needs it)", ("wgrad",)),
+    ("GEMM / GEMV (Gram, L-BFGS history)", ("gemm", "gemv", "cublas", "splitk", "nvjet")),
     ("cuDNN other (transposes, FFT, Winograd)", ("cudnn", "xmma", "winograd", "fft", "nchwtonhwc", "nhwctonchw")),
-    ("GEMM / GEMV (cuBLAS: Gram, L-BFGS)", ("gemm", "gemv", "cublas", "splitk", "nvjet")),
     ("pooling", ("pool",)),
     ("ReLU", ("relu", "threshold", "clamp_min")),  # PyTorch's ReLU backward is threshold_backward
     ("layout change / bf16 staging", ("transpose", "gather", "bf16")),

@@ -104,6 +104,18 @@ class KernelProfileTest(unittest.TestCase):
         self.assertIn("`for_each_kernel<ReluGradSum>`", text)
         self.assertEqual(text.count("| `"), 3)  # --top 3
 
+    def test_cublas_xmma_gemm_is_a_gemm(self):
+        # cuBLAS's tensor-core GEMMs are named like cuDNN's kernels (xmma); the H100 profile of 2026-11-27
+        # counted the Gram gradient's as "cuDNN other".
+        kinds = {name: kernel_profile.kind_of(name) for name in (
+            "sm90_xmma_gemm_f32f32_tf32f32_f32_nn_n_tilesize128x128x32_warpgroupsize1x1x1_execute_segment_k_off",
+            "sm90_xmma_dgrad_implicit_gemm_f32f32_tf32f32_f32_nhwckrsc_nhwc_tilesize128x128x32",
+            "engines_precompiled::nchwToNhwcKernel<float, float, float, 0, 1, 0>",
+            "void impasto::kernels::gemm_nt_finish_kernel(const float*, int, long, float*)")}
+        self.assertEqual(list(kinds.values()), ["GEMM / GEMV (Gram, L-BFGS history)", "conv backward-data (cuDNN)",
+                                                "cuDNN other (transposes, FFT, Winograd)",
+                                                "GEMM / GEMV (Gram, L-BFGS history)"])
+
     def test_unknown_unit_stops(self):
         path = self.write(CSV_HEADER + csv_row(0, "k", "furlong", "1"))
         with self.assertRaises(SystemExit):

@@ -324,6 +324,42 @@ TEST_CASE("emulated two-stage reductions match the CPU backend") {
   }
 }
 
+// c (ra×rb) = a·bᵀ on kernels/blas.cu: every right-hand row count it takes, a partial last tile (rb = 13 is one
+// 8-row tile and a 5-row one), one chunk (n = 7), several (n = 9001), and partial-sum scratch of exactly the
+// size the kernel asks for. Against a double loop (fp32 sums of ≤ 9001 products in two orders: rtol 1e-5 of
+// Σ|terms|) and the CPU backend's gemm_nt.
+TEST_CASE("emulated skinny history product (gemm_nt) matches a double loop and the CPU backend") {
+  Env& e = env();
+  for (const int ra : {1, 2, 3, 4})
+    for (const int rb : {1, 13})
+      for (const std::int64_t n : {std::int64_t(7), std::int64_t(9001)}) {
+        CAPTURE(ra);
+        CAPTURE(rb);
+        CAPTURE(n);
+        const auto a = e.uniform(ra * n, -1, 1), b = e.uniform(rb * n, -1, 1);
+        Buffer ab(a), bb(b), c(std::int64_t(ra) * rb), partials(k::gemm_nt_skinny_partials(ra, rb, n));
+        k::gemm_nt_skinny(ab.data(), bb.data(), c.data(), ra, rb, n, partials.data(), nullptr);
+        const std::vector<float> got = c.values();
+        Tensor want_t = e.poisoned(Shape{1, 1, ra, rb});
+        e.cpu->gemm_nt(e.tensor(a, Shape{1, 1, ra, int(n)}), e.tensor(b, Shape{1, 1, rb, int(n)}), want_t);
+        const std::vector<float> cpu = e.host(want_t);
+        for (int r = 0; r < ra; ++r)
+          for (int j = 0; j < rb; ++j) {
+            double exact = 0, mag = 0;
+            for (std::int64_t i = 0; i < n; ++i) {
+              const double t = double(a[std::size_t(r * n + i)]) * double(b[std::size_t(j * n + i)]);
+              exact += t;
+              mag += std::abs(t);
+            }
+            const float g = got[std::size_t(r * rb + j)];
+            CHECK(std::abs(g - exact) <= 1e-5 * mag);
+            CHECK(std::abs(g - cpu[std::size_t(r * rb + j)]) <= 2e-5 * mag);
+          }
+        CHECK(c.guards_intact());
+        CHECK(partials.guards_intact());
+      }
+}
+
 TEST_CASE("emulated squared-difference loss: value and gradient as the CPU backend") {
   Env& e = env();
   const Shape s{1, 6, 45, 61};  // (1,C,H,W): 16470 elements, 65 blocks
