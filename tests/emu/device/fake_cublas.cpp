@@ -42,7 +42,8 @@ std::size_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
 }
 
 // SGEMM for both index widths: the Gram matrices call the 32-bit entry point under either math mode; the
-// optimizer's history products (gemm_nt) call the 64-bit one, always in fp32.
+// optimizer's history products (gemm_nt with more than 4 right-hand rows; fewer run on kernels/blas.cu) call the
+// 64-bit one, always in fp32.
 cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, std::int64_t m,
                      std::int64_t n, std::int64_t k, const float* alpha, const float* A, std::int64_t lda,
                      const float* B, std::int64_t ldb, const float* beta, float* C, std::int64_t ldc) {
