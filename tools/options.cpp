@@ -12,7 +12,11 @@ namespace impasto::cli {
 void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--style", a.styles, "Style image(s)")->required();
   c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
-  c->add_option("--style-scale", a.style_scale, "Style size relative to the output's longer side")->capture_default_str();
+  c->add_option("--style-scale", a.style_scale,
+                with_content ? "Style size relative to the output's longer side"
+                             : "Style size relative to the style image's own (a texture keeps the style's scale; "
+                               "below 1 for an output much smaller than the style)")
+      ->capture_default_str();
   c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
   c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
   c->add_option("--line-search", a.line_search, "strong-wolfe | none (one evaluation per iteration, as Torch)")
