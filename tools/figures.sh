@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# tools/figures.sh — reproduces the figures of the papers impasto implements, as one HTML page of images
+# (DIR/index.html; every image's exact command is in the page). The figures:
+#   textures      Gatys, Ecker & Bethge, "Texture synthesis using convolutional neural networks", NIPS 2015,
+#                 Fig. 2 / "Image style transfer using CNNs", CVPR 2016, Fig. 1 (style reconstructions): a
+#                 texture synthesized from noise with the style taps up to relu1_1, relu2_1, …, relu5_1.
+#   tradeoff      Gatys, Ecker & Bethge, CVPR 2016, Fig. 3: rows = style taps up to relu1_1 … relu5_1, columns =
+#                 the content/style weight ratio α/β from 1e-5 to 1e-2.
+#   colors        Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling perceptual factors in neural style
+#                 transfer", CVPR 2017, Fig. 3: plain transfer, the content's colors kept afterwards (YUV and
+#                 Lab), luminance-only transfer.
+#   interpolation jcjohnson/neural-style's style interpolation: two styles blended 1:0, 3:1, 1:1, 1:3, 0:1.
+#   pyramid       the coarse-to-fine resolution pyramid (neural-style's multi-resolution recipe): one level
+#                 against three levels at the same output size (fewer below 128 px).
+#
+#   tools/figures.sh [--out DIR] [--size PX] [--iterations N] [--weights FILE|random[:SEED]] [--device D]
+#                    [--only NAME[,NAME…]] [--content IMG] [--style IMG] [--style2 IMG] [--impasto PATH] [--force]
+#
+# Defaults: out/figures, 512 px, 500 iterations (36 images; a GPU makes them in about a minute); on a CPU,
+# `--size 128 --iterations 100` takes ~15 minutes on 2 cores. The images come from Debian's opencv-doc package
+# (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
+# papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
+# neural-style-tf's (DESIGN.md), so the α/β that gives a balance differs from the CVPR 2016 paper's; the
+# columns span the same four decades around impasto's default (5 / 1e4).
+#
+# The page and the images are written to DIR.partial and moved to DIR when every run has succeeded; a failed
+# run stops the script with one line naming it and leaves nothing behind. An existing DIR is kept unless --force.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+data=/usr/share/doc/opencv-doc/examples/data
+out=out/figures
+size=512
+iterations=500
+weights=random
+device=auto
+only=textures,tradeoff,colors,interpolation,pyramid
+content=$data/building.jpg
+style=$data/starry_night.jpg
+style2=$data/graf1.png
+impasto=
+force=0
+
+die() {
+  echo "figures: $*" >&2
+  exit 1
+}
+while (($#)); do
+  case $1 in
+    --out | --size | --iterations | --weights | --device | --only | --content | --style | --style2 | --impasto)
+      (($# >= 2)) || die "$1 needs a value"
+      declare "${1#--}=$2"
+      shift 2
+      ;;
+    --force) force=1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+[[ $size =~ ^[1-9][0-9]*$ ]] || die "--size must be a positive integer, not '$size'"
+[[ $iterations =~ ^[1-9][0-9]*$ ]] || die "--iterations must be a positive integer, not '$iterations'"
+for f in "$content" "$style" "$style2"; do
+  [[ -f $f ]] || die "$f is missing (the defaults come from Debian's opencv-doc: run tools/setup.sh)"
+done
+known=" textures tradeoff colors interpolation pyramid "
+IFS=, read -r -a figures <<<"$only"
+for f in "${figures[@]}"; do [[ $known == *" $f "* ]] || die "unknown figure '$f' (one of:$known)"; done
+if [[ -z $impasto ]]; then
+  for candidate in "$root/build/tools/impasto" "$root/build-cpu/tools/impasto"; do
+    [[ -x $candidate ]] && { impasto=$candidate; break; }
+  done
+fi
+[[ -n $impasto && -x $impasto ]] || die "no impasto binary: build it (README.md) or pass --impasto PATH"
+if [[ -e $out && $force == 0 ]]; then die "$out exists (use --force to replace it)"; fi
+
+partial=$out.partial
+rm -rf "$partial"
+mkdir -p "$partial"
+trap 'rm -rf "$partial"' EXIT
+html=$partial/index.html.body
+: >"$html"
+
+# The longer side of an image in pixels (`file` reads JPEG and PNG headers), or empty when unknown.
+longer_side() {
+  file -L "$1" 2>/dev/null | grep -oE '[0-9]+ ?x ?[0-9]+' | tail -1 | tr -d ' ' |
+    awk -F x '{ print ($1 > $2 ? $1 : $2) }'
+}
+esc() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g' <<<"$*"; }
+
+# run NAME FILE SUBCOMMAND ARGS…: one impasto run into $partial/NAME/FILE; stops everything when it fails.
+common=(--size "$size" --iterations "$iterations" --weights "$weights" --device "$device" --quiet)
+run() {
+  local name=$1 file=$2 sub=$3
+  shift 3
+  mkdir -p "$partial/$name"
+  local cmd=("$impasto" "$sub" "${common[@]}" "$@" --out "$partial/$name/$file")
+  echo "figures: $name/$file" >&2
+  "${cmd[@]}" || die "the run for $name/$file failed: ${cmd[*]}"
+  last_cmd="impasto $sub ${common[*]} $* --out $name/$file"
+}
+# cell NAME FILE CAPTION: one table cell showing NAME/FILE, with its command as the tooltip.
+cell() {
+  printf '<td><img src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$1" "$2" "$(esc "$last_cmd")" \
+    "$(esc "$3")" >>"$html"
+}
+section() {  # section TITLE DESCRIPTION
+  printf '<h2>%s</h2>\n<p>%s</p>\n<table>\n' "$(esc "$1")" "$(esc "$2")" >>"$html"
+}
+input_cell() {  # input_cell FILE CAPTION: an input image, copied beside the page
+  mkdir -p "$partial/inputs"
+  cp "$1" "$partial/inputs/$(basename "$1")"
+  printf '<td><img src="inputs/%s"><br><small>%s</small></td>\n' "$(basename "$1")" "$(esc "$2")" >>"$html"
+}
+
+taps=(relu1_1 relu2_1 relu3_1 relu4_1 relu5_1)
+taps_upto() {
+  local IFS=,
+  echo "${taps[*]:0:$1}"
+}
+
+for figure in "${figures[@]}"; do
+  case $figure in
+    textures)
+      # A texture keeps the style's own scale (× --style-scale): scale it to the output so the figure shows
+      # the same strokes at every size.
+      long=$(longer_side "$style" || true)
+      scale=1
+      [[ -n $long ]] && scale=$(awk -v s="$size" -v l="$long" 'BEGIN { printf "%.6g", s / l }')
+      section "Style reconstructions (Gatys et al. 2015, Fig. 2; 2016, Fig. 1)" \
+        "Textures synthesized from noise, matching the Gram matrices of the style taps up to the one named."
+      printf '<tr>\n' >>"$html"
+      input_cell "$style" "style"
+      for n in 1 2 3 4 5; do
+        run textures "upto_${taps[n - 1]}.png" texture --style "$style" --style-scale "$scale" \
+          --style-layers "$(taps_upto $n)"
+        cell textures "upto_${taps[n - 1]}.png" "up to ${taps[n - 1]}"
+      done
+      printf '</tr>\n</table>\n' >>"$html"
+      ;;
+    tradeoff)
+      section "Content against style (Gatys et al. 2016, Fig. 3)" \
+        "Rows: the style taps up to relu1_1 … relu5_1 (content at conv4_2). Columns: the content/style ratio α/β (β = 1e4)."
+      printf '<tr><td></td>' >>"$html"
+      for r in 1e-5 1e-4 1e-3 1e-2; do printf '<th>α/β = %s</th>' "$r" >>"$html"; done
+      printf '</tr>\n' >>"$html"
+      for n in 1 2 3 4 5; do
+        printf '<tr><th>up to %s</th>\n' "${taps[n - 1]}" >>"$html"
+        for r in 1e-5 1e-4 1e-3 1e-2; do
+          alpha=$(awk -v r="$r" 'BEGIN { printf "%.6g", r * 1e4 }')
+          run tradeoff "upto_${taps[n - 1]}_ratio_$r.png" stylize --content "$content" --style "$style" \
+            --style-weight 1e4 --content-weight "$alpha" --style-layers "$(taps_upto $n)"
+          cell tradeoff "upto_${taps[n - 1]}_ratio_$r.png" "α = $alpha"
+        done
+        printf '</tr>\n' >>"$html"
+      done
+      printf '</table>\n' >>"$html"
+      ;;
+    colors)
+      section "Color preservation (Gatys et al. 2017, Fig. 3)" \
+        "The style's colors (plain transfer); the content's colors put back afterwards in YUV and in Lab; luminance-only transfer."
+      printf '<tr>\n' >>"$html"
+      input_cell "$content" "content"
+      run colors plain.png stylize --content "$content" --style "$style"
+      cell colors plain.png "plain transfer"
+      run colors after_yuv.png stylize --content "$content" --style "$style" --original-colors yuv
+      cell colors after_yuv.png "colors kept (YUV)"
+      run colors after_lab.png stylize --content "$content" --style "$style" --original-colors lab
+      cell colors after_lab.png "colors kept (Lab)"
+      run colors luminance.png stylize --content "$content" --style "$style" --luminance-only
+      cell colors luminance.png "luminance-only transfer"
+      printf '</tr>\n</table>\n' >>"$html"
+      ;;
+    interpolation)
+      section "Style interpolation (jcjohnson/neural-style)" \
+        "Two styles blended by weight (--style-weights), from the first alone to the second alone."
+      printf '<tr>\n' >>"$html"
+      input_cell "$style" "style 1"
+      for w in 1,0 3,1 1,1 1,3 0,1; do
+        run interpolation "blend_${w/,/_}.png" stylize --content "$content" --style "$style" "$style2" \
+          --style-weights "$w"
+        cell interpolation "blend_${w/,/_}.png" "weights $w"
+      done
+      input_cell "$style2" "style 2"
+      printf '</tr>\n</table>\n' >>"$html"
+      ;;
+    pyramid)
+      # Three levels while the coarsest keeps 32 px on its longer side (conv5_1 needs 16 on the shorter).
+      levels=3
+      while ((levels > 1 && (size >> (levels - 1)) < 32)); do levels=$((levels - 1)); done
+      section "Coarse-to-fine (neural-style's multi-resolution recipe)" \
+        "One level at full size against $levels levels (each twice the size of the one before, starting from its result), the same number of iterations per level."
+      printf '<tr>\n' >>"$html"
+      run pyramid single.png stylize --content "$content" --style "$style"
+      cell pyramid single.png "one level"
+      if ((levels > 1)); then
+        run pyramid levels.png stylize --content "$content" --style "$style" --pyramid "$levels"
+        cell pyramid levels.png "$levels levels"
+      else
+        printf '<td>(%s px is too small for a second level)</td>\n' "$size" >>"$html"
+      fi
+      printf '</tr>\n</table>\n' >>"$html"
+      ;;
+  esac
+done
+
+{
+  printf '<!doctype html>\n<html><head><meta charset="utf-8"><title>impasto: the papers'"'"' figures</title>\n'
+  printf '<style>body{font-family:sans-serif;margin:2em} td,th{vertical-align:top;text-align:center;padding:4px}'
+  printf ' img{max-width:%dpx;width:100%%}</style></head><body>\n' "$((size > 256 ? 256 : size))"
+  printf '<h1>impasto: the papers'"'"' figures</h1>\n'
+  printf '<p>%s px, %s iterations, weights %s, device %s; %s. Hover over an image for its command.</p>\n' \
+    "$size" "$iterations" "$(esc "$weights")" "$device" "$(esc "$("$impasto" --version 2>/dev/null || echo impasto)")"
+  cat "$html"
+  printf '</body></html>\n'
+} >"$partial/index.html"
+rm -f "$html"
+
+rm -rf "$out"
+mv "$partial" "$out"
+trap - EXIT
+echo "figures: wrote $out/index.html ($(find "$out" -name '*.png' -not -path '*/inputs/*' | wc -l) images)"

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# tools/test_figures.sh IMPASTO — ctest tools.figures: tools/figures.sh end to end at 32 px and one iteration on
+# the repo's own demo PNG (content, style and second style), then its refusals: an existing output kept without
+# --force, a missing input and a failing run leaving nothing behind. Checks the mechanics, not the looks.
+set -euo pipefail
+impasto=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+img=$here/demo/fruits_starry_night.png
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+figures() { "$here/figures.sh" --impasto "$impasto" --size 32 --iterations 1 --device cpu --content "$img" --style "$img" --style2 "$img" "$@"; }
+
+figures --out "$tmp/figs" 2>"$tmp/log" || { cat "$tmp/log" >&2; fail "the figures run failed"; }
+count=$(find "$tmp/figs" -name '*.png' -not -path '*/inputs/*' | wc -l)
+((count == 35)) || fail "$count images, expected 35 (5 textures, 20 trade-off, 4 colors, 5 blends, 1 pyramid)"
+((count == $(grep '<td><img src="[a-z]*/' "$tmp/figs/index.html" | grep -vc 'src="inputs/'))) || fail "index.html does not show every image"
+grep -q 'title="impasto stylize --size 32 --iterations 1 .*--style-weights 3,1' "$tmp/figs/index.html" ||
+  fail "index.html lacks the commands"
+[[ ! -e $tmp/figs.partial ]] || fail "figs.partial left behind"
+
+# An existing output is kept without --force.
+touch "$tmp/figs/mine.txt"
+if figures --out "$tmp/figs" --only colors 2>"$tmp/log"; then fail "an existing output was replaced without --force"; fi
+grep -q "exists (use --force" "$tmp/log" || fail "no message for an existing output: $(cat "$tmp/log")"
+[[ -e $tmp/figs/mine.txt ]] || fail "the existing output was touched"
+
+# A missing input and a failing run: one line, non-zero, nothing written.
+if figures --out "$tmp/bad" --content "$tmp/none.png" 2>"$tmp/log"; then fail "a missing content was accepted"; fi
+grep -q "none.png is missing" "$tmp/log" || fail "no message for a missing input: $(cat "$tmp/log")"
+if figures --out "$tmp/bad" --only colors --weights "$tmp/none.h5" 2>"$tmp/log"; then fail "a failing run passed"; fi
+grep -q "the run for colors/plain.png failed" "$tmp/log" || fail "no message for a failing run: $(cat "$tmp/log")"
+[[ ! -e $tmp/bad && ! -e $tmp/bad.partial ]] || fail "a failed figures run left files behind"
+echo "tools.figures: 35 images, index.html, refusals: ok"
