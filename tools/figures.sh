@@ -5,7 +5,7 @@
 #                 Fig. 2 / "Image style transfer using CNNs", CVPR 2016, Fig. 1 (style reconstructions): a
 #                 texture synthesized from noise with the style taps up to relu1_1, relu2_1, …, relu5_1.
 #   tradeoff      Gatys, Ecker & Bethge, CVPR 2016, Fig. 3: rows = style taps up to relu1_1 … relu5_1, columns =
-#                 the content/style weight ratio α/β from 1e-5 to 1e-2.
+#                 the content/style weight ratio α/β from 1e-5 to 1e-2, from noise as in the paper.
 #   colors        Gatys, Ecker, Bethge, Hertzmann & Shechtman, "Controlling perceptual factors in neural style
 #                 transfer", CVPR 2017, Fig. 3: plain transfer, the content's colors kept afterwards (YUV and
 #                 Lab), luminance-only transfer.
@@ -17,7 +17,7 @@
 #                    [--only NAME[,NAME…]] [--content IMG] [--style IMG] [--style2 IMG] [--impasto PATH] [--force]
 #
 # Defaults: out/figures, 512 px, 500 iterations (36 images; a GPU makes them in about a minute); on a CPU,
-# `--size 128 --iterations 100` takes ~15 minutes on 2 cores. The images come from Debian's opencv-doc package
+# `--size 128 --iterations 100` takes ~10 minutes on 2 cores. The images come from Debian's opencv-doc package
 # (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
 # papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
 # neural-style-tf's (DESIGN.md), so the α/β that gives a balance differs from the CVPR 2016 paper's; the
@@ -138,8 +138,12 @@ for figure in "${figures[@]}"; do
       printf '</tr>\n</table>\n' >>"$html"
       ;;
     tradeoff)
+      caveat=
+      # Measured at 128 px, 100 iterations: even α/β = 1 left the building faint (2026-11-27).
+      [[ $weights == random* ]] &&
+        caveat=" With random weights, conv4_2 recovers little of the photo from noise at any of these ratios: this figure needs the ImageNet weights."
       section "Content against style (Gatys et al. 2016, Fig. 3)" \
-        "Rows: the style taps up to relu1_1 … relu5_1 (content at conv4_2). Columns: the content/style ratio α/β (β = 1e4)."
+        "Rows: the style taps up to relu1_1 … relu5_1 (content at conv4_2). Columns: the content/style ratio α/β (β = 1e4). From white noise, as in the paper.$caveat"
       printf '<tr><td></td>' >>"$html"
       for r in 1e-5 1e-4 1e-3 1e-2; do printf '<th>α/β = %s</th>' "$r" >>"$html"; done
       printf '</tr>\n' >>"$html"
@@ -148,7 +152,7 @@ for figure in "${figures[@]}"; do
         for r in 1e-5 1e-4 1e-3 1e-2; do
           alpha=$(awk -v r="$r" 'BEGIN { printf "%.6g", r * 1e4 }')
           run tradeoff "upto_${taps[n - 1]}_ratio_$r.png" stylize --content "$content" --style "$style" \
-            --style-weight 1e4 --content-weight "$alpha" --style-layers "$(taps_upto $n)"
+            --style-weight 1e4 --content-weight "$alpha" --style-layers "$(taps_upto $n)" --init noise
           cell tradeoff "upto_${taps[n - 1]}_ratio_$r.png" "α = $alpha"
         done
         printf '</tr>\n' >>"$html"
