@@ -21,7 +21,8 @@
 # Options (environment): GPU_CHECK_PRECISIONS (default "tf32 fp32": bench and peer per precision; "tf32" saves
 # the ~90 s of the fp32 pair), GPU_CHECK_STYLIZE="CONTENT STYLE" (also a 768-px `impasto stylize` of those images
 # on the device, 300 iterations: $OUT/stylized.png, to look at; replaces peer_fp32.json's slot when fp32 is
-# skipped).
+# skipped), GPU_CHECK_ONLY=figures (only tools/figures.sh, with GPU_CHECK_FIGURES_ARGS, e.g. "--size 256":
+# $OUT/figures.tar.gz).
 set -uo pipefail  # no -e: a failing step is reported and the others still run
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -122,6 +123,19 @@ for b in "$dev"/bin/*; do  # wrappers that set the library path for impasto's bi
   chmod +x "$dev/run/${b##*/}"
   LD_LIBRARY_PATH=$libs ldd "$b" | grep 'not found' && failed+=("${b##*/}: missing libraries")
 done
+
+# GPU_CHECK_ONLY=figures: tools/figures.sh on the device instead of the checks (its pages and images as
+# $OUT/figures.tar.gz, the time in the log), for a session with a few device-minutes left.
+if [[ ${GPU_CHECK_ONLY:-} == figures ]]; then
+  fig_device=cuda
+  [[ $mode == cpu ]] && fig_device=cpu
+  step "tools/figures.sh ${GPU_CHECK_FIGURES_ARGS:-}" 400 "$root/tools/figures.sh" --impasto "$dev/run/impasto" \
+    --device "$fig_device" --out "$work/figures" ${GPU_CHECK_FIGURES_ARGS:-}
+  [[ -d $work/figures ]] && tar -czf "$out/figures.tar.gz" -C "$work" figures
+  echo "=== done in $((SECONDS - start))s ($mode). Failed steps: ${failed[*]:-none}"
+  ((${#failed[@]} == 0))
+  return
+fi
 
 if [[ $mode == gpu ]]; then
   device=cuda sizes=512,1024,2048 iterations=20 warmup=5 max_size=3840x2160 precisions=${GPU_CHECK_PRECISIONS:-"tf32 fp32"}
