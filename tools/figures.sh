@@ -16,7 +16,7 @@
 #   tools/figures.sh [--out DIR] [--size PX] [--iterations N] [--weights FILE|random[:SEED]] [--device D]
 #                    [--only NAME[,NAME…]] [--content IMG] [--style IMG] [--style2 IMG] [--impasto PATH] [--force]
 #
-# Defaults: out/figures, 512 px, 500 iterations (36 images; a GPU makes them in about a minute); on a CPU,
+# Defaults: out/figures, 512 px, 500 iterations (36 images; an H100 made them in 99 s, perf/RESULTS.md); on a CPU,
 # `--size 128 --iterations 100` takes ~10 minutes on 2 cores. The images come from Debian's opencv-doc package
 # (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
 # papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
