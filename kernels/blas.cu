@@ -51,22 +51,22 @@ __global__ void gemm_nt_partials_kernel(const float* a, const float* b, int rb, 
   float acc[RA][kTileRows] = {};
   for (std::int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     float av[RA];
-IMPASTO_UNROLL
+    IMPASTO_UNROLL
     for (int r = 0; r < RA; ++r) av[r] = a[std::int64_t(r) * n + i];
-IMPASTO_UNROLL
+    IMPASTO_UNROLL
     for (int j = 0; j < kTileRows; ++j) {
       if (j < rows) {
         const float bv = b0[std::int64_t(j) * n + i];
-IMPASTO_UNROLL
+        IMPASTO_UNROLL
         for (int r = 0; r < RA; ++r) acc[r][j] += av[r] * bv;
       }
     }
   }
   __shared__ float warp_sums[kThreads / 32][RA * kTileRows];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-IMPASTO_UNROLL
+  IMPASTO_UNROLL
   for (int r = 0; r < RA; ++r) {
-IMPASTO_UNROLL
+    IMPASTO_UNROLL
     for (int j = 0; j < kTileRows; ++j) {
       float v = acc[r][j];
       for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);

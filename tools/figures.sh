@@ -87,21 +87,18 @@ longer_side() {
 }
 esc() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g' <<<"$*"; }
 
-# run NAME FILE SUBCOMMAND ARGS…: one impasto run into $partial/NAME/FILE; stops everything when it fails.
+# image NAME FILE CAPTION SUBCOMMAND ARGS…: one impasto run into $partial/NAME/FILE, shown as one table cell
+# with its command as the tooltip; a failed run stops everything.
 common=(--size "$size" --iterations "$iterations" --weights "$weights" --device "$device" --quiet)
-run() {
-  local name=$1 file=$2 sub=$3
-  shift 3
+image() {
+  local name=$1 file=$2 caption=$3 sub=$4
+  shift 4
   mkdir -p "$partial/$name"
   local cmd=("$impasto" "$sub" "${common[@]}" "$@" --out "$partial/$name/$file")
   echo "figures: $name/$file" >&2
   "${cmd[@]}" || die "the run for $name/$file failed: ${cmd[*]}"
-  last_cmd="impasto $sub ${common[*]} $* --out $name/$file"
-}
-# cell NAME FILE CAPTION: one table cell showing NAME/FILE, with its command as the tooltip.
-cell() {
-  printf '<td><img src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$1" "$2" "$(esc "$last_cmd")" \
-    "$(esc "$3")" >>"$html"
+  printf '<td><img src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$name" "$file" \
+    "$(esc "impasto $sub ${common[*]} $* --out $name/$file")" "$(esc "$caption")" >>"$html"
 }
 section() {  # section TITLE DESCRIPTION
   printf '<h2>%s</h2>\n<p>%s</p>\n<table>\n' "$(esc "$1")" "$(esc "$2")" >>"$html"
@@ -131,9 +128,8 @@ for figure in "${figures[@]}"; do
       printf '<tr>\n' >>"$html"
       input_cell "$style" "style"
       for n in 1 2 3 4 5; do
-        run textures "upto_${taps[n - 1]}.png" texture --style "$style" --style-scale "$scale" \
-          --style-layers "$(taps_upto $n)"
-        cell textures "upto_${taps[n - 1]}.png" "up to ${taps[n - 1]}"
+        image textures "upto_${taps[n - 1]}.png" "up to ${taps[n - 1]}" texture --style "$style" \
+          --style-scale "$scale" --style-layers "$(taps_upto $n)"
       done
       printf '</tr>\n</table>\n' >>"$html"
       ;;
@@ -151,9 +147,8 @@ for figure in "${figures[@]}"; do
         printf '<tr><th>up to %s</th>\n' "${taps[n - 1]}" >>"$html"
         for r in 1e-5 1e-4 1e-3 1e-2; do
           alpha=$(awk -v r="$r" 'BEGIN { printf "%.6g", r * 1e4 }')
-          run tradeoff "upto_${taps[n - 1]}_ratio_$r.png" stylize --content "$content" --style "$style" \
-            --style-weight 1e4 --content-weight "$alpha" --style-layers "$(taps_upto $n)" --init noise
-          cell tradeoff "upto_${taps[n - 1]}_ratio_$r.png" "α = $alpha"
+          image tradeoff "upto_${taps[n - 1]}_ratio_$r.png" "α = $alpha" stylize --content "$content" \
+            --style "$style" --style-weight 1e4 --content-weight "$alpha" --style-layers "$(taps_upto $n)" --init noise
         done
         printf '</tr>\n' >>"$html"
       done
@@ -164,14 +159,11 @@ for figure in "${figures[@]}"; do
         "The style's colors (plain transfer); the content's colors put back afterwards in YUV and in Lab; luminance-only transfer."
       printf '<tr>\n' >>"$html"
       input_cell "$content" "content"
-      run colors plain.png stylize --content "$content" --style "$style"
-      cell colors plain.png "plain transfer"
-      run colors after_yuv.png stylize --content "$content" --style "$style" --original-colors yuv
-      cell colors after_yuv.png "colors kept (YUV)"
-      run colors after_lab.png stylize --content "$content" --style "$style" --original-colors lab
-      cell colors after_lab.png "colors kept (Lab)"
-      run colors luminance.png stylize --content "$content" --style "$style" --luminance-only
-      cell colors luminance.png "luminance-only transfer"
+      pair=(--content "$content" --style "$style")
+      image colors plain.png "plain transfer" stylize "${pair[@]}"
+      image colors after_yuv.png "colors kept (YUV)" stylize "${pair[@]}" --original-colors yuv
+      image colors after_lab.png "colors kept (Lab)" stylize "${pair[@]}" --original-colors lab
+      image colors luminance.png "luminance-only transfer" stylize "${pair[@]}" --luminance-only
       printf '</tr>\n</table>\n' >>"$html"
       ;;
     interpolation)
@@ -180,9 +172,8 @@ for figure in "${figures[@]}"; do
       printf '<tr>\n' >>"$html"
       input_cell "$style" "style 1"
       for w in 1,0 3,1 1,1 1,3 0,1; do
-        run interpolation "blend_${w/,/_}.png" stylize --content "$content" --style "$style" "$style2" \
+        image interpolation "blend_${w/,/_}.png" "weights $w" stylize --content "$content" --style "$style" "$style2" \
           --style-weights "$w"
-        cell interpolation "blend_${w/,/_}.png" "weights $w"
       done
       input_cell "$style2" "style 2"
       printf '</tr>\n</table>\n' >>"$html"
@@ -194,11 +185,9 @@ for figure in "${figures[@]}"; do
       section "Coarse-to-fine (neural-style's multi-resolution recipe)" \
         "One level at full size against $levels levels (each twice the size of the one before, starting from its result), the same number of iterations per level."
       printf '<tr>\n' >>"$html"
-      run pyramid single.png stylize --content "$content" --style "$style"
-      cell pyramid single.png "one level"
+      image pyramid single.png "one level" stylize --content "$content" --style "$style"
       if ((levels > 1)); then
-        run pyramid levels.png stylize --content "$content" --style "$style" --pyramid "$levels"
-        cell pyramid levels.png "$levels levels"
+        image pyramid levels.png "$levels levels" stylize --content "$content" --style "$style" --pyramid "$levels"
       else
         printf '<td>(%s px is too small for a second level)</td>\n' "$size" >>"$html"
       fi

@@ -45,8 +45,8 @@ void CudaBackend::gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) {
   }
   if (d.ra <= kernels::kSkinnyMaxRows) {  // what L-BFGS asks (ra ≤ 3): one split pass over b
     auto* partials = static_cast<float*>(
-        workspace(std::size_t(kernels::gemm_nt_skinny_partials(int(d.ra), int(d.rb), d.n)) * sizeof(float)));
-    kernels::gemm_nt_skinny(a.data(), b.data(), c.data(), int(d.ra), int(d.rb), d.n, partials, stream_);
+        workspace(std::size_t(kernels::gemm_nt_skinny_partials(d.ra, d.rb, d.n)) * sizeof(float)));
+    kernels::gemm_nt_skinny(a.data(), b.data(), c.data(), d.ra, d.rb, d.n, partials, stream_);
     return;
   }
   const Fp32Math fp32(cublas_);
