@@ -1,11 +1,7 @@
-// engine/backend.cpp — backend-independent helpers and the backend factory.
+// engine/backend.cpp — the backend-independent parts of the seam: host transfers and deferred loss values.
 #include "engine/backend.hpp"
 
-#include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
-#ifdef IMPASTO_HAVE_CUDA
-#include "engine/cuda/cuda_backend.hpp"
-#endif
 
 namespace impasto {
 
@@ -27,26 +23,6 @@ Tensor Backend::from_host(const std::vector<float>& host, Shape s) {
   Tensor t = empty(s);
   upload(host.data(), t);
   return t;
-}
-
-#ifdef IMPASTO_HAVE_CUDA
-bool cuda_available() { return cuda_device_count() > 0; }
-std::string cuda_unavailable_reason() { return cuda_available() ? "" : cuda_device_problem(); }
-#else
-bool cuda_available() { return false; }
-std::string cuda_unavailable_reason() {
-  return "this build of impasto has no CUDA backend (configured without nvcc/cuDNN)";
-}
-#endif
-
-std::unique_ptr<Backend> make_backend(Device d) {
-  if (d == Device::cpu) return std::make_unique<CpuBackend>();
-  IMPASTO_CHECK(cuda_available(), "--device cuda: " << cuda_unavailable_reason());
-#ifdef IMPASTO_HAVE_CUDA
-  return make_cuda_backend();
-#else
-  return nullptr;
-#endif
 }
 
 void Backend::begin_deferred() {
@@ -76,28 +52,6 @@ double Backend::deliver(double value) {
 
 void Backend::fetch_deferred(double* out, int count) {
   for (int i = 0; i < count; ++i) out[i] = host_deferred_[i];
-}
-
-const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::fp32: return "fp32";
-    case Precision::tf32: return "tf32";
-    case Precision::bf16: return "bf16";
-  }
-  return "?";
-}
-
-Precision parse_precision(const std::string& s) {
-  for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
-    if (s == precision_name(p)) return p;
-  IMPASTO_FAIL("unknown precision '" << s << "' (expected fp32, tf32 or bf16)");
-}
-
-Device parse_device(const std::string& s) {
-  if (s == "auto") return cuda_available() ? Device::cuda : Device::cpu;
-  if (s == "cpu") return Device::cpu;
-  if (s == "cuda" || s == "gpu") return Device::cuda;
-  IMPASTO_FAIL("unknown device '" << s << "' (expected auto, cpu or cuda)");
 }
 
 }  // namespace impasto

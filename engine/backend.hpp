@@ -25,17 +25,40 @@
 namespace impasto {
 
 enum class PoolMode { average, max };
+template <>
+struct EnumNames<PoolMode> {
+  static constexpr const char* what = "pooling";
+  static constexpr EnumName<PoolMode> table[] = {
+      {PoolMode::average, "avg"}, {PoolMode::max, "max"}, {PoolMode::average, "average"}};
+};
+
 enum class TvMode { l1, squared };
+template <>
+struct EnumNames<TvMode> {
+  static constexpr const char* what = "TV";
+  static constexpr EnumName<TvMode> table[] = {{TvMode::l1, "l1"}, {TvMode::squared, "squared"}};
+};
+
 // Luminance/chroma spaces for color preservation. Channel 0 of the converted image is the luminance.
 enum class ColorSpace { yuv, ycrcb, lab, luv };
+template <>
+struct EnumNames<ColorSpace> {
+  static constexpr const char* what = "color space";
+  static constexpr EnumName<ColorSpace> table[] = {
+      {ColorSpace::yuv, "yuv"}, {ColorSpace::ycrcb, "ycrcb"}, {ColorSpace::lab, "lab"}, {ColorSpace::luv, "luv"}};
+};
 
 // Numeric mode of the heavy ops (CUDA only; the CPU backend always computes in fp32). fp32 is the reference;
 // tf32 lets tensor cores round convolution and Gram inputs to 10-bit mantissas; bf16 (experimental) runs the
 // convolutions on bf16 copies of their inputs and weights (8-bit mantissas, channels-last) with fp32
 // accumulation and fp32 results, everything else as tf32. Tensors stay float32 in every mode.
 enum class Precision { fp32, tf32, bf16 };
-const char* precision_name(Precision p);           // "fp32" | "tf32" | "bf16"
-Precision parse_precision(const std::string& s);   // the same names; anything else is a one-line Error
+template <>
+struct EnumNames<Precision> {
+  static constexpr const char* what = "precision";
+  static constexpr EnumName<Precision> table[] = {
+      {Precision::fp32, "fp32"}, {Precision::tf32, "tf32"}, {Precision::bf16, "bf16"}};
+};
 
 struct MemoryAvailable {
   std::size_t bytes = 0;
@@ -197,13 +220,5 @@ class Backend {
   int deferred_count_ = 0;
   double host_deferred_[kMaxDeferred] = {};
 };
-
-// True when this build has the CUDA backend and a device is present.
-bool cuda_available();
-// Why cuda_available() is false, in one line ("" when it is true).
-std::string cuda_unavailable_reason();
-// The backend for a device; Device::cuda without a build or a device throws a one-line Error.
-std::unique_ptr<Backend> make_backend(Device d);
-Device parse_device(const std::string& s);  // "auto" (cuda when available, else cpu) | "cpu" | "cuda"
 
 }  // namespace impasto

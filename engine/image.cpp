@@ -21,6 +21,8 @@
 #include <memory>
 
 #include "engine/error.hpp"
+#include "engine/text.hpp"
+#include "kernels/color.cuh"
 
 namespace impasto {
 namespace {
@@ -205,7 +207,7 @@ Image read_image(const std::string& path, int channels) {
     if (channels == load_channels) {
       for (int c = 0; c < channels; ++c) img.data[c * m + i] = float(px[c]);
     } else {  // RGB file read as gray: ITU-R BT.601 luma, as OpenCV's IMREAD_GRAYSCALE
-      img.data[i] = std::min(255.0f, 0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2]);
+      img.data[i] = std::min(255.0f, math::luma_601(px[0], px[1], px[2]));
     }
   }
   return img;
@@ -219,12 +221,6 @@ void check_image(const Image& img, const char* what) {
   IMPASTO_CHECK(img.c > 0 && img.h > 0 && img.w > 0 && img.data.size() == std::size_t(img.c) * img.h * img.w,
                 what << ": malformed image (c=" << img.c << ", h=" << img.h << ", w=" << img.w << ", "
                      << img.data.size() << " values)");
-}
-
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
-  return ext;
 }
 
 void append_bytes(void* context, void* data, int size) {

@@ -9,26 +9,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <sstream>
 
 #include "engine/error.hpp"
+#include "engine/text.hpp"
 #include "engine/profile.hpp"
 
 namespace impasto {
 
 namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 // Normalized layer weights (neural-style-tf) or raw ones, divided by the layer count when averaging.
 double layer_factor(const std::vector<WeightedTap>& layers, const WeightedTap& t, bool average) {

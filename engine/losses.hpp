@@ -27,6 +27,11 @@ enum class StyleForm {
   gatys,        // E = 1/(4N²M²)·Σ(G−A)², G = F·Fᵀ (Gatys et al. 2016, eq. 4; neural-style-tf)
   mean_squared  // G = F·Fᵀ/(N·M), E = Σ(G−A)²/N² (jcjohnson/neural-style's GramMatrix + MSECriterion)
 };
+template <>
+struct EnumNames<StyleForm> {
+  static constexpr const char* what = "style form";
+  static constexpr EnumName<StyleForm> table[] = {{StyleForm::gatys, "gatys"}, {StyleForm::mean_squared, "mean_squared"}};
+};
 
 struct LossConfig {
   std::vector<WeightedTap> content_layers;  // default conv4_2

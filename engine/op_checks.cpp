@@ -13,8 +13,8 @@ namespace impasto::checks {
 
 void check_tensor(const Tensor& t, Device device, const char* op, const char* name) {
   IMPASTO_CHECK(!t.empty(), op << ": " << name << " is an empty (unallocated) tensor");
-  IMPASTO_CHECK(t.device() == device, op << ": " << name << " lives on " << device_name(t.device()) << ", expected "
-                                         << device_name(device));
+  IMPASTO_CHECK(t.device() == device, op << ": " << name << " lives on " << enum_name(t.device()) << ", expected "
+                                         << enum_name(device));
 }
 
 void check_shape(const Tensor& t, Shape want, Device device, const char* op, const char* name) {
@@ -47,19 +47,19 @@ Layout common_layout(Device device, const char* op, std::initializer_list<NamedT
     if (first == nullptr) {
       first = &t;
       IMPASTO_CHECK(t.first->layout() == Layout::nchw || device == Device::cuda,
-                    op << ": " << t.second << " is " << layout_name(t.first->layout()) << "; the " << device_name(device)
+                    op << ": " << t.second << " is " << enum_name(t.first->layout()) << "; the " << enum_name(device)
                        << " backend computes in NCHW");
       continue;
     }
     IMPASTO_CHECK(t.first->layout() == first->first->layout(),
-                  op << ": " << t.second << " is " << layout_name(t.first->layout()) << " but " << first->second
-                     << " is " << layout_name(first->first->layout()));
+                  op << ": " << t.second << " is " << enum_name(t.first->layout()) << " but " << first->second
+                     << " is " << enum_name(first->first->layout()));
   }
   return first ? first->first->layout() : Layout::nchw;
 }
 
 void check_nchw(const Tensor& t, const char* op, const char* name) {
-  IMPASTO_CHECK(t.layout() == Layout::nchw, op << ": " << name << " is " << layout_name(t.layout())
+  IMPASTO_CHECK(t.layout() == Layout::nchw, op << ": " << name << " is " << enum_name(t.layout())
                                                << "; this op takes NCHW images");
 }
 
@@ -103,7 +103,7 @@ void convert_layout(const Tensor& x, const Tensor& y, Device device) {
   const char* op = "convert_layout";
   check_tensor(x, device, op, "x");             // (N,C,H,W)
   check_shape(y, x.shape(), device, op, "y");   // (N,C,H,W)
-  IMPASTO_CHECK(x.layout() != y.layout(), op << ": x and y are both " << layout_name(x.layout()));
+  IMPASTO_CHECK(x.layout() != y.layout(), op << ": x and y are both " << enum_name(x.layout()));
   check_no_alias(y, x, op, "y", "x");
 }
 

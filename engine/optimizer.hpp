@@ -79,6 +79,18 @@ struct LbfgsParams {
 
   void validate() const;  // throws impasto::Error naming the bad parameter
 };
+template <>
+struct EnumNames<LbfgsParams::LineSearch> {
+  static constexpr const char* what = "line search";
+  static constexpr EnumName<LbfgsParams::LineSearch> table[] = {
+      {LbfgsParams::LineSearch::none, "none"}, {LbfgsParams::LineSearch::strong_wolfe, "strong-wolfe"}};
+};
+template <>
+struct EnumNames<LbfgsParams::Direction> {
+  static constexpr const char* what = "L-BFGS direction";
+  static constexpr EnumName<LbfgsParams::Direction> table[] = {
+      {LbfgsParams::Direction::compact, "compact"}, {LbfgsParams::Direction::two_loop, "two_loop"}};
+};
 
 struct AdamParams {
   double learning_rate = 1.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;

@@ -8,10 +8,6 @@
 
 #include "engine/tensor.hpp"  // Device
 
-#ifdef IMPASTO_HAVE_CUDA
-#include "engine/cuda/cuda_backend.hpp"
-#endif
-
 namespace impasto {
 
 class PhaseObserver {
@@ -31,11 +27,12 @@ inline PhaseObserver*& phase_observer() {
 // Opens (on = true) or closes the window a GPU profiler records when told to wait for it (`ncu
 // --profile-from-start off`): perf/bench.cpp opens it around its timed iterations. Nothing unless `device` is
 // CUDA (a CPU run of a CUDA build may have no driver to ask).
-inline void device_profiler_capture([[maybe_unused]] Device device, [[maybe_unused]] bool on) {
-#ifdef IMPASTO_HAVE_CUDA
-  if (device == Device::cuda) cuda_profiler_capture(on);
-#endif
-}
+void device_profiler_capture(Device device, bool on);
+
+// An NVTX range on the timeline (Nsight Systems); nothing in a build without CUDA. profile.cpp is the one
+// place that reaches the CUDA backend for these, so that this header stays plain C++.
+void marker_push(const char* name);
+void marker_pop();
 
 class ProfileRange {
  public:
@@ -59,18 +56,14 @@ class ProfileRange {
     if (name_ == nullptr) return;
     const char* name = name_;
     name_ = nullptr;
-#ifdef IMPASTO_HAVE_CUDA
-    nvtx_pop();
-#endif
+    marker_pop();
     if (PhaseObserver* o = phase_observer()) o->phase_end(name);
   }
 
  private:
   void begin(const char* name) {
     if (PhaseObserver* o = phase_observer()) o->phase_begin(name);
-#ifdef IMPASTO_HAVE_CUDA
-    nvtx_push(name);
-#endif
+    marker_push(name);
     name_ = name;
   }
 

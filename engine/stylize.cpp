@@ -12,14 +12,6 @@
 
 namespace impasto {
 
-ColorSpace parse_color_space(const std::string& s) {
-  if (s == "yuv") return ColorSpace::yuv;
-  if (s == "ycrcb") return ColorSpace::ycrcb;
-  if (s == "lab") return ColorSpace::lab;
-  if (s == "luv") return ColorSpace::luv;
-  IMPASTO_FAIL("unknown color space '" << s << "' (expected yuv, ycrcb, lab or luv)");
-}
-
 int layers_needed(const LossConfig& config) {
   int deepest = 0;
   for (const auto& t : config.style_layers) deepest = std::max(deepest, t.tap.conv);

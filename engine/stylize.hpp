@@ -23,8 +23,14 @@
 
 namespace impasto {
 
+// The start image: the content, noise (StylizeOptions::noise_ratio, seed), the style, or an image file.
 enum class InitKind { content, noise, style, file };
-ColorSpace parse_color_space(const std::string& s);  // yuv | ycrcb | lab | luv
+template <>
+struct EnumNames<InitKind> {
+  static constexpr const char* what = "init";
+  static constexpr EnumName<InitKind> table[] = {
+      {InitKind::content, "content"}, {InitKind::noise, "noise"}, {InitKind::style, "style"}, {InitKind::file, "file"}};
+};
 
 struct StylizeOptions {
   LossConfig loss = LossConfig::defaults();

@@ -5,9 +5,6 @@
 
 namespace impasto {
 
-const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
-const char* layout_name(Layout l) { return l == Layout::nchw ? "NCHW" : "NHWC"; }
-
 std::string Shape::str() const {
   return "(" + std::to_string(n) + "," + std::to_string(c) + "," + std::to_string(h) + "," + std::to_string(w) + ")";
 }

@@ -11,15 +11,26 @@
 #include <memory>
 #include <string>
 
+#include "engine/enum_names.hpp"
+
 namespace impasto {
 
 enum class Device { cpu, cuda };
-const char* device_name(Device d);
+template <>
+struct EnumNames<Device> {
+  static constexpr const char* what = "device";
+  static constexpr EnumName<Device> table[] = {{Device::cpu, "cpu"}, {Device::cuda, "cuda"}, {Device::cuda, "gpu"}};
+};
 
 // Element (n,c,h,w) is at ((n·C + c)·H + h)·W + w (nchw) or ((n·H + h)·W + w)·C + c (nhwc). A filter
 // (Cout,Cin,K,K) in nhwc is cuDNN's KRSC.
 enum class Layout { nchw, nhwc };
-const char* layout_name(Layout l);  // "NCHW" | "NHWC"
+template <>
+struct EnumNames<Layout> {
+  static constexpr const char* what = "layout";
+  static constexpr EnumName<Layout> table[] = {
+      {Layout::nchw, "NCHW"}, {Layout::nhwc, "NHWC"}, {Layout::nchw, "nchw"}, {Layout::nhwc, "nhwc"}};
+};
 
 // (N,C,H,W); matrices use (1,1,rows,cols), vectors (1,1,1,n).
 struct Shape {

@@ -29,12 +29,6 @@ std::string tap_name(const Tap& t) {
   return t.relu ? "relu" + conv.substr(4) : conv;
 }
 
-PoolMode parse_pool_mode(const std::string& s) {
-  if (s == "avg" || s == "average") return PoolMode::average;
-  if (s == "max") return PoolMode::max;
-  IMPASTO_FAIL("unknown pooling '" << s << "' (expected avg or max)");
-}
-
 Vgg19::Vgg19(Backend& backend, const VggWeights& weights, PoolMode pool) : backend_(backend), pool_(pool) {
   const auto& convs = vgg19_convs();
   IMPASTO_CHECK(!weights.convs.empty() && weights.convs.size() <= std::size_t(kVggConvCount),
@@ -204,13 +198,6 @@ Tensor& Vgg19::grad(const Tap& t) {
   Tensor& g = t.relu ? l.relu_grad : l.conv_grad;
   IMPASTO_CHECK(!g.empty(), "gradient of " << tap_name(t) << ": tap not planned");
   return g;
-}
-
-void Vgg19::zero_grads() {
-  for (int i = 0; i < depth_; ++i) {
-    if (!layers_[i].relu_grad.empty()) backend_.fill(layers_[i].relu_grad, 0.0f);
-    if (!layers_[i].conv_grad.empty()) backend_.fill(layers_[i].conv_grad, 0.0f);
-  }
 }
 
 void Vgg19::backward(Tensor& dx) {

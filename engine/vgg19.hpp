@@ -22,7 +22,6 @@ struct Tap {
 // "conv4_2" / "relu1_1" → Tap; anything else is an Error listing what is accepted.
 Tap parse_tap(const std::string& name);
 std::string tap_name(const Tap& t);
-PoolMode parse_pool_mode(const std::string& s);  // "avg" | "max"
 // The shape of tap t's feature map for an input of h×w: (1,C,h',w'), each pooling before it halving (floor).
 Shape vgg19_feature_shape(const Tap& t, int h, int w);
 
@@ -56,7 +55,6 @@ class Vgg19 {
   const Tensor& feature(const Tap& t) const;
   // The gradient buffer of a planned tap (same shape as the feature): backward() reads dL/dfeature here.
   Tensor& grad(const Tap& t);
-  void zero_grads();
   // dx (1,3,H,W) = dL/dx given dL/dfeature in grad(tap) for every planned tap. Needs the last forward().
   void backward(Tensor& dx);
 

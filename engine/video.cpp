@@ -19,6 +19,8 @@
 #include <thread>
 
 #include "engine/error.hpp"
+#include "engine/text.hpp"
+#include "kernels/color.cuh"
 #include "weights/weights.hpp"
 
 #ifdef IMPASTO_HAVE_OPENCV
@@ -37,11 +39,6 @@ namespace {
 
 constexpr const char* kNoOpenCv = "this build has no OpenCV: give --flow-dir with .flo files";
 constexpr const char* kStateFile = "impasto-video.json";
-
-std::string lower(std::string s) {
-  for (char& ch : s) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
 
 // Natural order: digit runs compare as numbers, so frame2 < frame10.
 bool natural_less(const std::string& a, const std::string& b) {
@@ -67,25 +64,13 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a.size() - i < b.size() - j;
 }
 
-// FNV-1a 64 as 16 hex digits: the resume fingerprint of a JSON description.
-std::string fnv1a_hex(const std::string& s) {
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char ch : s) {
-    h ^= ch;
-    h *= 0x100000001b3ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
-  return buf;
-}
-
 #ifdef IMPASTO_HAVE_OPENCV
 cv::Mat to_gray8(const Image& img) {  // (H,W) 8-bit luma (BT.601) of an RGB 0..255 image
   cv::Mat m(img.h, img.w, CV_8UC1);
   const std::size_t n = std::size_t(img.h) * img.w;
   const float *r = img.plane(0), *g = img.plane(1), *b = img.plane(2);
   for (std::size_t k = 0; k < n; ++k) {
-    const float y = 0.299f * r[k] + 0.587f * g[k] + 0.114f * b[k];
+    const float y = math::luma_601(r[k], g[k], b[k]);
     m.data[k] = (unsigned char)std::clamp(int(y + 0.5f), 0, 255);
   }
   return m;
@@ -260,17 +245,6 @@ std::vector<std::string> flow_methods() {
 #endif
 }
 
-FlowField compute_flow(const Image& a, const Image& b, const std::string& method) {
-  check_same_size(a, b, "compute_flow");
-#ifdef IMPASTO_HAVE_OPENCV
-  cv::Ptr<cv::DenseOpticalFlow> alg = make_flow_algorithm(method);
-  return flow_with(*alg, a, b);
-#else
-  (void)method;
-  IMPASTO_FAIL(kNoOpenCv);
-#endif
-}
-
 VideoFrames load_frames(const std::string& input, int size, int max_frames) {
   IMPASTO_CHECK(size >= 0, "--size must be >= 0");
   IMPASTO_CHECK(max_frames >= 0, "--frames must be >= 0");
@@ -280,7 +254,7 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames) {
   if (fs::is_directory(input, ec)) {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(input)) {
-      const std::string ext = lower(e.path().extension().string());
+      const std::string ext = lower_extension(e.path().string());
       if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".ppm" ||
                                   ext == ".pgm" || ext == ".bmp"))
         names.push_back(e.path().filename().string());
@@ -439,14 +413,6 @@ double warping_error(Backend& b, const Image& prev, const Image& cur, const Flow
 
 // ---- options -----------------------------------------------------------------------------------------------------
 
-FrameInit parse_frame_init(const std::string& s) {
-  if (s == "warped") return FrameInit::warped;
-  if (s == "prev") return FrameInit::prev;
-  if (s == "content") return FrameInit::content;
-  if (s == "noise") return FrameInit::noise;
-  IMPASTO_FAIL("unknown frame init '" << s << "' (expected warped, prev, content or noise)");
-}
-
 void VideoOptions::validate() const {
   IMPASTO_CHECK(base.iterations >= 0, "--iterations must be >= 0");
   IMPASTO_CHECK(frame_iterations >= 0, "--frame-iterations must be >= 0");
@@ -479,10 +445,9 @@ nlohmann::json VideoOptions::describe() const {
   j["loss"] = {{"content_layers", taps(l.content_layers)}, {"style_layers", taps(l.style_layers)},
                {"content_variant", l.content_variant},    {"content_weight", l.content_weight},
                {"style_weight", l.style_weight},          {"tv_weight", l.tv_weight},
-               {"tv", l.tv_mode == TvMode::l1 ? "l1" : "squared"},
-               {"style_form", l.style_form == StyleForm::gatys ? "gatys" : "mean_squared"},
+               {"tv", enum_name(l.tv_mode)},              {"style_form", enum_name(l.style_form)},
                {"average_layers", l.average_layers}};
-  j["pooling"] = base.pooling == PoolMode::average ? "avg" : "max";
+  j["pooling"] = enum_name(base.pooling);
   j["size"] = base.size;
   j["style_scale"] = base.style_scale;
   j["style_blend_weights"] = base.style_blend_weights;
@@ -493,16 +458,15 @@ nlohmann::json VideoOptions::describe() const {
   } else {
     const LbfgsParams& p = base.lbfgs;
     j["optimizer"] = {{"lbfgs",
-                       {p.history, p.line_search == LbfgsParams::LineSearch::none ? "none" : "strong-wolfe",
-                        p.learning_rate, p.tolerance_change, p.tolerance_window, p.tolerance_grad, p.curvature_eps,
-                        p.wolfe_c1, p.wolfe_c2, p.max_line_search_evals}}};
+                       {p.history, enum_name(p.line_search), p.learning_rate, p.tolerance_change, p.tolerance_window,
+                        p.tolerance_grad, p.curvature_eps, p.wolfe_c1, p.wolfe_c2, p.max_line_search_evals}}};
   }
   j["iterations"] = base.iterations;
-  j["original_colors"] = base.original_colors ? int(*base.original_colors) : -1;
+  j["original_colors"] = base.original_colors ? enum_name(*base.original_colors) : "none";
   j["frame_iterations"] = frame_iterations;
   j["temporal_weight"] = temporal_weight;
   j["temporal_offsets"] = temporal_offsets;
-  j["frame_init"] = int(frame_init);
+  j["frame_init"] = enum_name(frame_init);
   j["passes"] = passes;
   j["temporal_from_pass"] = temporal_from_pass;
   j["pass_blend"] = pass_blend;

@@ -56,8 +56,6 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames);
 // module is present). Empty without OpenCV.
 std::vector<std::string> flow_methods();
 bool have_opencv();
-// The flow from a to b (pixel (i,j) of a moves to (j+u, i+v) in b), same size.
-FlowField compute_flow(const Image& a, const Image& b, const std::string& method);
 
 class FlowProvider {
  public:
@@ -122,7 +120,12 @@ double warping_error(Backend& b, const Image& prev, const Image& cur, const Flow
 
 // ---- the pipeline --------------------------------------------------------------------------------------------
 enum class FrameInit { warped, prev, content, noise };
-FrameInit parse_frame_init(const std::string& s);  // warped | prev | content | noise
+template <>
+struct EnumNames<FrameInit> {
+  static constexpr const char* what = "frame init";
+  static constexpr EnumName<FrameInit> table[] = {
+      {FrameInit::warped, "warped"}, {FrameInit::prev, "prev"}, {FrameInit::content, "content"}, {FrameInit::noise, "noise"}};
+};
 
 struct VideoOptions {
   // Loss, optimizer, size, style scale/blend, noise ratio, seed, original colors; `iterations` is the first

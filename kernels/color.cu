@@ -4,7 +4,7 @@
 // its three inputs before writing.
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/color.cuh"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"

@@ -5,7 +5,7 @@
 
 #include <cuda_runtime.h>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/launchers.cuh"
 
 // `#pragma unroll` for nvcc; nothing for the host compiler of the kernel emulator (tests/emu).

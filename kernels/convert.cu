@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
 #include "kernels/pointwise.cuh"

@@ -4,7 +4,7 @@
 // backend allows outputs to alias inputs.
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
 #include "kernels/pointwise.cuh"

@@ -3,7 +3,7 @@
 // grad in place and reduces the loss into per-block double partials (stage 2: reduce_finish in reduce.cu).
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
 #include "kernels/pointwise.cuh"

@@ -8,7 +8,7 @@
 #include <climits>
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
 #include "kernels/pool.cuh"

@@ -3,7 +3,7 @@
 // all_finite through abs_max) and by the fused losses of kernels/loss.cu, which write their own stage 1.
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
 

@@ -4,7 +4,7 @@
 // kernels/warp.cuh, the same functions the CPU backend loops over (engine/cpu/video.cpp).
 #include <cstdint>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
 #include "kernels/warp.cuh"

@@ -24,9 +24,11 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
 #include "engine/image.hpp"
 #include "engine/losses.hpp"
@@ -55,28 +57,6 @@ double ms_per_call(Backend& backend, int warmup, int iterations, F&& call) {
   backend.synchronize();
   return ms_since(t0) / iterations;
 }
-
-const char* const kUsage =
-    "usage: bench [--device cpu|cuda] [--sizes 512,1024,WxH] [--iterations N] [--warmup W]\n"
-    "             [--precision fp32|tf32|bf16] [--weights random[:SEED]|FILE] [--history M] [--init content|mix]\n"
-    "             [--no-phases] [--losses] [--json OUT] [--vgg-only] [--max-size-check WxH]\n"
-    "             [--lbfgs-direction compact|two_loop] [--optimizer-only] [--conv-layers]\n"
-    "  Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the default\n"
-    "  objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size.\n"
-    "  --vgg-only         time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only\n"
-    "  --max-size-check   plan the whole pipeline at WxH as `impasto stylize` does (L-BFGS history M, strong-Wolfe),\n"
-    "                     run the iterations, report memory; exit 1 when it fails (e.g. out of memory)\n"
-    "  --init mix         start from (content + style) / 2 instead of the content (every loss term non-zero)\n"
-    "  --losses           record the loss of every iteration in the JSON (for perf/peer/check_same_objective.sh)\n"
-    "  --no-phases        skip the second, synchronized run that splits the time per phase\n"
-    "  --lbfgs-direction  compact (default: two passes over the history, O(1) syncs per iteration) or two_loop\n"
-    "                     (2m dot products)\n"
-    "  --optimizer-only   time L-BFGS alone (line search none) on a diagonal quadratic of the image's size, from a\n"
-    "                     full history of M pairs (max(W, M) warm-up iterations); the objective's own time is\n"
-    "                     measured apart and subtracted (perf/peer/peer.py --optimizer-only: the same for torch)\n"
-    "  --conv-layers      time each convolution conv1_1 … conv5_1 alone, forward (bias and ReLU fused, as the\n"
-    "                     network runs it) and backward-data, in the backend's layout (perf/peer/conv_layouts.py\n"
-    "                     --per-layer: the same for torch)\n";
 
 struct Size {
   int h = 0, w = 0;
@@ -117,78 +97,59 @@ Size parse_size(const std::string& s) {
   return out;
 }
 
-int parse_int(const std::string& s, const char* what, int lo) {
-  try {
-    std::size_t used = 0;
-    const int v = std::stoi(s, &used);
-    if (used == s.size() && v >= lo) return v;
-  } catch (const std::exception&) {
-  }
-  IMPASTO_FAIL(what << " must be an integer >= " << lo << " (got '" << s << "')");
-}
-
 Options parse_args(int argc, char** argv) {
+  CLI::App app{"bench: times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the "
+               "default objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size"};
+  app.get_formatter()->column_width(24);
   Options o;
-  auto value = [&](int& i) -> std::string {
-    IMPASTO_CHECK(i + 1 < argc, argv[i] << " needs a value");
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
-    } else if (a == "--device") {
-      o.device = parse_device(value(i));
-    } else if (a == "--sizes") {
-      o.sizes.clear();
-      const std::string list = value(i);
-      std::size_t start = 0;
-      while (start <= list.size()) {
-        const auto comma = list.find(',', start);
-        const std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) o.sizes.push_back(parse_size(item));
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-      IMPASTO_CHECK(!o.sizes.empty(), "--sizes: no size given");
-    } else if (a == "--iterations") {
-      o.iterations = parse_int(value(i), "--iterations", 1);
-    } else if (a == "--warmup") {
-      o.warmup = parse_int(value(i), "--warmup", 0);
-    } else if (a == "--history") {
-      o.history = parse_int(value(i), "--history", 1);
-    } else if (a == "--lbfgs-direction") {
-      const std::string v = value(i);
-      IMPASTO_CHECK(v == "compact" || v == "two_loop", "--lbfgs-direction must be compact or two_loop");
-      o.direction = v == "compact" ? LbfgsParams::Direction::compact : LbfgsParams::Direction::two_loop;
-    } else if (a == "--precision") {
-      o.precision = value(i);
-      (void)parse_precision(o.precision);  // a one-line error for anything else
-    } else if (a == "--weights") {
-      o.weights = value(i);
-    } else if (a == "--init") {
-      const std::string v = value(i);
-      IMPASTO_CHECK(v == "content" || v == "mix", "--init must be content or mix");
-      o.mix_init = v == "mix";
-    } else if (a == "--json") {
-      o.json_path = value(i);
-    } else if (a == "--no-phases") {
-      o.phases = false;
-    } else if (a == "--losses") {
-      o.record_losses = true;
-    } else if (a == "--conv-layers") {
-      o.conv_layers = true;
-    } else if (a == "--optimizer-only") {
-      o.optimizer_only = true;
-    } else if (a == "--vgg-only") {
-      o.vgg_only = true;
-    } else if (a == "--max-size-check") {
-      o.max_size = parse_size(value(i));
-    } else {
-      IMPASTO_FAIL("unknown option '" << a << "'\n" << kUsage);
-    }
+  std::string device = enum_name(o.device), direction = enum_name(o.direction), init = "content", max_size;
+  std::vector<std::string> sizes{"128", "256"};
+  bool no_phases = false;
+  app.add_option("--device", device, "auto | " + choices(enum_names<Device>()))->capture_default_str();
+  app.add_option("--sizes", sizes, "Image sizes: N (square) or WxH, comma-separated")->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--iterations", o.iterations, "Timed iterations N")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--warmup", o.warmup, "Warm-up iterations W")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--precision", o.precision, choices(enum_names<Precision>()) + " (default: the backend's)")
+      ->check(CLI::IsMember(enum_names<Precision>()));
+  app.add_option("--weights", o.weights, "random[:SEED] | FILE")->capture_default_str();
+  app.add_option("--history", o.history, "L-BFGS history M")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--init", init, "content | mix (start from (content + style) / 2: every loss term non-zero)")
+      ->check(CLI::IsMember({"content", "mix"}))->capture_default_str();
+  app.add_flag("--no-phases", no_phases, "Skip the second, synchronized run that splits the time per phase");
+  app.add_flag("--losses", o.record_losses,
+               "Record the loss of every iteration in the JSON (for perf/peer/check_same_objective.sh)");
+  app.add_option("--json", o.json_path, "Write the report as JSON to this file");
+  app.add_flag("--vgg-only", o.vgg_only,
+               "Time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only");
+  app.add_option("--max-size-check", max_size,
+                 "WxH: plan the whole pipeline as `impasto stylize` does (L-BFGS history M, strong-Wolfe), run the "
+                 "iterations, report memory; exit 1 when it fails (e.g. out of memory)");
+  app.add_option("--lbfgs-direction", direction,
+                 "compact (two passes over the history, O(1) syncs per iteration) | two_loop (2m dot products)")
+      ->check(CLI::IsMember(enum_names<LbfgsParams::Direction>()))->capture_default_str();
+  app.add_flag("--optimizer-only", o.optimizer_only,
+               "Time L-BFGS alone (line search none) on a diagonal quadratic of the image's size, from a full history "
+               "of M pairs (max(W, M) warm-up iterations); the objective's own time is measured apart and subtracted "
+               "(perf/peer/peer.py --optimizer-only: the same for torch)");
+  app.add_flag("--conv-layers", o.conv_layers,
+               "Time each convolution conv1_1 ... conv5_1 alone, forward (bias and ReLU fused, as the network runs "
+               "it) and backward-data, in the backend's layout (perf/peer/conv_layouts.py --per-layer: the same for "
+               "torch)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
+  o.device = parse_device(device);
+  o.direction = parse_enum<LbfgsParams::Direction>(direction);
+  o.mix_init = init == "mix";
+  o.phases = !no_phases;
+  o.sizes.clear();
+  for (const std::string& item : sizes)
+    if (!item.empty()) o.sizes.push_back(parse_size(item));
+  IMPASTO_CHECK(!o.sizes.empty(), "--sizes: no size given");
+  if (!max_size.empty()) o.max_size = parse_size(max_size);
   return o;
 }
 
@@ -478,7 +439,7 @@ class Session {
                             {"tflops_backward_data", flops / (bwd * 1e-3) * 1e-12}});
       if (spec.pool_after) h /= 2, w /= 2;
     }
-    return json{{"height", size.h}, {"width", size.w}, {"layout", layout_name(layout)}, {"layers", layers}};
+    return json{{"height", size.h}, {"width", size.w}, {"layout", enum_name(layout)}, {"layers", layers}};
   }
 
   // VGG-19 forward + backward with the default objective's taps (deepest relu5_1), nothing else.
@@ -590,7 +551,7 @@ void print_stylize_row(const json& r, bool phases) {
 int run(int argc, char** argv) {
   const Options o = parse_args(argc, argv);
   std::unique_ptr<Backend> backend = make_backend(o.device);
-  if (!o.precision.empty()) backend->set_precision(parse_precision(o.precision));
+  if (!o.precision.empty()) backend->set_precision(parse_enum<Precision>(o.precision));
   const Precision precision = backend->precision();
   // No network in --optimizer-only mode.
   const VggWeights weights = o.optimizer_only ? VggWeights{{}, "none", true}
@@ -600,12 +561,12 @@ int run(int argc, char** argv) {
   json report;
   report["tool"] = "impasto bench";
   report["backend"] = backend->name();
-  report["device"] = device_name(o.device);
-  report["precision"] = precision_name(precision);
-  report["layout"] = layout_name(backend->activation_layout());  // of VGG-19's activations
+  report["device"] = enum_name(o.device);
+  report["precision"] = enum_name(precision);
+  report["layout"] = enum_name(backend->activation_layout());  // of VGG-19's activations
   report["weights"] = weights.description;
   report["history"] = o.history;
-  report["lbfgs_direction"] = o.direction == LbfgsParams::Direction::compact ? "compact" : "two_loop";
+  report["lbfgs_direction"] = enum_name(o.direction);
   report["warmup"] = o.warmup;
   report["iterations"] = o.iterations;
   report["init"] = o.mix_init ? "mix" : "content";
@@ -616,7 +577,7 @@ int run(int argc, char** argv) {
   report["command"] = command;
 
   std::printf("impasto bench: %s, %s %s activations, weights %s\n", backend->name().c_str(),
-              precision_name(precision), layout_name(backend->activation_layout()), weights.description.c_str());
+              enum_name(precision), enum_name(backend->activation_layout()), weights.description.c_str());
   std::printf("peak assumed: %s (%.1f TFLOP/s)\n", peak.basis.c_str(), peak.tflops);
   int status = 0;
   std::unique_ptr<Session> session;  // the network: not made in --optimizer-only mode

@@ -4,17 +4,16 @@
 // included), then evaluates both outputs with one StyleObjective at the final size (the same targets, the
 // same weights) and prints the two final-size losses and their ratio (pyramid / single; < 1: the pyramid wins).
 //
-// Usage: bench_pyramid [--content F] [--style F] [--size N] [--budget S] [--levels L]
-//                      [--coarse-iterations a,b] [--init content|noise] [--device cpu|cuda]
-// Defaults: OpenCV's fruits.jpg and starry_night.jpg, 128 px, 30 s, 3 levels, 40,20 coarse iterations (the
+// Options: bench_pyramid --help. Defaults: OpenCV's fruits.jpg and starry_night.jpg, 128 px, 30 s, 3 levels, 40,20 coarse iterations (the
 // finest level runs until the budget is used up), content init, CPU.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
 #include "engine/image.hpp"
 #include "engine/losses.hpp"
@@ -34,28 +33,25 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
+  CLI::App app{"bench_pyramid: a single-scale and a pyramid stylization at equal wall time, compared at the final size"};
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    IMPASTO_CHECK(i + 1 < argc, k << ": missing value");
-    const std::string v = argv[++i];
-    if (k == "--content") a.content = v;
-    else if (k == "--style") a.style = v;
-    else if (k == "--size") a.size = std::stoi(v);
-    else if (k == "--budget") a.budget = std::stod(v);
-    else if (k == "--levels") a.levels = std::stoi(v);
-    else if (k == "--init") a.init = v;
-    else if (k == "--device") a.device = v;
-    else if (k == "--coarse-iterations") {
-      a.coarse.clear();
-      std::stringstream ss(v);
-      for (std::string item; std::getline(ss, item, ',');) a.coarse.push_back(std::stoi(item));
-    } else IMPASTO_FAIL("unknown option " << k);
+  app.add_option("--content", a.content, "Content image")->capture_default_str();
+  app.add_option("--style", a.style, "Style image")->capture_default_str();
+  app.add_option("--size", a.size, "Final size (longer side)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--budget", a.budget, "Wall-time budget of each run in seconds")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--levels", a.levels, "Pyramid levels (>= 2)")->check(CLI::Range(2, 16))->capture_default_str();
+  app.add_option("--coarse-iterations", a.coarse, "Iterations of each coarse level, coarsest first")->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--init", a.init, "content | noise")->check(CLI::IsMember({"content", "noise"}))->capture_default_str();
+  app.add_option("--device", a.device, "auto | " + choices(enum_names<Device>()))->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
-  IMPASTO_CHECK(a.levels >= 2, "--levels must be >= 2 (a pyramid)");
   IMPASTO_CHECK(int(a.coarse.size()) == a.levels - 1,
                 "--coarse-iterations: " << a.coarse.size() << " counts for " << a.levels - 1 << " coarse levels");
-  IMPASTO_CHECK(a.init == "content" || a.init == "noise", "--init must be content or noise");
   return a;
 }
 
@@ -67,7 +63,7 @@ int run(int argc, char** argv) {
 
   StylizeOptions base;
   base.size = 0;  // content already at the final size
-  base.init = a.init == "noise" ? InitKind::noise : InitKind::content;
+  base.init = parse_enum<InitKind>(a.init);
   base.time_limit = a.budget;
   const VggWeights weights = random_vgg19_weights(0, layers_needed(base.loss));
   std::printf("bench_pyramid: %s, %dx%d content %s, style %s, init %s, budget %.1f s, weights %s\n",

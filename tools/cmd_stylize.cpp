@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "engine/error.hpp"
+#include "engine/text.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
@@ -49,12 +50,6 @@ void add_command_options(CLI::App* c, Args& a, bool with_content) {
   c->add_option("--log", a.log_path, "Write one JSON line per iteration to this file");
   c->add_flag("--force", a.force, "Overwrite existing output files");
   c->add_flag("--quiet", a.quiet, "Only errors");
-}
-
-std::string lower_extension(const std::string& path) {
-  std::string e = fs::path(path).extension().string();
-  for (char& ch : e) ch = char(std::tolower(static_cast<unsigned char>(ch)));
-  return e;
 }
 
 // The output must be writable and new (unless --force) before minutes of work start.

@@ -11,9 +11,9 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "engine/error.hpp"
+#include "engine/text.hpp"
 #include "engine/video.hpp"
 #include "tools/commands.hpp"
 #include "tools/options.hpp"
@@ -37,12 +37,10 @@ struct VideoArgs {
 
 std::vector<int> parse_offsets(const std::string& s) {
   std::vector<int> out;
-  std::stringstream in(s);
-  std::string item;
-  while (std::getline(in, item, ',')) {
+  for (const std::string& item : split_list(s)) {
     char* end = nullptr;
     const long v = std::strtol(item.c_str(), &end, 10);
-    IMPASTO_CHECK(!item.empty() && end && *end == '\0' && v >= 1 && v <= 1000,
+    IMPASTO_CHECK(end && *end == '\0' && v >= 1 && v <= 1000,
                   "--temporal-offsets: '" << item << "' is not a frame offset (e.g. 1,2,4)");
     out.push_back(int(v));
   }
@@ -55,7 +53,7 @@ VideoOptions make_video_options(const VideoArgs& a) {
   v.frame_iterations = a.frame_iterations;
   v.temporal_weight = a.temporal_weight;
   v.temporal_offsets = parse_offsets(a.temporal_offsets);
-  v.frame_init = parse_frame_init(a.frame_init);
+  v.frame_init = parse_enum<FrameInit>(a.frame_init);
   v.passes = a.passes;
   v.temporal_from_pass = a.temporal_from_pass;
   v.pass_blend = a.pass_blend;
@@ -118,10 +116,7 @@ void run_video(VideoArgs& a) {
     std::vector<int> offsets = options.temporal_offsets;  // offset 1 is always there (validated)
     // Cached per input, size and method: valid across option changes that keep those.
     const std::string key = nlohmann::json{{"input", video.fingerprint}, {"size", {w, h}}, {"method", a.flow}}.dump();
-    std::uint64_t hsh = 0xcbf29ce484222325ull;
-    for (unsigned char ch : key) hsh = (hsh ^ ch) * 0x100000001b3ull;
-    char dir[48];
-    std::snprintf(dir, sizeof dir, "flow-%s-%08llx", a.flow.c_str(), (unsigned long long)(hsh & 0xffffffffull));
+    const std::string dir = "flow-" + a.flow + "-" + fnv1a_hex(key, 8);
     flows = make_computed_flow_provider(video.frames, a.flow, (fs::path(a.out) / dir).string(),
                                         VideoStylizer::needed_pairs(int(video.frames.size()), offsets), a.flow_ahead);
   }
@@ -192,8 +187,8 @@ void add_video_command(CLI::App& app) {
   c->add_option("--temporal-weight", a->temporal_weight, "Temporal weight γ (0: no temporal loss)")->capture_default_str();
   c->add_option("--temporal-offsets", a->temporal_offsets, "Frame offsets J of the temporal loss: 1 (short-term) or e.g. 1,2,4 (long-term)")
       ->capture_default_str();
-  c->add_option("--frame-init", a->frame_init, "warped | prev | content | noise")
-      ->check(CLI::IsMember({"warped", "prev", "content", "noise"}))->capture_default_str();
+  c->add_option("--frame-init", a->frame_init, choices(enum_names<FrameInit>()))
+      ->check(CLI::IsMember(enum_names<FrameInit>()))->capture_default_str();
   c->add_option("--passes", a->passes, "Multi-pass: number of alternating passes (Ruder et al. 2018)")->capture_default_str();
   c->add_option("--temporal-from-pass", a->temporal_from_pass, "Temporal loss in passes >= K")->capture_default_str();
   c->add_option("--pass-blend", a->pass_blend, "Multi-pass δ: own share of a frame's init where the neighbour is reliable")

@@ -2,12 +2,22 @@
 #include "tools/options.hpp"
 
 #include <filesystem>
+#include <optional>
 
+#include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
 
 namespace fs = std::filesystem;
 
 namespace impasto::cli {
+namespace {
+
+std::vector<std::string> auto_or(std::vector<std::string> names) {
+  names.insert(names.begin(), "auto");
+  return names;
+}
+
+}  // namespace
 
 void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--style", a.styles, "Style image(s)")->required();
@@ -19,17 +29,20 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
       ->capture_default_str();
   c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
   c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
-  c->add_option("--line-search", a.line_search, "strong-wolfe | none (one evaluation per iteration, as Torch)")
-      ->check(CLI::IsMember({"none", "strong-wolfe"}))->capture_default_str();
+  c->add_option("--line-search", a.line_search,
+                choices(enum_names<LbfgsParams::LineSearch>()) + " (none: one evaluation per iteration, as Torch)")
+      ->check(CLI::IsMember(enum_names<LbfgsParams::LineSearch>()))->capture_default_str();
   c->add_option("--tolerance", a.tolerance, "Stop when the relative loss change over 10 iterations is below this (0: off)");
   c->add_option("--learning-rate", a.learning_rate, "Adam step size / L-BFGS step scale")->capture_default_str();
   c->add_option("--seed", a.seed, "Seed of the noise image")->capture_default_str();
   c->add_option("--style-weight", a.style_weight, "Style weight β")->capture_default_str();
   c->add_option("--tv-weight", a.tv_weight, "Total-variation weight θ")->capture_default_str();
-  c->add_option("--tv", a.tv, "l1 | squared")->check(CLI::IsMember({"l1", "squared"}))->capture_default_str();
+  c->add_option("--tv", a.tv, choices(enum_names<TvMode>()))->check(CLI::IsMember(enum_names<TvMode>()))
+      ->capture_default_str();
   c->add_option("--style-layers", a.style_layers, "Comma-separated style taps")->capture_default_str();
   c->add_option("--style-layer-weights", a.style_layer_weights, "Weight per style tap (default: equal)");
-  c->add_option("--pooling", a.pooling, "avg | max")->check(CLI::IsMember({"avg", "max"}))->capture_default_str();
+  c->add_option("--pooling", a.pooling, choices(enum_names<PoolMode>()))->check(CLI::IsMember(enum_names<PoolMode>()))
+      ->capture_default_str();
   c->add_option("--weights", a.weights, "VGG-19 weights: an HDF5 file (Keras layout) or random[:SEED]")->capture_default_str();
   c->add_option("--device", a.device, "auto (cuda when present) | cpu | cuda")->capture_default_str();
   c->add_option("--max-memory", a.max_memory,
@@ -42,7 +55,7 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--precision", a.precision,
                  "auto (tf32 on cards that have it) | fp32 | tf32 | bf16 (CUDA; experimental: bf16 convolutions, "
                  "fp32 accumulation)")
-      ->check(CLI::IsMember({"auto", "fp32", "tf32", "bf16"}))->capture_default_str();
+      ->check(CLI::IsMember(auto_or(enum_names<Precision>())))->capture_default_str();
   c->add_option("--preset", a.preset, "neural-style-tf (default objective) | neural-style (jcjohnson)")
       ->check(CLI::IsMember({"neural-style-tf", "neural-style"}))->capture_default_str();
   if (!with_content) return;
@@ -52,8 +65,8 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--content-layer-weights", a.content_layer_weights, "Weight per content tap");
   c->add_option("--content-loss", a.content_loss, "Content normalization 1 | 2 | 3")
       ->check(CLI::IsMember({1, 2, 3}))->capture_default_str();
-  c->add_option("--original-colors", a.original_colors, "Keep the content's colors: yuv | ycrcb | lab | luv")
-      ->check(CLI::IsMember({"yuv", "ycrcb", "lab", "luv"}));
+  c->add_option("--original-colors", a.original_colors, "Keep the content's colors: " + choices(enum_names<ColorSpace>()))
+      ->check(CLI::IsMember(enum_names<ColorSpace>()));
 }
 
 void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
@@ -79,21 +92,21 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   l.content_weight = a.content_weight;
   l.style_weight = a.style_weight;
   l.tv_weight = a.tv_weight;
-  l.tv_mode = a.tv == "l1" ? TvMode::l1 : TvMode::squared;
+  l.tv_mode = parse_enum<TvMode>(a.tv);
   if (a.preset == "neural-style") {
     l.style_form = StyleForm::mean_squared;
     l.average_layers = false;
   }
-  o.pooling = parse_pool_mode(a.pooling);
+  o.pooling = parse_enum<PoolMode>(a.pooling);
   o.size = a.size;
   o.style_scale = a.style_scale;
   IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
                 "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
   o.style_blend_weights = a.style_weights;
-  if (a.init == "content") o.init = InitKind::content;
-  else if (a.init == "noise") o.init = InitKind::noise;
-  else if (a.init == "style") o.init = InitKind::style;
-  else {
+  const std::optional<InitKind> init = find_enum<InitKind>(a.init);
+  if (init && *init != InitKind::file) {
+    o.init = *init;
+  } else {
     IMPASTO_CHECK(fs::is_regular_file(a.init), "--init '" << a.init << "': not content, noise, style or an existing image file");
     o.init = InitKind::file;
     o.init_file = a.init;
@@ -102,18 +115,18 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   o.seed = a.seed;
   o.use_adam = a.optimizer == "adam";
   o.lbfgs.history = a.lbfgs_history;
-  o.lbfgs.line_search = a.line_search == "none" ? LbfgsParams::LineSearch::none : LbfgsParams::LineSearch::strong_wolfe;
+  o.lbfgs.line_search = parse_enum<LbfgsParams::LineSearch>(a.line_search);
   o.lbfgs.learning_rate = a.learning_rate;
   o.lbfgs.tolerance_change = a.tolerance;
   o.adam.learning_rate = a.learning_rate;
   o.iterations = a.iterations;
-  if (!a.original_colors.empty()) o.original_colors = parse_color_space(a.original_colors);
+  if (!a.original_colors.empty()) o.original_colors = parse_enum<ColorSpace>(a.original_colors);
   return o;
 }
 
 std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
   std::unique_ptr<Backend> backend = impasto::make_backend(parse_device(a.device));
-  if (a.precision != "auto") backend->set_precision(parse_precision(a.precision));
+  if (a.precision != "auto") backend->set_precision(parse_enum<Precision>(a.precision));
   return backend;
 }
 

@@ -67,7 +67,7 @@ void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t ca
     }
   }
   IMPASTO_FAIL("cuDNN offers no usable " << what << " algorithm for x " << x.str() << ", w " << w.str() << " ("
-                                         << precision_name(precision) << ")");
+                                         << enum_name(precision) << ")");
 }
 
 // IMPASTO_CUDNN_VERBOSE=1: cuDNN's ranked list for one plan (time when measured, workspace, math type,
@@ -78,7 +78,7 @@ void report(const char* what, const std::vector<Perf>& ranked, Algo chosen, cons
   cudnnMathType_t math{};
   cudnnGetConvolutionMathType(conv, &math);
   std::fprintf(stderr, "cudnn %s x %s w %s %s %s (%s): chosen algo %d, math %d\n", what, x.str().c_str(),
-               w.str().c_str(), layout_name(layout), precision_name(precision),
+               w.str().c_str(), enum_name(layout), enum_name(precision),
                measured ? "cudnnFind" : "heuristic", int(chosen), int(math));
   for (const Perf& r : ranked)
     std::fprintf(stderr, "  %s algo %d status %d time %.3f ms workspace %.1f MiB math %d %s\n",

@@ -17,7 +17,8 @@ std::string cuda_device_problem();
 // The CUDA backend on device 0; throws impasto::Error when it cannot be created.
 std::unique_ptr<Backend> make_cuda_backend();
 
-// NVTX range markers for profiling (Nsight Systems); use the scoped NvtxRange of engine/cuda/nvtx.hpp.
+// NVTX range markers for profiling (Nsight Systems); the engine opens them through ProfileRange
+// (engine/profile.hpp).
 void nvtx_push(const char* name);
 void nvtx_pop();
 // cudaProfilerStart / cudaProfilerStop: the window that `ncu --profile-from-start off` (and `nsys

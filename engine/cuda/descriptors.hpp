@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <utility>
 
-#include "engine/cuda/check.hpp"
+#include "kernels/check.hpp"
 #include "engine/tensor.hpp"
 
 namespace impasto::cuda_detail {

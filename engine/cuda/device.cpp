@@ -3,6 +3,7 @@
 // the backend's name, and precision (fp32 vs TF32 tensor cores) for cuDNN and cuBLAS.
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
 
 #include "engine/cuda/cuda_backend_impl.hpp"
@@ -73,9 +74,9 @@ CudaBackend::CudaBackend(int device)
   const char* verbose = std::getenv("IMPASTO_CUDNN_VERBOSE");
   verbose_algorithms_ = verbose != nullptr && std::string(verbose) == "1";
   if (const char* layout = std::getenv("IMPASTO_LAYOUT")) {
-    const std::string l = layout;
-    IMPASTO_CHECK(l == "nchw" || l == "nhwc", "IMPASTO_LAYOUT=" << l << ": expected nchw or nhwc");
-    layout_override_ = int(l == "nhwc" ? Layout::nhwc : Layout::nchw);
+    const std::optional<Layout> l = find_enum<Layout>(layout);
+    IMPASTO_CHECK(l.has_value(), "IMPASTO_LAYOUT=" << layout << ": expected nchw or nhwc");
+    layout_override_ = int(*l);
   }
   workspace_cap_ = std::max<std::size_t>(std::size_t(64) << 20, prop.totalGlobalMem / 16);
 
@@ -93,7 +94,7 @@ CudaBackend::CudaBackend(int device)
 
 void CudaBackend::set_precision(Precision p) {
   IMPASTO_CHECK(p == Precision::fp32 || compute_major_ >= 8,
-                "--precision " << precision_name(p) << " needs tensor cores of compute capability 8.0 or newer; this "
+                "--precision " << enum_name(p) << " needs tensor cores of compute capability 8.0 or newer; this "
                                << name_ << " has " << compute_major_ << ".x (use fp32)");
   // cuDNN's math type lives on the convolution descriptor, so convolution plans are cached per precision
   // (see conv_plan); cuBLAS has one mode per handle (the Gram matrices: TF32 under tf32 and bf16).

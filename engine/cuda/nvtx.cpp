@@ -1,5 +1,5 @@
-// engine/cuda/nvtx.cpp — NVTX ranges for Nsight Systems timelines (nvtx_push / nvtx_pop, see nvtx.hpp) and the
-// profiler's capture window (cuda_profiler_capture).
+// engine/cuda/nvtx.cpp — NVTX ranges for Nsight Systems timelines (nvtx_push / nvtx_pop, which ProfileRange of
+// engine/profile.hpp opens) and the profiler's capture window (cuda_profiler_capture).
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>

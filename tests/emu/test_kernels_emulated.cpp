@@ -30,6 +30,7 @@
 #include "kernels/launchers.cuh"
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
 #include "tests/support/compare.hpp"
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "engine/optimizer.hpp"
 
 namespace impasto {

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
 #include "tests/support/compare.hpp"
 
@@ -122,7 +123,7 @@ void check_close(const std::string& what, const Tensor& gpu, const Tensor& cpu, 
 void check_close(const std::string& what, const Pair& p, Tol tol) { check_close(what, p.gpu, p.cpu, tol); }
 // The same for a GPU result in either layout (compared in NCHW).
 void check_close_any(const std::string& what, const Tensor& gpu, const Tensor& cpu, Tol tol) {
-  check_close(what + " " + layout_name(gpu.layout()), env().in_layout(gpu, Layout::nchw), cpu, tol);
+  check_close(what + " " + enum_name(gpu.layout()), env().in_layout(gpu, Layout::nchw), cpu, tol);
 }
 constexpr Layout kLayouts[] = {Layout::nchw, Layout::nhwc};
 
@@ -182,7 +183,7 @@ TEST_CASE("conv2d_forward matches the CPU (bias, fused and unfused ReLU)") {
           e.gpu().set_precision(p);
           Tensor yl = e.poisoned_gpu(ys, l);
           e.gpu().conv2d_forward(xl, wl, b.gpu, yl, relu);
-          check_close_any(shape_name("conv2d_forward", c.x, relu ? " relu " : " ") + precision_name(p), yl, y.cpu,
+          check_close_any(shape_name("conv2d_forward", c.x, relu ? " relu " : " ") + enum_name(p), yl, y.cpu,
                           heavy_tol(p, kConvFp32));
         }
       }
@@ -205,7 +206,7 @@ TEST_CASE("conv2d_backward_data matches the CPU") {
         e.gpu().set_precision(p);
         Tensor dxl = e.poisoned_gpu(c.x, l);
         e.gpu().conv2d_backward_data(dyl, wl, dxl);
-        check_close_any(shape_name("conv2d_backward_data", c.x, " ") + precision_name(p), dxl, dx.cpu,
+        check_close_any(shape_name("conv2d_backward_data", c.x, " ") + enum_name(p), dxl, dx.cpu,
                         heavy_tol(p, kConvFp32));
       }
     }
@@ -346,10 +347,10 @@ TEST_CASE("gram and gram_backward match the CPU") {
       const Tensor start_l = e.in_layout(e.gpu().from_host(start, s), l);
       for (Precision p : kPrecisions) {
         e.gpu().set_precision(p);
-        const std::string tag = std::string(" ") + precision_name(p);
+        const std::string tag = std::string(" ") + enum_name(p);
         e.gpu().fill(g.gpu, kNaN);
         e.gpu().gram(fl, g.gpu);
-        check_close(shape_name("gram", s) + tag + " " + layout_name(l), g, heavy_tol(p, kGramFp32));
+        check_close(shape_name("gram", s) + tag + " " + enum_name(l), g, heavy_tol(p, kGramFp32));
         Tensor df0l = e.poisoned_gpu(s, l);
         e.gpu().gram_backward(dg.gpu, fl, df0l, 0.0f);
         check_close_any(shape_name("gram_backward beta=0", s) + tag, df0l, df0.cpu, heavy_tol(p, kGramFp32));

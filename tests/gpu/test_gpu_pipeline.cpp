@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "engine/image.hpp"
 #include "engine/losses.hpp"
 #include "engine/optimizer.hpp"
@@ -122,7 +123,7 @@ TEST_CASE("gpu pipeline: loss terms, the image gradient and 20 L-BFGS iterations
   REQUIRE(cpu_losses.back() < 0.3 * cpu_losses.front());
 
   for (const PrecisionCase& c : kCases) {
-    const std::string name = std::string(precision_name(c.precision)) + " " + layout_name(c.layout);
+    const std::string name = std::string(enum_name(c.precision)) + " " + enum_name(c.layout);
     CAPTURE(name);
     std::unique_ptr<Backend> gpu = backend_for(c.precision, c.layout);
     REQUIRE(gpu->activation_layout() == c.layout);

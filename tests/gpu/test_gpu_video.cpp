@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 #include "tests/support/compare.hpp"
 
 namespace impasto {

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "engine/backend.hpp"
+#include "engine/backend_factory.hpp"
 
 int main(int argc, char** argv) {
   if (!impasto::cuda_available()) {

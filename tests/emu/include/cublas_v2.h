@@ -1,4 +1,4 @@
-// tests/emu/include/cublas_v2.h — the few cuBLAS names engine/cuda/check.hpp mentions, so the kernel files
+// tests/emu/include/cublas_v2.h — the few cuBLAS names kernels/check.hpp mentions, so the kernel files
 // compile for the CPU kernel emulator. The emulator runs no cuBLAS call.
 #pragma once
 

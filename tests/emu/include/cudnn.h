@@ -1,4 +1,4 @@
-// tests/emu/include/cudnn.h — the few cuDNN names engine/cuda/check.hpp mentions, so the kernel files compile
+// tests/emu/include/cudnn.h — the few cuDNN names kernels/check.hpp mentions, so the kernel files compile
 // for the CPU kernel emulator. The emulator runs no cuDNN call.
 #pragma once
 

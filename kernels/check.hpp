@@ -1,4 +1,4 @@
-// engine/cuda/check.hpp — checked calls into CUDA, cuDNN and cuBLAS (DESIGN.md "Backends": every call is
+// kernels/check.hpp — checked calls into CUDA, cuDNN and cuBLAS (DESIGN.md "Backends": every call is
 // checked; a failure throws impasto::Error with file:line, the failed expression and the library's own
 // message). Allocation failures throw impasto::OutOfMemoryError so callers can suggest a smaller request.
 // The *_LOG variants are for destructors, which never throw: they print one line to stderr and go on.
