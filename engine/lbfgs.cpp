@@ -9,7 +9,7 @@
 //
 // Device→host syncs per iteration with line search none: gᵀd, the gradient's finiteness check (whose ‖g‖∞ also
 // serves the "gradient zero" test) and the pair offer, whose one download also brings the next direction's
-// products: 3 with compact; two_loop adds 2·size dot products (the two-loop version before took 2m + 5).
+// products: 3 with compact; two_loop adds 2·size dot products.
 // Strong Wolfe: the check and the trial's gᵀd per evaluation (4 when the first step is accepted), two norms
 // more when it zooms.
 //
@@ -19,8 +19,7 @@
 // on a backend that computes in fp32. Where the convolutions round (TF32, bf16) the first step is
 // min(1, 1/‖g‖₂)·learning_rate instead: torch's step is so short (~1e-4 per pixel of a 512² image) that the
 // gradient difference y = g₁ − g₀ is mostly rounding noise, and the first pair then scales every later step
-// down to nothing (on the emulated device, tests/emu, TF32 left the loss at 2.26277e9 → 2.26276e9 after three
-// iterations where fp32 reached 6.4e8).
+// down to nothing (tests/emu/test_cli_emulated.cpp holds TF32 and bf16 runs to real progress).
 // `strong_wolfe` starts from min(1, 1/‖g‖₂)·learning_rate (L-BFGS-B's first step: Byrd, Lu, Nocedal & Zhu
 // 1995, as scipy runs it for neural-style-tf), and uses that scaled step whenever the history is empty (the
 // first iteration, every pair so far dropped by the curvature guard — e.g. from a noise image, where the

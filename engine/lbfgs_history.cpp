@@ -19,7 +19,7 @@
 // for SᵀY and YᵀY and the next direction's p = [S Y]ᵀg (the kept rows do not change with the offer, except the
 // replaced slot, whose products come from the small GEMM [s; y; g]·[s; y]ᵀ). The direction then needs only the
 // GEMV d = −γ·g − [S Y]·c. Two passes over the history per iteration, where separate GEMVs for Sᵀy, Yᵀy, Yᵀs,
-// Sᵀg, Yᵀg and the two products into d made seven; one download per iteration (the offer's).
+// Sᵀg, Yᵀg and the two products into d would make seven; one download per iteration (the offer's).
 //
 // two_loop: Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 with the same pairs, H0 and guard —
 // 2k dot products, each a device→host sync. Kept as the reference the tests compare the compact form against.

@@ -1,8 +1,7 @@
 // kernels/blas.cu — the skinny product of the L-BFGS history, c (ra×rb) = a (ra×n)·b (rb×n)ᵀ with ra ≤ 4
 // right-hand rows, b up to 2m = 200 history rows and n = 3·H·W (3M at 1024², 25M at 4K), all row-major.
 // It is a bandwidth problem: one pass over b must do. cuBLAS's SGEMM splits this long reduction too little
-// (measured on an H100 at 1024², perf/RESULTS.md 2026-11-27: 0.63 ms/iteration for 6 history rows, where one
-// read takes ~0.03 ms), so this is two deterministic stages:
+// (perf/RESULTS.md), so this is two deterministic stages:
 //   1. a (tiles × chunks) grid: block (t, k) takes kTileRows rows of b from t·kTileRows and the column chunk k,
 //      each thread keeping ra × kTileRows float sums over its columns (a grid-stride loop, coalesced loads), then
 //      one block reduction per sum into partials[k][r][row] (floats, chunks × ra × rb);

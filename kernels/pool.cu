@@ -1,6 +1,6 @@
 // kernels/pool.cu — pooling (2×2, stride 2, floor mode; NCHW or NHWC), average and max, one thread per window.
-// Forward: the window's average or maximum (kernels/pool.cuh's window_value, as the CPU backend; cuDNN's NHWC
-// average pooling took 1.4 ms of a 10.4 ms TF32 iteration at 1024² on an H200). Backward: the thread spreads
+// Forward: the window's average or maximum (kernels/pool.cuh's window_value, as the CPU backend; engine/cuda/pool.cu
+// says why not cuDNN's). Backward: the thread spreads
 // dy over the window (average: a quarter each; max: all to the first maximum, the CPU backend's rule) through
 // kernels/pool.cuh's window_grad, with the ReLU backward of the layer below fused in on request.
 // Windows do not overlap, so every covered element of dx is written exactly once; dropped odd rows/columns

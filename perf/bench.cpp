@@ -36,6 +36,7 @@
 #include "engine/profile.hpp"
 #include "engine/stylize.hpp"
 #include "engine/vgg19.hpp"
+#include "perf/bench_main.hpp"
 #include "weights/weights.hpp"
 
 namespace impasto::bench {
@@ -98,8 +99,9 @@ Size parse_size(const std::string& s) {
 }
 
 Options parse_args(int argc, char** argv) {
-  CLI::App app{"bench: times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the "
-               "default objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size"};
+  CLI::App app{"Times W warm-up + N L-BFGS iterations (line search none: one evaluation per iteration) of the "
+               "default objective (content conv4_2, style relu1_1..relu5_1) on synthetic images, per size",
+               "bench"};
   app.get_formatter()->column_width(24);
   Options o;
   std::string device = enum_name(o.device), direction = enum_name(o.direction), init = "content", max_size;
@@ -136,11 +138,7 @@ Options parse_args(int argc, char** argv) {
                "Time each convolution conv1_1 ... conv5_1 alone, forward (bias and ReLU fused, as the network runs "
                "it) and backward-data, in the backend's layout (perf/peer/conv_layouts.py --per-layer: the same for "
                "torch)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e));
-  }
+  parse_or_exit(app, argc, argv);
   o.device = parse_device(device);
   o.direction = parse_enum<LbfgsParams::Direction>(direction);
   o.mix_init = init == "mix";
@@ -683,11 +681,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace impasto::bench
 
-int main(int argc, char** argv) {
-  try {
-    return impasto::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return impasto::bench::guarded_main("bench", impasto::bench::run, argc, argv); }

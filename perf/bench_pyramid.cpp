@@ -18,6 +18,7 @@
 #include "engine/image.hpp"
 #include "engine/losses.hpp"
 #include "engine/stylize.hpp"
+#include "perf/bench_main.hpp"
 #include "weights/weights.hpp"
 
 namespace impasto::bench {
@@ -33,7 +34,8 @@ struct Args {
 };
 
 Args parse(int argc, char** argv) {
-  CLI::App app{"bench_pyramid: a single-scale and a pyramid stylization at equal wall time, compared at the final size"};
+  CLI::App app{"A single-scale and a pyramid stylization at equal wall time, compared at the final size",
+               "bench_pyramid"};
   Args a;
   app.add_option("--content", a.content, "Content image")->capture_default_str();
   app.add_option("--style", a.style, "Style image")->capture_default_str();
@@ -45,11 +47,7 @@ Args parse(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--init", a.init, "content | noise")->check(CLI::IsMember({"content", "noise"}))->capture_default_str();
   app.add_option("--device", a.device, "auto | " + choices(enum_names<Device>()))->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    std::exit(app.exit(e));
-  }
+  parse_or_exit(app, argc, argv);
   IMPASTO_CHECK(int(a.coarse.size()) == a.levels - 1,
                 "--coarse-iterations: " << a.coarse.size() << " counts for " << a.levels - 1 << " coarse levels");
   return a;
@@ -128,11 +126,4 @@ int run(int argc, char** argv) {
 }  // namespace
 }  // namespace impasto::bench
 
-int main(int argc, char** argv) {
-  try {
-    return impasto::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_pyramid: error: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return impasto::bench::guarded_main("bench_pyramid", impasto::bench::run, argc, argv); }

@@ -105,8 +105,8 @@ class KernelProfileTest(unittest.TestCase):
         self.assertEqual(text.count("| `"), 3)  # --top 3
 
     def test_cublas_xmma_gemm_is_a_gemm(self):
-        # cuBLAS's tensor-core GEMMs are named like cuDNN's kernels (xmma); the H100 profile of 2026-11-27
-        # counted the Gram gradient's as "cuDNN other".
+        # cuBLAS's tensor-core GEMMs are named like cuDNN's kernels (xmma): they must count as GEMMs, not as
+        # "cuDNN other".
         kinds = {name: kernel_profile.kind_of(name) for name in (
             "sm90_xmma_gemm_f32f32_tf32f32_f32_nn_n_tilesize128x128x32_warpgroupsize1x1x1_execute_segment_k_off",
             "sm90_xmma_dgrad_implicit_gemm_f32f32_tf32f32_f32_nhwckrsc_nhwc_tilesize128x128x32",

@@ -16,8 +16,8 @@
 #   tools/figures.sh [--out DIR] [--size PX] [--iterations N] [--weights FILE|random[:SEED]] [--device D]
 #                    [--only NAME[,NAME…]] [--content IMG] [--style IMG] [--style2 IMG] [--impasto PATH] [--force]
 #
-# Defaults: out/figures, 512 px, 500 iterations (36 images; an H100 made them in 99 s, perf/RESULTS.md); on a CPU,
-# `--size 128 --iterations 100` takes ~10 minutes on 2 cores. The images come from Debian's opencv-doc package
+# Defaults: out/figures, 512 px, 500 iterations (36 images; timings in perf/RESULTS.md); on a CPU use
+# `--size 128 --iterations 100`. The images come from Debian's opencv-doc package
 # (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
 # papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
 # neural-style-tf's (DESIGN.md), so the α/β that gives a balance differs from the CVPR 2016 paper's; the
@@ -135,7 +135,7 @@ for figure in "${figures[@]}"; do
       ;;
     tradeoff)
       caveat=
-      # Measured at 128 px, 100 iterations: even α/β = 1 left the building faint (2026-11-27).
+      # Random conv4_2 features keep the content faint even at α/β = 1, the top of the range (perf/RESULTS.md).
       [[ $weights == random* ]] &&
         caveat=" With random weights, conv4_2 recovers little of the photo from noise at any of these ratios: this figure needs the ImageNet weights."
       section "Content against style (Gatys et al. 2016, Fig. 3)" \

@@ -18,8 +18,8 @@ void CpuBackend::gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) {
   if (d.ra == 0 || d.rb == 0) return;
   fill(c, 0.0f);  // the SGEMVs below accumulate (beta = 1) into zeros, never into what c held
   // The product is thin (ra <= 3 rows against rb history rows, over n ~ 1e5–1e7 columns) and bound by reading
-  // b: OpenBLAS's SGEMM packs both operands for it (at history 1, 2× slower than this). SGEMVs over column
-  // blocks instead: each block of b (rb × kBlock floats, <= 800 KB at rb = 200) is read once from memory and ra
+  // b: OpenBLAS's SGEMM packs both operands for it, which costs more than the product itself (perf/RESULTS.md).
+  // SGEMVs over column blocks instead: each block of b (rb × kBlock floats, <= 800 KB at rb = 200) is read once from memory and ra
   // times from cache.
   constexpr int kBlock = 1024;
   for (int j0 = 0; j0 < d.n; j0 += kBlock) {

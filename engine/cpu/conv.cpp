@@ -40,8 +40,8 @@ using cpu::ConvMethod;
 
 // Columns (output pixels, junk included) of one row strip of the shifted method: the strip accumulator then
 // stays in L2 for the channel counts that use the method (64 × 4096 floats = 1 MiB), while each SGEMM is still
-// wide enough to amortize packing its tap matrix (measured on VGG-19's layers: 1024 is ~1.5× slower at
-// 64 channels, a whole 64² plane no faster).
+// wide enough to amortize packing its tap matrix (narrower strips lose at 64 channels, a whole plane gains
+// nothing: perf/RESULTS.md).
 constexpr int kStripColumns = 4096;
 // Workspace sub-buffers start on 64-byte boundaries.
 constexpr std::int64_t kAlignFloats = 16;
@@ -82,9 +82,8 @@ enum class Method { direct, im2col, shifted };
 
 // Automatic choice by the memory each method moves per sample besides the SGEMM operands they share:
 // im2col writes and reads K²·src_c·H·W floats; shifted GEMMs copy the K²·Cin·Cout weights per call and compute
-// 2p junk columns per row. Measured per VGG-19 layer (2 cores, OpenBLAS SkylakeX kernels): shifted is
-// 1.3–1.9× faster at 64–128 channels on 64²–256² planes, about even at 256 channels on 64², slower at
-// 512 channels on ≤ 32² planes and with 3 channels (K²-fold GEMMs only 3 deep).
+// 2p junk columns per row. So shifted GEMMs win on large planes with many channels, im2col on small planes with
+// many channels and on 3-channel inputs, where the K² GEMMs are only 3 deep (per-layer times: perf/RESULTS.md).
 Method choose_method(const ConvGeometry& g, Direction d) {
   if (g.k == 1) return Method::direct;
   switch (cpu::conv_method()) {

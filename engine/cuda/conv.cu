@@ -44,8 +44,8 @@ bool transform_based(cudnnConvolutionBwdDataAlgo_t a) {
 // fp32, never a math type that converts fp32 data to fp16/bf16 (ALLOW_CONVERSION: below TF32's range and
 // precision), and a workspace query that succeeds with the math type set on `conv`. Under fp32 the first pass
 // also skips the transform-based algorithms: cuDNN 9.19's heuristics rank FFT_TILING first for several of
-// VGG-19's backward-data layers, which cudnnFind measured 4–6× slower than IMPLICIT_PRECOMP_GEMM/ALGO_1 on an
-// H200 (perf/RESULTS.md, 2026-11-27). Leaves `conv` set to the chosen math type.
+// VGG-19's backward-data layers, where it is several times slower than IMPLICIT_PRECOMP_GEMM/ALGO_1
+// (perf/RESULTS.md). Leaves `conv` set to the chosen math type.
 template <typename Perf, typename Algo, typename WorkspaceQuery>
 void choose(const std::vector<Perf>& ranked, Precision precision, std::size_t cap, ConvDesc& conv,
             WorkspaceQuery bytes_for, Algo* algo, std::size_t* bytes, const char* what, Shape x, Shape w) {

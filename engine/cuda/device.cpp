@@ -104,7 +104,7 @@ void CudaBackend::set_precision(Precision p) {
 }
 
 // NHWC under tf32/bf16: cuDNN's tensor-core convolutions are channels-last, and NCHW tensors cost them a
-// transpose on each side (22% of the kernel time of a 1024² TF32 iteration on an H200, perf/RESULTS.md).
+// transpose on each side (perf/RESULTS.md).
 // NCHW under fp32, the reference mode, whose FMA kernels take NCHW as it is.
 Layout CudaBackend::activation_layout() const {
   if (layout_override_ >= 0) return Layout(layout_override_);

@@ -1,7 +1,7 @@
 // engine/cuda/pool.cu — 2×2 stride-2 pooling (floor mode), forward and backward on our kernels
-// (kernels/pool.cu) rather than cuDNN's: on an H200, cuDNN's NHWC average-pooling forward took 1.4 ms of a
-// 10.4 ms TF32 iteration at 1024² (perf/RESULTS.md); its backward cannot fuse the ReLU backward of the layer
-// below (relu_mask), and its max-pool tie rule is undocumented. Average pooling divides by 4, max pooling takes
+// (kernels/pool.cu) rather than cuDNN's: its NHWC average-pooling forward is slow (perf/RESULTS.md), its
+// backward cannot fuse the ReLU backward of the layer below (relu_mask), and its max-pool tie rule is
+// undocumented. Average pooling divides by 4, max pooling takes
 // and routes the gradient to the first maximum, both as the CPU backend (kernels/pool.cuh). A last odd
 // row/column is dropped forward and gets a zero gradient backward (dx is cleared first when such a row/column
 // exists). Tensors are NCHW or NHWC (one call's alike).

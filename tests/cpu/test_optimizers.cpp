@@ -424,8 +424,7 @@ TEST_CASE("lbfgs: compact and two-loop directions give the same iterates") {
 // Line search none, compact: gᵀd, the gradient check (‖g‖∞) and the pair offer's download = 3, independent of
 // the history: the offer's download also brings the next direction's products (the first iteration has no
 // history and takes the step's ‖g‖₁ instead: 4); strong Wolfe with one evaluation: one more (the trial's gᵀd).
-// The two-loop recursion needs 2·size dot products more; earlier implementations took a download for the
-// direction too (4), and before that two dots per offer and a separate ‖g‖∞: 2m + 5 with none (205 at m = 100).
+// The two-loop recursion needs 2·size dot products more.
 TEST_CASE("lbfgs: the compact direction needs a constant number of device syncs per iteration") {
   SplitMix64 rng(71, 4);
   const Quadratic q = diagonal_quadratic(400, 1e4, rng);  // slow enough that no pair is rejected in 40 iterations

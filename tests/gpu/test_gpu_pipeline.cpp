@@ -8,8 +8,7 @@
 //   loss terms at the same x: relative 1e-4 (fp32), 5e-3 (tf32), 1e-2 (bf16);
 //   the gradient, norm-wise ‖g_gpu − g_cpu‖ / ‖g_cpu‖: 2e-3 (fp32), 5e-2 (tf32), 5e-2 (bf16), and its
 //     direction (cosine) above 0.9999, 0.998, 0.99;
-//   (a CPU emulation of TF32/bf16 rounding — a reviewer's, not kept — gave 4e-4 / 1.6e-3 on the terms and
-//   1.6e-2 on the bf16 gradient: the bounds leave 3–12× room for cuDNN's algorithms);
+//   (the bounds leave room for cuDNN's choice of algorithm on top of the inputs' rounding: perf/RESULTS.md);
 //   20 L-BFGS iterations (history 10, no line search): the losses of iterations 0 and 1 depend only on the
 //     objective and its gradient (x1 = x0 − min(1, 1/‖g‖₁)·g) and agree as the loss terms do; from iteration
 //     2 on the two runs part by rounding alone (a float32 y = g_k − g_{k−1} over a small first step), so only
