@@ -404,6 +404,23 @@ TEST_CASE("video: multi-pass runs alternate directions and keep every pass's fra
   CHECK(video_frame_path(dir / "out", 1, 3, 0) == dir / "out/pass1/frame_0001.png");
 }
 
+TEST_CASE("video: the resume fingerprint names every option enum by its CLI name, not by its number") {
+  VideoOptions o;
+  o.frame_init = FrameInit::prev;
+  o.base.original_colors = ColorSpace::lab;
+  o.base.pooling = PoolMode::max;
+  o.base.loss.tv_mode = TvMode::squared;
+  const nlohmann::json d = o.describe();
+  CHECK(d["frame_init"] == "prev");
+  CHECK(d["original_colors"] == "lab");
+  CHECK(d["pooling"] == "max");
+  CHECK(d["loss"]["tv"] == "squared");
+  CHECK(d["loss"]["style_form"] == "gatys");
+  CHECK(d["optimizer"]["lbfgs"][1] == "strong-wolfe");
+  o.base.original_colors.reset();
+  CHECK(o.describe()["original_colors"] == "none");
+}
+
 TEST_CASE("video: missing or malformed flow files are one-line errors naming the file") {
   TempDir dir;
   synthetic_sequence(dir.path.string(), 3, 16, 12);
