@@ -56,6 +56,7 @@ ImageSize Stylizer::style_size(const StylizeOptions& options, ImageSize style, i
 }
 
 ImageSize Stylizer::texture_style_size(const StylizeOptions& options, ImageSize style, int lv_h, int lv_w, int h, int w) {
+  if (!options.texture_native_scale) return style_size(options, style, lv_h, lv_w);
   const double f = double(std::max(lv_h, lv_w)) / double(std::max(h, w));
   const ImageSize shrunk{std::max(1, int(std::lround(style.h * f))), std::max(1, int(std::lround(style.w * f)))};
   return style_size(options, style, shrunk.h, shrunk.w);
@@ -250,8 +251,7 @@ StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& style
   LossConfig cfg = options_.loss;
   cfg.content_layers.clear();
   const TargetsFn targets = [&](StyleObjective& objective, const Level& lv) {
-    // A texture keeps the style's own scale (× style_scale): its statistics are per position. A coarser
-    // pyramid level shrinks the style with the output.
+    // The style scaled to the level's size (or kept at its own scale): its statistics are per position.
     for (std::size_t i = 0; i < styles.size(); ++i) {
       const Image& s = styles[i];
       const ImageSize fit = texture_style_size(options_, {s.h, s.w}, lv.h, lv.w, h, w);

@@ -37,6 +37,10 @@ struct StylizeOptions {
   PoolMode pooling = PoolMode::average;
   int size = 512;              // longer side of the output; 0 keeps the content's size
   double style_scale = 1.0;    // style longer side = output longer side × style_scale (aspect kept)
+  // Texture only: the style keeps its own size × style_scale instead of being scaled to the output (Gatys et
+  // al. 2015 synthesize from a source of about the output's size; a much larger source concentrates its
+  // structure in the middle of a small output).
+  bool texture_native_scale = false;
   // neural-style-tf: each style is resized to exactly the output's h×w (× style_scale), aspect not kept.
   // Stylize only (a texture keeps the style's own proportions).
   bool style_stretch = false;
@@ -143,8 +147,9 @@ class Stylizer {
   Image fit_style(const Image& style, int out_h, int out_w) const;
   // The size fit_style gives a style of size `style` for an output of out_h×out_w under `options`.
   static ImageSize style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w);
-  // A texture's style size at a pyramid level of lv_h×lv_w for a texture of h×w: the style keeps its own
-  // scale (× style_scale), shrunk with the level.
+  // A texture's style size at a pyramid level of lv_h×lv_w for a texture of h×w: as style_size for the level
+  // (longer side × style_scale), or with texture_native_scale the style's own size × style_scale, shrunk with
+  // the level.
   static ImageSize texture_style_size(const StylizeOptions& options, ImageSize style, int lv_h, int lv_w, int h, int w);
 
  private:

@@ -241,6 +241,9 @@ void add_stylize_command(CLI::App& app) {
   CLI::App* tc = app.add_subcommand("texture", "Synthesize a texture from noise (style terms only)");
   add_command_options(tc, *t, false);
   tc->add_option("--size", t->obj.size, "Output width and height in pixels")->capture_default_str();
+  tc->add_flag("--native-style-scale", t->obj.native_style_scale,
+               "Keep each style at its own size (x --style-scale) instead of scaling it to the output: strokes keep "
+               "their pixel size, and a style much larger than the output leaves its edges flat");
   tc->callback([t, tc] {
     t->obj.init = "noise";
     run_command(*t, tc, true);

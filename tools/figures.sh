@@ -80,11 +80,6 @@ trap 'rm -rf "$partial"' EXIT
 html=$partial/index.html.body
 : >"$html"
 
-# The longer side of an image in pixels (`file` reads JPEG and PNG headers), or empty when unknown.
-longer_side() {
-  file -L "$1" 2>/dev/null | grep -oE '[0-9]+ ?x ?[0-9]+' | tail -1 | tr -d ' ' |
-    awk -F x '{ print ($1 > $2 ? $1 : $2) }'
-}
 esc() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g' <<<"$*"; }
 
 # image NAME FILE CAPTION SUBCOMMAND ARGS…: one impasto run into $partial/NAME/FILE, shown as one table cell
@@ -118,18 +113,13 @@ taps_upto() {
 for figure in "${figures[@]}"; do
   case $figure in
     textures)
-      # A texture keeps the style's own scale (× --style-scale): scale it to the output so the figure shows
-      # the same strokes at every size.
-      long=$(longer_side "$style" || true)
-      scale=1
-      [[ -n $long ]] && scale=$(awk -v s="$size" -v l="$long" 'BEGIN { printf "%.6g", s / l }')
       section "Style reconstructions (Gatys et al. 2015, Fig. 2; 2016, Fig. 1)" \
         "Textures synthesized from noise, matching the Gram matrices of the style taps up to the one named."
       printf '<tr>\n' >>"$html"
       input_cell "$style" "style"
       for n in 1 2 3 4 5; do
         image textures "upto_${taps[n - 1]}.png" "up to ${taps[n - 1]}" texture --style "$style" \
-          --style-scale "$scale" --style-layers "$(taps_upto $n)"
+          --style-layers "$(taps_upto $n)"
       done
       printf '</tr>\n</table>\n' >>"$html"
       ;;

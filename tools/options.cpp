@@ -24,8 +24,8 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
   c->add_option("--style-scale", a.style_scale,
                 with_content ? "Style size relative to the output's longer side"
-                             : "Style size relative to the style image's own (a texture keeps the style's scale; "
-                               "below 1 for an output much smaller than the style)")
+                             : "Style size relative to the output's longer side (with --native-style-scale: to the "
+                               "style image's own size)")
       ->capture_default_str();
   c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
   c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
@@ -100,6 +100,7 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   o.pooling = parse_enum<PoolMode>(a.pooling);
   o.size = a.size;
   o.style_scale = a.style_scale;
+  o.texture_native_scale = a.native_style_scale;
   IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
                 "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
   o.style_blend_weights = a.style_weights;

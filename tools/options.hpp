@@ -27,6 +27,7 @@ struct ObjectiveArgs {
   double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3;
   double max_memory = 0;  // GiB the run may take on its device (0: what the device has free)
   bool dry_run = false;   // read and check everything, print the memory plan, then stop (nothing written)
+  bool native_style_scale = false;  // texture: the style at its own size × style_scale
   std::uint64_t seed = 0;
 };
 
