@@ -32,11 +32,14 @@ struct EnumNames<PoolMode> {
       {PoolMode::average, "avg"}, {PoolMode::max, "max"}, {PoolMode::average, "average"}};
 };
 
-enum class TvMode { l1, squared };
+// Total variation (kernels/pointwise.cuh has the formulas): l1 (neural-style-tf, neural-style-pt), squared, and
+// squared_interior, ½·Σd² over the top-left (H−1)×(W−1) block (jcjohnson/neural-style's TVLoss gradient).
+enum class TvMode { l1, squared, squared_interior };
 template <>
 struct EnumNames<TvMode> {
   static constexpr const char* what = "TV";
-  static constexpr EnumName<TvMode> table[] = {{TvMode::l1, "l1"}, {TvMode::squared, "squared"}};
+  static constexpr EnumName<TvMode> table[] = {
+      {TvMode::l1, "l1"}, {TvMode::squared, "squared"}, {TvMode::squared_interior, "squared-interior"}};
 };
 
 // Luminance/chroma spaces for color preservation. Channel 0 of the converted image is the luminance.
@@ -157,7 +160,8 @@ class Backend {
   virtual double sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, float scale,
                               Tensor* grad) = 0;
   // Total variation of x (N,C,H,W): L1: Σ|x(i+1,j)−x(i,j)| + Σ|x(i,j+1)−x(i,j)|; squared: the same with
-  // squares. L = scale·TV; grad (shape of x) += scale·dTV/dx when given. d|u|/du = sign(u), 0 at 0.
+  // squares; squared_interior: ½ times the squares of the differences owned by the pixels i < H−1, j < W−1.
+  // L = scale·TV; grad (shape of x) += scale·dTV/dx when given. d|u|/du = sign(u), 0 at 0.
   virtual double tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) = 0;
 
   // ---- deferred loss values: between begin_deferred() and take_deferred(), sq_diff_loss and tv_loss return 0

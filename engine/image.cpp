@@ -400,7 +400,7 @@ Image resize_longer_side(const Image& img, int size) {
 
 // ---- network pre/post-processing ------------------------------------------------------------------------------
 
-std::vector<float> preprocess(const Image& rgb, bool bgr) {
+std::vector<float> preprocess(const Image& rgb, bool bgr, float pixel_scale) {
   check_image(rgb, "preprocess");
   IMPASTO_CHECK(rgb.c == 3, "preprocess: expected an RGB image, got " << rgb.c << " channel(s)");
   const std::size_t m = std::size_t(rgb.h) * rgb.w;
@@ -409,12 +409,12 @@ std::vector<float> preprocess(const Image& rgb, bool bgr) {
     const int c = bgr ? 2 - k : k;  // RGB channel that feeds network channel k
     const float* src = rgb.plane(c);
     float* dst = x.data() + k * m;
-    for (std::size_t i = 0; i < m; ++i) dst[i] = src[i] - kImagenetMeanRgb[c];
+    for (std::size_t i = 0; i < m; ++i) dst[i] = src[i] * pixel_scale - kImagenetMeanRgb[c];
   }
   return x;
 }
 
-Image postprocess(const float* x, int h, int w, bool bgr) {
+Image postprocess(const float* x, int h, int w, bool bgr, float pixel_scale) {
   IMPASTO_CHECK(x != nullptr && h > 0 && w > 0, "postprocess: bad input (h=" << h << ", w=" << w << ")");
   Image img;
   img.c = 3;
@@ -425,7 +425,7 @@ Image postprocess(const float* x, int h, int w, bool bgr) {
   for (int c = 0; c < 3; ++c) {
     const float* src = x + (bgr ? 2 - c : c) * m;  // network channel holding RGB channel c
     float* dst = img.plane(c);
-    for (std::size_t i = 0; i < m; ++i) dst[i] = std::clamp(src[i] + kImagenetMeanRgb[c], 0.0f, 255.0f);
+    for (std::size_t i = 0; i < m; ++i) dst[i] = std::clamp((src[i] + kImagenetMeanRgb[c]) / pixel_scale, 0.0f, 255.0f);
   }
   return img;
 }

@@ -35,9 +35,11 @@ Image resize_longer_side(const Image& img, int size);
 
 // ImageNet mean of the Caffe VGG weights, (R,G,B).
 inline constexpr float kImagenetMeanRgb[3] = {123.68f, 116.779f, 103.939f};
-// RGB 0..255 → network input (3,H,W): minus the mean, channels in BGR order when bgr.
-std::vector<float> preprocess(const Image& rgb, bool bgr);
-// Network input (3,H,W) → RGB 0..255 image: plus the mean, back to RGB order, clipped to 0..255.
-Image postprocess(const float* x, int h, int w, bool bgr);
+// RGB 0..255 → network input (3,H,W): times pixel_scale, minus the mean, channels in BGR order when bgr.
+// (pixel_scale 256/255: jcjohnson/neural-style, which reads images as 0..1 and multiplies them by 256.)
+std::vector<float> preprocess(const Image& rgb, bool bgr, float pixel_scale = 1.0f);
+// Network input (3,H,W) → RGB 0..255 image: plus the mean, divided by pixel_scale, back to RGB order, clipped
+// to 0..255.
+Image postprocess(const float* x, int h, int w, bool bgr, float pixel_scale = 1.0f);
 
 }  // namespace impasto

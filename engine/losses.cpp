@@ -208,12 +208,34 @@ void StyleObjective::plan_output(int h, int w) {
       any_mask = true;
     }
   }
+  fold_style_targets();
   gram_ = backend_.empty(Shape{1, 1, 1, int(max_gram)});
   gram_grad_ = backend_.empty(Shape{1, 1, 1, int(max_gram)});
   masked_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
   masked_grad_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
   content_targets_.clear();
   ready_ = true;
+}
+
+void StyleObjective::fold_style_targets() {
+  StyleTarget* first = nullptr;
+  double total = 0;  // the unmasked styles' weight
+  for (auto& st : styles_) {
+    st.term_blend = st.blend;
+    st.folded = false;
+    if (st.masked) continue;
+    total += st.blend;
+    if (first == nullptr) first = &st;
+  }
+  if (!config_.blend_style_targets || first == nullptr || total <= 0) return;
+  // A = Σᵢ (wᵢ/W)·Aᵢ into the first unmasked style's targets (its own Aᵢ first, scaled; then the others').
+  for (std::size_t l = 0; l < first->gram.size(); ++l) backend_.scale(first->gram[l], float(first->blend / total));
+  for (auto& st : styles_) {
+    if (st.masked || &st == first) continue;
+    for (std::size_t l = 0; l < st.gram.size(); ++l) backend_.axpy(float(st.blend / total), st.gram[l], first->gram[l]);
+    st.folded = true;
+  }
+  first->term_blend = float(total);
 }
 
 std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles) {
@@ -298,7 +320,7 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     const double layer_scale = config_.style_weight * style_layer_scale(t, fs);
     // Queues the loss of style `st` on the Gram in g and leaves dL/dG·c in dg.
     auto style_term = [&](const StyleTarget& st) {
-      queue(style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(layer_scale * st.blend / blend_total), &dg));
+      queue(style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(layer_scale * st.term_blend / blend_total), &dg));
     };
     bool any_plain = false;
     for (const auto& st : styles_) any_plain |= !st.masked;
@@ -307,7 +329,7 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
       backend_.scale(g, c);
       backend_.fill(dg, 0.0f);
       for (const auto& st : styles_)
-        if (!st.masked) style_term(st);
+        if (!st.masked && !st.folded) style_term(st);
       backend_.scale(dg, c);
       Tensor& df = net_.grad(t.tap);
       backend_.gram_backward(dg, f, df, first_write(df) ? 0.0f : 1.0f);
@@ -357,7 +379,7 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
       case tv: terms.tv += v; break;
     }
   }
-  terms.total = terms.content + terms.style + terms.tv;
+  terms.total = terms.content + terms.style + (config_.tv_in_total ? terms.tv : 0.0);
   return terms;
 }
 

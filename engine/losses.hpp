@@ -44,11 +44,19 @@ struct LossConfig {
   // true (neural-style-tf): layer weights normalized to sum 1 and each term divided by the layer count;
   // false (neural-style): raw layer weights, plain sums.
   bool average_layers = true;
+  // Several unmasked styles: false (neural-style-tf) sums the per-style losses Σᵢ wᵢ·E(G, Aᵢ); true
+  // (jcjohnson/neural-style, neural-style-pt) compares G with one blended target, E(G, Σᵢ wᵢ·Aᵢ) (weights
+  // normalized either way: the gradients agree, the loss values differ by a constant).
+  bool blend_style_targets = false;
+  // false (jcjohnson/neural-style): TV acts through its gradient only; the loss value (the one the optimizer
+  // and the log see) counts the other terms, and LossTerms::tv still reports TV's value beside them.
+  bool tv_in_total = true;
   void validate() const;  // throws Error naming the bad field
   static LossConfig defaults();
 };
 
-// Loss terms as weighted contributions: total = content + style + tv (+ extra terms added by callers).
+// Loss terms as weighted contributions: total = content + style + tv (tv only when LossConfig::tv_in_total;
+// + extra terms added by callers).
 struct LossTerms {
   double total = 0, content = 0, style = 0, tv = 0;
 };
@@ -87,6 +95,10 @@ class StyleObjective {
  private:
   struct StyleTarget {
     float blend = 1.0f;
+    // With blend_style_targets, plan_output folds the unmasked styles into the first one's target: that one
+    // then weighs term_blend (their total weight) and the others are `folded` (no term of their own).
+    float term_blend = 1.0f;
+    bool folded = false;
     std::vector<Tensor> gram_per_position;  // per style layer (1,1,N,N): G_style / M_style
     std::vector<Tensor> gram;               // per style layer (1,1,N,N): the target at the output size
     bool masked = false;
@@ -94,6 +106,7 @@ class StyleObjective {
     std::vector<Tensor> output_mask;        // per style layer (1,1,h,w) at the output size
   };
   void plan_output(int h, int w);
+  void fold_style_targets();  // blend_style_targets: one target for the unmasked styles (see StyleTarget)
   std::vector<Tap> all_taps() const;
   // mask → per style layer (1,1,h,w) for an input of h×w: area-resized and divided by its maximum.
   std::vector<Tensor> mask_pyramid(const Image& mask, int h, int w);

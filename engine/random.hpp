@@ -32,4 +32,21 @@ class SplitMix64 {
   std::uint64_t state_;
 };
 
+// Standard normal numbers from stream `stream` of seed `seed`: the Marsaglia polar method on SplitMix64's
+// uniform(), with a logarithm built from correctly rounded operations only, so that a seed gives the same
+// doubles on every machine (weights/random_vgg.cpp specifies it; engine/random.cpp implements it).
+class NormalStream {
+ public:
+  NormalStream(std::uint64_t seed, std::uint64_t stream) : uniform_(seed, stream) {}
+  double normal();
+
+ private:
+  SplitMix64 uniform_;
+  double spare_ = 0.0;
+  bool has_spare_ = false;
+};
+
+// ln(s) for s in (0, 1) from correctly rounded IEEE operations only (weights/random_vgg.cpp specifies it).
+double deterministic_log(double s);
+
 }  // namespace impasto

@@ -23,6 +23,7 @@ void StylizeOptions::validate() const {
   loss.validate();
   IMPASTO_CHECK(size >= 0, "--size must be >= 0");
   IMPASTO_CHECK(style_scale > 0 && std::isfinite(style_scale), "--style-scale must be > 0");
+  IMPASTO_CHECK(pixel_scale > 0 && std::isfinite(pixel_scale), "pixel scale must be > 0");
   IMPASTO_CHECK(noise_ratio >= 0 && noise_ratio <= 1, "--noise-ratio must be in [0, 1]");
   IMPASTO_CHECK(iterations >= 0, "--iterations must be >= 0");
   IMPASTO_CHECK(pyramid_levels >= 1 && pyramid_levels <= 10, "--pyramid must be 1 to 10 levels, got " << pyramid_levels);
@@ -32,6 +33,9 @@ void StylizeOptions::validate() const {
   IMPASTO_CHECK(time_limit >= 0 && std::isfinite(time_limit), "--time-limit must be >= 0 seconds");
   lbfgs.validate();
   adam.validate();
+  IMPASTO_CHECK(loss.tv_in_total || loss.tv_weight == 0 || use_adam || lbfgs.line_search == LbfgsParams::LineSearch::none,
+                "a loss value that leaves TV out (--preset neural-style) needs --line-search none: a line search "
+                "would test a function whose gradient it is not given");
 }
 
 Stylizer::Stylizer(Backend& backend, const VggWeights& weights, StylizeOptions options)
@@ -40,12 +44,12 @@ Stylizer::Stylizer(Backend& backend, const VggWeights& weights, StylizeOptions o
 }
 
 Tensor Stylizer::upload_image(const Image& rgb) {
-  return backend_.from_host(preprocess(rgb, bgr_), Shape{1, 3, rgb.h, rgb.w});  // (1,3,H,W)
+  return backend_.from_host(preprocess(rgb, bgr_, float(options_.pixel_scale)), Shape{1, 3, rgb.h, rgb.w});
 }
 
 Image Stylizer::to_image(const Tensor& x) {
   const auto host = backend_.to_host(x);
-  return postprocess(host.data(), x.shape().h, x.shape().w, bgr_);
+  return postprocess(host.data(), x.shape().h, x.shape().w, bgr_, float(options_.pixel_scale));
 }
 
 ImageSize Stylizer::style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w) {
@@ -94,15 +98,21 @@ MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImage
   return run.peak();
 }
 
-Tensor noise_image(Backend& backend, int h, int w, std::uint64_t seed, std::uint64_t stream) {
-  // neural-style-tf: uniform noise in [−20, 20).
-  SplitMix64 rng(seed, stream);
+Tensor noise_image(Backend& backend, NoiseKind kind, int h, int w, std::uint64_t seed, std::uint64_t stream) {
   std::vector<float> noise(std::size_t(3) * h * w);  // (3,H,W)
-  for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
+  if (kind == NoiseKind::uniform) {
+    SplitMix64 rng(seed, stream);
+    for (float& v : noise) v = float(rng.uniform() * 40.0 - 20.0);
+  } else {
+    NormalStream rng(seed, stream);
+    for (float& v : noise) v = float(rng.normal() * 0.001);
+  }
   return backend.from_host(noise, Shape{1, 3, h, w});
 }
 
-Tensor Stylizer::noise_image(int h, int w) { return impasto::noise_image(backend_, h, w, options_.seed, 0); }
+Tensor Stylizer::noise_image(int h, int w) {
+  return impasto::noise_image(backend_, options_.noise, h, w, options_.seed, 0);
+}
 
 Tensor Stylizer::resize_network(const Tensor& x, int h, int w) {
   const Shape s = x.shape();

@@ -32,6 +32,15 @@ struct EnumNames<InitKind> {
       {InitKind::content, "content"}, {InitKind::noise, "noise"}, {InitKind::style, "style"}, {InitKind::file, "file"}};
 };
 
+// The noise of the noise init, in network space: uniform in [−20, 20) (neural-style-tf) or normal with
+// σ = 0.001, the mean image in effect (jcjohnson/neural-style's and neural-style-pt's randn·0.001).
+enum class NoiseKind { uniform, gaussian };
+template <>
+struct EnumNames<NoiseKind> {
+  static constexpr const char* what = "noise";
+  static constexpr EnumName<NoiseKind> table[] = {{NoiseKind::uniform, "uniform"}, {NoiseKind::gaussian, "gaussian"}};
+};
+
 struct StylizeOptions {
   LossConfig loss = LossConfig::defaults();
   PoolMode pooling = PoolMode::average;
@@ -48,6 +57,9 @@ struct StylizeOptions {
   InitKind init = InitKind::content;
   std::string init_file;
   double noise_ratio = 1.0;    // noise init: ratio·noise + (1 − ratio)·content (neural-style-tf)
+  NoiseKind noise = NoiseKind::uniform;
+  // Network input = RGB 0..255 × pixel_scale − mean (256/255 reproduces jcjohnson/neural-style's ×256).
+  double pixel_scale = 1.0;
   std::uint64_t seed = 0;
   bool use_adam = false;
   LbfgsParams lbfgs;
@@ -168,7 +180,7 @@ class Stylizer {
   Tensor upload_image(const Image& rgb);
   // Network-space x (1,3,h,w) resized to h×w (area when shrinking, bilinear when enlarging).
   Tensor resize_network(const Tensor& x, int h, int w);
-  Tensor noise_image(int h, int w);  // uniform in [−20, 20) from options.seed (neural-style-tf)
+  Tensor noise_image(int h, int w);  // options.noise from options.seed
 
   Backend& backend_;
   bool bgr_;
@@ -197,9 +209,9 @@ class DivergedError : public Error {
 // artistic style transfer"), both RGB 0..255 of one size, converted on `backend`; the result is clipped.
 Image preserve_colors(Backend& backend, const Image& stylized, const Image& content, ColorSpace space);
 
-// A (1,3,h,w) noise image in network space, uniform in [−20, 20) (neural-style-tf's noise init), from stream
-// `stream` of seed `seed` (SplitMix64: the same numbers everywhere).
-Tensor noise_image(Backend& backend, int h, int w, std::uint64_t seed, std::uint64_t stream);
+// A (1,3,h,w) noise image in network space of the given kind (NoiseKind), from stream `stream` of seed `seed`
+// (SplitMix64, engine/random.hpp: the same numbers everywhere).
+Tensor noise_image(Backend& backend, NoiseKind kind, int h, int w, std::uint64_t seed, std::uint64_t stream);
 
 // The deepest conv index any tap of the config uses, +1: how many weight layers to load.
 int layers_needed(const LossConfig& config);

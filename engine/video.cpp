@@ -452,6 +452,8 @@ nlohmann::json VideoOptions::describe() const {
   j["style_scale"] = base.style_scale;
   j["style_blend_weights"] = base.style_blend_weights;
   j["noise_ratio"] = base.noise_ratio;
+  j["noise"] = enum_name(base.noise);
+  j["pixel_scale"] = base.pixel_scale;
   j["seed"] = base.seed;
   if (base.use_adam) {
     j["optimizer"] = {{"adam", {base.adam.learning_rate, base.adam.beta1, base.adam.beta2, base.adam.eps}}};
@@ -537,12 +539,12 @@ VideoStylizer::VideoStylizer(Backend& backend, const VggWeights& weights, VideoO
 }
 
 Tensor VideoStylizer::upload_image(const Image& rgb) {
-  return backend_.from_host(preprocess(rgb, bgr_), Shape{1, 3, rgb.h, rgb.w});  // (1,3,H,W)
+  return backend_.from_host(preprocess(rgb, bgr_, float(options_.base.pixel_scale)), Shape{1, 3, rgb.h, rgb.w});
 }
 
 Image VideoStylizer::to_image(const Tensor& x) {
   const auto host = backend_.to_host(x);
-  return postprocess(host.data(), x.shape().h, x.shape().w, bgr_);
+  return postprocess(host.data(), x.shape().h, x.shape().w, bgr_, float(options_.base.pixel_scale));
 }
 
 Tensor VideoStylizer::upload_flow(const FlowField& f) {
@@ -717,7 +719,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
             backend_.copy(content_x, x);
             break;
           case FrameInit::noise: {
-            backend_.copy(noise_image(backend_, H, W, options_.base.seed, std::uint64_t(t)), x);
+            backend_.copy(noise_image(backend_, options_.base.noise, H, W, options_.base.seed, std::uint64_t(t)), x);
             backend_.axpby(float(1.0 - options_.base.noise_ratio), content_x, float(options_.base.noise_ratio), x);
             break;
           }

@@ -98,8 +98,9 @@ void gemm_nt_skinny(const float* a, const float* b, float* c, int ra, int rb, st
 int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane,
                      std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n, double* partials,
                      cudaStream_t s);
-// Σ TV over `planes` H×W planes (unscaled); grad += scale·dTV/dx when grad is not null.
-int tv_partials(const float* x, std::int64_t planes, int h, int w, bool squared, float scale, float* grad,
+// Σ TV over `planes` H×W planes (unscaled); grad += scale·dTV/dx when grad is not null. mode: the int of
+// impasto::TvMode (kernels/pointwise.cuh).
+int tv_partials(const float* x, std::int64_t planes, int h, int w, int mode, float scale, float* grad,
                 double* partials, cudaStream_t s);
 
 // ---- color (kernels/color.cu): x, y (1,3,H,W); space is the int of impasto::ColorSpace; alias ok -----

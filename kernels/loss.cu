@@ -29,7 +29,7 @@ __global__ void sq_diff_kernel(const float* x, const float* t, const float* w, s
 
 // Σ TV over planes of h×w (unscaled; the host multiplies by scale); grad += scale·dTV/dx. Each thread
 // gathers its pixel's gradient from the four differences containing it, so no atomics are needed.
-__global__ void tv_kernel(const float* x, std::int64_t planes, int h, int w, int squared, float scale,
+__global__ void tv_kernel(const float* x, std::int64_t planes, int h, int w, int mode, float scale,
                           float* grad, double* partials) {
   const std::int64_t plane = std::int64_t(h) * w, n = planes * plane;
   double acc = 0.0;
@@ -37,8 +37,8 @@ __global__ void tv_kernel(const float* x, std::int64_t planes, int h, int w, int
     const float* p = x + (k / plane) * plane;
     const int r = int(k % plane);
     const int i = r / w, j = r % w;
-    acc += math::tv_loss_at(p, h, w, i, j, squared);
-    if (grad != nullptr) grad[k] += scale * math::tv_grad_at(p, h, w, i, j, squared);
+    acc += math::tv_loss_at(p, h, w, i, j, mode);
+    if (grad != nullptr) grad[k] += scale * math::tv_grad_at(p, h, w, i, j, mode);
   }
   acc = block_reduce<SumCombine>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
@@ -55,10 +55,10 @@ int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_
   return blocks;
 }
 
-int tv_partials(const float* x, std::int64_t planes, int h, int w, bool squared, float scale, float* grad,
+int tv_partials(const float* x, std::int64_t planes, int h, int w, int mode, float scale, float* grad,
                 double* partials, cudaStream_t s) {
   const int blocks = blocks_for(planes * h * w);
-  IMPASTO_LAUNCH(tv_kernel, blocks, kThreads, s)(x, planes, h, w, squared ? 1 : 0, scale, grad, partials);
+  IMPASTO_LAUNCH(tv_kernel, blocks, kThreads, s)(x, planes, h, w, mode, scale, grad, partials);
   IMPASTO_CUDA_CHECK_LAUNCH();
   return blocks;
 }

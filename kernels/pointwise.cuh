@@ -18,28 +18,39 @@ IMPASTO_HD float sq_diff_term(float x, float t, float w, float scale, float* gra
   return scale * w * d * d;
 }
 
-// ---- total variation (mode 0 = L1, 1 = squared) on one H×W plane, row-major --------------------------
-IMPASTO_HD float tv_phi(float d, int squared) { return squared ? d * d : fabsf(d); }
-IMPASTO_HD float tv_dphi(float d, int squared) {
-  if (squared) return 2.0f * d;
+// ---- total variation on one H×W plane, row-major; mode = int(TvMode) -----------------------------------
+// 0 (l1): φ(d) = |d| over every vertical and horizontal difference; 1 (squared): φ(d) = d²;
+// 2 (squared-interior, jcjohnson/neural-style's TVLoss): φ(d) = ½d², and only the pixels of the top-left
+// (H−1)×(W−1) block own their two differences (the last row's horizontal and the last column's vertical
+// differences are left out).
+IMPASTO_HD float tv_phi(float d, int mode) { return mode == 0 ? fabsf(d) : mode == 1 ? d * d : 0.5f * d * d; }
+IMPASTO_HD float tv_dphi(float d, int mode) {
+  if (mode == 1) return 2.0f * d;
+  if (mode == 2) return d;
   return d > 0.0f ? 1.0f : (d < 0.0f ? -1.0f : 0.0f);
 }
+// Whether pixel (i,j) owns its differences to its lower and right neighbours (each one that exists).
+IMPASTO_HD bool tv_owner(int h, int w, int i, int j, int mode) { return mode != 2 || (i + 1 < h && j + 1 < w); }
 // TV terms owned by pixel (i,j): the difference to its lower and to its right neighbour.
-IMPASTO_HD float tv_loss_at(const float* p, int h, int w, int i, int j, int squared) {
+IMPASTO_HD float tv_loss_at(const float* p, int h, int w, int i, int j, int mode) {
+  if (!tv_owner(h, w, i, j, mode)) return 0.0f;
   const float c = p[i * w + j];
   float s = 0.0f;
-  if (i + 1 < h) s += tv_phi(p[(i + 1) * w + j] - c, squared);
-  if (j + 1 < w) s += tv_phi(p[i * w + j + 1] - c, squared);
+  if (i + 1 < h) s += tv_phi(p[(i + 1) * w + j] - c, mode);
+  if (j + 1 < w) s += tv_phi(p[i * w + j + 1] - c, mode);
   return s;
 }
-// dTV/dx at pixel (i,j): gathered from the four differences that contain it (no atomics needed).
-IMPASTO_HD float tv_grad_at(const float* p, int h, int w, int i, int j, int squared) {
+// dTV/dx at pixel (i,j): gathered from the four differences that contain it (no atomics needed): its own two
+// and those of its upper and left neighbours, each where its owner has it.
+IMPASTO_HD float tv_grad_at(const float* p, int h, int w, int i, int j, int mode) {
   const float c = p[i * w + j];
   float g = 0.0f;
-  if (i + 1 < h) g -= tv_dphi(p[(i + 1) * w + j] - c, squared);
-  if (j + 1 < w) g -= tv_dphi(p[i * w + j + 1] - c, squared);
-  if (i > 0) g += tv_dphi(c - p[(i - 1) * w + j], squared);
-  if (j > 0) g += tv_dphi(c - p[i * w + j - 1], squared);
+  if (tv_owner(h, w, i, j, mode)) {
+    if (i + 1 < h) g -= tv_dphi(p[(i + 1) * w + j] - c, mode);
+    if (j + 1 < w) g -= tv_dphi(p[i * w + j + 1] - c, mode);
+  }
+  if (i > 0 && tv_owner(h, w, i - 1, j, mode)) g += tv_dphi(c - p[(i - 1) * w + j], mode);
+  if (j > 0 && tv_owner(h, w, i, j - 1, mode)) g += tv_dphi(c - p[i * w + j - 1], mode);
   return g;
 }
 

@@ -12,6 +12,8 @@ namespace fs = std::filesystem;
 namespace impasto::cli {
 namespace {
 
+bool is_neural_style(const std::string& preset) { return preset == "neural-style" || preset == "neural-style-pt"; }
+
 std::vector<std::string> auto_or(std::vector<std::string> names) {
   names.insert(names.begin(), "auto");
   return names;
@@ -56,8 +58,11 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
                  "auto (tf32 on cards that have it) | fp32 | tf32 | bf16 (CUDA; experimental: bf16 convolutions, "
                  "fp32 accumulation)")
       ->check(CLI::IsMember(auto_or(enum_names<Precision>())))->capture_default_str();
-  c->add_option("--preset", a.preset, "neural-style-tf (default objective) | neural-style (jcjohnson)")
-      ->check(CLI::IsMember({"neural-style-tf", "neural-style"}))->capture_default_str();
+  c->add_option("--preset", a.preset,
+                "neural-style-tf (default objective) | neural-style (jcjohnson, Lua) | neural-style-pt (PyTorch)")
+      ->check(CLI::IsMember({"neural-style-tf", "neural-style", "neural-style-pt"}))->capture_default_str();
+  c->add_option("--noise", a.noise, "Noise of the noise init: uniform (in [-20, 20)) | gaussian (sigma 0.001)")
+      ->check(CLI::IsMember(enum_names<NoiseKind>()))->capture_default_str();
   if (!with_content) return;
   c->add_option("--noise-ratio", a.noise_ratio, "Noise share of the noise init")->capture_default_str();
   c->add_option("--content-weight", a.content_weight, "Content weight α")->capture_default_str();
@@ -70,14 +75,15 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
 }
 
 void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
-  if (a.preset != "neural-style") return;
+  if (!is_neural_style(a.preset)) return;
   auto unset = [&](const char* name) { return c->get_option_no_throw(name) && c->count(name) == 0; };
   if (unset("--style-weight")) a.style_weight = 100;
   if (unset("--content-weight")) a.content_weight = 5;
   if (unset("--tv-weight")) a.tv_weight = 1e-3;
-  if (unset("--tv")) a.tv = "squared";
+  if (unset("--tv")) a.tv = a.preset == "neural-style" ? "squared-interior" : "l1";
   if (unset("--pooling")) a.pooling = "max";
   if (unset("--init")) a.init = "noise";
+  if (unset("--noise")) a.noise = "gaussian";
   if (unset("--line-search")) a.line_search = "none";
   if (unset("--content-loss")) a.content_loss = 2;
   if (unset("--content-layers")) a.content_layers = "relu4_2";
@@ -93,9 +99,14 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   l.style_weight = a.style_weight;
   l.tv_weight = a.tv_weight;
   l.tv_mode = parse_enum<TvMode>(a.tv);
-  if (a.preset == "neural-style") {
+  if (is_neural_style(a.preset)) {  // their GramMatrix/(C·H·W) and MSE, raw layer weights, blended targets
     l.style_form = StyleForm::mean_squared;
     l.average_layers = false;
+    l.blend_style_targets = true;
+  }
+  if (a.preset == "neural-style") {  // Lua: TV's value is not part of the loss; images read as 0..1, ×256
+    l.tv_in_total = false;
+    o.pixel_scale = 256.0 / 255.0;
   }
   o.pooling = parse_enum<PoolMode>(a.pooling);
   o.size = a.size;
@@ -113,6 +124,7 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
     o.init_file = a.init;
   }
   o.noise_ratio = a.noise_ratio;
+  o.noise = parse_enum<NoiseKind>(a.noise);
   o.seed = a.seed;
   o.use_adam = a.optimizer == "adam";
   o.lbfgs.history = a.lbfgs_history;

@@ -18,7 +18,7 @@ struct ObjectiveArgs {
   std::vector<float> style_weights;
   std::string init = "content";
   std::string weights = "random", device = "auto", precision = "auto", preset = "neural-style-tf";
-  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg";
+  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", noise = "uniform";
   std::string content_layers = "conv4_2", content_layer_weights;
   std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
   std::string original_colors;
@@ -37,7 +37,8 @@ struct ObjectiveArgs {
 // texts differ.
 void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content);
 
-// Options the user did not give take the preset's value (--preset neural-style: jcjohnson/neural-style).
+// Options the user did not give take the preset's value (--preset neural-style: jcjohnson/neural-style;
+// neural-style-pt: ProGamerGov/neural-style-pt; DESIGN.md and README.md list what each sets).
 void apply_preset(const CLI::App* c, ObjectiveArgs& a);
 
 // The pipeline's options from the parsed arguments (validated by StylizeOptions::validate later).

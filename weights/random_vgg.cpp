@@ -15,9 +15,9 @@
 //   normal() : the Marsaglia polar method (Marsaglia & Bray, SIAM Review 6(3), 1964):
 //                repeat u = 2·uniform() − 1, v = 2·uniform() − 1, s = u·u + v·v  until 0 < s < 1;
 //                m = sqrt(−2·ln(s) / s); yield u·m, then v·m (the second value is kept for the next call).
-//              ln(s) is computed by deterministic_log() below: s = f·2^e with f in [√½, √2) (frexp, exact),
-//              t = (f − 1)/(f + 1), ln f = 2·(t + t³/3 + … + t^29/29) by Horner in t² from the t^29 term
-//              down, ln s = e·ln2 + ln f, with ln2 the double 0x3FE62E42FEFA39EF. Every step is a correctly
+//              ln(s) is computed by deterministic_log() (engine/random.cpp): s = f·2^e with f in [√½, √2)
+//              (frexp, exact), t = (f − 1)/(f + 1), ln f = 2·(t + t³/3 + … + t^29/29) by Horner in t² from
+//              the t^29 term down, ln s = e·ln2 + ln f, with ln2 the double 0x3FE62E42FEFA39EF. Every step is a correctly
 //              rounded IEEE operation, so the result is the same double everywhere.
 //   weight   = (float)(normal() × sqrt(2 / (cin·9)))  (the product rounded to double, then to float)
 //              for every element of the (cout, cin, 3, 3) kernel in that order (out, in, kh, kw);
@@ -39,53 +39,6 @@ static_assert(FLT_EVAL_METHOD == 0, "random_vgg.cpp needs FLT_EVAL_METHOD == 0 (
 #endif
 
 namespace impasto {
-namespace {
-
-// ln(s) for s in (0, 1), from correctly rounded operations only (see the specification above).
-double deterministic_log(double s) {
-  int e = 0;
-  double f = std::frexp(s, &e);  // s = f·2^e, f in [0.5, 1): exact
-  if (f < 0.70710678118654752440) {  // bring f into [√½, √2)
-    f *= 2.0;                        // exact
-    e -= 1;
-  }
-  const double t = (f - 1.0) / (f + 1.0);  // |t| ≤ 0.1716, t² ≤ 0.0295
-  const double t2 = t * t;
-  double p = 1.0 / 29.0;
-  for (int k = 27; k >= 1; k -= 2) p = p * t2 + 1.0 / static_cast<double>(k);  // Σ t^(k-1)/k, k odd
-  const double ln_f = 2.0 * t * p;
-  const double ln2 = 0.693147180559945286226763982995;  // the double nearest ln 2 (0x3FE62E42FEFA39EF)
-  return static_cast<double>(e) * ln2 + ln_f;
-}
-
-class SeededNormal {
- public:
-  SeededNormal(std::uint64_t seed, std::uint64_t layer) : uniform_(seed, layer) {}
-
-  double normal() {
-    if (has_spare_) {
-      has_spare_ = false;
-      return spare_;
-    }
-    double u, v, s;
-    do {
-      u = 2.0 * uniform_.uniform() - 1.0;
-      v = 2.0 * uniform_.uniform() - 1.0;
-      s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
-    const double m = std::sqrt(-2.0 * deterministic_log(s) / s);
-    spare_ = v * m;
-    has_spare_ = true;
-    return u * m;
-  }
-
- private:
-  SplitMix64 uniform_;  // state, next() and uniform() exactly as specified above
-  double spare_ = 0.0;
-  bool has_spare_ = false;
-};
-
-}  // namespace
 
 VggWeights random_vgg19_weights(std::uint64_t seed, int layers) {
   IMPASTO_CHECK(layers >= 0 && layers <= kVggConvCount,
@@ -103,7 +56,7 @@ VggWeights random_vgg19_weights(std::uint64_t seed, int layers) {
     c.w.resize(static_cast<std::size_t>(spec.cout) * spec.cin * 9);
     c.b.assign(static_cast<std::size_t>(spec.cout), 0.0f);
     const double std_dev = std::sqrt(2.0 / (static_cast<double>(spec.cin) * 9.0));  // He et al., ICCV 2015
-    SeededNormal rng(seed, static_cast<std::uint64_t>(l));
+    NormalStream rng(seed, static_cast<std::uint64_t>(l));
     for (float& w : c.w) w = static_cast<float>(rng.normal() * std_dev);  // order (out, in, kh, kw)
   }
   return out;

@@ -34,7 +34,7 @@ double CpuBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Ten
 
 double CpuBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) {
   const Shape xs = checks::tv_loss(x, grad, Device::cpu);  // x, grad (N,C,H,W)
-  const int squared = mode == TvMode::squared ? 1 : 0;
+  const int m = int(mode);  // kernels/pointwise.cuh's TV mode
   const std::int64_t planes = cpu::plane_count(xs);
   double tv = 0.0;
   for (std::int64_t p = 0; p < planes; ++p) {
@@ -42,8 +42,8 @@ double CpuBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* gr
     float* gp = grad != nullptr ? grad->data() + p * xs.plane() : nullptr;
     for (int i = 0; i < xs.h; ++i) {
       for (int j = 0; j < xs.w; ++j) {
-        tv += math::tv_loss_at(xp, xs.h, xs.w, i, j, squared);
-        if (gp != nullptr) gp[std::int64_t(i) * xs.w + j] += scale * math::tv_grad_at(xp, xs.h, xs.w, i, j, squared);
+        tv += math::tv_loss_at(xp, xs.h, xs.w, i, j, m);
+        if (gp != nullptr) gp[std::int64_t(i) * xs.w + j] += scale * math::tv_grad_at(xp, xs.h, xs.w, i, j, m);
       }
     }
   }

@@ -22,8 +22,8 @@ double CudaBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Te
 
 double CudaBackend::tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) {
   const Shape xs = checks::tv_loss(x, grad, Device::cuda);  // x, grad (N,C,H,W)
-  const int blocks = kernels::tv_partials(x.data(), std::int64_t(xs.n) * xs.c, xs.h, xs.w, mode == TvMode::squared,
-                                          scale, grad ? grad->data() : nullptr, partials(), stream_);
+  const int blocks = kernels::tv_partials(x.data(), std::int64_t(xs.n) * xs.c, xs.h, xs.w, int(mode), scale,
+                                          grad ? grad->data() : nullptr, partials(), stream_);
   return finish_reduction(blocks, false, /*deferrable=*/true, double(scale));
 }
 

@@ -198,14 +198,19 @@ Values gram_backward_ref(const Values& dg, const Values& f, const Values& df0, f
 }
 
 // TV over each plane: Σ φ(x(i+1,j)−x(i,j)) + Σ φ(x(i,j+1)−x(i,j)).
-double tv_ref(const Values& x, Shape s, bool squared) {
-  auto phi = [squared](double d) { return squared ? d * d : std::fabs(d); };
+double tv_ref(const Values& x, Shape s, TvMode mode) {
+  auto phi = [mode](double d) { return mode == TvMode::l1 ? std::fabs(d) : mode == TvMode::squared ? d * d : 0.5 * d * d; };
   double tv = 0;
   for (int n = 0; n < s.n; ++n)
     for (int c = 0; c < s.c; ++c)
       for (int i = 0; i < s.h; ++i)
         for (int j = 0; j < s.w; ++j) {
           const double v = x[at(s, n, c, i, j)];
+          if (mode == TvMode::squared_interior) {  // both differences of the pixels i < H−1, j < W−1 only
+            if (i + 1 == s.h || j + 1 == s.w) continue;
+            tv += phi(double(x[at(s, n, c, i + 1, j)]) - v) + phi(double(x[at(s, n, c, i, j + 1)]) - v);
+            continue;
+          }
           if (i + 1 < s.h) tv += phi(double(x[at(s, n, c, i + 1, j)]) - v);
           if (j + 1 < s.w) tv += phi(double(x[at(s, n, c, i, j + 1)]) - v);
         }
@@ -688,14 +693,14 @@ TEST_CASE("tv_loss: value and accumulated gradient against the naive sum and fin
   std::mt19937 rng(10);
   const Shape shapes[] = {{2, 3, 4, 5}, {1, 1, 1, 6}, {1, 2, 5, 1}, {1, 1, 1, 1}};
   for (const Shape& s : shapes) {
-    for (const TvMode mode : {TvMode::l1, TvMode::squared}) {
+    for (const TvMode mode : {TvMode::l1, TvMode::squared, TvMode::squared_interior}) {
       INFO("x " << s.str() << " mode=" << int(mode));
       const float scale = 1.3f;
       const Values xv = separated_values(rng, s);
       const Values g0 = random_values(rng, s.numel());
       Tensor x = be.from_host(xv, s), grad = be.from_host(g0, s);
       const double loss = be.tv_loss(x, mode, scale, &grad);
-      CHECK(loss == doctest::Approx(scale * tv_ref(xv, s, mode == TvMode::squared)).epsilon(1e-5));
+      CHECK(loss == doctest::Approx(scale * tv_ref(xv, s, mode)).epsilon(1e-5));
 
       // Neighbours differ by ≥ 0.15, so a 1e-2 step never crosses a kink of |·|: L1 is linear and squared
       // quadratic on the stencil and the differences are exact up to float rounding (~1e-5); checked at 1e-3.
@@ -708,6 +713,26 @@ TEST_CASE("tv_loss: value and accumulated gradient against the naive sum and fin
       for (std::size_t i = 0; i < got.size(); ++i) got[i] -= g0[i];  // the accumulated part
       CHECK_CLOSE(got, fd, 1e-3, 1e-3);
     }
+  }
+  // squared_interior's gradient is jcjohnson/neural-style's TVLoss:updateGradInput, written out: over the
+  // top-left (H−1)×(W−1) block, xd = x(i,j) − x(i,j+1), yd = x(i,j) − x(i+1,j); g(i,j) += xd + yd,
+  // g(i,j+1) −= xd, g(i+1,j) −= yd; times the strength.
+  {
+    const Shape s{1, 3, 5, 6};
+    const Values xv = random_values(rng, s.numel());
+    Values want(xv.size(), 0.0f);
+    for (int c = 0; c < s.c; ++c)
+      for (int i = 0; i + 1 < s.h; ++i)
+        for (int j = 0; j + 1 < s.w; ++j) {
+          const float xd = xv[at(s, 0, c, i, j)] - xv[at(s, 0, c, i, j + 1)];
+          const float yd = xv[at(s, 0, c, i, j)] - xv[at(s, 0, c, i + 1, j)];
+          want[at(s, 0, c, i, j)] += 0.7f * (xd + yd);
+          want[at(s, 0, c, i, j + 1)] -= 0.7f * xd;
+          want[at(s, 0, c, i + 1, j)] -= 0.7f * yd;
+        }
+    Tensor grad = be.zeros(s);
+    be.tv_loss(be.from_host(xv, s), TvMode::squared_interior, 0.7f, &grad);
+    CHECK_CLOSE(be.to_host(grad), want, 1e-5, 1e-6);
   }
   Tensor x = be.zeros(Shape{1, 3, 4, 4}), wrong = be.zeros(Shape{1, 3, 4, 5});
   CHECK_THROWS_AS(be.tv_loss(x, TvMode::l1, 1.0f, &wrong), Error);

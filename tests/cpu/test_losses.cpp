@@ -304,10 +304,10 @@ TEST_CASE("an evaluation reads all its loss terms back at once: one blocking red
   CHECK(be.sq_diff_loss(a, b, nullptr, 1.0f, nullptr) == doctest::Approx(5.0));
 }
 
-TEST_CASE("TV terms: value and gradient, L1 and squared") {
+TEST_CASE("TV terms: value and gradient, L1, squared and squared over the interior") {
   Fixture f;
   Vgg19 net(f.be, f.weights, PoolMode::average);
-  for (TvMode mode : {TvMode::l1, TvMode::squared}) {
+  for (TvMode mode : {TvMode::l1, TvMode::squared, TvMode::squared_interior}) {
     LossConfig c = small_config();
     c.content_weight = 0;
     c.style_weight = 0;
@@ -323,8 +323,10 @@ TEST_CASE("TV terms: value and gradient, L1 and squared") {
         for (int j = 0; j < f.w; ++j) {
           const float* p = x.data() + ch * f.h * f.w;
           auto phi = [&](double d) { return mode == TvMode::l1 ? std::fabs(d) : d * d; };
-          if (i + 1 < f.h) tv += phi(p[(i + 1) * f.w + j] - p[i * f.w + j]);
-          if (j + 1 < f.w) tv += phi(p[i * f.w + j + 1] - p[i * f.w + j]);
+          const double k = mode == TvMode::squared_interior ? 0.5 : 1.0;
+          if (mode == TvMode::squared_interior && (i + 1 == f.h || j + 1 == f.w)) continue;
+          if (i + 1 < f.h) tv += k * phi(p[(i + 1) * f.w + j] - p[i * f.w + j]);
+          if (j + 1 < f.w) tv += k * phi(p[i * f.w + j + 1] - p[i * f.w + j]);
         }
     Tensor grad = f.be.empty(Shape{1, 3, f.h, f.w});
     const LossTerms t = obj.evaluate(f.be.from_host(x, Shape{1, 3, f.h, f.w}), grad);

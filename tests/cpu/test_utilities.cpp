@@ -64,7 +64,7 @@ TEST_CASE("every option enum: names round-trip, unknown names are one-line error
   check_round_trip<Device>({Device::cpu, Device::cuda});
   check_round_trip<Layout>({Layout::nchw, Layout::nhwc});
   check_round_trip<PoolMode>({PoolMode::average, PoolMode::max});
-  check_round_trip<TvMode>({TvMode::l1, TvMode::squared});
+  check_round_trip<TvMode>({TvMode::l1, TvMode::squared, TvMode::squared_interior});
   check_round_trip<ColorSpace>({ColorSpace::yuv, ColorSpace::ycrcb, ColorSpace::lab, ColorSpace::luv});
   check_round_trip<Precision>({Precision::fp32, Precision::tf32, Precision::bf16});
   check_round_trip<LbfgsParams::LineSearch>({LbfgsParams::LineSearch::none, LbfgsParams::LineSearch::strong_wolfe});

@@ -395,15 +395,15 @@ TEST_CASE("emulated total variation: value and gradient as the CPU backend") {
     CAPTURE(s.str());
     const std::int64_t n = s.numel();
     const auto x = e.uniform(n, 0, 255), g0 = e.uniform(n, -1, 1);
-    for (const bool squared : {false, true}) {
-      CAPTURE(squared);
+    for (const TvMode mode : {TvMode::l1, TvMode::squared, TvMode::squared_interior}) {
+      CAPTURE(int(mode));
       Buffer xb(x), grad(g0), partials = partials_buffer();
       const float scale = 0.01f;
-      const int blocks = k::tv_partials(xb.data(), std::int64_t(s.n) * s.c, s.h, s.w, squared, scale, grad.data(),
+      const int blocks = k::tv_partials(xb.data(), std::int64_t(s.n) * s.c, s.h, s.w, int(mode), scale, grad.data(),
                                         reinterpret_cast<double*>(partials.data()), nullptr);
       const double got = scale * finish(partials, blocks);  // CudaBackend::tv_loss scales on the host
       Tensor gt = e.tensor(g0, s);
-      const double want = e.cpu->tv_loss(e.tensor(x, s), squared ? TvMode::squared : TvMode::l1, scale, &gt);
+      const double want = e.cpu->tv_loss(e.tensor(x, s), mode, scale, &gt);
       CHECK(got == doctest::Approx(want).epsilon(1e-12));
       CHECK_CLOSE(grad.values(), e.host(gt), 0, 0);
       CHECK(grad.guards_intact());
