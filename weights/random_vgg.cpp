@@ -17,26 +17,19 @@
 //                m = sqrt(−2·ln(s) / s); yield u·m, then v·m (the second value is kept for the next call).
 //              ln(s) is computed by deterministic_log() (engine/random.cpp): s = f·2^e with f in [√½, √2)
 //              (frexp, exact), t = (f − 1)/(f + 1), ln f = 2·(t + t³/3 + … + t^29/29) by Horner in t² from
-//              the t^29 term down, ln s = e·ln2 + ln f, with ln2 the double 0x3FE62E42FEFA39EF. Every step is a correctly
-//              rounded IEEE operation, so the result is the same double everywhere.
+//              the t^29 term down, ln s = e·ln2 + ln f, with ln2 the double 0x3FE62E42FEFA39EF. Every step is a
+//              correctly rounded IEEE operation, so the result is the same double everywhere.
 //   weight   = (float)(normal() × sqrt(2 / (cin·9)))  (the product rounded to double, then to float)
 //              for every element of the (cout, cin, 3, 3) kernel in that order (out, in, kh, kw);
 //   bias     = 0.
-#include <cfloat>
+// (engine/random.cpp, which draws the normal numbers, holds the build to plain binary64 arithmetic; here each
+// weight is one product, which no contraction can change.)
 #include <cmath>
 #include <cstdint>
 
 #include "engine/error.hpp"
 #include "engine/random.hpp"
 #include "weights/weights.hpp"
-
-// The specification needs plain binary64 arithmetic: no x87 extended precision, no contraction into FMA.
-static_assert(FLT_EVAL_METHOD == 0, "random_vgg.cpp needs FLT_EVAL_METHOD == 0 (SSE2 / non-x87 floating point)");
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
 
 namespace impasto {
 
