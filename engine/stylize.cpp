@@ -55,8 +55,11 @@ Image Stylizer::to_image(const Tensor& x) {
 ImageSize Stylizer::style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w) {
   const double k = options.style_scale;
   if (options.style_stretch) return {std::max(1, int(std::lround(out_h * k))), std::max(1, int(std::lround(out_w * k)))};
-  const int longer = int(std::lround(std::max(out_h, out_w) * k));
-  return longer_side_size(style.h, style.w, std::max(longer, 1));
+  return resampled_size(style.h, style.w, scaled_side(std::max(out_h, out_w), k, options.resample), options.resample);
+}
+
+ImageSize Stylizer::content_size(const StylizeOptions& options, int h, int w) {
+  return options.size > 0 ? resampled_size(h, w, options.size, options.resample) : ImageSize{h, w};
 }
 
 ImageSize Stylizer::texture_style_size(const StylizeOptions& options, ImageSize style, int lv_h, int lv_w, int h, int w) {
@@ -68,7 +71,7 @@ ImageSize Stylizer::texture_style_size(const StylizeOptions& options, ImageSize 
 
 Image Stylizer::fit_style(const Image& style, int out_h, int out_w) const {
   const ImageSize s = style_size(options_, {style.h, style.w}, out_h, out_w);
-  return s.h == style.h && s.w == style.w ? style : resize_area(style, s.w, s.h);
+  return resample(style, s.w, s.h, options_.resample);
 }
 
 MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImages& images) {
@@ -77,8 +80,7 @@ MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImage
   if (texture) config.content_layers.clear();
   IMPASTO_CHECK(!images.styles.empty(), "no style image given");
   const ImageSize out = texture ? ImageSize{options.size, options.size}
-                        : options.size > 0 ? longer_side_size(images.content.h, images.content.w, options.size)
-                                           : images.content;
+                                : content_size(options, images.content.h, images.content.w);
   // run_levels, level by level: the styles' targets (with the previous level's result alive), then the
   // optimization with x and the content (or init) upload, or the previous level's x.
   RunMemory run(net_, config);
@@ -203,7 +205,8 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
   const auto& blend = options_.style_blend_weights;
   IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
                 blend.size() << " style blend weights for " << styles.size() << " styles");
-  const Image content = options_.size > 0 ? resize_longer_side(content_in, options_.size) : content_in;
+  const ImageSize sized = content_size(options_, content_in.h, content_in.w);
+  const Image content = resample(content_in, sized.w, sized.h, options_.resample);
 
   // What the network sees: the images themselves, or their luminance (styles matched to the content's).
   const Image net_content = options_.luminance_only ? luminance_rgb(content) : content;
@@ -265,7 +268,7 @@ StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& style
     for (std::size_t i = 0; i < styles.size(); ++i) {
       const Image& s = styles[i];
       const ImageSize fit = texture_style_size(options_, {s.h, s.w}, lv.h, lv.w, h, w);
-      objective.add_style(upload_image(fit.h == s.h && fit.w == s.w ? s : resize_area(s, fit.w, fit.h)),
+      objective.add_style(upload_image(resample(s, fit.w, fit.h, options_.resample)),
                           blend.empty() ? 1.0f : blend[i]);
     }
     objective.set_output_size(lv.h, lv.w);

@@ -18,6 +18,7 @@
 #include "engine/losses.hpp"
 #include "engine/memory_plan.hpp"
 #include "engine/optimizer.hpp"
+#include "engine/resample.hpp"
 #include "engine/vgg19.hpp"
 #include "weights/weights.hpp"
 
@@ -60,6 +61,9 @@ struct StylizeOptions {
   NoiseKind noise = NoiseKind::uniform;
   // Network input = RGB 0..255 × pixel_scale − mean (256/255 reproduces jcjohnson/neural-style's ×256).
   double pixel_scale = 1.0;
+  // How the content (to `size`) and the styles (to the output's longer side × style_scale) are resized, and
+  // how those sizes are rounded (engine/resample.hpp; the presets take their anchor's).
+  Resampler resample = Resampler::area;
   std::uint64_t seed = 0;
   bool use_adam = false;
   LbfgsParams lbfgs;
@@ -159,6 +163,8 @@ class Stylizer {
   Image fit_style(const Image& style, int out_h, int out_w) const;
   // The size fit_style gives a style of size `style` for an output of out_h×out_w under `options`.
   static ImageSize style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w);
+  // The content's working size: longer side `size` (rounded as options.resample does), or its own when 0.
+  static ImageSize content_size(const StylizeOptions& options, int h, int w);
   // A texture's style size at a pyramid level of lv_h×lv_w for a texture of h×w: as style_size for the level
   // (longer side × style_scale), or with texture_native_scale the style's own size × style_scale, shrunk with
   // the level.

@@ -245,11 +245,15 @@ std::vector<std::string> flow_methods() {
 #endif
 }
 
-VideoFrames load_frames(const std::string& input, int size, int max_frames) {
+VideoFrames load_frames(const std::string& input, int size, int max_frames, Resampler resampler) {
   IMPASTO_CHECK(size >= 0, "--size must be >= 0");
   IMPASTO_CHECK(max_frames >= 0, "--frames must be >= 0");
   VideoFrames v;
-  auto fit = [&](Image img) { return size > 0 ? resize_longer_side(img, size) : img; };
+  auto fit = [&](Image img) {
+    if (size <= 0) return img;
+    const ImageSize s = resampled_size(img.h, img.w, size, resampler);
+    return resample(img, s.w, s.h, resampler);
+  };
   std::error_code ec;
   if (fs::is_directory(input, ec)) {
     std::vector<std::string> names;
@@ -454,6 +458,7 @@ nlohmann::json VideoOptions::describe() const {
   j["noise_ratio"] = base.noise_ratio;
   j["noise"] = enum_name(base.noise);
   j["pixel_scale"] = base.pixel_scale;
+  j["resample"] = enum_name(base.resample);
   j["seed"] = base.seed;
   if (base.use_adam) {
     j["optimizer"] = {{"adam", {base.adam.learning_rate, base.adam.beta1, base.adam.beta2, base.adam.eps}}};
@@ -478,8 +483,7 @@ nlohmann::json VideoOptions::describe() const {
 }
 
 ImageSize VideoStylizer::style_size(const VideoOptions& options, ImageSize style, int h, int w) {
-  const int longer = int(std::lround(std::max(h, w) * options.base.style_scale));
-  return longer_side_size(style.h, style.w, std::max(longer, 1));
+  return Stylizer::style_size(options.base, style, h, w);
 }
 
 MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int w, const std::vector<ImageSize>& styles) {
@@ -617,7 +621,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
   std::vector<Tensor> style_x;
   for (const Image& s : styles) {
     const ImageSize fit = style_size(options_, {s.h, s.w}, H, W);
-    style_x.push_back(upload_image(resize_area(s, fit.w, fit.h)));
+    style_x.push_back(upload_image(resample(s, fit.w, fit.h, options_.base.resample)));
   }
   const Shape img_shape{1, 3, H, W}, plane_shape{1, 1, H, W};
   std::unique_ptr<Lbfgs> lbfgs;

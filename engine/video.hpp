@@ -47,8 +47,9 @@ struct VideoFrames {
   nlohmann::json fingerprint; // what identifies the input (names and sizes, or the file's SHA-256)
 };
 // A folder (image files sorted by name: .png .jpg .jpeg .ppm .pgm .bmp) or a video file (needs OpenCV).
-// size: longer side (0 keeps the size); max_frames: 0 = all. Throws a one-line Error naming the input.
-VideoFrames load_frames(const std::string& input, int size, int max_frames);
+// size: longer side (0 keeps the size), resized by `resampler` (engine/resample.hpp); max_frames: 0 = all.
+// Throws a one-line Error naming the input.
+VideoFrames load_frames(const std::string& input, int size, int max_frames, Resampler resampler = Resampler::area);
 
 // ---- optical flow ------------------------------------------------------------------------------------------
 // Methods this build can compute: "dis" (DIS, medium preset; Kroeger et al. ECCV 2016), "dis-fast",

@@ -138,7 +138,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     style_only.content_layers.clear();
     plan_pyramid(options, style_only, a.obj.size, a.obj.size);
   } else {
-    const Image sized = a.obj.size > 0 ? resize_longer_side(content, a.obj.size) : content;
+    const ImageSize sized = Stylizer::content_size(options, content.h, content.w);
     plan_pyramid(options, options.loss, sized.h, sized.w);
   }
 

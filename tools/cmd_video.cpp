@@ -83,7 +83,7 @@ void run_video(VideoArgs& a) {
     styles.push_back(read_image(s));
     style_fp.push_back({fs::path(s).filename().string(), sha256_file(s)});
   }
-  const VideoFrames video = load_frames(a.input, a.obj.size, a.frames);
+  const VideoFrames video = load_frames(a.input, a.obj.size, a.frames, options.base.resample);
   const int h = video.frames[0].h, w = video.frames[0].w;
   std::unique_ptr<Backend> backend = make_backend(a.obj);
   const VggWeights weights = load_weights_spec(a.obj.weights, layers_needed(options.base.loss));

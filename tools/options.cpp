@@ -61,6 +61,10 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
   c->add_option("--preset", a.preset,
                 "neural-style-tf (default objective) | neural-style (jcjohnson, Lua) | neural-style-pt (PyTorch)")
       ->check(CLI::IsMember({"neural-style-tf", "neural-style", "neural-style-pt"}))->capture_default_str();
+  c->add_option("--resize", a.resize,
+                "How the content and styles are resized: area (averaging) | torch (torch7's image.scale, as "
+                "neural-style) | pil (Pillow's antialiased bilinear, as neural-style-pt), with their size rounding")
+      ->check(CLI::IsMember(enum_names<Resampler>()))->capture_default_str();
   c->add_option("--noise", a.noise, "Noise of the noise init: uniform (in [-20, 20)) | gaussian (sigma 0.001)")
       ->check(CLI::IsMember(enum_names<NoiseKind>()))->capture_default_str();
   if (!with_content) return;
@@ -84,6 +88,7 @@ void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
   if (unset("--pooling")) a.pooling = "max";
   if (unset("--init")) a.init = "noise";
   if (unset("--noise")) a.noise = "gaussian";
+  if (unset("--resize")) a.resize = a.preset == "neural-style" ? "torch" : "pil";
   if (unset("--line-search")) a.line_search = "none";
   if (unset("--content-loss")) a.content_loss = 2;
   if (unset("--content-layers")) a.content_layers = "relu4_2";
@@ -125,6 +130,7 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   }
   o.noise_ratio = a.noise_ratio;
   o.noise = parse_enum<NoiseKind>(a.noise);
+  o.resample = parse_enum<Resampler>(a.resize);
   o.seed = a.seed;
   o.use_adam = a.optimizer == "adam";
   o.lbfgs.history = a.lbfgs_history;

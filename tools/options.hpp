@@ -18,7 +18,7 @@ struct ObjectiveArgs {
   std::vector<float> style_weights;
   std::string init = "content";
   std::string weights = "random", device = "auto", precision = "auto", preset = "neural-style-tf";
-  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", noise = "uniform";
+  std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", noise = "uniform", resize = "area";
   std::string content_layers = "conv4_2", content_layer_weights;
   std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
   std::string original_colors;

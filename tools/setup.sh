@@ -3,7 +3,7 @@
 # the script calls sudo itself when not root).
 # The CUDA Toolkit and cuDNN are optional and not installed here: with nvcc on PATH (or at
 # /usr/local/cuda) the CUDA backend is built too, without them the CPU-only engine is.
-# `--dev` adds what a developer uses to regenerate test fixtures (Debian's PyTorch and h5py).
+# `--dev` adds what a developer uses to regenerate test fixtures (Debian's PyTorch, h5py and Pillow).
 set -euo pipefail
 
 packages=(
@@ -13,7 +13,7 @@ packages=(
   opencv-doc  # the sample images and videos the demo and the figure scripts use
   libopencv-dev  # optional at build time: optical flow and video decoding for `impasto video`
 )
-if [[ "${1:-}" == "--dev" ]]; then packages+=(python3-torch python3-h5py python3-numpy); fi
+if [[ "${1:-}" == "--dev" ]]; then packages+=(python3-torch python3-h5py python3-numpy python3-pil); fi
 
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi

@@ -1,0 +1,173 @@
+// engine/resample.cpp — see resample.hpp. The torch and pil paths follow torch7 image's
+// generic/image.c (Main_scaleLinear_rowcol, Main_scaleBilinear) and Pillow's libImaging/Resample.c
+// (precompute_coeffs, normalize_coeffs_8bpc, ImagingResampleHorizontal_8bpc / Vertical_8bpc) step for step,
+// in the same precision, so that a preset sees the pixels its anchor sees.
+#include "engine/resample.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "engine/error.hpp"
+
+namespace impasto {
+namespace {
+
+// torch7's scaleLinear on one line: n_src samples `src_step` apart → n_dst samples `dst_step` apart (float).
+void torch_line(const float* src, std::int64_t src_step, int n_src, float* dst, std::int64_t dst_step, int n_dst) {
+  if (n_dst > n_src) {  // enlarge: linear between the end samples (align corners)
+    const float scale = float(n_src - 1) / float(n_dst - 1);
+    for (int d = 0; d < n_dst - 1; ++d) {
+      if (n_src == 1) {
+        dst[d * dst_step] = src[0];
+        continue;
+      }
+      float f = float(d) * scale;
+      const int i = int(f);
+      f -= float(i);
+      dst[d * dst_step] = (1 - f) * src[i * src_step] + f * src[(i + 1) * src_step];
+    }
+    dst[(n_dst - 1) * dst_step] = src[(n_src - 1) * src_step];
+  } else if (n_dst < n_src) {  // shrink: box average, fractional weights at both ends
+    const float scale = float(n_src) / float(n_dst);
+    int i0 = 0;
+    float f0 = 0;
+    for (int d = 0; d < n_dst; ++d) {
+      float f1 = float(d + 1) * scale;
+      const int i1 = int(f1);
+      f1 -= float(i1);
+      float acc = (1 - f0) * src[i0 * src_step], n = 1 - f0;
+      for (int s = i0 + 1; s < i1; ++s) {
+        acc += src[s * src_step];
+        n += 1;
+      }
+      if (i1 < n_src) {
+        acc += f1 * src[i1 * src_step];
+        n += f1;
+      }
+      dst[d * dst_step] = acc / n;
+      i0 = i1;
+      f0 = f1;
+    }
+  } else {
+    for (int d = 0; d < n_dst; ++d) dst[d * dst_step] = src[d * src_step];
+  }
+}
+
+Image torch_resample(const Image& img, int w, int h) {
+  Image out{img.c, h, w, std::vector<float>(std::size_t(img.c) * h * w)};  // (C,h,w)
+  std::vector<float> rows(std::size_t(img.h) * w);                          // one channel (H,w)
+  for (int c = 0; c < img.c; ++c) {
+    const float* p = img.plane(c);
+    for (int y = 0; y < img.h; ++y) torch_line(p + std::size_t(y) * img.w, 1, img.w, rows.data() + std::size_t(y) * w, 1, w);
+    for (int x = 0; x < w; ++x) torch_line(rows.data() + x, w, img.h, out.plane(c) + x, w, h);
+  }
+  return out;
+}
+
+// Pillow: the 8-bit filter taps of one axis, n_in → n_out (BILINEAR: a triangle of support 1, widened by the
+// shrink factor), as precompute_coeffs + normalize_coeffs_8bpc.
+constexpr int kPrecisionBits = 32 - 8 - 2;
+struct PilTaps {
+  int size = 0;                  // taps per output sample
+  std::vector<int> first, count;  // per output sample: the first input sample and how many
+  std::vector<std::int32_t> k;   // n_out × size, fixed point
+};
+PilTaps pil_taps(int n_in, int n_out) {
+  const double scale = double(n_in) / n_out, filterscale = std::max(scale, 1.0), support = 1.0 * filterscale;
+  PilTaps t;
+  t.size = int(std::ceil(support)) * 2 + 1;
+  t.first.resize(std::size_t(n_out));
+  t.count.resize(std::size_t(n_out));
+  t.k.assign(std::size_t(n_out) * t.size, 0);
+  std::vector<double> w(std::size_t(t.size));
+  for (int o = 0; o < n_out; ++o) {
+    const double center = (o + 0.5) * scale, ss = 1.0 / filterscale;
+    const int lo = std::max(int(center - support + 0.5), 0);
+    const int n = std::min(int(center + support + 0.5), n_in) - lo;
+    double total = 0;
+    for (int x = 0; x < n; ++x) {
+      const double u = std::fabs((x + lo - center + 0.5) * ss);
+      w[std::size_t(x)] = u < 1.0 ? 1.0 - u : 0.0;
+      total += w[std::size_t(x)];
+    }
+    for (int x = 0; x < n; ++x) {
+      const double k = total != 0.0 ? w[std::size_t(x)] / total : w[std::size_t(x)];
+      t.k[std::size_t(o) * t.size + x] = std::int32_t(k < 0 ? -0.5 + k * (1 << kPrecisionBits) : 0.5 + k * (1 << kPrecisionBits));
+    }
+    t.first[std::size_t(o)] = lo;
+    t.count[std::size_t(o)] = n;
+  }
+  return t;
+}
+
+// One Pillow pass over a line of 8-bit samples `step` apart: rounding by the ½ in fixed point, then clip8.
+void pil_line(const PilTaps& t, const std::uint8_t* src, std::int64_t src_step, std::uint8_t* dst, std::int64_t dst_step,
+              int n_out) {
+  for (int o = 0; o < n_out; ++o) {
+    std::int32_t acc = 1 << (kPrecisionBits - 1);
+    const std::int32_t* k = t.k.data() + std::size_t(o) * t.size;
+    for (int x = 0; x < t.count[std::size_t(o)]; ++x) acc += std::int32_t(src[(t.first[std::size_t(o)] + x) * src_step]) * k[x];
+    dst[o * dst_step] = std::uint8_t(std::clamp(acc >> kPrecisionBits, 0, 255));
+  }
+}
+
+Image pil_resample(const Image& img, int w, int h) {
+  const std::size_t in_plane = std::size_t(img.h) * img.w;
+  std::vector<std::uint8_t> src(img.data.size()), rows, out8;  // 8-bit planes
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = std::uint8_t(std::clamp(std::lround(img.data[i]), 0L, 255L));
+  // Horizontal pass when the width changes (Pillow skips a pass that would not change its axis).
+  int cur_w = img.w;
+  if (w != img.w) {
+    const PilTaps tx = pil_taps(img.w, w);
+    rows.resize(std::size_t(img.c) * img.h * w);
+    for (int c = 0; c < img.c; ++c)
+      for (int y = 0; y < img.h; ++y)
+        pil_line(tx, src.data() + c * in_plane + std::size_t(y) * img.w, 1,
+                 rows.data() + (std::size_t(c) * img.h + y) * w, 1, w);
+    cur_w = w;
+  } else {
+    rows = src;
+  }
+  if (h != img.h) {
+    const PilTaps ty = pil_taps(img.h, h);
+    out8.resize(std::size_t(img.c) * h * w);
+    for (int c = 0; c < img.c; ++c)
+      for (int x = 0; x < w; ++x)
+        pil_line(ty, rows.data() + std::size_t(c) * img.h * cur_w + x, cur_w, out8.data() + std::size_t(c) * h * w + x, w, h);
+  } else {
+    out8 = rows;
+  }
+  return Image{img.c, h, w, std::vector<float>(out8.begin(), out8.end())};
+}
+
+}  // namespace
+
+ImageSize resampled_size(int h, int w, int size, Resampler r) {
+  if (r == Resampler::area) return longer_side_size(h, w, size);
+  IMPASTO_CHECK(size > 0, "resize: size must be positive, got " << size);
+  IMPASTO_CHECK(h > 0 && w > 0, "resize: the image " << w << "x" << h << " is empty");
+  const int longer = std::max(h, w);
+  auto side = [&](int s) {
+    const double v = r == Resampler::torch ? double(s) * size / longer : double(size) / longer * s;
+    return std::max(1, int(v));
+  };
+  return {side(h), side(w)};
+}
+
+int scaled_side(int longer, double k, Resampler r) {
+  const double v = longer * k;
+  const int side = r == Resampler::area ? int(std::lround(v)) : r == Resampler::torch ? int(std::ceil(v)) : int(v);
+  return std::max(side, 1);
+}
+
+Image resample(const Image& img, int w, int h, Resampler r) {
+  IMPASTO_CHECK(img.c > 0 && img.h > 0 && img.w > 0 && img.data.size() == std::size_t(img.c) * img.h * img.w,
+                "resize: malformed image");
+  if (r == Resampler::area || (w == img.w && h == img.h)) return w == img.w && h == img.h ? img : resize_area(img, w, h);
+  IMPASTO_CHECK(w > 0 && h > 0 && (long long)w * h <= (1LL << 27), "resize: bad target size " << w << "x" << h);
+  return r == Resampler::torch ? torch_resample(img, w, h) : pil_resample(img, w, h);
+}
+
+}  // namespace impasto
