@@ -60,7 +60,8 @@ Image torch_resample(const Image& img, int w, int h) {
   std::vector<float> rows(std::size_t(img.h) * w);                          // one channel (H,w)
   for (int c = 0; c < img.c; ++c) {
     const float* p = img.plane(c);
-    for (int y = 0; y < img.h; ++y) torch_line(p + std::size_t(y) * img.w, 1, img.w, rows.data() + std::size_t(y) * w, 1, w);
+    for (int y = 0; y < img.h; ++y)
+      torch_line(p + std::size_t(y) * img.w, 1, img.w, rows.data() + std::size_t(y) * w, 1, w);
     for (int x = 0; x < w; ++x) torch_line(rows.data() + x, w, img.h, out.plane(c) + x, w, h);
   }
   return out;
@@ -94,7 +95,8 @@ PilTaps pil_taps(int n_in, int n_out) {
     }
     for (int x = 0; x < n; ++x) {
       const double k = total != 0.0 ? w[std::size_t(x)] / total : w[std::size_t(x)];
-      t.k[std::size_t(o) * t.size + x] = std::int32_t(k < 0 ? -0.5 + k * (1 << kPrecisionBits) : 0.5 + k * (1 << kPrecisionBits));
+      const double fixed = k * (1 << kPrecisionBits);
+      t.k[std::size_t(o) * t.size + x] = std::int32_t(k < 0 ? fixed - 0.5 : fixed + 0.5);
     }
     t.first[std::size_t(o)] = lo;
     t.count[std::size_t(o)] = n;
@@ -103,12 +105,13 @@ PilTaps pil_taps(int n_in, int n_out) {
 }
 
 // One Pillow pass over a line of 8-bit samples `step` apart: rounding by the ½ in fixed point, then clip8.
-void pil_line(const PilTaps& t, const std::uint8_t* src, std::int64_t src_step, std::uint8_t* dst, std::int64_t dst_step,
-              int n_out) {
+void pil_line(const PilTaps& t, const std::uint8_t* src, std::int64_t src_step, std::uint8_t* dst,
+              std::int64_t dst_step, int n_out) {
   for (int o = 0; o < n_out; ++o) {
     std::int32_t acc = 1 << (kPrecisionBits - 1);
     const std::int32_t* k = t.k.data() + std::size_t(o) * t.size;
-    for (int x = 0; x < t.count[std::size_t(o)]; ++x) acc += std::int32_t(src[(t.first[std::size_t(o)] + x) * src_step]) * k[x];
+    const std::uint8_t* s = src + std::int64_t(t.first[std::size_t(o)]) * src_step;
+    for (int x = 0; x < t.count[std::size_t(o)]; ++x) acc += std::int32_t(s[x * src_step]) * k[x];
     dst[o * dst_step] = std::uint8_t(std::clamp(acc >> kPrecisionBits, 0, 255));
   }
 }
@@ -116,7 +119,8 @@ void pil_line(const PilTaps& t, const std::uint8_t* src, std::int64_t src_step, 
 Image pil_resample(const Image& img, int w, int h) {
   const std::size_t in_plane = std::size_t(img.h) * img.w;
   std::vector<std::uint8_t> src(img.data.size()), rows, out8;  // 8-bit planes
-  for (std::size_t i = 0; i < src.size(); ++i) src[i] = std::uint8_t(std::clamp(std::lround(img.data[i]), 0L, 255L));
+  for (std::size_t i = 0; i < src.size(); ++i)
+    src[i] = std::uint8_t(std::clamp(std::lround(img.data[i]), 0L, 255L));
   // Horizontal pass when the width changes (Pillow skips a pass that would not change its axis).
   int cur_w = img.w;
   if (w != img.w) {
@@ -135,7 +139,8 @@ Image pil_resample(const Image& img, int w, int h) {
     out8.resize(std::size_t(img.c) * h * w);
     for (int c = 0; c < img.c; ++c)
       for (int x = 0; x < w; ++x)
-        pil_line(ty, rows.data() + std::size_t(c) * img.h * cur_w + x, cur_w, out8.data() + std::size_t(c) * h * w + x, w, h);
+        pil_line(ty, rows.data() + std::size_t(c) * img.h * cur_w + x, cur_w,
+                 out8.data() + std::size_t(c) * h * w + x, w, h);
   } else {
     out8 = rows;
   }
@@ -165,7 +170,8 @@ int scaled_side(int longer, double k, Resampler r) {
 Image resample(const Image& img, int w, int h, Resampler r) {
   IMPASTO_CHECK(img.c > 0 && img.h > 0 && img.w > 0 && img.data.size() == std::size_t(img.c) * img.h * img.w,
                 "resize: malformed image");
-  if (r == Resampler::area || (w == img.w && h == img.h)) return w == img.w && h == img.h ? img : resize_area(img, w, h);
+  if (w == img.w && h == img.h) return img;
+  if (r == Resampler::area) return resize_area(img, w, h);
   IMPASTO_CHECK(w > 0 && h > 0 && (long long)w * h <= (1LL << 27), "resize: bad target size " << w << "x" << h);
   return r == Resampler::torch ? torch_resample(img, w, h) : pil_resample(img, w, h);
 }

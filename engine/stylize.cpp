@@ -33,7 +33,8 @@ void StylizeOptions::validate() const {
   IMPASTO_CHECK(time_limit >= 0 && std::isfinite(time_limit), "--time-limit must be >= 0 seconds");
   lbfgs.validate();
   adam.validate();
-  IMPASTO_CHECK(loss.tv_in_total || loss.tv_weight == 0 || use_adam || lbfgs.line_search == LbfgsParams::LineSearch::none,
+  const bool no_line_search = use_adam || lbfgs.line_search == LbfgsParams::LineSearch::none;
+  IMPASTO_CHECK(loss.tv_in_total || loss.tv_weight == 0 || no_line_search,
                 "a loss value that leaves TV out (--preset neural-style) needs --line-search none: a line search "
                 "would test a function whose gradient it is not given");
 }

@@ -3,7 +3,8 @@
 //   gemm_nt: C = A·Bᵀ (ra×rb). A long reduction (n = the image's 3·H·W values) and a small output (ra ≤ 3
 //            right-hand rows by rb ≤ 2m history rows): one pass over the history for all right-hand rows.
 //            For ra ≤ 4, kernels/blas.cu's split two-stage kernel (cuBLAS splits this long reduction too
-//            little, perf/RESULTS.md); otherwise cuBLAS, column-major, where the same memory is the transpose (Aᶜ = Aᵀ, n×rows, ld n): Cᶜ (rb×ra) = (Bᶜ)ᵀ·Aᶜ → Sgemm(T, N).
+//            little, perf/RESULTS.md); otherwise cuBLAS, column-major, where the same memory is the
+//            transpose (Aᶜ = Aᵀ, n×rows, ld n): Cᶜ (rb×ra) = (Bᶜ)ᵀ·Aᶜ → Sgemm(T, N).
 //   gemv_t:  y = α·Aᵀ·x + β·y = α·Aᶜ·x + β·y → cuBLAS Sgemv(N), Aᶜ n×rows.
 // Both are fp32 even when the backend is in TF32 mode (the products feed the optimizer's triangular solves):
 // the cuBLAS calls switch the handle to CUBLAS_DEFAULT_MATH and restore its mode afterwards. The 64-bit API

@@ -36,7 +36,8 @@ json read_json(const std::string& path) {
 }
 
 std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
   return s;
 }
 
@@ -75,7 +76,9 @@ TEST_CASE("presets reproduce their anchors' loss terms at the start and after th
     // The first step moves each term by little (its length is 1/‖g‖₁): its change must match the anchor's,
     // which a wrong step length or direction would not. Allowed: 2 % of the change plus the float32 sums'
     // uncertainty of the terms themselves (1e-6 of the value; measured ≤ 3e-7).
-    auto change = [&](const json& a, const json& b, const char* term) { return a[term].get<double>() - b[term].get<double>(); };
+    auto change = [](const json& a, const json& b, const char* term) {
+      return a[term].get<double>() - b[term].get<double>();
+    };
     for (const char* term : {"loss", "content", "style", "tv"}) {
       CAPTURE(term);
       const double want_change = change(want["iteration1"], want["iteration0"], term);
