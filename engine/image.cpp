@@ -30,9 +30,8 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
 
-// Larger images are certainly a mistake (or a corrupt header): 2^27 pixels are 1.5 GiB as float RGB.
+// Larger images are certainly a mistake (or a corrupt header); kMaxPixels (image.hpp) bounds the area.
 constexpr long long kMaxSide = 32768;
-constexpr long long kMaxPixels = 1LL << 27;
 constexpr int kJpegQuality = 95;
 
 // ---- reading ----------------------------------------------------------------------------------------------
@@ -217,12 +216,6 @@ Image read_image(const std::string& path, int channels) {
 
 namespace {
 
-void check_image(const Image& img, const char* what) {
-  IMPASTO_CHECK(img.c > 0 && img.h > 0 && img.w > 0 && img.data.size() == std::size_t(img.c) * img.h * img.w,
-                what << ": malformed image (c=" << img.c << ", h=" << img.h << ", w=" << img.w << ", "
-                     << img.data.size() << " values)");
-}
-
 void append_bytes(void* context, void* data, int size) {
   auto* out = static_cast<Bytes*>(context);
   const auto* p = static_cast<const unsigned char*>(data);
@@ -366,6 +359,12 @@ void apply_axis(const AxisMap& map, const float* in, float* out, std::size_t cou
 
 }  // namespace
 
+void check_image(const Image& img, const char* what) {
+  IMPASTO_CHECK(img.c > 0 && img.h > 0 && img.w > 0 && img.data.size() == std::size_t(img.c) * img.h * img.w,
+                what << ": malformed image (c=" << img.c << ", h=" << img.h << ", w=" << img.w << ", "
+                     << img.data.size() << " values)");
+}
+
 Image resize_area(const Image& img, int w, int h) {
   check_image(img, "resize_area");
   IMPASTO_CHECK(w > 0 && h > 0 && (long long)w * h <= kMaxPixels,
@@ -390,12 +389,6 @@ ImageSize longer_side_size(int h, int w, int size) {
   IMPASTO_CHECK(h > 0 && w > 0, "resize_longer_side: the image " << w << "x" << h << " is empty");
   const double scale = double(size) / std::max(w, h);
   return {std::max(1, int(std::lround(h * scale))), std::max(1, int(std::lround(w * scale)))};
-}
-
-Image resize_longer_side(const Image& img, int size) {
-  check_image(img, "resize_longer_side");
-  const ImageSize s = longer_side_size(img.h, img.w, size);
-  return resize_area(img, s.w, s.h);
 }
 
 // ---- network pre/post-processing ------------------------------------------------------------------------------

@@ -26,12 +26,16 @@ void write_image(const Image& img, const std::string& path, bool overwrite);
 // covers, as OpenCV's INTER_AREA), bilinear with half-pixel centres when enlarging. Any channel count.
 Image resize_area(const Image& img, int w, int h);
 // The size of an h×w image scaled so that its longer side is `size` pixels, aspect ratio kept (sides
-// rounded, at least 1), and the image resized so.
+// rounded, at least 1). engine/resample.hpp's resize_longer_side resizes an image so.
 struct ImageSize {
   int h = 0, w = 0;
 };
 ImageSize longer_side_size(int h, int w, int size);
-Image resize_longer_side(const Image& img, int size);
+
+// The largest picture impasto reads or makes (2^27 pixels: 1.5 GiB as float RGB).
+inline constexpr long long kMaxPixels = 1LL << 27;
+// A one-line Error naming `what` unless img is a non-empty (C,H,W) image whose data has C·H·W values.
+void check_image(const Image& img, const char* what);
 
 // ImageNet mean of the Caffe VGG weights, (R,G,B).
 inline constexpr float kImagenetMeanRgb[3] = {123.68f, 116.779f, 103.939f};

@@ -117,42 +117,33 @@ void pil_line(const PilTaps& t, const std::uint8_t* src, std::int64_t src_step, 
 }
 
 Image pil_resample(const Image& img, int w, int h) {
-  const std::size_t in_plane = std::size_t(img.h) * img.w;
-  std::vector<std::uint8_t> src(img.data.size()), rows, out8;  // 8-bit planes
-  for (std::size_t i = 0; i < src.size(); ++i)
-    src[i] = std::uint8_t(std::clamp(std::lround(img.data[i]), 0L, 255L));
-  // Horizontal pass when the width changes (Pillow skips a pass that would not change its axis).
-  int cur_w = img.w;
+  // 8-bit planes (C,H,W) → (C,H,w) → (C,h,w); Pillow skips a pass that would not change its axis.
+  std::vector<std::uint8_t> pixels(img.data.size()), next;
+  for (std::size_t i = 0; i < pixels.size(); ++i)
+    pixels[i] = std::uint8_t(std::clamp(std::lround(img.data[i]), 0L, 255L));
   if (w != img.w) {
     const PilTaps tx = pil_taps(img.w, w);
-    rows.resize(std::size_t(img.c) * img.h * w);
-    for (int c = 0; c < img.c; ++c)
-      for (int y = 0; y < img.h; ++y)
-        pil_line(tx, src.data() + c * in_plane + std::size_t(y) * img.w, 1,
-                 rows.data() + (std::size_t(c) * img.h + y) * w, 1, w);
-    cur_w = w;
-  } else {
-    rows = src;
+    next.resize(std::size_t(img.c) * img.h * w);
+    for (std::size_t row = 0; row < std::size_t(img.c) * img.h; ++row)
+      pil_line(tx, pixels.data() + row * img.w, 1, next.data() + row * w, 1, w);
+    pixels.swap(next);
   }
   if (h != img.h) {
     const PilTaps ty = pil_taps(img.h, h);
-    out8.resize(std::size_t(img.c) * h * w);
+    next.resize(std::size_t(img.c) * h * w);
     for (int c = 0; c < img.c; ++c)
       for (int x = 0; x < w; ++x)
-        pil_line(ty, rows.data() + std::size_t(c) * img.h * cur_w + x, cur_w,
-                 out8.data() + std::size_t(c) * h * w + x, w, h);
-  } else {
-    out8 = rows;
+        pil_line(ty, pixels.data() + std::size_t(c) * img.h * w + x, w, next.data() + std::size_t(c) * h * w + x, w, h);
+    pixels.swap(next);
   }
-  return Image{img.c, h, w, std::vector<float>(out8.begin(), out8.end())};
+  return Image{img.c, h, w, std::vector<float>(pixels.begin(), pixels.end())};
 }
 
 }  // namespace
 
 ImageSize resampled_size(int h, int w, int size, Resampler r) {
-  if (r == Resampler::area) return longer_side_size(h, w, size);
-  IMPASTO_CHECK(size > 0, "resize: size must be positive, got " << size);
-  IMPASTO_CHECK(h > 0 && w > 0, "resize: the image " << w << "x" << h << " is empty");
+  const ImageSize rounded = longer_side_size(h, w, size);  // also the checks of size and image
+  if (r == Resampler::area) return rounded;
   const int longer = std::max(h, w);
   auto side = [&](int s) {
     const double v = r == Resampler::torch ? double(s) * size / longer : double(size) / longer * s;
@@ -168,12 +159,17 @@ int scaled_side(int longer, double k, Resampler r) {
 }
 
 Image resample(const Image& img, int w, int h, Resampler r) {
-  IMPASTO_CHECK(img.c > 0 && img.h > 0 && img.w > 0 && img.data.size() == std::size_t(img.c) * img.h * img.w,
-                "resize: malformed image");
+  check_image(img, "resize");
   if (w == img.w && h == img.h) return img;
   if (r == Resampler::area) return resize_area(img, w, h);
-  IMPASTO_CHECK(w > 0 && h > 0 && (long long)w * h <= (1LL << 27), "resize: bad target size " << w << "x" << h);
+  IMPASTO_CHECK(w > 0 && h > 0 && (long long)w * h <= kMaxPixels, "resize: bad target size " << w << "x" << h);
   return r == Resampler::torch ? torch_resample(img, w, h) : pil_resample(img, w, h);
+}
+
+Image resize_longer_side(const Image& img, int size, Resampler r) {
+  check_image(img, "resize_longer_side");
+  const ImageSize s = resampled_size(img.h, img.w, size, r);
+  return resample(img, s.w, s.h, r);
 }
 
 }  // namespace impasto

@@ -30,5 +30,7 @@ ImageSize resampled_size(int h, int w, int size, Resampler r);
 int scaled_side(int longer, double k, Resampler r);
 // img (C,H,W) resampled to w×h by r. pil reads the values as 8-bit pixels (rounded, clamped to 0..255).
 Image resample(const Image& img, int w, int h, Resampler r);
+// img resampled by r so that its longer side is `size` (resampled_size), aspect ratio kept.
+Image resize_longer_side(const Image& img, int size, Resampler r = Resampler::area);
 
 }  // namespace impasto

@@ -206,8 +206,7 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
   const auto& blend = options_.style_blend_weights;
   IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
                 blend.size() << " style blend weights for " << styles.size() << " styles");
-  const ImageSize sized = content_size(options_, content_in.h, content_in.w);
-  const Image content = resample(content_in, sized.w, sized.h, options_.resample);
+  const Image content = options_.size > 0 ? resize_longer_side(content_in, options_.size, options_.resample) : content_in;
 
   // What the network sees: the images themselves, or their luminance (styles matched to the content's).
   const Image net_content = options_.luminance_only ? luminance_rgb(content) : content;

@@ -249,11 +249,7 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames, Resa
   IMPASTO_CHECK(size >= 0, "--size must be >= 0");
   IMPASTO_CHECK(max_frames >= 0, "--frames must be >= 0");
   VideoFrames v;
-  auto fit = [&](Image img) {
-    if (size <= 0) return img;
-    const ImageSize s = resampled_size(img.h, img.w, size, resampler);
-    return resample(img, s.w, s.h, resampler);
-  };
+  auto fit = [&](Image img) { return size > 0 ? resize_longer_side(img, size, resampler) : img; };
   std::error_code ec;
   if (fs::is_directory(input, ec)) {
     std::vector<std::string> names;

@@ -16,6 +16,7 @@
 #include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
 #include "engine/image.hpp"
+#include "engine/resample.hpp"
 #include "engine/losses.hpp"
 #include "engine/stylize.hpp"
 #include "perf/bench_main.hpp"

@@ -166,7 +166,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   if (texture) {
     what << "a " << size << "x" << size << " texture";
   } else {
-    const ImageSize out = a.obj.size > 0 ? longer_side_size(content.h, content.w, a.obj.size) : ImageSize{content.h, content.w};
+    const ImageSize out = Stylizer::content_size(options, content.h, content.w);
     what << "a " << out.w << "x" << out.h << " stylization";
   }
   const std::string memory = check_memory_fits(*backend, a.obj, need, size, what.str());

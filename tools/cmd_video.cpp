@@ -95,7 +95,7 @@ void run_video(VideoArgs& a) {
     VideoOptions o = options;
     o.base.use_adam = history == 0;
     if (history > 0) o.base.lbfgs.history = history;
-    const ImageSize frame = longer_side_size(h, w, s);
+    const ImageSize frame = resampled_size(h, w, s, options.base.resample);
     return stylizer.memory_needed(o, frame.h, frame.w, style_sizes);
   };
   const std::string memory =

@@ -17,6 +17,7 @@
 
 #include "engine/error.hpp"
 #include "engine/image.hpp"
+#include "engine/resample.hpp"
 #include "tests/support/compare.hpp"
 
 namespace fs = std::filesystem;
