@@ -95,6 +95,9 @@ bool Lbfgs::loss_stalled(int iteration, double loss) {
   recent_loss_[std::size_t(iteration % (window + 1))] = loss;
   if (params_.tolerance_change <= 0 || iteration < window) return false;
   const double old = recent_loss_[std::size_t((iteration - window) % (window + 1))];
+  if (params_.tolerance_rule == LbfgsParams::ToleranceRule::checkpoints)  // lbfgs.lua keeps no f_0: first at 2·window
+    return iteration % window == 0 && iteration >= 2 * window &&
+           std::abs(loss - old) < params_.tolerance_change * std::abs(old);
   return std::abs(loss - old) <= params_.tolerance_change * std::max(1.0, std::abs(loss));
 }
 

@@ -31,6 +31,8 @@ void LbfgsParams::validate() const {
   check_param(std::isfinite(tolerance_change) && tolerance_change >= 0, o, "tolerance_change", tolerance_change,
               "finite and >= 0 (0 = off)");
   check_param(tolerance_window >= 1, o, "tolerance_window", tolerance_window, ">= 1");
+  check_param(tolerance_rule == ToleranceRule::sliding || tolerance_rule == ToleranceRule::checkpoints, o,
+              "tolerance_rule", int(tolerance_rule), "sliding or checkpoints");
   check_param(std::isfinite(tolerance_grad) && tolerance_grad >= 0, o, "tolerance_grad", tolerance_grad,
               "finite and >= 0");
   check_param(std::isfinite(curvature_eps) && curvature_eps >= 0, o, "curvature_eps", curvature_eps,

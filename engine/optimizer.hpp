@@ -67,9 +67,13 @@ struct LbfgsParams {
   // crawls.
   LineSearch line_search = LineSearch::strong_wolfe;
   double learning_rate = 1.0;
-  // 0 = off; else stop when |f_k − f_{k−window}| <= tolerance_change·max(1, |f_k|).
+  // How the loss change is judged (0 = off). sliding: after every iteration k >= window, stop when
+  // |f_k − f_{k−window}| <= tolerance_change·max(1, |f_k|). checkpoints: manuelruder/artistic-videos' lbfgs.lua
+  // (tolFunRelative), only at k = 2·window, 3·window, …: stop when |f_k − f_{k−window}| < tolerance_change·|f_{k−window}|.
+  enum class ToleranceRule { sliding, checkpoints };
   double tolerance_change = 0;
   int tolerance_window = 10;
+  ToleranceRule tolerance_rule = ToleranceRule::sliding;
   // Stop when ‖g‖∞ <= tolerance_grad ("gradient zero"); 0 stops on an exactly zero gradient only.
   double tolerance_grad = 0;
   // Curvature guard: a pair is kept only when sᵀy > curvature_eps·yᵀy.
@@ -84,6 +88,12 @@ struct EnumNames<LbfgsParams::LineSearch> {
   static constexpr const char* what = "line search";
   static constexpr EnumName<LbfgsParams::LineSearch> table[] = {
       {LbfgsParams::LineSearch::none, "none"}, {LbfgsParams::LineSearch::strong_wolfe, "strong-wolfe"}};
+};
+template <>
+struct EnumNames<LbfgsParams::ToleranceRule> {
+  static constexpr const char* what = "tolerance rule";
+  static constexpr EnumName<LbfgsParams::ToleranceRule> table[] = {
+      {LbfgsParams::ToleranceRule::sliding, "sliding"}, {LbfgsParams::ToleranceRule::checkpoints, "checkpoints"}};
 };
 template <>
 struct EnumNames<LbfgsParams::Direction> {

@@ -158,6 +158,18 @@ int scaled_side(int longer, double k, Resampler r) {
   return std::max(side, 1);
 }
 
+ImageSize area_matched_size(ImageSize style, int h, int w, double k, Resampler r) {
+  IMPASTO_CHECK(style.h > 0 && style.w > 0 && h > 0 && w > 0 && k > 0 && std::isfinite(k),
+                "area_matched_size: bad sizes " << style.w << "x" << style.h << " for " << w << "x" << h << " x " << k);
+  const double s = k * std::sqrt(double(h) * double(w) / (double(style.h) * double(style.w)));
+  auto side = [&](int n) {
+    const double v = double(n) * s;
+    IMPASTO_CHECK(v <= double(kMaxPixels), "area_matched_size: a side of " << v << " pixels");
+    return std::max(1, r == Resampler::area ? int(std::lround(v)) : int(v));
+  };
+  return {side(style.h), side(style.w)};
+}
+
 Image resample(const Image& img, int w, int h, Resampler r) {
   check_image(img, "resize");
   if (w == img.w && h == img.h) return img;

@@ -28,6 +28,9 @@ ImageSize resampled_size(int h, int w, int size, Resampler r);
 // The longer side `longer`·k of a scaled picture (a style at --style-scale k): area rounds to nearest, torch
 // takes the ceiling (neural-style's math.ceil), pil truncates (neural-style-pt's int()); at least 1.
 int scaled_side(int longer, double k, Resampler r);
+// The size of a `style` picture whose area is h·w·k², aspect kept (artistic-videos' getStyleImages: each
+// side × k·√(h·w / (H·W))); area rounds to nearest, torch and pil truncate (image.scale's sizes); at least 1.
+ImageSize area_matched_size(ImageSize style, int h, int w, double k, Resampler r);
 // img (C,H,W) resampled to w×h by r. pil reads the values as 8-bit pixels (rounded, clamped to 0..255).
 Image resample(const Image& img, int w, int h, Resampler r);
 // img resampled by r so that its longer side is `size` (resampled_size), aspect ratio kept.

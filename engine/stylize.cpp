@@ -55,7 +55,14 @@ Image Stylizer::to_image(const Tensor& x) {
 
 ImageSize Stylizer::style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w) {
   const double k = options.style_scale;
-  if (options.style_stretch) return {std::max(1, int(std::lround(out_h * k))), std::max(1, int(std::lround(out_w * k)))};
+  switch (options.style_fit) {
+    case StyleFit::stretch:
+      return {std::max(1, int(std::lround(out_h * k))), std::max(1, int(std::lround(out_w * k)))};
+    case StyleFit::area:
+      return area_matched_size(style, out_h, out_w, k, options.resample);
+    case StyleFit::longer_side:
+      break;
+  }
   return resampled_size(style.h, style.w, scaled_side(std::max(out_h, out_w), k, options.resample), options.resample);
 }
 
@@ -256,7 +263,9 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
 StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& styles, const Reporter& report) {
   IMPASTO_CHECK(h > 0 && w > 0, "texture size " << w << "x" << h << " is empty");
   IMPASTO_CHECK(!styles.empty(), "no style image given");
-  IMPASTO_CHECK(!options_.style_stretch, "--style-stretch needs a content image (a texture keeps the style's proportions)");
+  IMPASTO_CHECK(options_.style_fit != StyleFit::stretch,
+                "--style-stretch (--style-fit stretch) needs a content image (a texture keeps the style's "
+                "proportions)");
   IMPASTO_CHECK(!options_.luminance_only, "--luminance-only needs a content image to take the colors from");
   const auto& blend = options_.style_blend_weights;
   IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),

@@ -42,18 +42,29 @@ struct EnumNames<NoiseKind> {
   static constexpr EnumName<NoiseKind> table[] = {{NoiseKind::uniform, "uniform"}, {NoiseKind::gaussian, "gaussian"}};
 };
 
+// How a style is sized for an output of h×w, × style_scale (k):
+//   longer_side  its longer side = the output's longer side × k, aspect kept (neural-style's -style_scale)
+//   stretch      exactly (h·k)×(w·k), aspect not kept (neural-style-tf); stylize only, a texture keeps the
+//                style's proportions
+//   area         its area = the output's area × k², aspect kept (artistic-videos' getStyleImages)
+enum class StyleFit { longer_side, stretch, area };
+template <>
+struct EnumNames<StyleFit> {
+  static constexpr const char* what = "style fit";
+  static constexpr EnumName<StyleFit> table[] = {
+      {StyleFit::longer_side, "longer-side"}, {StyleFit::stretch, "stretch"}, {StyleFit::area, "area"}};
+};
+
 struct StylizeOptions {
   LossConfig loss = LossConfig::defaults();
   PoolMode pooling = PoolMode::average;
   int size = 512;              // longer side of the output; 0 keeps the content's size
-  double style_scale = 1.0;    // style longer side = output longer side × style_scale (aspect kept)
+  double style_scale = 1.0;    // the style's size relative to the output's (style_fit says how)
   // Texture only: the style keeps its own size × style_scale instead of being scaled to the output (Gatys et
   // al. 2015 synthesize from a source of about the output's size; a much larger source concentrates its
   // structure in the middle of a small output).
   bool texture_native_scale = false;
-  // neural-style-tf: each style is resized to exactly the output's h×w (× style_scale), aspect not kept.
-  // Stylize only (a texture keeps the style's own proportions).
-  bool style_stretch = false;
+  StyleFit style_fit = StyleFit::longer_side;
   std::vector<float> style_blend_weights;  // one per style; empty = equal
   InitKind init = InitKind::content;
   std::string init_file;
@@ -158,8 +169,7 @@ class Stylizer {
 
   // Network-space image (1,3,H,W) → RGB 0..255.
   Image to_image(const Tensor& x);
-  // The style image as the network sees it for an output of out_h×out_w: longer side × style_scale with
-  // its aspect kept, or exactly the output size × style_scale with style_stretch.
+  // The style image as the network sees it for an output of out_h×out_w (sized by style_fit and style_scale).
   Image fit_style(const Image& style, int out_h, int out_w) const;
   // The size fit_style gives a style of size `style` for an output of out_h×out_w under `options`.
   static ImageSize style_size(const StylizeOptions& options, ImageSize style, int out_h, int out_w);

@@ -380,6 +380,36 @@ double TemporalLoss::evaluate(const Tensor& x, Tensor& grad) {
   return loss;
 }
 
+void warp_fill(Backend& b, WarpFill how, const Tensor& x, Tensor& fill) {
+  if (how == WarpFill::mean_pixel)
+    b.fill(fill, 0.0f);
+  else
+    channel_mean(b, x, fill);
+}
+
+void blend_pass(Backend& b, PassBlend rule, double delta, const Tensor& own, const Tensor& warped, const Tensor& c,
+                Tensor& diff, Tensor& weight, Tensor& x) {
+  // x = own + w ⊙ (ω − own) with w = (1 − δ)·c (linear) or (1 − δ)·c / (δ + (1 − δ)·c) (normalized).
+  b.copy(warped, diff);
+  b.axpy(-1.0f, own, diff);  // ω − own
+  if (rule == PassBlend::linear) {
+    b.mul_mask(diff, c, diff);
+    b.copy(own, x);
+    b.axpy(float(1.0 - delta), diff, x);
+    return;
+  }
+  // Once per frame, on H·W values: the weights are made on the host (no backend op divides).
+  std::vector<float> w = b.to_host(c);
+  for (float& v : w) {
+    const double a = (1.0 - delta) * double(v), den = delta + a;
+    v = den > 0 ? float(a / den) : 0.0f;
+  }
+  b.upload(w.data(), weight);
+  b.mul_mask(diff, weight, diff);
+  b.copy(own, x);
+  b.axpy(1.0f, diff, x);
+}
+
 double warping_error(Backend& b, const Image& prev, const Image& cur, const FlowField& fwd, const FlowField& bwd,
                      float sigma, double* reliable_fraction) {
   check_same_size(prev, cur, "warping_error");
@@ -427,6 +457,8 @@ void VideoOptions::validate() const {
   IMPASTO_CHECK(passes >= 1, "--passes must be >= 1");
   IMPASTO_CHECK(temporal_from_pass >= 1, "--temporal-from-pass must be >= 1");
   IMPASTO_CHECK(pass_blend >= 0 && pass_blend <= 1, "--pass-blend must be in [0, 1]");
+  IMPASTO_CHECK(first_frame_init == FrameInit::content || first_frame_init == FrameInit::noise,
+                "--first-frame-init must be content or noise (the first frame has no neighbour)");
   IMPASTO_CHECK(std::isfinite(reliability_sigma) && reliability_sigma >= 0 && reliability_sigma <= 10,
                 "--reliability-blur must be in [0, 10]");
   IMPASTO_CHECK(stop_after >= 0, "--stop-after must be >= 0");
@@ -446,10 +478,12 @@ nlohmann::json VideoOptions::describe() const {
                {"content_variant", l.content_variant},    {"content_weight", l.content_weight},
                {"style_weight", l.style_weight},          {"tv_weight", l.tv_weight},
                {"tv", enum_name(l.tv_mode)},              {"style_form", enum_name(l.style_form)},
-               {"average_layers", l.average_layers}};
+               {"average_layers", l.average_layers},      {"blend_style_targets", l.blend_style_targets},
+               {"tv_in_total", l.tv_in_total}};
   j["pooling"] = enum_name(base.pooling);
   j["size"] = base.size;
   j["style_scale"] = base.style_scale;
+  j["style_fit"] = enum_name(base.style_fit);
   j["style_blend_weights"] = base.style_blend_weights;
   j["noise_ratio"] = base.noise_ratio;
   j["noise"] = enum_name(base.noise);
@@ -462,7 +496,8 @@ nlohmann::json VideoOptions::describe() const {
     const LbfgsParams& p = base.lbfgs;
     j["optimizer"] = {{"lbfgs",
                        {p.history, enum_name(p.line_search), p.learning_rate, p.tolerance_change, p.tolerance_window,
-                        p.tolerance_grad, p.curvature_eps, p.wolfe_c1, p.wolfe_c2, p.max_line_search_evals}}};
+                        enum_name(p.tolerance_rule), p.tolerance_grad, p.curvature_eps, p.wolfe_c1, p.wolfe_c2,
+                        p.max_line_search_evals}}};
   }
   j["iterations"] = base.iterations;
   j["original_colors"] = base.original_colors ? enum_name(*base.original_colors) : "none";
@@ -470,9 +505,12 @@ nlohmann::json VideoOptions::describe() const {
   j["temporal_weight"] = temporal_weight;
   j["temporal_offsets"] = temporal_offsets;
   j["frame_init"] = enum_name(frame_init);
+  j["first_frame_init"] = enum_name(first_frame_init);
+  j["warp_fill"] = enum_name(warp_fill);
   j["passes"] = passes;
   j["temporal_from_pass"] = temporal_from_pass;
   j["pass_blend"] = pass_blend;
+  j["pass_blend_rule"] = enum_name(pass_blend_rule);
   j["reliability_sigma"] = reliability_sigma;
   j["flow"] = flow_dir.empty() ? flow_method : "dir:" + fs::absolute(flow_dir).lexically_normal().string();
   return j;
@@ -648,7 +686,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
     const Tensor xn = upload_image(read_image(video_frame_path(out_dir, pass, passes, n)));
     const Tensor fwd = upload_flow(flows.get(n, t)), bwd = upload_flow(flows.get(t, n));
     reliability(backend_, fwd, bwd, options_.reliability_sigma, blur_tmp, c);
-    channel_mean(backend_, xn, fill);
+    warp_fill(backend_, options_.warp_fill, xn, fill);
     backend_.warp(xn, bwd, fill, out);
   };
 
@@ -703,7 +741,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
 
       // Initialization.
       if (pass == 1) {
-        FrameInit init = has_neighbour ? options_.frame_init : FrameInit::content;
+        FrameInit init = has_neighbour ? options_.frame_init : options_.first_frame_init;
         if (options_.frame_init == FrameInit::noise) init = FrameInit::noise;
         switch (init) {
           case FrameInit::warped:
@@ -731,10 +769,8 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
         if (has_neighbour) {
           // warped[0], weights[0]: the nearest neighbour warped and c(1) (= c_long(1) when temporal terms ran).
           if (used == 0) warp_neighbour(pass, first_neighbour, t, warped[0], weights[0]);
-          backend_.copy(warped[0], diff);
-          backend_.axpy(-1.0f, own, diff);                          // ω − own
-          backend_.mul_mask(diff, weights[0], diff);                // c ⊙ (ω − own)
-          backend_.axpy(float(1.0 - options_.pass_blend), diff, x);  // own + (1 − δ)·c ⊙ (ω − own)
+          blend_pass(backend_, options_.pass_blend_rule, options_.pass_blend, own, warped[0], weights[0], diff,
+                     blur_tmp, x);
         }
       }
 

@@ -12,9 +12,9 @@
 //     L_temporal = Σ_{j∈J} (γ/D)·Σ_k c_long(j)_k (x_k − ω_j,k)², D = H·W·3,
 //   c_long(j) = max(c(j) − Σ_{k∈J,k<j} c(k), 0) (long-term, eq. 8; J = {1} is the short-term loss, eq. 7).
 // - Multi-pass (2018, Sec. 4.3): pass 1 runs forward as above; passes 2..N alternate backward/forward, each
-//   frame initialized from its previous-pass result blended with the warped neighbour of this pass:
-//     x' = x_own + (1 − δ)·c ⊙ (ω(x_neighbour) − x_own)
-//   and the temporal loss against that neighbour from pass --temporal-from-pass on.
+//   frame initialized from its previous-pass result blended with the warped neighbour of this pass
+//   (blend_pass: linear x' = x_own + (1 − δ)·c ⊙ (ω(x_neighbour) − x_own), or artistic-videos' normalized
+//   form) and the temporal loss against that neighbour from pass --temporal-from-pass on.
 // - Output OUT/frame_0001.png … (pass < N in OUT/passK/), each written atomically; a state file
 //   OUT/impasto-video.json holds a fingerprint of every option that changes the result, so a rerun resumes
 //   (frames whose file exists are read, not recomputed) and a rerun with other options is refused.
@@ -91,6 +91,36 @@ void long_term_weights(Backend& b, std::vector<Tensor>& c, Tensor& sum);
 // fill (1,C,1,1) = the per-channel mean of x (1,C,H,W): the value warping gives pixels from outside the frame.
 void channel_mean(Backend& b, const Tensor& x, Tensor& fill);
 
+// What warping gives the pixels it brings from outside the frame: the per-channel mean of the frame warped
+// (frame-mean), or the network's mean pixel, 0 in network space (mean-pixel: artistic-videos' warpImage pads
+// with it).
+enum class WarpFill { frame_mean, mean_pixel };
+template <>
+struct EnumNames<WarpFill> {
+  static constexpr const char* what = "warp fill";
+  static constexpr EnumName<WarpFill> table[] = {{WarpFill::frame_mean, "frame-mean"},
+                                                 {WarpFill::mean_pixel, "mean-pixel"}};
+};
+// fill (1,C,1,1) for warping x (1,C,H,W) under `how`.
+void warp_fill(Backend& b, WarpFill how, const Tensor& x, Tensor& fill);
+
+// The multi-pass init of a frame from its own previous-pass result and its warped neighbour ω where that is
+// reliable (c), with δ the own share:
+//   linear      x = own + (1 − δ)·c ⊙ (ω − own)
+//   normalized  x = (δ·own + (1 − δ)·c ⊙ ω) / (δ + (1 − δ)·c): artistic_video_multiPass.lua's
+//               (own + a·c ⊙ ω) / (1 + a·c) with blendWeight a = (1 − δ)/δ (its default a = 1 is δ = 0.5)
+// The two agree where c is 0 or 1 (δ = 0.5); in between, normalized gives the neighbour more.
+enum class PassBlend { linear, normalized };
+template <>
+struct EnumNames<PassBlend> {
+  static constexpr const char* what = "pass blend";
+  static constexpr EnumName<PassBlend> table[] = {{PassBlend::linear, "linear"}, {PassBlend::normalized, "normalized"}};
+};
+// x (1,3,H,W) = the blend of own and warped (1,3,H,W) with weights c (1,1,H,W); diff (1,3,H,W) and weight
+// (1,1,H,W) scratch.
+void blend_pass(Backend& b, PassBlend rule, double delta, const Tensor& own, const Tensor& warped, const Tensor& c,
+                Tensor& diff, Tensor& weight, Tensor& x);
+
 // The temporal terms Σ_j (γ/D)·Σ c_j ⊙ (x − ω_j)², D = numel of x (H·W·3), with their gradient.
 class TemporalLoss {
  public:
@@ -136,9 +166,12 @@ struct VideoOptions {
   double temporal_weight = 200;          // γ
   std::vector<int> temporal_offsets{1};  // J, ascending; {1} = short-term only
   FrameInit frame_init = FrameInit::warped;
+  FrameInit first_frame_init = FrameInit::content;  // content or noise: the first frame of pass 1
+  WarpFill warp_fill = WarpFill::frame_mean;
   int passes = 1;
   int temporal_from_pass = 1;            // temporal loss in passes >= this
   double pass_blend = 0.5;               // δ of the multi-pass blend
+  PassBlend pass_blend_rule = PassBlend::linear;
   float reliability_sigma = 0.8f;        // σ of the blur of the consistency map
   std::string flow_method = "dis";       // recorded in the fingerprint (the provider does the work)
   std::string flow_dir;                  // non-empty: flows came from .flo files here

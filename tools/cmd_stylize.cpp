@@ -37,7 +37,7 @@ struct Args {
 
 // This command's own options (the shared ones come from add_objective_options).
 void add_command_options(CLI::App* c, Args& a, bool with_content) {
-  add_objective_options(c, a.obj, with_content);
+  add_objective_options(c, a.obj, with_content ? Command::stylize : Command::texture);
   c->add_option("--out", a.out, "Output image (.png or .jpg)")->required();
   c->add_option("--iterations", a.obj.iterations, "Optimizer iterations (per pyramid level)")->capture_default_str();
   c->add_option("--pyramid", a.pyramid, "Coarse-to-fine levels, each twice the size of the one before (1: single scale)")
@@ -77,7 +77,7 @@ StylizeOptions make_options(const Args& a) {
   o.level_iterations = a.pyramid_iterations;
   o.time_limit = a.time_limit;
   o.luminance_only = a.luminance_only;
-  o.style_stretch = a.style_stretch;
+  if (a.style_stretch) o.style_fit = StyleFit::stretch;
   return o;
 }
 
@@ -234,7 +234,8 @@ void add_stylize_command(CLI::App& app) {
               "Transfer on luminance only (style luminance matched to the content's), then the content's chroma "
               "(in --original-colors' space, yuv by default)");
   c->add_flag("--style-stretch", a->style_stretch,
-              "Resize each style to exactly the output size (x --style-scale), not keeping its aspect ratio");
+              "Resize each style to exactly the output size (x --style-scale), not keeping its aspect ratio (the same as "
+              "--style-fit stretch)");
   c->callback([a, c] { run_command(*a, c, false); });
 
   auto t = std::make_shared<Args>();

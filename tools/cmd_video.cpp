@@ -31,7 +31,8 @@ struct VideoArgs {
   int flow_ahead = 4;
   double temporal_weight = 200, pass_blend = 0.5, fps = 0;
   float reliability_blur = 0.8f;
-  std::string frame_init = "warped", flow = "dis", flow_dir, temporal_offsets = "1";
+  std::string frame_init = "warped", first_frame_init = "content", warp_fill = "frame-mean", pass_blend_rule = "linear";
+  std::string flow = "dis", flow_dir, temporal_offsets = "1";
   bool force = false, quiet = false, no_video = false;
 };
 
@@ -47,6 +48,41 @@ std::vector<int> parse_offsets(const std::string& s) {
   return out;
 }
 
+// --preset artistic-videos: manuelruder/artistic-videos' defaults for the options the user did not give (its
+// objective comes from apply_preset). One pass: artistic_video.lua (frames at their own size; 2000 iterations
+// for the first frame from randn·0.001, 1000 for each later one from the previous output warped, its padding the
+// mean pixel; temporal weight 1e3; stop when the loss changes by less than 1e-4 between checkpoints 50
+// iterations apart). --passes N > 1: artistic_video_multiPass.lua (100 iterations per frame and pass, every
+// frame of pass 1 from randn·0.001, the temporal loss from pass 8 with weight 5e2, the normalized blend with
+// blendWeight 1, no loss-change stop; its default is --passes 15).
+void apply_video_preset(const CLI::App* c, VideoArgs& a) {
+  apply_preset(c, a.obj);
+  if (a.obj.preset != "artistic-videos") return;
+  auto set = [&](const char* name, auto& field, auto value) {
+    if (!given(c, name)) field = value;
+  };
+  set("--size", a.obj.size, 0);
+  set("--first-frame-init", a.first_frame_init, std::string("noise"));
+  set("--warp-fill", a.warp_fill, std::string("mean-pixel"));
+  if (a.passes <= 1) {
+    set("--iterations", a.obj.iterations, 2000);
+    set("--frame-iterations", a.frame_iterations, 1000);
+    set("--frame-init", a.frame_init, std::string("warped"));
+    set("--temporal-weight", a.temporal_weight, 1e3);
+    set("--tolerance", a.obj.tolerance, 1e-4);
+    set("--tolerance-window", a.obj.tolerance_window, 50);
+    set("--tolerance-rule", a.obj.tolerance_rule, std::string("checkpoints"));
+  } else {
+    set("--iterations", a.obj.iterations, 100);
+    set("--frame-iterations", a.frame_iterations, 100);
+    set("--frame-init", a.frame_init, std::string("noise"));
+    set("--temporal-weight", a.temporal_weight, 5e2);
+    set("--temporal-from-pass", a.temporal_from_pass, 8);
+    set("--pass-blend", a.pass_blend, 0.5);
+    set("--pass-blend-rule", a.pass_blend_rule, std::string("normalized"));
+  }
+}
+
 VideoOptions make_video_options(const VideoArgs& a) {
   VideoOptions v;
   v.base = make_stylize_options(a.obj);
@@ -54,6 +90,9 @@ VideoOptions make_video_options(const VideoArgs& a) {
   v.temporal_weight = a.temporal_weight;
   v.temporal_offsets = parse_offsets(a.temporal_offsets);
   v.frame_init = parse_enum<FrameInit>(a.frame_init);
+  v.first_frame_init = parse_enum<FrameInit>(a.first_frame_init);
+  v.warp_fill = parse_enum<WarpFill>(a.warp_fill);
+  v.pass_blend_rule = parse_enum<PassBlend>(a.pass_blend_rule);
   v.passes = a.passes;
   v.temporal_from_pass = a.temporal_from_pass;
   v.pass_blend = a.pass_blend;
@@ -101,9 +140,10 @@ void run_video(VideoArgs& a) {
   const std::string memory =
       check_memory_fits(*backend, a.obj, need, std::max(h, w), "a " + std::to_string(w) + "x" + std::to_string(h) + " video");
   if (a.obj.dry_run) {
-    std::fprintf(stderr, "impasto: video %s -> %dx%d, %zu frames; weights: %s; device: %s\n%simpasto: dry run: it fits; "
-                 "nothing written\n", video.description.c_str(), w, h, video.frames.size(), weights.description.c_str(),
-                 backend->name().c_str(), memory.c_str());
+    // The options as resolved (preset and defaults included): what the run's state file would record.
+    std::fprintf(stderr, "impasto: video %s -> %dx%d, %zu frames; weights: %s; device: %s\n%simpasto: options: %s\n"
+                 "impasto: dry run: it fits; nothing written\n", video.description.c_str(), w, h, video.frames.size(),
+                 weights.description.c_str(), backend->name().c_str(), memory.c_str(), options.describe().dump().c_str());
     return;
   }
   fs::create_directories(a.out);
@@ -178,7 +218,7 @@ void add_video_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("video", "Stylize a video with temporal consistency (Ruder et al. 2016/2018)");
   c->add_option("--input", a->input, "Video file (needs OpenCV) or folder of frames (sorted by name)")->required();
   c->add_option("--out", a->out, "Output folder: frame_0001.png ..., out.avi, impasto-video.json")->required();
-  add_objective_options(c, a->obj, true);
+  add_objective_options(c, a->obj, Command::video);
   c->add_option("--size", a->obj.size, "Longer side of the frames in pixels (0: the input's)")->capture_default_str();
   c->add_option("--frames", a->frames, "Use only the first N frames (0: all)")->capture_default_str();
   c->add_option("--iterations", a->obj.iterations, "Iterations of the first frame")->capture_default_str();
@@ -189,10 +229,20 @@ void add_video_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--frame-init", a->frame_init, choices(enum_names<FrameInit>()))
       ->check(CLI::IsMember(enum_names<FrameInit>()))->capture_default_str();
+  c->add_option("--first-frame-init", a->first_frame_init, "How the first frame starts: content | noise (--noise)")
+      ->check(CLI::IsMember({"content", "noise"}))->capture_default_str();
+  c->add_option("--warp-fill", a->warp_fill,
+                "What warping gives pixels from outside the frame: " + choices(enum_names<WarpFill>()) +
+                    " (frame-mean: the warped frame's mean color; mean-pixel: the network's mean pixel)")
+      ->check(CLI::IsMember(enum_names<WarpFill>()))->capture_default_str();
   c->add_option("--passes", a->passes, "Multi-pass: number of alternating passes (Ruder et al. 2018)")->capture_default_str();
   c->add_option("--temporal-from-pass", a->temporal_from_pass, "Temporal loss in passes >= K")->capture_default_str();
   c->add_option("--pass-blend", a->pass_blend, "Multi-pass δ: own share of a frame's init where the neighbour is reliable")
       ->capture_default_str();
+  c->add_option("--pass-blend-rule", a->pass_blend_rule,
+                "linear: own + (1-δ)·c·(warped - own) | normalized: (δ·own + (1-δ)·c·warped) / (δ + (1-δ)·c), as "
+                "artistic-videos")
+      ->check(CLI::IsMember(enum_names<PassBlend>()))->capture_default_str();
   c->add_option("--flow", a->flow, "Optical flow: dis | dis-fast | dis-ultrafast | farneback | deepflow (OpenCV)")
       ->capture_default_str();
   c->add_option("--flow-dir", a->flow_dir, "Read flows from .flo files: forward_I_J.flo, backward_J_I.flo (1-based)");
@@ -206,7 +256,7 @@ void add_video_command(CLI::App& app) {
   c->add_flag("--force", a->force, "Start over in an --out folder that holds another run");
   c->add_flag("--quiet", a->quiet, "Only errors and the final flicker line");
   c->callback([a, c] {
-    apply_preset(c, a->obj);
+    apply_video_preset(c, *a);
     run_video(*a);
   });
 }

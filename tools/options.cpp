@@ -12,7 +12,10 @@ namespace fs = std::filesystem;
 namespace impasto::cli {
 namespace {
 
-bool is_neural_style(const std::string& preset) { return preset == "neural-style" || preset == "neural-style-pt"; }
+// The presets whose objective is neural-style's (their GramMatrix/(C·H·W) and MSE, raw layer weights, blended
+// targets); of those, the Lua ones read images as 0..1 ×256 and keep TV out of the loss value.
+bool is_lua(const std::string& preset) { return preset == "neural-style" || preset == "artistic-videos"; }
+bool is_neural_style(const std::string& preset) { return is_lua(preset) || preset == "neural-style-pt"; }
 
 std::vector<std::string> auto_or(std::vector<std::string> names) {
   names.insert(names.begin(), "auto");
@@ -21,20 +24,35 @@ std::vector<std::string> auto_or(std::vector<std::string> names) {
 
 }  // namespace
 
-void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
+bool given(const CLI::App* c, const char* name) { return c->get_option_no_throw(name) && c->count(name) > 0; }
+
+void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command) {
+  const bool with_content = command != Command::texture;
   c->add_option("--style", a.styles, "Style image(s)")->required();
   c->add_option("--style-weights", a.style_weights, "Blend weight per style (normalized), e.g. 3,1")->delimiter(',');
   c->add_option("--style-scale", a.style_scale,
-                with_content ? "Style size relative to the output's longer side"
-                             : "Style size relative to the output's longer side (with --native-style-scale: to the "
-                               "style image's own size)")
+                with_content ? "Style size relative to the output's (see --style-fit)"
+                             : "Style size relative to the output's (see --style-fit; with --native-style-scale: to "
+                               "the style image's own size)")
       ->capture_default_str();
+  c->add_option("--style-fit", a.style_fit,
+                "How a style is sized: longer-side (its longer side = the output's x --style-scale) | stretch "
+                "(exactly the output's size x --style-scale) | area (its area = the output's x --style-scale^2, "
+                "as artistic-videos)")
+      ->check(CLI::IsMember(enum_names<StyleFit>()))->capture_default_str();
   c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
   c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
   c->add_option("--line-search", a.line_search,
                 choices(enum_names<LbfgsParams::LineSearch>()) + " (none: one evaluation per iteration, as Torch)")
       ->check(CLI::IsMember(enum_names<LbfgsParams::LineSearch>()))->capture_default_str();
-  c->add_option("--tolerance", a.tolerance, "Stop when the relative loss change over 10 iterations is below this (0: off)");
+  c->add_option("--tolerance", a.tolerance,
+                "Stop when the relative loss change over --tolerance-window iterations is below this (0: off)");
+  c->add_option("--tolerance-window", a.tolerance_window, "Iterations the loss change is measured over")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--tolerance-rule", a.tolerance_rule,
+                "sliding (checked every iteration, relative to max(1, |loss|)) | checkpoints (every window "
+                "iterations, relative to the loss a window before, as artistic-videos)")
+      ->check(CLI::IsMember(enum_names<LbfgsParams::ToleranceRule>()))->capture_default_str();
   c->add_option("--learning-rate", a.learning_rate, "Adam step size / L-BFGS step scale")->capture_default_str();
   c->add_option("--seed", a.seed, "Seed of the noise image")->capture_default_str();
   c->add_option("--style-weight", a.style_weight, "Style weight β")->capture_default_str();
@@ -58,9 +76,14 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
                  "auto (tf32 on cards that have it) | fp32 | tf32 | bf16 (CUDA; experimental: bf16 convolutions, "
                  "fp32 accumulation)")
       ->check(CLI::IsMember(auto_or(enum_names<Precision>())))->capture_default_str();
-  c->add_option("--preset", a.preset,
-                "neural-style-tf (default objective) | neural-style (jcjohnson, Lua) | neural-style-pt (PyTorch)")
-      ->check(CLI::IsMember({"neural-style-tf", "neural-style", "neural-style-pt"}))->capture_default_str();
+  std::vector<std::string> presets{"neural-style-tf", "neural-style", "neural-style-pt"};
+  std::string preset_help =
+      "neural-style-tf (default objective) | neural-style (jcjohnson, Lua) | neural-style-pt (PyTorch)";
+  if (command == Command::video) {
+    presets.push_back("artistic-videos");
+    preset_help += " | artistic-videos (manuelruder: its objective and schedule; with --passes > 1 its multi-pass one)";
+  }
+  c->add_option("--preset", a.preset, preset_help)->check(CLI::IsMember(presets))->capture_default_str();
   c->add_option("--resize", a.resize,
                 "How the content and styles are resized: area (averaging) | torch (torch7's image.scale, as "
                 "neural-style) | pil (Pillow's antialiased bilinear, as neural-style-pt), with their size rounding")
@@ -80,15 +103,16 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content) {
 
 void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
   if (!is_neural_style(a.preset)) return;
-  auto unset = [&](const char* name) { return c->get_option_no_throw(name) && c->count(name) == 0; };
+  auto unset = [&](const char* name) { return c->get_option_no_throw(name) && !given(c, name); };
   if (unset("--style-weight")) a.style_weight = 100;
   if (unset("--content-weight")) a.content_weight = 5;
   if (unset("--tv-weight")) a.tv_weight = 1e-3;
-  if (unset("--tv")) a.tv = a.preset == "neural-style" ? "squared-interior" : "l1";
+  if (unset("--tv")) a.tv = is_lua(a.preset) ? "squared-interior" : "l1";
   if (unset("--pooling")) a.pooling = "max";
   if (unset("--init")) a.init = "noise";
   if (unset("--noise")) a.noise = "gaussian";
-  if (unset("--resize")) a.resize = a.preset == "neural-style" ? "torch" : "pil";
+  if (unset("--resize")) a.resize = is_lua(a.preset) ? "torch" : "pil";
+  if (unset("--style-fit") && a.preset == "artistic-videos") a.style_fit = "area";
   if (unset("--line-search")) a.line_search = "none";
   if (unset("--content-loss")) a.content_loss = 2;
   if (unset("--content-layers")) a.content_layers = "relu4_2";
@@ -109,7 +133,7 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
     l.average_layers = false;
     l.blend_style_targets = true;
   }
-  if (a.preset == "neural-style") {  // Lua: TV's value is not part of the loss; images read as 0..1, ×256
+  if (is_lua(a.preset)) {  // Lua: TV's value is not part of the loss; images read as 0..1, ×256
     l.tv_in_total = false;
     o.pixel_scale = 256.0 / 255.0;
   }
@@ -117,6 +141,7 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   o.size = a.size;
   o.style_scale = a.style_scale;
   o.texture_native_scale = a.native_style_scale;
+  o.style_fit = parse_enum<StyleFit>(a.style_fit);
   IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
                 "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
   o.style_blend_weights = a.style_weights;
@@ -137,6 +162,8 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   o.lbfgs.line_search = parse_enum<LbfgsParams::LineSearch>(a.line_search);
   o.lbfgs.learning_rate = a.learning_rate;
   o.lbfgs.tolerance_change = a.tolerance;
+  o.lbfgs.tolerance_window = a.tolerance_window;
+  o.lbfgs.tolerance_rule = parse_enum<LbfgsParams::ToleranceRule>(a.tolerance_rule);
   o.adam.learning_rate = a.learning_rate;
   o.iterations = a.iterations;
   if (!a.original_colors.empty()) o.original_colors = parse_enum<ColorSpace>(a.original_colors);

@@ -19,10 +19,11 @@ struct ObjectiveArgs {
   std::string init = "content";
   std::string weights = "random", device = "auto", precision = "auto", preset = "neural-style-tf";
   std::string optimizer = "lbfgs", line_search = "strong-wolfe", tv = "l1", pooling = "avg", noise = "uniform", resize = "area";
+  std::string style_fit = "longer-side", tolerance_rule = "sliding";
   std::string content_layers = "conv4_2", content_layer_weights;
   std::string style_layers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", style_layer_weights;  // empty: equal
   std::string original_colors;
-  int size = 512, iterations = 1000, lbfgs_history = 100, content_loss = 1;
+  int size = 512, iterations = 1000, lbfgs_history = 100, content_loss = 1, tolerance_window = 10;
   double style_scale = 1.0, learning_rate = 1.0, noise_ratio = 1.0, tolerance = 0;
   double content_weight = 5.0, style_weight = 1e4, tv_weight = 1e-3;
   double max_memory = 0;  // GiB the run may take on its device (0: what the device has free)
@@ -31,15 +32,20 @@ struct ObjectiveArgs {
   std::uint64_t seed = 0;
 };
 
-// Registers the shared options on a subcommand; with_content adds those that need a content image
-// (--content-weight, --content-layers, --content-layer-weights, --content-loss, --original-colors,
-// --noise-ratio). --size, --iterations, --out, --log, --force and the like stay with each command, whose help
-// texts differ.
-void add_objective_options(CLI::App* c, ObjectiveArgs& a, bool with_content);
+enum class Command { stylize, texture, video };
+
+// Registers the shared options on a subcommand. Those that need a content image (--content-weight,
+// --content-layers, --content-layer-weights, --content-loss, --original-colors, --noise-ratio) are left out of
+// texture; --preset artistic-videos is video's. --size, --iterations, --out, --log, --force and the like stay
+// with each command, whose help texts differ.
+void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command);
 
 // Options the user did not give take the preset's value (--preset neural-style: jcjohnson/neural-style;
-// neural-style-pt: ProGamerGov/neural-style-pt; DESIGN.md and README.md list what each sets).
+// neural-style-pt: ProGamerGov/neural-style-pt; artistic-videos: manuelruder/artistic-videos, whose objective
+// is neural-style's; its video schedule is set by `impasto video`). DESIGN.md and README.md list what each sets.
 void apply_preset(const CLI::App* c, ObjectiveArgs& a);
+// Whether the user gave option `name` (e.g. "--size") on c: presets set only the others.
+bool given(const CLI::App* c, const char* name);
 
 // The pipeline's options from the parsed arguments (validated by StylizeOptions::validate later).
 StylizeOptions make_stylize_options(const ObjectiveArgs& a);

@@ -677,6 +677,47 @@ TEST_CASE("optimizers: callback protocol and stop reasons") {
       CHECK(std::abs(f1 - old1) > 1e-6 * std::max(1.0, std::abs(f1)));
     }
   }
+  SUBCASE("loss change below tolerance at checkpoints (artistic-videos' lbfgs.lua)") {
+    // Rosenbrock (+ 10, so that relative changes shrink as it converges) without line search falls slowly and
+    // unevenly, so the checkpoint rule and the sliding window stop at different iterations.
+    HostObjective obj(backend, [](const Vec& v, Vec& g) { return 10.0 + rosenbrock(v, g); });
+    SplitMix64 r10(3, 10);
+    Vec start = uniform_vector(r10, 10, -2, 2);
+    start[0] = std::abs(start[0]);
+    Tensor x = upload(backend, start, vector_shape(10));
+    LbfgsParams p = lbfgs_params(LineSearch::none, 100, 1000);
+    p.learning_rate = 0.5;
+    p.tolerance_change = 1e-2;
+    p.tolerance_window = 5;
+    p.tolerance_rule = LbfgsParams::ToleranceRule::checkpoints;
+    Lbfgs lbfgs(backend, vector_shape(10), p);
+    std::vector<double> losses;
+    const OptimizeResult r = lbfgs.minimize(x, obj.objective(), [&](const IterationInfo& info, const Tensor&) {
+      losses.push_back(info.loss);
+      return true;
+    });
+    // lbfgs.lua: `if nIter % interval == 0 then if f_past ~= nil and abs(f - f_past) / f_past < tol then break
+    // end; f_past = f end`, replayed on the losses the run reported.
+    int want = -1;
+    double f_past = -1;
+    for (int k = 1; k < int(losses.size()) && want < 0; ++k) {
+      if (k % 5 != 0) continue;
+      if (f_past >= 0 && std::abs(losses[std::size_t(k)] - f_past) / f_past < 1e-2) want = k;
+      f_past = losses[std::size_t(k)];
+    }
+    CAPTURE(losses.size());
+    CAPTURE(r.stop_reason);
+    REQUIRE(want > 10);  // not the first possible checkpoint: the rule had something to decide
+    CHECK(r.stop_reason == "loss change below tolerance");
+    CHECK(r.iterations == want);
+    // The sliding window over the same losses would have stopped elsewhere.
+    int sliding = -1;
+    for (int k = 5; k < int(losses.size()) && sliding < 0; ++k)
+      if (std::abs(losses[std::size_t(k)] - losses[std::size_t(k - 5)]) <=
+          1e-2 * std::max(1.0, std::abs(losses[std::size_t(k)])))
+        sliding = k;
+    CHECK(sliding != want);
+  }
   SUBCASE("strong Wolfe: no step decreases f (a gradient of the wrong sign) -> no progress, x unchanged") {
     HostObjective obj(backend, [](const Vec& x, Vec& g) {
       double f = 0;

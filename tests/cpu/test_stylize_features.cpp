@@ -113,7 +113,7 @@ TEST_CASE("luminance-only transfer: the content's chroma comes back and the loss
   CHECK(matched.plane(1)[5] == matched.plane(0)[5]);  // three equal channels
 }
 
-TEST_CASE("style size: aspect kept by default, stretched to the output with style_stretch") {
+TEST_CASE("style size: aspect kept by default, stretched to the output with StyleFit::stretch") {
   CpuBackend be;
   const Image wide = make_style(64);  // square source; make it 64x16 below
   const Image style = resize_area(wide, 64, 16);
@@ -123,7 +123,7 @@ TEST_CASE("style size: aspect kept by default, stretched to the output with styl
   const Image a = keep.fit_style(style, 48, 96);  // output 96 wide, 48 high
   CHECK(a.w == 48);
   CHECK(a.h == 12);
-  o.style_stretch = true;
+  o.style_fit = StyleFit::stretch;
   Stylizer stretch(be, random_vgg19_weights(0, 1), o);
   const Image b = stretch.fit_style(style, 48, 96);
   CHECK(b.w == 48);

@@ -404,6 +404,58 @@ TEST_CASE("video: multi-pass runs alternate directions and keep every pass's fra
   CHECK(video_frame_path(dir / "out", 1, 3, 0) == dir / "out/pass1/frame_0001.png");
 }
 
+TEST_CASE("video: the multi-pass blends: linear, and normalized as artistic_video_multiPass.lua writes it") {
+  CpuBackend be;
+  const int h = 3, w = 4, n = h * w;
+  std::vector<float> own(3 * n), warped(3 * n), c(n);
+  for (int k = 0; k < 3 * n; ++k) {
+    own[k] = float(10 + 3 * k);
+    warped[k] = float(100 - 2 * k);
+  }
+  for (int k = 0; k < n; ++k) c[k] = float(k) / float(n - 1);  // 0 … 1
+  const Tensor to = be.from_host(own, Shape{1, 3, h, w}), tw = be.from_host(warped, Shape{1, 3, h, w});
+  const Tensor tc = be.from_host(c, Shape{1, 1, h, w});
+  Tensor diff = be.empty(Shape{1, 3, h, w}), weight = be.empty(Shape{1, 1, h, w}), x = be.empty(Shape{1, 3, h, w});
+  for (const double delta : {0.5, 0.2, 0.9}) {
+    CAPTURE(delta);
+    blend_pass(be, PassBlend::normalized, delta, to, tw, tc, diff, weight, x);
+    const std::vector<float> norm = be.to_host(x);
+    blend_pass(be, PassBlend::linear, delta, to, tw, tc, diff, weight, x);
+    const std::vector<float> lin = be.to_host(x);
+    const double a = (1 - delta) / delta;  // the anchor's blendWeight
+    for (int ch = 0; ch < 3; ++ch)
+      for (int k = 0; k < n; ++k) {
+        const int i = ch * n + k;
+        // img:add(cmul(warped, a·c)); divisor = 1 + a·c; img:cdiv(divisor)
+        const double anchor = (own[i] + a * c[k] * warped[i]) / (1 + a * c[k]);
+        CHECK(norm[i] == doctest::Approx(anchor).epsilon(1e-5));
+        CHECK(lin[i] == doctest::Approx(own[i] + (1 - delta) * c[k] * (warped[i] - own[i])).epsilon(1e-5));
+      }
+    // They agree where c is 0, and where c is 1 for δ = 0.5; in between, normalized gives the neighbour more.
+    CHECK(norm[0] == lin[0]);
+    if (delta == 0.5) CHECK(norm[n - 1] == doctest::Approx(lin[n - 1]));
+    CHECK(std::fabs(norm[n / 2] - own[n / 2]) > std::fabs(lin[n / 2] - own[n / 2]));
+  }
+}
+
+TEST_CASE("video: warping fills what enters from outside with the frame's mean or the mean pixel (0)") {
+  CpuBackend be;
+  std::vector<float> v(3 * 4 * 4);
+  for (std::size_t k = 0; k < v.size(); ++k) v[k] = float(k % 16) + 100.0f * float(k / 16);  // channel c: 100c + 0..15
+  const Tensor x = be.from_host(v, Shape{1, 3, 4, 4});
+  std::vector<float> far(2 * 16, 50.0f);  // every pixel samples 50 px to the right and below: outside
+  const Tensor flow = be.from_host(far, Shape{1, 2, 4, 4});
+  Tensor fill = be.empty(Shape{1, 3, 1, 1}), y = be.empty(Shape{1, 3, 4, 4});
+  warp_fill(be, WarpFill::frame_mean, x, fill);
+  be.warp(x, flow, fill, y);
+  std::vector<float> got = be.to_host(y);
+  for (int c = 0; c < 3; ++c) CHECK(got[std::size_t(16 * c)] == doctest::Approx(100.0 * c + 7.5));
+  warp_fill(be, WarpFill::mean_pixel, x, fill);
+  be.warp(x, flow, fill, y);
+  got = be.to_host(y);
+  for (float g : got) CHECK(g == 0.0f);
+}
+
 TEST_CASE("video: the resume fingerprint names every option enum by its CLI name, not by its number") {
   VideoOptions o;
   o.frame_init = FrameInit::prev;
@@ -417,6 +469,11 @@ TEST_CASE("video: the resume fingerprint names every option enum by its CLI name
   CHECK(d["loss"]["tv"] == "squared");
   CHECK(d["loss"]["style_form"] == "gatys");
   CHECK(d["optimizer"]["lbfgs"][1] == "strong-wolfe");
+  CHECK(d["optimizer"]["lbfgs"][5] == "sliding");
+  CHECK(d["style_fit"] == "longer-side");
+  CHECK(d["first_frame_init"] == "content");
+  CHECK(d["warp_fill"] == "frame-mean");
+  CHECK(d["pass_blend_rule"] == "linear");
   o.base.original_colors.reset();
   CHECK(o.describe()["original_colors"] == "none");
 }
