@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "engine/atomic_file.hpp"
 #include "engine/error.hpp"
 #include "engine/image.hpp"
 
@@ -45,35 +46,6 @@ std::pair<int, int> parse_header(const std::string& path, const std::string& byt
 }
 
 }  // namespace
-
-void write_file_atomic(const std::string& path, const std::string& bytes, bool overwrite) {
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    IMPASTO_CHECK(f != nullptr, "cannot write '" << path << "': " << std::strerror(errno));
-    const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    const int e = errno;
-    const bool closed = std::fclose(f) == 0;
-    if (!wrote || !closed) {
-      std::remove(tmp.c_str());
-      IMPASTO_FAIL("cannot write '" << path << "': " << std::strerror(wrote ? errno : e));
-    }
-  }
-  if (overwrite) {
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int e = errno;
-      std::remove(tmp.c_str());
-      IMPASTO_FAIL("cannot write '" << path << "': " << std::strerror(e));
-    }
-    return;
-  }
-  // link() fails with EEXIST instead of replacing: no window where an existing file could be lost.
-  const int linked = ::link(tmp.c_str(), path.c_str());
-  const int e = errno;
-  std::remove(tmp.c_str());
-  IMPASTO_CHECK(linked == 0, (e == EEXIST ? "'" + path + "' exists (use --force to overwrite)"
-                                          : "cannot write '" + path + "': " + std::strerror(e)));
-}
 
 std::pair<int, int> check_flo_header(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);

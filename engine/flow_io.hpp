@@ -48,8 +48,4 @@ void write_flo(const FlowField& flow, const std::string& path, bool overwrite);
 // vectors scaled by the size ratios, so that it describes the same motion at the new resolution.
 FlowField resize_flow(const FlowField& flow, int w, int h);
 
-// Writes bytes to path atomically (temporary file in the same folder, renamed into place); without overwrite
-// an existing path is an error. Used for .flo files and the video pipeline's state file.
-void write_file_atomic(const std::string& path, const std::string& bytes, bool overwrite);
-
 }  // namespace impasto

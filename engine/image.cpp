@@ -1,13 +1,11 @@
 // engine/image.cpp — images on the host (see image.hpp): decoding through stb_image with checks that stb
 // itself skips (truncated JPEG, PPM and BMP files decode silently there), encoding through stb_image_write
-// into memory and an atomic temp-file-and-rename write, separable area/bilinear resizing, and the network's
+// into memory and an atomic write (engine/atomic_file.hpp), separable area/bilinear resizing, and the network's
 // pre/post-processing (DESIGN.md "The math").
 #include "engine/image.hpp"
 
 #include <stb_image.h>
 #include <stb_image_write.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -20,6 +18,7 @@
 #include <fstream>
 #include <memory>
 
+#include "engine/atomic_file.hpp"
 #include "engine/error.hpp"
 #include "engine/text.hpp"
 #include "kernels/color.cuh"
@@ -222,31 +221,6 @@ void append_bytes(void* context, void* data, int size) {
   out->insert(out->end(), p, p + size);
 }
 
-// Writes all bytes to `path` (created or truncated); false with errno set on failure.
-bool write_whole_file(const std::string& path, const Bytes& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) return false;
-  const bool wrote = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const int write_errno = errno;
-  const bool closed = std::fclose(f) == 0;
-  if (!wrote) errno = write_errno;
-  return wrote && closed;
-}
-
-// Moves tmp onto path; without overwrite an existing path is never replaced, not even one that appeared
-// after the caller's check (renameat2 RENAME_NOREPLACE, where the file system supports it).
-bool move_into_place(const std::string& tmp, const std::string& path, bool overwrite) {
-#ifdef RENAME_NOREPLACE
-  if (!overwrite) {
-    if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0) return true;
-    if (errno != EINVAL && errno != ENOSYS) return false;  // EEXIST included
-  }
-#else
-  (void)overwrite;
-#endif
-  return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
 }  // namespace
 
 void write_image(const Image& img, const std::string& path, bool overwrite) {
@@ -278,18 +252,7 @@ void write_image(const Image& img, const std::string& path, bool overwrite) {
                                               kJpegQuality);
   IMPASTO_CHECK(ok && !encoded.empty(), "image '" << path << "': encoding failed");
 
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-  if (!write_whole_file(tmp, encoded)) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    IMPASTO_FAIL("cannot write image '" << path << "': " << std::strerror(e));
-  }
-  if (!move_into_place(tmp, path, overwrite)) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    if (e == EEXIST) IMPASTO_FAIL("'" << path << "' exists (use --force to overwrite)");
-    IMPASTO_FAIL("cannot write image '" << path << "': " << std::strerror(e));
-  }
+  write_file_atomic(path, encoded.data(), encoded.size(), overwrite);
 }
 
 // ---- resizing -------------------------------------------------------------------------------------------------

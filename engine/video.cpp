@@ -16,8 +16,10 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <thread>
 
+#include "engine/atomic_file.hpp"
 #include "engine/error.hpp"
 #include "engine/text.hpp"
 #include "kernels/color.cuh"
@@ -273,7 +275,7 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames, Resa
       }
       IMPASTO_CHECK(img.w == w0 && img.h == h0, "frame '" << path << "' is " << img.w << "x" << img.h
                                                           << ", the first frame is " << w0 << "x" << h0);
-      v.fingerprint.push_back({n, fs::file_size(path)});
+      v.fingerprint.push_back({n, sha256_file(path)});  // contents: a replaced frame of the same size differs
       v.frames.push_back(fit(std::move(img)));
     }
     v.description = input + " (" + std::to_string(names.size()) + " frames of " + std::to_string(w0) + "x" +
@@ -440,6 +442,144 @@ double warping_error(Backend& b, const Image& prev, const Image& cur, const Flow
   if (reliable_fraction) *reliable_fraction = double(n) / double(m);
   return n > 0 ? sum / (3.0 * double(n)) : 0.0;
 }
+
+namespace {
+
+// Whether `rel` names a file a video run writes in its --out folder: frame_NNNN.png, passK/frame_NNNN.png or
+// out.avi. Nothing else is ever removed, whatever a state file lists.
+bool is_output_name(const std::string& rel) {
+  static const std::regex names(R"((pass[1-9][0-9]{0,5}/)?frame_[0-9]{4,9}\.png|out\.avi)");
+  return std::regex_match(rel, names);
+}
+
+// The files a run of `passes` passes over `frames` frames may write, relative to its --out folder.
+std::vector<std::string> run_outputs(int passes, int frames) {
+  std::vector<std::string> out;
+  for (int p = 1; p <= passes; ++p)
+    for (int t = 0; t < frames; ++t) out.push_back(video_frame_path("", p, passes, t));
+  out.push_back("out.avi");
+  return out;
+}
+
+// Whether out_dir holds anything a video run would write (frames, pass folders, out.avi).
+bool holds_outputs(const std::string& out_dir) {
+  for (const auto& e : fs::directory_iterator(out_dir)) {
+    const std::string n = e.path().filename().string();
+    if (is_output_name(n) || (n.rfind("pass", 0) == 0 && e.is_directory())) return true;
+  }
+  return false;
+}
+
+// Before a run writes its state file: resume (same fingerprint), or start over where `force` allows, removing
+// only the files the previous run's state file lists (and its pass folders once empty). A folder without a
+// valid state file is never cleared.
+void prepare_out_dir(const std::string& out_dir, const std::string& fingerprint, bool force) {
+  const std::string state_path = (fs::path(out_dir) / kStateFile).string();
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(state_path, ec))) {
+    IMPASTO_CHECK(!holds_outputs(out_dir),
+                  "'" << out_dir << "' holds frame files but no " << kStateFile << " (not an impasto video run); "
+                      << "nothing there is removed: use another --out");
+    return;
+  }
+  VideoState old;
+  try {
+    old = read_video_state(state_path);
+  } catch (const Error& e) {
+    IMPASTO_FAIL(e.what() << "; nothing in '" << out_dir << "' is removed: use another --out");
+  }
+  if (old.fingerprint == fingerprint) return;
+  IMPASTO_CHECK(force, "'" << out_dir << "' holds a run with other options or inputs (" << kStateFile
+                           << "); use --force to start over there, or another --out");
+  std::vector<fs::path> folders;
+  for (const std::string& rel : old.outputs) {
+    const fs::path p = fs::path(out_dir) / rel;
+    // A pass folder must be a folder, not a link to somewhere else.
+    if (p.parent_path() != fs::path(out_dir)) {
+      if (!fs::is_directory(fs::symlink_status(p.parent_path(), ec))) continue;
+      folders.push_back(p.parent_path());
+    }
+    const fs::file_status st = fs::symlink_status(p, ec);
+    if (fs::is_regular_file(st) || fs::is_symlink(st)) fs::remove(p, ec);  // a link itself, never its target
+  }
+  for (const fs::path& f : folders) fs::remove(f, ec);  // only when empty
+}
+
+}  // namespace
+
+VideoState read_video_state(const std::string& path) {
+  constexpr std::uintmax_t kMaxBytes = 64u << 20;
+  std::error_code ec;
+  IMPASTO_CHECK(fs::is_regular_file(fs::symlink_status(path, ec)), "state file '" << path << "': not a regular file");
+  IMPASTO_CHECK(fs::file_size(path, ec) <= kMaxBytes, "state file '" << path << "': larger than 64 MiB");
+  std::ifstream in(path, std::ios::binary);
+  IMPASTO_CHECK(in.good(), "state file '" << path << "': cannot open");
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  auto check = [&](bool ok, const char* what) { IMPASTO_CHECK(ok, "state file '" << path << "': " << what); };
+  check(!j.is_discarded() && j.is_object(), "not valid JSON");
+  check(j.contains("version") && j["version"].is_number_integer() && (j["version"] == 1 || j["version"] == 2),
+        "unknown version");
+  check(j.contains("fingerprint") && j["fingerprint"].is_string(), "no fingerprint");
+  check(j.contains("described") && j["described"].is_object(), "no description of the run");
+  check(j.contains("complete") && j["complete"].is_boolean(), "no completion flag");
+  VideoState s;
+  s.fingerprint = j["fingerprint"].get<std::string>();
+  s.complete = j["complete"].get<bool>();
+  s.described = j["described"];
+  if (j["version"] == 2) {
+    check(j.contains("outputs") && j["outputs"].is_array(), "no list of outputs");
+    for (const auto& o : j["outputs"]) {
+      check(o.is_string() && is_output_name(o.get<std::string>()), "an output that is not a frame or out.avi");
+      s.outputs.push_back(o.get<std::string>());
+    }
+    return s;
+  }
+  // Version 1 (before the list): the outputs follow from the passes and the frame count it describes.
+  const nlohmann::json& d = s.described;
+  check(d.contains("frames") && d["frames"].is_number_integer() && d.contains("options") &&
+            d["options"].is_object() && d["options"].contains("passes") && d["options"]["passes"].is_number_integer(),
+        "no frame count or passes");
+  const long long frames = d["frames"].get<long long>(), passes = d["options"]["passes"].get<long long>();
+  check(frames >= 1 && passes >= 1 && frames * passes <= 10'000'000, "frame count or passes out of range");
+  s.outputs = run_outputs(int(passes), int(frames));
+  return s;
+}
+
+#ifdef IMPASTO_HAVE_OPENCV
+namespace {
+
+// out.avi (MJPG) from the final frames, through an AtomicFile: OpenCV's own AVI writer (no codec library in
+// between) writes the AtomicFile's library path, and since it does not report write errors, the file is read
+// back and must hold every frame before it is moved into place (a full disk leaves nothing under its name).
+void write_video_file(const std::string& path, const std::vector<std::string>& frame_paths, int w, int h, double fps) {
+  AtomicFile file(path);
+  const std::string name = file.path_for_library();
+  {
+    cv::VideoWriter writer(name, cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, cv::Size(w, h));
+    IMPASTO_CHECK(writer.isOpened(), "video '" << path << "': OpenCV cannot open an MJPG .avi writer");
+    cv::Mat bgr(h, w, CV_8UC3);  // (H,W,3) BGR 8-bit
+    for (const std::string& fp : frame_paths) {
+      const Image img = read_image(fp);
+      for (int i = 0; i < h; ++i) {
+        unsigned char* row = bgr.ptr<unsigned char>(i);
+        for (int j = 0; j < w; ++j)
+          for (int c = 0; c < 3; ++c)
+            row[3 * j + (2 - c)] = (unsigned char)std::clamp(int(img.plane(c)[std::size_t(i) * w + j] + 0.5f), 0, 255);
+      }
+      writer.write(bgr);
+    }
+  }
+  cv::VideoCapture check(name, cv::CAP_OPENCV_MJPEG);
+  int frames = 0;
+  for (cv::Mat m; check.isOpened() && check.read(m);) ++frames;
+  IMPASTO_CHECK(frames == int(frame_paths.size()),
+                "cannot write '" << path << "': it holds " << frames << " of " << frame_paths.size()
+                                 << " frames (" << file.size() << " bytes; a full disk?)");
+  file.commit(true);
+}
+
+}  // namespace
+#endif
 
 // ---- options -----------------------------------------------------------------------------------------------------
 
@@ -612,44 +752,18 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
                               {"styles", style_fingerprint},   {"frames", T},
                               {"size", {W, H}},                {"weights", weights_description_}};
   const std::string fingerprint = fnv1a_hex(described.dump());
-  auto any_frames = [&] {
-    for (int p = 1; p <= passes; ++p)
-      for (int t = 0; t < T; ++t)
-        if (fs::exists(video_frame_path(out_dir, p, passes, t))) return true;
-    for (const auto& e : fs::directory_iterator(out_dir)) {
-      const std::string n = e.path().filename().string();
-      if (n.rfind("frame_", 0) == 0 || n.rfind("pass", 0) == 0) return true;
-    }
-    return false;
-  };
-  auto clear_outputs = [&] {
-    for (const auto& e : fs::directory_iterator(out_dir)) {
-      const std::string n = e.path().filename().string();
-      const bool ours = (n.rfind("frame_", 0) == 0 && e.path().extension() == ".png") ||
-                        (n.rfind("pass", 0) == 0 && e.is_directory()) || n == "out.avi" || n == kStateFile;
-      if (ours) fs::remove_all(e.path());
-    }
-  };
-  if (fs::exists(state_path)) {
-    std::ifstream in(state_path);
-    nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
-    IMPASTO_CHECK(!old.is_discarded() || force, "state file '" << state_path
-                                                                << "' is not valid JSON (use --force to start over)");
-    const bool same = !old.is_discarded() && old.value("fingerprint", "") == fingerprint;
-    if (!same) {
-      IMPASTO_CHECK(force, "'" << out_dir << "' holds a run with other options or inputs (" << kStateFile
-                               << "); use --force to start over there, or another --out");
-      clear_outputs();
-    }
-  } else if (any_frames()) {
-    IMPASTO_CHECK(force, "'" << out_dir << "' holds frame files but no " << kStateFile
-                             << " (not an impasto video run); use --force to replace them, or another --out");
-    clear_outputs();
-  }
-  nlohmann::json state = {{"version", 1}, {"fingerprint", fingerprint}, {"described", described},
-                          {"complete", false}};
+  nlohmann::json state = {{"version", 2},    {"fingerprint", fingerprint},           {"described", described},
+                          {"complete", false}, {"outputs", run_outputs(passes, T)}};
+  prepare_out_dir(out_dir, fingerprint, force);
+  remove_stale_temps(out_dir);
   write_file_atomic(state_path, state.dump(2) + "\n", true);
-  for (int p = 1; p < passes; ++p) fs::create_directories(fs::path(out_dir) / ("pass" + std::to_string(p)));
+  for (int p = 1; p < passes; ++p) {
+    const fs::path folder = fs::path(out_dir) / ("pass" + std::to_string(p));
+    fs::create_directories(folder);
+    std::error_code ec;
+    IMPASTO_CHECK(fs::is_directory(fs::symlink_status(folder, ec)), "'" << folder.string() << "' is not a folder");
+    remove_stale_temps(folder.string());
+  }
 
   // ---- fixed per run: style images, the optimizer, scratch tensors ------------------------------------------
   std::vector<Tensor> style_x;
@@ -852,25 +966,7 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
   if (options_.write_video) {
     const double fps = options_.fps > 0 ? options_.fps : (video.fps > 0 ? video.fps : 24.0);
     const std::string path = (fs::path(out_dir) / "out.avi").string();
-    const std::string tmp = (fs::path(out_dir) / ("out.tmp-" + std::to_string(::getpid()) + ".avi")).string();
-    {
-      cv::VideoWriter writer(tmp, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, cv::Size(W, H));
-      IMPASTO_CHECK(writer.isOpened(), "video '" << path << "': OpenCV cannot open an MJPG .avi writer");
-      cv::Mat bgr(H, W, CV_8UC3);
-      for (const std::string& fp : result.frame_paths) {
-        const Image img = read_image(fp);
-        for (int i = 0; i < H; ++i) {
-          unsigned char* row = bgr.ptr<unsigned char>(i);
-          for (int j = 0; j < W; ++j)
-            for (int c = 0; c < 3; ++c)
-              row[3 * j + (2 - c)] = (unsigned char)std::clamp(int(img.plane(c)[std::size_t(i) * W + j] + 0.5f), 0, 255);
-        }
-        writer.write(bgr);
-      }
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    IMPASTO_CHECK(!ec, "video '" << path << "': cannot move into place: " << ec.message());
+    write_video_file(path, result.frame_paths, W, H, fps);
     result.video_path = path;
   }
 #endif

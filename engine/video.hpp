@@ -44,7 +44,7 @@ struct VideoFrames {
   std::vector<Image> frames;  // RGB 0..255 at the working size
   double fps = 0;             // of the input video; 0 when unknown (a folder)
   std::string description;    // "vtest.avi (795 frames of 768x576, 10 fps)"
-  nlohmann::json fingerprint; // what identifies the input (names and sizes, or the file's SHA-256)
+  nlohmann::json fingerprint; // what identifies the input (each frame's name and SHA-256, or the video file's)
 };
 // A folder (image files sorted by name: .png .jpg .jpeg .ppm .pgm .bmp) or a video file (needs OpenCV).
 // size: longer side (0 keeps the size), resized by `resampler` (engine/resample.hpp); max_frames: 0 = all.
@@ -238,6 +238,19 @@ class VideoStylizer {
   Vgg19 net_;
   std::string weights_description_;
 };
+
+// The resume state OUT/impasto-video.json: {"version": 2, "fingerprint", "described" (every option and input
+// that shapes the frames), "complete", "outputs" (the files the run may write, relative to OUT: frame_NNNN.png,
+// passK/frame_NNNN.png, out.avi)}. `--force` removes only what `outputs` lists, and only names of that form.
+struct VideoState {
+  std::string fingerprint;
+  bool complete = false;
+  std::vector<std::string> outputs;
+  nlohmann::json described;
+};
+// Reads and checks a state file (version 1, before the list, gets its outputs from its passes and frames);
+// throws a one-line Error "state file 'PATH': …" when it is not one.
+VideoState read_video_state(const std::string& path);
 
 // The frame file of frame t (0-based) in pass `pass` of `passes`: OUT/frame_0001.png for the last pass,
 // OUT/passK/frame_0001.png before.

@@ -17,6 +17,7 @@
 #include "engine/text.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
+#include "tools/log_file.hpp"
 #include "tools/options.hpp"
 
 namespace fs = std::filesystem;
@@ -178,18 +179,15 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", what.str().c_str());
     return;
   }
-  std::unique_ptr<std::ofstream> log;  // opened once the run is known to fit: a refused run leaves no file
-  if (!a.log_path.empty()) {
-    log = std::make_unique<std::ofstream>(a.log_path, std::ios::trunc);
-    IMPASTO_CHECK(log->good(), "log '" << a.log_path << "': cannot open for writing");
-  }
+  std::unique_ptr<LogFile> log;  // opened once the run is known to fit: a refused run leaves no file
+  if (!a.log_path.empty()) log = std::make_unique<LogFile>(a.log_path, "w");
   Progress progress(total, a.print_every, a.quiet);
   auto report = [&](const IterationReport& r, const Tensor& x) {
     progress.update(r);
     if (log) {
       nlohmann::json j = {{"iteration", r.iteration}, {"level", r.level}, {"loss", r.loss},      {"content", r.content},
                           {"style", r.style},         {"tv", r.tv},       {"seconds", r.seconds}};
-      *log << j.dump() << '\n' << std::flush;
+      log->line(j);
     }
     if (a.save_every > 0 && r.iteration > 0 && r.iteration % a.save_every == 0 && r.iteration < total)
       write_image(stylizer.to_image(x), snapshot_path(a.out, r.iteration), true);

@@ -16,6 +16,7 @@
 #include "engine/text.hpp"
 #include "engine/video.hpp"
 #include "tools/commands.hpp"
+#include "tools/log_file.hpp"
 #include "tools/options.hpp"
 #include "weights/weights.hpp"
 
@@ -167,8 +168,7 @@ void run_video(VideoArgs& a) {
   if (!a.quiet) std::fputs(memory.c_str(), stderr);
 
   const std::string log_path = a.log_path.empty() ? (fs::path(a.out) / "impasto-video.log").string() : a.log_path;
-  std::ofstream log(log_path, std::ios::app);
-  IMPASTO_CHECK(log.good(), "log '" << log_path << "': cannot open for writing");
+  LogFile log(log_path, "a");
 
   auto on_iteration = [&](const FrameReport& f, const IterationReport& r) {
     if (a.quiet || a.print_every <= 0 || r.iteration % a.print_every != 0) return;
@@ -190,20 +190,20 @@ void run_video(VideoArgs& a) {
                           {"loss_first", f.loss_first}, {"loss", f.loss},  {"content", f.content},
                           {"style", f.style},     {"tv", f.tv},           {"temporal", f.temporal},
                           {"seconds", f.seconds}, {"path", f.path}};
-      log << j.dump() << '\n' << std::flush;
+      log.line(j);
     }
   };
   const VideoResult r = stylizer.run(video, styles, style_fp, *flows, a.out, a.force, on_frame, on_iteration);
   if (r.stopped) {
     if (!a.quiet)
       std::fprintf(stderr, "impasto: stopped after %d new frames (--stop-after); rerun to resume\n", r.computed);
-    log << nlohmann::json{{"stopped", true}, {"computed", r.computed}}.dump() << '\n';
+    log.line({{"stopped", true}, {"computed", r.computed}});
     return;
   }
   nlohmann::json summary = {{"summary", true},          {"frames", r.frames},       {"computed", r.computed},
                             {"resumed", r.resumed},     {"flicker", r.flicker},     {"flicker_per_frame", r.flicker_per_frame},
                             {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path}};
-  log << summary.dump() << '\n' << std::flush;
+  log.line(summary);
   // The flicker line is printed even with --quiet: it is the run's result.
   std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
                "reliable pixels, 0..1 scale)%s%s\n",

@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/atomic_file.hpp"
 #include "engine/error.hpp"
 #include "weights/weights.hpp"
 
@@ -365,28 +366,6 @@ void write_float_dataset(hid_t group, const std::string& name, const std::vector
     fail(path, "cannot write dataset " + name + ": " + hdf5_message());
 }
 
-// The temporary file next to the destination; removed unless released after the rename.
-class TempFile {
- public:
-  explicit TempFile(const std::string& destination) {
-    std::string pattern = destination + ".tmp-XXXXXX";
-    const int fd = ::mkstemp(pattern.data());
-    if (fd < 0) fail(destination, "cannot create '" + pattern + "': " + std::strerror(errno));
-    ::close(fd);
-    name_ = pattern;
-  }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  ~TempFile() {
-    if (!name_.empty()) std::remove(name_.c_str());
-  }
-  const std::string& name() const { return name_; }
-  void release() { name_.clear(); }
-
- private:
-  std::string name_;
-};
-
 bool file_exists(const std::string& path) {
   struct stat info {};
   return ::lstat(path.c_str(), &info) == 0;
@@ -450,7 +429,7 @@ void save_keras_vgg19(const VggWeights& weights, const std::string& path, bool o
   }
   if (!overwrite && file_exists(path)) fail(path, "exists; use --force");
 
-  TempFile temp(path);
+  AtomicFile temp(path);  // HDF5 writes it by the name that only reaches this file
   {
     // No modification times in object headers: the same weights give the same bytes (and sha256) on every
     // export with the same HDF5 version.
@@ -460,8 +439,8 @@ void save_keras_vgg19(const VggWeights& weights, const std::string& path, bool o
         H5Pset_obj_track_times(file_create.get(), false) < 0 || H5Pset_obj_track_times(group_create.get(), false) < 0 ||
         H5Pset_obj_track_times(dataset_create.get(), false) < 0)
       fail(path, "cannot make HDF5 property lists: " + hdf5_message());
-    H5File file(H5Fcreate(temp.name().c_str(), H5F_ACC_TRUNC, file_create.get(), H5P_DEFAULT));
-    if (!file.valid()) fail(path, "cannot create '" + temp.name() + "': " + hdf5_message());
+    H5File file(H5Fcreate(temp.path_for_library().c_str(), H5F_ACC_TRUNC, file_create.get(), H5P_DEFAULT));
+    if (!file.valid()) fail(path, "cannot create '" + temp.temp_path() + "': " + hdf5_message());
 
     // Every layer of the Keras model, weightless ones included, so that Keras's load_weights accepts the file.
     std::vector<std::string> layer_names = {"input_1"};
@@ -498,32 +477,10 @@ void save_keras_vgg19(const VggWeights& weights, const std::string& path, bool o
       write_float_dataset(group.get(), kernel_name, {3, 3, ci, co}, keras, dataset_create.get(), path);
       write_float_dataset(group.get(), bias_name, {co}, c.b, dataset_create.get(), path);
     }
-    if (!file.close()) fail(path, "cannot finish writing '" + temp.name() + "': " + hdf5_message());
+    if (!file.close()) fail(path, "cannot finish writing '" + temp.temp_path() + "': " + hdf5_message());
   }
 
-  // Make the data durable before the rename, and give the file the permissions a plain create would.
-  const int fd = ::open(temp.name().c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::chmod(temp.name().c_str(), 0666 & ~mask);
-
-  if (overwrite) {
-    if (std::rename(temp.name().c_str(), path.c_str()) != 0)
-      fail(path, "cannot rename '" + temp.name() + "' to it: " + std::strerror(errno));
-  } else if (::link(temp.name().c_str(), path.c_str()) != 0) {  // link refuses to replace: no race
-    if (errno == EEXIST) fail(path, "exists; use --force");
-    if (file_exists(path)) fail(path, "exists; use --force");
-    if (std::rename(temp.name().c_str(), path.c_str()) != 0)  // a filesystem without hard links
-      fail(path, "cannot rename '" + temp.name() + "' to it: " + std::strerror(errno));
-    temp.release();
-    return;
-  }
-  if (!overwrite) std::remove(temp.name().c_str());
-  temp.release();
+  temp.commit(overwrite);
 }
 
 VggWeights load_weights_spec(const std::string& spec, int layers) {
