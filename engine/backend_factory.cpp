@@ -17,7 +17,7 @@ std::string cuda_unavailable_reason() { return cuda_available() ? "" : cuda_devi
 #else
 bool cuda_available() { return false; }
 std::string cuda_unavailable_reason() {
-  return "this build of impasto has no CUDA backend (configured without nvcc/cuDNN)";
+  return "this build of impasto has no CUDA backend (configured without nvcc/cuDNN); use --device cpu";
 }
 #endif
 

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "engine/atomic_file.hpp"
+#include "engine/files.hpp"
 #include "engine/error.hpp"
 #include "engine/image.hpp"
 
@@ -48,6 +48,7 @@ std::pair<int, int> parse_header(const std::string& path, const std::string& byt
 }  // namespace
 
 std::pair<int, int> check_flo_header(const std::string& path) {
+  check_input_file(path, "flow file", 12 + std::uintmax_t(kMaxFloSide) * kMaxFloSide * 8);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   IMPASTO_CHECK(in.good(), "flow file '" << path << "': cannot open (" << std::strerror(errno) << ")");
   const std::uint64_t size = std::uint64_t(in.tellg());
@@ -60,6 +61,7 @@ std::pair<int, int> check_flo_header(const std::string& path) {
 
 FlowField read_flo(const std::string& path) {
   IMPASTO_CHECK(little_endian(), "flow file '" << path << "': .flo reading needs a little-endian machine");
+  check_input_file(path, "flow file", 12 + std::uintmax_t(kMaxFloSide) * kMaxFloSide * 8);
   std::ifstream in(path, std::ios::binary);
   IMPASTO_CHECK(in.good(), "flow file '" << path << "': cannot open (" << std::strerror(errno) << ")");
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

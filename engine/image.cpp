@@ -1,7 +1,7 @@
-// engine/image.cpp — images on the host (see image.hpp): decoding through stb_image with checks that stb
-// itself skips (truncated JPEG, PPM and BMP files decode silently there), encoding through stb_image_write
-// into memory and an atomic write (engine/atomic_file.hpp), separable area/bilinear resizing, and the network's
-// pre/post-processing (DESIGN.md "The math").
+// engine/image.cpp — images on the host (see image.hpp): decoding (PNG and JPEG through libpng and libjpeg,
+// engine/image_codecs.*; PPM and BMP through stb_image, with the completeness checks stb itself skips),
+// encoding through stb_image_write into memory and an atomic write (engine/files.hpp), separable area/bilinear
+// resizing, and the network's pre/post-processing (DESIGN.md "The math").
 #include "engine/image.hpp"
 
 #include <stb_image.h>
@@ -18,7 +18,8 @@
 #include <fstream>
 #include <memory>
 
-#include "engine/atomic_file.hpp"
+#include "engine/files.hpp"
+#include "engine/image_codecs.hpp"
 #include "engine/error.hpp"
 #include "engine/text.hpp"
 #include "kernels/color.cuh"
@@ -29,9 +30,9 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<unsigned char>;
 
-// Larger images are certainly a mistake (or a corrupt header); kMaxPixels (image.hpp) bounds the area.
-constexpr long long kMaxSide = 32768;
 constexpr int kJpegQuality = 95;
+// Larger than any image impasto can hold compressed (kMaxPixels × 3 bytes, PPM) plus headers.
+constexpr std::uintmax_t kMaxImageFileBytes = std::uintmax_t(3) * kMaxPixels + (1u << 20);
 
 // ---- reading ----------------------------------------------------------------------------------------------
 
@@ -137,10 +138,7 @@ bool bmp_complete(const Bytes& b) {
 }
 
 Bytes read_file(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  IMPASTO_CHECK(fs::exists(st), "image '" << path << "': no such file");
-  IMPASTO_CHECK(!fs::is_directory(st), "image '" << path << "': is a directory, not an image file");
+  check_input_file(path, "image", kMaxImageFileBytes);
   std::ifstream in(path, std::ios::binary);
   IMPASTO_CHECK(in, "image '" << path << "': cannot open (" << std::strerror(errno) << ")");
   Bytes bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -159,6 +157,22 @@ struct StbFree {
   void operator()(unsigned char* p) const { stbi_image_free(p); }
 };
 
+// PPM/PGM and BMP through stb_image (after the completeness checks above).
+codec::Decoded decode_stb(const Bytes& bytes, const std::string& path, bool gray) {
+  const int size = int(bytes.size());
+  int w = 0, h = 0, file_channels = 0;
+  IMPASTO_CHECK(stbi_info_from_memory(bytes.data(), size, &w, &h, &file_channels),
+                "image '" << path << "': corrupt or truncated (" << stb_reason() << ")");
+  codec::check_size(path, w, h);
+  const int load_channels = (gray && file_channels <= 2) ? 1 : 3;
+  std::unique_ptr<unsigned char, StbFree> pixels(
+      stbi_load_from_memory(bytes.data(), size, &w, &h, &file_channels, load_channels));
+  IMPASTO_CHECK(pixels != nullptr, "image '" << path << "': corrupt or truncated (" << stb_reason() << ")");
+  codec::Decoded d{w, h, load_channels, {}};
+  d.pixels.assign(pixels.get(), pixels.get() + std::size_t(w) * h * load_channels);
+  return d;
+}
+
 }  // namespace
 
 Image read_image(const std::string& path, int channels) {
@@ -176,22 +190,13 @@ Image read_image(const std::string& path, int channels) {
                                                 : true;  // stb fails on a short PNG chunk or a missing IEND
   IMPASTO_CHECK(complete, "image '" << path << "': truncated file (" << bytes.size() << " bytes)");
 
-  const int size = int(bytes.size());
-  int w = 0, h = 0, file_channels = 0;
-  IMPASTO_CHECK(stbi_info_from_memory(bytes.data(), size, &w, &h, &file_channels),
-                "image '" << path << "': corrupt or truncated (" << stb_reason() << ")");
-  IMPASTO_CHECK(w > 0 && h > 0 && w <= kMaxSide && h <= kMaxSide && (long long)w * h <= kMaxPixels,
-                "image '" << path << "': " << w << "x" << h << " pixels is too large (limit " << kMaxSide
-                          << " per side, " << kMaxPixels << " pixels)");
-
   // Gray files load as one channel; color files as RGB, reduced to luminance below when gray is wanted
-  // (in float, so no rounding to 8 bits; stb's own reduction rounds).
-  const bool file_gray = file_channels <= 2;
-  const int load_channels = (channels == 1 && file_gray) ? 1 : 3;
-  std::unique_ptr<unsigned char, StbFree> pixels(
-      stbi_load_from_memory(bytes.data(), size, &w, &h, &file_channels, load_channels));
-  IMPASTO_CHECK(pixels != nullptr,
-                "image '" << path << "': corrupt or truncated (" << stb_reason() << ")");
+  // (in float, so no rounding to 8 bits; the decoders' own reduction rounds).
+  const bool gray = channels == 1;
+  codec::Decoded d = format == Format::png    ? codec::decode_png(bytes.data(), bytes.size(), path, gray)
+                     : format == Format::jpeg ? codec::decode_jpeg(bytes.data(), bytes.size(), path, gray)
+                                              : decode_stb(bytes, path, gray);
+  const int w = d.w, h = d.h, load_channels = d.channels;
 
   Image img;
   img.c = channels;
@@ -199,7 +204,7 @@ Image read_image(const std::string& path, int channels) {
   img.w = w;
   img.data.resize(std::size_t(channels) * h * w);  // (C,H,W)
   const std::size_t m = std::size_t(h) * w;
-  const unsigned char* p = pixels.get();  // (H,W,load_channels) interleaved
+  const unsigned char* p = d.pixels.data();  // (H,W,load_channels) interleaved
   for (std::size_t i = 0; i < m; ++i) {
     const unsigned char* px = p + i * load_channels;
     if (channels == load_channels) {
@@ -348,7 +353,7 @@ Image resize_area(const Image& img, int w, int h) {
 }
 
 ImageSize longer_side_size(int h, int w, int size) {
-  IMPASTO_CHECK(size > 0, "resize_longer_side: size must be positive, got " << size);
+  IMPASTO_CHECK(size > 0 && size <= kMaxSide, "a longer side of " << size << " pixels (it must be 1.." << kMaxSide << ")");
   IMPASTO_CHECK(h > 0 && w > 0, "resize_longer_side: the image " << w << "x" << h << " is empty");
   const double scale = double(size) / std::max(w, h);
   return {std::max(1, int(std::lround(h * scale))), std::max(1, int(std::lround(w * scale)))};

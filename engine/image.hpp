@@ -32,8 +32,10 @@ struct ImageSize {
 };
 ImageSize longer_side_size(int h, int w, int size);
 
-// The largest picture impasto reads or makes (2^27 pixels: 1.5 GiB as float RGB).
+// The largest picture impasto reads or makes (2^27 pixels: 1.5 GiB as float RGB), and its longest side
+// (longer is certainly a mistake or a corrupt header).
 inline constexpr long long kMaxPixels = 1LL << 27;
+inline constexpr int kMaxSide = 32768;
 // A one-line Error naming `what` unless img is a non-empty (C,H,W) image whose data has C·H·W values.
 void check_image(const Image& img, const char* what);
 

@@ -154,6 +154,8 @@ ImageSize resampled_size(int h, int w, int size, Resampler r) {
 
 int scaled_side(int longer, double k, Resampler r) {
   const double v = longer * k;
+  IMPASTO_CHECK(std::isfinite(v) && v <= kMaxSide,
+                "--style-scale " << k << " makes a style " << v << " pixels on a side (the limit is " << kMaxSide << ")");
   const int side = r == Resampler::area ? int(std::lround(v)) : r == Resampler::torch ? int(std::ceil(v)) : int(v);
   return std::max(side, 1);
 }
@@ -164,7 +166,8 @@ ImageSize area_matched_size(ImageSize style, int h, int w, double k, Resampler r
   const double s = k * std::sqrt(double(h) * double(w) / (double(style.h) * double(style.w)));
   auto side = [&](int n) {
     const double v = double(n) * s;
-    IMPASTO_CHECK(v <= double(kMaxPixels), "area_matched_size: a side of " << v << " pixels");
+    IMPASTO_CHECK(v <= kMaxSide, "--style-scale " << k << " makes a style " << v << " pixels on a side (the limit is "
+                                                 << kMaxSide << ")");
     return std::max(1, r == Resampler::area ? int(std::lround(v)) : int(v));
   };
   return {side(style.h), side(style.w)};

@@ -57,6 +57,8 @@ ImageSize Stylizer::style_size(const StylizeOptions& options, ImageSize style, i
   const double k = options.style_scale;
   switch (options.style_fit) {
     case StyleFit::stretch:
+      IMPASTO_CHECK(std::max(out_h, out_w) * k <= kMaxSide, "--style-scale " << k << " makes a style more than "
+                                                                            << kMaxSide << " pixels on a side");
       return {std::max(1, int(std::lround(out_h * k))), std::max(1, int(std::lround(out_w * k)))};
     case StyleFit::area:
       return area_matched_size(style, out_h, out_w, k, options.resample);

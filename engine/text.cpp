@@ -1,6 +1,7 @@
 // engine/text.cpp — see text.hpp.
 #include "engine/text.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -38,6 +39,25 @@ std::string fnv1a_hex(const std::string& s, int digits) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
   return std::string(buf + 16 - digits);
+}
+
+int json_nesting_depth(const std::string& text) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character, whatever it is
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 }  // namespace impasto

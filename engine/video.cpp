@@ -19,7 +19,7 @@
 #include <regex>
 #include <thread>
 
-#include "engine/atomic_file.hpp"
+#include "engine/files.hpp"
 #include "engine/error.hpp"
 #include "engine/text.hpp"
 #include "kernels/color.cuh"
@@ -284,7 +284,10 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames, Resa
   }
   IMPASTO_CHECK(fs::is_regular_file(input, ec), "input '" << input << "' is neither a folder of frames nor a file");
 #ifdef IMPASTO_HAVE_OPENCV
-  cv::VideoCapture cap(input);
+  // FFmpeg, else OpenCV's own AVI/MJPEG reader; not the other backends OpenCV would probe (GStreamer prints
+  // errors for every file it cannot take and leaks memory while probing).
+  cv::VideoCapture cap(input, cv::CAP_FFMPEG);
+  if (!cap.isOpened()) cap.open(input, cv::CAP_OPENCV_MJPEG);
   IMPASTO_CHECK(cap.isOpened(), "video '" << input << "': cannot open (not a video OpenCV can decode)");
   v.fps = cap.get(cv::CAP_PROP_FPS);
   if (!(v.fps > 0 && v.fps < 1000)) v.fps = 0;
@@ -304,6 +307,14 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames, Resa
     v.frames.push_back(fit(std::move(img)));
   }
   IMPASTO_CHECK(!v.frames.empty(), "video '" << input << "': no frames could be decoded");
+  // A truncated file decodes its first frames and then stops: fewer than its header promises is an error.
+  const double reported = cap.get(cv::CAP_PROP_FRAME_COUNT);
+  if (reported > 0 && reported < 1e9) {
+    const int expected = max_frames > 0 ? std::min(max_frames, int(reported)) : int(reported);
+    IMPASTO_CHECK(int(v.frames.size()) >= expected,
+                  "video '" << input << "': decoded " << v.frames.size() << " of its " << int(reported)
+                            << " frames (truncated or damaged; --frames " << v.frames.size() << " uses those)");
+  }
   v.fingerprint = {{"file", fs::path(input).filename().string()}, {"sha256", sha256_file(input)}};
   char fps[32];
   std::snprintf(fps, sizeof fps, "%.4g", v.fps);
@@ -331,7 +342,7 @@ std::unique_ptr<FlowProvider> make_flow_dir_provider(const std::string& dir, int
       const std::string path = (fs::path(dir) / name).string();
       IMPASTO_CHECK(fs::exists(path), "flow file '" << path << "' is missing (frames " << (name == flo_name(a, b) ? a : b) + 1
                                                     << " -> " << (name == flo_name(a, b) ? b : a) + 1 << ")");
-      check_flo_header(path);
+      read_flo(path);  // every value, before any frame is computed (one file in memory at a time)
     }
   return p;
 }
@@ -514,8 +525,10 @@ VideoState read_video_state(const std::string& path) {
   IMPASTO_CHECK(fs::file_size(path, ec) <= kMaxBytes, "state file '" << path << "': larger than 64 MiB");
   std::ifstream in(path, std::ios::binary);
   IMPASTO_CHECK(in.good(), "state file '" << path << "': cannot open");
-  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto check = [&](bool ok, const char* what) { IMPASTO_CHECK(ok, "state file '" << path << "': " << what); };
+  check(json_nesting_depth(text) <= 64, "nested more than 64 levels deep");
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   check(!j.is_discarded() && j.is_object(), "not valid JSON");
   check(j.contains("version") && j["version"].is_number_integer() && (j["version"] == 1 || j["version"] == 2),
         "unknown version");
@@ -540,7 +553,8 @@ VideoState read_video_state(const std::string& path) {
             d["options"].is_object() && d["options"].contains("passes") && d["options"]["passes"].is_number_integer(),
         "no frame count or passes");
   const long long frames = d["frames"].get<long long>(), passes = d["options"]["passes"].get<long long>();
-  check(frames >= 1 && passes >= 1 && frames * passes <= 10'000'000, "frame count or passes out of range");
+  check(frames >= 1 && frames <= 10'000'000 && passes >= 1 && passes <= 1000 && frames * passes <= 10'000'000,
+        "frame count or passes out of range");
   s.outputs = run_outputs(int(passes), int(frames));
   return s;
 }
@@ -548,14 +562,17 @@ VideoState read_video_state(const std::string& path) {
 #ifdef IMPASTO_HAVE_OPENCV
 namespace {
 
-// out.avi (MJPG) from the final frames, through an AtomicFile: OpenCV's own AVI writer (no codec library in
-// between) writes the AtomicFile's library path, and since it does not report write errors, the file is read
-// back and must hold every frame before it is moved into place (a full disk leaves nothing under its name).
+// out.avi (MJPG) from the final frames, through an AtomicFile (OpenCV writes its library path: FFmpeg where
+// OpenCV has it, else OpenCV's own AVI writer). OpenCV does not report write errors, so the file is read back
+// and must hold every frame before it is moved into place (a full disk leaves nothing under its name).
 void write_video_file(const std::string& path, const std::vector<std::string>& frame_paths, int w, int h, double fps) {
   AtomicFile file(path);
   const std::string name = file.path_for_library();
+  const int fourcc = cv::VideoWriter::fourcc('M', 'J', 'P', 'G');
+  int api = cv::CAP_FFMPEG;
   {
-    cv::VideoWriter writer(name, cv::CAP_OPENCV_MJPEG, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, cv::Size(w, h));
+    cv::VideoWriter writer(name, api, fourcc, fps, cv::Size(w, h));
+    if (!writer.isOpened()) writer.open(name, api = cv::CAP_OPENCV_MJPEG, fourcc, fps, cv::Size(w, h));
     IMPASTO_CHECK(writer.isOpened(), "video '" << path << "': OpenCV cannot open an MJPG .avi writer");
     cv::Mat bgr(h, w, CV_8UC3);  // (H,W,3) BGR 8-bit
     for (const std::string& fp : frame_paths) {
@@ -569,7 +586,7 @@ void write_video_file(const std::string& path, const std::vector<std::string>& f
       writer.write(bgr);
     }
   }
-  cv::VideoCapture check(name, cv::CAP_OPENCV_MJPEG);
+  cv::VideoCapture check(name, api);
   int frames = 0;
   for (cv::Mat m; check.isOpened() && check.read(m);) ++frames;
   IMPASTO_CHECK(frames == int(frame_paths.size()),

@@ -68,8 +68,7 @@ class FlowProvider {
 };
 // .flo files in dir: forward_I_J.flo (I → J, I < J) and backward_J_I.flo, 1-based frame numbers (the naming
 // of Ruder et al.'s makeOptFlow.sh); resized to w×h when they have another size. When `pairs` is given, every
-// file they need must exist with a valid .flo header and size (checked at once, before any work; the values
-// are checked when a file is read).
+// file they need must exist and be a valid .flo file, values included (all read once, before any work).
 std::unique_ptr<FlowProvider> make_flow_dir_provider(const std::string& dir, int w, int h,
                                                      const std::vector<std::pair<int, int>>& pairs = {});
 // Computes the flows of `pairs` (a < b; both directions each) with `method` on a background thread, in the

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "engine/error.hpp"
+#include "engine/files.hpp"
 #include "engine/text.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
@@ -40,14 +41,18 @@ struct Args {
 void add_command_options(CLI::App* c, Args& a, bool with_content) {
   add_objective_options(c, a.obj, with_content ? Command::stylize : Command::texture);
   c->add_option("--out", a.out, "Output image (.png or .jpg)")->required();
-  c->add_option("--iterations", a.obj.iterations, "Optimizer iterations (per pyramid level)")->capture_default_str();
+  c->add_option("--iterations", a.obj.iterations, "Optimizer iterations (per pyramid level)")
+      ->check(CLI::Range(0, kMaxIterations))->capture_default_str();
   c->add_option("--pyramid", a.pyramid, "Coarse-to-fine levels, each twice the size of the one before (1: single scale)")
-      ->capture_default_str();
+      ->check(CLI::Range(1, 12))->capture_default_str();
   c->add_option("--pyramid-iterations", a.pyramid_iterations, "Iterations per level, coarsest first, e.g. 200,100,50")
-      ->delimiter(',');
-  c->add_option("--time-limit", a.time_limit, "Stop after this many seconds (0: no limit)");
-  c->add_option("--print-every", a.print_every, "Print the losses every N iterations (0: only first and last)");
-  c->add_option("--save-every", a.save_every, "Write OUT_NNNN.png every N iterations");
+      ->delimiter(',')->check(CLI::Range(0, kMaxIterations));
+  c->add_option("--time-limit", a.time_limit, "Stop after this many seconds (0: no limit)")
+      ->check(CLI::Range(0.0, 1e9));
+  c->add_option("--print-every", a.print_every, "Print the losses every N iterations (0: only first and last)")
+      ->check(CLI::Range(0, kMaxIterations));
+  c->add_option("--save-every", a.save_every, "Write OUT_NNNN.png every N iterations")
+      ->check(CLI::Range(0, kMaxIterations));
   c->add_option("--log", a.log_path, "Write one JSON line per iteration to this file");
   c->add_flag("--force", a.force, "Overwrite existing output files");
   c->add_flag("--quiet", a.quiet, "Only errors");
@@ -58,7 +63,10 @@ void check_output_path(const std::string& path, bool force, const char* what) {
   const std::string ext = lower_extension(path);
   IMPASTO_CHECK(ext == ".png" || ext == ".jpg" || ext == ".jpeg",
                 what << " '" << path << "': unsupported extension (use .png or .jpg)");
-  IMPASTO_CHECK(force || !fs::exists(path), what << " '" << path << "' exists (use --force to overwrite)");
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(path, ec);  // a dangling link exists too
+  IMPASTO_CHECK(!fs::is_directory(st), what << " '" << path << "' is a folder");
+  IMPASTO_CHECK(force || !fs::exists(st), what << " '" << path << "' exists (use --force to overwrite)");
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
   IMPASTO_CHECK(fs::is_directory(dir), what << " '" << path << "': folder '" << dir.string() << "' does not exist");
@@ -70,6 +78,43 @@ std::string snapshot_path(const std::string& out, int iteration) {
   char num[32];
   std::snprintf(num, sizeof num, "_%04d", iteration);
   return (p.parent_path() / (p.stem().string() + num + p.extension().string())).string();
+}
+
+// --save-every's snapshots are impasto's own files: OUT.impasto-snapshots.json lists those a run of this --out
+// planned, so that the next run (after a crash, say) may overwrite them without --force, while a file of the same
+// name that no run listed is still refused.
+std::string snapshot_manifest(const std::string& out) { return out + ".impasto-snapshots.json"; }
+
+std::vector<std::string> listed_snapshots(const std::string& out) {
+  const std::string path = snapshot_manifest(out);
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::symlink_status(path, ec)) || fs::file_size(path, ec) > (16u << 20)) return {};
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (json_nesting_depth(text) > 64) return {};
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  std::vector<std::string> names;
+  if (j.is_object() && j.contains("snapshots") && j["snapshots"].is_array())
+    for (const auto& n : j["snapshots"])
+      if (n.is_string()) names.push_back(n.get<std::string>());
+  return names;
+}
+
+// Checks every snapshot path up front; returns the manifest's list (empty: no snapshots), which the run writes
+// before it writes any snapshot.
+std::vector<std::string> plan_snapshots(const Args& a, int total) {
+  if (a.save_every <= 0 || a.save_every >= total) return {};
+  const long long count = (static_cast<long long>(total) - 1) / a.save_every;
+  IMPASTO_CHECK(count <= 100000, "--save-every " << a.save_every << " would write " << count << " snapshots (at most 100000)");
+  std::vector<std::string> listed = listed_snapshots(a.out);
+  for (long long i = a.save_every; i < total; i += a.save_every) {
+    const std::string p = snapshot_path(a.out, int(i));
+    const std::string name = fs::path(p).filename().string();
+    const bool ours = std::find(listed.begin(), listed.end(), name) != listed.end();
+    check_output_path(p, a.force || ours, "snapshot");
+    if (!ours) listed.push_back(name);
+  }
+  return listed;
 }
 
 StylizeOptions make_options(const Args& a) {
@@ -115,8 +160,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   if (texture) options.loss.content_layers.clear();
   options.validate();
   const int total = options.total_iterations();  // all pyramid levels
-  if (a.save_every > 0)
-    for (int i = a.save_every; i < total; i += a.save_every) check_output_path(snapshot_path(a.out, i), a.force, "snapshot");
+  const std::vector<std::string> snapshots = plan_snapshots(a, total);
   IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.obj.styles.size(),
                 "--style-mask: " << a.masks.size() << " masks for " << a.obj.styles.size() << " styles (give one per style)");
 
@@ -179,6 +223,11 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", what.str().c_str());
     return;
   }
+  if (!snapshots.empty()) {
+    const nlohmann::json manifest = {{"output", fs::path(a.out).filename().string()}, {"snapshots", snapshots}};
+    write_file_atomic(snapshot_manifest(a.out), manifest.dump(1) + "\n", true);
+  }
+  remove_stale_temps(fs::path(a.out).parent_path().empty() ? "." : fs::path(a.out).parent_path().string());
   std::unique_ptr<LogFile> log;  // opened once the run is known to fit: a refused run leaves no file
   if (!a.log_path.empty()) log = std::make_unique<LogFile>(a.log_path, "w");
   Progress progress(total, a.print_every, a.quiet);
@@ -225,7 +274,8 @@ void add_stylize_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand("stylize", "Stylize one image (Gatys et al. 2016)");
   c->add_option("--content", a->content, "Content image")->required();
   add_command_options(c, *a, true);
-  c->add_option("--size", a->obj.size, "Longer side of the output in pixels (0: the content's size)")->capture_default_str();
+  c->add_option("--size", a->obj.size, "Longer side of the output in pixels (0: the content's size)")
+      ->check(CLI::Range(0, kMaxSide))->capture_default_str();
   c->add_option("--style-mask", a->masks, "One grayscale mask per style (any size, resized to the output): white where that style applies");
   c->add_option("--init", a->obj.init, "content | noise | style | FILE")->capture_default_str();
   c->add_flag("--luminance-only", a->luminance_only,
@@ -239,7 +289,8 @@ void add_stylize_command(CLI::App& app) {
   auto t = std::make_shared<Args>();
   CLI::App* tc = app.add_subcommand("texture", "Synthesize a texture from noise (style terms only)");
   add_command_options(tc, *t, false);
-  tc->add_option("--size", t->obj.size, "Output width and height in pixels")->capture_default_str();
+  tc->add_option("--size", t->obj.size, "Output width and height in pixels")->check(CLI::Range(1, kMaxSide))
+      ->capture_default_str();
   tc->add_flag("--native-style-scale", t->obj.native_style_scale,
                "Keep each style at its own size (x --style-scale) instead of scaling it to the output: strokes keep "
                "their pixel size, and a style much larger than the output leaves its edges flat");

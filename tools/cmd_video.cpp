@@ -219,11 +219,14 @@ void add_video_command(CLI::App& app) {
   c->add_option("--input", a->input, "Video file (needs OpenCV) or folder of frames (sorted by name)")->required();
   c->add_option("--out", a->out, "Output folder: frame_0001.png ..., out.avi, impasto-video.json")->required();
   add_objective_options(c, a->obj, Command::video);
-  c->add_option("--size", a->obj.size, "Longer side of the frames in pixels (0: the input's)")->capture_default_str();
-  c->add_option("--frames", a->frames, "Use only the first N frames (0: all)")->capture_default_str();
-  c->add_option("--iterations", a->obj.iterations, "Iterations of the first frame")->capture_default_str();
-  c->add_option("--frame-iterations", a->frame_iterations, "Iterations of every later frame (and of passes >= 2)")
+  c->add_option("--size", a->obj.size, "Longer side of the frames in pixels (0: the input's)")
+      ->check(CLI::Range(0, kMaxSide))->capture_default_str();
+  c->add_option("--frames", a->frames, "Use only the first N frames (0: all)")->check(CLI::Range(0, kMaxCount))
       ->capture_default_str();
+  c->add_option("--iterations", a->obj.iterations, "Iterations of the first frame")
+      ->check(CLI::Range(0, kMaxIterations))->capture_default_str();
+  c->add_option("--frame-iterations", a->frame_iterations, "Iterations of every later frame (and of passes >= 2)")
+      ->check(CLI::Range(0, kMaxIterations))->capture_default_str();
   c->add_option("--temporal-weight", a->temporal_weight, "Temporal weight γ (0: no temporal loss)")->capture_default_str();
   c->add_option("--temporal-offsets", a->temporal_offsets, "Frame offsets J of the temporal loss: 1 (short-term) or e.g. 1,2,4 (long-term)")
       ->capture_default_str();
@@ -235,8 +238,10 @@ void add_video_command(CLI::App& app) {
                 "What warping gives pixels from outside the frame: " + choices(enum_names<WarpFill>()) +
                     " (frame-mean: the warped frame's mean color; mean-pixel: the network's mean pixel)")
       ->check(CLI::IsMember(enum_names<WarpFill>()))->capture_default_str();
-  c->add_option("--passes", a->passes, "Multi-pass: number of alternating passes (Ruder et al. 2018)")->capture_default_str();
-  c->add_option("--temporal-from-pass", a->temporal_from_pass, "Temporal loss in passes >= K")->capture_default_str();
+  c->add_option("--passes", a->passes, "Multi-pass: number of alternating passes (Ruder et al. 2018)")
+      ->check(CLI::Range(1, 1000))->capture_default_str();
+  c->add_option("--temporal-from-pass", a->temporal_from_pass, "Temporal loss in passes >= K")
+      ->check(CLI::Range(1, 1000))->capture_default_str();
   c->add_option("--pass-blend", a->pass_blend, "Multi-pass δ: own share of a frame's init where the neighbour is reliable")
       ->capture_default_str();
   c->add_option("--pass-blend-rule", a->pass_blend_rule,
@@ -246,12 +251,15 @@ void add_video_command(CLI::App& app) {
   c->add_option("--flow", a->flow, "Optical flow: dis | dis-fast | dis-ultrafast | farneback | deepflow (OpenCV)")
       ->capture_default_str();
   c->add_option("--flow-dir", a->flow_dir, "Read flows from .flo files: forward_I_J.flo, backward_J_I.flo (1-based)");
-  c->add_option("--flow-ahead", a->flow_ahead, "Frames the flow thread may run ahead")->capture_default_str();
+  c->add_option("--flow-ahead", a->flow_ahead, "Frames the flow thread may run ahead")->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   c->add_option("--reliability-blur", a->reliability_blur, "σ of the blur of the consistency map")->capture_default_str();
-  c->add_option("--fps", a->fps, "Frame rate of out.avi (0: the input's, else 24)");
+  c->add_option("--fps", a->fps, "Frame rate of out.avi (0: the input's, else 24)")->check(CLI::Range(0.0, 1000.0));
   c->add_flag("--no-video", a->no_video, "Do not encode out.avi");
-  c->add_option("--stop-after", a->stop_after, "Stop after computing N frames (rerun to resume)");
-  c->add_option("--print-every", a->print_every, "Print the losses every N iterations of each frame");
+  c->add_option("--stop-after", a->stop_after, "Stop after computing N frames (rerun to resume)")
+      ->check(CLI::Range(0, kMaxCount));
+  c->add_option("--print-every", a->print_every, "Print the losses every N iterations of each frame")
+      ->check(CLI::Range(0, kMaxIterations));
   c->add_option("--log", a->log_path, "JSON lines (one per frame, then a summary with `flicker`); default OUT/impasto-video.log");
   c->add_flag("--force", a->force, "Start over in an --out folder that holds another run");
   c->add_flag("--quiet", a->quiet, "Only errors and the final flicker line");

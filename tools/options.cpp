@@ -1,6 +1,7 @@
 // tools/options.cpp — see options.hpp.
 #include "tools/options.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
@@ -34,21 +35,22 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command) {
                 with_content ? "Style size relative to the output's (see --style-fit)"
                              : "Style size relative to the output's (see --style-fit; with --native-style-scale: to "
                                "the style image's own size)")
-      ->capture_default_str();
+      ->check(CLI::Range(1e-3, kMaxScale))->capture_default_str();
   c->add_option("--style-fit", a.style_fit,
                 "How a style is sized: longer-side (its longer side = the output's x --style-scale) | stretch "
                 "(exactly the output's size x --style-scale) | area (its area = the output's x --style-scale^2, "
                 "as artistic-videos)")
       ->check(CLI::IsMember(enum_names<StyleFit>()))->capture_default_str();
   c->add_option("--optimizer", a.optimizer, "lbfgs | adam")->check(CLI::IsMember({"lbfgs", "adam"}))->capture_default_str();
-  c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->capture_default_str();
+  c->add_option("--lbfgs-history", a.lbfgs_history, "L-BFGS history size m")->check(CLI::Range(1, kMaxCount))
+      ->capture_default_str();
   c->add_option("--line-search", a.line_search,
                 choices(enum_names<LbfgsParams::LineSearch>()) + " (none: one evaluation per iteration, as Torch)")
       ->check(CLI::IsMember(enum_names<LbfgsParams::LineSearch>()))->capture_default_str();
   c->add_option("--tolerance", a.tolerance,
                 "Stop when the relative loss change over --tolerance-window iterations is below this (0: off)");
   c->add_option("--tolerance-window", a.tolerance_window, "Iterations the loss change is measured over")
-      ->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(CLI::Range(1, kMaxCount))->capture_default_str();
   c->add_option("--tolerance-rule", a.tolerance_rule,
                 "sliding (checked every iteration, relative to max(1, |loss|)) | checkpoints (every window "
                 "iterations, relative to the loss a window before, as artistic-videos)")
@@ -144,12 +146,19 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   o.style_fit = parse_enum<StyleFit>(a.style_fit);
   IMPASTO_CHECK(a.style_weights.empty() || a.style_weights.size() == a.styles.size(),
                 "--style-weights: " << a.style_weights.size() << " weights for " << a.styles.size() << " styles");
+  double sum = 0;
+  for (float w : a.style_weights) {
+    IMPASTO_CHECK(std::isfinite(w) && w >= 0, "--style-weights: " << w << " is not a weight (finite, >= 0)");
+    sum += w;
+  }
+  IMPASTO_CHECK(a.style_weights.empty() || sum > 0, "--style-weights: all weights are 0");
   o.style_blend_weights = a.style_weights;
   const std::optional<InitKind> init = find_enum<InitKind>(a.init);
   if (init && *init != InitKind::file) {
     o.init = *init;
   } else {
     IMPASTO_CHECK(fs::is_regular_file(a.init), "--init '" << a.init << "': not content, noise, style or an existing image file");
+    read_image(a.init);  // a broken file fails here, before the weights and the memory check
     o.init = InitKind::file;
     o.init_file = a.init;
   }

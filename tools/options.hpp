@@ -13,6 +13,12 @@
 
 namespace impasto::cli {
 
+// Bounds of the numeric options, checked when the command line is parsed: counts stay far from int overflow
+// (iterations × levels, snapshot numbers) and sizes within what an image may be (engine/image.hpp).
+inline constexpr int kMaxIterations = 10'000'000;
+inline constexpr int kMaxCount = 1'000'000;  // frames, passes, history, windows, print and snapshot intervals
+inline constexpr double kMaxScale = 64;      // --style-scale (each use also checks the size it makes)
+
 struct ObjectiveArgs {
   std::vector<std::string> styles;
   std::vector<float> style_weights;

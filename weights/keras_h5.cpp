@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -26,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/atomic_file.hpp"
+#include "engine/files.hpp"
 #include "engine/error.hpp"
 #include "weights/weights.hpp"
 
@@ -193,10 +194,7 @@ std::optional<std::vector<std::string>> read_keras_strings(hid_t object, const s
 
 void check_readable_file(const std::string& path) {
   silence_hdf5();
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0)
-    fail(path, errno == ENOENT ? std::string("no such file") : std::string(std::strerror(errno)));
-  if (S_ISDIR(info.st_mode)) fail(path, "is a directory, not a weight file");
+  check_input_file(path, "weights", std::uintmax_t(1) << 34);  // VGG-19 is 0.55 GB; 16 GiB leaves room for any layout
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 == 0) fail(path, "not an HDF5 file (expected Keras's VGG-19 .h5 layout)");
   if (is_hdf5 < 0) fail(path, "cannot be read as HDF5: " + hdf5_message());
@@ -277,6 +275,8 @@ std::vector<float> read_floats(const DatasetInfo& info, const std::string& layer
   std::vector<float> out(n);
   if (H5Dread(info.dataset.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     fail(path, "layer " + layer + ": cannot read dataset '" + name + "': " + hdf5_message());
+  for (float v : out)
+    if (!std::isfinite(v)) fail(path, "layer " + layer + ": dataset '" + name + "' holds NaN or Inf values");
   return out;
 }
 

@@ -3,6 +3,7 @@
 // the backend's name, and precision (fp32 vs TF32 tensor cores) for cuDNN and cuBLAS.
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <sstream>
 
@@ -24,11 +25,15 @@ int cuda_device_count() {
 std::string cuda_device_problem() {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    return std::string("CUDA: ") + cudaGetErrorString(e);
-  }
-  if (n == 0) return "CUDA: no CUDA-capable device is detected";
+  if (e != cudaSuccess) (void)cudaGetLastError();
+  // The runtime says "driver version is insufficient" also where there is no driver at all (no GPU).
+  const bool driver = std::filesystem::exists("/proc/driver/nvidia/version");
+  if (e == cudaErrorInsufficientDriver && !driver) return "no NVIDIA driver on this machine (no GPU?); use --device cpu";
+  if (e == cudaErrorInsufficientDriver)
+    return "the NVIDIA driver is older than this build's CUDA " + std::to_string(CUDART_VERSION / 1000) + "." +
+           std::to_string(CUDART_VERSION % 1000 / 10) + " runtime; update the driver, or use --device cpu";
+  if (e == cudaErrorNoDevice || (e == cudaSuccess && n == 0)) return "no CUDA-capable GPU found; use --device cpu";
+  if (e != cudaSuccess) return std::string("CUDA: ") + cudaGetErrorString(e) + "; use --device cpu";
   return "";
 }
 

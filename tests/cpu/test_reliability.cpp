@@ -6,22 +6,27 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "engine/atomic_file.hpp"
+#include "engine/backend_factory.hpp"
+#include "engine/files.hpp"
 #include "engine/flow_io.hpp"
 #include "engine/image.hpp"
 #include "engine/video.hpp"
 #include "tests/support/cli_run.hpp"
+#include "weights/weights.hpp"
 
 namespace fs = std::filesystem;
 using namespace impasto;
@@ -78,6 +83,12 @@ std::string video_cli(const fs::path& dir, const fs::path& out, const std::strin
          (dir / "style.png").string() + " --size 0 --iterations 1 --frame-iterations 1 --style-layers relu1_1 "
          "--content-layers relu1_1 --device cpu --quiet --out " + out.string() + " " + extra +
          (with_video ? "" : " --no-video");
+}
+
+// s with every `from` replaced by `to`.
+std::string replace_all_args(std::string s, const std::string& from, const std::string& to) {
+  for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
 }
 
 // A shell command line's exit status and output.
@@ -262,4 +273,148 @@ TEST_CASE("fault: out.avi that does not fit is an error, and nothing is left und
   CHECK_FALSE(fs::exists(cut / "out.avi"));
   CHECK(fs::exists(cut / "frame_0002.png"));
   CHECK(temp_entries(cut).empty());
+}
+
+// ---- values checked before any work --------------------------------------------------------------------------
+
+namespace {
+
+std::uint32_t crc32(const unsigned char* p, std::size_t n) {
+  std::uint32_t c = 0xFFFFFFFFu;
+  for (std::size_t i = 0; i < n; ++i) {
+    c ^= p[i];
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+  }
+  return ~c;
+}
+
+// A PNG whose header (with a valid CRC) claims w×h; no pixel data follows.
+std::string png_header(std::uint32_t w, std::uint32_t h) {
+  auto be32 = [](std::uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+  };
+  std::string chunk = "IHDR" + be32(w) + be32(h) + std::string{8, 2, 0, 0, 0};
+  const std::uint32_t crc = crc32(reinterpret_cast<const unsigned char*>(chunk.data()), chunk.size());
+  return std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + chunk + be32(crc);
+}
+
+}  // namespace
+
+TEST_CASE("bad input: sizes, streams and devices are named in one line, before any decoding or work") {
+  test::TempDir dir;
+  put(dir.path / "huge.png", png_header(100000, 100000));
+  CHECK_THROWS_WITH_AS(read_image((dir.path / "huge.png").string()), doctest::Contains("100000x100000 pixels is too large"),
+                       Error);
+  put(dir.path / "empty.ppm", "P6\n0 0\n255\n");
+  CHECK_THROWS_WITH_AS(read_image((dir.path / "empty.ppm").string()), doctest::Contains("no pixels"), Error);
+  // A FIFO would block the read forever, /dev/zero would fill memory: only regular files are read.
+  REQUIRE(::mkfifo((dir.path / "fifo.png").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(read_image((dir.path / "fifo.png").string()), doctest::Contains("not a regular file"), Error);
+  CHECK_THROWS_WITH_AS(read_image("/dev/zero"), doctest::Contains("not a regular file"), Error);
+  CHECK_THROWS_WITH_AS(read_flo((dir.path / "fifo.png").string()), doctest::Contains("not a regular file"), Error);
+
+  write_image(picture(24, 24, 1), (dir.path / "c.png").string(), true);
+  const std::string base = "stylize --content " + (dir.path / "c.png").string() + " --style " +
+                           (dir.path / "c.png").string() + " --size 24 --iterations 1 --device cpu ";
+  const std::string out = (dir.path / "o.png").string();
+  struct Case {
+    std::string args, expect;
+  };
+  fs::create_directory(dir.path / "folder.png");
+  fs::create_symlink(dir.path / "nowhere.png", dir.path / "dangling.png");
+  put(dir.path / "broken.png", "\x89PNG\r\n\x1a\n broken");
+  for (const Case& c : std::vector<Case>{
+           {"--out " + (dir.path / "folder.png").string() + " --force", "is a folder"},
+           {"--out " + (dir.path / "dangling.png").string(), "exists"},
+           {"--out " + out + " --style-weights -1", "is not a weight"},
+           {"--out " + out + " --style " + (dir.path / "c.png").string() + " --style-weights 1,nan", "is not a weight"},
+           {"--out " + out + " --style " + (dir.path / "c.png").string() + " --style-weights 0,0", "all weights are 0"},
+           {"--out " + out + " --init " + (dir.path / "broken.png").string(), "broken.png"},
+           {"--out " + out + " --iterations 2147483647 --save-every 1500000000 --dry-run", "--iterations"},
+           {"--out " + out + " --pyramid 2 --iterations 1200000000", "--iterations"},
+           {"--out " + out + " --style-scale 1.3e7", "--style-scale"},
+           {"--out " + out + " --size 100000", "--size"},
+       }) {
+    CAPTURE(c.args);
+    const test::CliRun r = test::run_cli(base + c.args);
+    INFO(r.out);
+    CHECK(r.status != 0);
+    CHECK(r.lines() == 1);  // before the weights and memory lines
+    CHECK(r.out.find(c.expect) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+  }
+  CHECK(fs::is_symlink(dir.path / "dangling.png"));
+}
+
+TEST_CASE("bad input: NaN or Inf in weights and in .flo files stop the run before any frame is computed") {
+  test::TempDir dir;
+  VggWeights w = random_vgg19_weights(0, 1);
+  w.convs[0].w[5] = std::numeric_limits<float>::quiet_NaN();
+  const std::string h5 = (dir.path / "nan.h5").string();
+  save_keras_vgg19(w, h5, false);
+  CHECK_THROWS_WITH_AS(load_keras_vgg19(h5, 1), doctest::Contains("NaN or Inf"), Error);
+
+  make_clip(dir.path);
+  // write_flo refuses such values: the bytes by hand (a .flo from another tool).
+  std::string flo = "PIEH";
+  const std::int32_t size[2] = {24, 16};
+  flo.append(reinterpret_cast<const char*>(size), 8);
+  std::vector<float> uv(std::size_t(2) * 16 * 24, 0.0f);
+  uv[100] = std::numeric_limits<float>::infinity();
+  flo.append(reinterpret_cast<const char*>(uv.data()), uv.size() * sizeof(float));
+  put(dir.path / "flow" / flo_name(1, 0), flo);
+  const fs::path out = dir.path / "out";
+  const test::CliRun r = test::run_cli(video_cli(dir.path, out));
+  CHECK(r.status != 0);
+  CHECK(r.out.find("infinite") != std::string::npos);
+  CHECK_FALSE(fs::exists(out / "frame_0001.png"));
+}
+
+TEST_CASE("bad input: a truncated video is refused, not taken for a short one") {
+  if (!have_opencv()) {
+    MESSAGE("skipped: this build has no OpenCV");
+    return;
+  }
+  test::TempDir dir;
+  make_clip(dir.path);
+  REQUIRE(test::run_cli(video_cli(dir.path, dir.path / "v", "", true)).status == 0);
+  const std::string avi = slurp(dir.path / "v/out.avi");
+  CHECK(load_frames((dir.path / "v/out.avi").string(), 0, 0).frames.size() == 2);
+  put(dir.path / "cut.avi", avi.substr(0, avi.size() * 6 / 10));
+  CHECK_THROWS_AS(load_frames((dir.path / "cut.avi").string(), 0, 0), Error);
+}
+
+TEST_CASE("fault: after a crash, stylize --save-every reruns over its own snapshots but not over a stranger's file") {
+  test::TempDir dir;
+  write_image(picture(24, 24, 1), (dir.path / "c.png").string(), true);
+  write_image(picture(20, 20, 7), (dir.path / "s.png").string(), true);
+  const std::string out = (dir.path / "o.png").string();
+  const std::string cli = "stylize --content " + (dir.path / "c.png").string() + " --style " +
+                          (dir.path / "s.png").string() + " --size 24 --iterations 3 --save-every 1 --device cpu "
+                          "--quiet --out " + out;
+  REQUIRE(test::run_cli(cli).status == 0);
+  CHECK(fs::exists(dir.path / "o_0001.png"));
+  fs::remove(out);  // as if the run had died after its snapshots
+  const test::CliRun again = test::run_cli(cli);
+  INFO(again.out);
+  CHECK(again.status == 0);
+  CHECK(fs::exists(out));
+  const std::string other = (dir.path / "p.png").string();
+  put(dir.path / "p_0002.png", "the user's");
+  const test::CliRun r = test::run_cli(replace_all_args(cli, out, other));
+  test::check_fails(r, "p_0002.png' exists", other);
+  CHECK(slurp(dir.path / "p_0002.png") == "the user's");
+}
+
+TEST_CASE("bad input: --device cuda without a usable GPU says so and what to do") {
+  if (cuda_available()) {
+    MESSAGE("skipped: a CUDA device is present");
+    return;
+  }
+  test::TempDir dir;
+  write_image(picture(24, 24, 1), (dir.path / "c.png").string(), true);
+  const std::string out = (dir.path / "o.png").string();
+  const test::CliRun r = test::run_cli("stylize --content " + (dir.path / "c.png").string() + " --style " +
+                                       (dir.path / "c.png").string() + " --device cuda --out " + out);
+  test::check_fails(r, "use --device cpu", out);
 }

@@ -60,6 +60,13 @@ TEST_CASE("fnv1a_hex: the published FNV-1a 64 test vectors, and the low digits f
   CHECK_THROWS_AS(fnv1a_hex("x", 0), Error);
 }
 
+TEST_CASE("json_nesting_depth: brackets outside strings, escapes skipped") {
+  CHECK(json_nesting_depth("") == 0);
+  CHECK(json_nesting_depth(R"({"a": [1, {"b": []}]})") == 4);
+  CHECK(json_nesting_depth(R"({"a": "[[[[{{{", "b": "\\\"[["})") == 1);
+  CHECK(json_nesting_depth(std::string(400000, '[')) == 400000);
+}
+
 TEST_CASE("every option enum: names round-trip, unknown names are one-line errors") {
   check_round_trip<Device>({Device::cpu, Device::cuda});
   check_round_trip<Layout>({Layout::nchw, Layout::nhwc});

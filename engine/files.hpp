@@ -1,5 +1,6 @@
-// engine/atomic_file.hpp — the one way impasto writes a file: it appears whole or not at all, and nobody who
-// can write to the folder can redirect it. Every writer goes through here: images, .flo files, the video's
+// engine/files.hpp — how impasto reads and writes files. Reading: only regular files of a bounded size (a FIFO
+// would hang, /dev/zero would fill memory). Writing, the one way every writer goes: a file appears whole or not
+// at all, and nobody who can write to the folder can redirect it. Every writer goes through here: images, .flo files, the video's
 // state file and out.avi, exported weights.
 //
 //   1. The temp file is created in a private folder (mkdtemp, mode 0700) next to the target, named
@@ -17,9 +18,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace impasto {
+
+// An input file's size, after checking that `path` is a regular file (links followed) of at most max_bytes;
+// else a one-line Error "WHAT 'PATH': no such file | is a directory | not a regular file (a FIFO, a device …) |
+// N bytes, more than the limit of M".
+std::uintmax_t check_input_file(const std::string& path, const char* what, std::uintmax_t max_bytes);
 
 class AtomicFile {
  public:

@@ -1,5 +1,5 @@
-// engine/atomic_file.cpp — see atomic_file.hpp.
-#include "engine/atomic_file.hpp"
+// engine/files.cpp — see files.hpp.
+#include "engine/files.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -54,6 +54,18 @@ void remove_temp_folder(int parent_fd, const char* name) {
 }
 
 }  // namespace
+
+std::uintmax_t check_input_file(const std::string& path, const char* what, std::uintmax_t max_bytes) {
+  struct stat s {};
+  if (::stat(path.c_str(), &s) != 0)
+    IMPASTO_FAIL(what << " '" << path << "': " << (errno == ENOENT ? "no such file" : std::strerror(errno)));
+  IMPASTO_CHECK(!S_ISDIR(s.st_mode), what << " '" << path << "': is a directory, not a file");
+  IMPASTO_CHECK(S_ISREG(s.st_mode), what << " '" << path << "': not a regular file (a FIFO, a device, a socket)");
+  const auto size = std::uintmax_t(s.st_size);
+  IMPASTO_CHECK(size <= max_bytes, what << " '" << path << "': " << size << " bytes, more than the limit of "
+                                        << max_bytes);
+  return size;
+}
 
 AtomicFile::AtomicFile(std::string target) : target_(std::move(target)) {
   IMPASTO_CHECK(!target_.empty(), "cannot write a file with an empty name");
