@@ -91,19 +91,6 @@ std::string replace_all_args(std::string s, const std::string& from, const std::
   return s;
 }
 
-// A shell command line's exit status and output.
-test::CliRun run_shell(const std::string& cmd) {
-  test::CliRun r;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
 }  // namespace
 
 TEST_CASE("attack: links planted at the target or at old-style temp names never redirect a write") {
@@ -265,7 +252,7 @@ TEST_CASE("fault: out.avi that does not fit is an error, and nothing is left und
   REQUIRE(limit_kib * 1024 < avi);
   // The file-size limit stands in for a full disk: writes past it fail (EFBIG) instead of killing the process.
   const fs::path cut = dir.path / "cut";
-  const test::CliRun r = run_shell("bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(limit_kib) + "; exec " +
+  const test::CliRun r = test::run_shell("bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(limit_kib) + "; exec " +
                                    std::string(IMPASTO_CLI_PATH) + " " + video_cli(dir.path, cut, "", true) + "\"");
   INFO(r.out);
   CHECK(r.status != 0);

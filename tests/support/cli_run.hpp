@@ -24,9 +24,9 @@ struct CliRun {
   }
 };
 
-// Runs `impasto ARGS` (the build's CLI) and collects its output.
-inline CliRun run_cli(const std::string& args) {
-  const std::string cmd = std::string(IMPASTO_CLI_PATH) + " " + args + " 2>&1";
+// Runs a shell command line and collects its output (stdout and stderr).
+inline CliRun run_shell(const std::string& command) {
+  const std::string cmd = command + " 2>&1";
   CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
@@ -37,6 +37,9 @@ inline CliRun run_cli(const std::string& args) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
+
+// Runs `impasto ARGS` (the build's CLI) and collects its output.
+inline CliRun run_cli(const std::string& args) { return run_shell(std::string(IMPASTO_CLI_PATH) + " " + args); }
 
 // A bad-input run: non-zero exit, exactly one line containing `expect`, no file at `out`.
 inline void check_fails(const CliRun& r, const std::string& expect, const std::string& out) {
