@@ -84,7 +84,8 @@ bool jpeg_complete(const Bytes& b) {
 }
 
 // Binary PGM/PPM (P5/P6): header "Px w h maxval" with whitespace and #-comments, one whitespace byte, then
-// w·h·channels samples of 1 byte (maxval < 256) or 2. False when the samples do not fit in the file.
+// w·h·channels samples of 1 byte (maxval < 256) or 2. False when the header is malformed or the samples do
+// not fit in the file.
 bool pnm_complete(const Bytes& b) {
   std::size_t i = 2;
   long long fields[3] = {0, 0, 0};
@@ -96,7 +97,9 @@ bool pnm_complete(const Bytes& b) {
         ++i;
       }
     }
-    if (i >= b.size() || !std::isdigit(b[i])) return i < b.size();  // malformed: the decoder will say
+    // Malformed (a field that is not a number): refused here, since stb would take the numbers it has and
+    // allocate for them before finding the file too short.
+    if (i >= b.size() || !std::isdigit(b[i])) return false;
     while (i < b.size() && std::isdigit(b[i]) && field < (1LL << 40)) field = field * 10 + (b[i++] - '0');
   }
   ++i;  // the single whitespace byte before the samples
@@ -114,7 +117,7 @@ std::uint32_t le32(const Bytes& b, std::size_t at) {
 std::uint16_t le16(const Bytes& b, std::size_t at) { return std::uint16_t(b[at] | b[at + 1] << 8); }
 
 // Uncompressed BMP (BI_RGB / BI_BITFIELDS): the pixel rows, padded to 4 bytes, must fit after bfOffBits.
-// Compressed (RLE) bitmaps are left to the decoder.
+// Compressed (RLE) bitmaps are refused: stb_image does not read them.
 bool bmp_complete(const Bytes& b) {
   if (b.size() < 26) return false;
   const std::size_t offset = le32(b, 10);
@@ -131,7 +134,7 @@ bool bmp_complete(const Bytes& b) {
     bpp = le16(b, 28);
     compression = le32(b, 30);
   }
-  if (compression != 0 && compression != 3) return true;
+  if (compression != 0 && compression != 3) return false;  // RLE and the rest: stb cannot, impasto does not
   if (w <= 0 || w > kMaxSide || std::llabs(h) > kMaxSide) return true;  // the decoder or the size check says
   const long long row = (bpp * w + 31) / 32 * 4;
   return static_cast<long long>(offset) + row * std::llabs(h) <= static_cast<long long>(b.size());
@@ -188,7 +191,8 @@ Image read_image(const std::string& path, int channels) {
                         : format == Format::pnm ? pnm_complete(bytes)
                         : format == Format::bmp ? bmp_complete(bytes)
                                                 : true;  // stb fails on a short PNG chunk or a missing IEND
-  IMPASTO_CHECK(complete, "image '" << path << "': truncated file (" << bytes.size() << " bytes)");
+  IMPASTO_CHECK(complete, "image '" << path << "': truncated, malformed or compressed in a way impasto does not read ("
+                                    << bytes.size() << " bytes)");
 
   // Gray files load as one channel; color files as RGB, reduced to luminance below when gray is wanted
   // (in float, so no rounding to 8 bits; the decoders' own reduction rounds).
