@@ -84,8 +84,8 @@ bool jpeg_complete(const Bytes& b) {
 }
 
 // Binary PGM/PPM (P5/P6): header "Px w h maxval" with whitespace and #-comments, one whitespace byte, then
-// w·h·channels samples of 1 byte (maxval < 256) or 2. False when the header is malformed or the samples do
-// not fit in the file.
+// w·h·channels samples of 1 byte (maxval < 256) or 2. False when the header is malformed, the samples are
+// 16-bit (not read), or the samples do not fit in the file.
 bool pnm_complete(const Bytes& b) {
   std::size_t i = 2;
   long long fields[3] = {0, 0, 0};
@@ -103,6 +103,8 @@ bool pnm_complete(const Bytes& b) {
     while (i < b.size() && std::isdigit(b[i]) && field < (1LL << 40)) field = field * 10 + (b[i++] - '0');
   }
   ++i;  // the single whitespace byte before the samples
+  // 16-bit samples: stb 2.27 converts them to RGB as if they were 8-bit and reads past its buffer.
+  if (fields[2] < 1 || fields[2] > 255) return false;
   const long long channels = b[1] == '6' ? 3 : 1;
   const long long bytes = fields[2] > 255 ? 2 : 1;
   if (fields[0] > kMaxSide || fields[1] > kMaxSide) return true;  // the size check reports it
@@ -191,8 +193,8 @@ Image read_image(const std::string& path, int channels) {
                         : format == Format::pnm ? pnm_complete(bytes)
                         : format == Format::bmp ? bmp_complete(bytes)
                                                 : true;  // stb fails on a short PNG chunk or a missing IEND
-  IMPASTO_CHECK(complete, "image '" << path << "': truncated, malformed or compressed in a way impasto does not read ("
-                                    << bytes.size() << " bytes)");
+  IMPASTO_CHECK(complete, "image '" << path << "': truncated, malformed, or a kind impasto does not read (16-bit "
+                                    << "PPM/PGM, compressed BMP); " << bytes.size() << " bytes");
 
   // Gray files load as one channel; color files as RGB, reduced to luminance below when gray is wanted
   // (in float, so no rounding to 8 bits; the decoders' own reduction rounds).
