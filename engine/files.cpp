@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "engine/error.hpp"
+#include "engine/text.hpp"
 
 namespace fs = std::filesystem;
 
@@ -65,6 +66,17 @@ std::uintmax_t check_input_file(const std::string& path, const char* what, std::
   IMPASTO_CHECK(size <= max_bytes, what << " '" << path << "': " << size << " bytes, more than the limit of "
                                         << max_bytes);
   return size;
+}
+
+nlohmann::json read_json_file(const std::string& path, const char* what, std::uintmax_t max_bytes) {
+  struct stat s {};
+  IMPASTO_CHECK(::lstat(path.c_str(), &s) == 0 && S_ISREG(s.st_mode), what << " '" << path << "': not a regular file");
+  IMPASTO_CHECK(std::uintmax_t(s.st_size) <= max_bytes, what << " '" << path << "': larger than " << max_bytes << " bytes");
+  std::ifstream in(path, std::ios::binary);
+  IMPASTO_CHECK(in.good(), what << " '" << path << "': cannot open");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  IMPASTO_CHECK(json_nesting_depth(text) <= 64, what << " '" << path << "': nested more than 64 levels deep");
+  return nlohmann::json::parse(text, nullptr, false);
 }
 
 AtomicFile::AtomicFile(std::string target) : target_(std::move(target)) {

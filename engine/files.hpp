@@ -19,6 +19,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace impasto {
@@ -27,6 +28,11 @@ namespace impasto {
 // else a one-line Error "WHAT 'PATH': no such file | is a directory | not a regular file (a FIFO, a device …) |
 // N bytes, more than the limit of M".
 std::uintmax_t check_input_file(const std::string& path, const char* what, std::uintmax_t max_bytes);
+
+// The JSON in `path`, a file that impasto wrote and others may have changed (a video's state, the snapshot
+// list): a regular file, not a link, of at most max_bytes, nested at most 64 deep (nlohmann parses
+// recursively); else a one-line Error "WHAT 'PATH': …". Text that is not JSON comes back is_discarded().
+nlohmann::json read_json_file(const std::string& path, const char* what, std::uintmax_t max_bytes);
 
 class AtomicFile {
  public:

@@ -519,16 +519,8 @@ void prepare_out_dir(const std::string& out_dir, const std::string& fingerprint,
 }  // namespace
 
 VideoState read_video_state(const std::string& path) {
-  constexpr std::uintmax_t kMaxBytes = 64u << 20;
-  std::error_code ec;
-  IMPASTO_CHECK(fs::is_regular_file(fs::symlink_status(path, ec)), "state file '" << path << "': not a regular file");
-  IMPASTO_CHECK(fs::file_size(path, ec) <= kMaxBytes, "state file '" << path << "': larger than 64 MiB");
-  std::ifstream in(path, std::ios::binary);
-  IMPASTO_CHECK(in.good(), "state file '" << path << "': cannot open");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const nlohmann::json j = read_json_file(path, "state file", 64u << 20);
   auto check = [&](bool ok, const char* what) { IMPASTO_CHECK(ok, "state file '" << path << "': " << what); };
-  check(json_nesting_depth(text) <= 64, "nested more than 64 levels deep");
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   check(!j.is_discarded() && j.is_object(), "not valid JSON");
   check(j.contains("version") && j["version"].is_number_integer() && (j["version"] == 1 || j["version"] == 2),
         "unknown version");

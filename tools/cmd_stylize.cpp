@@ -88,11 +88,13 @@ std::string snapshot_manifest(const std::string& out) { return out + ".impasto-s
 std::vector<std::string> listed_snapshots(const std::string& out) {
   const std::string path = snapshot_manifest(out);
   std::error_code ec;
-  if (!fs::is_regular_file(fs::symlink_status(path, ec)) || fs::file_size(path, ec) > (16u << 20)) return {};
-  std::ifstream in(path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (json_nesting_depth(text) > 64) return {};
-  const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!fs::exists(fs::symlink_status(path, ec))) return {};
+  nlohmann::json j;
+  try {
+    j = read_json_file(path, "snapshot list", 16u << 20);
+  } catch (const Error&) {
+    return {};  // not a list impasto wrote: no snapshot counts as its own
+  }
   std::vector<std::string> names;
   if (j.is_object() && j.contains("snapshots") && j["snapshots"].is_array())
     for (const auto& n : j["snapshots"])
