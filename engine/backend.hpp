@@ -164,10 +164,10 @@ class Backend {
   // L = scale·TV; grad (shape of x) += scale·dTV/dx when given. d|u|/du = sign(u), 0 at 0.
   virtual double tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) = 0;
 
-  // ---- deferred loss values: between begin_deferred() and take_deferred(), sq_diff_loss and tv_loss return 0
-  //      and queue their value instead of blocking the host (on a GPU: a device→host copy and a stream sync
-  //      each); take_deferred writes the queued values, in call order, to out (one transfer on a GPU) and
-  //      returns their count. Other reductions never defer. An objective evaluation thus reads all its loss
+  // ---- deferred loss values: between begin_deferred() and take_deferred(), sq_diff_loss, tv_loss and
+  //      matting_loss return 0 and queue their value instead of blocking the host (on a GPU: a device→host copy
+  //      and a stream sync each); take_deferred writes the queued values, in call order, to out (one transfer on
+  //      a GPU) and returns their count. Other reductions never defer. An objective evaluation thus reads all its loss
   //      terms back at once. cancel_deferred() drops the queue (an evaluation that threw).
   static constexpr int kMaxDeferred = 128;
   void begin_deferred();
@@ -197,6 +197,21 @@ class Backend {
   // ceil(3σ), weights renormalized at the border. tmp (shape of x) is scratch. alias: y may be x; tmp must
   // not overlap x or y.
   virtual void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) = 0;
+
+  // ---- photorealism (Luan et al. 2017): the matting Laplacian L of a guide image (Levin et al. 2008, 3×3
+  //      windows, eq. 12), never stored: L·v from per-window means and covariances of the guide (He, Sun & Tang
+  //      2010). Math in kernels/matting.cuh, shared by both backends. ---------------------------------------
+  // stats (1,15,H,W) from guide (1,3,H,W) (RGB on a 0..1 scale; H, W ≥ 3; ε > 0): for the 3×3 window centred at
+  // each pixel with 1 ≤ i ≤ H−2, 1 ≤ j ≤ W−2, the guide's mean μ (3 planes) and Δ = Σ + ε/9·I₃ (xx, xy, xz, yy, yz,
+  // zz) as double-float pairs (6 high planes, 6 low planes), Σ the window's covariance (sums divided by 9); the
+  // border pixels' entries are 0 (no window). matting_loss solves with Δ per window in double.
+  virtual void matting_prepare(const Tensor& guide, float eps, Tensor& stats) = 0;
+  // L = scale·Σ_c v_cᵀ·L·v_c over the planes v_c of v (1,C,H,W), L the matting Laplacian of `guide` (1,3,H,W)
+  // whose `stats` matting_prepare made; grad (shape of v) += 2·scale·L·v_c when given. coef (1,4C,H,W) is
+  // scratch: per window and plane, the local affine coefficients a (3) and the mean of v. Deferrable like
+  // tv_loss. v and grad must not overlap coef.
+  virtual double matting_loss(const Tensor& v, const Tensor& guide, const Tensor& stats, float scale, Tensor& coef,
+                              Tensor* grad) = 0;
 
   // ---- dense matrix products over the L-BFGS history (BLAS; the compact L-BFGS of engine/lbfgs_history.cpp) --
   // Matrices are row-major views of tensors (rows of a history matrix: Tensor::slice_rows; a gradient is one row

@@ -68,6 +68,7 @@ void LossConfig::validate() const {
   IMPASTO_CHECK(std::isfinite(content_weight) && content_weight >= 0, "content weight must be >= 0");
   IMPASTO_CHECK(std::isfinite(style_weight) && style_weight >= 0, "style weight must be >= 0");
   IMPASTO_CHECK(std::isfinite(tv_weight) && tv_weight >= 0, "TV weight must be >= 0");
+  IMPASTO_CHECK(std::isfinite(photo_weight) && photo_weight >= 0, "photorealism weight must be >= 0");
   IMPASTO_CHECK(!style_layers.empty(), "no style layers");
   auto positive_sum = [](const std::vector<WeightedTap>& v) {
     double s = 0;
@@ -90,27 +91,34 @@ std::vector<Tap> StyleObjective::all_taps() const {
   return taps;
 }
 
-std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w) {
+std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w, std::vector<double>* sums) {
   // The size of each style layer's feature map for an input of h×w (VGG-19's poolings halve, floor).
   std::vector<Tensor> out;
+  if (sums) sums->clear();
   for (const auto& t : config_.style_layers) {
     const Shape fs = vgg19_feature_shape(t.tap, h, w);
     const int hh = fs.h, ww = fs.w;
     Image m = resize_area(mask, ww, hh);
-    const float peak = *std::max_element(m.data.begin(), m.data.end());
-    IMPASTO_CHECK(peak > 0, "style mask is empty (all zero) at layer " << tap_name(t.tap));
-    for (float& v : m.data) v /= peak;
+    if (sums) {  // a region: 0..1, summed
+      double sum = 0;
+      for (float& v : m.data) sum += (v /= 255.0f);
+      sums->push_back(sum);
+    } else {
+      const float peak = *std::max_element(m.data.begin(), m.data.end());
+      IMPASTO_CHECK(peak > 0, "style mask is empty (all zero) at layer " << tap_name(t.tap));
+      for (float& v : m.data) v /= peak;
+    }
     out.push_back(backend_.from_host(m.data, Shape{1, 1, hh, ww}));  // (1,1,h,w)
   }
   return out;
 }
 
-double StyleObjective::gram_factor(const Shape& s) const {
-  return config_.style_form == StyleForm::gatys ? 1.0 : 1.0 / (double(s.c) * double(s.plane()));
+double StyleObjective::gram_factor(const Shape& s, double positions) const {
+  return config_.style_form == StyleForm::gatys ? 1.0 : 1.0 / (double(s.c) * positions);
 }
 
-double StyleObjective::style_layer_scale(const WeightedTap& t, const Shape& s) const {
-  const double n = s.c, m = double(s.plane());
+double StyleObjective::style_layer_scale(const WeightedTap& t, const Shape& s, double positions) const {
+  const double n = s.c, m = positions;
   const double form = config_.style_form == StyleForm::gatys ? 1.0 / (4.0 * n * n * m * m) : 1.0 / (n * n);
   return form * layer_factor(config_.style_layers, t, config_.average_layers);
 }
@@ -156,6 +164,40 @@ void StyleObjective::add_style(const Tensor& x, float blend_weight, const Image*
   styles_.push_back(std::move(target));
 }
 
+void StyleObjective::add_style_regions(const Tensor& x, const std::vector<RegionPair>& regions) {
+  IMPASTO_CHECK(!regions.empty(), "region pairs: no region given");
+  const Shape s = x.shape();
+  std::vector<Tap> taps;
+  for (const auto& t : config_.style_layers) taps.push_back(t.tap);
+  net_.plan(s.h, s.w, taps);
+  net_.forward(x);  // once for every region
+  for (const RegionPair& r : regions) {
+    StyleTarget target;
+    target.masked = target.region = true;
+    target.mask = r.content;
+    const std::vector<Tensor> masks = mask_pyramid(r.style, s.h, s.w, &target.style_positions);
+    for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
+      const Tensor& f = net_.feature(config_.style_layers[l].tap);  // (1,N,h,w)
+      const Shape fs = f.shape();
+      Tensor masked = backend_.empty(fs).with_layout(f.layout());  // (1,N,h,w)
+      backend_.mul_mask(f, masks[l], masked);
+      Tensor g = backend_.empty(Shape{1, 1, fs.c, fs.c});  // (1,1,N,N): G_style / (its masked positions)
+      backend_.gram(masked, g);
+      const double positions = target.style_positions[l];
+      backend_.scale(g, positions > 0 ? float(1.0 / positions) : 0.0f);
+      target.gram_per_position.push_back(g);
+    }
+    styles_.push_back(std::move(target));
+  }
+}
+
+void StyleObjective::set_photo_guide(const Image& content, double pixel_scale) {
+  if (config_.photo_weight <= 0) return;
+  IMPASTO_CHECK(ready_ && content.h == h_ && content.w == w_,
+                "photorealism guide of " << content.w << "x" << content.h << " for an output of " << w_ << "x" << h_);
+  photo_ = std::make_unique<MattingTerm>(backend_, content, pixel_scale);
+}
+
 namespace {
 
 // Sums over the style layers' feature maps for an input of h×w: Gram elements (N²), planes (h·w), and the
@@ -194,18 +236,19 @@ void StyleObjective::plan_output(int h, int w) {
   const std::int64_t max_gram = sums.max_gram, max_feature = sums.max_feature;
   bool any_mask = false;
   for (auto& st : styles_) {
-    st.gram.clear();
-    for (std::size_t l = 0; l < shapes.size(); ++l) {
-      // A_eff = c·M·(G_style/M_style), c the form's Gram factor.
-      Tensor a = backend_.empty(st.gram_per_position[l].shape());
-      backend_.copy(st.gram_per_position[l], a);
-      backend_.scale(a, float(gram_factor(shapes[l]) * double(shapes[l].plane())));
-      st.gram.push_back(a);
-    }
     st.output_mask.clear();
     if (st.masked) {
-      st.output_mask = mask_pyramid(st.mask, h, w);
+      st.output_mask = mask_pyramid(st.mask, h, w, st.region ? &st.output_positions : nullptr);
       any_mask = true;
+    }
+    st.gram.clear();
+    for (std::size_t l = 0; l < shapes.size(); ++l) {
+      // A_eff = c·M·(G_style/M_style), c the form's Gram factor; a region counts its masked positions.
+      const double positions = st.region ? st.output_positions[l] : double(shapes[l].plane());
+      Tensor a = backend_.empty(st.gram_per_position[l].shape());
+      backend_.copy(st.gram_per_position[l], a);
+      backend_.scale(a, positions > 0 ? float(gram_factor(shapes[l], positions) * positions) : 0.0f);
+      st.gram.push_back(a);
     }
   }
   fold_style_targets();
@@ -248,7 +291,8 @@ std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w,
                               + 2 * s.max_gram                           // gram_, gram_grad_
                               + (masked_styles > 0 ? 2 * s.max_feature : 0)  // masked_, masked_grad_
                               + content;                                 // content targets
-  return std::size_t(floats) * sizeof(float);
+  const std::size_t photo = config.photo_weight > 0 && !config.content_layers.empty() ? MattingTerm::bytes(h, w) : 0;
+  return std::size_t(floats) * sizeof(float) + photo;
 }
 
 std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked) {
@@ -280,7 +324,7 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   LossTerms terms;
   // Every loss term's value is queued on the backend and read back once at the end (one device→host
   // transfer per evaluation instead of one per term); term_kind_ says which sum each queued value joins.
-  enum Kind : unsigned char { content, style, tv };
+  enum Kind : unsigned char { content, style, tv, photo };
   int queued = 0;
   auto queue = [&](Kind k, double value) {
     IMPASTO_ASSERT(value == 0.0 && queued < Backend::kMaxDeferred);  // deferred: the value comes later
@@ -316,11 +360,18 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     const Shape fs = f.shape();
     const Shape gs{1, 1, fs.c, fs.c};
     Tensor g = gram_.prefix(gs), dg = gram_grad_.prefix(gs);  // (1,1,N,N)
-    const float c = float(gram_factor(fs));
-    const double layer_scale = config_.style_weight * style_layer_scale(t, fs);
-    // Queues the loss of style `st` on the Gram in g and leaves dL/dG·c in dg.
+    const double plane = double(fs.plane());
+    float c = float(gram_factor(fs, plane));
+    const double layer_scale = config_.style_weight * style_layer_scale(t, fs, plane);
+    // Queues the loss of style `st` on the Gram in g and leaves dL/dG·c in dg. A region's term is normalized
+    // by its masked positions and weighs their share of the layer (Luan et al.'s StyleLossWithSeg).
     auto style_term = [&](const StyleTarget& st) {
-      queue(style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(layer_scale * st.term_blend / blend_total), &dg));
+      double term_scale = layer_scale * st.term_blend / blend_total;
+      if (st.region) {
+        const double m = st.output_positions[l];
+        term_scale = config_.style_weight * style_layer_scale(t, fs, m) * (m / plane);
+      }
+      queue(style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(term_scale), &dg));
     };
     bool any_plain = false;
     for (const auto& st : styles_) any_plain |= !st.masked;
@@ -336,6 +387,8 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
     }
     for (const auto& st : styles_) {
       if (!st.masked) continue;
+      if (st.region && (st.output_positions[l] <= 0 || st.style_positions[l] <= 0)) continue;  // vanished here
+      c = float(gram_factor(fs, st.region ? st.output_positions[l] : plane));
       Tensor fm = masked_.prefix(fs).with_layout(f.layout());        // (1,N,h,w)
       Tensor dfm = masked_grad_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
       backend_.mul_mask(f, st.output_mask[l], fm);
@@ -369,6 +422,10 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   net_.backward(grad);
   phase.next("tv");
   if (config_.tv_weight > 0) queue(tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
+  if (photo_) {
+    phase.next("photo");
+    queue(photo, photo_->add(x, config_.photo_weight, grad));
+  }
   const int n = backend_.take_deferred(term_values_.data());
   IMPASTO_ASSERT(n == queued);
   for (int i = 0; i < n; ++i) {
@@ -377,9 +434,10 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
       case content: terms.content += v; break;
       case style: terms.style += v; break;
       case tv: terms.tv += v; break;
+      case photo: terms.photo += v; break;
     }
   }
-  terms.total = terms.content + terms.style + (config_.tv_in_total ? terms.tv : 0.0);
+  terms.total = terms.content + terms.style + (config_.tv_in_total ? terms.tv : 0.0) + terms.photo;
   return terms;
 }
 

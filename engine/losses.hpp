@@ -5,11 +5,13 @@
 #pragma once
 
 #include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/backend.hpp"
 #include "engine/image.hpp"
+#include "engine/photo.hpp"
 #include "engine/vgg19.hpp"
 
 namespace impasto {
@@ -51,14 +53,17 @@ struct LossConfig {
   // false (jcjohnson/neural-style): TV acts through its gradient only; the loss value (the one the optimizer
   // and the log see) counts the other terms, and LossTerms::tv still reports TV's value beside them.
   bool tv_in_total = true;
+  // λ of the photorealism term λ·Σ_c V_cᵀ·L·V_c (Luan et al. 2017; L the content's matting Laplacian, V the
+  // output on a 0..1 scale); 0: off.
+  double photo_weight = 0;
   void validate() const;  // throws Error naming the bad field
   static LossConfig defaults();
 };
 
-// Loss terms as weighted contributions: total = content + style + tv (tv only when LossConfig::tv_in_total;
-// + extra terms added by callers).
+// Loss terms as weighted contributions: total = content + style + tv + photo (tv only when
+// LossConfig::tv_in_total; + extra terms added by callers).
 struct LossTerms {
-  double total = 0, content = 0, style = 0, tv = 0;
+  double total = 0, content = 0, style = 0, tv = 0, photo = 0;
 };
 
 class StyleObjective {
@@ -71,6 +76,16 @@ class StyleObjective {
   // style layer (area), divided by its maximum, and multiplies both the style's and the output's features
   // before their Grams.
   void add_style(const Tensor& x, float blend_weight, const Image* mask = nullptr);
+  // Region pairs (Luan et al. 2017, the augmented style loss), instead of add_style: one style image x
+  // (1,3,Hs,Ws) and per region a mask on the style and one on the output (RegionPair, any sizes: each is
+  // area-resized to every style layer). Per region and layer the Gram of the style features masked by the
+  // style-side mask, normalized by the mask's sum, is the target of the Gram of the output features masked by
+  // the output-side mask, normalized by its sum, and the term weighs that mask's share of the layer. A region
+  // whose mask vanishes at a layer has no term there.
+  void add_style_regions(const Tensor& x, const std::vector<RegionPair>& regions);
+  // The photorealism term's guide (LossConfig::photo_weight > 0; ignored otherwise): the content (RGB
+  // 0..255) at the output size; pixel_scale as StylizeOptions'. Call after set_content.
+  void set_photo_guide(const Image& content, double pixel_scale);
   // Content target at the output size; plans the network for generation. Call after every add_style. A later
   // call with a content of the same size (the next video frame) only replaces the target: nothing allocates.
   void set_content(const Tensor& x);
@@ -102,17 +117,24 @@ class StyleObjective {
     std::vector<Tensor> gram_per_position;  // per style layer (1,1,N,N): G_style / M_style
     std::vector<Tensor> gram;               // per style layer (1,1,N,N): the target at the output size
     bool masked = false;
-    Image mask;                             // (1,Hm,Wm) as given
+    Image mask;                             // (1,Hm,Wm) as given (a region: its output-side mask)
     std::vector<Tensor> output_mask;        // per style layer (1,1,h,w) at the output size
+    // Region pairs: the masks are not normalized; the Grams are per masked position (the masks' sums per
+    // layer, on the style side and at the output size).
+    bool region = false;
+    std::vector<double> style_positions, output_positions;
   };
   void plan_output(int h, int w);
   void fold_style_targets();  // blend_style_targets: one target for the unmasked styles (see StyleTarget)
   std::vector<Tap> all_taps() const;
-  // mask → per style layer (1,1,h,w) for an input of h×w: area-resized and divided by its maximum.
-  std::vector<Tensor> mask_pyramid(const Image& mask, int h, int w);
+  // mask → per style layer (1,1,h,w) for an input of h×w: area-resized and divided by its maximum (masked
+  // styles), or area-resized only with each layer's sum in *sums (region pairs).
+  std::vector<Tensor> mask_pyramid(const Image& mask, int h, int w, std::vector<double>* sums = nullptr);
   double content_scale(const WeightedTap& t, const Shape& s) const;
-  double style_layer_scale(const WeightedTap& t, const Shape& s) const;
-  double gram_factor(const Shape& s) const;
+  // The style term's factors at a layer of shape s whose Gram counts `positions` positions (the plane's, or a
+  // region's masked ones).
+  double style_layer_scale(const WeightedTap& t, const Shape& s, double positions) const;
+  double gram_factor(const Shape& s, double positions) const;
 
   Vgg19& net_;
   Backend& backend_;
@@ -121,6 +143,7 @@ class StyleObjective {
   std::vector<Tensor> content_targets_;  // per content layer (1,C,h,w)
   Tensor gram_, gram_grad_;              // scratch (1,1,1,max N²): G and dL/dG of the layer at hand
   Tensor masked_, masked_grad_;          // scratch (1,1,1,max N·M) for masked styles
+  std::unique_ptr<MattingTerm> photo_;   // the photorealism term at the output size (photo_weight > 0)
   int h_ = 0, w_ = 0;
   bool ready_ = false;
   // evaluate(): the loss values read back at once and the term each belongs to (fixed size: no allocation).

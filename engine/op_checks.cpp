@@ -280,6 +280,58 @@ Shape gaussian_blur(const Tensor& x, float sigma, const Tensor& tmp, const Tenso
   return s;
 }
 
+// ---- photorealism: the matting Laplacian ------------------------------------------------------------------------
+
+namespace {
+
+// guide (1,3,H,W), NCHW, large enough for one 3×3 window; returns its shape.
+Shape matting_guide(const Tensor& guide, Device device, const char* op) {
+  const Shape s = single_image(guide, device, op, "guide");  // (1,3,H,W)
+  IMPASTO_CHECK(s.c == 3, op << ": guide has shape " << s.str() << ", expected (1,3,H,W)");
+  IMPASTO_CHECK(s.h >= 3 && s.w >= 3,
+                op << ": guide " << s.str() << " is smaller than one 3x3 matting window (H, W >= 3)");
+  check_nchw(guide, op, "guide");
+  return s;
+}
+
+}  // namespace
+
+Shape matting_prepare(const Tensor& guide, float eps, const Tensor& stats, Device device) {
+  const char* op = "matting_prepare";
+  const Shape s = matting_guide(guide, device, op);             // (1,3,H,W)
+  check_shape(stats, Shape{1, 15, s.h, s.w}, device, op, "stats");  // (1,15,H,W)
+  check_nchw(stats, op, "stats");
+  check_no_alias(stats, guide, op, "stats", "guide");
+  IMPASTO_CHECK(std::isfinite(eps) && eps > 0.0f, op << ": eps " << eps << " must be positive and finite");
+  return s;
+}
+
+Shape matting_loss(const Tensor& v, const Tensor& guide, const Tensor& stats, const Tensor& coef, const Tensor* grad,
+                   Device device) {
+  const char* op = "matting_loss";
+  const Shape g = matting_guide(guide, device, op);           // (1,3,H,W)
+  const Shape s = single_image(v, device, op, "v");            // (1,C,H,W)
+  IMPASTO_CHECK(s.h == g.h && s.w == g.w,
+                op << ": v " << s.str() << " and guide " << g.str() << " differ in height or width");
+  check_nchw(v, op, "v");
+  check_shape(stats, Shape{1, 15, s.h, s.w}, device, op, "stats");     // (1,15,H,W)
+  check_nchw(stats, op, "stats");
+  check_shape(coef, Shape{1, 4 * s.c, s.h, s.w}, device, op, "coef");  // (1,4C,H,W)
+  check_nchw(coef, op, "coef");
+  check_no_alias(coef, v, op, "coef", "v");
+  check_no_alias(coef, guide, op, "coef", "guide");
+  check_no_alias(coef, stats, op, "coef", "stats");
+  if (grad != nullptr) {
+    check_shape(*grad, s, device, op, "grad");  // (1,C,H,W)
+    check_nchw(*grad, op, "grad");
+    check_no_alias(*grad, v, op, "grad", "v");
+    check_no_alias(*grad, guide, op, "grad", "guide");
+    check_no_alias(*grad, stats, op, "grad", "stats");
+    check_no_alias(coef, *grad, op, "coef", "grad");
+  }
+  return s;
+}
+
 // ---- Gram matrices ------------------------------------------------------------------------------------------
 
 namespace {

@@ -124,6 +124,18 @@ Shape consistency(const Tensor& fwd, const Tensor& bwd, const Tensor& c, Device 
 // x, tmp, y (N,C,H,W), sigma in [0, 10], tmp overlapping neither x nor y; returns x's shape.
 Shape gaussian_blur(const Tensor& x, float sigma, const Tensor& tmp, const Tensor& y, Device device);
 
+// ---- photorealism: the matting Laplacian (kernels/matting.cuh) -------------------------------------------------
+
+// guide (1,3,H,W) with H, W >= 3, stats (1,15,H,W) not overlapping it, eps positive and finite, both NCHW;
+// returns guide's shape.
+Shape matting_prepare(const Tensor& guide, float eps, const Tensor& stats, Device device);
+
+// v (1,C,H,W), guide (1,3,H,W) with H, W >= 3, stats (1,15,H,W), coef (1,4C,H,W), grad of v's shape when given,
+// all NCHW; coef overlapping none of v, guide, stats, grad; grad overlapping none of v, guide, stats. Returns v's
+// shape.
+Shape matting_loss(const Tensor& v, const Tensor& guide, const Tensor& stats, const Tensor& coef, const Tensor* grad,
+                   Device device);
+
 // ---- Gram matrices ------------------------------------------------------------------------------------------
 
 // f (1,C,H,W), g (1,1,C,C) not overlapping f; returns C.

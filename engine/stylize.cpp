@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "engine/error.hpp"
+#include "engine/photo.hpp"
 #include "engine/random.hpp"
 #include "kernels/color.cuh"
 
@@ -31,6 +32,11 @@ void StylizeOptions::validate() const {
                 "--pyramid-iterations: " << level_iterations.size() << " counts for " << pyramid_levels << " levels");
   for (int n : level_iterations) IMPASTO_CHECK(n >= 0, "--pyramid-iterations: " << n << " must be >= 0");
   IMPASTO_CHECK(time_limit >= 0 && std::isfinite(time_limit), "--time-limit must be >= 0 seconds");
+  IMPASTO_CHECK(photo_iterations >= 0, "--photo-iterations must be >= 0");
+  IMPASTO_CHECK(photo_iterations == 0 || loss.photo_weight > 0,
+                "--photo-iterations " << photo_iterations << " needs a photorealism weight (--photo-weight > 0)");
+  IMPASTO_CHECK(photo_smooth >= 0 && photo_smooth <= 1000, "--photo-smooth must be 0 to 1000 pixels");
+  IMPASTO_CHECK(photo_smooth_eps > 0 && std::isfinite(photo_smooth_eps), "--photo-smooth-eps must be > 0");
   lbfgs.validate();
   adam.validate();
   const bool no_line_search = use_adam || lbfgs.line_search == LbfgsParams::LineSearch::none;
@@ -97,13 +103,20 @@ MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImage
   std::int64_t previous_x = 0;
   const int n_styles = int(images.styles.size());
   for (const Level& lv : plan_pyramid(options, config, out.h, out.w)) {
-    for (int i = 0; i < n_styles; ++i) {
+    for (int i = 0; i < (images.regions > 0 ? 0 : n_styles); ++i) {
       const ImageSize s = texture ? texture_style_size(options, images.styles[std::size_t(i)], lv.h, lv.w, out.h, out.w)
                                   : style_size(options, images.styles[std::size_t(i)], lv.h, lv.w);
       run.style_phase(s, i, i < images.masks, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
     }
     const Shape x{1, 3, lv.h, lv.w};  // (1,3,H,W)
-    run.output_phase({lv.h, lv.w}, n_styles, images.masks, 0, optimizer_bytes(options.use_adam, options.lbfgs, x),
+    // Region pairs: one forward of the style, then a target per region (the largest phase is the last).
+    for (int r = 0; r < images.regions; ++r) {
+      const ImageSize s = style_size(options, images.styles.front(), lv.h, lv.w);
+      run.style_phase(s, r, true, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
+    }
+    const int targets = images.regions > 0 ? images.regions : n_styles;
+    const int masked = images.regions > 0 ? images.regions : images.masks;
+    run.output_phase({lv.h, lv.w}, targets, masked, 0, optimizer_bytes(options.use_adam, options.lbfgs, x),
                      float_bytes(2 * x.numel()));
     previous_x = x.numel();
   }
@@ -182,10 +195,11 @@ Image preserve_colors(Backend& backend, const Image& stylized, const Image& cont
 std::vector<PyramidLevel> plan_pyramid(const StylizeOptions& options, const LossConfig& config, int h, int w) {
   const int n = options.pyramid_levels;
   std::vector<PyramidLevel> levels;
+  const bool photo_stage = options.photo_iterations > 0;
   for (int k = 0; k < n; ++k) {
     const double f = std::ldexp(1.0, k - (n - 1));  // 1 / 2^(levels−1−k)
     levels.push_back({std::max(1, int(std::lround(h * f))), std::max(1, int(std::lround(w * f))),
-                      options.level_iteration_count(k)});
+                      options.level_iteration_count(k), !photo_stage});
   }
   // The coarsest level must keep at least one position at the deepest layer in use.
   const int deepest = layers_needed(config) - 1;
@@ -197,12 +211,18 @@ std::vector<PyramidLevel> plan_pyramid(const StylizeOptions& options, const Loss
                 "--pyramid " << n << ": the coarsest level, " << c.w << "x" << c.h << ", is too small for layer "
                              << vgg19_convs()[deepest].name << " (needs " << side
                              << " px a side); use fewer levels or a larger size");
+  if (photo_stage) levels.push_back({h, w, options.photo_iterations, true});
   return levels;
 }
 
 StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& styles, const std::vector<Image>& masks,
-                            const Reporter& report) {
+                            const Reporter& report, const std::vector<RegionPair>& regions) {
   IMPASTO_CHECK(!styles.empty(), "no style image given");
+  if (!regions.empty()) {
+    IMPASTO_CHECK(styles.size() == 1, "region pairs take one style image, got " << styles.size());
+    IMPASTO_CHECK(masks.empty(), "region pairs and --style-mask do not go together (the regions are the masks)");
+    check_regions(regions, {content_in.h, content_in.w}, {styles[0].h, styles[0].w});
+  }
   IMPASTO_CHECK(masks.empty() || masks.size() == styles.size(),
                 masks.size() << " style masks for " << styles.size() << " styles (give one mask per style)");
   for (std::size_t i = 0; i < masks.size(); ++i) {
@@ -227,10 +247,15 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
   };
 
   const TargetsFn targets = [&](StyleObjective& objective, const Level& lv) {
-    for (std::size_t i = 0; i < net_styles.size(); ++i)
-      objective.add_style(upload_image(fit_style(net_styles[i], lv.h, lv.w)), blend.empty() ? 1.0f : blend[i],
-                          masks.empty() ? nullptr : &masks[i]);
+    if (!regions.empty()) {
+      objective.add_style_regions(upload_image(fit_style(net_styles[0], lv.h, lv.w)), regions);
+    } else {
+      for (std::size_t i = 0; i < net_styles.size(); ++i)
+        objective.add_style(upload_image(fit_style(net_styles[i], lv.h, lv.w)), blend.empty() ? 1.0f : blend[i],
+                            masks.empty() ? nullptr : &masks[i]);
+    }
     objective.set_content(upload_image(at_level(net_content, lv)));
+    objective.set_photo_guide(at_level(content, lv), options_.pixel_scale);  // the colours, also luminance-only
   };
   const InitFn init = [&](const Level& lv) -> Tensor {
     switch (options_.init) {
@@ -257,8 +282,13 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
   StylizeResult result = run_levels(plan_pyramid(options_, options_.loss, content.h, content.w), options_.loss, targets, init,
                                     report, x);
   result.image = to_image(x);
+  x = Tensor();
+  if (options_.photo_smooth > 0)
+    result.image = guided_filter(content, result.image, options_.photo_smooth, options_.photo_smooth_eps);
   if (options_.luminance_only || options_.original_colors)
     result.image = preserve_colors(backend_, result.image, content, options_.original_colors.value_or(ColorSpace::yuv));
+  if (content.h >= 3 && content.w >= 3)
+    result.photo_energy = MattingTerm(backend_, content, options_.pixel_scale).energy(upload_image(result.image));
   return result;
 }
 
@@ -269,6 +299,8 @@ StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& style
                 "--style-stretch (--style-fit stretch) needs a content image (a texture keeps the style's "
                 "proportions)");
   IMPASTO_CHECK(!options_.luminance_only, "--luminance-only needs a content image to take the colors from");
+  IMPASTO_CHECK(options_.loss.photo_weight == 0 && options_.photo_smooth == 0,
+                "the photorealism term and --photo-smooth need a content image (a texture has none)");
   const auto& blend = options_.style_blend_weights;
   IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
                 blend.size() << " style blend weights for " << styles.size() << " styles");
@@ -288,6 +320,7 @@ StylizeResult Stylizer::synthesize(int h, int w, const std::vector<Image>& style
   Tensor x;
   StylizeResult result = run_levels(plan_pyramid(options_, cfg, h, w), cfg, targets, init, report, x);
   result.image = to_image(x);
+  result.photo_energy = std::nan("");
   return result;
 }
 
@@ -299,9 +332,12 @@ StylizeResult Stylizer::run_levels(const std::vector<Level>& levels, const LossC
   int offset = 0;  // iteration number of the current level's initial image
   for (std::size_t k = 0; k < levels.size(); ++k) {
     const Level& lv = levels[k];
-    StyleObjective objective(net_, config);
+    LossConfig level_config = config;
+    if (!lv.photo) level_config.photo_weight = 0;
+    StyleObjective objective(net_, level_config);
     targets(objective, lv);
-    x = k == 0 ? init(lv) : resize_network(x, lv.h, lv.w);
+    if (k == 0) x = init(lv);
+    else if (x.shape().h != lv.h || x.shape().w != lv.w) x = resize_network(x, lv.h, lv.w);
     LevelResult level;
     const bool go_on = optimize(x, objective, lv.iterations, int(k), offset, k == 0, report, level);
     offset = level.last.iteration;
@@ -344,6 +380,7 @@ bool Stylizer::optimize(Tensor& x, StyleObjective& objective, int iterations, in
         r.content = t.content;
         r.style = t.style;
         r.tv = t.tv;
+        r.photo = t.photo;
         break;
       }
     }

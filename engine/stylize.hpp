@@ -94,15 +94,23 @@ struct StylizeOptions {
   // Wall-time limit in seconds (0: none), on the clock of IterationReport::seconds: the run stops after the
   // first iterate past it; a pyramid stopped before its last level returns that level's result upsampled.
   double time_limit = 0;
+  // Photorealistic transfer (Luan et al. 2017; loss.photo_weight is its λ): photo_iterations > 0 runs the
+  // levels above without the matting-Laplacian term, then this many iterations more at the output size with
+  // it, from that result (Luan's neuralstyle_seg.lua, then deepmatting_seg.lua); 0 keeps the term on
+  // throughout. photo_smooth > 0: the result is guided-filtered with the content as the guide, radius
+  // photo_smooth pixels, ε photo_smooth_eps on a 0..1 scale (photo.hpp guided_filter).
+  int photo_iterations = 0;
+  int photo_smooth = 0;
+  double photo_smooth_eps = 1e-4;
 
   void validate() const;  // throws a one-line Error naming the bad option
   int level_iteration_count(int level) const {  // iterations of pyramid level `level` (0 = coarsest)
     return level_iterations.empty() ? iterations : level_iterations.at(std::size_t(level));
   }
-  int total_iterations() const {  // all levels
+  int total_iterations() const {  // all levels and the photorealism stage
     int n = 0;
     for (int l = 0; l < pyramid_levels; ++l) n += level_iteration_count(l);
-    return n;
+    return n + photo_iterations;
   }
 };
 
@@ -112,7 +120,7 @@ struct StylizeOptions {
 struct IterationReport {
   int iteration = 0;
   int level = 0;       // pyramid level, 0 = coarsest
-  double loss = 0, content = 0, style = 0, tv = 0;  // at this level's size
+  double loss = 0, content = 0, style = 0, tv = 0, photo = 0;  // at this level's size
   double seconds = 0;  // since the run started, the targets of every level included
 };
 
@@ -129,14 +137,19 @@ struct StylizeResult {
   IterationReport first, last; // the first level's initial image, the last iterate
   std::vector<LevelResult> levels;
   double seconds = 0;          // optimization wall time, all levels
+  // Σ_c V_cᵀ·L·V_c of `image` on a 0..1 scale, L the content's matting Laplacian at the output size: how far
+  // the result is from a locally affine recolouring of the content (stylize only; NaN for a texture).
+  double photo_energy = 0;
 };
 
 // One level of the resolution pyramid: its output size and iteration count.
 struct PyramidLevel {
   int h = 0, w = 0, iterations = 0;
+  bool photo = true;  // the photorealism term is on here (when loss.photo_weight > 0)
 };
 // The pyramid's levels for an output of h×w, coarsest first (options.pyramid_levels of them, the last h×w);
-// throws a one-line Error when the coarsest is too small for the deepest layer `config` uses.
+// throws a one-line Error when the coarsest is too small for the deepest layer `config` uses. With
+// photo_iterations > 0 the photorealism stage follows as one more level at h×w (the others without the term).
 std::vector<PyramidLevel> plan_pyramid(const StylizeOptions& options, const LossConfig& config, int h, int w);
 
 // What a run's memory depends on besides its options: the sizes of its images as given.
@@ -144,6 +157,7 @@ struct RunImages {
   ImageSize content;              // stylize: the content image as read; a texture: {0, 0} (options.size square)
   std::vector<ImageSize> styles;  // each style image as read
   int masks = 0;                  // masked styles: 0, or one mask per style
+  int regions = 0;                // region pairs of the one style
 };
 
 class Stylizer {
@@ -156,9 +170,10 @@ class Stylizer {
 
   // content: RGB image (any size; resized to options.size), styles: one or more RGB images.
   // masks: empty, or one one-channel mask per style (masked transfer), any size: each is resized to the
-  // feature maps of the output and of its style; a mask that is all zero is an error.
+  // feature maps of the output and of its style; a mask that is all zero is an error. regions: empty, or the
+  // region pairs of the augmented style loss (one style, no masks; photo.hpp check_regions has their rules).
   StylizeResult run(const Image& content, const std::vector<Image>& styles, const std::vector<Image>& masks = {},
-                    const Reporter& report = {});
+                    const Reporter& report = {}, const std::vector<RegionPair>& regions = {});
   // Texture synthesis: style terms only, from noise, output h×w (pyramid and luminance-only apply).
   StylizeResult synthesize(int h, int w, const std::vector<Image>& styles, const Reporter& report = {});
 

@@ -1,5 +1,6 @@
 // kernels/launchers.cuh — host-side entry points of the custom CUDA kernels (element-wise, reductions, fused
-// losses, Adam, masks, pooling backward, color, video warping, the L-BFGS history's skinny product) and the one launch-configuration rule they all share. The CUDA backend
+// losses, Adam, masks, pooling backward, color, video warping, the matting Laplacian, the L-BFGS history's skinny
+// product) and the one launch-configuration rule they all share. The CUDA backend
 // (engine/cuda/*.cu) calls these with raw device pointers; shapes were checked before. Every launcher
 // checks its launch (IMPASTO_CUDA_CHECK_LAUNCH); all work is queued on the given stream.
 #pragma once
@@ -102,6 +103,15 @@ int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_
 // impasto::TvMode (kernels/pointwise.cuh).
 int tv_partials(const float* x, std::int64_t planes, int h, int w, int mode, float scale, float* grad,
                 double* partials, cudaStream_t s);
+
+// ---- the matting Laplacian (kernels/matting.cu, math in kernels/matting.cuh; Levin et al. 2008, He et al. 2010):
+//      guide (3,H,W), stats (9,H,W), v (C,H,W), coef (4C,H,W), grad (C,H,W), all NCHW planes; H, W >= 3 ---------
+// stats = per window centre μ and (Σ + ε/9·I₃)⁻¹, zeros at the border pixels.
+void matting_prepare(const float* guide, float eps, float* stats, int h, int w, cudaStream_t s);
+// Σ_c v_cᵀ·L·v_c (unscaled; the host multiplies by scale) into per-block partials; returns the block count.
+// coef receives each window's affine fit (a, v̄) of each plane; grad += 2·scale·L·v_c when grad is not null.
+int matting_partials(const float* v, const float* guide, const float* stats, float* coef, int channels, int h, int w,
+                     float scale, float* grad, double* partials, cudaStream_t s);
 
 // ---- color (kernels/color.cu): x, y (1,3,H,W); space is the int of impasto::ColorSpace; alias ok -----
 void color_convert(const float* x, float* y, std::int64_t plane, int space, bool inverse, cudaStream_t s);

@@ -67,6 +67,7 @@ struct Options {
   Device device = Device::cpu;
   std::vector<Size> sizes{{128, 128}, {256, 256}};
   int iterations = 10, warmup = 2, history = 100;
+  double photo_weight = 0;  // > 0: the objective includes the matting-Laplacian term (Luan et al. 2017)
   LbfgsParams::Direction direction = LbfgsParams::Direction::compact;
   std::string precision;  // "" = the backend's default
   std::string weights = "random:0";
@@ -122,6 +123,9 @@ Options parse_args(int argc, char** argv) {
   app.add_flag("--losses", o.record_losses,
                "Record the loss of every iteration in the JSON (for perf/peer/check_same_objective.sh)");
   app.add_option("--json", o.json_path, "Write the report as JSON to this file");
+  app.add_option("--photo-weight", o.photo_weight,
+                 "Include the photorealism (matting-Laplacian) term with this weight; its share is the 'photo' phase")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--vgg-only", o.vgg_only,
                "Time VGG-19 forward + backward (taps of the default objective, up to relu5_1) only");
   app.add_option("--max-size-check", max_size,
@@ -264,7 +268,7 @@ class ObserverGuard {
   ObserverGuard& operator=(const ObserverGuard&) = delete;
 };
 
-const char* const kPhases[] = {"forward", "losses", "backward", "tv", "optimizer"};
+const char* const kPhases[] = {"forward", "losses", "backward", "tv", "photo", "optimizer"};
 
 // ---- one size --------------------------------------------------------------------------------------------
 class Session {
@@ -281,11 +285,15 @@ class Session {
   // no demand that every iteration completes (a line search may stop early): the max-size check.
   json stylize(Size size, bool phases, bool as_cli = false) {
     const auto plan_start = Clock::now();
-    StyleObjective objective(net_, LossConfig::defaults());
+    LossConfig config = LossConfig::defaults();
+    config.photo_weight = options_.photo_weight;
+    StyleObjective objective(net_, config);
     Tensor style = upload(synthetic_image(true, size.h, size.w));
     objective.add_style(style, 1.0f);
-    Tensor content = upload(synthetic_image(false, size.h, size.w));
+    const Image content_image = synthetic_image(false, size.h, size.w);
+    Tensor content = upload(content_image);
     objective.set_content(content);
+    objective.set_photo_guide(content_image, 1.0);  // photo_weight 0: nothing
     Tensor init = backend_.empty(content.shape());  // (1,3,H,W)
     backend_.copy(content, init);
     if (options_.mix_init) backend_.axpby(0.5f, style, 0.5f, init);

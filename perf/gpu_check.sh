@@ -183,6 +183,13 @@ if within_budget "L-BFGS alone"; then
     --sizes $optimizer_size --history 100 --iterations $iterations --json "$work/optimizer_peer.json"
 fi
 
+# The photorealism term (Luan et al. 2017) at 1 MP: its share of an iteration is the "photo" phase (issue 16's
+# target: <= 10 %). JSON in $work; the phase shares are in the log.
+if [[ $mode == gpu ]] && within_budget "bench with the photorealism term"; then
+  step "bench tf32 with the matting-Laplacian term (--photo-weight 5000)" 120 "$dev/run/bench" --device cuda \
+    --sizes 1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" --photo-weight 5000 \
+    --json "$work/bench_photo.json"
+fi
 # TF32 with NCHW activations (IMPASTO_LAYOUT=nchw; the default is NHWC under tf32/bf16): what the layout buys,
 # in the same run. Its JSON stays in $work (the table reads it; $OUT holds 8 files).
 if [[ $mode == gpu ]] && within_budget "bench tf32 NCHW"; then

@@ -1,7 +1,8 @@
 // tools/cmd_stylize.cpp — `impasto stylize` (one image) and `impasto texture` (texture synthesis): options,
 // presets, output checks before any work, progress, JSON-lines log, snapshots, atomic output. Also masked
-// styles (--style-mask), the resolution pyramid (--pyramid), luminance-only transfer, --style-stretch and
-// --time-limit.
+// styles (--style-mask), region pairs and the photorealism term (Luan et al. 2017: --content-mask,
+// --content-seg, --photo-weight, --preset photo), the resolution pyramid (--pyramid), luminance-only transfer,
+// --style-stretch and --time-limit.
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "engine/error.hpp"
 #include "engine/files.hpp"
+#include "engine/photo.hpp"
 #include "engine/text.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
@@ -31,6 +33,9 @@ struct Args {
   ObjectiveArgs obj;
   std::string content, out, log_path;
   std::vector<std::string> masks;
+  std::vector<std::string> content_masks, style_region_masks;  // region pairs, i-th with i-th
+  std::string content_seg, style_seg;                          // region pairs from colour-coded segmentations
+  bool photo = false;                                          // --photo: --preset photo
   std::vector<int> pyramid_iterations;
   int pyramid = 1, print_every = 0, save_every = 0;
   double time_limit = 0;
@@ -129,6 +134,12 @@ StylizeOptions make_options(const Args& a) {
   return o;
 }
 
+std::string photo_text(double photo) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, ", photo %.4g", photo);
+  return buf;
+}
+
 // Progress on stderr: a bar that redraws in place on a terminal, plain lines every --print-every otherwise.
 class Progress {
  public:
@@ -142,8 +153,8 @@ class Progress {
       std::fprintf(stderr, "\r[%-*s] %d/%d loss %.4g (%.1fs)%s", width, std::string(std::size_t(filled), '#').c_str(),
                    r.iteration, total_, r.loss, r.seconds, line && r.iteration > 0 ? "\n" : "");
     } else if (line) {
-      std::fprintf(stderr, "iteration %d/%d: loss %.6g (content %.4g, style %.4g, tv %.4g) %.1fs\n", r.iteration,
-                   total_, r.loss, r.content, r.style, r.tv, r.seconds);
+      std::fprintf(stderr, "iteration %d/%d: loss %.6g (content %.4g, style %.4g, tv %.4g%s) %.1fs\n", r.iteration,
+                   total_, r.loss, r.content, r.style, r.tv, r.photo != 0 ? photo_text(r.photo).c_str() : "", r.seconds);
     }
   }
   void done() {
@@ -155,7 +166,43 @@ class Progress {
   bool quiet_, tty_;
 };
 
+// The region pairs of --content-mask/--style-region-mask or --content-seg/--style-seg, read and checked
+// against the content's and the style's sizes (before any work).
+std::vector<RegionPair> read_regions(const Args& a, const Image& content, const std::vector<Image>& styles) {
+  const bool by_mask = !a.content_masks.empty() || !a.style_region_masks.empty();
+  const bool by_seg = !a.content_seg.empty() || !a.style_seg.empty();
+  if (!by_mask && !by_seg) return {};
+  IMPASTO_CHECK(!(by_mask && by_seg), "give region pairs either as masks (--content-mask, --style-region-mask) or as "
+                                      "segmentations (--content-seg, --style-seg), not both");
+  IMPASTO_CHECK(styles.size() == 1, "region pairs take one --style image, got " << styles.size());
+  IMPASTO_CHECK(a.masks.empty(), "region pairs and --style-mask do not go together (the regions are the masks)");
+  std::vector<RegionPair> regions;
+  if (by_seg) {
+    IMPASTO_CHECK(!a.content_seg.empty() && !a.style_seg.empty(), "--content-seg and --style-seg go together");
+    const Image cs = read_image(a.content_seg), ss = read_image(a.style_seg);
+    IMPASTO_CHECK(cs.h == content.h && cs.w == content.w, "--content-seg '" << a.content_seg << "' is " << cs.w << "x"
+                                                          << cs.h << ", the content " << content.w << "x" << content.h);
+    IMPASTO_CHECK(ss.h == styles[0].h && ss.w == styles[0].w, "--style-seg '" << a.style_seg << "' is " << ss.w << "x"
+                                                              << ss.h << ", the style " << styles[0].w << "x" << styles[0].h);
+    regions = regions_from_segmentations(cs, ss);
+  } else {
+    IMPASTO_CHECK(a.content_masks.size() == a.style_region_masks.size(),
+                  "--content-mask: " << a.content_masks.size() << " masks for " << a.style_region_masks.size()
+                                     << " --style-region-mask (give one pair per region)");
+    for (std::size_t i = 0; i < a.content_masks.size(); ++i)
+      regions.push_back({"region " + std::to_string(i + 1) + " ('" + a.content_masks[i] + "', '" +
+                             a.style_region_masks[i] + "')",
+                         read_image(a.content_masks[i], 1), read_image(a.style_region_masks[i], 1)});
+  }
+  check_regions(regions, {content.h, content.w}, {styles[0].h, styles[0].w});
+  return regions;
+}
+
 void run_command(Args& a, CLI::App* c, bool texture) {
+  if (a.photo) {
+    IMPASTO_CHECK(!given(c, "--preset") || a.obj.preset == "photo", "--photo is --preset photo: give one preset");
+    a.obj.preset = "photo";
+  }
   apply_preset(c, a.obj);
   check_output_path(a.out, a.force, "output");
   StylizeOptions options = make_options(a);
@@ -177,6 +224,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     IMPASTO_CHECK(*std::max_element(d.begin(), d.end()) >= 0.5f,
                   "--style-mask '" << m << "': the mask is empty (all black), its style would apply nowhere");
   }
+  const std::vector<RegionPair> regions = texture ? std::vector<RegionPair>{} : read_regions(a, content, styles);
 
   // The pyramid fits the network at the output size (checked here, before the weights are loaded).
   if (texture) {
@@ -201,6 +249,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   if (!texture) sizes.content = {content.h, content.w};
   for (const Image& s : styles) sizes.styles.push_back({s.h, s.w});
   sizes.masks = int(masks.size());
+  sizes.regions = int(regions.size());
   const int size = texture || a.obj.size > 0 ? a.obj.size : std::max(content.h, content.w);
   const NeedFn need = [&](int s, int history) {
     StylizeOptions o = options;
@@ -236,8 +285,8 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   auto report = [&](const IterationReport& r, const Tensor& x) {
     progress.update(r);
     if (log) {
-      nlohmann::json j = {{"iteration", r.iteration}, {"level", r.level}, {"loss", r.loss},      {"content", r.content},
-                          {"style", r.style},         {"tv", r.tv},       {"seconds", r.seconds}};
+      nlohmann::json j = {{"iteration", r.iteration}, {"level", r.level}, {"loss", r.loss}, {"content", r.content},
+                          {"style", r.style},         {"tv", r.tv},       {"photo", r.photo}, {"seconds", r.seconds}};
       log->line(j);
     }
     if (a.save_every > 0 && r.iteration > 0 && r.iteration % a.save_every == 0 && r.iteration < total)
@@ -245,7 +294,7 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   };
   StylizeResult result;
   try {
-    result = texture ? stylizer.synthesize(a.obj.size, a.obj.size, styles, report) : stylizer.run(content, styles, masks, report);
+    result = texture ? stylizer.synthesize(a.obj.size, a.obj.size, styles, report) : stylizer.run(content, styles, masks, report, regions);
   } catch (const DivergedError& e) {
     progress.done();
     fs::path p(a.out);
@@ -255,6 +304,12 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   }
   progress.done();
   write_image(result.image, a.out, a.force);
+  if (log) {  // one closing line: the result as written (after --photo-smooth and colour preservation)
+    nlohmann::json j = {{"final", true},   {"iterations", result.optimizer.iterations}, {"loss", result.last.loss},
+                        {"seconds", result.seconds}, {"stop_reason", result.optimizer.stop_reason}};
+    if (!texture) j["photo_energy"] = result.photo_energy;
+    log->line(j);
+  }
   if (!a.quiet && result.levels.size() > 1)
     for (std::size_t l = 0; l < result.levels.size(); ++l) {
       const LevelResult& lv = result.levels[l];
@@ -267,6 +322,10 @@ void run_command(Args& a, CLI::App* c, bool texture) {
                  result.optimizer.iterations, result.seconds,
                  result.optimizer.iterations ? result.seconds / result.optimizer.iterations : 0.0,
                  result.optimizer.stop_reason.c_str());
+  if (!a.quiet && !texture)
+    std::fprintf(stderr, "impasto: photorealism: matting-Laplacian energy of the result %.6g (0: a locally affine "
+                         "recolouring of the content)\n",
+                 result.photo_energy);
 }
 
 }  // namespace
@@ -279,6 +338,18 @@ void add_stylize_command(CLI::App& app) {
   c->add_option("--size", a->obj.size, "Longer side of the output in pixels (0: the content's size)")
       ->check(CLI::Range(0, kMaxSide))->capture_default_str();
   c->add_option("--style-mask", a->masks, "One grayscale mask per style (any size, resized to the output): white where that style applies");
+  c->add_option("--content-mask", a->content_masks,
+                "Region pairs (Luan et al.): one grayscale mask per region on the content (its size), white where the "
+                "region is; each pairs with the --style-region-mask of the same position")
+      ->delimiter(',');
+  c->add_option("--style-region-mask", a->style_region_masks,
+                "Region pairs: one grayscale mask per region on the style (its size), in --content-mask's order")
+      ->delimiter(',');
+  c->add_option("--content-seg", a->content_seg,
+                "Region pairs from a colour-coded segmentation of the content (its size; Luan's colours: blue, green, "
+                "black, white, red, yellow, grey, lightblue, purple)");
+  c->add_option("--style-seg", a->style_seg, "The style's segmentation in --content-seg's colours (its size)");
+  c->add_flag("--photo", a->photo, "Photorealistic transfer: the same as --preset photo");
   c->add_option("--init", a->obj.init, "content | noise | style | FILE")->capture_default_str();
   c->add_flag("--luminance-only", a->luminance_only,
               "Transfer on luminance only (style luminance matched to the content's), then the content's chroma "

@@ -12,11 +12,16 @@
 #   interpolation jcjohnson/neural-style's style interpolation: two styles blended 1:0, 3:1, 1:1, 1:3, 0:1.
 #   pyramid       the coarse-to-fine resolution pyramid (neural-style's multi-resolution recipe): one level
 #                 against three levels at the same output size (fewer below 128 px).
+#   photo         Luan, Paris, Shechtman & Bala, "Deep photo style transfer", CVPR 2017, Fig. 1/5: a photo
+#                 restyled by another photo with --preset photo: without the matting-Laplacian term, with it
+#                 (--photo), with region pairs from segmentations (sky to sky, the rest to the rest), and that
+#                 guided-filtered (--photo-smooth). Each caption gives the result's Laplacian energy.
 #
 #   tools/figures.sh [--out DIR] [--size PX] [--iterations N] [--weights FILE|random[:SEED]] [--device D]
 #                    [--only NAME[,NAME…]] [--content IMG] [--style IMG] [--style2 IMG] [--impasto PATH] [--force]
+#                    [--photo-content IMG --photo-style IMG --content-seg IMG --style-seg IMG]
 #
-# Defaults: out/figures, 512 px, 500 iterations (36 images; timings in perf/RESULTS.md); on a CPU use
+# Defaults: out/figures, 512 px, 500 iterations (40 images; timings in perf/RESULTS.md); on a CPU use
 # `--size 128 --iterations 100`. The images come from Debian's opencv-doc package
 # (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
 # papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
@@ -34,10 +39,15 @@ size=512
 iterations=500
 weights=random
 device=auto
-only=textures,tradeoff,colors,interpolation,pyramid
+only=textures,tradeoff,colors,interpolation,pyramid,photo
 content=$data/building.jpg
 style=$data/starry_night.jpg
 style2=$data/graf1.png
+# The photo figure's pair and their segmentations (blue: sky, black: the rest; drawn once for these photos).
+photo_content=$data/leuvenA.jpg
+photo_style=$data/home.jpg
+content_seg=$root/tools/demo/leuvenA_seg.png
+style_seg=$root/tools/demo/home_seg.png
 impasto=
 force=0
 
@@ -47,9 +57,11 @@ die() {
 }
 while (($#)); do
   case $1 in
-    --out | --size | --iterations | --weights | --device | --only | --content | --style | --style2 | --impasto)
+    --out | --size | --iterations | --weights | --device | --only | --content | --style | --style2 | --impasto | \
+      --photo-content | --photo-style | --content-seg | --style-seg)
       (($# >= 2)) || die "$1 needs a value"
-      declare "${1#--}=$2"
+      name=${1#--}
+      declare "${name//-/_}=$2"
       shift 2
       ;;
     --force) force=1; shift ;;
@@ -59,10 +71,10 @@ while (($#)); do
 done
 [[ $size =~ ^[1-9][0-9]*$ ]] || die "--size must be a positive integer, not '$size'"
 [[ $iterations =~ ^[1-9][0-9]*$ ]] || die "--iterations must be a positive integer, not '$iterations'"
-for f in "$content" "$style" "$style2"; do
+for f in "$content" "$style" "$style2" "$photo_content" "$photo_style" "$content_seg" "$style_seg"; do
   [[ -f $f ]] || die "$f is missing (the defaults come from Debian's opencv-doc: run tools/setup.sh)"
 done
-known=" textures tradeoff colors interpolation pyramid "
+known=" textures tradeoff colors interpolation pyramid photo "
 IFS=, read -r -a figures <<<"$only"
 for f in "${figures[@]}"; do [[ $known == *" $f "* ]] || die "unknown figure '$f' (one of:$known)"; done
 if [[ -z $impasto ]]; then
@@ -76,7 +88,8 @@ if [[ -e $out && $force == 0 ]]; then die "$out exists (use --force to replace i
 partial=$out.partial
 rm -rf "$partial"
 mkdir -p "$partial"
-trap 'rm -rf "$partial"' EXIT
+runlog=$(mktemp)  # the current run's messages
+trap 'rm -rf "$partial" "$runlog"' EXIT
 html=$partial/index.html.body
 : >"$html"
 
@@ -84,14 +97,20 @@ esc() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g' <<<"$*"; }
 
 # image NAME FILE CAPTION SUBCOMMAND ARGS…: one impasto run into $partial/NAME/FILE, shown as one table cell
 # with its command as the tooltip; a failed run stops everything.
-common=(--size "$size" --iterations "$iterations" --weights "$weights" --device "$device" --quiet)
+common=(--size "$size" --iterations "$iterations" --weights "$weights" --device "$device" --quiet)  # --quiet last
 image() {
   local name=$1 file=$2 caption=$3 sub=$4
   shift 4
   mkdir -p "$partial/$name"
   local cmd=("$impasto" "$sub" "${common[@]}" "$@" --out "$partial/$name/$file")
+  # A caption with @ENERGY@ shows the run's photorealism line, which --quiet would leave out.
+  [[ $caption == *@ENERGY@* ]] && cmd=("$impasto" "$sub" "${common[@]:0:${#common[@]}-1}" "$@" --out "$partial/$name/$file")
   echo "figures: $name/$file" >&2
-  "${cmd[@]}" || die "the run for $name/$file failed: ${cmd[*]}"
+  "${cmd[@]}" 2>"$runlog" || { cat "$runlog" >&2; die "the run for $name/$file failed: ${cmd[*]}"; }
+  # The result's photorealism (its matting-Laplacian energy), where the caption asks for it.
+  local energy
+  energy=$(sed -n 's/^impasto: photorealism: matting-Laplacian energy of the result \([^ ]*\).*/\1/p' "$runlog")
+  caption=${caption//@ENERGY@/$energy}
   printf '<td><img src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$name" "$file" \
     "$(esc "impasto $sub ${common[*]} $* --out $name/$file")" "$(esc "$caption")" >>"$html"
 }
@@ -183,6 +202,26 @@ for figure in "${figures[@]}"; do
       fi
       printf '</tr>\n</table>\n' >>"$html"
       ;;
+    photo)
+      section "Photorealistic transfer (Luan et al. 2017, Fig. 1 and 5)" \
+        "--preset photo (Luan's objective; $iterations iterations, then $iterations more with the matting-Laplacian term where it is on). The Laplacian energy Σ VᵀLV of each result says how far it is from a locally affine recolouring of the content (0)."
+      printf '<tr>\n' >>"$html"
+      input_cell "$photo_content" "content"
+      input_cell "$photo_style" "style"
+      input_cell "$content_seg" "content segmentation"
+      input_cell "$style_seg" "style segmentation"
+      printf '</tr>\n<tr>\n' >>"$html"
+      pair=(--content "$photo_content" --style "$photo_style" --preset photo)
+      image photo plain.png "without the Laplacian term (energy @ENERGY@)" stylize "${pair[@]}" --photo-weight 0 \
+        --photo-iterations 0
+      pair+=(--photo-iterations "$iterations")
+      image photo laplacian.png "with it (energy @ENERGY@)" stylize "${pair[@]}"
+      regions=(--content-seg "$content_seg" --style-seg "$style_seg")
+      image photo regions.png "with it and region pairs (energy @ENERGY@)" stylize "${pair[@]}" "${regions[@]}"
+      image photo smoothed.png "that, guided-filtered (energy @ENERGY@)" stylize "${pair[@]}" "${regions[@]}" \
+        --photo-smooth 4
+      printf '</tr>\n</table>\n' >>"$html"
+      ;;
   esac
 done
 
@@ -200,5 +239,6 @@ rm -f "$html"
 
 rm -rf "$out"
 mv "$partial" "$out"
+rm -f "$runlog"
 trap - EXIT
 echo "figures: wrote $out/index.html ($(find "$out" -name '*.png' -not -path '*/inputs/*' | wc -l) images)"

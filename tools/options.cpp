@@ -15,7 +15,9 @@ namespace {
 
 // The presets whose objective is neural-style's (their GramMatrix/(C·H·W) and MSE, raw layer weights, blended
 // targets); of those, the Lua ones read images as 0..1 ×256 and keep TV out of the loss value.
-bool is_lua(const std::string& preset) { return preset == "neural-style" || preset == "artistic-videos"; }
+bool is_lua(const std::string& preset) {
+  return preset == "neural-style" || preset == "artistic-videos" || preset == "photo";
+}
 bool is_neural_style(const std::string& preset) { return is_lua(preset) || preset == "neural-style-pt"; }
 
 std::vector<std::string> auto_or(std::vector<std::string> names) {
@@ -85,6 +87,26 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command) {
     presets.push_back("artistic-videos");
     preset_help += " | artistic-videos (manuelruder: its objective and schedule; with --passes > 1 its multi-pass one)";
   }
+  if (command == Command::stylize) {
+    presets.push_back("photo");
+    preset_help += " | photo (luanfujun/deep-photo-styletransfer: its objective and two stages, the second with the "
+                   "matting-Laplacian term)";
+    c->add_option("--photo-weight", a.photo_weight,
+                  "Photorealism weight: lambda of lambda*sum_c V_c^T L V_c, L the content's matting Laplacian, V the "
+                  "output on a 0..1 scale (0: off; --preset photo: 5000, which is Luan's -lambda 1e4: their gradient "
+                  "lambda*L*V is that of lambda/2*V^T L V)")
+        ->check(CLI::Range(0.0, 1e12))->capture_default_str();
+    c->add_option("--photo-iterations", a.photo_iterations,
+                  "With --photo-weight: first the run without the term, then this many iterations at the output size "
+                  "with it (0: the term from the start; --preset photo: 1000)")
+        ->check(CLI::Range(0, kMaxIterations))->capture_default_str();
+    c->add_option("--photo-smooth", a.photo_smooth,
+                  "Guided-filter the result with the content as the guide, this radius in pixels (0: off): takes the "
+                  "content's edges, removing posterization")
+        ->check(CLI::Range(0, 1000))->capture_default_str();
+    c->add_option("--photo-smooth-eps", a.photo_smooth_eps, "The guided filter's epsilon on a 0..1 scale (smaller: closer to the result)")
+        ->check(CLI::Range(1e-9, 1.0))->capture_default_str();
+  }
   c->add_option("--preset", a.preset, preset_help)->check(CLI::IsMember(presets))->capture_default_str();
   c->add_option("--resize", a.resize,
                 "How the content and styles are resized: area (averaging) | torch (torch7's image.scale, as "
@@ -111,13 +133,16 @@ void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
   if (unset("--tv-weight")) a.tv_weight = 1e-3;
   if (unset("--tv")) a.tv = is_lua(a.preset) ? "squared-interior" : "l1";
   if (unset("--pooling")) a.pooling = "max";
-  if (unset("--init")) a.init = "noise";
+  if (unset("--init")) a.init = a.preset == "photo" ? "content" : "noise";
   if (unset("--noise")) a.noise = "gaussian";
   if (unset("--resize")) a.resize = is_lua(a.preset) ? "torch" : "pil";
   if (unset("--style-fit") && a.preset == "artistic-videos") a.style_fit = "area";
   if (unset("--line-search")) a.line_search = "none";
   if (unset("--content-loss")) a.content_loss = 2;
   if (unset("--content-layers")) a.content_layers = "relu4_2";
+  if (a.preset != "photo") return;
+  if (unset("--photo-weight")) a.photo_weight = 5000;
+  if (unset("--photo-iterations")) a.photo_iterations = 1000;
 }
 
 StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
@@ -175,6 +200,10 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
   o.lbfgs.tolerance_rule = parse_enum<LbfgsParams::ToleranceRule>(a.tolerance_rule);
   o.adam.learning_rate = a.learning_rate;
   o.iterations = a.iterations;
+  l.photo_weight = a.photo_weight;
+  o.photo_iterations = a.photo_iterations;
+  o.photo_smooth = a.photo_smooth;
+  o.photo_smooth_eps = a.photo_smooth_eps;
   if (!a.original_colors.empty()) o.original_colors = parse_enum<ColorSpace>(a.original_colors);
   return o;
 }

@@ -35,6 +35,9 @@ struct ObjectiveArgs {
   double max_memory = 0;  // GiB the run may take on its device (0: what the device has free)
   bool dry_run = false;   // read and check everything, print the memory plan, then stop (nothing written)
   bool native_style_scale = false;  // texture: the style at its own size × style_scale
+  // Photorealistic transfer (stylize; StylizeOptions has their meaning).
+  double photo_weight = 0, photo_smooth_eps = 1e-4;
+  int photo_iterations = 0, photo_smooth = 0;
   std::uint64_t seed = 0;
 };
 
@@ -42,13 +45,14 @@ enum class Command { stylize, texture, video };
 
 // Registers the shared options on a subcommand. Those that need a content image (--content-weight,
 // --content-layers, --content-layer-weights, --content-loss, --original-colors, --noise-ratio) are left out of
-// texture; --preset artistic-videos is video's. --size, --iterations, --out, --log, --force and the like stay
+// texture; --preset artistic-videos is video's; --preset photo and the photorealism options are stylize's. --size, --iterations, --out, --log, --force and the like stay
 // with each command, whose help texts differ.
 void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command);
 
 // Options the user did not give take the preset's value (--preset neural-style: jcjohnson/neural-style;
 // neural-style-pt: ProGamerGov/neural-style-pt; artistic-videos: manuelruder/artistic-videos, whose objective
-// is neural-style's; its video schedule is set by `impasto video`). DESIGN.md and README.md list what each sets.
+// is neural-style's; its video schedule is set by `impasto video`; photo: luanfujun/deep-photo-styletransfer,
+// whose objective is neural-style's too, plus its two stages). DESIGN.md and README.md list what each sets.
 void apply_preset(const CLI::App* c, ObjectiveArgs& a);
 // Whether the user gave option `name` (e.g. "--size") on c: presets set only the others.
 bool given(const CLI::App* c, const char* name);

@@ -16,10 +16,11 @@ figures() { "$here/figures.sh" --impasto "$impasto" --size 32 --iterations 1 --d
 
 figures --out "$tmp/figs" 2>"$tmp/log" || { cat "$tmp/log" >&2; fail "the figures run failed"; }
 count=$(find "$tmp/figs" -name '*.png' -not -path '*/inputs/*' | wc -l)
-((count == 35)) || fail "$count images, expected 35 (5 textures, 20 trade-off, 4 colors, 5 blends, 1 pyramid)"
+((count == 39)) || fail "$count images, expected 39 (5 textures, 20 trade-off, 4 colors, 5 blends, 1 pyramid, 4 photo)"
 ((count == $(grep '<td><img src="[a-z]*/' "$tmp/figs/index.html" | grep -vc 'src="inputs/'))) || fail "index.html does not show every image"
 grep -q 'title="impasto stylize --size 32 --iterations 1 .*--style-weights 3,1' "$tmp/figs/index.html" ||
   fail "index.html lacks the commands"
+grep -q 'with it and region pairs (energy [0-9]' "$tmp/figs/index.html" || fail "the photo captions lack the Laplacian energy"
 [[ ! -e $tmp/figs.partial ]] || fail "figs.partial left behind"
 
 # An existing output is kept without --force.
@@ -34,4 +35,4 @@ grep -q "none.png is missing" "$tmp/log" || fail "no message for a missing input
 if figures --out "$tmp/bad" --only colors --weights "$tmp/none.h5" 2>"$tmp/log"; then fail "a failing run passed"; fi
 grep -q "the run for colors/plain.png failed" "$tmp/log" || fail "no message for a failing run: $(cat "$tmp/log")"
 [[ ! -e $tmp/bad && ! -e $tmp/bad.partial ]] || fail "a failed figures run left files behind"
-echo "tools.figures: 35 images, index.html, refusals: ok"
+echo "tools.figures: 39 images, index.html, refusals: ok"

@@ -1,7 +1,7 @@
 // engine/cpu/cpu_backend.hpp — the CPU backend: plain C++ loops calling the shared math of kernels/*.cuh,
 // im2col + OpenBLAS SGEMM for convolutions and Gram matrices. The answer key for every GPU result.
 // One file per op family: memory.cpp, conv.cpp, pool.cpp, gram.cpp, elementwise.cpp, reduce.cpp,
-// loss.cpp, color.cpp, video.cpp, blas.cpp (GEMV for the compact L-BFGS).
+// loss.cpp, color.cpp, video.cpp, photo.cpp (the matting Laplacian), blas.cpp (GEMV for the compact L-BFGS).
 #pragma once
 
 #include <memory>
@@ -66,6 +66,9 @@ class CpuBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
   void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
   void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
+  void matting_prepare(const Tensor& guide, float eps, Tensor& stats) override;
+  double matting_loss(const Tensor& v, const Tensor& guide, const Tensor& stats, float scale, Tensor& coef,
+                      Tensor* grad) override;
   void gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) override;
   void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) override;
 

@@ -2,7 +2,7 @@
 // cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest (pooling included), all queued on
 // one stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
 // precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu,
-// blas.cu (GEMM and GEMV for the compact L-BFGS).
+// photo.cu (the matting Laplacian), blas.cu (GEMM and GEMV for the compact L-BFGS).
 //
 // Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
 // growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
@@ -147,6 +147,9 @@ class CudaBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& flow, const Tensor& fill, Tensor& y) override;
   void consistency(const Tensor& fwd, const Tensor& bwd, Tensor& c) override;
   void gaussian_blur(const Tensor& x, float sigma, Tensor& tmp, Tensor& y) override;
+  void matting_prepare(const Tensor& guide, float eps, Tensor& stats) override;
+  double matting_loss(const Tensor& v, const Tensor& guide, const Tensor& stats, float scale, Tensor& coef,
+                      Tensor* grad) override;
   void gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) override;
   void gemv_t(const Tensor& a, const Tensor& x, float alpha, float beta, Tensor& y) override;
 

@@ -52,12 +52,19 @@ TEST_CASE("stylize: a small run writes the image, the JSON log and snapshots, an
   std::ifstream log(dir / "log.jsonl");
   std::string line;
   int expect = 0;
+  nlohmann::json last;
   while (std::getline(log, line)) {
-    const auto j = nlohmann::json::parse(line);
-    CHECK(j.at("iteration").get<int>() == expect++);
-    for (const char* key : {"loss", "content", "style", "tv", "seconds"}) CHECK(j.contains(key));
+    last = nlohmann::json::parse(line);
+    if (last.contains("final")) break;
+    CHECK(last.at("iteration").get<int>() == expect++);
+    for (const char* key : {"loss", "content", "style", "tv", "photo", "seconds"}) CHECK(last.contains(key));
   }
   CHECK(expect == 7);  // iteration 0 and six steps
+  // Then one closing line with the result's photorealism (its matting-Laplacian energy), and nothing after it.
+  REQUIRE(last.contains("final"));
+  CHECK(last.at("iterations").get<int>() == 6);
+  CHECK(last.at("photo_energy").get<double>() > 0);
+  CHECK_FALSE(std::getline(log, line));
 
   // Again without --force: refused before any work, the existing image unchanged.
   const auto before = fs::last_write_time(dir / "out.png");

@@ -2,6 +2,7 @@
 // DESIGN.md computed here from the features, and every gradient against central finite differences.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -346,4 +347,106 @@ TEST_CASE("config validation") {
   c = LossConfig::defaults();
   c.style_layers.clear();
   CHECK_THROWS_AS(c.validate(), Error);
+}
+
+// ---- region pairs and the photorealism term (Luan et al. 2017) ----------------------------------------------
+
+namespace {
+
+// A one-channel mask (1,H,W) 0..255: white where left_of(j, w) says so, with a soft column at the seam.
+Image column_mask(int h, int w, bool left) {
+  Image m{1, h, w, std::vector<float>(std::size_t(h) * w)};
+  for (int i = 0; i < h; ++i)
+    for (int j = 0; j < w; ++j) {
+      const float in = j < w / 2 ? 255.0f : j == w / 2 ? 128.0f : 0.0f;
+      m.data[std::size_t(i) * w + j] = left ? in : 255.0f - in;
+    }
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("a region pair covering both images whole is the unmasked style term (both style forms)") {
+  Fixture f;
+  Vgg19 net(f.be, f.weights, PoolMode::average);
+  const auto content = random_image(f.h, f.w, 1), style = random_image(10, 9, 2), x = random_image(f.h, f.w, 3);
+  const Shape s{1, 3, f.h, f.w};
+  for (StyleForm form : {StyleForm::gatys, StyleForm::mean_squared}) {
+    LossConfig c = small_config();
+    c.style_form = form;
+    StyleObjective plain(net, c), region(net, c);
+    plain.add_style(f.be.from_host(style, Shape{1, 3, 10, 9}), 1.0f);
+    plain.set_content(f.be.from_host(content, s));
+    Tensor g_plain = f.be.empty(s), g_region = f.be.empty(s);
+    const LossTerms a = plain.evaluate(f.be.from_host(x, s), g_plain);
+    const Image whole_c{1, f.h, f.w, std::vector<float>(std::size_t(f.h) * f.w, 255.0f)};
+    const Image whole_s{1, 10, 9, std::vector<float>(90, 255.0f)};
+    region.add_style_regions(f.be.from_host(style, Shape{1, 3, 10, 9}), {{"all", whole_c, whole_s}});
+    region.set_content(f.be.from_host(content, s));
+    const LossTerms b = region.evaluate(f.be.from_host(x, s), g_region);
+    INFO("form " << int(form) << ": style " << a.style << " vs " << b.style);
+    CHECK(b.style == doctest::Approx(a.style).epsilon(1e-5));
+    CHECK(b.content == doctest::Approx(a.content).epsilon(1e-6));
+    const std::vector<float> gr = f.be.to_host(g_region), gp = f.be.to_host(g_plain);
+    double gmax = 0;
+    for (float v : gp) gmax = std::max(gmax, double(std::fabs(v)));
+    CHECK_CLOSE(gr, gp, 1e-4, 1e-5 * gmax);
+  }
+}
+
+TEST_CASE("region pairs: two regions differ from one style, and their gradient agrees with central differences") {
+  Fixture f;
+  Vgg19 net(f.be, f.weights, PoolMode::average);
+  const auto content = random_image(f.h, f.w, 4), style = random_image(10, 9, 5), x = random_image(f.h, f.w, 6);
+  const Shape s{1, 3, f.h, f.w};
+  for (StyleForm form : {StyleForm::gatys, StyleForm::mean_squared}) {
+    LossConfig c = small_config();
+    c.style_form = form;
+    StyleObjective obj(net, c), plain(net, c);
+    // Crossed pairs: the output's left half takes the style's right half and the other way round.
+    obj.add_style_regions(f.be.from_host(style, Shape{1, 3, 10, 9}),
+                          {{"left", column_mask(f.h, f.w, true), column_mask(10, 9, false)},
+                           {"right", column_mask(f.h, f.w, false), column_mask(10, 9, true)}});
+    obj.set_content(f.be.from_host(content, s));
+    plain.add_style(f.be.from_host(style, Shape{1, 3, 10, 9}), 1.0f);
+    plain.set_content(f.be.from_host(content, s));
+    Tensor g = f.be.empty(s);
+    const double regions = obj.evaluate(f.be.from_host(x, s), g).style;
+    const double whole = plain.evaluate(f.be.from_host(x, s), g).style;
+    INFO("form " << int(form) << ": two regions " << regions << ", one style " << whole);
+    CHECK(regions > 0);
+    CHECK(std::fabs(regions - whole) > 1e-3 * whole);
+    check_gradient(obj, f.be, x, f.h, f.w, 7);
+  }
+}
+
+TEST_CASE("the photorealism term: λ times the result's Laplacian energy, with its gradient") {
+  Fixture f;
+  Vgg19 net(f.be, f.weights, PoolMode::average);
+  const auto content = random_image(f.h, f.w, 8), style = random_image(10, 9, 9), x = random_image(f.h, f.w, 10);
+  const Shape s{1, 3, f.h, f.w};
+  LossConfig c = small_config();
+  // The energy of this x is ~30 and the style term ~2e7: λ = 2e5 makes the photo term weigh like the style's in
+  // the gradient check below (at 0.5 it would pass even with a wrong photo gradient).
+  c.photo_weight = 2e5;
+  StyleObjective obj(net, c);
+  obj.add_style(f.be.from_host(style, Shape{1, 3, 10, 9}), 1.0f);
+  const Tensor ct = f.be.from_host(content, s);
+  obj.set_content(ct);
+  // The guide in RGB 0..255: the preprocessed content plus a mean, channel order irrelevant to L's energy.
+  Image guide{3, f.h, f.w, content};
+  for (float& v : guide.data) v = std::clamp(v + 128.0f, 0.0f, 255.0f);
+  CHECK_THROWS_WITH_AS(obj.set_photo_guide(Image{3, 4, 4, std::vector<float>(48, 1.0f)}, 1.0), doctest::Contains("4x4"),
+                       Error);
+  obj.set_photo_guide(guide, 1.0);
+  Tensor g = f.be.empty(s);
+  const LossTerms t = obj.evaluate(f.be.from_host(x, s), g);
+  MattingTerm term(f.be, guide, 1.0);
+  const double energy = term.energy(f.be.from_host(x, s));
+  MESSAGE("photo term " << t.photo << " = 2e5 x energy " << energy << "; style " << t.style << ", content " << t.content);
+  CHECK(energy > 0);
+  CHECK(t.photo == doctest::Approx(2e5 * energy).epsilon(1e-5));
+  CHECK(t.photo > 0.1 * t.style);
+  CHECK(t.total == doctest::Approx(t.content + t.style + t.tv + t.photo).epsilon(1e-9));
+  check_gradient(obj, f.be, x, f.h, f.w, 11);
 }

@@ -26,7 +26,8 @@ constexpr std::size_t kMiB = std::size_t(1) << 20;
 // (weights aside, which are exact and dominate at these sizes) be within 5 % + 64 KiB of it: an estimate far
 // above the truth would refuse runs that fit.
 void check_run_estimate(const StylizeOptions& o, const Image* content, const std::vector<Image>& styles,
-                        const std::vector<Image>& masks, int texture_size = 0) {
+                        const std::vector<Image>& masks, int texture_size = 0,
+                        const std::vector<RegionPair>& regions = {}) {
   CpuBackend be;
   const VggWeights w = random_vgg19_weights(0, layers_needed(o.loss));
   const std::size_t base = be.bytes_in_use();
@@ -36,11 +37,12 @@ void check_run_estimate(const StylizeOptions& o, const Image* content, const std
   if (content) images.content = {content->h, content->w};
   for (const Image& st : styles) images.styles.push_back({st.h, st.w});
   images.masks = int(masks.size());
+  images.regions = int(regions.size());
   StylizeOptions asked = o;
   if (texture_size > 0) asked.size = texture_size;
   const MemoryNeed need = s.memory_needed(asked, images);
   if (content)
-    (void)s.run(*content, styles, masks);
+    (void)s.run(*content, styles, masks, {}, regions);
   else
     (void)s.synthesize(texture_size, texture_size, styles);
   const std::size_t peak = be.peak_bytes_in_use() - base;
@@ -116,6 +118,13 @@ TEST_CASE("a run's estimate covers its measured peak") {
     o.size = 96;
     o.pyramid_levels = 2;
     check_run_estimate(o, &content, {style_a}, {});
+  }
+  SUBCASE("region pairs and the photorealism term in a second stage (Luan et al.)") {
+    o.loss.photo_weight = 100;
+    o.photo_iterations = 1;
+    const std::vector<RegionPair> regions{{"left", test::half_mask(64, 88, true), test::half_mask(64, 64, true)},
+                                          {"right", test::half_mask(64, 88, false), test::half_mask(64, 64, false)}};
+    check_run_estimate(o, &content, {style_a}, {}, 0, regions);
   }
   SUBCASE("a texture") {
     o.loss.content_layers.clear();

@@ -411,6 +411,46 @@ TEST_CASE("emulated total variation: value and gradient as the CPU backend") {
   }
 }
 
+// The matting Laplacian (kernels/matting.cu): a single window (3×3, one plane), odd sizes, and more elements than
+// kMaxBlocks·kThreads (3·300·300, the grid-stride loops wrap). Same shared math as the CPU backend: stats, coef
+// and gradient exactly (atol 0), the value to 1e-12 (double partials summed in another order). stats and coef
+// start as NaN, so a border entry left unwritten fails.
+TEST_CASE("emulated matting Laplacian: prepare, value and gradient as the CPU backend") {
+  Env& e = env();
+  for (const Shape s : {Shape{1, 1, 3, 3}, Shape{1, 3, 17, 23}, Shape{1, 2, 9, 4}, Shape{1, 3, 300, 300}}) {
+    CAPTURE(s.str());
+    const Shape gs{1, 3, s.h, s.w}, ss{1, 15, s.h, s.w}, cs{1, 4 * s.c, s.h, s.w};
+    const auto guide = e.uniform(gs.numel(), 0, 1), v = e.uniform(s.numel(), 0, 1), g0 = e.uniform(s.numel(), -1, 1);
+    const Tensor gt = e.tensor(guide, gs), vt = e.tensor(v, s);
+    for (const float eps : {1e-7f, 1e-3f}) {
+      CAPTURE(eps);
+      Buffer gb(guide), vb(v), stats(ss.numel()), coef(cs.numel()), grad(g0), partials = partials_buffer();
+      k::matting_prepare(gb.data(), eps, stats.data(), s.h, s.w, nullptr);
+      Tensor st = e.poisoned(ss);
+      e.cpu->matting_prepare(gt, eps, st);
+      CHECK_CLOSE(stats.values(), e.host(st), 0, 0);
+
+      const float scale = 0.3f;
+      const int blocks = k::matting_partials(vb.data(), gb.data(), stats.data(), coef.data(), s.c, s.h, s.w, scale,
+                                             grad.data(), reinterpret_cast<double*>(partials.data()), nullptr);
+      CHECK(blocks == std::min<std::int64_t>((s.numel() + 255) / 256, k::kMaxBlocks));
+      const double got = scale * finish(partials, blocks);  // CudaBackend::matting_loss scales on the host
+      Tensor ct = e.poisoned(cs), grad_t = e.tensor(g0, s);
+      const double want = e.cpu->matting_loss(vt, gt, st, scale, ct, &grad_t);
+      CHECK(got == doctest::Approx(want).epsilon(1e-12));
+      CHECK_CLOSE(coef.values(), e.host(ct), 0, 0);
+      CHECK_CLOSE(grad.values(), e.host(grad_t), 0, 0);
+
+      // Without a gradient: the same value, grad untouched.
+      Buffer untouched(g0), partials2 = partials_buffer();
+      const int blocks2 = k::matting_partials(vb.data(), gb.data(), stats.data(), coef.data(), s.c, s.h, s.w, scale,
+                                              nullptr, reinterpret_cast<double*>(partials2.data()), nullptr);
+      CHECK(scale * finish(partials2, blocks2) == doctest::Approx(want).epsilon(1e-12));
+      for (const Buffer* b : {&gb, &vb, &stats, &coef, &grad, &partials, &partials2}) CHECK(b->guards_intact());
+    }
+  }
+}
+
 // ---- pooling, color, video -------------------------------------------------------------------------------------
 
 TEST_CASE("emulated pooling forward and backward (average; max: first maximum; fused ReLU mask) as the CPU backend") {

@@ -20,6 +20,8 @@
 //     more (2⁻⁹) before it returns to float32; Gram matrices run as TF32 (the same bound applies);
 //   color: rtol 1e-5, atol 2e-3 absolute — device cbrtf/powf differ from the host's by a few ulps, and
 //     Lab/Luv chroma scale differences of them by 500 (a*) or 13·L (u*).
+//   matting Laplacian: stats as element-wise; coef rtol 1e-5, atol 1e-6·max; its gradient rtol 1e-5, atol
+//     1e-5·max — double sums rounded once, an ulp of a window's affine fit amplified by |I − μ| (see the case).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -55,6 +57,8 @@ constexpr Tol kConvFp32{1e-4, 2e-4};
 constexpr Tol kGramFp32{1e-5, 3e-5};
 constexpr Tol kTf32{1e-2, 1e-2};
 constexpr Tol kBf16{2e-2, 2e-2};
+constexpr Tol kMattingCoef{1e-5, 1e-6};  // see "matting_prepare and matting_loss match the CPU"
+constexpr Tol kMattingGrad{1e-5, 1e-5};
 Tol heavy_tol(Precision p, Tol fp32) { return p == Precision::fp32 ? fp32 : p == Precision::tf32 ? kTf32 : kBf16; }
 
 class Env {
@@ -522,6 +526,50 @@ TEST_CASE("tv_loss matches the CPU (every TV mode)") {
       check_close(shape_name("tv_loss grad", s, m.c_str()), grad, kExact);
       check_scalar(shape_name("tv_loss without grad", s, m.c_str()), e.gpu().tv_loss(x.gpu, mode, scale, nullptr), lc,
                    std::fabs(lc));
+    }
+  }
+}
+
+// Tolerances: the shared math (kernels/matting.cuh) sums in double and rounds to float once; the device's FMA
+// contraction differs from the host's in the last double bits. stats (μ and the inverse, computed in double from a
+// well-conditioned random guide): kExact. coef: a = (Σ + ε/9)⁻¹·c in double, rounded once — an ulp: rtol 1e-5,
+// atol 1e-6·max. grad 2·scale·L·v sums a·(I − μ) over 9 windows, where a reaches |(Σ + ε/9)⁻¹|·|c| (~1e2 in a
+// poorly conditioned window) and an ulp of a shows: rtol 1e-5, atol 1e-5·max. The value: double sums in another
+// order over the GPU's coef: 1e-6 of scale·Σ|v_i·(Lv)_i| (read from the CPU's gradient).
+TEST_CASE("matting_prepare and matting_loss match the CPU") {
+  Env& e = env();
+  e.seed(112);
+  for (const Shape& s : {Shape{1, 3, 7, 5}, Shape{1, 3, 3, 3}, Shape{1, 1, 9, 11}, Shape{1, 3, 33, 31},
+                         Shape{1, 3, 256, 255}}) {
+    const Shape gs{1, 3, s.h, s.w}, ss{1, 15, s.h, s.w}, cs{1, 4 * s.c, s.h, s.w};
+    const Pair guide = e.random(gs, 0.0f, 1.0f), v = e.random(s, 0.0f, 1.0f);
+    const std::vector<float> g0 = e.uniform(s.numel(), -1.0f, 1.0f);
+    for (const float eps : {1e-7f, 1e-3f}) {
+      const char* tag = eps < 1e-5f ? " eps 1e-7" : " eps 1e-3";
+      Pair stats = e.poisoned(ss), coef = e.poisoned(cs);
+      e.cpu().matting_prepare(guide.cpu, eps, stats.cpu);
+      e.gpu().matting_prepare(guide.gpu, eps, stats.gpu);
+      check_close(shape_name("matting_prepare", s, tag), stats, kExact);
+      const float scale = 0.37f;
+      Pair grad = e.upload(g0, s);
+      // Both sides from the CPU's stats, so the loss is compared on the same L.
+      const Tensor cpu_stats_on_gpu = e.gpu().from_host(e.cpu().to_host(stats.cpu), ss);
+      const double lc = e.cpu().matting_loss(v.cpu, guide.cpu, stats.cpu, scale, coef.cpu, &grad.cpu);
+      const double lg = e.gpu().matting_loss(v.gpu, guide.gpu, cpu_stats_on_gpu, scale, coef.gpu, &grad.gpu);
+      const std::vector<float> vh = e.cpu().to_host(v.cpu), gh = e.cpu().to_host(grad.cpu);
+      double mag = 0;  // scale·Σ|v_i·(Lv)_i|, with grad − g0 = 2·scale·L·v
+      for (std::size_t i = 0; i < vh.size(); ++i) mag += std::fabs(double(vh[i]) * (double(gh[i]) - g0[i])) / 2;
+      check_scalar(shape_name("matting_loss", s, tag), lg, lc, mag);
+      check_close(shape_name("matting_loss coef", s, tag), coef, kMattingCoef);
+      check_close(shape_name("matting_loss grad", s, tag), grad, kMattingGrad);
+      check_scalar(shape_name("matting_loss without grad", s, tag),
+                   e.gpu().matting_loss(v.gpu, guide.gpu, cpu_stats_on_gpu, scale, coef.gpu, nullptr), lc, mag);
+      // The GPU's own stats and a deferred read-back: the same value.
+      e.gpu().begin_deferred();
+      CHECK(e.gpu().matting_loss(v.gpu, guide.gpu, stats.gpu, scale, coef.gpu, nullptr) == 0.0);
+      double out[Backend::kMaxDeferred];
+      REQUIRE(e.gpu().take_deferred(out) == 1);
+      check_scalar(shape_name("matting_loss deferred", s, tag), out[0], lc, mag);
     }
   }
 }

@@ -103,6 +103,14 @@ class CountingBackend final : public Backend {
   void warp(const Tensor& x, const Tensor& f, const Tensor& fill, Tensor& y) override { cpu.warp(x, f, fill, y); }
   void consistency(const Tensor& f, const Tensor& b, Tensor& c) override { cpu.consistency(f, b, c); }
   void gaussian_blur(const Tensor& x, float s, Tensor& t, Tensor& y) override { cpu.gaussian_blur(x, s, t, y); }
+  void matting_prepare(const Tensor& guide, float eps, Tensor& stats) override {
+    cpu.matting_prepare(guide, eps, stats);
+  }
+  double matting_loss(const Tensor& v, const Tensor& guide, const Tensor& stats, float s, Tensor& coef,
+                      Tensor* g) override {
+    if (!deferring()) ++reductions;
+    return deliver(cpu.matting_loss(v, guide, stats, s, coef, g));
+  }
   void gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) override {
     ++history_passes;
     cpu.gemm_nt(a, b, c);
