@@ -287,8 +287,9 @@ StylizeResult Stylizer::run(const Image& content_in, const std::vector<Image>& s
     result.image = guided_filter(content, result.image, options_.photo_smooth, options_.photo_smooth_eps);
   if (options_.luminance_only || options_.original_colors)
     result.image = preserve_colors(backend_, result.image, content, options_.original_colors.value_or(ColorSpace::yuv));
-  if (content.h >= 3 && content.w >= 3)
-    result.photo_energy = MattingTerm(backend_, content, options_.pixel_scale).energy(upload_image(result.image));
+  result.photo_energy = content.h >= 3 && content.w >= 3
+                            ? MattingTerm(backend_, content, options_.pixel_scale).energy(upload_image(result.image))
+                            : std::nan("");  // no 3×3 window
   return result;
 }
 
@@ -339,6 +340,7 @@ StylizeResult Stylizer::run_levels(const std::vector<Level>& levels, const LossC
     if (k == 0) x = init(lv);
     else if (x.shape().h != lv.h || x.shape().w != lv.w) x = resize_network(x, lv.h, lv.w);
     LevelResult level;
+    level.photo_stage = k > 0 && lv.photo && !levels[k - 1].photo;
     const bool go_on = optimize(x, objective, lv.iterations, int(k), offset, k == 0, report, level);
     offset = level.last.iteration;
     result.optimizer.iterations += level.optimizer.iterations;

@@ -129,6 +129,7 @@ struct LevelResult {
   int h = 0, w = 0;
   IterationReport first, last;  // first: the level's initial image (for levels > 0: the upsampled result)
   OptimizeResult optimizer;
+  bool photo_stage = false;     // the photorealism stage after the pyramid (StylizeOptions::photo_iterations)
 };
 
 struct StylizeResult {

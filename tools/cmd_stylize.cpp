@@ -313,8 +313,9 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   if (!a.quiet && result.levels.size() > 1)
     for (std::size_t l = 0; l < result.levels.size(); ++l) {
       const LevelResult& lv = result.levels[l];
-      std::fprintf(stderr, "impasto: level %zu (%dx%d): loss %.6g -> %.6g in %d iterations (%s)\n", l, lv.w, lv.h,
-                   lv.first.loss, lv.last.loss, lv.optimizer.iterations, lv.optimizer.stop_reason.c_str());
+      std::fprintf(stderr, "impasto: level %zu (%dx%d%s): loss %.6g -> %.6g in %d iterations (%s)\n", l, lv.w, lv.h,
+                   lv.photo_stage ? ", the photorealism stage" : "", lv.first.loss, lv.last.loss,
+                   lv.optimizer.iterations, lv.optimizer.stop_reason.c_str());
     }
   if (!a.quiet)
     std::fprintf(stderr, "impasto: wrote %s (%dx%d): loss %.6g -> %.6g in %d iterations, %.1fs (%.3fs/iteration, %s)\n",

@@ -46,11 +46,14 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   return s;
 }
 
-// The JSON lines of a --log file, by iteration.
+// The JSON lines of a --log file, by iteration (without stylize's closing "final" line).
 std::vector<json> read_log(const std::string& path) {
   std::ifstream in(path);
   std::vector<json> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line);
+    if (!j.contains("final")) lines.push_back(std::move(j));
+  }
   return lines;
 }
 
