@@ -319,41 +319,23 @@ void StyleObjective::set_content(const Tensor& x) {
 
 void StyleObjective::set_output_size(int h, int w) { plan_output(h, w); }
 
-LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
-  IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
-  LossTerms terms;
-  // Every loss term's value is queued on the backend and read back once at the end (one device→host
-  // transfer per evaluation instead of one per term); term_kind_ says which sum each queued value joins.
-  enum Kind : unsigned char { content, style, tv, photo };
-  int queued = 0;
-  auto queue = [&](Kind k, double value) {
-    IMPASTO_ASSERT(value == 0.0 && queued < Backend::kMaxDeferred);  // deferred: the value comes later
-    term_kind_[std::size_t(queued++)] = k;
-  };
-  struct Deferral {
-    Backend& b;
-    explicit Deferral(Backend& backend) : b(backend) { b.begin_deferred(); }
-    ~Deferral() {
-      if (b.deferring()) b.cancel_deferred();  // an exception left the queue open
-    }
-  } deferral(backend_);
-  ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
-  net_.forward(x);
-  phase.next("losses");
-  // The tap gradients dL/dfeature: the first term to reach a tap overwrites its buffer (a Gram gradient with
-  // beta 0, a masked style's copy), later ones accumulate; content terms only accumulate, so they come after
-  // the style terms and start from zero where no style term wrote; taps no term reached are zeroed last. This
-  // spares clearing every tap buffer and reading it back once per evaluation.
-  written_.clear();
-  auto first_write = [&](const Tensor& g) {  // true the first time g is reached in this evaluation
-    if (std::find(written_.begin(), written_.end(), g.data()) != written_.end()) return false;
-    written_.push_back(g.data());
-    return true;
-  };
+void StyleObjective::queue_term(TermKind kind, double value) {
+  IMPASTO_ASSERT(value == 0.0 && queued_ < Backend::kMaxDeferred);  // deferred: the value comes later
+  term_kind_[std::size_t(queued_++)] = static_cast<unsigned char>(kind);
+}
 
-  // Style: per layer, the unmasked styles share one Gram; each masked style has its own.
+bool StyleObjective::first_write(const Tensor& g) {
+  if (std::find(written_.begin(), written_.end(), g.data()) != written_.end()) return false;
+  written_.push_back(g.data());
+  return true;
+}
+
+void StyleObjective::style_terms() {
+  // Per layer, the unmasked styles share one Gram; each masked style (and region) has its own.
   double blend_total = 0;
   for (const auto& st : styles_) blend_total += st.blend;
+  bool any_plain = false;
+  for (const auto& st : styles_) any_plain |= !st.masked;
   for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
     const WeightedTap& t = config_.style_layers[l];
     const Tensor& f = net_.feature(t.tap);  // (1,N,h,w)
@@ -371,10 +353,8 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
         const double m = st.output_positions[l];
         term_scale = config_.style_weight * style_layer_scale(t, fs, m) * (m / plane);
       }
-      queue(style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(term_scale), &dg));
+      queue_term(TermKind::style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(term_scale), &dg));
     };
-    bool any_plain = false;
-    for (const auto& st : styles_) any_plain |= !st.masked;
     if (any_plain) {
       backend_.gram(f, g);
       backend_.scale(g, c);
@@ -404,16 +384,42 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
       else backend_.axpy(1.0f, dfm, df);
     }
   }
+}
 
-  // Content: α·(layer factor)·K·Σ(F − P)².
+void StyleObjective::content_terms() {
+  // α·(layer factor)·K·Σ(F − P)²; only accumulates into the tap gradients (see evaluate).
   for (std::size_t l = 0; l < content_targets_.size(); ++l) {
     const WeightedTap& t = config_.content_layers[l];
     const Tensor& f = net_.feature(t.tap);
     const double scale = config_.content_weight * content_scale(t, f.shape());
     Tensor& df = net_.grad(t.tap);
     if (first_write(df)) backend_.fill(df, 0.0f);
-    queue(content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &df));
+    queue_term(TermKind::content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &df));
   }
+}
+
+LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
+  IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
+  // Every loss term's value is queued on the backend and read back once at the end (one device→host
+  // transfer per evaluation instead of one per term); term_kind_ says which sum each queued value joins.
+  queued_ = 0;
+  struct Deferral {
+    Backend& b;
+    explicit Deferral(Backend& backend) : b(backend) { b.begin_deferred(); }
+    ~Deferral() {
+      if (b.deferring()) b.cancel_deferred();  // an exception left the queue open
+    }
+  } deferral(backend_);
+  ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
+  net_.forward(x);
+  phase.next("losses");
+  // The tap gradients dL/dfeature: the first term to reach a tap overwrites its buffer (a Gram gradient with
+  // beta 0, a masked style's copy), later ones accumulate; content terms only accumulate, so they come after
+  // the style terms and start from zero where no style term wrote; taps no term reached are zeroed last. This
+  // spares clearing every tap buffer and reading it back once per evaluation.
+  written_.clear();
+  style_terms();
+  content_terms();
   for (const auto* layers : {&config_.style_layers, &config_.content_layers})
     for (const WeightedTap& t : *layers)
       if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
@@ -421,20 +427,22 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   phase.next("backward");
   net_.backward(grad);
   phase.next("tv");
-  if (config_.tv_weight > 0) queue(tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
+  if (config_.tv_weight > 0)
+    queue_term(TermKind::tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
   if (photo_) {
     phase.next("photo");
-    queue(photo, photo_->add(x, config_.photo_weight, grad));
+    queue_term(TermKind::photo, photo_->add(x, config_.photo_weight, grad));
   }
   const int n = backend_.take_deferred(term_values_.data());
-  IMPASTO_ASSERT(n == queued);
+  IMPASTO_ASSERT(n == queued_);
+  LossTerms terms;
   for (int i = 0; i < n; ++i) {
     const double v = term_values_[std::size_t(i)];
-    switch (term_kind_[std::size_t(i)]) {
-      case content: terms.content += v; break;
-      case style: terms.style += v; break;
-      case tv: terms.tv += v; break;
-      case photo: terms.photo += v; break;
+    switch (TermKind(term_kind_[std::size_t(i)])) {
+      case TermKind::content: terms.content += v; break;
+      case TermKind::style: terms.style += v; break;
+      case TermKind::tv: terms.tv += v; break;
+      case TermKind::photo: terms.photo += v; break;
     }
   }
   terms.total = terms.content + terms.style + (config_.tv_in_total ? terms.tv : 0.0) + terms.photo;

@@ -147,8 +147,15 @@ class StyleObjective {
   int h_ = 0, w_ = 0;
   bool ready_ = false;
   // evaluate(): the loss values read back at once and the term each belongs to (fixed size: no allocation).
+  enum class TermKind : unsigned char { content, style, tv, photo };
   std::array<double, Backend::kMaxDeferred> term_values_{};
   std::array<unsigned char, Backend::kMaxDeferred> term_kind_{};
+  int queued_ = 0;
+  void queue_term(TermKind kind, double value);  // a deferred loss value (0 now) of this kind
+  // True the first time evaluate() reaches the tap gradient g (it then overwrites rather than accumulates).
+  bool first_write(const Tensor& g);
+  void style_terms();    // evaluate()'s style terms: losses queued, dL/dfeature into the style taps' gradients
+  void content_terms();  // and the content terms
   // evaluate(): the tap gradient buffers some term has written this evaluation (capacity reserved at plan time).
   std::vector<const float*> written_;
 };

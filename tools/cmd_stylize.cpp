@@ -198,6 +198,30 @@ std::vector<RegionPair> read_regions(const Args& a, const Image& content, const 
   return regions;
 }
 
+// Every input of a run, read and checked before any heavy work, so that a bad file fails at once.
+struct Inputs {
+  Image content;  // empty for a texture
+  std::vector<Image> styles, masks;
+  std::vector<RegionPair> regions;
+};
+Inputs read_inputs(const Args& a, bool texture) {
+  IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.obj.styles.size(),
+                "--style-mask: " << a.masks.size() << " masks for " << a.obj.styles.size() << " styles (give one per style)");
+  Inputs in;
+  if (!texture) in.content = read_image(a.content);
+  for (const auto& s : a.obj.styles) in.styles.push_back(read_image(s));
+  for (const auto& m : a.masks) {
+    in.masks.push_back(read_image(m, 1));
+    const auto& d = in.masks.back().data;
+    IMPASTO_CHECK(*std::max_element(d.begin(), d.end()) >= 0.5f,
+                  "--style-mask '" << m << "': the mask is empty (all black), its style would apply nowhere");
+  }
+  if (!texture) in.regions = read_regions(a, in.content, in.styles);
+  return in;
+}
+
+void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log);
+
 void run_command(Args& a, CLI::App* c, bool texture) {
   if (a.photo) {
     IMPASTO_CHECK(!given(c, "--preset") || a.obj.preset == "photo", "--photo is --preset photo: give one preset");
@@ -210,21 +234,11 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   options.validate();
   const int total = options.total_iterations();  // all pyramid levels
   const std::vector<std::string> snapshots = plan_snapshots(a, total);
-  IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.obj.styles.size(),
-                "--style-mask: " << a.masks.size() << " masks for " << a.obj.styles.size() << " styles (give one per style)");
-
-  // Read every input before any heavy work, so that a bad file fails at once.
-  Image content;
-  if (!texture) content = read_image(a.content);
-  std::vector<Image> styles, masks;
-  for (const auto& s : a.obj.styles) styles.push_back(read_image(s));
-  for (const auto& m : a.masks) {
-    masks.push_back(read_image(m, 1));
-    const auto& d = masks.back().data;
-    IMPASTO_CHECK(*std::max_element(d.begin(), d.end()) >= 0.5f,
-                  "--style-mask '" << m << "': the mask is empty (all black), its style would apply nowhere");
-  }
-  const std::vector<RegionPair> regions = texture ? std::vector<RegionPair>{} : read_regions(a, content, styles);
+  const Inputs in = read_inputs(a, texture);
+  const Image& content = in.content;
+  const std::vector<Image>& styles = in.styles;
+  const std::vector<Image>& masks = in.masks;
+  const std::vector<RegionPair>& regions = in.regions;
 
   // The pyramid fits the network at the output size (checked here, before the weights are loaded).
   if (texture) {
@@ -304,7 +318,12 @@ void run_command(Args& a, CLI::App* c, bool texture) {
   }
   progress.done();
   write_image(result.image, a.out, a.force);
-  if (log) {  // one closing line: the result as written (after --photo-smooth and colour preservation)
+  report_result(a, result, texture, log.get());
+}
+
+// The closing log line and the summary on stderr of a finished run.
+void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log) {
+  if (log) {  // the result as written (after --photo-smooth and colour preservation)
     nlohmann::json j = {{"final", true},   {"iterations", result.optimizer.iterations}, {"loss", result.last.loss},
                         {"seconds", result.seconds}, {"stop_reason", result.optimizer.stop_reason}};
     if (!texture) j["photo_energy"] = result.photo_energy;
