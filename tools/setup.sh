@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libhdf5-dev libopenblas-dev libcli11-dev nlohmann-json3-dev libstb-dev libpng-dev libjpeg-dev doctest-dev
   python3  # perf/'s table scripts and their test (standard library only)
+  python3-matplotlib  # tools/plot_logs.py: loss curves from --log files (README, the figures page)
   opencv-doc  # the sample images and videos the demo and the figure scripts use
   libopencv-dev  # optional at build time: optical flow and video decoding for `impasto video`
   clang libclang-rt-dev  # the fuzz preset: clang++ with libFuzzer, ASan and UBSan (README "Fuzzing")

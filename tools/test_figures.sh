@@ -16,11 +16,18 @@ figures() { "$here/figures.sh" --impasto "$impasto" --size 32 --iterations 1 --d
 
 figures --out "$tmp/figs" 2>"$tmp/log" || { cat "$tmp/log" >&2; fail "the figures run failed"; }
 count=$(find "$tmp/figs" -name '*.png' -not -path '*/inputs/*' | wc -l)
-((count == 39)) || fail "$count images, expected 39 (5 textures, 20 trade-off, 4 colors, 5 blends, 1 pyramid, 4 photo)"
-((count == $(grep '<td><img src="[a-z]*/' "$tmp/figs/index.html" | grep -vc 'src="inputs/'))) || fail "index.html does not show every image"
-grep -q 'title="impasto stylize --size 32 --iterations 1 .*--style-weights 3,1' "$tmp/figs/index.html" ||
+((count == 56)) || fail "$count images, expected 56 (5 textures, 20 trade-off, 6 colors, 5 blends, 1 pyramid, 4 photo, 4 runs and 2 plots of loss curves, 4 inits, 4 masked runs and a composite)"
+((count == $(grep -E '<td[^>]*><img [^>]*src="[a-z]*/' "$tmp/figs/index.html" | grep -vc 'src="inputs/'))) || fail "index.html does not show every image"
+grep -q 'title="impasto stylize --size 32 --iterations 1 .*--style-weights 0.7,0.3' "$tmp/figs/index.html" ||
   fail "index.html lacks the commands"
 grep -q 'with it and region pairs (energy [0-9]' "$tmp/figs/index.html" || fail "the photo captions lack the Laplacian energy"
+grep -q 'from the style (final loss [0-9]' "$tmp/figs/index.html" || fail "the init captions lack the final loss"
+# losses.csv: a header and one row per run (53 runs: the images less the 2 plots and the composite).
+[[ $(head -1 "$tmp/figs/losses.csv") == figure,image,iteration,loss,content,style,tv,photo,seconds,photo_energy ]] ||
+  fail "losses.csv header: $(head -1 "$tmp/figs/losses.csv")"
+(($(wc -l <"$tmp/figs/losses.csv") == 54)) || fail "losses.csv has $(wc -l <"$tmp/figs/losses.csv") lines, expected 54"
+grep -q '^init,style.png,1,[0-9]' "$tmp/figs/losses.csv" || fail "losses.csv lacks init/style.png's terms"
+[[ -s $tmp/figs/losses/curves_seconds.png && -s $tmp/figs/logs/losses/adam_lr10.jsonl ]] || fail "no loss-curve plot or log"
 [[ ! -e $tmp/figs.partial ]] || fail "figs.partial left behind"
 
 # An existing output is kept without --force.
@@ -35,4 +42,4 @@ grep -q "none.png is missing" "$tmp/log" || fail "no message for a missing input
 if figures --out "$tmp/bad" --only colors --weights "$tmp/none.h5" 2>"$tmp/log"; then fail "a failing run passed"; fi
 grep -q "the run for colors/plain.png failed" "$tmp/log" || fail "no message for a failing run: $(cat "$tmp/log")"
 [[ ! -e $tmp/bad && ! -e $tmp/bad.partial ]] || fail "a failed figures run left files behind"
-echo "tools.figures: 39 images, index.html, refusals: ok"
+echo "tools.figures: 56 images, index.html, losses.csv, refusals: ok"

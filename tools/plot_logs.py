@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""tools/plot_logs.py — loss curves from impasto's JSON-lines logs (`impasto stylize --log`, `impasto texture
+--log`): the total loss of one or more runs on a log scale against the iteration or the seconds, and with
+--terms each weighted term (content, style, tv, photo) as its own dashed curve. Lines without "iteration" (the
+closing "final" line) are skipped. The figures page (tools/figures.sh) draws its loss curves with it; it works on
+any run's log.
+
+  tools/plot_logs.py LOG.jsonl [LOG.jsonl ...] --out curves.png [--label NAME ...] [--x iteration|seconds]
+                     [--terms] [--title TEXT]
+
+A missing or malformed log, or a log without iteration lines, is a one-line error and exit status 1; the PNG is
+written to a temporary name beside --out and renamed, so a failed run leaves no file.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+
+TERMS = ("content", "style", "tv", "photo")
+
+
+def fail(message):
+    print(f"plot: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def read_log(path):
+    """The iteration lines of a log, as dicts, in file order."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        fail(f"'{path}': {e.strerror.lower() if e.strerror else e}")
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            fail(f"'{path}': line {number} is not JSON")
+        if not isinstance(row, dict):
+            fail(f"'{path}': line {number} is not a JSON object")
+        if "iteration" not in row:
+            continue  # the closing line, or another kind of record
+        if not isinstance(row.get("loss"), (int, float)):
+            fail(f"'{path}': line {number} has no numeric \"loss\"")
+        rows.append(row)
+    if not rows:
+        fail(f"'{path}': no iteration lines (is it an `impasto stylize --log` file?)")
+    return rows
+
+
+def positive(values):
+    """Log-scale values: what is not a positive finite number becomes NaN (a gap in the curve)."""
+    return [v if isinstance(v, (int, float)) and v > 0 and math.isfinite(v) else float("nan") for v in values]
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Loss curves from impasto --log files.")
+    ap.add_argument("logs", nargs="+", metavar="LOG.jsonl")
+    ap.add_argument("--out", required=True, help="the PNG to write")
+    ap.add_argument("--label", action="append", default=[], help="one per log, in order (default: the file name)")
+    ap.add_argument("--x", choices=("iteration", "seconds"), default="iteration", help="the horizontal axis")
+    ap.add_argument("--terms", action="store_true", help="also each weighted loss term, dashed")
+    ap.add_argument("--title", default="")
+    a = ap.parse_intermixed_args()  # labels may follow each log
+    if a.label and len(a.label) != len(a.logs):
+        fail(f"{len(a.label)} --label for {len(a.logs)} logs (give one per log, or none)")
+    if not a.out.lower().endswith(".png"):
+        fail(f"--out '{a.out}': expected a .png file")
+    folder = os.path.dirname(os.path.abspath(a.out))
+    if not os.path.isdir(folder):
+        fail(f"--out '{a.out}': folder '{folder}' does not exist")
+    runs = [(a.label[i] if a.label else os.path.splitext(os.path.basename(p))[0], read_log(p))
+            for i, p in enumerate(a.logs)]
+
+    try:
+        import matplotlib
+    except ImportError:
+        fail("matplotlib is missing (Debian: python3-matplotlib; tools/setup.sh installs it)")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for k, (label, rows) in enumerate(runs):
+        colour = f"C{k % 10}"
+        xs = [r.get(a.x, float("nan")) for r in rows]
+        ax.plot(xs, positive([r["loss"] for r in rows]), color=colour, lw=1.6, label=f"{label}: total")
+        if a.terms:
+            for t, style in zip(TERMS, ("--", ":", "-.", (0, (1, 3)))):
+                values = [r.get(t, 0) for r in rows]
+                if any(isinstance(v, (int, float)) and v > 0 for v in values):
+                    ax.plot(xs, positive(values), color=colour, lw=1, ls=style, label=f"{label}: {t}")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration" if a.x == "iteration" else "seconds")
+    ax.set_ylabel("loss (weighted terms)")
+    if a.title:
+        ax.set_title(a.title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, a.out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    print(f"plot: wrote {a.out} ({len(runs)} run(s), x = {a.x})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
