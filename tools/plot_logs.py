@@ -104,6 +104,9 @@ def main():
     fig.tight_layout()
     fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix=".png", dir=folder)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would create it (mkstemp makes it private)
     try:
         fig.savefig(tmp)
         os.replace(tmp, a.out)

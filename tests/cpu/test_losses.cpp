@@ -364,6 +364,15 @@ Image column_mask(int h, int w, bool left) {
   return m;
 }
 
+// The style (10×9) and the content (shape s) of the region tests: as one plain style, or as region pairs.
+void set_targets(StyleObjective& o, Backend& be, const std::vector<float>& style, const std::vector<float>& content,
+                 const Shape& s, const std::vector<RegionPair>& regions = {}) {
+  const Tensor st = be.from_host(style, Shape{1, 3, 10, 9});
+  if (regions.empty()) o.add_style(st, 1.0f);
+  else o.add_style_regions(st, regions);
+  o.set_content(be.from_host(content, s));
+}
+
 }  // namespace
 
 TEST_CASE("a region pair covering both images whole is the unmasked style term (both style forms)") {
@@ -375,14 +384,12 @@ TEST_CASE("a region pair covering both images whole is the unmasked style term (
     LossConfig c = small_config();
     c.style_form = form;
     StyleObjective plain(net, c), region(net, c);
-    plain.add_style(f.be.from_host(style, Shape{1, 3, 10, 9}), 1.0f);
-    plain.set_content(f.be.from_host(content, s));
+    set_targets(plain, f.be, style, content, s);
     Tensor g_plain = f.be.empty(s), g_region = f.be.empty(s);
     const LossTerms a = plain.evaluate(f.be.from_host(x, s), g_plain);
     const Image whole_c{1, f.h, f.w, std::vector<float>(std::size_t(f.h) * f.w, 255.0f)};
     const Image whole_s{1, 10, 9, std::vector<float>(90, 255.0f)};
-    region.add_style_regions(f.be.from_host(style, Shape{1, 3, 10, 9}), {{"all", whole_c, whole_s}});
-    region.set_content(f.be.from_host(content, s));
+    set_targets(region, f.be, style, content, s, {{"all", whole_c, whole_s}});
     const LossTerms b = region.evaluate(f.be.from_host(x, s), g_region);
     INFO("form " << int(form) << ": style " << a.style << " vs " << b.style);
     CHECK(b.style == doctest::Approx(a.style).epsilon(1e-5));
@@ -404,12 +411,10 @@ TEST_CASE("region pairs: two regions differ from one style, and their gradient a
     c.style_form = form;
     StyleObjective obj(net, c), plain(net, c);
     // Crossed pairs: the output's left half takes the style's right half and the other way round.
-    obj.add_style_regions(f.be.from_host(style, Shape{1, 3, 10, 9}),
-                          {{"left", column_mask(f.h, f.w, true), column_mask(10, 9, false)},
-                           {"right", column_mask(f.h, f.w, false), column_mask(10, 9, true)}});
-    obj.set_content(f.be.from_host(content, s));
-    plain.add_style(f.be.from_host(style, Shape{1, 3, 10, 9}), 1.0f);
-    plain.set_content(f.be.from_host(content, s));
+    set_targets(obj, f.be, style, content, s,
+                {{"left", column_mask(f.h, f.w, true), column_mask(10, 9, false)},
+                 {"right", column_mask(f.h, f.w, false), column_mask(10, 9, true)}});
+    set_targets(plain, f.be, style, content, s);
     Tensor g = f.be.empty(s);
     const double regions = obj.evaluate(f.be.from_host(x, s), g).style;
     const double whole = plain.evaluate(f.be.from_host(x, s), g).style;
