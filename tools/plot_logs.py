@@ -2,11 +2,12 @@
 """tools/plot_logs.py — loss curves from impasto's JSON-lines logs (`impasto stylize --log`, `impasto texture
 --log`): the total loss of one or more runs on a log scale against the iteration or the seconds, and with
 --terms each weighted term (content, style, tv, photo) as its own dashed curve. Lines without "iteration" (the
-closing "final" line) are skipped. The figures page (tools/figures.sh) draws its loss curves with it; it works on
-any run's log.
+closing "final" line) are skipped. With --flicker the logs are `impasto video` logs instead, and the plot is each
+clip's warping error per frame (its summary line's flicker_per_frame: frame t against t − 1). The figures page
+(tools/figures.sh) draws its loss curves with it; it works on any run's log.
 
   tools/plot_logs.py LOG.jsonl [LOG.jsonl ...] --out curves.png [--label NAME ...] [--x iteration|seconds]
-                     [--terms] [--title TEXT]
+                     [--terms] [--flicker] [--title TEXT]
 
 A missing or malformed log, or a log without iteration lines, is a one-line error and exit status 1; the PNG is
 written to a temporary name beside --out and renamed, so a failed run leaves no file.
@@ -53,6 +54,28 @@ def read_log(path):
     return rows
 
 
+def read_flicker(path):
+    """The warping error per frame of a video log's summary line: [(frame, error)], frames 2..T."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        fail(f"'{path}': {e.strerror.lower() if e.strerror else e}")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            fail(f"'{path}': line {number} is not JSON")
+        if isinstance(row, dict) and row.get("summary") is True:
+            errors = row.get("flicker_per_frame")
+            if not isinstance(errors, list) or not all(isinstance(e, (int, float)) for e in errors):
+                fail(f"'{path}': line {number}: flicker_per_frame is not a list of numbers")
+            return [(t + 2, e) for t, e in enumerate(errors)]
+    fail(f"'{path}': no summary line with flicker_per_frame (is it a finished `impasto video --log` file?)")
+
+
 def positive(values):
     """Log-scale values: what is not a positive finite number becomes NaN (a gap in the curve)."""
     return [v if isinstance(v, (int, float)) and v > 0 and math.isfinite(v) else float("nan") for v in values]
@@ -65,6 +88,8 @@ def main():
     ap.add_argument("--label", action="append", default=[], help="one per log, in order (default: the file name)")
     ap.add_argument("--x", choices=("iteration", "seconds"), default="iteration", help="the horizontal axis")
     ap.add_argument("--terms", action="store_true", help="also each weighted loss term, dashed")
+    ap.add_argument("--flicker", action="store_true",
+                    help="video logs: the warping error per frame (summary line) instead of loss curves")
     ap.add_argument("--title", default="")
     a = ap.parse_intermixed_args()  # labels may follow each log
     if a.label and len(a.label) != len(a.logs):
@@ -74,7 +99,8 @@ def main():
     folder = os.path.dirname(os.path.abspath(a.out))
     if not os.path.isdir(folder):
         fail(f"--out '{a.out}': folder '{folder}' does not exist")
-    runs = [(a.label[i] if a.label else os.path.splitext(os.path.basename(p))[0], read_log(p))
+    read = read_flicker if a.flicker else read_log
+    runs = [(a.label[i] if a.label else os.path.splitext(os.path.basename(p))[0], read(p))
             for i, p in enumerate(a.logs)]
 
     try:
@@ -85,6 +111,28 @@ def main():
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    if a.flicker:
+        for k, (label, points) in enumerate(runs):
+            mean = sum(e for _, e in points) / len(points) if points else float("nan")
+            ax.plot([t for t, _ in points], [e for _, e in points], color=f"C{k % 10}", marker=".", lw=1.4,
+                    label=f"{label} (mean {mean:.4g})")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_xlabel("frame (against the one before)")
+        ax.set_ylabel("warping error (0..1 scale)")
+    else:
+        plot_losses(ax, runs, a)
+    if a.title:
+        ax.set_title(a.title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, a.out, folder)
+    print(f"plot: wrote {a.out} ({len(runs)} run(s), {'warping error per frame' if a.flicker else 'x = ' + a.x})",
+          file=sys.stderr)
+
+
+def plot_losses(ax, runs, a):
+    """The total loss (and with --terms each term) of every run, log scale."""
     for k, (label, rows) in enumerate(runs):
         colour = f"C{k % 10}"
         xs = [r.get(a.x, float("nan")) for r in rows]
@@ -97,11 +145,10 @@ def main():
     ax.set_yscale("log")
     ax.set_xlabel("iteration" if a.x == "iteration" else "seconds")
     ax.set_ylabel("loss (weighted terms)")
-    if a.title:
-        ax.set_title(a.title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+
+
+def save(fig, out, folder):
+    """fig as PNG at out, through a temporary name in the same folder."""
     fd, tmp = tempfile.mkstemp(prefix=".plot-", suffix=".png", dir=folder)
     os.close(fd)
     umask = os.umask(0)
@@ -109,11 +156,10 @@ def main():
     os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would create it (mkstemp makes it private)
     try:
         fig.savefig(tmp)
-        os.replace(tmp, a.out)
+        os.replace(tmp, out)
     except BaseException:
         os.unlink(tmp)
         raise
-    print(f"plot: wrote {a.out} ({len(runs)} run(s), x = {a.x})", file=sys.stderr)
 
 
 if __name__ == "__main__":

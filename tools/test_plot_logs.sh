@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/test_plot_logs.sh — ctest tools.plot_logs: tools/plot_logs.py draws a PNG from two synthetic logs (closing
-# line and blank lines skipped, per-term curves, either x axis), and refuses bad input with one line, exit 1 and
-# no file: a missing log, a line that is not JSON, a log without iteration lines, miscounted labels, a non-PNG out.
+# line and blank lines skipped, per-term curves, either x axis), a video log's warping error per frame (--flicker),
+# and refuses bad input with one line, exit 1 and no file: a missing log, a line that is not JSON, a log without
+# iteration lines (or, with --flicker, without a summary), miscounted labels, a non-PNG out.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 python=/usr/bin/python3
@@ -29,6 +30,13 @@ plot "$tmp/a.jsonl" --label first "$tmp/b.jsonl" --label second --terms --out "$
 plot "$tmp/a.jsonl" --x seconds --out "$tmp/seconds.png" 2>"$tmp/log" || fail "--x seconds failed: $(cat "$tmp/log")"
 [[ -s $tmp/seconds.png ]] || fail "no seconds.png"
 
+# --flicker: a video log's summary line, one curve per clip.
+for clip in c1 c2; do
+  printf '{"pass":1,"frame":1,"iterations":3,"loss":5}\n{"summary":true,"frames":4,"flicker":0.02,"flicker_per_frame":[0.01,0.03,0.02]}\n'
+done >"$tmp/clip.jsonl"
+plot "$tmp/clip.jsonl" --label clip --flicker --out "$tmp/flicker.png" 2>"$tmp/log" || fail "--flicker failed: $(cat "$tmp/log")"
+grep -q "warping error per frame" "$tmp/log" && [[ -s $tmp/flicker.png ]] || fail "no flicker plot: $(cat "$tmp/log")"
+
 # refuse LOG-ARGS... EXPECT: exit 1, one line naming the problem, no out.png.
 refuse() {
   local expect=${*: -1}
@@ -46,4 +54,5 @@ printf '{"frame":1,"loss":1}\n' >"$tmp/frames.jsonl"
 refuse "$tmp/frames.jsonl" --out "$tmp/out.png" "no iteration lines"
 refuse "$tmp/a.jsonl" "$tmp/b.jsonl" --label one --out "$tmp/out.png" "1 --label for 2 logs"
 refuse "$tmp/a.jsonl" --out "$tmp/out.jpg" "expected a .png"
+refuse "$tmp/a.jsonl" --flicker --out "$tmp/out.png" "no summary line with flicker_per_frame"
 echo "tools.plot_logs: plots and refusals: ok"

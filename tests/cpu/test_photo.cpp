@@ -185,11 +185,10 @@ TEST_CASE("matting Laplacian: L·v and the loss match the dense matrix of Levin 
   }
 }
 
-
 // On an 8-bit guide (flat, two-colour and grey windows, where Σ is nearly singular and (Σ + ε/9)⁻¹ reaches 9/ε):
-// L·v within 1e-6 of max|L·v| at ε = 1e-3 (measured 2.4e-7) and 2e-4 at ε = 1e-7 (measured 1.5–3.2e-5; with the
-// inverse stored in float it was 1.2–2.0e-2). An affine function of the guide stays in the null space: its L·v
-// within 10× the dense matrix's (which is not 0 at ε > 0) plus 1e-5 of max|L·random| (float inverse: 600×).
+// L·v within 1e-6 of max|L·v| at ε = 1e-3 (measured 2.4e-7) and 2e-4 at ε = 1e-7 (measured 1.5–3.2e-5; an
+// inverse stored in float would be off by ~2e-2, kernels/matting.cuh). An affine function of the guide stays in
+// the null space: its L·v within 10× the dense matrix's (which is not 0 at ε > 0) plus 1e-5 of max|L·random|.
 TEST_CASE("matting Laplacian: L·v on an 8-bit guide against the dense matrix") {
   CpuBackend be;
   for (const auto& [eps, tol] : {std::pair{1e-3, 1e-6}, std::pair{1e-7, 2e-4}}) {

@@ -531,7 +531,7 @@ TEST_CASE("tv_loss matches the CPU (every TV mode)") {
 }
 
 // Tolerances: the shared math (kernels/matting.cuh) sums in double and rounds to float once; the device's FMA
-// contraction differs from the host's in the last double bits. stats (μ and the inverse, computed in double from a
+// contraction differs from the host's in the last double bits. stats (μ and Δ = Σ + ε/9 as double-float pairs, from a
 // well-conditioned random guide): kExact. coef: a = (Σ + ε/9)⁻¹·c in double, rounded once — an ulp: rtol 1e-5,
 // atol 1e-6·max. grad 2·scale·L·v sums a·(I − μ) over 9 windows, where a reaches |(Σ + ε/9)⁻¹|·|c| (~1e2 in a
 // poorly conditioned window) and an ulp of a shows: rtol 1e-5, atol 1e-5·max. The value: double sums in another
