@@ -27,35 +27,8 @@ def fail(message):
     sys.exit(1)
 
 
-def read_log(path):
-    """The iteration lines of a log, as dicts, in file order."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        fail(f"'{path}': {e.strerror.lower() if e.strerror else e}")
-    rows = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            fail(f"'{path}': line {number} is not JSON")
-        if not isinstance(row, dict):
-            fail(f"'{path}': line {number} is not a JSON object")
-        if "iteration" not in row:
-            continue  # the closing line, or another kind of record
-        if not isinstance(row.get("loss"), (int, float)):
-            fail(f"'{path}': line {number} has no numeric \"loss\"")
-        rows.append(row)
-    if not rows:
-        fail(f"'{path}': no iteration lines (is it an `impasto stylize --log` file?)")
-    return rows
-
-
-def read_flicker(path):
-    """The warping error per frame of a video log's summary line: [(frame, error)], frames 2..T."""
+def json_lines(path):
+    """(line number, object) for each non-blank line of a JSON-lines file; a one-line error otherwise."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
@@ -68,7 +41,29 @@ def read_flicker(path):
             row = json.loads(line)
         except json.JSONDecodeError:
             fail(f"'{path}': line {number} is not JSON")
-        if isinstance(row, dict) and row.get("summary") is True:
+        if not isinstance(row, dict):
+            fail(f"'{path}': line {number} is not a JSON object")
+        yield number, row
+
+
+def read_log(path):
+    """The iteration lines of a log, as dicts, in file order."""
+    rows = []
+    for number, row in json_lines(path):
+        if "iteration" not in row:
+            continue  # the closing line, or another kind of record
+        if not isinstance(row.get("loss"), (int, float)):
+            fail(f"'{path}': line {number} has no numeric \"loss\"")
+        rows.append(row)
+    if not rows:
+        fail(f"'{path}': no iteration lines (is it an `impasto stylize --log` file?)")
+    return rows
+
+
+def read_flicker(path):
+    """The warping error per frame of a video log's summary line: [(frame, error)], frames 2..T."""
+    for number, row in json_lines(path):
+        if row.get("summary") is True:
             errors = row.get("flicker_per_frame")
             if not isinstance(errors, list) or not all(isinstance(e, (int, float)) for e in errors):
                 fail(f"'{path}': line {number}: flicker_per_frame is not a list of numbers")
