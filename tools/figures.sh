@@ -18,6 +18,11 @@
 #                 complementary masks, beside a post-hoc composite of two full transfers by the same mask.
 #   pyramid       the coarse-to-fine resolution pyramid (neural-style's multi-resolution recipe): one level
 #                 against three levels at the same output size (fewer below 128 px).
+#   video         Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos", GCPR 2016, Fig. 2/3, and
+#                 "… and spherical images", IJCV 2018 (multi-pass): frames 1, 10 and 20 of a clip for independent
+#                 frames, previous-frame init, warped init, warped init with the short- and long-term temporal
+#                 losses, and multi-pass (2 passes); the warping error per frame of each (and of the input clip) in one plot;
+#                 each one's mean in the table and in losses.csv.
 #   photo         Luan, Paris, Shechtman & Bala, "Deep photo style transfer", CVPR 2017, Fig. 1/5: a photo
 #                 restyled by another photo with --preset photo: without the matting-Laplacian term, with it
 #                 (--photo), with region pairs from segmentations (sky to sky, the rest to the rest), and that
@@ -26,10 +31,16 @@
 #   tools/figures.sh [--out DIR] [--size PX] [--iterations N] [--weights FILE|random[:SEED]] [--device D]
 #                    [--only NAME[,NAME…]] [--content IMG] [--style IMG] [--style2 IMG] [--impasto PATH] [--force]
 #                    [--photo-content IMG --photo-style IMG --content-seg IMG --style-seg IMG]
-#                    [--mask IMG --mask2 IMG]
+#                    [--mask IMG --mask2 IMG] [--clip VIDEO] [--video-size PX] [--jobs N]
 #
-# Defaults: out/figures, 512 px, 500 iterations (55 images and 2 plots; timings in perf/RESULTS.md); on a CPU use
-# `--size 128 --iterations 100`. The images come from Debian's opencv-doc package
+# Defaults: out/figures, 512 px, 500 iterations (55 images and 3 plots, and the video figure's 6 clips of 20 frames;
+# timings in perf/RESULTS.md); on a CPU use `--size 128 --iterations 100 --device cpu`. The video figure's frames
+# are half the --size (at least 32 px; --video-size): its six runs of 20 frames would otherwise cost more than all
+# the stills. In each of them frame 1 gets --iterations and every later frame half as many (artistic-videos'
+# 2000/1000).
+# --jobs runs that many impasto processes at once (default: the cores with --device cpu, else 1), each with one
+# BLAS thread when there are several: on a CPU two one-thread runs side by side beat two two-thread runs in turn
+# (perf/RESULTS.md). The images come from Debian's opencv-doc package
 # (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
 # papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
 # neural-style-tf's (DESIGN.md), so the α/β that gives a balance differs from the CVPR 2016 paper's; the
@@ -49,7 +60,7 @@ size=512
 iterations=500
 weights=random
 device=auto
-only=textures,tradeoff,colors,interpolation,pyramid,photo,losses,init,masks
+only=textures,tradeoff,colors,interpolation,pyramid,photo,losses,init,masks,video
 content=$data/building.jpg
 style=$data/starry_night.jpg
 style2=$data/graf1.png
@@ -61,6 +72,10 @@ style_seg=$root/tools/demo/home_seg.png
 # The masks figure's: an ellipse (white: style 1) and its complement (style 2), resized to the output.
 mask=$root/tools/demo/mask_ellipse.png
 mask2=$root/tools/demo/mask_ellipse_inverse.png
+# The video figure's clip (a fixed camera: the background shows the flicker) and its frame size.
+clip=$data/vtest.avi
+video_size=
+jobs=
 impasto=
 force=0
 
@@ -71,7 +86,8 @@ die() {
 while (($#)); do
   case $1 in
     --out | --size | --iterations | --weights | --device | --only | --content | --style | --style2 | --impasto | \
-      --photo-content | --photo-style | --content-seg | --style-seg | --mask | --mask2)
+      --photo-content | --photo-style | --content-seg | --style-seg | --mask | --mask2 | --clip | --video-size | \
+      --jobs)
       (($# >= 2)) || die "$1 needs a value"
       name=${1#--}
       declare "${name//-/_}=$2"
@@ -84,10 +100,15 @@ while (($#)); do
 done
 [[ $size =~ ^[1-9][0-9]*$ ]] || die "--size must be a positive integer, not '$size'"
 [[ $iterations =~ ^[1-9][0-9]*$ ]] || die "--iterations must be a positive integer, not '$iterations'"
-for f in "$content" "$style" "$style2" "$photo_content" "$photo_style" "$content_seg" "$style_seg" "$mask" "$mask2"; do
+[[ -z $video_size ]] && video_size=$((size / 2 > 32 ? size / 2 : 32))
+[[ $video_size =~ ^[1-9][0-9]*$ ]] || die "--video-size must be a positive integer, not '$video_size'"
+[[ -z $jobs ]] && { [[ $device == cpu ]] && jobs=$(nproc) || jobs=1; }
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "--jobs must be a positive integer, not '$jobs'"
+for f in "$content" "$style" "$style2" "$photo_content" "$photo_style" "$content_seg" "$style_seg" "$mask" "$mask2" \
+  "$clip"; do
   [[ -f $f ]] || die "$f is missing (the defaults come from Debian's opencv-doc: run tools/setup.sh)"
 done
-known=" textures tradeoff colors interpolation pyramid photo losses init masks "
+known=" textures tradeoff colors interpolation pyramid photo losses init masks video "
 IFS=, read -r -a figures <<<"$only"
 for f in "${figures[@]}"; do [[ $known == *" $f "* ]] || die "unknown figure '$f' (one of:$known)"; done
 if [[ -z $impasto ]]; then
@@ -104,73 +125,153 @@ if [[ -e $out && $force == 0 ]]; then die "$out exists (use --force to replace i
 partial=$out.partial
 rm -rf "$partial"
 mkdir -p "$partial"
-runlog=$(mktemp)  # the current run's messages
-trap 'rm -rf "$partial" "$runlog"' EXIT
-html=$partial/index.html.body
+scratch=$(mktemp -d)  # each run's messages, the page's cells
+# On any exit before the end: stop the runs still going, and leave nothing behind.
+trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$partial" "$scratch"' EXIT
+html=$scratch/body.html
 : >"$html"
 
 esc() { sed 's/&/\&amp;/g; s/</\&lt;/g; s/>/\&gt;/g; s/"/\&quot;/g' <<<"$*"; }
 
+# ---- runs: a pool of --jobs processes ---------------------------------------------------------------------
+declare -A job_failure=() job_err=()  # pid → the line that names it if it fails, its stderr file
+# start_job FAILURE CMD…: CMD in the background once fewer than --jobs runs are going.
+start_job() {
+  local failure=$1
+  shift
+  while ((${#job_failure[@]} >= jobs)); do reap_job; done
+  local err
+  err=$(mktemp -p "$scratch")
+  if ((jobs > 1)); then
+    OPENBLAS_NUM_THREADS=1 "$@" 2>"$err" &
+  else
+    "$@" 2>"$err" &
+  fi
+  job_failure[$!]=$failure
+  job_err[$!]=$err
+}
+# reap_job: waits for one run; a failed one stops everything with its messages and one line naming it.
+reap_job() {
+  local pid rc=0
+  wait -n -p pid || rc=$?
+  [[ -n ${job_failure[$pid]:-} ]] || return 0
+  if ((rc != 0)); then
+    cat "${job_err[$pid]}" >&2
+    die "${job_failure[$pid]}"
+  fi
+  unset "job_failure[$pid]" "job_err[$pid]"
+}
+
+# ---- the page: cells are placeholders until every run has finished (captions read the logs) ---------------
+cells=()  # cell k's renderer, a command line that prints its <td>
+cell() {
+  printf '@CELL %d@\n' "${#cells[@]}" >>"$html"
+  cells+=("$(printf '%q ' "$@")")
+}
+
 # final_value LOG KEY: KEY's value on the log's closing line (4 significant digits).
 final_value() {
-  grep '"final"' "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" | awk '{ printf "%.4g", $1 }'
+  grep -E "\"(final|summary)\"" "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p" | awk '{ printf "%.4g", $1 }'
 }
 # image NAME FILE CAPTION SUBCOMMAND ARGS…: one impasto run into $partial/NAME/FILE (its log in
 # logs/NAME/FILE.jsonl), shown as one table cell with its command as the tooltip; @LOSS@ and @ENERGY@ in the
 # caption become the final loss and the result's photorealism. A failed run stops everything.
 common=(--size "$size" --iterations "$iterations" --weights "$weights" --device "$device" --quiet)
-declare -A done_runs  # "SUBCOMMAND ARGS" → "NAME/FILE LOG" of the run that made it (runs are deterministic)
+declare -A done_runs  # "SUBCOMMAND ARGS" → "NAME/FILE LOG" of the run that makes it (runs are deterministic)
 image() {
   local name=$1 file=$2 caption=$3 sub=$4
   shift 4
-  local log=logs/$name/${file%.*}.jsonl key="$sub $*"
+  local log=logs/$name/${file%.*}.jsonl key="$sub $*" same=()
   mkdir -p "$partial/$name" "$partial/logs/$name"
   local cmd=("$impasto" "$sub" "${common[@]}" "$@" --out "$partial/$name/$file" --log "$partial/$log")
   if [[ -n ${done_runs[$key]:-} ]]; then  # the same run for another figure: its image and log, not a rerun
-    read -r made made_log <<<"${done_runs[$key]}"
-    echo "figures: $name/$file (the same run as $made)" >&2
-    cp "$partial/$made" "$partial/$name/$file"
-    cp "$partial/$made_log" "$partial/$log"
+    read -r -a same <<<"${done_runs[$key]}"
+    echo "figures: $name/$file (the same run as ${same[0]})" >&2
   else
     echo "figures: $name/$file" >&2
-    "${cmd[@]}" 2>"$runlog" || { cat "$runlog" >&2; die "the run for $name/$file failed: ${cmd[*]}"; }
+    start_job "the run for $name/$file failed: ${cmd[*]}" "${cmd[@]}"
     done_runs[$key]="$name/$file $log"
+  fi
+  cell image_cell "$name/$file" "$log" "impasto $sub ${common[*]} $* --out $name/$file --log $log" "$caption" \
+    "${same[@]}"
+}
+# image_cell FILE LOG COMMAND CAPTION [SAME_FILE SAME_LOG]: the cell (copying the identical run's files first).
+image_cell() {
+  local file=$1 log=$2 command=$3 caption=$4
+  if (($# > 4)); then
+    cp "$partial/$5" "$partial/$file"
+    cp "$partial/$6" "$partial/$log"
   fi
   caption=${caption//@ENERGY@/$(final_value "$partial/$log" photo_energy)}
   caption=${caption//@LOSS@/$(final_value "$partial/$log" loss)}
-  printf '<td><img src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$name" "$file" \
-    "$(esc "impasto $sub ${common[*]} $* --out $name/$file --log $log")" "$(esc "$caption")" >>"$html"
+  printf '<td><img src="%s" title="%s"><br><small>%s</small></td>\n' "$file" "$(esc "$command")" "$(esc "$caption")"
 }
-# plot NAME FILE X LABEL=LOG…: the loss curves of those logs (paths under $partial) against X, as one cell.
+# plot NAME FILE X LABEL=LOG…: the curves of those logs (paths under $partial) as one cell: the total loss
+# against X (iteration or seconds), or with X = flicker the video logs' warping error per frame.
 plot() {
+  cell plot_cell "$@"
+}
+plot_cell() {
   local name=$1 file=$2 x=$3
   shift 3
-  local args=() shown=() pair
+  local args=() shown=() pair axis=(--x "$x") what="total loss against the $x"
+  [[ $x == flicker ]] && { axis=(--flicker); what="warping error per frame (frame t against t − 1)"; }
   for pair in "$@"; do
     args+=("$partial/${pair#*=}" --label "${pair%%=*}")
     shown+=("${pair#*=}" --label "'${pair%%=*}'")
   done
   echo "figures: $name/$file" >&2
-  "$python" "$root/tools/plot_logs.py" "${args[@]}" --x "$x" --out "$partial/$name/$file" 2>"$runlog" ||
-    { cat "$runlog" >&2; die "the plot $name/$file failed"; }
-  printf '<td colspan="2"><img class="plot" src="%s/%s" title="%s"><br><small>total loss against the %s</small></td>\n' "$name" \
-    "$file" "$(esc "tools/plot_logs.py ${shown[*]} --x $x --out $name/$file")" "$x" >>"$html"
+  "$python" "$root/tools/plot_logs.py" "${args[@]}" "${axis[@]}" --out "$partial/$name/$file" 2>"$scratch/plot" ||
+    { cat "$scratch/plot" >&2; die "the plot $name/$file failed"; }
+  printf '<td colspan="2"><img class="plot" src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$name" \
+    "$file" "$(esc "tools/plot_logs.py ${shown[*]} ${axis[*]} --out $name/$file")" "$what"
 }
 # composite NAME FILE CAPTION A B MASK: A where MASK is white, B where it is black (MASK resized to A's size),
 # from images under $partial/NAME, as one cell.
 composite() {
+  cell composite_cell "$@"
+}
+composite_cell() {
   local name=$1 file=$2 caption=$3 a=$4 b=$5 m=$6
   echo "figures: $name/$file" >&2
-  "$python" - "$partial/$name/$a" "$partial/$name/$b" "$m" "$partial/$name/$file" 2>"$runlog" <<'PY' ||
+  "$python" - "$partial/$name/$a" "$partial/$name/$b" "$m" "$partial/$name/$file" 2>"$scratch/composite" <<'PY' ||
 import sys
 from PIL import Image
 a, b = Image.open(sys.argv[1]).convert("RGB"), Image.open(sys.argv[2]).convert("RGB")
 m = Image.open(sys.argv[3]).convert("L").resize(a.size, Image.BILINEAR)
 Image.composite(a, b, m).save(sys.argv[4])
 PY
-    { cat "$runlog" >&2; die "the composite $name/$file failed"; }
+    { cat "$scratch/composite" >&2; die "the composite $name/$file failed"; }
   printf '<td><img src="%s/%s" title="%s"><br><small>%s</small></td>\n' "$name" "$file" \
-    "$(esc "composite of $a (where $(basename "$m") is white) and $b")" "$(esc "$caption")" >>"$html"
+    "$(esc "composite of $a (where $(basename "$m") is white) and $b")" "$(esc "$caption")"
+}
+# clip_run NAME FIRST LATER ARGS…: one `impasto video` run of the clip's first 20 frames (FIRST iterations for
+# frame 1, LATER for the others) into $partial/video/NAME, its log in logs/video/NAME.jsonl.
+# clip_row NAME LABEL: its table row: the label, frames 1, 10 and 20, the mean warping error.
+declare -A clip_command=()
+clip_run() {
+  local name=$1 first=$2 later=$3
+  shift 3
+  local dir=video/$name log=logs/video/$name.jsonl
+  local args=(--input "$clip" --frames 20 --style "$style" --size "$video_size" --iterations "$first"
+    --frame-iterations "$later" --weights "$weights" --device "$device" --quiet "$@")
+  mkdir -p "$partial/logs/video"
+  echo "figures: $dir" >&2
+  start_job "the run for $dir failed: $impasto video ${args[*]} --out $partial/$dir" \
+    "$impasto" video "${args[@]}" --out "$partial/$dir" --log "$partial/$log"
+  clip_command[$name]="impasto video ${args[*]} --out $dir --log $log"
+}
+clip_row() {
+  local name=$1 label=$2 dir=video/$1 log=logs/video/$1.jsonl t
+  printf '<tr><th>%s<br><small><a href="%s/out.avi">out.avi</a></small></th>\n' "$(esc "$label")" "$dir" >>"$html"
+  for t in 1 10 20; do
+    cell image_cell "$dir/$(printf 'frame_%04d.png' "$t")" "$log" "${clip_command[$name]}" "frame $t"
+  done
+  cell flicker_cell "$log"
+  printf '</tr>\n' >>"$html"
+}
+flicker_cell() {  # flicker_cell LOG: the clip's mean warping error, from the log's summary line
+  printf '<td><b>%s</b></td>\n' "$(final_value "$partial/$1" flicker)"
 }
 section() {  # section TITLE DESCRIPTION
   printf '<h2>%s</h2>\n<p>%s</p>\n<table>\n' "$(esc "$1")" "$(esc "$2")" >>"$html"
@@ -304,7 +405,7 @@ for figure in "${figures[@]}"; do
         "Where the optimization starts: the content, noise (ratio·noise + (1 − ratio)·content, the noise uniform in [−20, 20)) at ratios 0.5 and 1, the style image. The same objective and $iterations L-BFGS iterations; each caption gives the final loss."
       printf '<tr>\n' >>"$html"
       pair=(--content "$content" --style "$style")
-      image init content.png "from the content (final loss @LOSS@)" stylize "${pair[@]}" --init content
+      image init content.png "from the content (final loss @LOSS@)" stylize "${pair[@]}"  # --init content is the default
       for r in 0.5 1; do
         image init "noise_$r.png" "from noise, ratio $r (final loss @LOSS@)" stylize "${pair[@]}" --init noise \
           --noise-ratio "$r"
@@ -331,25 +432,67 @@ for figure in "${figures[@]}"; do
       composite masks composite.png "post-hoc composite of the two by mask 1" full_style1.png full_style2.png "$mask"
       printf '</tr>\n</table>\n' >>"$html"
       ;;
+    video)
+      # Frame 1 gets --iterations, every later frame half as many (artistic-videos' 2000/1000).
+      schedule=("$iterations" "$((iterations / 2 > 0 ? iterations / 2 : 1))")
+      section "Video (Ruder et al. 2016, Fig. 2 and 3; 2018, multi-pass)" \
+        "The first 20 frames of $(basename "$clip") at $video_size px, one style; in every row frame 1 from the content with ${schedule[0]} iterations and each later frame ${schedule[1]} (artistic-videos' 2:1). Rows: the input; each frame on its own (from its content, no temporal term); from the previous output; from the previous output warped by the optical flow; that with the temporal losses (γ = 200, frame offsets 1, 2 and 4, weighted by the flow's reliability); that in 2 passes with the same iterations per frame, half in each (forward, then backward, each frame's init its own result blended with its warped neighbour). Last column and the plot: the warping error, the mean squared difference between a frame and the one before warped onto it, over the reliable pixels (0..1 scale); the input's own is what occlusions and noise leave."
+      printf '<tr><td></td><th>frame 1</th><th>frame 10</th><th>frame 20</th><th>mean warping error</th></tr>\n' >>"$html"
+      # The longest run first, so that the pool does not end on it alone.
+      temporal=(--frame-init warped --temporal-offsets 1,2,4)
+      no_temporal=(--temporal-weight 0)
+      # Multi-pass spends the same iterations per frame as the rows above, half in each pass.
+      clip_run multipass "${schedule[0]}" "$((schedule[1] / 2 > 0 ? schedule[1] / 2 : 1))" "${temporal[@]}" --passes 2
+      clip_run input 0 0 --frame-init content "${no_temporal[@]}"
+      clip_run independent "${schedule[@]}" --frame-init content "${no_temporal[@]}"
+      clip_run previous "${schedule[@]}" --frame-init prev "${no_temporal[@]}"
+      clip_run warped "${schedule[@]}" --frame-init warped "${no_temporal[@]}"
+      clip_run temporal "${schedule[@]}" "${temporal[@]}"
+      clip_row input "the input"
+      clip_row independent "independent frames"
+      clip_row previous "previous-frame init"
+      clip_row warped "warped init"
+      clip_row temporal "warped init + temporal losses"
+      clip_row multipass "that, in 2 passes"
+      printf '<tr><td></td>\n' >>"$html"
+      curves=()
+      for v in input:input independent:independent previous:previous warped:warped temporal:"warped + temporal" \
+        multipass:multi-pass; do
+        curves+=("${v#*:}=logs/video/${v%%:*}.jsonl")
+      done
+      plot video warping_error.png flicker "${curves[@]}"
+      printf '</tr>\n</table>\n' >>"$html"
+      ;;
   esac
 done
 
-# Every image's final loss terms, one CSV row per run (the last iteration line and the closing line of its log).
+# Every run has finished: the cells take their captions from the logs.
+while ((${#job_failure[@]})); do reap_job; done
+while IFS= read -r line; do
+  if [[ $line =~ ^@CELL\ ([0-9]+)@$ ]]; then eval "${cells[${BASH_REMATCH[1]}]}"; else printf '%s\n' "$line"; fi
+done <"$html" >"$scratch/page.html"
+
+# Every image's final loss terms, one CSV row per run: the last iteration line and the closing line of its log
+# (a video run: its last frame's line, "iteration" its iterations, and the summary's mean warping error).
 "$python" - "$partial" >"$partial/losses.csv" <<'PY' || die "could not write losses.csv"
 import csv, json, pathlib, sys
 root = pathlib.Path(sys.argv[1])
 w = csv.writer(sys.stdout, lineterminator="\n")
-keys = ("iteration", "loss", "content", "style", "tv", "photo", "seconds")
-w.writerow(("figure", "image") + keys + ("photo_energy",))
+keys = ("iteration", "loss", "content", "style", "tv", "photo", "temporal", "seconds")
+w.writerow(("figure", "image") + keys + ("photo_energy", "flicker"))
 for log in sorted(root.glob("logs/*/*.jsonl")):
-    last, final = {}, {}
+    last, final, image = {}, {}, log.stem + ".png"
     for line in log.read_text().splitlines():
         row = json.loads(line)
-        if "final" in row:
+        if "final" in row or "summary" in row:
             final = row
         else:
             last = row
-    w.writerow([log.parent.name, log.stem + ".png"] + [last.get(k, "") for k in keys] + [final.get("photo_energy", "")])
+    if "frame" in last:
+        last = dict(last, iteration=last.get("iterations", ""))
+        image = f"{log.stem}/{pathlib.Path(last.get('path', '')).name}"
+    w.writerow([log.parent.name, image] + [last.get(k, "") for k in keys] +
+               [final.get("photo_energy", ""), final.get("flicker", "")])
 PY
 
 {
@@ -359,14 +502,15 @@ PY
   printf '<h1>impasto: the papers'"'"' figures</h1>\n'
   printf '<p>%s px, %s iterations, weights %s, device %s; %s. Hover over an image for its command.</p>\n' \
     "$size" "$iterations" "$(esc "$weights")" "$device" "$(esc "$("$impasto" --version 2>/dev/null || echo impasto)")"
-  cat "$html"
+  cat "$scratch/page.html"
   printf '<p>Every image'"'"'s final loss terms: <a href="losses.csv">losses.csv</a>; each run'"'"'s log: logs/.</p>\n'
   printf '</body></html>\n'
 } >"$partial/index.html"
-rm -f "$html"
 
 rm -rf "$out"
 mv "$partial" "$out"
-rm -f "$runlog"
+rm -rf "$scratch"
 trap - EXIT
-echo "figures: wrote $out/index.html ($(find "$out" -name '*.png' -not -path '*/inputs/*' | wc -l) images)"
+stills=$(find "$out" -name '*.png' -not -path '*/inputs/*' -not -path '*/video/*/*' | wc -l)
+clips=$(find "$out" -path '*/video/*' -name impasto-video.json | wc -l)
+echo "figures: wrote $out/index.html ($stills images and plots, $clips clips)"

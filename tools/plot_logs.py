@@ -104,6 +104,7 @@ def main():
         fail("matplotlib is missing (Debian: python3-matplotlib; tools/setup.sh installs it)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     if a.flicker:
@@ -112,14 +113,20 @@ def main():
             ax.plot([t for t, _ in points], [e for _, e in points], color=f"C{k % 10}", marker=".", lw=1.4,
                     label=f"{label} (mean {mean:.4g})")
         ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_yscale("log")  # independent frames flicker ten times as much as the temporal schedules
+        # Label the minor ticks too: the curves often span less than two decades.
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.LogFormatterSciNotation(labelOnlyBase=False,
+                                                                                minor_thresholds=(2, 0.5)))
         ax.set_xlabel("frame (against the one before)")
         ax.set_ylabel("warping error (0..1 scale)")
+        # Below the axes: the curves fill the whole plot.
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3)
     else:
         plot_losses(ax, runs, a)
+        ax.legend(fontsize=7)
     if a.title:
         ax.set_title(a.title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
     fig.tight_layout()
     save(fig, a.out, folder)
     print(f"plot: wrote {a.out} ({len(runs)} run(s), {'warping error per frame' if a.flicker else 'x = ' + a.x})",
