@@ -68,6 +68,7 @@ double cubic_minimizer(double x1, double f1, double g1, double x2, double f2, do
 struct Lbfgs::Point {
   double t = 0, f = 0, gtd = 0, g_abs_max = 0;
   int slot = -1;
+  int evaluation = 0;  // RunState's index of the evaluation that made it
 };
 
 std::size_t Lbfgs::state_bytes(Shape shape, const LbfgsParams& params) {
@@ -152,9 +153,10 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     Tensor& y = history_.candidate_y();
     backend_.copy(g_, y);  // y starts as g_k; becomes g_{k+1} − g_k below
     double new_loss = 0;
+    int accepted = 0;  // the evaluation at the new x (0: the last)
     if (wolfe) {
       step_range.end();
-      t = strong_wolfe(x, loss, gtd, t, new_loss, run, k);
+      t = strong_wolfe(x, loss, gtd, t, new_loss, accepted, run, k);
       if (t == 0) return finish(k - 1, loss, "line search made no progress");
     } else {
       backend_.axpy(float(t), d_, x);  // x == x_good_ == x_k here
@@ -171,7 +173,7 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     step_range.end();
 
     loss = new_loss;
-    if (!run.accept(k, loss)) return finish(k, loss, "callback");
+    if (!run.accept(k, loss, accepted)) return finish(k, loss, "callback");
     if (gradient_zero()) return finish(k, loss, "gradient zero");
     if (loss_stalled(k, loss)) return finish(k, loss, "loss change below tolerance");
   }
@@ -185,14 +187,15 @@ Lbfgs::Point Lbfgs::evaluate_at(Tensor& x, double t, int slot, detail::RunState&
   Point p;
   p.t = t;
   p.f = run.evaluate(g, iteration);
+  p.evaluation = run.evaluations();
   p.g_abs_max = run.gradient_abs_max();
   p.gtd = backend_.dot(g, d_);
   p.slot = slot;
   return p;
 }
 
-double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& new_loss, detail::RunState& run,
-                           int iteration) {
+double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& new_loss, int& evaluation,
+                           detail::RunState& run, int iteration) {
   const double c1 = params_.wolfe_c1, c2 = params_.wolfe_c2;
   const int max_evals = params_.max_line_search_evals;
   // The zoom stops when the bracket moves x by less than float resolution; both norms are reductions, taken
@@ -303,6 +306,7 @@ double Lbfgs::strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& 
   std::swap(g_, ls_g_[std::size_t(lo.slot)]);  // handles only: the old g_ storage becomes a trial slot
   g_abs_max_ = lo.g_abs_max;
   new_loss = lo.f;
+  evaluation = lo.evaluation;
   return lo.t;
 }
 

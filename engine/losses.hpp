@@ -61,9 +61,9 @@ struct LossConfig {
 };
 
 // Loss terms as weighted contributions: total = content + style + tv + photo (tv only when
-// LossConfig::tv_in_total; + extra terms added by callers).
+// LossConfig::tv_in_total) + temporal (video: added by its objective, engine/video.cpp).
 struct LossTerms {
-  double total = 0, content = 0, style = 0, tv = 0, photo = 0;
+  double total = 0, content = 0, style = 0, tv = 0, photo = 0, temporal = 0;
 };
 
 class StyleObjective {

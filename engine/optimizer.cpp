@@ -82,11 +82,11 @@ double detail::RunState::evaluate(Tensor& grad, int iteration) {
   throw NonFiniteError(message.str());
 }
 
-bool detail::RunState::accept(int iteration, double loss) {
+bool detail::RunState::accept(int iteration, double loss, int evaluation) {
   backend_.copy(x_, x_good_);
   last_good_ = iteration;
   if (!callback_) return true;
-  return callback_(IterationInfo{iteration, loss, evaluations_}, x_);
+  return callback_(IterationInfo{iteration, loss, evaluations_, evaluation > 0 ? evaluation : evaluations_}, x_);
 }
 
 OptimizeResult detail::RunState::finish(int iterations, double loss, const char* reason) const {

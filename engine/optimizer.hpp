@@ -34,6 +34,9 @@ struct IterationInfo {
   int iteration = 0;    // 0 = the initial point
   double loss = 0;      // loss at the current x
   int evaluations = 0;  // objective evaluations so far, this one included
+  // The evaluation (1-based, ≤ evaluations) whose loss and gradient are those of the current x: the last one
+  // unless a line search accepted an earlier trial point. Callers find the accepted iterate's terms by it.
+  int accepted_evaluation = 0;
 };
 // Return false to stop the run after this iteration.
 using IterationCallback = std::function<bool(const IterationInfo&, const Tensor& x)>;
@@ -125,9 +128,9 @@ class RunState {
   double evaluate(Tensor& grad, int iteration);
   // ‖grad‖∞ of the last evaluate() (its finiteness check computes it, so callers need no second reduction).
   double gradient_abs_max() const { return gradient_abs_max_; }
-  // x is accepted as iterate `iteration` with `loss`: copies it to x_good and calls the callback.
-  // Returns false when the callback asks to stop.
-  bool accept(int iteration, double loss);
+  // x is accepted as iterate `iteration` with `loss`, the value of evaluation `evaluation` (1-based; 0: the
+  // last one): copies it to x_good and calls the callback. Returns false when the callback asks to stop.
+  bool accept(int iteration, double loss, int evaluation = 0);
   OptimizeResult finish(int iterations, double loss, const char* reason) const;
 
   int evaluations() const { return evaluations_; }
@@ -237,8 +240,9 @@ class Lbfgs {
   // Strong-Wolfe line search along d from x_good_ (= x_k, loss f0, gradient g_, gᵀd = gtd0) with initial step t.
   // On return x and g_ hold the accepted point and new_loss its loss; returns its step (0: no acceptable step,
   // x and g_ back at x_k).
-  double strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& new_loss, detail::RunState& run,
-                      int iteration);
+  // *evaluation is the accepted point's evaluation index.
+  double strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& new_loss, int& evaluation,
+                      detail::RunState& run, int iteration);
   // Evaluates at x = x_good_ + t·d into ls_g_[slot].
   Point evaluate_at(Tensor& x, double t, int slot, detail::RunState& run, int iteration);
 

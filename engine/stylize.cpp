@@ -2,11 +2,11 @@
 #include "engine/stylize.hpp"
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cmath>
 
 #include "engine/error.hpp"
+#include "engine/image_optimizer.hpp"
 #include "engine/photo.hpp"
 #include "engine/random.hpp"
 #include "kernels/color.cuh"
@@ -361,31 +361,12 @@ StylizeResult Stylizer::run_levels(const std::vector<Level>& levels, const LossC
 
 bool Stylizer::optimize(Tensor& x, StyleObjective& objective, int iterations, int level, int offset,
                         bool report_initial, const Reporter& report, LevelResult& out) {
-  // The terms of the last few evaluations, to name the terms of the iterate the optimizer accepts (a line
-  // search may evaluate points it then rejects). Fixed size: nothing allocates in the loop.
-  std::array<LossTerms, 32> recent{};  // > the 25 evaluations a line search may make
-  std::size_t recent_count = 0;
-  Objective f = [&](const Tensor& xx, Tensor& grad) {
-    const LossTerms t = objective.evaluate(xx, grad);
-    recent[recent_count++ % recent.size()] = t;
-    return t.total;
-  };
   bool timed_out = false;
-  IterationCallback callback = [&](const IterationInfo& info, const Tensor& xx) {
-    IterationReport r;
-    r.iteration = offset + info.iteration;
+  const ImageOptimizer::OnIteration on_iteration = [&](const IterationInfo& info, const LossTerms& t,
+                                                       const Tensor& xx) {
+    IterationReport r = IterationReport::of(info, t);
+    r.iteration += offset;
     r.level = level;
-    r.loss = info.loss;
-    for (std::size_t k = 0; k < std::min(recent_count, recent.size()); ++k) {
-      const LossTerms& t = recent[(recent_count - 1 - k) % recent.size()];
-      if (t.total == info.loss) {
-        r.content = t.content;
-        r.style = t.style;
-        r.tv = t.tv;
-        r.photo = t.photo;
-        break;
-      }
-    }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (info.iteration == 0) out.first = r;
     out.last = r;
@@ -395,18 +376,13 @@ bool Stylizer::optimize(Tensor& x, StyleObjective& objective, int iterations, in
   };
   out.h = x.shape().h;
   out.w = x.shape().w;
+  LbfgsParams lbfgs = options_.lbfgs;
+  AdamParams adam = options_.adam;
+  lbfgs.max_iterations = adam.max_iterations = iterations;
+  ImageOptimizer optimizer(backend_, x.shape(), options_.use_adam, lbfgs, adam);
   try {
-    if (options_.use_adam) {
-      AdamParams p = options_.adam;
-      p.max_iterations = iterations;
-      Adam adam(backend_, x.shape(), p);
-      out.optimizer = adam.minimize(x, f, callback);
-    } else {
-      LbfgsParams p = options_.lbfgs;
-      p.max_iterations = iterations;
-      Lbfgs lbfgs(backend_, x.shape(), p);
-      out.optimizer = lbfgs.minimize(x, f, callback);
-    }
+    out.optimizer = optimizer.run(
+        x, iterations, [&](const Tensor& xx, Tensor& grad) { return objective.evaluate(xx, grad); }, on_iteration);
   } catch (const NonFiniteError& e) {
     // The optimizers restore x to the last good iterate before they throw on a non-finite value.
     throw DivergedError(e.what(), to_image(x));

@@ -122,6 +122,18 @@ struct IterationReport {
   int level = 0;       // pyramid level, 0 = coarsest
   double loss = 0, content = 0, style = 0, tv = 0, photo = 0;  // at this level's size
   double seconds = 0;  // since the run started, the targets of every level included
+
+  // An accepted iterate's number within its optimizer run, loss and terms (level and seconds: the caller's).
+  static IterationReport of(const IterationInfo& info, const LossTerms& terms) {
+    IterationReport r;
+    r.iteration = info.iteration;
+    r.loss = info.loss;
+    r.content = terms.content;
+    r.style = terms.style;
+    r.tv = terms.tv;
+    r.photo = terms.photo;
+    return r;
+  }
 };
 
 // One pyramid level: its size, its initial and last reported iterate.

@@ -20,6 +20,9 @@
 //   (frames whose file exists are read, not recomputed) and a rerun with other options is refused.
 // - The flicker metric (warping error, see warping_error) over the final frames.
 //
+// Files: the frames in and out.avi out (video_frames.hpp), the flows (video_flow.hpp), the per-frame math
+// (temporal.hpp), the resume state (video_state.hpp), the pipeline (here: run → pass → frame).
+//
 // Determinism: the CPU backend gives the same bits for the same inputs, and every frame that a later frame
 // depends on is read back from its 8-bit PNG, so a resumed run writes exactly the frames an uninterrupted one
 // would.
@@ -33,120 +36,14 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.hpp"
-#include "engine/flow_io.hpp"
 #include "engine/image.hpp"
 #include "engine/stylize.hpp"
+#include "engine/temporal.hpp"
+#include "engine/video_flow.hpp"
+#include "engine/video_frames.hpp"
+#include "engine/video_state.hpp"
 
 namespace impasto {
-
-// ---- frames ------------------------------------------------------------------------------------------------
-struct VideoFrames {
-  std::vector<Image> frames;  // RGB 0..255 at the working size
-  double fps = 0;             // of the input video; 0 when unknown (a folder)
-  std::string description;    // "vtest.avi (795 frames of 768x576, 10 fps)"
-  nlohmann::json fingerprint; // what identifies the input (each frame's name and SHA-256, or the video file's)
-};
-// A folder (image files sorted by name: .png .jpg .jpeg .ppm .pgm .bmp) or a video file (needs OpenCV).
-// size: longer side (0 keeps the size), resized by `resampler` (engine/resample.hpp); max_frames: 0 = all.
-// Throws a one-line Error naming the input.
-VideoFrames load_frames(const std::string& input, int size, int max_frames, Resampler resampler = Resampler::area);
-
-// ---- optical flow ------------------------------------------------------------------------------------------
-// Methods this build can compute: "dis" (DIS, medium preset; Kroeger et al. ECCV 2016), "dis-fast",
-// "dis-ultrafast", "farneback" (Farnebäck 2003), "deepflow" (Weinzaepfel et al. 2013, when OpenCV's optflow
-// module is present). Empty without OpenCV.
-std::vector<std::string> flow_methods();
-bool have_opencv();
-
-class FlowProvider {
- public:
-  virtual ~FlowProvider() = default;
-  // The flow from frame `from` to frame `to` (0-based) at the working size; may wait for a background thread.
-  virtual FlowField get(int from, int to) = 0;
-  // The consumer has reached frame t (bounds how far a background producer runs ahead).
-  virtual void at_frame(int /*t*/) {}
-};
-// .flo files in dir: forward_I_J.flo (I → J, I < J) and backward_J_I.flo, 1-based frame numbers (the naming
-// of Ruder et al.'s makeOptFlow.sh); resized to w×h when they have another size. When `pairs` is given, every
-// file they need must exist and be a valid .flo file, values included (all read once, before any work).
-std::unique_ptr<FlowProvider> make_flow_dir_provider(const std::string& dir, int w, int h,
-                                                     const std::vector<std::pair<int, int>>& pairs = {});
-// Computes the flows of `pairs` (a < b; both directions each) with `method` on a background thread, in the
-// given order and at most `lookahead` frames ahead of at_frame(); each is written to cache_dir with the same
-// naming (and read from there when present). `frames` must outlive the provider.
-std::unique_ptr<FlowProvider> make_computed_flow_provider(const std::vector<Image>& frames, const std::string& method,
-                                                          const std::string& cache_dir,
-                                                          std::vector<std::pair<int, int>> pairs, int lookahead);
-// "forward_1_2.flo" for (0, 1), "backward_2_1.flo" for (1, 0).
-std::string flo_name(int from, int to);
-
-// ---- per-frame math on the backend --------------------------------------------------------------------------
-// c (1,1,H,W) = clip(blur_σ(consistency(fwd, bwd)), 0, 1): fwd previous → current, bwd current → previous,
-// each (1,2,H,W). tmp (1,1,H,W) scratch.
-void reliability(Backend& b, const Tensor& fwd, const Tensor& bwd, float sigma, Tensor& tmp, Tensor& c);
-// Long-term weights (Ruder et al. 2016, eq. 8): c holds c(j) for ascending j on entry and c_long(j) on return;
-// sum (1,1,H,W) scratch.
-void long_term_weights(Backend& b, std::vector<Tensor>& c, Tensor& sum);
-// fill (1,C,1,1) = the per-channel mean of x (1,C,H,W): the value warping gives pixels from outside the frame.
-void channel_mean(Backend& b, const Tensor& x, Tensor& fill);
-
-// What warping gives the pixels it brings from outside the frame: the per-channel mean of the frame warped
-// (frame-mean), or the network's mean pixel, 0 in network space (mean-pixel: artistic-videos' warpImage pads
-// with it).
-enum class WarpFill { frame_mean, mean_pixel };
-template <>
-struct EnumNames<WarpFill> {
-  static constexpr const char* what = "warp fill";
-  static constexpr EnumName<WarpFill> table[] = {{WarpFill::frame_mean, "frame-mean"},
-                                                 {WarpFill::mean_pixel, "mean-pixel"}};
-};
-// fill (1,C,1,1) for warping x (1,C,H,W) under `how`.
-void warp_fill(Backend& b, WarpFill how, const Tensor& x, Tensor& fill);
-
-// The multi-pass init of a frame from its own previous-pass result and its warped neighbour ω where that is
-// reliable (c), with δ the own share:
-//   linear      x = own + (1 − δ)·c ⊙ (ω − own)
-//   normalized  x = (δ·own + (1 − δ)·c ⊙ ω) / (δ + (1 − δ)·c): artistic_video_multiPass.lua's
-//               (own + a·c ⊙ ω) / (1 + a·c) with blendWeight a = (1 − δ)/δ (its default a = 1 is δ = 0.5)
-// The two agree where c is 0 or 1 (δ = 0.5); in between, normalized gives the neighbour more.
-enum class PassBlend { linear, normalized };
-template <>
-struct EnumNames<PassBlend> {
-  static constexpr const char* what = "pass blend";
-  static constexpr EnumName<PassBlend> table[] = {{PassBlend::linear, "linear"}, {PassBlend::normalized, "normalized"}};
-};
-// x (1,3,H,W) = the blend of own and warped (1,3,H,W) with weights c (1,1,H,W); diff (1,3,H,W) and weight
-// (1,1,H,W) scratch.
-void blend_pass(Backend& b, PassBlend rule, double delta, const Tensor& own, const Tensor& warped, const Tensor& c,
-                Tensor& diff, Tensor& weight, Tensor& x);
-
-// The temporal terms Σ_j (γ/D)·Σ c_j ⊙ (x − ω_j)², D = numel of x (H·W·3), with their gradient.
-class TemporalLoss {
- public:
-  TemporalLoss(Backend& backend, double weight) : backend_(backend), weight_(weight) {}
-  void clear() { terms_.clear(); }
-  // target ω (1,3,H,W) and its weights c (1,1,H,W); both kept by handle (not copied).
-  void add(const Tensor& target, const Tensor& c) { terms_.push_back({target, c}); }
-  bool empty() const { return terms_.empty(); }
-  // Returns the loss; grad (shape of x) += its gradient.
-  double evaluate(const Tensor& x, Tensor& grad);
-
- private:
-  struct Term {
-    Tensor target, c;
-  };
-  Backend& backend_;
-  double weight_;
-  std::vector<Term> terms_;
-};
-
-// The flicker of one pair of output frames: the mean warping error over reliable pixels,
-//   E = Σ_{p: c(p) > 0.5} Σ_ch ((cur − ω(prev))/255)² / (3·N_reliable),
-// ω(prev) = prev warped to cur along bwd (cur → prev), c = reliability(fwd, bwd) with σ. Images RGB 0..255.
-// (Lai et al., "Learning blind video temporal consistency", ECCV 2018, eq. 9, per channel.) Returns 0 when
-// no pixel is reliable; *reliable_fraction (if given) = N_reliable / (H·W).
-double warping_error(Backend& b, const Image& prev, const Image& cur, const FlowField& fwd, const FlowField& bwd,
-                     float sigma, double* reliable_fraction = nullptr);
 
 // ---- the pipeline --------------------------------------------------------------------------------------------
 enum class FrameInit { warped, prev, content, noise };
@@ -227,9 +124,20 @@ class VideoStylizer {
   static ImageSize style_size(const VideoOptions& options, ImageSize style, int h, int w);
 
  private:
+  struct Run;  // one run's fixed state and the steps of a frame (video.cpp)
+  // Checks out_dir against the resume state (prepare_video_out_dir), writes the new state file and makes the
+  // pass folders; returns the state, to be marked complete at the end.
+  nlohmann::json start_state(const VideoFrames& video, const nlohmann::json& style_fingerprint,
+                             const std::string& out_dir, bool force);
+  // Every frame of every pass (kept files are not recomputed), into result's counts; false when stopped by
+  // --stop-after.
+  bool run_frames(const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
+                  const std::string& out_dir, const FrameReporter& on_frame, const IterationReporter& on_iteration,
+                  VideoResult& result);
   Tensor upload_image(const Image& rgb);
+  void upload_image(const Image& rgb, Tensor& into);  // into (1,3,h,w) as allocated
   Image to_image(const Tensor& x);
-  Tensor upload_flow(const FlowField& f);
+  void upload_flow(const FlowField& f, Tensor& into);  // into (1,2,h,w) as allocated
 
   Backend& backend_;
   bool bgr_;
@@ -237,22 +145,5 @@ class VideoStylizer {
   Vgg19 net_;
   std::string weights_description_;
 };
-
-// The resume state OUT/impasto-video.json: {"version": 2, "fingerprint", "described" (every option and input
-// that shapes the frames), "complete", "outputs" (the files the run may write, relative to OUT: frame_NNNN.png,
-// passK/frame_NNNN.png, out.avi)}. `--force` removes only what `outputs` lists, and only names of that form.
-struct VideoState {
-  std::string fingerprint;
-  bool complete = false;
-  std::vector<std::string> outputs;
-  nlohmann::json described;
-};
-// Reads and checks a state file (version 1, before the list, gets its outputs from its passes and frames);
-// throws a one-line Error "state file 'PATH': …" when it is not one.
-VideoState read_video_state(const std::string& path);
-
-// The frame file of frame t (0-based) in pass `pass` of `passes`: OUT/frame_0001.png for the last pass,
-// OUT/passK/frame_0001.png before.
-std::string video_frame_path(const std::string& out_dir, int pass, int passes, int t);
 
 }  // namespace impasto

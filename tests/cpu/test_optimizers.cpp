@@ -21,6 +21,7 @@
 
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
+#include "engine/image_optimizer.hpp"
 #include "engine/optimizer.hpp"
 #include "engine/random.hpp"
 #include "tests/support/counting_backend.hpp"
@@ -318,6 +319,125 @@ TEST_CASE("lbfgs strong_wolfe: Rosenbrock (2-D and chained 10-D) converges to 1 
       CHECK(wolfe_violations == 0);
       CHECK(max_abs_diff(to_double(backend.to_host(x)), 1.0) < 1e-4);
     }
+  }
+}
+
+// The callback's accepted_evaluation names the evaluation whose loss and x are the accepted iterate's: with the
+// strong-Wolfe search that is sometimes an earlier trial than the last (the zoom keeps its best point), which is
+// why the pipelines look terms up by index and not by the last evaluation.
+TEST_CASE("optimizers: accepted_evaluation names the evaluation at the accepted iterate") {
+  CpuBackend backend;
+  struct Seen {
+    double loss;
+    std::vector<float> x;
+  };
+  for (const int kind : {0, 1, 2}) {  // L-BFGS strong-Wolfe, L-BFGS none, Adam
+    int earlier = 0, iterations = 0, mismatches = 0;
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+      SplitMix64 rng(seed, 10);
+      const Vec x0 = uniform_vector(rng, 10, -2, 2);
+      HostObjective obj(backend, rosenbrock);
+      const Objective inner = obj.objective();
+      std::vector<Seen> seen;  // per evaluation, 1-based index − 1
+      const Objective f = [&](const Tensor& x, Tensor& grad) {
+        const double loss = inner(x, grad);
+        seen.push_back({loss, backend.to_host(x)});
+        return loss;
+      };
+      Tensor x = upload(backend, x0, vector_shape(10));
+      const IterationCallback callback = [&](const IterationInfo& info, const Tensor& xx) {
+        ++iterations;
+        const bool in_range = info.accepted_evaluation >= 1 && info.accepted_evaluation <= info.evaluations &&
+                              info.evaluations == int(seen.size());
+        if (!in_range) return ++mismatches, false;
+        const Seen& s = seen[std::size_t(info.accepted_evaluation - 1)];
+        if (s.loss != info.loss || s.x != backend.to_host(xx)) ++mismatches;
+        if (info.accepted_evaluation < info.evaluations) ++earlier;
+        return true;
+      };
+      if (kind == 2) {
+        AdamParams p;
+        p.learning_rate = 0.01;
+        p.max_iterations = 60;
+        impasto::Adam(backend, vector_shape(10), p).minimize(x, f, callback);
+      } else {
+        LbfgsParams p = lbfgs_params(kind == 0 ? LineSearch::strong_wolfe : LineSearch::none, 100, 60);
+        // Short first steps and a short search: the search extrapolates, overshoots and, out of evaluations,
+        // keeps its best earlier point.
+        if (kind == 0) p.learning_rate = 0.02, p.max_line_search_evals = 2;
+        Lbfgs(backend, vector_shape(10), p).minimize(x, f, callback);
+      }
+    }
+    CAPTURE(kind);
+    CHECK(iterations > 100);
+    CHECK(mismatches == 0);
+    if (kind != 0) CHECK(earlier == 0);  // one evaluation per iteration: always the last
+  }
+}
+
+// A search that ends on a rejected trial accepts an earlier point: f(x) = −x + e^{20(x−1)} from 0, first step
+// 0.05, three evaluations per search. The search extrapolates to 0.5 (still descending) and then to 5 (the
+// wall, rejected) and, out of evaluations, keeps 0.5: evaluation 3 of 4, not the last.
+TEST_CASE("lbfgs strong_wolfe: accepted_evaluation names an earlier trial when the last was rejected") {
+  CpuBackend backend;
+  HostObjective obj(backend, [](const Vec& x, Vec& g) {
+    g[0] = -1.0 + 20.0 * std::exp(20.0 * (x[0] - 1.0));
+    return -x[0] + std::exp(20.0 * (x[0] - 1.0));
+  });
+  LbfgsParams p = lbfgs_params(LineSearch::strong_wolfe, 10, 1);
+  p.learning_rate = 0.05;
+  p.max_line_search_evals = 3;
+  Tensor x = upload(backend, Vec{0.0}, vector_shape(1));
+  IterationInfo last;
+  Lbfgs(backend, vector_shape(1), p).minimize(x, obj.objective(), [&](const IterationInfo& info, const Tensor&) {
+    last = info;
+    return true;
+  });
+  CHECK(last.iteration == 1);
+  CHECK(last.evaluations == 4);
+  CHECK(last.accepted_evaluation == 3);
+  CHECK(backend.to_host(x)[0] == doctest::Approx(0.5).epsilon(1e-6));
+  CHECK(last.loss == doctest::Approx(-0.5 + std::exp(-10.0)).epsilon(1e-6));
+}
+
+// ImageOptimizer: the terms handed to each iteration are those of the accepted evaluation; `iterations` caps the
+// run with "max iterations"; a cap above the optimizer's own maximum is refused.
+TEST_CASE("image optimizer: accepted terms, the iteration cap and its bound") {
+  CpuBackend backend;
+  for (const bool adam : {false, true}) {
+    LbfgsParams lp = lbfgs_params(LineSearch::strong_wolfe, 20, 40);
+    AdamParams ap;
+    ap.learning_rate = 0.01;
+    ap.max_iterations = 40;
+    impasto::ImageOptimizer optimizer(backend, vector_shape(10), adam, lp, ap);
+    SplitMix64 rng(7, 10);
+    Tensor x = upload(backend, uniform_vector(rng, 10, -2, 2), vector_shape(10));
+    HostObjective obj(backend, rosenbrock);
+    const Objective inner = obj.objective();
+    // Terms that name their evaluation: content = its index, style = the loss, temporal = 2·index.
+    int count = 0;
+    const impasto::ImageOptimizer::Evaluate f = [&](const Tensor& xx, Tensor& grad) {
+      impasto::LossTerms t;
+      t.style = inner(xx, grad);
+      t.content = ++count;
+      t.temporal = 2.0 * count;
+      t.total = t.style;
+      return t;
+    };
+    int calls = 0, wrong = 0;
+    const OptimizeResult r = optimizer.run(x, 25, f, [&](const IterationInfo& info, const impasto::LossTerms& t,
+                                                         const Tensor&) {
+      ++calls;
+      if (t.content != info.accepted_evaluation || t.style != info.loss || t.temporal != 2.0 * t.content) ++wrong;
+      return true;
+    });
+    CAPTURE(adam);
+    CHECK(wrong == 0);
+    CHECK(calls == 26);  // the initial point and 25 iterations
+    CHECK(r.iterations == 25);
+    CHECK(r.stop_reason == "max iterations");
+    CHECK_THROWS_WITH_AS(optimizer.run(x, 41, f, {}), "41 iterations asked of an optimizer made for at most 40",
+                         Error);
   }
 }
 
