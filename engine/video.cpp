@@ -186,6 +186,10 @@ struct VideoStylizer::Run {
   Tensor x, diff, fill, blur_tmp, c_sum, content, other, fwd, bwd;
   std::vector<Tensor> warped, weights;
   TemporalLoss temporal;
+  double optimize_seconds = 0, flow_wait_seconds = 0;  // the time split (VideoResult)
+
+  // flows.get(from, to), its wait counted in flow_wait_seconds.
+  FlowField flow(int from, int to);
 
   // The shapes of those buffers, in the order above: what the constructor allocates and memory_needed counts.
   static std::vector<Shape> buffer_shapes(int offsets, int h, int w);
@@ -235,10 +239,17 @@ void VideoStylizer::Run::read_output(int pass, int t, Tensor& into) {
   s.upload_image(read_image(video_frame_path(out_dir, pass, passes, t)), into);
 }
 
+FlowField VideoStylizer::Run::flow(int from, int to) {
+  const auto start = std::chrono::steady_clock::now();
+  FlowField f = flows.get(from, to);
+  flow_wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return f;
+}
+
 void VideoStylizer::Run::warp_neighbour(int pass, int n, int t, Tensor& out, Tensor& c) {
   read_output(pass, n, other);
-  s.upload_flow(flows.get(n, t), fwd);
-  s.upload_flow(flows.get(t, n), bwd);
+  s.upload_flow(flow(n, t), fwd);
+  s.upload_flow(flow(t, n), bwd);
   reliability(b, fwd, bwd, o.reliability_sigma, blur_tmp, c);
   warp_fill(b, o.warp_fill, other, fill);
   b.warp(other, bwd, fill, out);
@@ -316,11 +327,13 @@ void VideoStylizer::Run::optimize_frame(int pass, int t, int iterations, FrameRe
     if (on_iteration) on_iteration(report, r);
     return true;
   };
+  const auto start = std::chrono::steady_clock::now();
   try {
     optimizer.run(x, iterations, f, on_step);
   } catch (const NonFiniteError& e) {
     IMPASTO_FAIL("frame " << t + 1 << " (pass " << pass << "): " << e.what());
   }
+  optimize_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void VideoStylizer::Run::frame(int pass, int dir, int step, int t, FrameReport& report) {
@@ -432,14 +445,17 @@ bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image
       }
       if (options_.stop_after > 0 && result.computed >= options_.stop_after) {
         result.stopped = true;
-        return false;
+        break;
       }
       run.frame(pass, dir, step, t, report);
       ++result.computed;
+      result.optimize_seconds = run.optimize_seconds;
+      result.flow_wait_seconds = run.flow_wait_seconds;
       if (on_frame) on_frame(report);
     }
+    if (result.stopped) break;
   }
-  return true;
+  return !result.stopped;
 }
 
 VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image>& styles,

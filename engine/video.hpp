@@ -98,6 +98,8 @@ struct VideoResult {
   std::vector<std::string> frame_paths;   // the final frames
   std::string video_path;                 // "" when none was written
   double seconds = 0;
+  // Where the frames computed by this run spent their time: optimizing, and waiting for (or reading) flows.
+  double optimize_seconds = 0, flow_wait_seconds = 0;
 };
 
 class VideoStylizer {

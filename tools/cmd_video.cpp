@@ -202,13 +202,17 @@ void run_video(VideoArgs& a) {
   }
   nlohmann::json summary = {{"summary", true},          {"frames", r.frames},       {"computed", r.computed},
                             {"resumed", r.resumed},     {"flicker", r.flicker},     {"flicker_per_frame", r.flicker_per_frame},
-                            {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path}};
+                            {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path},
+                            {"optimize_seconds", r.optimize_seconds}, {"flow_wait_seconds", r.flow_wait_seconds}};
   log.line(summary);
   // The flicker line is printed even with --quiet: it is the run's result.
   std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
                "reliable pixels, 0..1 scale)%s%s\n",
                r.frames, a.out.c_str(), r.computed, r.resumed, r.seconds, r.flicker,
                r.video_path.empty() ? "" : "; video ", r.video_path.c_str());
+  if (!a.quiet)
+    std::fprintf(stderr, "impasto: time: optimizing %.1fs, waiting for flows %.1fs, the rest %.1fs\n", r.optimize_seconds,
+                 r.flow_wait_seconds, std::max(0.0, r.seconds - r.optimize_seconds - r.flow_wait_seconds));
 }
 
 }  // namespace

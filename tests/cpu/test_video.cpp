@@ -359,6 +359,10 @@ TEST_CASE("video: on a synthetic translating sequence with exact flows, temporal
   CHECK(a.flicker_per_frame.size() == std::size_t(frames - 1));
   CHECK(a.reliable_fraction[0] > 0.9);
   CHECK(a.flicker <= 0.7 * n.flicker);
+  // The time split: optimizing takes time; it and the flow waits fit in the run's time.
+  CHECK(a.optimize_seconds > 0);
+  CHECK(a.flow_wait_seconds >= 0);
+  CHECK(a.optimize_seconds + a.flow_wait_seconds <= a.seconds);
 
   // Interrupted after 2 frames, then resumed: the same bytes as the uninterrupted run.
   VideoOptions stop = with;
@@ -525,6 +529,10 @@ TEST_CASE("video: impasto video prints and logs the flicker, resumes, and refuse
   CHECK(j.at("summary") == true);
   CHECK(j.at("flicker").get<double>() >= 0.0);
   CHECK(j.at("flicker_per_frame").size() == 2);
+  CHECK(j.at("optimize_seconds").get<double>() > 0.0);  // the resumed run computed frames 2 and 3
+  CHECK(j.at("optimize_seconds").get<double>() + j.at("flow_wait_seconds").get<double>() <=
+        j.at("seconds").get<double>());
+  CHECK(out.find("impasto: time: optimizing ") != std::string::npos);
   // Other options: one error line, exit 1, frames untouched.
   const std::string before = slurp(dir / "out/frame_0002.png");
   auto errors = [&] {  // lines with an error: exactly one, the last
