@@ -126,8 +126,9 @@ partial=$out.partial
 rm -rf "$partial"
 mkdir -p "$partial"
 scratch=$(mktemp -d)  # each run's messages, the page's cells
-# On any exit before the end: stop the runs still going, and leave nothing behind.
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$partial" "$scratch"' EXIT
+# On any exit before the end: stop the runs still going, and leave nothing behind (|| true: errexit holds in the
+# trap too, and kill fails on a run that has just ended by itself).
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$partial" "$scratch"' EXIT
 html=$scratch/body.html
 : >"$html"
 
