@@ -21,12 +21,13 @@ std::string cuda_unavailable_reason() {
 }
 #endif
 
-std::unique_ptr<Backend> make_backend(Device d) {
+std::unique_ptr<Backend> make_backend(Device d, int slot) {
   if (d == Device::cpu) return std::make_unique<CpuBackend>();
   IMPASTO_CHECK(cuda_available(), "--device cuda: " << cuda_unavailable_reason());
 #ifdef IMPASTO_HAVE_CUDA
-  return make_cuda_backend();
+  return make_cuda_backend(slot);
 #else
+  (void)slot;
   return nullptr;
 #endif
 }

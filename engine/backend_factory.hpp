@@ -13,8 +13,9 @@ namespace impasto {
 bool cuda_available();
 // Why cuda_available() is false, in one line ("" when it is true).
 std::string cuda_unavailable_reason();
-// The backend for a device; Device::cuda without a build or a device throws a one-line Error.
-std::unique_ptr<Backend> make_backend(Device d);
+// The backend for a device; Device::cuda without a build or a device throws a one-line Error. `slot` picks the
+// GPU when a machine has several (slot modulo their count): the node-local rank of an MPI job.
+std::unique_ptr<Backend> make_backend(Device d, int slot = 0);
 Device parse_device(const std::string& s);  // "auto" (cuda when available, else cpu) | "cpu" | "cuda" ("gpu")
 
 }  // namespace impasto

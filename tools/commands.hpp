@@ -3,7 +3,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "engine/comm.hpp"
+
 namespace impasto::cli {
+
+// The job's ranks (one without mpirun), made by main() before parsing.
+Comm& ranks();
 
 void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights export / inspect
 void add_stylize_command(CLI::App& app);  // tools/cmd_stylize.cpp: stylize, texture

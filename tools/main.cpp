@@ -1,12 +1,42 @@
 // tools/main.cpp — the `impasto` command-line program: parses the subcommand and turns every error into one
-// line on stderr and a non-zero exit (2 for usage errors, 1 for everything else).
+// line on stderr and a non-zero exit (2 for usage errors, 1 for everything else). Started by mpirun, an error on
+// any rank names the rank and ends the whole job (MPI_Abort) instead of leaving the other ranks waiting.
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <string>
 
 #include "engine/error.hpp"
 #include "tools/commands.hpp"
 
+namespace impasto::cli {
+namespace {
+Comm* the_ranks = nullptr;
+}
+Comm& ranks() { return *the_ranks; }
+}  // namespace impasto::cli
+
+namespace {
+
+// The one-line error of the job: printed and exit `code` with one rank, MPI_Abort with several.
+int fail(const std::string& what, int code) {
+  impasto::Comm& r = impasto::cli::ranks();
+  if (r.size() > 1) r.abort("impasto: error: rank " + std::to_string(r.rank()) + ": " + what, code);
+  std::fprintf(stderr, "impasto: error: %s\n", what.c_str());
+  return code;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::unique_ptr<impasto::Comm> comm;
+  try {
+    comm = impasto::make_comm(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "impasto: error: %s\n", e.what());
+    return 1;
+  }
+  impasto::cli::the_ranks = comm.get();
   CLI::App app{"impasto: optimization-based neural style transfer (Gatys et al.) on the CPU or CUDA"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "impasto 0.1.0");
@@ -22,14 +52,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "impasto: error: %s (see --help)\n", e.what());
-    return 2;
+    return fail(std::string(e.what()) + " (see --help)", 2);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "impasto: error: out of host memory\n");
-    return 1;
+    return fail("out of host memory", 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "impasto: error: %s\n", e.what());
-    return 1;
+    return fail(e.what(), 1);
   }
   return 0;
 }

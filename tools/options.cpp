@@ -7,6 +7,7 @@
 
 #include "engine/backend_factory.hpp"
 #include "engine/error.hpp"
+#include "tools/commands.hpp"
 
 namespace fs = std::filesystem;
 
@@ -209,7 +210,8 @@ StylizeOptions make_stylize_options(const ObjectiveArgs& a) {
 }
 
 std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
-  std::unique_ptr<Backend> backend = impasto::make_backend(parse_device(a.device));
+  // One GPU per rank of an MPI job, chosen by its rank on the machine.
+  std::unique_ptr<Backend> backend = impasto::make_backend(parse_device(a.device), ranks().local_rank());
   if (a.precision != "auto") backend->set_precision(parse_enum<Precision>(a.precision));
   return backend;
 }

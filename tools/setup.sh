@@ -13,6 +13,7 @@ packages=(
   python3-matplotlib  # tools/plot_logs.py: loss curves from --log files (README, the figures page)
   opencv-doc  # the sample images and videos the demo and the figure scripts use
   libopencv-dev  # optional at build time: optical flow and video decoding for `impasto video`
+  libopenmpi-dev openmpi-bin  # optional at build time: `mpirun -np K impasto video|batch` across ranks (README "Many GPUs")
   clang libclang-rt-dev  # the fuzz preset: clang++ with libFuzzer, ASan and UBSan (README "Fuzzing")
 )
 if [[ "${1:-}" == "--dev" ]]; then packages+=(python3-torch python3-h5py python3-numpy python3-pil); fi

@@ -14,8 +14,8 @@ namespace impasto {
 int cuda_device_count();
 // One line saying why no device is usable (driver missing, no device, ...).
 std::string cuda_device_problem();
-// The CUDA backend on device 0; throws impasto::Error when it cannot be created.
-std::unique_ptr<Backend> make_cuda_backend();
+// The CUDA backend on device slot % count; throws impasto::Error when it cannot be created.
+std::unique_ptr<Backend> make_cuda_backend(int slot = 0);
 
 // NVTX range markers for profiling (Nsight Systems); the engine opens them through ProfileRange
 // (engine/profile.hpp).

@@ -37,9 +37,10 @@ std::string cuda_device_problem() {
   return "";
 }
 
-std::unique_ptr<Backend> make_cuda_backend() {
-  IMPASTO_CHECK(cuda_device_count() > 0, "cannot create the CUDA backend: " << cuda_device_problem());
-  return std::make_unique<CudaBackend>(0);
+std::unique_ptr<Backend> make_cuda_backend(int slot) {
+  const int count = cuda_device_count();
+  IMPASTO_CHECK(count > 0, "cannot create the CUDA backend: " << cuda_device_problem());
+  return std::make_unique<CudaBackend>(slot % count);
 }
 
 namespace {
