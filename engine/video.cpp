@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "engine/error.hpp"
 #include "engine/files.hpp"
@@ -40,6 +42,9 @@ void VideoOptions::validate() const {
   IMPASTO_CHECK(std::isfinite(reliability_sigma) && reliability_sigma >= 0 && reliability_sigma <= 10,
                 "--reliability-blur must be in [0, 10]");
   IMPASTO_CHECK(stop_after >= 0, "--stop-after must be >= 0");
+  IMPASTO_CHECK(chunks >= 1, "--chunks must be >= 1");
+  IMPASTO_CHECK(bridge >= 0, "--bridge must be >= 0");
+  IMPASTO_CHECK(lead_in_iterations >= -1, "--lead-in-iterations must be >= 0");
   IMPASTO_CHECK(fps >= 0 && std::isfinite(fps), "--fps must be >= 0");
 }
 
@@ -90,6 +95,11 @@ nlohmann::json VideoOptions::describe() const {
   j["pass_blend"] = pass_blend;
   j["pass_blend_rule"] = enum_name(pass_blend_rule);
   j["reliability_sigma"] = reliability_sigma;
+  if (chunks > 1) {  // absent for one chunk: the sequential schedule's fingerprint as before
+    j["chunks"] = chunks;
+    j["bridge"] = bridge;
+    j["lead_in_iterations"] = lead_in();
+  }
   j["flow"] = flow_dir.empty() ? flow_method : "dir:" + fs::absolute(flow_dir).lexically_normal().string();
   return j;
 }
@@ -106,6 +116,26 @@ std::vector<std::pair<int, int>> VideoStylizer::needed_pairs(int frames, const s
     for (int j : offsets)
       if (b - j >= 0) pairs.emplace_back(b - j, b);
   return pairs;
+}
+
+std::vector<std::pair<int, int>> VideoStylizer::needed_pairs(int frames, const std::vector<int>& offsets,
+                                                             const VideoChunks& chunks, int bridge, int rank,
+                                                             int ranks) {
+  std::vector<std::pair<int, int>> inside, across;
+  // The lead-in (video.cpp, Run::lead_in): the chain up to this rank's last chunk, short-term pairs first.
+  const std::vector<int> mine = chunks.chunks_of(rank, ranks);
+  const int lead = mine.empty() || mine.back() == 0 ? 0 : std::min(frames, chunks.begin(mine.back()) + bridge + 1);
+  for (int t = 1; t < lead; ++t) inside.emplace_back(t - 1, t);
+  for (const auto& [a, b] : needed_pairs(frames, offsets)) {
+    if (b < lead && b - a == 1) continue;  // listed above
+    const bool has_a = chunks.owns(rank, ranks, a), has_b = chunks.owns(rank, ranks, b);
+    if (has_a && has_b && chunks.chunk_of(a) == chunks.chunk_of(b))
+      inside.emplace_back(a, b);
+    else if (has_a || has_b)
+      across.emplace_back(a, b);  // later passes and the flicker measure
+  }
+  inside.insert(inside.end(), across.begin(), across.end());
+  return inside;
 }
 
 VideoStylizer::VideoStylizer(Backend& backend, const VggWeights& weights, VideoOptions options)
@@ -146,14 +176,47 @@ void VideoStylizer::upload_flow(const FlowField& f, Tensor& into) {
 
 // Everything a run makes once (Plan memory once per size: the objective and its plan, the optimizer, scratch
 // tensors) and the steps of one frame.
+namespace {
+
+// Pass 1 runs forward, then the passes alternate backward, forward, … (Ruder et al. 2018, Sec. 4.3).
+int pass_direction(int pass) { return pass == 1 ? 1 : (pass % 2 == 0 ? -1 : 1); }
+
+// The "pass" of the lead-in's frames (Run::lead_in) where source_pass names a neighbour's pass.
+constexpr int kLeadIn = -1;
+
+}  // namespace
+
 struct VideoStylizer::Run {
   Run(VideoStylizer& s, const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-      const std::string& out_dir, const IterationReporter& on_iteration);
+      const std::string& out_dir, const VideoChunks& chunks, std::map<std::pair<int, int>, Image>& borrowed,
+      const IterationReporter& on_iteration);
 
-  // Frame t of `pass` (direction dir: +1 forward, −1 backward; step: its position in the pass), into
-  // report.path.
-  void frame(int pass, int dir, int step, int t, FrameReport& report);
-  // The temporal terms of frame t against its already stylized neighbours t − dir·j of this pass; returns how
+  // Frame t of `pass` (direction dir: +1 forward, −1 backward), into report.path.
+  void frame(int pass, int dir, int t, FrameReport& report);
+  // Frame t of `pass` into x and returned as an image (what frame writes).
+  Image stylize(int pass, int dir, int t, FrameReport& report);
+  // Pass 1 with several chunks: the lead-in up to frame `end` (exclusive), a sequential chain in memory: frame 0
+  // as pass 1 makes it, then each frame from the previous one warped, with the short-term temporal term and
+  // lead_in() iterations. A chunk's first frame starts from it instead of from its content, so that every
+  // chunk carries the first frame's pattern (the passes after merge what differs). Every rank computes the
+  // chain it needs; it depends on the inputs only.
+  void lead_in(int end);
+  std::map<int, Image> lead;  // the lead-in's frames still needed (the last `reach` ones)
+  bool report_iterations = true;
+  // The pass whose output of frame n is frame t's neighbour in `pass`: this pass when n is computed before t
+  // (behind it in its chunk, or a frame of an earlier phase), else the previous pass (Jacobi across a chunk
+  // border), 0 when there is none (outside the clip, or pass 1).
+  int source_pass(int pass, int t, int n) const;
+  // 1 for a bridge frame of the last pass of a run with several chunks, 0 for every other frame. The bridge:
+  // the first `bridge` frames of each chunk in the pass's direction (none in the chunk the pass starts in),
+  // computed after every other frame of the pass, once the frame across the border is final, with temporal
+  // terms to both sides, so the seam between two chunks is spread over the bridge and interpolated.
+  int phase(int pass, int t) const;
+  // δ of frame t's multi-pass blend: --pass-blend, except over a bridge, where it grows from the border,
+  // (k + 1)/(m + 1) for the k-th of m bridge frames, so the bridge fades from the other chunk's last pass into
+  // this chunk's.
+  double own_share(int pass, int t) const;
+  // The temporal terms of frame t against its already stylized neighbours t − dir·j (source_pass); returns how
   // many (warped[k], weights[k] hold them, weights as c_long).
   int temporal_terms(int pass, int dir, int t);
   // x = frame t's initial image: pass 1 by --frame-init (--first-frame-init without a neighbour), later passes
@@ -161,7 +224,7 @@ struct VideoStylizer::Run {
   void init_frame(int pass, int dir, int t, int used);
   // The neighbour n of frame t: its output of `pass` warped to t (into out) and the reliability c(n → t).
   void warp_neighbour(int pass, int n, int t, Tensor& out, Tensor& c);
-  // Frame `t`'s output file of `pass` into `into` (1,3,H,W).
+  // Frame `t`'s output of `pass` into `into` (1,3,H,W): its file, or the copy another rank sent.
   void read_output(int pass, int t, Tensor& into);
   // Optimizes x for `iterations` against the objective and the temporal terms, reporting every iteration.
   void optimize_frame(int pass, int t, int iterations, FrameReport& report,
@@ -173,7 +236,10 @@ struct VideoStylizer::Run {
   const std::vector<Image>& frames;
   FlowProvider& flows;
   const std::string& out_dir;
+  const VideoChunks& chunks;
   const IterationReporter& on_iteration;
+  // Frames of other ranks' chunks, (pass, frame) → image as read from its file by the rank that wrote it.
+  const std::map<std::pair<int, int>, Image>& borrowed;
   const int T, H, W, passes;
   std::vector<Tensor> style_x;  // (1,3,Hs,Ws) each: the styles at the frames' scale, kept for the run
   ImageOptimizer optimizer;
@@ -182,7 +248,8 @@ struct VideoStylizer::Run {
   StyleObjective objective;
   // The run's buffers, made once (buffer_shapes): the frame being optimized, the multi-pass scratch, the warp
   // fill, the blur scratch and long-term sum, the uploads of a frame (its content, a neighbour's or its own
-  // previous-pass output, a pair of flows), and per temporal offset a warped neighbour and its weights.
+  // previous-pass output, a pair of flows), and per temporal term a warped neighbour and its weights: one per
+  // offset behind the frame, and with several chunks one per offset ahead of it (temporal_slots).
   Tensor x, diff, fill, blur_tmp, c_sum, content, other, fwd, bwd;
   std::vector<Tensor> warped, weights;
   TemporalLoss temporal;
@@ -192,13 +259,16 @@ struct VideoStylizer::Run {
   FlowField flow(int from, int to);
 
   // The shapes of those buffers, in the order above: what the constructor allocates and memory_needed counts.
-  static std::vector<Shape> buffer_shapes(int offsets, int h, int w);
+  static std::vector<Shape> buffer_shapes(int slots, int h, int w);
+  // The temporal terms a frame may have: its neighbours behind (t − dir·j), and with several chunks those
+  // ahead across a chunk border (t + dir·j).
+  static int temporal_slots(const VideoOptions& o) { return int(o.temporal_offsets.size()) * (o.chunks > 1 ? 2 : 1); }
 };
 
-std::vector<Shape> VideoStylizer::Run::buffer_shapes(int offsets, int h, int w) {
+std::vector<Shape> VideoStylizer::Run::buffer_shapes(int slots, int h, int w) {
   const Shape img{1, 3, h, w}, plane{1, 1, h, w}, flow{1, 2, h, w};
   std::vector<Shape> shapes{img, img, Shape{1, 3, 1, 1}, plane, plane, img, img, flow, flow};
-  for (int k = 0; k < offsets; ++k) {
+  for (int k = 0; k < slots; ++k) {
     shapes.push_back(img);
     shapes.push_back(plane);
   }
@@ -206,9 +276,10 @@ std::vector<Shape> VideoStylizer::Run::buffer_shapes(int offsets, int h, int w) 
 }
 
 VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::vector<Image>& styles,
-                        FlowProvider& flows_, const std::string& out_dir_, const IterationReporter& on_iteration_)
-    : s(s_), b(s_.backend_), o(s_.options_), frames(video.frames), flows(flows_), out_dir(out_dir_),
-      on_iteration(on_iteration_), T(int(frames.size())), H(frames[0].h), W(frames[0].w), passes(o.passes),
+                        FlowProvider& flows_, const std::string& out_dir_, const VideoChunks& chunks_,
+                        std::map<std::pair<int, int>, Image>& borrowed_, const IterationReporter& on_iteration_)
+    : s(s_), b(s_.backend_), o(s_.options_), frames(video.frames), flows(flows_), out_dir(out_dir_), chunks(chunks_),
+      on_iteration(on_iteration_), borrowed(borrowed_), T(int(frames.size())), H(frames[0].h), W(frames[0].w), passes(o.passes),
       style_x([&] {
         std::vector<Tensor> xs;
         for (const Image& st : styles) {
@@ -223,20 +294,55 @@ VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::
       temporal(b, o.temporal_weight) {
   const auto& blend = o.base.style_blend_weights;
   for (std::size_t k = 0; k < style_x.size(); ++k) objective.add_style(style_x[k], blend.empty() ? 1.0f : blend[k]);
-  const int offsets = int(o.temporal_offsets.size());
+  const int slots = temporal_slots(o);
   std::vector<Tensor> buffers;
-  for (const Shape& shape : buffer_shapes(offsets, H, W)) buffers.push_back(b.empty(shape));
+  for (const Shape& shape : buffer_shapes(slots, H, W)) buffers.push_back(b.empty(shape));
   Tensor* fixed[] = {&x, &diff, &fill, &blur_tmp, &c_sum, &content, &other, &fwd, &bwd};
   std::size_t k = 0;
   for (Tensor* t : fixed) *t = buffers[k++];
-  for (int j = 0; j < offsets; ++j) {
+  for (int j = 0; j < slots; ++j) {
     warped.push_back(buffers[k++]);
     weights.push_back(buffers[k++]);
   }
 }
 
 void VideoStylizer::Run::read_output(int pass, int t, Tensor& into) {
-  s.upload_image(read_image(video_frame_path(out_dir, pass, passes, t)), into);
+  if (pass == kLeadIn) {
+    const auto it = lead.find(t);
+    IMPASTO_ASSERT(it != lead.end());
+    s.upload_image(it->second, into);
+    return;
+  }
+  const auto lent = borrowed.find({pass, t});
+  if (lent != borrowed.end())
+    s.upload_image(lent->second, into);
+  else
+    s.upload_image(read_image(video_frame_path(out_dir, pass, passes, t)), into);
+}
+
+int VideoStylizer::Run::source_pass(int pass, int t, int n) const {
+  if (n < 0 || n >= T) return 0;
+  const int pn = phase(pass, n), pt = phase(pass, t);
+  const bool behind = (t - n) * pass_direction(pass) > 0, same = chunks.chunk_of(n) == chunks.chunk_of(t);
+  if (pn < pt || (pn == pt && behind && same)) return pass;
+  if (pass == 1 && behind && chunks.count() > 1 && o.lead_in() > 0) return kLeadIn;
+  return pass - 1;  // 0 in pass 1
+}
+
+double VideoStylizer::Run::own_share(int pass, int t) const {
+  if (phase(pass, t) == 0) return o.pass_blend;
+  const int c = chunks.chunk_of(t), length = chunks.end(c) - chunks.begin(c);
+  const int m = std::min(o.bridge, length - 1);
+  const int k = pass_direction(pass) > 0 ? t - chunks.begin(c) : chunks.end(c) - 1 - t;
+  return double(k + 1) / double(m + 1);
+}
+
+int VideoStylizer::Run::phase(int pass, int t) const {
+  if (pass != passes || chunks.count() == 1) return 0;
+  const int c = chunks.chunk_of(t), length = chunks.end(c) - chunks.begin(c);
+  const int m = std::min(o.bridge, length - 1);  // one frame at least is computed before the bridge
+  if (pass_direction(pass) > 0) return c > 0 && t < chunks.begin(c) + m ? 1 : 0;
+  return c < chunks.count() - 1 && t >= chunks.end(c) - m ? 1 : 0;
 }
 
 FlowField VideoStylizer::Run::flow(int from, int to) {
@@ -262,26 +368,44 @@ int VideoStylizer::Run::temporal_terms(int pass, int dir, int t) {
   int used = 0;
   for (std::size_t k = 0; k < o.temporal_offsets.size(); ++k) {
     const int n = t - dir * o.temporal_offsets[k];
-    if (n < 0 || n >= T) break;
-    warp_neighbour(pass, n, t, warped[k], weights[k]);
+    const int from = source_pass(pass, t, n);
+    if (from == 0) break;
+    warp_neighbour(from, n, t, warped[k], weights[k]);
     cs.push_back(weights[k]);
     ++used;
   }
   long_term_weights(b, cs, c_sum);  // in place: weights[k] = c_long(J[k])
   for (std::size_t k = 0; k < std::size_t(used); ++k) temporal.add(warped[k], weights[k]);
+  // Ahead of t, with several chunks: the frames already computed in this pass (a bridge's far side) and, across
+  // a chunk border, the other chunk's previous pass: the frames on both sides of a border are pulled towards
+  // each other, as the frames within a chunk are through their neighbours behind them.
+  if (chunks.count() > 1) {
+    const std::size_t first = o.temporal_offsets.size();
+    std::vector<Tensor> ahead;  // handles of weights[first..)
+    for (std::size_t k = 0; k < o.temporal_offsets.size(); ++k) {
+      const int n = t + dir * o.temporal_offsets[k];
+      const int from = source_pass(pass, t, n);
+      if (from == 0) break;
+      if (from != pass && chunks.chunk_of(n) == chunks.chunk_of(t)) continue;  // not Ruder's: own chunk, last pass
+      warp_neighbour(from, n, t, warped[first + ahead.size()], weights[first + ahead.size()]);
+      ahead.push_back(weights[first + ahead.size()]);
+    }
+    long_term_weights(b, ahead, c_sum);
+    for (std::size_t k = 0; k < ahead.size(); ++k) temporal.add(warped[first + k], weights[first + k]);
+  }
   return used;
 }
 
 void VideoStylizer::Run::init_frame(int pass, int dir, int t, int used) {
-  const int neighbour = t - dir;
-  const bool has_neighbour = neighbour >= 0 && neighbour < T;
+  const int neighbour = t - dir, from = source_pass(pass, t, neighbour);
+  const bool has_neighbour = from != 0;
   if (pass > 1) {
     // Multi-pass: own previous-pass result blended with the warped neighbour where it is reliable.
     // warped[0], weights[0]: the nearest neighbour warped and c(1) (= c_long(1) when temporal terms ran).
-    if (has_neighbour && used == 0) warp_neighbour(pass, neighbour, t, warped[0], weights[0]);
+    if (has_neighbour && used == 0) warp_neighbour(from, neighbour, t, warped[0], weights[0]);
     read_output(pass - 1, t, other);  // after the warp, which uses `other` too
     if (has_neighbour)
-      blend_pass(b, o.pass_blend_rule, o.pass_blend, other, warped[0], weights[0], diff, blur_tmp, x);
+      blend_pass(b, o.pass_blend_rule, own_share(pass, t), other, warped[0], weights[0], diff, blur_tmp, x);
     else
       b.copy(other, x);
     return;
@@ -290,11 +414,11 @@ void VideoStylizer::Run::init_frame(int pass, int dir, int t, int used) {
   if (o.frame_init == FrameInit::noise) init = FrameInit::noise;
   switch (init) {
     case FrameInit::warped:
-      if (used == 0) warp_neighbour(pass, neighbour, t, warped[0], weights[0]);
+      if (used == 0) warp_neighbour(from, neighbour, t, warped[0], weights[0]);
       b.copy(warped[0], x);
       break;
     case FrameInit::prev:
-      read_output(pass, neighbour, x);
+      read_output(from, neighbour, x);
       break;
     case FrameInit::content:
       b.copy(content, x);
@@ -324,7 +448,7 @@ void VideoStylizer::Run::optimize_frame(int pass, int t, int iterations, FrameRe
     report.tv = terms.tv;
     report.temporal = terms.temporal;
     report.iterations = info.iteration;
-    if (on_iteration) on_iteration(report, r);
+    if (on_iteration && report_iterations) on_iteration(report, r);
     return true;
   };
   const auto start = std::chrono::steady_clock::now();
@@ -336,7 +460,37 @@ void VideoStylizer::Run::optimize_frame(int pass, int t, int iterations, FrameRe
   optimize_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-void VideoStylizer::Run::frame(int pass, int dir, int step, int t, FrameReport& report) {
+void VideoStylizer::Run::frame(int pass, int dir, int t, FrameReport& report) {
+  const auto frame_start = std::chrono::steady_clock::now();
+  write_image(stylize(pass, dir, t, report), report.path, false);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - frame_start).count();
+}
+
+void VideoStylizer::Run::lead_in(int end) {
+  const int reach = o.temporal_offsets.back();
+  for (int t = lead.empty() ? 0 : lead.rbegin()->first + 1; t < end; ++t) {
+    const auto start = std::chrono::steady_clock::now();
+    FrameReport quiet;  // the lead-in writes no frame and reports no iteration
+    report_iterations = false;
+    if (t == 0) {
+      lead[0] = stylize(1, 1, 0, quiet);  // computed even where pass 1's file exists: the same bits either way
+    } else {
+      flows.at_frame(t);
+      s.upload_image(frames[std::size_t(t)], content);
+      objective.set_content(content);
+      temporal.clear();
+      warp_neighbour(kLeadIn, t - 1, t, warped[0], weights[0]);
+      if (o.temporal_weight > 0 && o.temporal_from_pass == 1) temporal.add(warped[0], weights[0]);
+      b.copy(warped[0], x);
+      optimize_frame(1, t, o.lead_in(), quiet, start);
+      lead[t] = s.to_image(x);
+    }
+    report_iterations = true;
+    while (!lead.empty() && lead.begin()->first <= t - reach) lead.erase(lead.begin());
+  }
+}
+
+Image VideoStylizer::Run::stylize(int pass, int dir, int t, FrameReport& report) {
   const auto frame_start = std::chrono::steady_clock::now();
   flows.at_frame(t);
   // The objective's content target of this frame (the style targets and the plan are the run's).
@@ -344,11 +498,12 @@ void VideoStylizer::Run::frame(int pass, int dir, int step, int t, FrameReport& 
   objective.set_content(content);
   const int used = temporal_terms(pass, dir, t);
   init_frame(pass, dir, t, used);
-  optimize_frame(pass, t, pass == 1 && step == 0 ? o.base.iterations : o.frame_iterations, report, frame_start);
+  // The first frame's iterations where pass 1 starts without a neighbour: the clip's start and each chunk's.
+  const bool starts = pass == 1 && source_pass(pass, t, t - dir) == 0;
+  optimize_frame(pass, t, starts ? o.base.iterations : o.frame_iterations, report, frame_start);
   Image out = s.to_image(x);
   if (o.base.original_colors) out = preserve_colors(b, out, frames[std::size_t(t)], *o.base.original_colors);
-  write_image(out, report.path, false);
-  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - frame_start).count();
+  return out;
 }
 
 MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int w, const std::vector<ImageSize>& styles) {
@@ -367,7 +522,7 @@ MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int 
   RunMemory run(net_, options.base.loss);
   for (std::size_t i = 0; i < fitted.size(); ++i) run.style_phase(fitted[i], int(i), false, optimizer, float_bytes(style_floats));
   std::int64_t buffers = 0;
-  for (const Shape& s : Run::buffer_shapes(int(options.temporal_offsets.size()), h, w)) buffers += s.numel();
+  for (const Shape& s : Run::buffer_shapes(Run::temporal_slots(options), h, w)) buffers += s.numel();
   run.output_phase({h, w}, int(styles.size()), 0, float_bytes(buffers), optimizer,
                    float_bytes(style_floats + 3 * plane));
   return run.peak();
@@ -377,20 +532,95 @@ MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int 
 
 namespace {
 
-// The flicker metric over the final frames, read back from their files (the same numbers for resumed runs).
-void measure_flicker(Backend& b, FlowProvider& flows, float sigma, VideoResult& result) {
-  Image prev = read_image(result.frame_paths[0]);
-  for (std::size_t t = 1; t < result.frame_paths.size(); ++t) {
-    Image cur = read_image(result.frame_paths[t]);
-    double frac = 0;
-    result.flicker_per_frame.push_back(
-        warping_error(b, prev, cur, flows.get(int(t) - 1, int(t)), flows.get(int(t), int(t) - 1), sigma, &frac));
-    result.reliable_fraction.push_back(frac);
-    prev = std::move(cur);
+// An image as bytes for another rank: (c, h, w) then the values, as read from its 8-bit file.
+std::string image_bytes(const Image& img) {
+  std::string s(3 * sizeof(int) + img.data.size() * sizeof(float), '\0');
+  const int dims[3] = {img.c, img.h, img.w};
+  std::memcpy(s.data(), dims, sizeof dims);
+  std::memcpy(s.data() + sizeof dims, img.data.data(), img.data.size() * sizeof(float));
+  return s;
+}
+
+Image image_from_bytes(const std::string& s) {
+  int dims[3] = {0, 0, 0};
+  IMPASTO_CHECK(s.size() >= sizeof dims, "a border frame from another rank is truncated");
+  std::memcpy(dims, s.data(), sizeof dims);
+  Image img{dims[0], dims[1], dims[2], {}};
+  const std::size_t n = std::size_t(dims[0]) * std::size_t(dims[1]) * std::size_t(dims[2]);
+  IMPASTO_CHECK(s.size() == sizeof dims + n * sizeof(float), "a border frame from another rank is truncated");
+  img.data.resize(n);
+  std::memcpy(img.data.data(), s.data() + sizeof dims, n * sizeof(float));
+  return img;
+}
+
+// After `pass` (or its first phase): every rank sends the frames of that pass that are `done` and that another
+// rank's chunks reach (within the largest temporal offset of a border), and keeps those it receives in `lent`,
+// dropping older passes'. Returns the seconds spent waiting.
+double trade_borders(Comm& ranks, const VideoChunks& chunks, int reach, const std::string& out_dir, int pass,
+                     int passes, const std::function<bool(int)>& done, std::map<std::pair<int, int>, Image>& lent) {
+  const int me = ranks.rank(), R = ranks.size();
+  std::vector<Comm::Message> out, in;
+  for (int n = 0; n < chunks.frames(); ++n) {
+    if (!done(n)) continue;
+    const int owner = chunks.owner(chunks.chunk_of(n), R);
+    if (owner == me) {
+      std::string bytes;
+      for (int r = 0; r < R; ++r)
+        if (r != me && chunks.needs(r, R, n, reach)) {
+          if (bytes.empty()) bytes = image_bytes(read_image(video_frame_path(out_dir, pass, passes, n)));
+          out.push_back({r, n, bytes});
+        }
+    } else if (chunks.needs(me, R, n, reach)) {
+      in.push_back({owner, n, {}});
+    }
+  }
+  const double waited = ranks.exchange(out, in);
+  for (auto it = lent.begin(); it != lent.end();) it = it->first.first < pass ? lent.erase(it) : std::next(it);
+  for (const Comm::Message& m : in) lent[{pass, m.tag}] = image_from_bytes(m.bytes);
+  return waited;
+}
+
+// The flicker pairs (t − 1, t) whose later frame t ≥ 1 is this rank's, as [t, error, reliable fraction], from
+// the final frames (files, or the copies in `lent`): the same numbers for resumed runs.
+nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, float sigma, const VideoChunks& chunks, int rank,
+                                   int ranks, const std::vector<std::string>& paths, int passes,
+                                   const std::map<std::pair<int, int>, Image>& lent) {
+  auto final_frame = [&](int t) {
+    const auto it = lent.find({passes, t});
+    return it != lent.end() ? it->second : read_image(paths[std::size_t(t)]);
+  };
+  nlohmann::json pairs = nlohmann::json::array();
+  for (int c : chunks.chunks_of(rank, ranks)) {
+    Image prev;
+    for (int t = std::max(chunks.begin(c), 1); t < chunks.end(c); ++t) {
+      if (prev.data.empty()) prev = final_frame(t - 1);
+      Image cur = final_frame(t);
+      double frac = 0;
+      const double e = warping_error(b, prev, cur, flows.get(t - 1, t), flows.get(t, t - 1), sigma, &frac);
+      pairs.push_back({t, e, frac});
+      prev = std::move(cur);
+    }
+  }
+  return pairs;
+}
+
+// Rank 0: every rank's flicker pairs and time split into result (the others' parts arrive through gather).
+void collect_ranks(const std::vector<std::string>& parts, VideoResult& result) {
+  std::vector<std::pair<double, double>> per_pair(std::size_t(std::max(result.frames - 1, 0)), {0.0, 0.0});
+  for (const std::string& part : parts) {
+    const nlohmann::json j = nlohmann::json::parse(part);
+    for (const auto& p : j["flicker"]) per_pair[p[0].get<std::size_t>() - 1] = {p[1].get<double>(), p[2].get<double>()};
+    result.ranks.push_back({j["rank"].get<int>(), j["computed"].get<int>(), j["resumed"].get<int>(),
+                            j["optimize"].get<double>(),
+                            j["flow_wait"].get<double>(), j["exchange"].get<double>(), j["seconds"].get<double>()});
   }
   double total = 0;
-  for (double e : result.flicker_per_frame) total += e;
-  result.flicker = result.flicker_per_frame.empty() ? 0.0 : total / double(result.flicker_per_frame.size());
+  for (const auto& [e, frac] : per_pair) {
+    result.flicker_per_frame.push_back(e);
+    result.reliable_fraction.push_back(frac);
+    total += e;
+  }
+  result.flicker = per_pair.empty() ? 0.0 : total / double(per_pair.size());
 }
 
 }  // namespace
@@ -422,48 +652,77 @@ nlohmann::json VideoStylizer::start_state(const VideoFrames& video, const nlohma
   return state;
 }
 
+
 bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-                               const std::string& out_dir, const FrameReporter& on_frame,
-                               const IterationReporter& on_iteration, VideoResult& result) {
-  Run run(*this, video, styles, flows, out_dir, on_iteration);
-  const int T = run.T, passes = run.passes;
-  for (int pass = 1; pass <= passes; ++pass) {
-    const int dir = pass == 1 ? 1 : (pass % 2 == 0 ? -1 : 1);  // pass 1 forward, then backward, forward, ...
-    for (int step = 0; step < T; ++step) {
-      const int t = dir > 0 ? step : T - 1 - step;
-      FrameReport report;
-      report.pass = pass;
-      report.passes = passes;
-      report.frame = t;
-      report.frames = T;
-      report.path = video_frame_path(out_dir, pass, passes, t);
-      if (fs::exists(report.path)) {  // finished by an earlier run with the same fingerprint
-        report.resumed = true;
-        ++result.resumed;
-        if (on_frame) on_frame(report);
-        continue;
+                               const std::string& out_dir, Comm& ranks, std::map<std::pair<int, int>, Image>& lent,
+                               const FrameReporter& on_frame, const IterationReporter& on_iteration,
+                               VideoResult& result) {
+  const VideoChunks chunks(int(video.frames.size()), options_.chunks);
+  Run run(*this, video, styles, flows, out_dir, chunks, lent, on_iteration);
+  const int T = run.T, passes = run.passes, reach = options_.temporal_offsets.back();
+  const std::vector<int> mine = chunks.chunks_of(ranks.rank(), ranks.size());
+  // Whether every frame of chunk c in pass 1 is on disk (a resumed run then needs no lead-in for it).
+  const auto chunk_done = [&](int c) {
+    for (int t = chunks.begin(c); t < chunks.end(c); ++t)
+      if (!fs::exists(video_frame_path(out_dir, 1, passes, t))) return false;
+    return true;
+  };
+  bool stopped = false;
+  for (int pass = 1; pass <= passes && !stopped; ++pass) {
+    const int dir = pass_direction(pass);
+    const int phases = pass == passes && chunks.count() > 1 ? 2 : 1;  // the last pass's bridges come second
+    for (int phase = 0; phase < phases && !stopped; ++phase) {
+      for (int c : mine) {
+        if (pass == 1 && c > 0 && options_.lead_in() > 0 && !chunk_done(c)) {
+          int first = chunks.begin(c);  // the chunk's first frame of phase 0: where its chain starts
+          while (run.phase(pass, first) != 0) ++first;
+          run.lead_in(first);
+        }
+        for (int step = 0; step < chunks.end(c) - chunks.begin(c) && !stopped; ++step) {
+          const int t = dir > 0 ? chunks.begin(c) + step : chunks.end(c) - 1 - step;
+          if (run.phase(pass, t) != phase) continue;
+          FrameReport report;
+          report.pass = pass;
+          report.passes = passes;
+          report.frame = t;
+          report.frames = T;
+          report.path = video_frame_path(out_dir, pass, passes, t);
+          if (fs::exists(report.path)) {  // finished by an earlier run with the same fingerprint
+            report.resumed = true;
+            ++result.resumed;
+            if (on_frame) on_frame(report);
+            continue;
+          }
+          if (options_.stop_after > 0 && result.computed >= options_.stop_after) {
+            stopped = true;
+            break;
+          }
+          run.frame(pass, dir, t, report);
+          ++result.computed;
+          result.optimize_seconds = run.optimize_seconds;
+          result.flow_wait_seconds = run.flow_wait_seconds;
+          if (on_frame) on_frame(report);
+        }
       }
-      if (options_.stop_after > 0 && result.computed >= options_.stop_after) {
-        result.stopped = true;
-        break;
-      }
-      run.frame(pass, dir, step, t, report);
-      ++result.computed;
-      result.optimize_seconds = run.optimize_seconds;
-      result.flow_wait_seconds = run.flow_wait_seconds;
-      if (on_frame) on_frame(report);
+      stopped = ranks.any(stopped);  // every rank stops at the same point
+      if (stopped) break;
+      // The frames this phase made that other ranks reach: before the bridges, and at the end of every pass.
+      const auto done = [&](int n) { return run.phase(pass, n) <= phase; };
+      result.exchange_seconds += trade_borders(ranks, chunks, reach, out_dir, pass, passes, done, lent);
     }
-    if (result.stopped) break;
   }
-  return !result.stopped;
+  result.stopped = stopped;
+  return !stopped;
 }
 
 VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image>& styles,
                                const nlohmann::json& style_fingerprint, FlowProvider& flows,
                                const std::string& out_dir, bool force, const FrameReporter& on_frame,
-                               const IterationReporter& on_iteration) {
+                               const IterationReporter& on_iteration, Comm* ranks_given) {
   using Clock = std::chrono::steady_clock;
   const auto run_start = Clock::now();
+  std::unique_ptr<Comm> single = ranks_given ? nullptr : make_single_comm();
+  Comm& ranks = ranks_given ? *ranks_given : *single;
   const std::vector<Image>& frames = video.frames;
   IMPASTO_CHECK(!frames.empty(), "no frames to stylize");
   IMPASTO_CHECK(!styles.empty(), "no style image given");
@@ -472,17 +731,36 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
                 blend.size() << " style blend weights for " << styles.size() << " styles");
   for (const Image& f : frames) check_same_size(frames[0], f, "frames");
   const int T = int(frames.size()), passes = options_.passes;
-  nlohmann::json state = start_state(video, style_fingerprint, out_dir, force);
+  nlohmann::json state;
+  if (ranks.rank() == 0) state = start_state(video, style_fingerprint, out_dir, force);
+  ranks.barrier();  // the folders exist and hold no stale temporaries before any rank writes
 
   VideoResult result;
   result.frames = T;
-  if (!run_frames(video, styles, flows, out_dir, on_frame, on_iteration, result)) {
+  const VideoChunks chunks(T, options_.chunks);
+  for (int c = 0; c < chunks.count(); ++c) result.chunk_begin.push_back(chunks.begin(c));
+  std::map<std::pair<int, int>, Image> lent;  // other ranks' border frames, (pass, frame) → image
+  if (!run_frames(video, styles, flows, out_dir, ranks, lent, on_frame, on_iteration, result)) {
     result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
     return result;  // stopped (--stop-after)
   }
   // The run's buffers and optimizer are gone: the flicker measure's uploads fit in what they held.
   for (int t = 0; t < T; ++t) result.frame_paths.push_back(video_frame_path(out_dir, passes, passes, t));
-  measure_flicker(backend_, flows, options_.reliability_sigma, result);
+  nlohmann::json mine = {{"rank", ranks.rank()},
+                         {"computed", result.computed},
+                         {"resumed", result.resumed},
+                         {"optimize", result.optimize_seconds},
+                         {"flow_wait", result.flow_wait_seconds},
+                         {"exchange", result.exchange_seconds},
+                         {"flicker", measure_own_flicker(backend_, flows, options_.reliability_sigma, chunks,
+                                                         ranks.rank(), ranks.size(), result.frame_paths, passes, lent)}};
+  mine["seconds"] = std::chrono::duration<double>(Clock::now() - run_start).count();
+  const std::vector<std::string> parts = ranks.gather(mine.dump());  // also: every rank has written its frames
+  if (ranks.rank() != 0) {
+    result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+    return result;
+  }
+  collect_ranks(parts, result);
   if (options_.write_video && have_opencv()) {
     const double fps = options_.fps > 0 ? options_.fps : (video.fps > 0 ? video.fps : 24.0);
     const std::string path = (fs::path(out_dir) / "out.avi").string();

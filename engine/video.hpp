@@ -29,6 +29,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,11 +37,13 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.hpp"
+#include "engine/comm.hpp"
 #include "engine/image.hpp"
 #include "engine/stylize.hpp"
 #include "engine/temporal.hpp"
 #include "engine/video_flow.hpp"
 #include "engine/video_frames.hpp"
+#include "engine/video_schedule.hpp"
 #include "engine/video_state.hpp"
 
 namespace impasto {
@@ -72,6 +75,17 @@ struct VideoOptions {
   std::string flow_method = "dis";       // recorded in the fingerprint (the provider does the work)
   std::string flow_dir;                  // non-empty: flows came from .flo files here
   int stop_after = 0;                    // stop (as if killed) after computing this many frames; 0: never
+  // Parallel in time: the clip in this many contiguous chunks (video_schedule.hpp), run by the ranks of the
+  // Comm given to run(). 1: Ruder et al.'s sequential schedule. The frames depend on it, the rank count not.
+  int chunks = 1;
+  // With several chunks: the frames of each chunk the last pass computes after the others, once the frame
+  // across the border is final (the bridge over the seam; Run::phase in video.cpp).
+  int bridge = 3;
+  // With several chunks: the iterations of each frame of the lead-in, the cheap sequential chain from the
+  // first frame to each chunk's start that gives pass 1's chunks one pattern (Run::lead_in in video.cpp);
+  // -1: a tenth of frame_iterations (at least 1); 0: no lead-in (each chunk starts as the clip does).
+  int lead_in_iterations = -1;
+  int lead_in() const { return lead_in_iterations >= 0 ? lead_in_iterations : std::max(1, (frame_iterations + 9) / 10); }
   bool write_video = true;               // OUT/out.avi (MJPG) when OpenCV is present
   double fps = 0;                        // of out.avi; 0: the input's, else 24
 
@@ -89,8 +103,14 @@ struct FrameReport {
   std::string path;
 };
 
+// Where one rank's time went (VideoResult::ranks).
+struct RankTime {
+  int rank = 0, computed = 0, resumed = 0;
+  double optimize_seconds = 0, flow_wait_seconds = 0, exchange_seconds = 0, seconds = 0;
+};
+
 struct VideoResult {
-  int frames = 0, computed = 0, resumed = 0;
+  int frames = 0, computed = 0, resumed = 0;  // computed, resumed: by this rank
   bool stopped = false;                   // stop_after was reached: the run is incomplete
   double flicker = 0;                     // mean of flicker_per_frame
   std::vector<double> flicker_per_frame;  // pair (t−1, t) for t = 1..T−1
@@ -98,8 +118,11 @@ struct VideoResult {
   std::vector<std::string> frame_paths;   // the final frames
   std::string video_path;                 // "" when none was written
   double seconds = 0;
-  // Where the frames computed by this run spent their time: optimizing, and waiting for (or reading) flows.
-  double optimize_seconds = 0, flow_wait_seconds = 0;
+  // Where the frames computed by this rank spent their time: optimizing, waiting for (or reading) flows, and
+  // waiting for the other ranks' border frames.
+  double optimize_seconds = 0, flow_wait_seconds = 0, exchange_seconds = 0;
+  std::vector<RankTime> ranks;            // every rank's, on rank 0 (empty elsewhere)
+  std::vector<int> chunk_begin;           // the first frame of each chunk
 };
 
 class VideoStylizer {
@@ -111,12 +134,18 @@ class VideoStylizer {
 
   // Stylizes `frames` with `styles` into out_dir (created if needed). input_fingerprint and the styles'
   // fingerprint go into the resume state; force: start over even when out_dir holds another run's frames.
+  // With `ranks` (every rank calls run with the same arguments) the chunks are spread over them: each writes
+  // its own frames, rank 0 the state file, out.avi and the flicker over the whole clip.
   VideoResult run(const VideoFrames& frames, const std::vector<Image>& styles, const nlohmann::json& style_fingerprint,
                   FlowProvider& flows, const std::string& out_dir, bool force, const FrameReporter& on_frame = {},
-                  const IterationReporter& on_iteration = {});
+                  const IterationReporter& on_iteration = {}, Comm* ranks = nullptr);
 
   // The flows (a, a + j) every run over `frames` frames with these options needs, in the order pass 1 uses them.
   static std::vector<std::pair<int, int>> needed_pairs(int frames, const std::vector<int>& offsets);
+  // Those of them rank `rank` of `ranks` needs (a pair with a frame of its chunks), its own pass-1 pairs first.
+  // With a lead-in (VideoOptions::lead_in), the short-term pairs before its chunks too.
+  static std::vector<std::pair<int, int>> needed_pairs(int frames, const std::vector<int>& offsets,
+                                                       const VideoChunks& chunks, int bridge, int rank, int ranks);
 
   // The memory run() would hold at its peak for frames of h×w and these styles (sizes as read), with `options`
   // (which may differ from the stylizer's in size and history: the CLI asks what a smaller request needs).
@@ -131,11 +160,11 @@ class VideoStylizer {
   // pass folders; returns the state, to be marked complete at the end.
   nlohmann::json start_state(const VideoFrames& video, const nlohmann::json& style_fingerprint,
                              const std::string& out_dir, bool force);
-  // Every frame of every pass (kept files are not recomputed), into result's counts; false when stopped by
-  // --stop-after.
+  // Every frame of this rank's chunks in every pass (kept files are not recomputed), trading border frames
+  // after each pass, into result's counts; false when stopped by --stop-after (on any rank).
   bool run_frames(const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-                  const std::string& out_dir, const FrameReporter& on_frame, const IterationReporter& on_iteration,
-                  VideoResult& result);
+                  const std::string& out_dir, Comm& ranks, std::map<std::pair<int, int>, Image>& lent,
+                  const FrameReporter& on_frame, const IterationReporter& on_iteration, VideoResult& result);
   Tensor upload_image(const Image& rgb);
   void upload_image(const Image& rgb, Tensor& into);  // into (1,3,h,w) as allocated
   Image to_image(const Tensor& x);

@@ -15,6 +15,7 @@
 #include "engine/error.hpp"
 #include "engine/text.hpp"
 #include "engine/video.hpp"
+#include "engine/video_state.hpp"
 #include "tools/commands.hpp"
 #include "tools/log_file.hpp"
 #include "tools/options.hpp"
@@ -29,7 +30,7 @@ struct VideoArgs {
   ObjectiveArgs obj;
   std::string input, out, log_path;
   int frame_iterations = 500, frames = 0, passes = 1, temporal_from_pass = 1, stop_after = 0, print_every = 0;
-  int flow_ahead = 4;
+  int flow_ahead = 4, chunks = 0, bridge = 3, lead_in_iterations = -1;
   double temporal_weight = 200, pass_blend = 0.5, fps = 0;
   float reliability_blur = 0.8f;
   std::string frame_init = "warped", first_frame_init = "content", warp_fill = "frame-mean", pass_blend_rule = "linear";
@@ -103,12 +104,80 @@ VideoOptions make_video_options(const VideoArgs& a) {
   v.stop_after = a.stop_after;
   v.write_video = !a.no_video;
   v.fps = a.fps;
+  v.chunks = std::max(a.chunks, 1);  // 0 (auto) is resolved by resolve_chunks
+  v.bridge = a.bridge;
+  v.lead_in_iterations = a.lead_in_iterations;
   v.validate();
   return v;
 }
 
+// --chunks 0: the chunks of the run in --out when it is resumed (its frames depend on them, whatever the rank
+// count now), else one per rank.
+int resolve_chunks(const VideoArgs& a, int ranks) {
+  if (a.chunks > 0) return a.chunks;
+  const std::string state = (fs::path(a.out) / kVideoStateFile).string();
+  if (a.force || !fs::exists(state)) return ranks;
+  const nlohmann::json options = read_video_state(state).described["options"];
+  return options.contains("chunks") ? options["chunks"].get<int>() : 1;
+}
+
+// "" with one rank, "[rank R/K] " with several: the prefix of every line a rank prints.
+std::string rank_prefix(const Comm& r) {
+  return r.size() > 1 ? "[rank " + std::to_string(r.rank()) + "/" + std::to_string(r.size()) + "] " : "";
+}
+
+// The per-frame log of this rank: --log (default OUT/impasto-video.log) for rank 0, with .rankR before the
+// extension for the others (one writer per file: appends from several nodes to one file can interleave).
+std::string rank_log_path(const VideoArgs& a, const Comm& r) {
+  const fs::path base = a.log_path.empty() ? fs::path(a.out) / "impasto-video.log" : fs::path(a.log_path);
+  if (r.rank() == 0) return base.string();
+  fs::path p = base;
+  p.replace_extension(".rank" + std::to_string(r.rank()) + base.extension().string());
+  return p.string();
+}
+
+// Rank 0, at the end: the summary line of the log, the flicker line, and where each rank's time went.
+void report_video_result(const VideoArgs& a, const VideoResult& r, LogFile& log) {
+  int computed = 0, resumed = 0;  // over all ranks
+  nlohmann::json times = nlohmann::json::array();
+  for (const RankTime& t : r.ranks) {
+    computed += t.computed;
+    resumed += t.resumed;
+    times.push_back({{"rank", t.rank}, {"computed", t.computed}, {"optimize_seconds", t.optimize_seconds},
+                     {"flow_wait_seconds", t.flow_wait_seconds}, {"exchange_seconds", t.exchange_seconds},
+                     {"seconds", t.seconds}});
+  }
+  nlohmann::json summary = {{"summary", true},          {"frames", r.frames},       {"computed", computed},
+                            {"resumed", resumed},     {"flicker", r.flicker},     {"flicker_per_frame", r.flicker_per_frame},
+                            {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path},
+                            {"optimize_seconds", r.optimize_seconds}, {"flow_wait_seconds", r.flow_wait_seconds},
+                            {"chunks", r.chunk_begin.size()}};
+  if (r.ranks.size() > 1) summary["ranks"] = times;
+  log.line(summary);
+  // The flicker line is printed even with --quiet: it is the run's result.
+  std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
+               "reliable pixels, 0..1 scale)%s%s\n",
+               r.frames, a.out.c_str(), computed, resumed, r.seconds, r.flicker,
+               r.video_path.empty() ? "" : "; video ", r.video_path.c_str());
+  if (a.quiet) return;
+  if (r.ranks.size() <= 1) {
+    std::fprintf(stderr, "impasto: time: optimizing %.1fs, waiting for flows %.1fs, the rest %.1fs\n", r.optimize_seconds,
+                 r.flow_wait_seconds, std::max(0.0, r.seconds - r.optimize_seconds - r.flow_wait_seconds));
+    return;
+  }
+  for (const RankTime& t : r.ranks)
+    std::fprintf(stderr, "impasto: time: rank %d: %d frames, optimizing %.1fs, waiting for flows %.1fs, for other ranks "
+                 "%.1fs, the rest %.1fs\n", t.rank, t.computed, t.optimize_seconds, t.flow_wait_seconds,
+                 t.exchange_seconds,
+                 std::max(0.0, t.seconds - t.optimize_seconds - t.flow_wait_seconds - t.exchange_seconds));
+}
+
 void run_video(VideoArgs& a) {
+  Comm& ranks = cli::ranks();
+  const bool root = ranks.rank() == 0;
+  const std::string who = rank_prefix(ranks);
   VideoOptions options = make_video_options(a);
+  options.chunks = resolve_chunks(a, ranks.size());
   IMPASTO_CHECK(!a.flow_dir.empty() || have_opencv(), "this build has no OpenCV: give --flow-dir with .flo files");
   if (a.flow_dir.empty()) {
     const auto m = flow_methods();
@@ -140,79 +209,81 @@ void run_video(VideoArgs& a) {
   };
   const std::string memory =
       check_memory_fits(*backend, a.obj, need, std::max(h, w), "a " + std::to_string(w) + "x" + std::to_string(h) + " video");
+  const VideoChunks chunks(int(video.frames.size()), options.chunks);
   if (a.obj.dry_run) {
     // The options as resolved (preset and defaults included): what the run's state file would record.
-    std::fprintf(stderr, "impasto: video %s -> %dx%d, %zu frames; weights: %s; device: %s\n%simpasto: options: %s\n"
-                 "impasto: dry run: it fits; nothing written\n", video.description.c_str(), w, h, video.frames.size(),
-                 weights.description.c_str(), backend->name().c_str(), memory.c_str(), options.describe().dump().c_str());
+    if (root)
+      std::fprintf(stderr, "impasto: video %s -> %dx%d, %zu frames; weights: %s; device: %s\n%simpasto: options: %s\n"
+                   "impasto: dry run: it fits; nothing written\n", video.description.c_str(), w, h, video.frames.size(),
+                   weights.description.c_str(), backend->name().c_str(), memory.c_str(), options.describe().dump().c_str());
     return;
   }
-  fs::create_directories(a.out);
-
+  // The flows this rank's chunks need (each rank computes its own: they depend on the input frames only).
+  const auto pairs = VideoStylizer::needed_pairs(int(video.frames.size()), options.temporal_offsets, chunks,
+                                                 options.bridge, ranks.rank(), ranks.size());
   std::unique_ptr<FlowProvider> flows;
-  if (!a.flow_dir.empty()) {
-    flows = make_flow_dir_provider(a.flow_dir, w, h,
-                                   VideoStylizer::needed_pairs(int(video.frames.size()), options.temporal_offsets));
-  } else {
-    std::vector<int> offsets = options.temporal_offsets;  // offset 1 is always there (validated)
+  if (!a.flow_dir.empty()) flows = make_flow_dir_provider(a.flow_dir, w, h, pairs);  // reads every file it needs
+  // Every rank has checked its inputs: one that failed has ended the job (MPI_Abort) before anything is written.
+  ranks.barrier();
+  fs::create_directories(a.out);
+  if (a.flow_dir.empty()) {
     // Cached per input, size and method: valid across option changes that keep those.
     const std::string key = nlohmann::json{{"input", video.fingerprint}, {"size", {w, h}}, {"method", a.flow}}.dump();
     const std::string dir = "flow-" + a.flow + "-" + fnv1a_hex(key, 8);
-    flows = make_computed_flow_provider(video.frames, a.flow, (fs::path(a.out) / dir).string(),
-                                        VideoStylizer::needed_pairs(int(video.frames.size()), offsets), a.flow_ahead);
+    flows = make_computed_flow_provider(video.frames, a.flow, (fs::path(a.out) / dir).string(), pairs, a.flow_ahead);
   }
-  if (!a.quiet)
+  if (!a.quiet && root) {
     std::fprintf(stderr, "impasto: video %s -> %dx%d; flow: %s; weights: %s; device: %s\n", video.description.c_str(),
                  w, h, a.flow_dir.empty() ? a.flow.c_str() : ("files in " + a.flow_dir).c_str(),
                  weights.description.c_str(), backend->name().c_str());
-  if (!a.quiet) std::fputs(memory.c_str(), stderr);
+    std::fputs(memory.c_str(), stderr);
+    if (ranks.size() > 1 || chunks.count() > 1)
+      std::fprintf(stderr, "impasto: %d ranks (%s), the clip in %d chunks: parallel in time\n", ranks.size(),
+                   ranks.kind().c_str(), chunks.count());
+  }
+  if (!a.quiet && ranks.size() > 1) {
+    std::string mine;
+    for (int c : chunks.chunks_of(ranks.rank(), ranks.size()))
+      mine += (mine.empty() ? "" : ", ") + std::to_string(chunks.begin(c) + 1) + "-" + std::to_string(chunks.end(c));
+    std::fprintf(stderr, "%sframes %s; device: %s\n", who.c_str(), mine.empty() ? "none" : mine.c_str(),
+                 backend->name().c_str());
+  }
 
-  const std::string log_path = a.log_path.empty() ? (fs::path(a.out) / "impasto-video.log").string() : a.log_path;
-  LogFile log(log_path, "a");
-
+  LogFile log(rank_log_path(a, ranks), "a");
   auto on_iteration = [&](const FrameReport& f, const IterationReport& r) {
     if (a.quiet || a.print_every <= 0 || r.iteration % a.print_every != 0) return;
-    std::fprintf(stderr, "  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",
-                 f.frame + 1, f.frames, f.pass, r.iteration, r.loss, r.content, r.style, r.tv, f.temporal);
+    std::fprintf(stderr, "%s  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",
+                 who.c_str(), f.frame + 1, f.frames, f.pass, r.iteration, r.loss, r.content, r.style, r.tv, f.temporal);
   };
   auto on_frame = [&](const FrameReport& f) {
     if (!a.quiet) {
       if (f.resumed)
-        std::fprintf(stderr, "frame %d/%d pass %d/%d: done before, kept %s\n", f.frame + 1, f.frames, f.pass, f.passes,
-                     f.path.c_str());
+        std::fprintf(stderr, "%sframe %d/%d pass %d/%d: done before, kept %s\n", who.c_str(), f.frame + 1, f.frames,
+                     f.pass, f.passes, f.path.c_str());
       else
-        std::fprintf(stderr, "frame %d/%d pass %d/%d: loss %.6g -> %.6g (temporal %.4g) in %d iterations, %.1fs -> %s\n",
-                     f.frame + 1, f.frames, f.pass, f.passes, f.loss_first, f.loss, f.temporal, f.iterations, f.seconds,
-                     f.path.c_str());
+        std::fprintf(stderr, "%sframe %d/%d pass %d/%d: loss %.6g -> %.6g (temporal %.4g) in %d iterations, %.1fs -> %s\n",
+                     who.c_str(), f.frame + 1, f.frames, f.pass, f.passes, f.loss_first, f.loss, f.temporal, f.iterations,
+                     f.seconds, f.path.c_str());
     }
     if (!f.resumed) {
       nlohmann::json j = {{"pass", f.pass},       {"frame", f.frame + 1}, {"iterations", f.iterations},
                           {"loss_first", f.loss_first}, {"loss", f.loss},  {"content", f.content},
                           {"style", f.style},     {"tv", f.tv},           {"temporal", f.temporal},
                           {"seconds", f.seconds}, {"path", f.path}};
+      if (ranks.size() > 1) j["rank"] = ranks.rank();
       log.line(j);
     }
   };
-  const VideoResult r = stylizer.run(video, styles, style_fp, *flows, a.out, a.force, on_frame, on_iteration);
+  const VideoResult r =
+      stylizer.run(video, styles, style_fp, *flows, a.out, a.force, on_frame, on_iteration, &ranks);
   if (r.stopped) {
     if (!a.quiet)
-      std::fprintf(stderr, "impasto: stopped after %d new frames (--stop-after); rerun to resume\n", r.computed);
+      std::fprintf(stderr, "%simpasto: stopped after %d new frames (--stop-after); rerun to resume\n", who.c_str(),
+                   r.computed);
     log.line({{"stopped", true}, {"computed", r.computed}});
     return;
   }
-  nlohmann::json summary = {{"summary", true},          {"frames", r.frames},       {"computed", r.computed},
-                            {"resumed", r.resumed},     {"flicker", r.flicker},     {"flicker_per_frame", r.flicker_per_frame},
-                            {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path},
-                            {"optimize_seconds", r.optimize_seconds}, {"flow_wait_seconds", r.flow_wait_seconds}};
-  log.line(summary);
-  // The flicker line is printed even with --quiet: it is the run's result.
-  std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
-               "reliable pixels, 0..1 scale)%s%s\n",
-               r.frames, a.out.c_str(), r.computed, r.resumed, r.seconds, r.flicker,
-               r.video_path.empty() ? "" : "; video ", r.video_path.c_str());
-  if (!a.quiet)
-    std::fprintf(stderr, "impasto: time: optimizing %.1fs, waiting for flows %.1fs, the rest %.1fs\n", r.optimize_seconds,
-                 r.flow_wait_seconds, std::max(0.0, r.seconds - r.optimize_seconds - r.flow_wait_seconds));
+  if (root) report_video_result(a, r, log);
 }
 
 }  // namespace
@@ -260,6 +331,18 @@ void add_video_command(CLI::App& app) {
   c->add_option("--reliability-blur", a->reliability_blur, "σ of the blur of the consistency map")->capture_default_str();
   c->add_option("--fps", a->fps, "Frame rate of out.avi (0: the input's, else 24)")->check(CLI::Range(0.0, 1000.0));
   c->add_flag("--no-video", a->no_video, "Do not encode out.avi");
+  c->add_option("--chunks", a->chunks,
+                "Parallel in time: the clip in N contiguous chunks run side by side by the ranks of `mpirun -np K` "
+                "(0: the resumed run's, else one per rank; 1: the sequential schedule)")
+      ->check(CLI::Range(0, kMaxCount))->capture_default_str();
+  c->add_option("--bridge", a->bridge,
+                "With several chunks: the frames after each chunk border that the last pass computes last, tied to "
+                "both sides (the seam spread over them)")
+      ->check(CLI::Range(0, kMaxCount))->capture_default_str();
+  c->add_option("--lead-in-iterations", a->lead_in_iterations,
+                "With several chunks: iterations per frame of the cheap sequential chain that starts each chunk from the "
+                "first frame's pattern (-1: a tenth of --frame-iterations; 0: none, chunks start from their content)")
+      ->check(CLI::Range(-1, kMaxIterations))->capture_default_str();
   c->add_option("--stop-after", a->stop_after, "Stop after computing N frames (rerun to resume)")
       ->check(CLI::Range(0, kMaxCount));
   c->add_option("--print-every", a->print_every, "Print the losses every N iterations of each frame")
