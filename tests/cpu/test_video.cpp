@@ -125,6 +125,21 @@ VideoResult run_video(const VideoFrames& frames, const Image& style, FlowProvide
   return v.run(frames, {style}, nlohmann::json::array({"style"}), flows, out, force);
 }
 
+// Frames first .. first + count − 1 of a w-wide window sliding left one pixel per frame over base (the content
+// moves right one pixel per frame), as synthetic_sequence makes them.
+std::vector<Image> sliding(const Image& base, int first, int count, int w) {
+  std::vector<Image> out;
+  const int h = base.h, span = base.w - w;
+  for (int t = first; t < first + count; ++t) {
+    Image f{3, h, w, std::vector<float>(std::size_t(3) * h * w)};
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < h; ++i)
+        for (int j = 0; j < w; ++j) f.plane(c)[std::size_t(i) * w + j] = base.plane(c)[std::size_t(i) * base.w + j + span - t];
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---- ops -------------------------------------------------------------------------------------------------------
@@ -229,6 +244,70 @@ TEST_CASE("video: the consistency test finds the disocclusion behind a moving sq
     const auto ov = b.to_host(c);
     CHECK(ov[std::size_t(3 * w + 4)] == math::kUnreliable);  // j + u = −1
     CHECK(ov[std::size_t(3 * w + 5)] == math::kReliable);    // j + u = 0
+  }
+}
+
+TEST_CASE("video: the photometric test marks a flash and a fade unreliable and keeps a translated region") {
+  // cur is prev moved one pixel right (bwd = (−1, 0), exact: integer flow samples without interpolation), then a
+  // flash (+60 per channel) on one block, a fade (× 0.5) on another and a slight change of light (+10 per
+  // channel: 17.3 in RGB distance, under the threshold 30) on a third.
+  const int h = 16, w = 24;
+  const Image base = texture(w + 1, h, 5);
+  const Image prev = sliding(base, 0, 1, w)[0];
+  Image cur = sliding(base, 1, 1, w)[0];
+  auto in = [](int i, int j, int top, int left, int bottom, int right) {
+    return i >= top && i < bottom && j >= left && j < right;
+  };
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < h; ++i)
+      for (int j = 0; j < w; ++j) {
+        float& v = cur.plane(c)[std::size_t(i) * w + j];
+        if (in(i, j, 2, 3, 7, 9)) v += 60.0f;        // flash
+        if (in(i, j, 9, 12, 14, 21)) v *= 0.5f;      // fade
+        if (in(i, j, 2, 14, 7, 20)) v += 10.0f;      // slight light
+      }
+  const FlowField bwd{h, w, constant_flow(h, w, -1.0f, 0.0f)};
+  std::vector<float> mask;
+  const double failed = photometric_mask(prev, cur, bwd, 30.0f, &mask);
+  int flash = 0, fade = 0, fade_expected = 0, zeros = 0;
+  for (int i = 0; i < h; ++i)
+    for (int j = 0; j < w; ++j) {
+      const float m = mask[std::size_t(i) * w + j];
+      CAPTURE(i);
+      CAPTURE(j);
+      zeros += m == 0.0f;
+      if (in(i, j, 2, 3, 7, 9)) {
+        flash += m == 0.0f;
+      } else if (in(i, j, 9, 12, 14, 21)) {
+        // Unreliable exactly where half the colour is more than 30 away: ‖0.5·prev‖ > 30.
+        double n2 = 0;
+        for (int c = 0; c < 3; ++c) n2 += std::pow(0.5 * prev.plane(c)[std::size_t(i) * w + j - 1], 2);
+        fade_expected += std::sqrt(n2) > 30.0;
+        fade += m == 0.0f;
+        CHECK((m == 0.0f) == (std::sqrt(n2) > 30.0));
+      } else {
+        CHECK(m == 1.0f);  // moved but unchanged, lit slightly, or (column 0) from outside the frame: no evidence
+      }
+    }
+  CHECK(flash == 5 * 6);
+  CHECK(fade == fade_expected);
+  CHECK(fade >= 5 * 9 * 3 / 4);  // most of the faded block (the texture is mostly bright)
+  // The fraction counts only the pixels whose source is inside the frame (column 0's comes from outside).
+  CHECK(failed == doctest::Approx(double(zeros) / double(h * (w - 1))));
+  SUBCASE("a threshold above every distance keeps every pixel") {
+    CHECK(photometric_mask(prev, cur, bwd, 1e9f, &mask) == 0.0);
+    for (float m : mask) CHECK(m == 1.0f);
+  }
+  SUBCASE("nothing of prev seen: every source outside the frame counts as a total change") {
+    const FlowField away{h, w, constant_flow(h, w, -100.0f, 0.0f)};
+    CHECK(photometric_mask(prev, cur, away, 30.0f, &mask) == 1.0);
+    for (float m : mask) CHECK(m == 1.0f);  // no evidence against a pixel (the flows' test marks them 0)
+  }
+  SUBCASE("frames of two sizes, or a flow of another size, are one-line errors") {
+    const Image small = sliding(base, 0, 1, w - 1)[0];
+    CHECK_THROWS_AS(photometric_mask(prev, small, bwd, 30.0f, &mask), Error);
+    const FlowField other{h, w - 1, constant_flow(h, w - 1, 0.0f, 0.0f)};
+    CHECK_THROWS_AS(photometric_mask(prev, cur, other, 30.0f, &mask), Error);
   }
 }
 
