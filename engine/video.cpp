@@ -39,6 +39,9 @@ void VideoOptions::validate() const {
                 "--first-frame-init must be content or noise (the first frame has no neighbour)");
   IMPASTO_CHECK(std::isfinite(reliability_sigma) && reliability_sigma >= 0 && reliability_sigma <= 10,
                 "--reliability-blur must be in [0, 10]");
+  IMPASTO_CHECK(std::isfinite(photometric_threshold) && photometric_threshold >= 0,
+                "--photometric-threshold must be >= 0 (0: no photometric test)");
+  IMPASTO_CHECK(cut_threshold >= 0 && cut_threshold <= 1, "--cut-threshold must be in [0, 1] (0: no cut detection)");
   IMPASTO_CHECK(stop_after >= 0, "--stop-after must be >= 0");
   IMPASTO_CHECK(fps >= 0 && std::isfinite(fps), "--fps must be >= 0");
 }
@@ -90,6 +93,11 @@ nlohmann::json VideoOptions::describe() const {
   j["pass_blend"] = pass_blend;
   j["pass_blend_rule"] = enum_name(pass_blend_rule);
   j["reliability_sigma"] = reliability_sigma;
+  // Only when on: a run with the test off keeps the fingerprint it had before the test existed.
+  if (photometric_threshold > 0) {
+    j["photometric_threshold"] = photometric_threshold;
+    j["cut_threshold"] = cut_threshold;
+  }
   j["flow"] = flow_dir.empty() ? flow_method : "dir:" + fs::absolute(flow_dir).lexically_normal().string();
   return j;
 }
@@ -99,6 +107,18 @@ ImageSize VideoStylizer::style_size(const VideoOptions& options, ImageSize style
 }
 
 // ---- the pipeline ---------------------------------------------------------------------------------------------------
+
+namespace {
+
+bool detects_cuts(const VideoOptions& o) { return o.photometric_threshold > 0 && o.cut_threshold > 0; }
+
+// Whether `cur` starts a new scene after `prev` (issue 14): more than --cut-threshold of its pixels fail the
+// photometric test along bwd (cur → prev). Frame 0 is never a cut (the callers start at frame 1).
+bool scene_cut(const VideoOptions& o, const Image& prev, const Image& cur, const FlowField& bwd) {
+  return detects_cuts(o) && photometric_mask(prev, cur, bwd, o.photometric_threshold, nullptr) > o.cut_threshold;
+}
+
+}  // namespace
 
 std::vector<std::pair<int, int>> VideoStylizer::needed_pairs(int frames, const std::vector<int>& offsets) {
   std::vector<std::pair<int, int>> pairs;
@@ -159,8 +179,13 @@ struct VideoStylizer::Run {
   // x = frame t's initial image: pass 1 by --frame-init (--first-frame-init without a neighbour), later passes
   // the previous pass's result blended with the warped neighbour. `used`: temporal terms already warped.
   void init_frame(int pass, int dir, int t, int used);
-  // The neighbour n of frame t: its output of `pass` warped to t (into out) and the reliability c(n → t).
+  // The neighbour n of frame t: its output of `pass` warped to t (into out) and the reliability c(n → t)
+  // (the flows' test times the photometric test of the input frames).
   void warp_neighbour(int pass, int n, int t, Tensor& out, Tensor& c);
+  // Whether frame t is a scene cut (scene_cut), tested once, when first asked.
+  bool is_cut(int t);
+  // Whether frames a and b belong to one scene: no cut in (min(a, b), max(a, b)].
+  bool same_scene(int a, int b);
   // Frame `t`'s output file of `pass` into `into` (1,3,H,W).
   void read_output(int pass, int t, Tensor& into);
   // Optimizes x for `iterations` against the objective and the temporal terms, reporting every iteration.
@@ -187,6 +212,10 @@ struct VideoStylizer::Run {
   std::vector<Tensor> warped, weights;
   TemporalLoss temporal;
   double optimize_seconds = 0, flow_wait_seconds = 0;  // the time split (VideoResult)
+  // Per frame: −1 not tested yet, 0 no cut, 1 a scene cut (the flows arrive from a background producer, so
+  // each frame is tested when first needed, not all up front).
+  std::vector<signed char> cut_state;
+  std::vector<float> photometric;  // H·W: the photometric mask of the neighbour being warped
 
   // flows.get(from, to), its wait counted in flow_wait_seconds.
   FlowField flow(int from, int to);
@@ -220,7 +249,7 @@ VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::
       // The constructor set max_iterations to the larger of --iterations and --frame-iterations.
       optimizer(b, Shape{1, 3, H, W}, o.base.use_adam, o.base.lbfgs, o.base.adam),
       objective(s.net_, o.base.loss),
-      temporal(b, o.temporal_weight) {
+      temporal(b, o.temporal_weight), cut_state(std::size_t(T), -1) {
   const auto& blend = o.base.style_blend_weights;
   for (std::size_t k = 0; k < style_x.size(); ++k) objective.add_style(style_x[k], blend.empty() ? 1.0f : blend[k]);
   const int offsets = int(o.temporal_offsets.size());
@@ -249,10 +278,28 @@ FlowField VideoStylizer::Run::flow(int from, int to) {
 void VideoStylizer::Run::warp_neighbour(int pass, int n, int t, Tensor& out, Tensor& c) {
   read_output(pass, n, other);
   s.upload_flow(flow(n, t), fwd);
-  s.upload_flow(flow(t, n), bwd);
+  const FlowField back = flow(t, n);
+  s.upload_flow(back, bwd);
   reliability(b, fwd, bwd, o.reliability_sigma, blur_tmp, c);
+  if (o.photometric_threshold > 0) {
+    photometric_mask(frames[std::size_t(n)], frames[std::size_t(t)], back, o.photometric_threshold, &photometric);
+    apply_mask(b, photometric, blur_tmp, c);
+  }
   warp_fill(b, o.warp_fill, other, fill);
   b.warp(other, bwd, fill, out);
+}
+
+bool VideoStylizer::Run::is_cut(int t) {
+  if (t <= 0 || !detects_cuts(o)) return false;  // frame 0 starts the clip anyway
+  signed char& state = cut_state[std::size_t(t)];
+  if (state < 0) state = scene_cut(o, frames[std::size_t(t) - 1], frames[std::size_t(t)], flow(t, t - 1)) ? 1 : 0;
+  return state == 1;
+}
+
+bool VideoStylizer::Run::same_scene(int a, int b) {
+  for (int k = std::min(a, b) + 1; k <= std::max(a, b); ++k)
+    if (is_cut(k)) return false;
+  return true;
 }
 
 int VideoStylizer::Run::temporal_terms(int pass, int dir, int t) {
@@ -262,7 +309,7 @@ int VideoStylizer::Run::temporal_terms(int pass, int dir, int t) {
   int used = 0;
   for (std::size_t k = 0; k < o.temporal_offsets.size(); ++k) {
     const int n = t - dir * o.temporal_offsets[k];
-    if (n < 0 || n >= T) break;
+    if (n < 0 || n >= T || !same_scene(n, t)) break;  // farther offsets lie beyond the same cut
     warp_neighbour(pass, n, t, warped[k], weights[k]);
     cs.push_back(weights[k]);
     ++used;
@@ -274,7 +321,9 @@ int VideoStylizer::Run::temporal_terms(int pass, int dir, int t) {
 
 void VideoStylizer::Run::init_frame(int pass, int dir, int t, int used) {
   const int neighbour = t - dir;
-  const bool has_neighbour = neighbour >= 0 && neighbour < T;
+  // Across a scene cut a frame starts as the clip's ends do: pass 1 as the first frame, later passes from their
+  // own previous-pass result without a blend.
+  const bool has_neighbour = neighbour >= 0 && neighbour < T && same_scene(neighbour, t);
   if (pass > 1) {
     // Multi-pass: own previous-pass result blended with the warped neighbour where it is reliable.
     // warped[0], weights[0]: the nearest neighbour warped and c(1) (= c_long(1) when temporal terms ran).
@@ -342,9 +391,12 @@ void VideoStylizer::Run::frame(int pass, int dir, int step, int t, FrameReport& 
   // The objective's content target of this frame (the style targets and the plan are the run's).
   s.upload_image(frames[std::size_t(t)], content);
   objective.set_content(content);
+  report.cut = is_cut(t);
   const int used = temporal_terms(pass, dir, t);
   init_frame(pass, dir, t, used);
-  optimize_frame(pass, t, pass == 1 && step == 0 ? o.base.iterations : o.frame_iterations, report, frame_start);
+  // The first frame of the clip and of each scene: the first frame's iteration count.
+  const bool fresh = pass == 1 && (step == 0 || report.cut);
+  optimize_frame(pass, t, fresh ? o.base.iterations : o.frame_iterations, report, frame_start);
   Image out = s.to_image(x);
   if (o.base.original_colors) out = preserve_colors(b, out, frames[std::size_t(t)], *o.base.original_colors);
   write_image(out, report.path, false);
@@ -378,19 +430,25 @@ MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int 
 namespace {
 
 // The flicker metric over the final frames, read back from their files (the same numbers for resumed runs).
+// A pair across a scene cut (result.cuts) shows two scenes, not flicker: 0 with no reliable pixel, and left
+// out of the mean.
 void measure_flicker(Backend& b, FlowProvider& flows, float sigma, VideoResult& result) {
   Image prev = read_image(result.frame_paths[0]);
+  double total = 0;
+  int pairs = 0;
   for (std::size_t t = 1; t < result.frame_paths.size(); ++t) {
     Image cur = read_image(result.frame_paths[t]);
-    double frac = 0;
-    result.flicker_per_frame.push_back(
-        warping_error(b, prev, cur, flows.get(int(t) - 1, int(t)), flows.get(int(t), int(t) - 1), sigma, &frac));
+    double e = 0, frac = 0;
+    if (std::find(result.cuts.begin(), result.cuts.end(), int(t)) == result.cuts.end()) {
+      e = warping_error(b, prev, cur, flows.get(int(t) - 1, int(t)), flows.get(int(t), int(t) - 1), sigma, &frac);
+      total += e;
+      ++pairs;
+    }
+    result.flicker_per_frame.push_back(e);
     result.reliable_fraction.push_back(frac);
     prev = std::move(cur);
   }
-  double total = 0;
-  for (double e : result.flicker_per_frame) total += e;
-  result.flicker = result.flicker_per_frame.empty() ? 0.0 : total / double(result.flicker_per_frame.size());
+  result.flicker = pairs > 0 ? total / double(pairs) : 0.0;
 }
 
 }  // namespace
@@ -482,6 +540,10 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
   }
   // The run's buffers and optimizer are gone: the flicker measure's uploads fit in what they held.
   for (int t = 0; t < T; ++t) result.frame_paths.push_back(video_frame_path(out_dir, passes, passes, t));
+  // Every scene cut, resumed frames included: the test the run made, on the same frames and flows.
+  for (int t = 1; t < T && detects_cuts(options_); ++t)
+    if (scene_cut(options_, frames[std::size_t(t) - 1], frames[std::size_t(t)], flows.get(t, t - 1)))
+      result.cuts.push_back(t);
   measure_flicker(backend_, flows, options_.reliability_sigma, result);
   if (options_.write_video && have_opencv()) {
     const double fps = options_.fps > 0 ? options_.fps : (video.fps > 0 ? video.fps : 24.0);
