@@ -3,6 +3,7 @@
 
 #include "engine/error.hpp"
 #include "engine/video_frames.hpp"
+#include "kernels/warp.cuh"
 
 namespace impasto {
 
@@ -10,6 +11,33 @@ void reliability(Backend& b, const Tensor& fwd, const Tensor& bwd, float sigma, 
   b.consistency(fwd, bwd, c);
   b.gaussian_blur(c, sigma, tmp, c);
   b.clamp(c, 0.0f, 1.0f, c);
+}
+
+double photometric_mask(const Image& prev, const Image& cur, const FlowField& bwd, float threshold,
+                        std::vector<float>* mask) {
+  check_same_size(prev, cur, "photometric test");
+  IMPASTO_CHECK(bwd.h == cur.h && bwd.w == cur.w, "photometric test: flow of " << bwd.w << "x" << bwd.h
+                                                   << " for frames of " << cur.w << "x" << cur.h);
+  const int h = cur.h, w = cur.w;
+  if (mask) mask->assign(std::size_t(h) * w, 1.0f);
+  std::size_t inside = 0, failed = 0;
+  for (int i = 0; i < h; ++i)
+    for (int j = 0; j < w; ++j) {
+      const float d = math::photometric_distance_at(prev.data.data(), cur.data.data(), bwd.data.data(), h, w, i, j);
+      if (d < 0.0f) continue;  // the source is outside the frame (a NaN or unknown flow too)
+      ++inside;
+      if (!(d <= threshold)) {  // a NaN colour fails too
+        ++failed;
+        if (mask) (*mask)[std::size_t(i) * w + j] = 0.0f;
+      }
+    }
+  return inside > 0 ? double(failed) / double(inside) : 1.0;
+}
+
+void apply_mask(Backend& b, const std::vector<float>& mask, Tensor& tmp, Tensor& c) {
+  IMPASTO_ASSERT(std::int64_t(mask.size()) == tmp.numel() && tmp.shape() == c.shape());
+  b.upload(mask.data(), tmp);
+  b.mul(c, tmp, c);
 }
 
 void long_term_weights(Backend& b, std::vector<Tensor>& c, Tensor& sum) {

@@ -1,6 +1,7 @@
 // engine/temporal.hpp — the per-frame math of the video pipeline on the backend (Ruder, Dosovitskiy & Brox,
-// GCPR 2016; IJCV 2018): the reliability of a flow, the long-term weights, warping, the temporal loss, the
-// multi-pass blend, and the warping error that measures flicker. DESIGN.md "Temporal".
+// GCPR 2016; IJCV 2018): the reliability of a flow, the photometric test of the input frames (scene cuts,
+// flashes, fades), the long-term weights, warping, the temporal loss, the multi-pass blend, and the warping
+// error that measures flicker. DESIGN.md "Temporal".
 #pragma once
 
 #include <vector>
@@ -15,6 +16,17 @@ namespace impasto {
 // c (1,1,H,W) = clip(blur_σ(consistency(fwd, bwd)), 0, 1): fwd previous → current, bwd current → previous,
 // each (1,2,H,W). tmp (1,1,H,W) scratch.
 void reliability(Backend& b, const Tensor& fwd, const Tensor& bwd, float sigma, Tensor& tmp, Tensor& c);
+// The photometric test (issue 14; math::photometric_distance_at): the flows can pass the forward-backward test
+// where the picture does not follow them (a scene cut, a flash, a fade, a change of lighting). For the current
+// input frame `cur` against the previous input frame `prev` warped along bwd (cur → prev), RGB 0..255, all of
+// one size: mask (H·W, when given) = 0 where the colours differ by more than `threshold` (Euclidean RGB
+// distance on the 0..255 scale), else 1 (also where p + bwd(p) leaves the frame: no evidence). Returns the
+// fraction of the pixels whose source lies inside the frame that failed (1 when none does: nothing of prev is
+// seen). Host math over H·W values, once per frame and neighbour.
+double photometric_mask(const Image& prev, const Image& cur, const FlowField& bwd, float threshold,
+                        std::vector<float>* mask);
+// c (1,1,H,W) ⊙= mask (H·W host values, uploaded into tmp (1,1,H,W)).
+void apply_mask(Backend& b, const std::vector<float>& mask, Tensor& tmp, Tensor& c);
 // Long-term weights (Ruder et al. 2016, eq. 8): c holds c(j) for ascending j on entry and c_long(j) on return;
 // sum (1,1,H,W) scratch.
 void long_term_weights(Backend& b, std::vector<Tensor>& c, Tensor& sum);

@@ -41,6 +41,9 @@ void VideoOptions::validate() const {
                 "--first-frame-init must be content or noise (the first frame has no neighbour)");
   IMPASTO_CHECK(std::isfinite(reliability_sigma) && reliability_sigma >= 0 && reliability_sigma <= 10,
                 "--reliability-blur must be in [0, 10]");
+  IMPASTO_CHECK(std::isfinite(photometric_threshold) && photometric_threshold >= 0,
+                "--photometric-threshold must be >= 0 (0: no photometric test)");
+  IMPASTO_CHECK(cut_threshold >= 0 && cut_threshold <= 1, "--cut-threshold must be in [0, 1] (0: no cut detection)");
   IMPASTO_CHECK(stop_after >= 0, "--stop-after must be >= 0");
   IMPASTO_CHECK(chunks >= 1, "--chunks must be >= 1");
   IMPASTO_CHECK(bridge >= 0, "--bridge must be >= 0");
@@ -100,6 +103,11 @@ nlohmann::json VideoOptions::describe() const {
     j["bridge"] = bridge;
     j["lead_in_iterations"] = lead_in();
   }
+  // Only when on: a run with the test off keeps the fingerprint it had before the test existed.
+  if (photometric_threshold > 0) {
+    j["photometric_threshold"] = photometric_threshold;
+    j["cut_threshold"] = cut_threshold;
+  }
   j["flow"] = flow_dir.empty() ? flow_method : "dir:" + fs::absolute(flow_dir).lexically_normal().string();
   return j;
 }
@@ -109,6 +117,18 @@ ImageSize VideoStylizer::style_size(const VideoOptions& options, ImageSize style
 }
 
 // ---- the pipeline ---------------------------------------------------------------------------------------------------
+
+namespace {
+
+bool detects_cuts(const VideoOptions& o) { return o.photometric_threshold > 0 && o.cut_threshold > 0; }
+
+// Whether `cur` starts a new scene after `prev` (issue 14): more than --cut-threshold of its pixels fail the
+// photometric test along bwd (cur → prev). Frame 0 is never a cut (the callers start at frame 1).
+bool scene_cut(const VideoOptions& o, const Image& prev, const Image& cur, const FlowField& bwd) {
+  return detects_cuts(o) && photometric_mask(prev, cur, bwd, o.photometric_threshold, nullptr) > o.cut_threshold;
+}
+
+}  // namespace
 
 std::vector<std::pair<int, int>> VideoStylizer::needed_pairs(int frames, const std::vector<int>& offsets) {
   std::vector<std::pair<int, int>> pairs;
@@ -126,8 +146,17 @@ std::vector<std::pair<int, int>> VideoStylizer::needed_pairs(int frames, const s
   const std::vector<int> mine = chunks.chunks_of(rank, ranks);
   const int lead = mine.empty() || mine.back() == 0 ? 0 : std::min(frames, chunks.begin(mine.back()) + bridge + 1);
   for (int t = 1; t < lead; ++t) inside.emplace_back(t - 1, t);
+  // The scene-cut test of every frame between a frame of its chunks and the neighbours it reaches.
+  const int reach = offsets.back();
+  std::vector<bool> short_term(std::size_t(frames), false);
+  for (int c : mine)
+    for (int t = std::max(chunks.begin(c) - reach + 1, std::max(lead, 1)); t < std::min(chunks.end(c) + reach, frames); ++t)
+      short_term[std::size_t(t)] = true;
   for (const auto& [a, b] : needed_pairs(frames, offsets)) {
-    if (b < lead && b - a == 1) continue;  // listed above
+    if (b - a == 1 && (b < lead || short_term[std::size_t(b)])) {
+      if (b >= lead) (chunks.owns(rank, ranks, b) && chunks.owns(rank, ranks, a) ? inside : across).emplace_back(a, b);
+      continue;  // listed once
+    }
     const bool has_a = chunks.owns(rank, ranks, a), has_b = chunks.owns(rank, ranks, b);
     if (has_a && has_b && chunks.chunk_of(a) == chunks.chunk_of(b))
       inside.emplace_back(a, b);
@@ -205,8 +234,8 @@ struct VideoStylizer::Run {
   bool report_iterations = true;
   // The pass whose output of frame n is frame t's neighbour in `pass`: this pass when n is computed before t
   // (behind it in its chunk, or a frame of an earlier phase), else the previous pass (Jacobi across a chunk
-  // border), 0 when there is none (outside the clip, or pass 1).
-  int source_pass(int pass, int t, int n) const;
+  // border), 0 when there is none (outside the clip, across a scene cut, or pass 1).
+  int source_pass(int pass, int t, int n);
   // 1 for a bridge frame of the last pass of a run with several chunks, 0 for every other frame. The bridge:
   // the first `bridge` frames of each chunk in the pass's direction (none in the chunk the pass starts in),
   // computed after every other frame of the pass, once the frame across the border is final, with temporal
@@ -222,8 +251,13 @@ struct VideoStylizer::Run {
   // x = frame t's initial image: pass 1 by --frame-init (--first-frame-init without a neighbour), later passes
   // the previous pass's result blended with the warped neighbour. `used`: temporal terms already warped.
   void init_frame(int pass, int dir, int t, int used);
-  // The neighbour n of frame t: its output of `pass` warped to t (into out) and the reliability c(n → t).
+  // The neighbour n of frame t: its output of `pass` warped to t (into out) and the reliability c(n → t)
+  // (the flows' test times the photometric test of the input frames).
   void warp_neighbour(int pass, int n, int t, Tensor& out, Tensor& c);
+  // Whether frame t is a scene cut (scene_cut), tested once, when first asked.
+  bool is_cut(int t);
+  // Whether frames a and b belong to one scene: no cut in (min(a, b), max(a, b)].
+  bool same_scene(int a, int b);
   // Frame `t`'s output of `pass` into `into` (1,3,H,W): its file, or the copy another rank sent.
   void read_output(int pass, int t, Tensor& into);
   // Optimizes x for `iterations` against the objective and the temporal terms, reporting every iteration.
@@ -254,6 +288,10 @@ struct VideoStylizer::Run {
   std::vector<Tensor> warped, weights;
   TemporalLoss temporal;
   double optimize_seconds = 0, flow_wait_seconds = 0;  // the time split (VideoResult)
+  // Per frame: −1 not tested yet, 0 no cut, 1 a scene cut (the flows arrive from a background producer, so
+  // each frame is tested when first needed, not all up front).
+  std::vector<signed char> cut_state;
+  std::vector<float> photometric;  // H·W: the photometric mask of the neighbour being warped
 
   // flows.get(from, to), its wait counted in flow_wait_seconds.
   FlowField flow(int from, int to);
@@ -291,7 +329,7 @@ VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::
       // The constructor set max_iterations to the larger of --iterations and --frame-iterations.
       optimizer(b, Shape{1, 3, H, W}, o.base.use_adam, o.base.lbfgs, o.base.adam),
       objective(s.net_, o.base.loss),
-      temporal(b, o.temporal_weight) {
+      temporal(b, o.temporal_weight), cut_state(std::size_t(T), -1) {
   const auto& blend = o.base.style_blend_weights;
   for (std::size_t k = 0; k < style_x.size(); ++k) objective.add_style(style_x[k], blend.empty() ? 1.0f : blend[k]);
   const int slots = temporal_slots(o);
@@ -320,8 +358,8 @@ void VideoStylizer::Run::read_output(int pass, int t, Tensor& into) {
     s.upload_image(read_image(video_frame_path(out_dir, pass, passes, t)), into);
 }
 
-int VideoStylizer::Run::source_pass(int pass, int t, int n) const {
-  if (n < 0 || n >= T) return 0;
+int VideoStylizer::Run::source_pass(int pass, int t, int n) {
+  if (n < 0 || n >= T || !same_scene(n, t)) return 0;
   const int pn = phase(pass, n), pt = phase(pass, t);
   const bool behind = (t - n) * pass_direction(pass) > 0, same = chunks.chunk_of(n) == chunks.chunk_of(t);
   if (pn < pt || (pn == pt && behind && same)) return pass;
@@ -355,10 +393,28 @@ FlowField VideoStylizer::Run::flow(int from, int to) {
 void VideoStylizer::Run::warp_neighbour(int pass, int n, int t, Tensor& out, Tensor& c) {
   read_output(pass, n, other);
   s.upload_flow(flow(n, t), fwd);
-  s.upload_flow(flow(t, n), bwd);
+  const FlowField back = flow(t, n);
+  s.upload_flow(back, bwd);
   reliability(b, fwd, bwd, o.reliability_sigma, blur_tmp, c);
+  if (o.photometric_threshold > 0) {
+    photometric_mask(frames[std::size_t(n)], frames[std::size_t(t)], back, o.photometric_threshold, &photometric);
+    apply_mask(b, photometric, blur_tmp, c);
+  }
   warp_fill(b, o.warp_fill, other, fill);
   b.warp(other, bwd, fill, out);
+}
+
+bool VideoStylizer::Run::is_cut(int t) {
+  if (t <= 0 || !detects_cuts(o)) return false;  // frame 0 starts the clip anyway
+  signed char& state = cut_state[std::size_t(t)];
+  if (state < 0) state = scene_cut(o, frames[std::size_t(t) - 1], frames[std::size_t(t)], flow(t, t - 1)) ? 1 : 0;
+  return state == 1;
+}
+
+bool VideoStylizer::Run::same_scene(int a, int b) {
+  for (int k = std::min(a, b) + 1; k <= std::max(a, b); ++k)
+    if (is_cut(k)) return false;
+  return true;
 }
 
 int VideoStylizer::Run::temporal_terms(int pass, int dir, int t) {
@@ -472,8 +528,8 @@ void VideoStylizer::Run::lead_in(int end) {
     const auto start = std::chrono::steady_clock::now();
     FrameReport quiet;  // the lead-in writes no frame and reports no iteration
     report_iterations = false;
-    if (t == 0) {
-      lead[0] = stylize(1, 1, 0, quiet);  // computed even where pass 1's file exists: the same bits either way
+    if (t == 0 || is_cut(t)) {  // the clip's first frame, or a new scene's: as pass 1 makes it
+      lead[t] = stylize(1, 1, t, quiet);  // computed even where pass 1's file exists: the same bits either way
     } else {
       flows.at_frame(t);
       s.upload_image(frames[std::size_t(t)], content);
@@ -496,6 +552,7 @@ Image VideoStylizer::Run::stylize(int pass, int dir, int t, FrameReport& report)
   // The objective's content target of this frame (the style targets and the plan are the run's).
   s.upload_image(frames[std::size_t(t)], content);
   objective.set_content(content);
+  report.cut = is_cut(t);
   const int used = temporal_terms(pass, dir, t);
   init_frame(pass, dir, t, used);
   // The first frame's iterations where pass 1 starts without a neighbour: the clip's start and each chunk's.
@@ -580,11 +637,13 @@ double trade_borders(Comm& ranks, const VideoChunks& chunks, int reach, const st
   return waited;
 }
 
-// The flicker pairs (t − 1, t) whose later frame t ≥ 1 is this rank's, as [t, error, reliable fraction], from
-// the final frames (files, or the copies in `lent`): the same numbers for resumed runs.
-nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, float sigma, const VideoChunks& chunks, int rank,
-                                   int ranks, const std::vector<std::string>& paths, int passes,
-                                   const std::map<std::pair<int, int>, Image>& lent) {
+// The flicker pairs (t − 1, t) whose later frame t ≥ 1 is this rank's, as [t, error, reliable fraction, cut],
+// from the final frames (files, or the copies in `lent`): the same numbers for resumed runs. A pair across a
+// scene cut (the test the run made, on the same frames and flows) shows two scenes, not flicker: error 0.
+nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, const VideoOptions& o,
+                                   const std::vector<Image>& frames, const VideoChunks& chunks, int rank, int ranks,
+                                   const std::vector<std::string>& paths, const std::map<std::pair<int, int>, Image>& lent) {
+  const int passes = o.passes;
   auto final_frame = [&](int t) {
     const auto it = lent.find({passes, t});
     return it != lent.end() ? it->second : read_image(paths[std::size_t(t)]);
@@ -595,32 +654,39 @@ nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, float sigma,
     for (int t = std::max(chunks.begin(c), 1); t < chunks.end(c); ++t) {
       if (prev.data.empty()) prev = final_frame(t - 1);
       Image cur = final_frame(t);
-      double frac = 0;
-      const double e = warping_error(b, prev, cur, flows.get(t - 1, t), flows.get(t, t - 1), sigma, &frac);
-      pairs.push_back({t, e, frac});
+      double e = 0, frac = 0;
+      const bool cut = scene_cut(o, frames[std::size_t(t) - 1], frames[std::size_t(t)], flows.get(t, t - 1));
+      if (!cut) e = warping_error(b, prev, cur, flows.get(t - 1, t), flows.get(t, t - 1), o.reliability_sigma, &frac);
+      pairs.push_back({t, e, frac, cut});
       prev = std::move(cur);
     }
   }
   return pairs;
 }
 
-// Rank 0: every rank's flicker pairs and time split into result (the others' parts arrive through gather).
+// Rank 0: every rank's flicker pairs, scene cuts and time split into result (the others' parts arrive through
+// gather); the flicker is the mean over the pairs not across a cut.
 void collect_ranks(const std::vector<std::string>& parts, VideoResult& result) {
   std::vector<std::pair<double, double>> per_pair(std::size_t(std::max(result.frames - 1, 0)), {0.0, 0.0});
   for (const std::string& part : parts) {
     const nlohmann::json j = nlohmann::json::parse(part);
-    for (const auto& p : j["flicker"]) per_pair[p[0].get<std::size_t>() - 1] = {p[1].get<double>(), p[2].get<double>()};
+    for (const auto& p : j["flicker"]) {
+      per_pair[p[0].get<std::size_t>() - 1] = {p[1].get<double>(), p[2].get<double>()};
+      if (p[3].get<bool>()) result.cuts.push_back(p[0].get<int>());
+    }
     result.ranks.push_back({j["rank"].get<int>(), j["computed"].get<int>(), j["resumed"].get<int>(),
                             j["optimize"].get<double>(),
                             j["flow_wait"].get<double>(), j["exchange"].get<double>(), j["seconds"].get<double>()});
   }
+  std::sort(result.cuts.begin(), result.cuts.end());
   double total = 0;
   for (const auto& [e, frac] : per_pair) {
     result.flicker_per_frame.push_back(e);
     result.reliable_fraction.push_back(frac);
     total += e;
   }
-  result.flicker = per_pair.empty() ? 0.0 : total / double(per_pair.size());
+  const std::size_t counted = per_pair.size() - result.cuts.size();
+  result.flicker = counted > 0 ? total / double(counted) : 0.0;
 }
 
 }  // namespace
@@ -752,8 +818,8 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
                          {"optimize", result.optimize_seconds},
                          {"flow_wait", result.flow_wait_seconds},
                          {"exchange", result.exchange_seconds},
-                         {"flicker", measure_own_flicker(backend_, flows, options_.reliability_sigma, chunks,
-                                                         ranks.rank(), ranks.size(), result.frame_paths, passes, lent)}};
+                         {"flicker", measure_own_flicker(backend_, flows, options_, frames, chunks, ranks.rank(),
+                                                         ranks.size(), result.frame_paths, lent)}};
   mine["seconds"] = std::chrono::duration<double>(Clock::now() - run_start).count();
   const std::vector<std::string> parts = ranks.gather(mine.dump());  // also: every rank has written its frames
   if (ranks.rank() != 0) {

@@ -7,7 +7,14 @@
 //   computed by a background thread ahead of the stylization and cached as .flo files in OUT/flow, or from
 //   .flo files made by any tool (--flow-dir, Ruder's naming forward_I_J.flo / backward_J_I.flo, 1-based).
 // - Reliability c from the forward-backward test, motion boundaries and a Gaussian blur (Backend::consistency,
-//   gaussian_blur, clamp); the previous output warped along the backward flow (Backend::warp).
+//   gaussian_blur, clamp), times the photometric test of the input frames (photometric_mask: 0 where the
+//   current frame's colour differs from the neighbour's input frame warped to it); the previous output warped
+//   along the backward flow (Backend::warp).
+// - Scene cuts (issue 14): frame t is a cut when most of its pixels fail the photometric test against frame
+//   t − 1 (tested when first needed, as the flows arrive). A cut frame starts afresh like the first frame
+//   (--first-frame-init, --iterations), and no temporal term, warped init or multi-pass blend reaches across a
+//   cut (a neighbour n of t is used only when no cut lies between them). Cuts are reported per frame and listed
+//   in VideoResult; the flicker metric skips the pairs across a cut.
 // - Objective per frame: the StyleObjective (content, style, TV) plus the temporal terms (eq. 7/8)
 //     L_temporal = Σ_{j∈J} (γ/D)·Σ_k c_long(j)_k (x_k − ω_j,k)², D = H·W·3,
 //   c_long(j) = max(c(j) − Σ_{k∈J,k<j} c(k), 0) (long-term, eq. 8; J = {1} is the short-term loss, eq. 7).
@@ -72,6 +79,14 @@ struct VideoOptions {
   double pass_blend = 0.5;               // δ of the multi-pass blend
   PassBlend pass_blend_rule = PassBlend::linear;
   float reliability_sigma = 0.8f;        // σ of the blur of the consistency map
+  // The photometric test (issue 14): a pixel whose colour differs from the neighbour's input frame warped to it
+  // by more than this Euclidean RGB distance (0..255 scale) is unreliable (c = 0): cuts, flashes, fades,
+  // lighting that the flows cannot see. 0: no photometric test and no cut detection (c as Ruder's).
+  float photometric_threshold = 30.0f;
+  // Frame t is a scene cut when more than this fraction of its pixels (those whose source is inside the frame)
+  // fail the photometric test against frame t − 1: it starts afresh (the first frame's init and iterations in
+  // pass 1, no temporal term and no multi-pass blend across the cut). 0: no cut detection.
+  double cut_threshold = 0.3;
   std::string flow_method = "dis";       // recorded in the fingerprint (the provider does the work)
   std::string flow_dir;                  // non-empty: flows came from .flo files here
   int stop_after = 0;                    // stop (as if killed) after computing this many frames; 0: never
@@ -97,6 +112,7 @@ struct VideoOptions {
 struct FrameReport {
   int pass = 1, passes = 1, frame = 0, frames = 0;  // frame 0-based
   bool resumed = false;       // read from disk, not computed
+  bool cut = false;           // a scene cut: frame t starts afresh (known for computed frames)
   int iterations = 0;
   double loss_first = 0, loss = 0, content = 0, style = 0, tv = 0, temporal = 0;
   double seconds = 0;
@@ -112,9 +128,10 @@ struct RankTime {
 struct VideoResult {
   int frames = 0, computed = 0, resumed = 0;  // computed, resumed: by this rank
   bool stopped = false;                   // stop_after was reached: the run is incomplete
-  double flicker = 0;                     // mean of flicker_per_frame
-  std::vector<double> flicker_per_frame;  // pair (t−1, t) for t = 1..T−1
+  double flicker = 0;                     // mean of flicker_per_frame over the pairs within a scene
+  std::vector<double> flicker_per_frame;  // pair (t−1, t) for t = 1..T−1; 0 across a scene cut
   std::vector<double> reliable_fraction;
+  std::vector<int> cuts;                  // the scene cuts, 0-based (a new scene begins at t); when complete
   std::vector<std::string> frame_paths;   // the final frames
   std::string video_path;                 // "" when none was written
   double seconds = 0;

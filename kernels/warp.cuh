@@ -1,6 +1,7 @@
 // kernels/warp.cuh — per-pixel math of the video pipeline, shared by the CPU backend (engine/cpu/video.cpp)
 // and the CUDA kernels (kernels/warp.cu): bilinear warping along an optical flow, the forward-backward
-// consistency test with the motion-boundary test, and a separable Gaussian blur (DESIGN.md "Temporal").
+// consistency test with the motion-boundary test, the photometric test of the input frames, and a separable
+// Gaussian blur (DESIGN.md "Temporal").
 //
 // Source: Ruder, Dosovitskiy & Brox, "Artistic style transfer for videos" (GCPR 2016), Sec. 3.2 and their
 // consistencyChecker: for pixel p of the current frame with backward flow b (current → previous) and
@@ -79,6 +80,25 @@ IMPASTO_HD float consistency_at(const float* fwd, const float* bwd, int h, int w
   const float vx = diff_x(bwd + m, w, i, j), vy = diff_y(bwd + m, h, w, i, j);
   if (ux * ux + uy * uy + vx * vx + vy * vy > 0.01f * (bu * bu + bv * bv) + 0.002f) return kUnreliable;
   return kReliable;
+}
+
+// ---- the photometric test (issue 14: scene cuts, fades, flashes) ---------------------------------------------
+// The flows can be consistent where the picture is not (a cut to another scene, a flash, a fade): the colour of
+// pixel (i, j) of the current frame `cur` against the previous *input* frame `prev` warped along bwd (current →
+// previous), both (3,h,w) RGB 0..255: the Euclidean RGB distance ‖cur(p) − prev(p + b(p))‖, or −1 when p + b(p)
+// leaves the frame (no evidence either way: the consistency test already marks such pixels 0).
+// The sampling is warp_at's (bilinear, same inside-the-frame rule).
+IMPASTO_HD float photometric_distance_at(const float* prev, const float* cur, const float* bwd, int h, int w, int i,
+                                         int j) {
+  const int m = h * w, k = i * w + j;
+  const float x = float(j) + bwd[k], y = float(i) + bwd[m + k];
+  if (!inside_frame(x, y, h, w)) return -1.0f;
+  float d2 = 0.0f;
+  for (int c = 0; c < 3; ++c) {
+    const float d = cur[c * m + k] - bilinear(prev + c * m, h, w, x, y);
+    d2 += d * d;
+  }
+  return sqrtf(d2);
 }
 
 // ---- separable Gaussian blur ------------------------------------------------------------------------------

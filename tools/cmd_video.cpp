@@ -32,7 +32,8 @@ struct VideoArgs {
   int frame_iterations = 500, frames = 0, passes = 1, temporal_from_pass = 1, stop_after = 0, print_every = 0;
   int flow_ahead = 4, chunks = 0, bridge = 3, lead_in_iterations = -1;
   double temporal_weight = 200, pass_blend = 0.5, fps = 0;
-  float reliability_blur = 0.8f;
+  float reliability_blur = 0.8f, photometric_threshold = 30.0f;
+  double cut_threshold = 0.3;
   std::string frame_init = "warped", first_frame_init = "content", warp_fill = "frame-mean", pass_blend_rule = "linear";
   std::string flow = "dis", flow_dir, temporal_offsets = "1";
   bool force = false, quiet = false, no_video = false;
@@ -56,7 +57,8 @@ std::vector<int> parse_offsets(const std::string& s) {
 // mean pixel; temporal weight 1e3; stop when the loss changes by less than 1e-4 between checkpoints 50
 // iterations apart). --passes N > 1: artistic_video_multiPass.lua (100 iterations per frame and pass, every
 // frame of pass 1 from randn·0.001, the temporal loss from pass 8 with weight 5e2, the normalized blend with
-// blendWeight 1, no loss-change stop; its default is --passes 15).
+// blendWeight 1, no loss-change stop; its default is --passes 15). Its reliability is the flows' test alone
+// (no photometric test, so no cut detection).
 void apply_video_preset(const CLI::App* c, VideoArgs& a) {
   apply_preset(c, a.obj);
   if (a.obj.preset != "artistic-videos") return;
@@ -64,6 +66,7 @@ void apply_video_preset(const CLI::App* c, VideoArgs& a) {
     if (!given(c, name)) field = value;
   };
   set("--size", a.obj.size, 0);
+  set("--photometric-threshold", a.photometric_threshold, 0.0f);
   set("--first-frame-init", a.first_frame_init, std::string("noise"));
   set("--warp-fill", a.warp_fill, std::string("mean-pixel"));
   if (a.passes <= 1) {
@@ -99,6 +102,8 @@ VideoOptions make_video_options(const VideoArgs& a) {
   v.temporal_from_pass = a.temporal_from_pass;
   v.pass_blend = a.pass_blend;
   v.reliability_sigma = a.reliability_blur;
+  v.photometric_threshold = a.photometric_threshold;
+  v.cut_threshold = a.cut_threshold;
   v.flow_method = a.flow;
   v.flow_dir = a.flow_dir;
   v.stop_after = a.stop_after;
@@ -139,6 +144,8 @@ std::string rank_log_path(const VideoArgs& a, const Comm& r) {
 // Rank 0, at the end: the summary line of the log, the flicker line, and where each rank's time went.
 void report_video_result(const VideoArgs& a, const VideoResult& r, LogFile& log) {
   int computed = 0, resumed = 0;  // over all ranks
+  std::vector<int> cuts;          // 1-based, as the frame lines
+  for (int t : r.cuts) cuts.push_back(t + 1);
   nlohmann::json times = nlohmann::json::array();
   for (const RankTime& t : r.ranks) {
     computed += t.computed;
@@ -151,7 +158,7 @@ void report_video_result(const VideoArgs& a, const VideoResult& r, LogFile& log)
                             {"resumed", resumed},     {"flicker", r.flicker},     {"flicker_per_frame", r.flicker_per_frame},
                             {"reliable_fraction", r.reliable_fraction}, {"seconds", r.seconds}, {"video", r.video_path},
                             {"optimize_seconds", r.optimize_seconds}, {"flow_wait_seconds", r.flow_wait_seconds},
-                            {"chunks", r.chunk_begin.size()}};
+                            {"chunks", r.chunk_begin.size()}, {"cuts", cuts}};
   if (r.ranks.size() > 1) summary["ranks"] = times;
   log.line(summary);
   // The flicker line is printed even with --quiet: it is the run's result.
@@ -255,7 +262,14 @@ void run_video(VideoArgs& a) {
     std::fprintf(stderr, "%s  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",
                  who.c_str(), f.frame + 1, f.frames, f.pass, r.iteration, r.loss, r.content, r.style, r.tv, f.temporal);
   };
+  std::vector<int> cuts_printed;  // 0-based frames whose cut line was printed
+  auto print_cut = [&](int t) {
+    if (std::find(cuts_printed.begin(), cuts_printed.end(), t) != cuts_printed.end()) return;
+    cuts_printed.push_back(t);
+    if (!a.quiet) std::fprintf(stderr, "impasto: scene cut at frame %d\n", t + 1);
+  };
   auto on_frame = [&](const FrameReport& f) {
+    if (f.cut) print_cut(f.frame);
     if (!a.quiet) {
       if (f.resumed)
         std::fprintf(stderr, "%sframe %d/%d pass %d/%d: done before, kept %s\n", who.c_str(), f.frame + 1, f.frames,
@@ -271,6 +285,7 @@ void run_video(VideoArgs& a) {
                           {"style", f.style},     {"tv", f.tv},           {"temporal", f.temporal},
                           {"seconds", f.seconds}, {"path", f.path}};
       if (ranks.size() > 1) j["rank"] = ranks.rank();
+      if (f.cut) j["cut"] = true;
       log.line(j);
     }
   };
@@ -283,7 +298,9 @@ void run_video(VideoArgs& a) {
     log.line({{"stopped", true}, {"computed", r.computed}});
     return;
   }
-  if (root) report_video_result(a, r, log);
+  if (!root) return;
+  for (int t : r.cuts) print_cut(t);  // those in frames kept from an earlier run
+  report_video_result(a, r, log);
 }
 
 }  // namespace
@@ -329,6 +346,14 @@ void add_video_command(CLI::App& app) {
   c->add_option("--flow-ahead", a->flow_ahead, "Frames the flow thread may run ahead")->check(CLI::Range(1, 1000))
       ->capture_default_str();
   c->add_option("--reliability-blur", a->reliability_blur, "σ of the blur of the consistency map")->capture_default_str();
+  c->add_option("--photometric-threshold", a->photometric_threshold,
+                "A pixel whose colour differs from the neighbour's input frame warped to it by more than this RGB "
+                "distance (0..255) is unreliable: cuts, flashes, fades (0: off, and no cut detection)")
+      ->check(CLI::Range(0.0, 1000.0))->capture_default_str();
+  c->add_option("--cut-threshold", a->cut_threshold,
+                "A frame where more than this fraction of the pixels fail the photometric test against the previous "
+                "frame is a scene cut: it starts afresh like the first frame (0: no cut detection)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   c->add_option("--fps", a->fps, "Frame rate of out.avi (0: the input's, else 24)")->check(CLI::Range(0.0, 1000.0));
   c->add_flag("--no-video", a->no_video, "Do not encode out.avi");
   c->add_option("--chunks", a->chunks,

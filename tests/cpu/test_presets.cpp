@@ -272,6 +272,7 @@ TEST_CASE("presets: artistic-videos' schedules, one pass and multi-pass, as a dr
   CHECK(one["frame_init"] == "warped");
   CHECK(one["temporal_weight"] == 1000.0);
   CHECK(one["optimizer"]["lbfgs"][3] == 1e-4);
+  CHECK_FALSE(one.contains("photometric_threshold"));  // the anchor's reliability: the flows' test alone
   const json multi = options(" --passes 15");
   CHECK(multi["passes"] == 15);
   CHECK(multi["iterations"] == 100);
