@@ -126,9 +126,10 @@ struct Plan {
 };
 
 // Two jobs writing one file would overwrite each other's work (the second with "force", or fail after the
-// first's minutes): refused for the whole batch. Their --out and --log, and the batch log, must all differ.
+// first's minutes): refused for the whole batch. Their --out and --log, the batch log and JOBS must all differ.
 void check_outputs(const Plan& p) {
-  std::map<fs::path, std::string> owner{{fs::path(p.log).lexically_normal(), "the batch log"}};
+  std::map<fs::path, std::string> owner{{fs::path(p.log).lexically_normal(), "the batch log"},
+                                        {fs::absolute(p.name).lexically_normal(), "the jobs file"}};
   for (const Job& job : p.jobs) {
     if (!job.error.empty()) continue;
     for (const std::string& arg : job.argv)
@@ -284,7 +285,7 @@ void add_batch_command(CLI::App& app) {
       "error) and in the log; the other jobs go on, and the batch exits 1 at the end. Two jobs naming the same --out "
       "or --log stop the batch before any work. The log has one JSON line per job, in the file's order: line, rank, "
       "seconds, ok, out, and error when it failed.");
-  c->add_option("jobs", b->jobs, "The jobs: one JSON object per line (JSONL)")->required();
+  c->add_option("JOBS", b->jobs, "The jobs: one JSON object per line (JSONL)")->required();
   c->add_option("--log", b->log, "The batch log (default: JOBS with the extension .log.jsonl), written when the batch ends");
   c->add_flag("--force", b->force, "Overwrite an existing batch log (a job's own outputs follow its \"force\" key)");
   c->add_flag("--quiet", b->quiet, "Every job without its own \"quiet\" key runs with --quiet; only errors and the closing line");
