@@ -46,8 +46,20 @@ void StylizeOptions::validate() const {
 }
 
 Stylizer::Stylizer(Backend& backend, const VggWeights& weights, StylizeOptions options)
-    : backend_(backend), bgr_(weights.bgr_input), options_(std::move(options)), net_(backend, weights, options_.pooling) {
+    : backend_(backend),
+      bgr_(weights.bgr_input),
+      options_(std::move(options)),
+      own_net_(std::make_unique<Vgg19>(backend, weights, options_.pooling)),
+      net_(*own_net_) {
   options_.validate();
+}
+
+Stylizer::Stylizer(Vgg19& net, bool bgr_input, StylizeOptions options)
+    : backend_(net.backend()), bgr_(bgr_input), options_(std::move(options)), net_(net) {
+  options_.validate();
+  IMPASTO_CHECK(layers_needed(options_.loss) <= net_.layer_count(),
+                "the network holds " << net_.layer_count() << " layers, the objective needs " << layers_needed(options_.loss));
+  net_.set_pooling(options_.pooling);
 }
 
 Tensor Stylizer::upload_image(const Image& rgb) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -180,6 +181,10 @@ class Stylizer {
   using Reporter = std::function<void(const IterationReport&, const Tensor& x)>;
 
   Stylizer(Backend& backend, const VggWeights& weights, StylizeOptions options);
+  // On a network made elsewhere, whose weights stay uploaded from run to run (`impasto batch`): `net` must hold
+  // the layers options.loss uses and outlive the Stylizer; its pooling is set to options.pooling. bgr_input:
+  // the channel order of the weights it holds (VggWeights::bgr_input).
+  Stylizer(Vgg19& net, bool bgr_input, StylizeOptions options);
 
   // content: RGB image (any size; resized to options.size), styles: one or more RGB images.
   // masks: empty, or one one-channel mask per style (masked transfer), any size: each is resized to the
@@ -229,7 +234,8 @@ class Stylizer {
   Backend& backend_;
   bool bgr_;
   StylizeOptions options_;
-  Vgg19 net_;
+  std::unique_ptr<Vgg19> own_net_;  // the first constructor's; empty when the network is borrowed
+  Vgg19& net_;
   std::chrono::steady_clock::time_point start_;  // of the current run's optimization
 };
 

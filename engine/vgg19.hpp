@@ -64,6 +64,11 @@ class Vgg19 {
   std::size_t planned_bytes() const { return planned_bytes_; }
   std::size_t weight_bytes() const;  // the uploaded weights and biases
   Backend& backend() const { return backend_; }
+  // Average or max pooling from the next forward() on: a network whose weights are uploaded once serves runs
+  // that differ in --pooling (`impasto batch`); the plan's buffers do not depend on it.
+  void set_pooling(PoolMode pool) { pool_ = pool; }
+  PoolMode pooling() const { return pool_; }
+  int layer_count() const { return int(layers_.size()); }  // convs whose weights are uploaded
 
  private:
   struct Layer {

@@ -2,7 +2,8 @@
 // presets, output checks before any work, progress, JSON-lines log, snapshots, atomic output. Also masked
 // styles (--style-mask), region pairs and the photorealism term (Luan et al. 2017: --content-mask,
 // --content-seg, --photo-weight, --preset photo), the resolution pyramid (--pyramid), luminance-only transfer,
-// --style-stretch and --time-limit.
+// --style-stretch and --time-limit. The runs go through a WarmEngine: its own for one command, the batch's for
+// each job of `impasto batch` (tools/cmd_batch.cpp), which parses its jobs with these very options.
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include "tools/commands.hpp"
 #include "tools/log_file.hpp"
 #include "tools/options.hpp"
+#include "tools/warm_engine.hpp"
 
 namespace fs = std::filesystem;
 
@@ -222,7 +224,7 @@ Inputs read_inputs(const Args& a, bool texture) {
 
 void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log);
 
-void run_command(Args& a, CLI::App* c, bool texture) {
+void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
   if (a.photo) {
     IMPASTO_CHECK(!given(c, "--preset") || a.obj.preset == "photo", "--photo is --preset photo: give one preset");
     a.obj.preset = "photo";
@@ -251,13 +253,14 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     plan_pyramid(options, options.loss, sized.h, sized.w);
   }
 
-  std::unique_ptr<Backend> backend = make_backend(a.obj);
-  const VggWeights weights = load_weights_spec(a.obj.weights, layers_needed(options.loss));
+  Backend& backend = engine.backend(a.obj);
+  const WarmEngine::Network network = engine.network(backend, a.obj.weights, layers_needed(options.loss), options.pooling);
+  const VggWeights& weights = network.weights;
 
   IMPASTO_CHECK(a.log_path.empty() || a.force || !fs::exists(a.log_path),
                 "log '" << a.log_path << "' exists (use --force to overwrite)");
 
-  Stylizer stylizer(*backend, weights, options);
+  Stylizer stylizer(network.net, weights.bgr_input, options);
   // Before any work: the run must fit the device (one line naming what would fit when it does not).
   RunImages sizes;
   if (!texture) sizes.content = {content.h, content.w};
@@ -279,9 +282,9 @@ void run_command(Args& a, CLI::App* c, bool texture) {
     const ImageSize out = Stylizer::content_size(options, content.h, content.w);
     what << "a " << out.w << "x" << out.h << " stylization";
   }
-  const std::string memory = check_memory_fits(*backend, a.obj, need, size, what.str());
+  const std::string memory = check_memory_fits(backend, a.obj, need, size, what.str());
   if (!a.quiet || a.obj.dry_run) {
-    std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend->name().c_str());
+    std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend.name().c_str());
     std::fputs(memory.c_str(), stderr);
   }
   if (a.obj.dry_run) {
@@ -348,9 +351,16 @@ void report_result(const Args& a, const StylizeResult& result, bool texture, Log
                  result.photo_energy);
 }
 
+// A run on the batch's engine, or on its own one (dropped when the run ends).
+void run_on(WarmEngine* warm, Args& a, CLI::App* c, bool texture) {
+  if (warm) return run_command(a, c, texture, *warm);
+  WarmEngine own;
+  run_command(a, c, texture, own);
+}
+
 }  // namespace
 
-void add_stylize_command(CLI::App& app) {
+void add_stylize_command(CLI::App& app, WarmEngine* warm) {
   auto a = std::make_shared<Args>();
   CLI::App* c = app.add_subcommand("stylize", "Stylize one image (Gatys et al. 2016)");
   c->add_option("--content", a->content, "Content image")->required();
@@ -377,7 +387,7 @@ void add_stylize_command(CLI::App& app) {
   c->add_flag("--style-stretch", a->style_stretch,
               "Resize each style to exactly the output size (x --style-scale), not keeping its aspect ratio (the same as "
               "--style-fit stretch)");
-  c->callback([a, c] { run_command(*a, c, false); });
+  c->callback([a, c, warm] { run_on(warm, *a, c, false); });
 
   auto t = std::make_shared<Args>();
   CLI::App* tc = app.add_subcommand("texture", "Synthesize a texture from noise (style terms only)");
@@ -387,9 +397,9 @@ void add_stylize_command(CLI::App& app) {
   tc->add_flag("--native-style-scale", t->obj.native_style_scale,
                "Keep each style at its own size (x --style-scale) instead of scaling it to the output: strokes keep "
                "their pixel size, and a style much larger than the output leaves its edges flat");
-  tc->callback([t, tc] {
+  tc->callback([t, tc, warm] {
     t->obj.init = "noise";
-    run_command(*t, tc, true);
+    run_on(warm, *t, tc, true);
   });
 }
 

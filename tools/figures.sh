@@ -38,9 +38,11 @@
 # are half the --size (at least 32 px; --video-size): its six runs of 20 frames would otherwise cost more than all
 # the stills. In each of them frame 1 gets --iterations and every later frame half as many (artistic-videos'
 # 2000/1000).
-# --jobs runs that many impasto processes at once (default: the cores with --device cpu, else 1), each with one
-# BLAS thread when there are several: on a CPU two one-thread runs side by side beat two two-thread runs in turn
-# (perf/RESULTS.md). The images come from Debian's opencv-doc package
+# The still images are rendered through `impasto batch` (one process per batch keeps the engine warm: the weights
+# read and uploaded once), the video clips by one `impasto video` each. --jobs runs that many impasto processes at
+# once (default: the cores with --device cpu, else 1): the clips, and the stills split into --jobs batches, each
+# process with one BLAS thread when there are several: on a CPU two one-thread runs side by side beat two
+# two-thread runs in turn (perf/RESULTS.md). The images come from Debian's opencv-doc package
 # (tools/setup.sh installs it). With the embedded random-feature VGG-19 the images show each mechanism, not the
 # papers' look: pass `--weights vgg19.h5` (weights/fetch) for that. impasto's losses are normalized as
 # neural-style-tf's (DESIGN.md), so the α/β that gives a balance differs from the CVPR 2016 paper's; the
@@ -50,7 +52,8 @@
 # losses.csv, every image's final loss terms (the last iteration's weighted terms, the result's photorealism),
 # to compare a run with another machine's or another weights file's number by number.
 # The page and the images are written to DIR.partial and moved to DIR when every run has succeeded; a failed
-# run stops the script with one line naming it and leaves nothing behind. An existing DIR is kept unless --force.
+# run stops the script (a still once the other jobs of its batch are done) with one line naming it and leaves
+# nothing behind. An existing DIR is kept unless --force.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -108,6 +111,11 @@ for f in "$content" "$style" "$style2" "$photo_content" "$photo_style" "$content
   "$clip"; do
   [[ -f $f ]] || die "$f is missing (the defaults come from Debian's opencv-doc: run tools/setup.sh)"
 done
+# Absolute paths: the batches' jobs run in their JSONL file's folder, not here.
+for name in content style style2 photo_content photo_style content_seg style_seg mask mask2 clip; do
+  declare "$name=$(realpath "${!name}")"
+done
+[[ $weights == random* ]] || weights=$(realpath -m "$weights")
 known=" textures tradeoff colors interpolation pyramid photo losses init masks video "
 IFS=, read -r -a figures <<<"$only"
 for f in "${figures[@]}"; do [[ $known == *" $f "* ]] || die "unknown figure '$f' (one of:$known)"; done
@@ -122,7 +130,7 @@ python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 if [[ -e $out && $force == 0 ]]; then die "$out exists (use --force to replace it)"; fi
 
-partial=$out.partial
+partial=$(realpath -m "$out").partial
 rm -rf "$partial"
 mkdir -p "$partial"
 scratch=$(mktemp -d)  # each run's messages, the page's cells
@@ -151,16 +159,70 @@ start_job() {
   job_failure[$!]=$failure
   job_err[$!]=$err
 }
-# reap_job: waits for one run; a failed one stops everything with its messages and one line naming it.
+# reap_job: waits for one run; a failed one stops everything with its messages and one line naming it (for a
+# batch, its first failed still's, from the batch's log).
 reap_job() {
-  local pid rc=0
+  local pid rc=0 failure
   wait -n -p pid || rc=$?
   [[ -n ${job_failure[$pid]:-} ]] || return 0
   if ((rc != 0)); then
     cat "${job_err[$pid]}" >&2
-    die "${job_failure[$pid]}"
+    failure=${job_failure[$pid]}
+    [[ $failure == @batch\ * ]] && failure=$(batch_failure ${failure#@batch })
+    die "$failure"
   fi
   unset "job_failure[$pid]" "job_err[$pid]"
+}
+
+# ---- the stills: collected as batch jobs, run after the loop as --jobs batches ------------------------------
+still_json=() still_name=() still_cmd=()  # per still: its job (one JSONL line), NAME/FILE, its command line
+# still SUBCOMMAND ARGS…: the still run `impasto SUBCOMMAND ARGS…` as a batch job: {"command": SUBCOMMAND, and
+# each --key with the values after it: none → true, one → it, several (or the key repeated) → an array}.
+still() {
+  local sub=$1 arg key= v json
+  shift
+  local -a keys=()
+  local -A values=() count=()
+  for arg in "$@"; do
+    if [[ $arg == --* ]]; then
+      key=${arg#--}
+      [[ -n ${count[$key]+x} ]] || { keys+=("$key"); count[$key]=0; values[$key]=; }
+    else
+      v=${arg//\\/\\\\}
+      v=${v//\"/\\\"}
+      values[$key]+=${values[$key]:+, }\"$v\"
+      count[$key]=$((count[$key] + 1))
+    fi
+  done
+  json="{\"command\": \"$sub\""
+  for key in "${keys[@]}"; do
+    case ${count[$key]} in
+      0) json+=", \"$key\": true" ;;
+      1) json+=", \"$key\": ${values[$key]}" ;;
+      *) json+=", \"$key\": [${values[$key]}]" ;;
+    esac
+  done
+  still_json+=("$json}")
+}
+# run_stills: the stills in min(--jobs, their count) batches, still i in batch i mod that count (line i / count + 1).
+batches=1
+run_stills() {
+  local n=${#still_json[@]} k i
+  ((n > 0)) || return 0
+  batches=$((jobs < n ? jobs : n))
+  for ((k = 0; k < batches; k++)); do
+    for ((i = k; i < n; i += batches)); do printf '%s\n' "${still_json[i]}"; done >"$scratch/stills_$k.jsonl"
+    echo "figures: batch $((k + 1)) of $batches (stills)" >&2
+    start_job "@batch $k" "$impasto" batch "$scratch/stills_$k.jsonl" --quiet
+  done
+}
+# batch_failure K: the line that names batch K's first failed still (its log says which line failed).
+batch_failure() {
+  local k=$1 line
+  line=$(grep -m1 -o '"line":[0-9]*,"ok":false' "$scratch/stills_$k.log.jsonl" 2>/dev/null | grep -o '[0-9]*' || true)
+  [[ -n $line ]] || { echo "the batch of stills $scratch/stills_$k.jsonl failed"; return; }
+  local i=$(((line - 1) * batches + k))
+  echo "the run for ${still_name[i]} failed: ${still_cmd[i]}"
 }
 
 # ---- the page: cells are placeholders until every run has finished (captions read the logs) ---------------
@@ -190,7 +252,9 @@ image() {
     echo "figures: $name/$file (the same run as ${same[0]})" >&2
   else
     echo "figures: $name/$file" >&2
-    start_job "the run for $name/$file failed: ${cmd[*]}" "${cmd[@]}"
+    still "${cmd[@]:1}"
+    still_name+=("$name/$file")
+    still_cmd+=("${cmd[*]}")
     done_runs[$key]="$name/$file $log"
   fi
   cell image_cell "$name/$file" "$log" "impasto $sub ${common[*]} $* --out $name/$file --log $log" "$caption" \
@@ -467,6 +531,7 @@ for figure in "${figures[@]}"; do
   esac
 done
 
+run_stills
 # Every run has finished: the cells take their captions from the logs.
 while ((${#job_failure[@]})); do reap_job; done
 while IFS= read -r line; do

@@ -1,6 +1,7 @@
 // tools/main.cpp — the `impasto` command-line program: parses the subcommand and turns every error into one
 // line on stderr and a non-zero exit (2 for usage errors, 1 for everything else). Started by mpirun, an error on
-// any rank names the rank and ends the whole job (MPI_Abort) instead of leaving the other ranks waiting.
+// any rank names the rank and ends the whole job (MPI_Abort) instead of leaving the other ranks waiting; a
+// command that has reported its own failure on every rank alike (cli::Exit: a batch with a failed job) just exits.
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -43,6 +44,7 @@ int main(int argc, char** argv) {
   impasto::cli::add_stylize_command(app);
   impasto::cli::add_weights_command(app);
   impasto::cli::add_video_command(app);
+  impasto::cli::add_batch_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -51,6 +53,8 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const impasto::cli::Exit& e) {
+    return e.code;  // already reported, on every rank
   } catch (const CLI::ParseError& e) {
     return fail(std::string(e.what()) + " (see --help)", 2);
   } catch (const std::bad_alloc&) {
