@@ -190,6 +190,18 @@ if [[ $mode == gpu ]] && within_budget "bench with the photorealism term"; then
     --sizes 1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" --photo-weight 5000 \
     --json "$work/bench_photo.json"
 fi
+# Video throughput (issue 14, item 7): seconds per frame after the first at 640×360 and 1280×720 with the default
+# iterations and the temporal loss, on a synthetic clip whose exact flows are read from .flo files (the bundle
+# has no OpenCV, so flow computation is not in the number). One line per size in the log; JSON in $work.
+if within_budget "video throughput"; then
+  if [[ $mode == gpu ]]; then
+    vsizes=640x360,1280x720 vargs=()
+  else
+    vsizes=64x36 vargs=(-- --iterations 4 --frame-iterations 2)
+  fi
+  step "video throughput ($vsizes)" 200 "$py" "$root/perf/video_bench.py" --impasto "$dev/run/impasto" \
+    --device $device --sizes $vsizes --frames 4 --out "$work/video" --json "$work/video_bench.json" "${vargs[@]}"
+fi
 # TF32 with NCHW activations (IMPASTO_LAYOUT=nchw; the default is NHWC under tf32/bf16): what the layout buys,
 # in the same run. Its JSON stays in $work (the table reads it; $OUT holds 8 files).
 if [[ $mode == gpu ]] && within_budget "bench tf32 NCHW"; then
