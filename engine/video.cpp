@@ -770,7 +770,9 @@ bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image
           if (on_frame) on_frame(report);
         }
       }
-      stopped = ranks.any(stopped);  // every rank stops at the same point
+      const auto arrived = std::chrono::steady_clock::now();
+      stopped = ranks.any(stopped);  // every rank stops at the same point; the slowest rank sets the pace
+      result.exchange_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
       if (stopped) break;
       // The frames this phase made that other ranks reach: before the bridges, and at the end of every pass.
       const auto done = [&](int n) { return run.phase(pass, n) <= phase; };
