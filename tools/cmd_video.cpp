@@ -141,6 +141,86 @@ std::string rank_log_path(const VideoArgs& a, const Comm& r) {
   return p.string();
 }
 
+// The lines a run starts with: the clip, the flow, the weights, the device and the memory (rank 0), the ranks and
+// chunks, and each rank's frames.
+void print_video_start(const VideoArgs& a, const VideoOptions& options, const VideoFrames& video,
+                       const VideoChunks& chunks, const Comm& ranks, const std::string& weights,
+                       const std::string& device, const std::string& memory) {
+  const int h = video.frames[0].h, w = video.frames[0].w;
+  if (ranks.rank() == 0) {
+    std::fprintf(stderr, "impasto: video %s -> %dx%d; flow: %s; weights: %s; device: %s\n", video.description.c_str(),
+                 w, h, a.flow_dir.empty() ? a.flow.c_str() : ("files in " + a.flow_dir).c_str(), weights.c_str(),
+                 device.c_str());
+    std::fputs(memory.c_str(), stderr);
+    if (ranks.size() > 1 || chunks.count() > 1)
+      std::fprintf(stderr, "impasto: %d ranks (%s), the clip in %d chunks: parallel in time\n", ranks.size(),
+                   ranks.kind().c_str(), chunks.count());
+    if (chunks.count() > 1 && options.passes < 3)
+      std::fprintf(stderr, "impasto: note: with %d pass%s the chunk borders have few passes to merge across "
+                   "(vtest.avi, 1 pass: 1.8x the one-chunk flicker; 3 passes: 1.1x); --passes 3 or more\n",
+                   options.passes, options.passes == 1 ? "" : "es");
+  }
+  if (ranks.size() > 1) {
+    std::string mine;
+    for (int c : chunks.chunks_of(ranks.rank(), ranks.size()))
+      mine += (mine.empty() ? "" : ", ") + std::to_string(chunks.begin(c) + 1) + "-" + std::to_string(chunks.end(c));
+    std::fprintf(stderr, "%sframes %s; device: %s\n", rank_prefix(ranks).c_str(), mine.empty() ? "none" : mine.c_str(),
+                 device.c_str());
+  }
+}
+
+// What a run prints and logs as it goes: a line per frame (and, with --print-every, per N iterations), prefixed
+// by the rank when there are several; the frame's JSON line in this rank's log; each scene cut once.
+struct FrameLines {
+  FrameLines(const VideoArgs& args, const Comm& r, LogFile& l) : a(args), ranks(r), log(l), who(rank_prefix(r)) {}
+  const VideoArgs& a;
+  const Comm& ranks;
+  LogFile& log;
+  const std::string who;
+  std::vector<int> cuts_printed;  // 0-based frames whose cut line was printed
+
+  void iteration(const FrameReport& f, const IterationReport& r) const {
+    if (a.quiet || a.print_every <= 0 || r.iteration % a.print_every != 0) return;
+    std::fprintf(stderr, "%s  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",
+                 who.c_str(), f.frame + 1, f.frames, f.pass, r.iteration, r.loss, r.content, r.style, r.tv, f.temporal);
+  }
+  void cut(int t) {
+    if (std::find(cuts_printed.begin(), cuts_printed.end(), t) != cuts_printed.end()) return;
+    cuts_printed.push_back(t);
+    if (!a.quiet) std::fprintf(stderr, "impasto: scene cut at frame %d\n", t + 1);
+  }
+  void frame(const FrameReport& f) {
+    if (f.cut) cut(f.frame);
+    if (!a.quiet) {
+      if (f.resumed)
+        std::fprintf(stderr, "%sframe %d/%d pass %d/%d: done before, kept %s\n", who.c_str(), f.frame + 1, f.frames,
+                     f.pass, f.passes, f.path.c_str());
+      else
+        std::fprintf(stderr, "%sframe %d/%d pass %d/%d: loss %.6g -> %.6g (temporal %.4g) in %d iterations, %.1fs -> %s\n",
+                     who.c_str(), f.frame + 1, f.frames, f.pass, f.passes, f.loss_first, f.loss, f.temporal, f.iterations,
+                     f.seconds, f.path.c_str());
+    }
+    if (f.resumed) return;
+    nlohmann::json j = {{"pass", f.pass},       {"frame", f.frame + 1}, {"iterations", f.iterations},
+                        {"loss_first", f.loss_first}, {"loss", f.loss},  {"content", f.content},
+                        {"style", f.style},     {"tv", f.tv},           {"temporal", f.temporal},
+                        {"seconds", f.seconds}, {"path", f.path}};
+    if (ranks.size() > 1) j["rank"] = ranks.rank();
+    if (f.cut) j["cut"] = true;
+    log.line(j);
+  }
+};
+
+// What the build and --out must allow before any input is read.
+void check_flow_and_out(const VideoArgs& a) {
+  IMPASTO_CHECK(!a.flow_dir.empty() || have_opencv(), "this build has no OpenCV: give --flow-dir with .flo files");
+  if (a.flow_dir.empty()) {
+    const auto m = flow_methods();
+    IMPASTO_CHECK(std::find(m.begin(), m.end(), a.flow) != m.end(), "--flow '" << a.flow << "' is not available in this build");
+  }
+  IMPASTO_CHECK(!fs::exists(a.out) || fs::is_directory(a.out), "--out '" << a.out << "' exists and is not a folder");
+}
+
 // Rank 0, at the end: the summary line of the log, the flicker line, and where each rank's time went.
 void report_video_result(const VideoArgs& a, const VideoResult& r, LogFile& log) {
   int computed = 0, resumed = 0;  // over all ranks
@@ -182,15 +262,9 @@ void report_video_result(const VideoArgs& a, const VideoResult& r, LogFile& log)
 void run_video(VideoArgs& a) {
   Comm& ranks = cli::ranks();
   const bool root = ranks.rank() == 0;
-  const std::string who = rank_prefix(ranks);
   VideoOptions options = make_video_options(a);
   options.chunks = resolve_chunks(a, ranks.size());
-  IMPASTO_CHECK(!a.flow_dir.empty() || have_opencv(), "this build has no OpenCV: give --flow-dir with .flo files");
-  if (a.flow_dir.empty()) {
-    const auto m = flow_methods();
-    IMPASTO_CHECK(std::find(m.begin(), m.end(), a.flow) != m.end(), "--flow '" << a.flow << "' is not available in this build");
-  }
-  IMPASTO_CHECK(!fs::exists(a.out) || fs::is_directory(a.out), "--out '" << a.out << "' exists and is not a folder");
+  check_flow_and_out(a);
 
   // Inputs first: a bad file fails before any heavy work.
   std::vector<Image> styles;
@@ -239,71 +313,23 @@ void run_video(VideoArgs& a) {
     const std::string dir = "flow-" + a.flow + "-" + fnv1a_hex(key, 8);
     flows = make_computed_flow_provider(video.frames, a.flow, (fs::path(a.out) / dir).string(), pairs, a.flow_ahead);
   }
-  if (!a.quiet && root) {
-    std::fprintf(stderr, "impasto: video %s -> %dx%d; flow: %s; weights: %s; device: %s\n", video.description.c_str(),
-                 w, h, a.flow_dir.empty() ? a.flow.c_str() : ("files in " + a.flow_dir).c_str(),
-                 weights.description.c_str(), backend->name().c_str());
-    std::fputs(memory.c_str(), stderr);
-    if (ranks.size() > 1 || chunks.count() > 1)
-      std::fprintf(stderr, "impasto: %d ranks (%s), the clip in %d chunks: parallel in time\n", ranks.size(),
-                   ranks.kind().c_str(), chunks.count());
-    if (chunks.count() > 1 && options.passes < 3)
-      std::fprintf(stderr, "impasto: note: with %d pass%s the chunk borders have few passes to merge across "
-                   "(vtest.avi, 1 pass: 1.8x the one-chunk flicker; 3 passes: 1.1x); --passes 3 or more\n",
-                   options.passes, options.passes == 1 ? "" : "es");
-  }
-  if (!a.quiet && ranks.size() > 1) {
-    std::string mine;
-    for (int c : chunks.chunks_of(ranks.rank(), ranks.size()))
-      mine += (mine.empty() ? "" : ", ") + std::to_string(chunks.begin(c) + 1) + "-" + std::to_string(chunks.end(c));
-    std::fprintf(stderr, "%sframes %s; device: %s\n", who.c_str(), mine.empty() ? "none" : mine.c_str(),
-                 backend->name().c_str());
-  }
 
+  if (!a.quiet) print_video_start(a, options, video, chunks, ranks, weights.description, backend->name(), memory);
   LogFile log(rank_log_path(a, ranks), "a");
-  auto on_iteration = [&](const FrameReport& f, const IterationReport& r) {
-    if (a.quiet || a.print_every <= 0 || r.iteration % a.print_every != 0) return;
-    std::fprintf(stderr, "%s  frame %d/%d pass %d iteration %d: loss %.6g (content %.4g, style %.4g, tv %.4g, temporal %.4g)\n",
-                 who.c_str(), f.frame + 1, f.frames, f.pass, r.iteration, r.loss, r.content, r.style, r.tv, f.temporal);
-  };
-  std::vector<int> cuts_printed;  // 0-based frames whose cut line was printed
-  auto print_cut = [&](int t) {
-    if (std::find(cuts_printed.begin(), cuts_printed.end(), t) != cuts_printed.end()) return;
-    cuts_printed.push_back(t);
-    if (!a.quiet) std::fprintf(stderr, "impasto: scene cut at frame %d\n", t + 1);
-  };
-  auto on_frame = [&](const FrameReport& f) {
-    if (f.cut) print_cut(f.frame);
-    if (!a.quiet) {
-      if (f.resumed)
-        std::fprintf(stderr, "%sframe %d/%d pass %d/%d: done before, kept %s\n", who.c_str(), f.frame + 1, f.frames,
-                     f.pass, f.passes, f.path.c_str());
-      else
-        std::fprintf(stderr, "%sframe %d/%d pass %d/%d: loss %.6g -> %.6g (temporal %.4g) in %d iterations, %.1fs -> %s\n",
-                     who.c_str(), f.frame + 1, f.frames, f.pass, f.passes, f.loss_first, f.loss, f.temporal, f.iterations,
-                     f.seconds, f.path.c_str());
-    }
-    if (!f.resumed) {
-      nlohmann::json j = {{"pass", f.pass},       {"frame", f.frame + 1}, {"iterations", f.iterations},
-                          {"loss_first", f.loss_first}, {"loss", f.loss},  {"content", f.content},
-                          {"style", f.style},     {"tv", f.tv},           {"temporal", f.temporal},
-                          {"seconds", f.seconds}, {"path", f.path}};
-      if (ranks.size() > 1) j["rank"] = ranks.rank();
-      if (f.cut) j["cut"] = true;
-      log.line(j);
-    }
-  };
+  FrameLines lines(a, ranks, log);
+  const auto on_frame = [&](const FrameReport& f) { lines.frame(f); };
+  const auto on_iteration = [&](const FrameReport& f, const IterationReport& r) { lines.iteration(f, r); };
   const VideoResult r =
       stylizer.run(video, styles, style_fp, *flows, a.out, a.force, on_frame, on_iteration, &ranks);
   if (r.stopped) {
     if (!a.quiet)
-      std::fprintf(stderr, "%simpasto: stopped after %d new frames (--stop-after); rerun to resume\n", who.c_str(),
+      std::fprintf(stderr, "%simpasto: stopped after %d new frames (--stop-after); rerun to resume\n", lines.who.c_str(),
                    r.computed);
     log.line({{"stopped", true}, {"computed", r.computed}});
     return;
   }
   if (!root) return;
-  for (int t : r.cuts) print_cut(t);  // those in frames kept from an earlier run
+  for (int t : r.cuts) lines.cut(t);  // those in frames kept from an earlier run
   report_video_result(a, r, log);
 }
 
