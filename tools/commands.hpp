@@ -2,8 +2,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "engine/comm.hpp"
+#include "engine/image.hpp"
+#include "engine/stylize.hpp"
 
 namespace impasto::cli {
 
@@ -18,11 +25,29 @@ struct Exit {
 
 class WarmEngine;  // tools/warm_engine.hpp
 
+// What an embedding (the Python module, python/src/module.cpp) hands a stylize or texture run besides its command
+// line: images given in memory, the result kept in memory, and each iteration passed on. With hooks, --out is
+// optional: without it nothing is written and the image is only in `result`.
+struct EmbedHooks {
+  std::map<std::string, Image> images;  // an image option (--content, --style, --style-mask) naming a key reads it
+  // Each accepted iterate; `image` gives it as RGB 0..255 (computed only when called). May throw to stop the run.
+  std::function<void(const IterationReport&, const std::function<Image()>& image)> on_iteration;
+  Image result;          // the output image (as written to --out when given)
+  bool started = false;  // set when the optimization starts: an error before it is a bad request
+};
+
 void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights export / inspect
 // tools/cmd_stylize.cpp: stylize, texture. Their runs use `warm` (the batch's engine, kept from run to run) when
 // given, else an engine of their own.
-void add_stylize_command(CLI::App& app, WarmEngine* warm = nullptr);
+// `hooks`: an embedding's run (above).
+void add_stylize_command(CLI::App& app, WarmEngine* warm = nullptr, EmbedHooks* hooks = nullptr);
 void add_video_command(CLI::App& app);    // tools/cmd_video.cpp: video (temporal losses, flow, resume)
 void add_batch_command(CLI::App& app);    // tools/cmd_batch.cpp: batch (stylize/texture jobs from a JSONL file)
+
+// tools/cmd_batch.cpp: the command-line arguments of one JSON key of a job ({"style-weight": 1e4} → "--style-weight=
+// 10000.0"), checked against `command`'s options: a flag takes true/false, an array gives the option once per item.
+// A batch's jobs and the Python API's keyword options go through it, so both take exactly the CLI's options.
+void add_json_arguments(const CLI::App& command, const std::string& key, const nlohmann::json& value,
+                        std::vector<std::string>& argv);
 
 }  // namespace impasto::cli

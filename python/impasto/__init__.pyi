@@ -1,0 +1,41 @@
+# python/impasto/__init__.pyi — type stubs of the impasto package, so that editors complete its names. **options are
+# the CLI's long option names with '_' for '-' (`impasto stylize --help`, `impasto texture --help`).
+import os
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+Image = Union[str, "os.PathLike[str]", npt.NDArray[Any]]
+Callback = Callable[[Dict[str, Any]], None]
+
+def stylize(
+    content: Image,
+    style: Union[Image, Sequence[Image]],
+    *,
+    style_weights: Optional[Sequence[float]] = None,
+    style_masks: Optional[Union[Image, Sequence[Image]]] = None,
+    size: int = 512,
+    iterations: int = 1000,
+    weights: str = "random",
+    device: str = "auto",
+    precision: str = "auto",
+    callback: Optional[Callback] = None,
+    callback_image: bool = False,
+    **options: Any,
+) -> npt.NDArray[np.uint8]: ...
+def texture(
+    style: Union[Image, Sequence[Image]],
+    *,
+    style_weights: Optional[Sequence[float]] = None,
+    size: int = 512,
+    iterations: int = 1000,
+    weights: str = "random",
+    device: str = "auto",
+    precision: str = "auto",
+    callback: Optional[Callback] = None,
+    callback_image: bool = False,
+    **options: Any,
+) -> npt.NDArray[np.uint8]: ...
