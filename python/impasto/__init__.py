@@ -16,7 +16,8 @@ exception reaches the caller. The engine runs without the GIL; Ctrl-C stops it a
 KeyboardInterrupt. Errors are the CLI's one-line messages: FileNotFoundError (a missing input), ValueError (a bad
 option, value or array), MemoryError (the run does not fit), RuntimeError (the run itself failed).
 
-Runs are quiet (no progress on stderr) unless ``quiet=False``.
+Runs are quiet (no progress on stderr) unless ``quiet=False``; ``dry_run=True`` checks everything, prints the memory
+plan and returns None.
 """
 import json
 import os

@@ -25,7 +25,7 @@ def stylize(
     callback: Optional[Callback] = None,
     callback_image: bool = False,
     **options: Any,
-) -> npt.NDArray[np.uint8]: ...
+) -> npt.NDArray[np.uint8]: ...  # None with dry_run=True
 def texture(
     style: Union[Image, Sequence[Image]],
     *,
@@ -38,4 +38,4 @@ def texture(
     callback: Optional[Callback] = None,
     callback_image: bool = False,
     **options: Any,
-) -> npt.NDArray[np.uint8]: ...
+) -> npt.NDArray[np.uint8]: ...  # None with dry_run=True

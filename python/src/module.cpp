@@ -80,8 +80,8 @@ std::string python_name(std::string key) {  // "style-weight" → "style_weight"
 
 // One stylize or texture run: `command` "stylize" or "texture", `options` a JSON object of long option names
 // ("style-weight": 1e4), `images` the arrays the options name, `callback(info)` at each iteration (info["image"]
-// too when callback_image). Returns the result as (H, W, 3) uint8.
-OutArray run(const std::string& command, const std::string& options, nb::dict images, nb::object callback,
+// too when callback_image). Returns the result as (H, W, 3) uint8, or None after a dry run (nothing made).
+nb::object run(const std::string& command, const std::string& options, nb::dict images, nb::object callback,
              bool callback_image) {
   impasto::cli::EmbedHooks hooks;
   for (auto [key, value] : images) hooks.images[nb::cast<std::string>(key)] = to_image(nb::cast<InArray>(value));
@@ -157,8 +157,8 @@ OutArray run(const std::string& command, const std::string& options, nb::dict im
   }
   if (python) std::rethrow_exception(python);
   if (type != nullptr) raise(type, message);
-  if (hooks.result.data.empty()) raise(PyExc_RuntimeError, "the run made no image (a dry run?)");
-  return to_array(hooks.result);
+  if (hooks.result.data.empty()) return nb::none();  // --dry-run: the plan was printed, nothing made
+  return nb::cast(to_array(hooks.result));
 }
 
 // The defaults `impasto COMMAND --help` shows, by long option name ("size": "512"): the test checks the Python

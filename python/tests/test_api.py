@@ -134,6 +134,14 @@ def test_missing_file_is_file_not_found(images, tmp_path):
     assert "nope.png" in one_line(e) and "no such file" in str(e.value)
 
 
+def test_too_big_is_memory_error(images):
+    _, content, style = images
+    with pytest.raises(MemoryError) as e:
+        impasto.stylize(content, style, max_memory=0.0001, **FAST)  # GiB: less than the weights
+    assert "not enough memory" in one_line(e)
+    assert impasto.stylize(content, style, dry_run=True, **FAST) is None  # a plan that fits: nothing made
+
+
 def test_callback_sees_every_iteration(images):
     _, content, style = images
     seen = []
