@@ -18,6 +18,7 @@
 #include "engine/error.hpp"
 #include "engine/files.hpp"
 #include "engine/photo.hpp"
+#include "engine/resample.hpp"
 #include "engine/text.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
@@ -238,6 +239,36 @@ Inputs read_inputs(const Args& a, bool texture) {
 
 void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log);
 
+// impasto.Objective (EmbedHooks::objective_only): the targets Stylizer::run sets for a one-level run, at the output
+// size. python/tests checks that its loss at the start is the run's iteration-0 loss, so the two cannot part.
+void make_objective(EmbedHooks& hooks, const WarmEngine::Network& network, Stylizer& stylizer,
+                    const StylizeOptions& options, const Image& content, const std::vector<Image>& styles,
+                    const std::vector<Image>& masks, const std::vector<RegionPair>& regions) {
+  IMPASTO_CHECK(options.pyramid_levels == 1 && options.photo_iterations == 0 && regions.empty() &&
+                    !options.luminance_only,
+                "an Objective is one level: no --pyramid, --photo-iterations, region pairs or --luminance-only");
+  const Image sized = options.size > 0 ? resize_longer_side(content, options.size, options.resample) : content;
+  Backend& backend = network.net.backend();
+  const bool bgr = network.weights.bgr_input;
+  auto upload = [&](const Image& rgb) {
+    return backend.from_host(preprocess(rgb, bgr, float(options.pixel_scale)), Shape{1, 3, rgb.h, rgb.w});
+  };
+  auto objective = std::make_unique<StyleObjective>(network.net, options.loss);
+  const auto& blend = options.style_blend_weights;
+  IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
+                blend.size() << " style blend weights for " << styles.size() << " styles");
+  for (std::size_t i = 0; i < styles.size(); ++i)
+    objective->add_style(upload(stylizer.fit_style(styles[i], sized.h, sized.w)), blend.empty() ? 1.0f : blend[i],
+                         masks.empty() ? nullptr : &masks[i]);
+  objective->set_content(upload(sized));
+  objective->set_photo_guide(sized, options.pixel_scale);
+  hooks.start = upload(sized);
+  hooks.objective = std::move(objective);
+  hooks.backend = &backend;
+  hooks.bgr_input = bgr;
+  hooks.pixel_scale = options.pixel_scale;
+}
+
 void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
   if (a.photo) {
     IMPASTO_CHECK(!given(c, "--preset") || a.obj.preset == "photo", "--photo is --preset photo: give one preset");
@@ -305,6 +336,8 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
     std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", what.str().c_str());
     return;
   }
+  if (a.hooks && a.hooks->objective_only)  // impasto.Objective: the objective, no run
+    return make_objective(*a.hooks, network, stylizer, options, content, styles, masks, regions);
   if (!snapshots.empty()) {
     const nlohmann::json manifest = {{"output", fs::path(a.out).filename().string()}, {"snapshots", snapshots}};
     write_file_atomic(snapshot_manifest(a.out), manifest.dump(1) + "\n", true);
@@ -370,9 +403,13 @@ void report_result(const Args& a, const StylizeResult& result, bool texture, Log
                  result.photo_energy);
 }
 
-// A run on the batch's engine, or on its own one (dropped when the run ends).
+// A run on the batch's engine, or on its own one (dropped when the run ends; an Objective's stays with it).
 void run_on(WarmEngine* warm, Args& a, CLI::App* c, bool texture) {
   if (warm) return run_command(a, c, texture, *warm);
+  if (a.hooks && a.hooks->objective_only) {
+    a.hooks->engine = std::make_unique<WarmEngine>();
+    return run_command(a, c, texture, *a.hooks->engine);
+  }
   WarmEngine own;
   run_command(a, c, texture, own);
 }

@@ -4,12 +4,14 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/comm.hpp"
 #include "engine/image.hpp"
+#include "engine/losses.hpp"
 #include "engine/stylize.hpp"
 
 namespace impasto::cli {
@@ -23,7 +25,7 @@ struct Exit {
   int code = 1;
 };
 
-class WarmEngine;  // tools/warm_engine.hpp
+class WarmEngine;  // tools/warm_engine.hpp (a TU that destroys an EmbedHooks includes it)
 
 // What an embedding (the Python module, python/src/module.cpp) hands a stylize or texture run besides its command
 // line: images given in memory, the result kept in memory, and each iteration passed on. With hooks, --out is
@@ -34,6 +36,17 @@ struct EmbedHooks {
   std::function<void(const IterationReport&, const std::function<Image()>& image)> on_iteration;
   Image result;          // the output image (as written to --out when given)
   bool started = false;  // set when the optimization starts: an error before it is a bad request
+
+  // impasto.Objective: instead of a run, the objective of the run at its output size with the targets set (one
+  // level: no pyramid, photorealism stage, region pairs or luminance-only transfer) and the content as its start,
+  // kept here with the engine they live on. Declared in this order so that the engine goes last.
+  bool objective_only = false;
+  std::unique_ptr<WarmEngine> engine;
+  std::unique_ptr<StyleObjective> objective;
+  Backend* backend = nullptr;               // the engine's, which the objective runs on
+  Tensor start;                             // (1,3,H,W): the content in network space
+  bool bgr_input = false;                   // how the network space maps to RGB (postprocess)
+  double pixel_scale = 1.0;
 };
 
 void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights export / inspect

@@ -11,7 +11,7 @@ packages=(
   libhdf5-dev libopenblas-dev libcli11-dev nlohmann-json3-dev libstb-dev libpng-dev libjpeg-dev doctest-dev
   python3  # perf/'s table scripts and their test (standard library only)
   python3-matplotlib  # impasto.plot / tools/plot_logs.py: loss curves from --log files (README, the figures page)
-  python3-dev python3-pip python3-numpy python3-pytest  # the Python extension (python/) and its tests (ctest python.api)
+  python3-dev python3-pip python3-numpy python3-pytest python3-scipy  # the Python extension (python/), its tests (python.api)
   opencv-doc  # the sample images and videos the demo and the figure scripts use
   libopencv-dev  # optional at build time: optical flow and video decoding for `impasto video`
   libopenmpi-dev openmpi-bin  # optional at build time: `mpirun -np K impasto video|batch` across ranks (README "Many GPUs")

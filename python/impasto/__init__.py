@@ -27,7 +27,7 @@ import numpy as np
 from . import _impasto
 
 __version__ = _impasto.__version__
-__all__ = ["stylize", "texture", "__version__"]
+__all__ = ["stylize", "texture", "Engine", "Objective", "__version__"]
 
 
 def _array_image(value, what, channels):
@@ -73,7 +73,8 @@ class _Inputs:
         return [self.add(v, f"{what} {i + 1}", channels) for i, v in enumerate(values)]
 
 
-def _run(command, inputs, options, callback, callback_image):
+def _cli_options(options):
+    """Keyword options as the JSON object of long option names the engine parses as a command line."""
     opts = {}
     for key, value in options.items():
         if value is None:
@@ -84,13 +85,17 @@ def _run(command, inputs, options, callback, callback_image):
             value = value.item()
         opts[key.replace("_", "-")] = value
     opts.setdefault("quiet", True)
+    return json.dumps(opts)
+
+
+def _run(command, inputs, options, callback, callback_image, engine=None):
     if callback is not None and not callable(callback):
         raise ValueError("callback: not callable")
-    return _impasto.run(command, json.dumps(opts), inputs.images, callback, bool(callback_image))
+    return _impasto.run(command, _cli_options(options), inputs.images, callback, bool(callback_image), engine)
 
 
 def stylize(content, style, *, style_weights=None, style_masks=None, size=512, iterations=1000, weights="random",
-            device="auto", precision="auto", callback=None, callback_image=False, **options):
+            device="auto", precision="auto", callback=None, callback_image=False, _engine=None, **options):
     """Stylize `content` with one or more `style` images; returns the result as an (H, W, 3) uint8 array.
 
     `style`: one image or a list; `style_weights`: one blend weight per style; `style_masks`: one mask per style.
@@ -103,14 +108,61 @@ def stylize(content, style, *, style_weights=None, style_masks=None, size=512, i
                    precision=precision)
     if style_masks is not None:
         options["style_mask"] = inputs.add_list(style_masks, "style mask", channels=1)
-    return _run("stylize", inputs, options, callback, callback_image)
+    return _run("stylize", inputs, options, callback, callback_image, _engine)
 
 
 def texture(style, *, style_weights=None, size=512, iterations=1000, weights="random", device="auto",
-            precision="auto", callback=None, callback_image=False, **options):
+            precision="auto", callback=None, callback_image=False, _engine=None, **options):
     """Synthesize a size x size texture from one or more `style` images (style terms only, from noise); returns
     (size, size, 3) uint8. Every other keyword is an option of ``impasto texture`` with '_' for '-'."""
     inputs = _Inputs()
     options.update(style=inputs.add_list(style, "style"), style_weights=style_weights, size=size,
                    iterations=iterations, weights=weights, device=device, precision=precision)
-    return _run("texture", inputs, options, callback, callback_image)
+    return _run("texture", inputs, options, callback, callback_image, _engine)
+
+
+class Engine:
+    """The backend (CUDA context, plans, workspace) and each `weights`' network kept uploaded from run to run, as
+    `impasto batch` keeps them: ``Engine().stylize(...)`` and ``.texture(...)`` take the module functions'
+    arguments and give the same results. One run at a time per Engine."""
+
+    def __init__(self):
+        self._engine = _impasto.Engine()
+
+    def stylize(self, content, style, **kwargs):
+        return stylize(content, style, _engine=self._engine, **kwargs)
+
+    def texture(self, style, **kwargs):
+        return texture(style, _engine=self._engine, **kwargs)
+
+
+class Objective:
+    """The objective `stylize` minimizes, at its output size, for an optimizer of your own (scipy's L-BFGS-B, …).
+
+    Made with stylize's arguments (iterations and the optimizer's options do not apply). x is the image in the
+    network's space (RGB 0..255 x pixel_scale minus the ImageNet mean, channels in the weights' order) as a flat
+    vector of 3*H*W values (`shape` is (3, H, W)); `x0` is the content there, where ``stylize(init="content")``
+    starts. ``evaluate(x)`` returns (terms, grad): the weighted loss terms (loss, content, style, tv, photo) and
+    dL/dx in x's shape as float64. ``image(x)`` is x as an (H, W, 3) uint8 picture. One level: no pyramid,
+    photorealism stage, region pairs or luminance-only transfer. The engine is kept (weights uploaded once) as long
+    as the Objective lives.
+    """
+
+    def __init__(self, content, style, *, style_weights=None, style_masks=None, size=512, weights="random",
+                 device="auto", precision="auto", **options):
+        inputs = _Inputs()
+        options.update(content=inputs.add(content, "content"), style=inputs.add_list(style, "style"),
+                       style_weights=style_weights, size=size, weights=weights, device=device, precision=precision)
+        if style_masks is not None:
+            options["style_mask"] = inputs.add_list(style_masks, "style mask", channels=1)
+        self._engine = _impasto.Objective(_cli_options(options), inputs.images)
+        self.shape = (3, self._engine.height, self._engine.width)
+        self.x0 = self._engine.start().astype(np.float64)
+
+    def evaluate(self, x):
+        x = np.asarray(x)
+        terms, grad = self._engine.evaluate(np.ascontiguousarray(x, dtype=np.float32).reshape(-1))
+        return terms, grad.astype(np.float64).reshape(x.shape)
+
+    def image(self, x):
+        return self._engine.image(np.ascontiguousarray(x, dtype=np.float32).reshape(-1))

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "engine/comm.hpp"
 #include "engine/error.hpp"
 #include "tools/commands.hpp"
+#include "tools/warm_engine.hpp"
 
 namespace nb = nanobind;
 
@@ -78,17 +80,15 @@ std::string python_name(std::string key) {  // "style-weight" → "style_weight"
   return key;
 }
 
-// One stylize or texture run: `command` "stylize" or "texture", `options` a JSON object of long option names
-// ("style-weight": 1e4), `images` the arrays the options name, `callback(info)` at each iteration (info["image"]
-// too when callback_image). Returns the result as (H, W, 3) uint8, or None after a dry run (nothing made).
-nb::object run(const std::string& command, const std::string& options, nb::dict images, nb::object callback,
-             bool callback_image) {
-  impasto::cli::EmbedHooks hooks;
+// Parses `options` (a JSON object of long option names, "style-weight": 1e4) as `impasto COMMAND`'s command line
+// and runs it with `hooks`, the GIL released; errors become Python exceptions with the CLI's one-line messages.
+void parse_and_run(const std::string& command, const std::string& options, nb::dict images,
+                   impasto::cli::EmbedHooks& hooks, impasto::cli::WarmEngine* warm = nullptr) {
   for (auto [key, value] : images) hooks.images[nb::cast<std::string>(key)] = to_image(nb::cast<InArray>(value));
 
   CLI::App app;  // fresh for each run: an App keeps what it parsed
   app.require_subcommand(1);
-  impasto::cli::add_stylize_command(app, nullptr, &hooks);
+  impasto::cli::add_stylize_command(app, warm, &hooks);
   if (command != "stylize" && command != "texture")
     raise(PyExc_ValueError, "unknown command '" + command + "' (stylize or texture)");
   const CLI::App* sub = app.get_subcommand(command);
@@ -106,23 +106,6 @@ nb::object run(const std::string& command, const std::string& options, nb::dict 
   } catch (const nlohmann::json::exception& e) {
     raise(PyExc_ValueError, std::string("options: ") + e.what());
   }
-
-  hooks.on_iteration = [&](const impasto::IterationReport& r, const std::function<Image()>& image) {
-    nb::gil_scoped_acquire gil;
-    if (PyErr_CheckSignals() != 0) throw nb::python_error();  // Ctrl-C: KeyboardInterrupt ends the run
-    if (callback.is_none()) return;
-    nb::dict info;
-    info["iteration"] = r.iteration;
-    info["level"] = r.level;
-    info["loss"] = r.loss;
-    info["content"] = r.content;
-    info["style"] = r.style;
-    info["tv"] = r.tv;
-    info["photo"] = r.photo;
-    info["seconds"] = r.seconds;
-    if (callback_image) info["image"] = to_array(image());
-    callback(info);  // an exception in it (nb::python_error) stops the run and reaches the caller
-  };
 
   std::exception_ptr python;  // the callback's exception or KeyboardInterrupt, re-raised with the GIL held
   PyObject* type = nullptr;
@@ -157,9 +140,102 @@ nb::object run(const std::string& command, const std::string& options, nb::dict 
   }
   if (python) std::rethrow_exception(python);
   if (type != nullptr) raise(type, message);
+}
+
+// impasto.Engine: the backend and each weights spec's network kept from run to run (as `impasto batch` keeps
+// them), one run at a time.
+struct Engine {
+  impasto::cli::WarmEngine warm;
+  std::mutex busy;
+};
+
+// One stylize or texture run (on `engine` when given): `images` the arrays the options name, `callback(info)` at each iteration
+// (info["image"] too when callback_image). Returns the result as (H, W, 3) uint8, or None after a dry run.
+nb::object run(const std::string& command, const std::string& options, nb::dict images, nb::object callback,
+               bool callback_image, Engine* engine) {
+  std::unique_lock<std::mutex> lock;
+  if (engine != nullptr) {
+    lock = std::unique_lock<std::mutex>(engine->busy, std::try_to_lock);
+    if (!lock.owns_lock()) raise(PyExc_RuntimeError, "this Engine is running another stylize or texture (one at a time)");
+  }
+  impasto::cli::EmbedHooks hooks;
+  hooks.on_iteration = [&](const impasto::IterationReport& r, const std::function<Image()>& image) {
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) throw nb::python_error();  // Ctrl-C: KeyboardInterrupt ends the run
+    if (callback.is_none()) return;
+    nb::dict info;
+    info["iteration"] = r.iteration;
+    info["level"] = r.level;
+    info["loss"] = r.loss;
+    info["content"] = r.content;
+    info["style"] = r.style;
+    info["tv"] = r.tv;
+    info["photo"] = r.photo;
+    info["seconds"] = r.seconds;
+    if (callback_image) info["image"] = to_array(image());
+    callback(info);  // an exception in it (nb::python_error) stops the run and reaches the caller
+  };
+  parse_and_run(command, options, images, hooks, engine != nullptr ? &engine->warm : nullptr);
   if (hooks.result.data.empty()) return nb::none();  // --dry-run: the plan was printed, nothing made
   return nb::cast(to_array(hooks.result));
 }
+
+// impasto.Objective's engine side: the stylize objective at the output size (EmbedHooks::objective_only) on the
+// engine it was made on. x is the image in network space, (3, H, W) float32 flattened.
+class Objective {
+ public:
+  Objective(const std::string& options, nb::dict images) {
+    hooks_.objective_only = true;
+    parse_and_run("stylize", options, images, hooks_);
+    if (!hooks_.objective) raise(PyExc_ValueError, "an Objective takes no dry_run");
+  }
+  std::size_t height() const { return std::size_t(hooks_.start.shape().h); }
+  std::size_t width() const { return std::size_t(hooks_.start.shape().w); }
+
+  // The content in network space: where a run with init=content starts.
+  nb::ndarray<nb::numpy, float, nb::ndim<1>> start() { return vector_array(backend().to_host(hooks_.start)); }
+
+  // (loss terms, dL/dx) at x; the engine runs without the GIL.
+  nb::tuple evaluate(const nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>& x) {
+    const std::size_t n = 3 * height() * width();
+    if (x.shape(0) != n)
+      raise(PyExc_ValueError, "x: " + std::to_string(x.shape(0)) + " values, expected 3*H*W = " + std::to_string(n));
+    std::vector<float> host(x.data(), x.data() + n);
+    impasto::LossTerms t;
+    std::vector<float> grad;
+    {
+      nb::gil_scoped_release release;
+      const impasto::Shape shape{1, 3, int(height()), int(width())};
+      const impasto::Tensor xt = backend().from_host(host, shape);
+      impasto::Tensor g = backend().empty(shape);
+      t = hooks_.objective->evaluate(xt, g);
+      grad = backend().to_host(g);
+    }
+    nb::dict terms;
+    terms["loss"] = t.total;
+    terms["content"] = t.content;
+    terms["style"] = t.style;
+    terms["tv"] = t.tv;
+    terms["photo"] = t.photo;
+    return nb::make_tuple(terms, vector_array(std::move(grad)));
+  }
+
+  // x as the RGB image it stands for, (H, W, 3) uint8 (clipped as a run's result is).
+  OutArray image(const nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>& x) {
+    if (x.shape(0) != 3 * height() * width()) raise(PyExc_ValueError, "x: not 3*H*W values");
+    return to_array(impasto::postprocess(x.data(), int(height()), int(width()), hooks_.bgr_input,
+                                         float(hooks_.pixel_scale)));
+  }
+
+ private:
+  impasto::Backend& backend() { return *hooks_.backend; }
+  static nb::ndarray<nb::numpy, float, nb::ndim<1>> vector_array(std::vector<float> v) {
+    auto* heap = new std::vector<float>(std::move(v));
+    nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
+    return nb::ndarray<nb::numpy, float, nb::ndim<1>>(heap->data(), {heap->size()}, owner);
+  }
+  impasto::cli::EmbedHooks hooks_;
+};
 
 // The defaults `impasto COMMAND --help` shows, by long option name ("size": "512"): the test checks the Python
 // signatures' defaults against them.
@@ -181,7 +257,15 @@ nb::dict option_defaults(const std::string& command) {
 NB_MODULE(_impasto, m) {
   m.doc() = "impasto's engine: stylize and texture runs with the CLI's options (use the impasto package)";
   m.attr("__version__") = IMPASTO_VERSION;
+  nb::class_<Engine>(m, "Engine").def(nb::init<>());
   m.def("run", &run, nb::arg("command"), nb::arg("options"), nb::arg("images"), nb::arg("callback").none(),
-        nb::arg("callback_image") = false);
+        nb::arg("callback_image") = false, nb::arg("engine").none() = nb::none());
   m.def("option_defaults", &option_defaults, nb::arg("command"));
+  nb::class_<Objective>(m, "Objective")
+      .def(nb::init<const std::string&, nb::dict>(), nb::arg("options"), nb::arg("images"))
+      .def_prop_ro("height", &Objective::height)
+      .def_prop_ro("width", &Objective::width)
+      .def("start", &Objective::start)
+      .def("evaluate", &Objective::evaluate, nb::arg("x"))
+      .def("image", &Objective::image, nb::arg("x"));
 }

@@ -1,7 +1,7 @@
 """python/tests/test_api.py — ctest python.api: the impasto package against the `impasto` CLI built beside it
 (IMPASTO_CLI): the same options and seed give the same bytes, the signatures' defaults are the CLI's, bad arrays,
 options and files raise the right exception with one line, a callback sees every iteration and its exception stops
-the run, Ctrl-C stops a run with KeyboardInterrupt and nothing written, and `python -m impasto.plot` draws a PNG.
+the run, the Objective is the run's objective with its gradient (and drives scipy's L-BFGS-B), Ctrl-C stops a run with KeyboardInterrupt and nothing written, and `python -m impasto.plot` draws a PNG.
 Small random-weight runs on the CPU (--size 32, a few iterations)."""
 import inspect
 import os
@@ -76,6 +76,15 @@ def test_texture_same_bytes_as_cli(images):
     out = d / "texture.png"
     cli("texture", f"--style={d / 'style.ppm'}", f"--out={out}", *fast_args())
     assert np.array_equal(impasto.texture(style, **FAST), read_png(out))
+
+
+def test_engine_runs_are_the_functions(images):
+    _, content, style = images
+    engine = impasto.Engine()
+    first = engine.stylize(content, style, **FAST)
+    assert np.array_equal(first, impasto.stylize(content, style, **FAST))
+    assert np.array_equal(engine.stylize(content, style, **FAST), first)  # the kept network changes nothing
+    assert np.array_equal(engine.texture(style, **FAST), impasto.texture(style, **FAST))
 
 
 def test_out_writes_the_file_too(images, tmp_path):
@@ -178,6 +187,46 @@ def test_ctrl_c_stops_cleanly(images, tmp_path):
     finally:
         timer.cancel()
     assert not out.exists() and not [p for p in os.listdir(tmp_path) if p != "never.png"]
+
+
+def test_objective_is_the_runs(images):
+    _, content, style = images
+    first = []
+    impasto.stylize(content, style, callback=first.append, **dict(FAST, iterations=0))
+    objective = impasto.Objective(content, style, size=32, device="cpu", weights="random")
+    assert objective.shape[0] == 3 and max(objective.shape[1:]) == 32 and objective.x0.size == np.prod(objective.shape)
+    terms, grad = objective.evaluate(objective.x0)
+    assert terms["loss"] == pytest.approx(first[0]["loss"], rel=1e-6)  # the run's loss at its start (the content)
+    assert terms["style"] == pytest.approx(first[0]["style"], rel=1e-6)
+    assert grad.shape == objective.x0.shape and grad.dtype == np.float64 and np.all(np.isfinite(grad))
+    assert objective.image(objective.x0).shape == (objective.shape[1], objective.shape[2], 3)
+
+
+def test_objective_gradient(images):
+    _, content, style = images
+    objective = impasto.Objective(content, style, size=32, device="cpu", tv_weight=0)  # TV (L1) has kinks
+    x = objective.x0 + np.random.default_rng(3).normal(0, 20, objective.x0.shape)
+    loss, grad = objective.evaluate(x)
+    d = np.random.default_rng(4).normal(0, 1, x.shape)
+    h = 1e-2
+    slope = (objective.evaluate(x + h * d)[0]["loss"] - objective.evaluate(x - h * d)[0]["loss"]) / (2 * h)
+    assert slope == pytest.approx(float(grad @ d), rel=2e-2)
+    step = x - 1e-3 * grad / np.abs(grad).max()
+    assert objective.evaluate(step)[0]["loss"] < loss["loss"]  # downhill along -grad
+
+
+def test_objective_drives_scipy(images):
+    optimize = pytest.importorskip("scipy.optimize")  # tools/setup.sh installs python3-scipy
+    _, content, style = images
+    objective = impasto.Objective(content, style, size=32, device="cpu")
+
+    def f(x):
+        terms, grad = objective.evaluate(x)
+        return terms["loss"], grad
+
+    start = f(objective.x0)[0]
+    result = optimize.minimize(f, objective.x0, jac=True, method="L-BFGS-B", options=dict(maxiter=10))
+    assert result.fun < 0.5 * start and objective.image(result.x).dtype == np.uint8
 
 
 def test_plot_module_draws_a_png(images, tmp_path):
