@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from . import _impasto
+from . import _impasto, weights  # noqa: F401 (impasto.weights.export/inspect)
 
 __version__ = _impasto.__version__
 __all__ = ["stylize", "texture", "Engine", "Objective", "__version__"]

@@ -6,6 +6,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
+from . import weights as weights
+
 __version__: str
 
 Image = Union[str, "os.PathLike[str]", npt.NDArray[Any]]

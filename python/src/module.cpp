@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -23,6 +24,7 @@
 #include "engine/error.hpp"
 #include "tools/commands.hpp"
 #include "tools/warm_engine.hpp"
+#include "weights/weights.hpp"
 
 namespace nb = nanobind;
 
@@ -80,6 +82,8 @@ std::string python_name(std::string key) {  // "style-weight" → "style_weight"
   return key;
 }
 
+void without_gil(const std::function<void()>& work, const bool& started);
+
 // Parses `options` (a JSON object of long option names, "style-weight": 1e4) as `impasto COMMAND`'s command line
 // and runs it with `hooks`, the GIL released; errors become Python exceptions with the CLI's one-line messages.
 void parse_and_run(const std::string& command, const std::string& options, nb::dict images,
@@ -107,14 +111,20 @@ void parse_and_run(const std::string& command, const std::string& options, nb::d
     raise(PyExc_ValueError, std::string("options: ") + e.what());
   }
 
-  std::exception_ptr python;  // the callback's exception or KeyboardInterrupt, re-raised with the GIL held
+  std::reverse(argv.begin(), argv.end());  // CLI11 takes its arguments last first
+  without_gil([&] { app.parse(argv); }, hooks.started);  // runs the command
+}
+
+// Runs `work` with the GIL released; its errors as Python exceptions with the engine's one-line messages.
+// `started`: whether an impasto::Error is the run's (RuntimeError) rather than the request's (ValueError).
+void without_gil(const std::function<void()>& work, const bool& started) {
+  std::exception_ptr python;  // a callback's exception or KeyboardInterrupt, re-raised with the GIL held
   PyObject* type = nullptr;
   std::string message;
   {
     nb::gil_scoped_release release;
     try {
-      std::reverse(argv.begin(), argv.end());  // CLI11 takes its arguments last first
-      app.parse(argv);                         // runs the command
+      work();
     } catch (const nb::python_error&) {
       python = std::current_exception();
     } catch (const CLI::ParseError& e) {
@@ -131,7 +141,7 @@ void parse_and_run(const std::string& command, const std::string& options, nb::d
       message = "out of host memory";
     } catch (const impasto::Error& e) {
       // Before the optimization starts an error is about the request (an option, an input); after, the run's.
-      type = hooks.started ? PyExc_RuntimeError : PyExc_ValueError;
+      type = started ? PyExc_RuntimeError : PyExc_ValueError;
       message = e.what();
     } catch (const std::exception& e) {
       type = PyExc_RuntimeError;
@@ -237,6 +247,58 @@ class Objective {
   impasto::cli::EmbedHooks hooks_;
 };
 
+// impasto.weights.export: `impasto weights export OUT [--seed S | --weights SPEC] [--force]`.
+void weights_export(const std::string& out, std::uint64_t seed, const std::string& spec, bool force) {
+  const bool started = false;
+  without_gil([&] {
+    const impasto::VggWeights w = spec.empty() ? impasto::random_vgg19_weights(seed) : impasto::load_weights_spec(spec);
+    impasto::save_keras_vgg19(w, out, force);
+  }, started);
+}
+
+// impasto.weights.inspect: what `impasto weights inspect FILE` prints, as a dict.
+nb::dict weights_inspect(const std::string& path) {
+  std::vector<impasto::H5WeightInfo> rows;
+  std::string sha, load_error;
+  std::size_t convs = 0;
+  const bool started = false;
+  without_gil([&] {
+    rows = impasto::inspect_keras_h5(path);
+    sha = impasto::sha256_file(path);
+    try {
+      convs = impasto::load_keras_vgg19(path).convs.size();
+    } catch (const impasto::Error& e) {
+      load_error = e.what();
+    }
+  }, started);
+  nb::list datasets;
+  std::uint64_t parameters = 0;
+  for (const impasto::H5WeightInfo& r : rows) {
+    std::uint64_t n = 1;
+    nb::list shape;
+    for (std::uint64_t d : r.shape) {
+      n *= d;
+      shape.append(d);
+    }
+    parameters += n;
+    nb::dict row;
+    row["layer"] = r.layer;
+    row["name"] = r.name;
+    row["shape"] = nb::tuple(shape);
+    row["dtype"] = r.dtype;
+    datasets.append(row);
+  }
+  nb::dict d;
+  d["path"] = path;
+  d["datasets"] = datasets;
+  d["parameters"] = parameters;
+  d["sha256"] = sha;
+  d["loads"] = load_error.empty();  // whether impasto loads it as VGG-19
+  d["conv_layers"] = convs;
+  if (!load_error.empty()) d["error"] = load_error;
+  return d;
+}
+
 // The defaults `impasto COMMAND --help` shows, by long option name ("size": "512"): the test checks the Python
 // signatures' defaults against them.
 nb::dict option_defaults(const std::string& command) {
@@ -258,6 +320,8 @@ NB_MODULE(_impasto, m) {
   m.doc() = "impasto's engine: stylize and texture runs with the CLI's options (use the impasto package)";
   m.attr("__version__") = IMPASTO_VERSION;
   nb::class_<Engine>(m, "Engine").def(nb::init<>());
+  m.def("weights_export", &weights_export, nb::arg("out"), nb::arg("seed"), nb::arg("spec"), nb::arg("force"));
+  m.def("weights_inspect", &weights_inspect, nb::arg("path"));
   m.def("run", &run, nb::arg("command"), nb::arg("options"), nb::arg("images"), nb::arg("callback").none(),
         nb::arg("callback_image") = false, nb::arg("engine").none() = nb::none());
   m.def("option_defaults", &option_defaults, nb::arg("command"));

@@ -229,6 +229,23 @@ def test_objective_drives_scipy(images):
     assert result.fun < 0.5 * start and objective.image(result.x).dtype == np.uint8
 
 
+def test_weights_export_and_inspect(tmp_path):
+    import hashlib
+
+    out = impasto.weights.export(tmp_path / "random3.h5", seed=3)
+    info = impasto.weights.inspect(out)
+    assert info["loads"] and info["conv_layers"] == 16 and len(info["datasets"]) == 32
+    assert info["sha256"] == hashlib.sha256(open(out, "rb").read()).hexdigest()
+    assert info["datasets"][0]["shape"] == (3, 3, 3, 64)  # Keras's (kh, kw, in, out)
+    cli("weights", "export", str(tmp_path / "cli3.h5"), "--seed=3")
+    assert impasto.weights.inspect(tmp_path / "cli3.h5")["sha256"] == info["sha256"]
+    with pytest.raises(ValueError) as e:
+        impasto.weights.export(out, seed=3)  # exists, no force
+    assert "force" in one_line(e)
+    with pytest.raises(FileNotFoundError):
+        impasto.weights.inspect(tmp_path / "none.h5")
+
+
 def test_plot_module_draws_a_png(images, tmp_path):
     _, content, style = images
     log = tmp_path / "run.jsonl"
