@@ -5,7 +5,8 @@
 // as arrays (DLPack through nanobind::ndarray); nothing is written unless an `out` option asks for it. The GIL is
 // released while the engine runs and taken back at each iteration for the callback and for Ctrl-C
 // (PyErr_CheckSignals), whose KeyboardInterrupt stops the run. Errors are the CLI's one-line messages as
-// FileNotFoundError, ValueError, MemoryError or RuntimeError.
+// FileNotFoundError, ValueError, MemoryError or RuntimeError. Also: Engine (a WarmEngine kept between runs),
+// Objective (the run's objective and gradient, for an optimizer in Python) and `impasto weights export/inspect`.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
