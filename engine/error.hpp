@@ -21,6 +21,13 @@ class OutOfMemoryError : public Error {
   using Error::Error;
 };
 
+// A named input file does not exist (an embedding maps it to its own not-found error, e.g. Python's
+// FileNotFoundError; the message is the same one line).
+class NotFoundError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A loss or gradient became NaN or Inf during an optimization.
 class NonFiniteError : public Error {
  public:

@@ -58,8 +58,10 @@ void remove_temp_folder(int parent_fd, const char* name) {
 
 std::uintmax_t check_input_file(const std::string& path, const char* what, std::uintmax_t max_bytes) {
   struct stat s {};
-  if (::stat(path.c_str(), &s) != 0)
-    IMPASTO_FAIL(what << " '" << path << "': " << (errno == ENOENT ? "no such file" : std::strerror(errno)));
+  if (::stat(path.c_str(), &s) != 0) {
+    if (errno == ENOENT) throw NotFoundError(std::string(what) + " '" + path + "': no such file");
+    IMPASTO_FAIL(what << " '" << path << "': " << std::strerror(errno));
+  }
   IMPASTO_CHECK(!S_ISDIR(s.st_mode), what << " '" << path << "': is a directory, not a file");
   IMPASTO_CHECK(S_ISREG(s.st_mode), what << " '" << path << "': not a regular file (a FIFO, a device, a socket)");
   const auto size = std::uintmax_t(s.st_size);

@@ -53,28 +53,6 @@ std::string argument_text(const std::string& key, const nlohmann::json& v) {
                        << " is not a value here (a string, a number, or for a list an array of them)");
 }
 
-// The arguments of one key: a flag for true/false, one --key=value per value (an array gives several, as the
-// option given several times). "=" keeps a value that starts with '-' a value.
-void add_arguments(const CLI::App& command, const std::string& key, const nlohmann::json& v,
-                   std::vector<std::string>& argv) {
-  const std::string name = "--" + key;
-  const CLI::Option* opt = command.get_option_no_throw(name);
-  IMPASTO_CHECK(opt != nullptr && opt != command.get_help_ptr(),
-                "unknown key '" << key << "' (not an option of impasto " << command.get_name() << ")");
-  const bool flag = opt->get_expected_max() == 0;  // CLI11 flags take no value after them
-  if (flag) {
-    IMPASTO_CHECK(v.is_boolean(), "key '" << key << "' is a flag: give true or false");
-    argv.push_back(v.get<bool>() ? name : name + "=false");
-    return;
-  }
-  IMPASTO_CHECK(!v.is_boolean(), "key '" << key << "' takes a value, not true/false");
-  if (!v.is_array()) {
-    argv.push_back(name + "=" + argument_text(key, v));
-    return;
-  }
-  for (const auto& item : v) argv.push_back(name + "=" + argument_text(key, item));
-}
-
 // One line of the file as a job (`commands` holds stylize and texture, for their option names).
 Job parse_job(const std::string& text, int line, const CLI::App& commands) {
   Job job;
@@ -106,7 +84,7 @@ Job parse_job(const std::string& text, int line, const CLI::App& commands) {
     job.argv.push_back(name);
     for (const auto& [key, value] : j.items()) {
       if (key == "command") continue;
-      add_arguments(sub, key, value, job.argv);
+      add_json_arguments(sub, key, value, job.argv);
       if (key == "out" && value.is_string()) job.out = value.get<std::string>();
       if (key == "quiet") job.quiet_given = true;
     }
@@ -269,6 +247,28 @@ void run_batch(const BatchArgs& b) {
 }
 
 }  // namespace
+
+// The arguments of one key: a flag for true/false, one --key=value per value (an array gives several, as the
+// option given several times). "=" keeps a value that starts with '-' a value.
+void add_json_arguments(const CLI::App& command, const std::string& key, const nlohmann::json& v,
+                   std::vector<std::string>& argv) {
+  const std::string name = "--" + key;
+  const CLI::Option* opt = command.get_option_no_throw(name);
+  IMPASTO_CHECK(opt != nullptr && opt != command.get_help_ptr(),
+                "unknown key '" << key << "' (not an option of impasto " << command.get_name() << ")");
+  const bool flag = opt->get_expected_max() == 0;  // CLI11 flags take no value after them
+  if (flag) {
+    IMPASTO_CHECK(v.is_boolean(), "key '" << key << "' is a flag: give true or false");
+    argv.push_back(v.get<bool>() ? name : name + "=false");
+    return;
+  }
+  IMPASTO_CHECK(!v.is_boolean(), "key '" << key << "' takes a value, not true/false");
+  if (!v.is_array()) {
+    argv.push_back(name + "=" + argument_text(key, v));
+    return;
+  }
+  for (const auto& item : v) argv.push_back(name + "=" + argument_text(key, item));
+}
 
 void add_batch_command(CLI::App& app) {
   auto b = std::make_shared<BatchArgs>();

@@ -18,6 +18,7 @@
 #include "engine/error.hpp"
 #include "engine/files.hpp"
 #include "engine/photo.hpp"
+#include "engine/resample.hpp"
 #include "engine/text.hpp"
 #include "engine/stylize.hpp"
 #include "tools/commands.hpp"
@@ -42,12 +43,13 @@ struct Args {
   int pyramid = 1, print_every = 0, save_every = 0;
   double time_limit = 0;
   bool force = false, quiet = false, luminance_only = false, style_stretch = false;
+  EmbedHooks* hooks = nullptr;  // an embedding's run (commands.hpp), else null
 };
 
 // This command's own options (the shared ones come from add_objective_options).
 void add_command_options(CLI::App* c, Args& a, bool with_content) {
   add_objective_options(c, a.obj, with_content ? Command::stylize : Command::texture);
-  c->add_option("--out", a.out, "Output image (.png or .jpg)")->required();
+  c->add_option("--out", a.out, "Output image (.png or .jpg)")->required(a.hooks == nullptr);
   c->add_option("--iterations", a.obj.iterations, "Optimizer iterations (per pyramid level)")
       ->check(CLI::Range(0, kMaxIterations))->capture_default_str();
   c->add_option("--pyramid", a.pyramid, "Coarse-to-fine levels, each twice the size of the one before (1: single scale)")
@@ -113,6 +115,7 @@ std::vector<std::string> listed_snapshots(const std::string& out) {
 // before it writes any snapshot.
 std::vector<std::string> plan_snapshots(const Args& a, int total) {
   if (a.save_every <= 0 || a.save_every >= total) return {};
+  IMPASTO_CHECK(!a.out.empty(), "--save-every needs --out (its snapshots are named after it)");
   const long long count = (static_cast<long long>(total) - 1) / a.save_every;
   IMPASTO_CHECK(count <= 100000, "--save-every " << a.save_every << " would write " << count << " snapshots (at most 100000)");
   std::vector<std::string> listed = listed_snapshots(a.out);
@@ -200,6 +203,18 @@ std::vector<RegionPair> read_regions(const Args& a, const Image& content, const 
   return regions;
 }
 
+// An image option's value: the embedding's in-memory image of that name, else the file.
+Image load_image(const Args& a, const std::string& name, int channels) {
+  if (a.hooks) {
+    const auto it = a.hooks->images.find(name);
+    if (it != a.hooks->images.end()) {
+      IMPASTO_CHECK(it->second.c == channels, name << ": " << it->second.c << " channels, " << channels << " expected");
+      return it->second;
+    }
+  }
+  return read_image(name, channels);
+}
+
 // Every input of a run, read and checked before any heavy work, so that a bad file fails at once.
 struct Inputs {
   Image content;  // empty for a texture
@@ -210,10 +225,10 @@ Inputs read_inputs(const Args& a, bool texture) {
   IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.obj.styles.size(),
                 "--style-mask: " << a.masks.size() << " masks for " << a.obj.styles.size() << " styles (give one per style)");
   Inputs in;
-  if (!texture) in.content = read_image(a.content);
-  for (const auto& s : a.obj.styles) in.styles.push_back(read_image(s));
+  if (!texture) in.content = load_image(a, a.content, 3);
+  for (const auto& s : a.obj.styles) in.styles.push_back(load_image(a, s, 3));
   for (const auto& m : a.masks) {
-    in.masks.push_back(read_image(m, 1));
+    in.masks.push_back(load_image(a, m, 1));
     const auto& d = in.masks.back().data;
     IMPASTO_CHECK(*std::max_element(d.begin(), d.end()) >= 0.5f,
                   "--style-mask '" << m << "': the mask is empty (all black), its style would apply nowhere");
@@ -224,13 +239,43 @@ Inputs read_inputs(const Args& a, bool texture) {
 
 void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log);
 
+// impasto.Objective (EmbedHooks::objective_only): the targets Stylizer::run sets for a one-level run, at the output
+// size. python/tests checks that its loss at the start is the run's iteration-0 loss, so the two cannot part.
+void make_objective(EmbedHooks& hooks, const WarmEngine::Network& network, Stylizer& stylizer,
+                    const StylizeOptions& options, const Image& content, const std::vector<Image>& styles,
+                    const std::vector<Image>& masks, const std::vector<RegionPair>& regions) {
+  IMPASTO_CHECK(options.pyramid_levels == 1 && options.photo_iterations == 0 && regions.empty() &&
+                    !options.luminance_only,
+                "an Objective is one level: no --pyramid, --photo-iterations, region pairs or --luminance-only");
+  const Image sized = options.size > 0 ? resize_longer_side(content, options.size, options.resample) : content;
+  Backend& backend = network.net.backend();
+  const bool bgr = network.weights.bgr_input;
+  auto upload = [&](const Image& rgb) {
+    return backend.from_host(preprocess(rgb, bgr, float(options.pixel_scale)), Shape{1, 3, rgb.h, rgb.w});
+  };
+  auto objective = std::make_unique<StyleObjective>(network.net, options.loss);
+  const auto& blend = options.style_blend_weights;
+  IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
+                blend.size() << " style blend weights for " << styles.size() << " styles");
+  for (std::size_t i = 0; i < styles.size(); ++i)
+    objective->add_style(upload(stylizer.fit_style(styles[i], sized.h, sized.w)), blend.empty() ? 1.0f : blend[i],
+                         masks.empty() ? nullptr : &masks[i]);
+  objective->set_content(upload(sized));
+  objective->set_photo_guide(sized, options.pixel_scale);
+  hooks.start = upload(sized);
+  hooks.objective = std::move(objective);
+  hooks.backend = &backend;
+  hooks.bgr_input = bgr;
+  hooks.pixel_scale = options.pixel_scale;
+}
+
 void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
   if (a.photo) {
     IMPASTO_CHECK(!given(c, "--preset") || a.obj.preset == "photo", "--photo is --preset photo: give one preset");
     a.obj.preset = "photo";
   }
   apply_preset(c, a.obj);
-  check_output_path(a.out, a.force, "output");
+  if (!a.hooks || !a.out.empty()) check_output_path(a.out, a.force, "output");
   StylizeOptions options = make_options(a);
   if (texture) options.loss.content_layers.clear();
   options.validate();
@@ -291,11 +336,14 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
     std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", what.str().c_str());
     return;
   }
+  if (a.hooks && a.hooks->objective_only)  // impasto.Objective: the objective, no run
+    return make_objective(*a.hooks, network, stylizer, options, content, styles, masks, regions);
   if (!snapshots.empty()) {
     const nlohmann::json manifest = {{"output", fs::path(a.out).filename().string()}, {"snapshots", snapshots}};
     write_file_atomic(snapshot_manifest(a.out), manifest.dump(1) + "\n", true);
   }
-  remove_stale_temps(fs::path(a.out).parent_path().empty() ? "." : fs::path(a.out).parent_path().string());
+  if (!a.out.empty())
+    remove_stale_temps(fs::path(a.out).parent_path().empty() ? "." : fs::path(a.out).parent_path().string());
   std::unique_ptr<LogFile> log;  // opened once the run is known to fit: a refused run leaves no file
   if (!a.log_path.empty()) log = std::make_unique<LogFile>(a.log_path, "w");
   Progress progress(total, a.print_every, a.quiet);
@@ -308,20 +356,24 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
     }
     if (a.save_every > 0 && r.iteration > 0 && r.iteration % a.save_every == 0 && r.iteration < total)
       write_image(stylizer.to_image(x), snapshot_path(a.out, r.iteration), true);
+    if (a.hooks && a.hooks->on_iteration) a.hooks->on_iteration(r, [&] { return stylizer.to_image(x); });
   };
   StylizeResult result;
+  if (a.hooks) a.hooks->started = true;
   try {
     result = texture ? stylizer.synthesize(a.obj.size, a.obj.size, styles, report) : stylizer.run(content, styles, masks, report, regions);
   } catch (const DivergedError& e) {
     progress.done();
+    if (a.out.empty()) throw;  // an embedding's run without --out: nothing to keep beside
     fs::path p(a.out);
     const std::string keep = (p.parent_path() / (p.stem().string() + ".last-good" + p.extension().string())).string();
     write_image(e.last_good(), keep, true);
     IMPASTO_FAIL(e.what() << "; the last good image was written to '" << keep << "'");
   }
   progress.done();
-  write_image(result.image, a.out, a.force);
+  if (!a.out.empty()) write_image(result.image, a.out, a.force);
   report_result(a, result, texture, log.get());
+  if (a.hooks) a.hooks->result = std::move(result.image);
 }
 
 // The closing log line and the summary on stderr of a finished run.
@@ -340,8 +392,8 @@ void report_result(const Args& a, const StylizeResult& result, bool texture, Log
                    lv.optimizer.iterations, lv.optimizer.stop_reason.c_str());
     }
   if (!a.quiet)
-    std::fprintf(stderr, "impasto: wrote %s (%dx%d): loss %.6g -> %.6g in %d iterations, %.1fs (%.3fs/iteration, %s)\n",
-                 a.out.c_str(), result.image.w, result.image.h, result.first.loss, result.last.loss,
+    std::fprintf(stderr, "impasto: %s%s (%dx%d): loss %.6g -> %.6g in %d iterations, %.1fs (%.3fs/iteration, %s)\n",
+                 a.out.empty() ? "done" : "wrote ", a.out.c_str(), result.image.w, result.image.h, result.first.loss, result.last.loss,
                  result.optimizer.iterations, result.seconds,
                  result.optimizer.iterations ? result.seconds / result.optimizer.iterations : 0.0,
                  result.optimizer.stop_reason.c_str());
@@ -351,17 +403,22 @@ void report_result(const Args& a, const StylizeResult& result, bool texture, Log
                  result.photo_energy);
 }
 
-// A run on the batch's engine, or on its own one (dropped when the run ends).
+// A run on the batch's engine, or on its own one (dropped when the run ends; an Objective's stays with it).
 void run_on(WarmEngine* warm, Args& a, CLI::App* c, bool texture) {
   if (warm) return run_command(a, c, texture, *warm);
+  if (a.hooks && a.hooks->objective_only) {
+    a.hooks->engine = std::make_unique<WarmEngine>();
+    return run_command(a, c, texture, *a.hooks->engine);
+  }
   WarmEngine own;
   run_command(a, c, texture, own);
 }
 
 }  // namespace
 
-void add_stylize_command(CLI::App& app, WarmEngine* warm) {
+void add_stylize_command(CLI::App& app, WarmEngine* warm, EmbedHooks* hooks) {
   auto a = std::make_shared<Args>();
+  a->hooks = hooks;
   CLI::App* c = app.add_subcommand("stylize", "Stylize one image (Gatys et al. 2016)");
   c->add_option("--content", a->content, "Content image")->required();
   add_command_options(c, *a, true);
@@ -390,6 +447,7 @@ void add_stylize_command(CLI::App& app, WarmEngine* warm) {
   c->callback([a, c, warm] { run_on(warm, *a, c, false); });
 
   auto t = std::make_shared<Args>();
+  t->hooks = hooks;
   CLI::App* tc = app.add_subcommand("texture", "Synthesize a texture from noise (style terms only)");
   add_command_options(tc, *t, false);
   tc->add_option("--size", t->obj.size, "Output width and height in pixels")->check(CLI::Range(1, kMaxSide))

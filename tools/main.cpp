@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   impasto::cli::the_ranks = comm.get();
   CLI::App app{"impasto: optimization-based neural style transfer (Gatys et al.) on the CPU or CUDA"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "impasto 0.1.0");
+  app.set_version_flag("--version", "impasto " IMPASTO_VERSION);  // CMakeLists.txt's project VERSION
   impasto::cli::add_stylize_command(app);
   impasto::cli::add_weights_command(app);
   impasto::cli::add_video_command(app);

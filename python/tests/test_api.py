@@ -1,0 +1,258 @@
+"""python/tests/test_api.py — ctest python.api: the impasto package against the `impasto` CLI built beside it
+(IMPASTO_CLI): the same options and seed give the same bytes, the signatures' defaults are the CLI's, bad arrays,
+options and files raise the right exception with one line, a callback sees every iteration and its exception stops
+the run, the Objective is the run's objective with its gradient (and drives scipy's L-BFGS-B), Ctrl-C stops a run with KeyboardInterrupt and nothing written, and `python -m impasto.plot` draws a PNG.
+Small random-weight runs on the CPU (--size 32, a few iterations)."""
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import impasto
+from impasto import _impasto
+
+CLI = os.environ.get("IMPASTO_CLI", "impasto")
+FAST = dict(size=32, iterations=3, device="cpu", weights="random", seed=7)
+
+
+def picture(h, w, seed):
+    """A deterministic RGB test picture (smooth gradients plus noise), uint8."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (h + w)], axis=-1)
+    return np.clip(base + rng.normal(0, 30, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def write_ppm(path, rgb):
+    with open(path, "wb") as f:
+        f.write(b"P6\n%d %d\n255\n" % (rgb.shape[1], rgb.shape[0]) + rgb.tobytes())
+
+
+def read_png(path):
+    import matplotlib.image
+
+    return np.round(matplotlib.image.imread(path)[:, :, :3] * 255).astype(np.uint8)
+
+
+def cli(*args):
+    return subprocess.run([CLI, *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("images")
+    content, style = picture(40, 48, 1), picture(36, 36, 2)
+    write_ppm(d / "content.ppm", content)
+    write_ppm(d / "style.ppm", style)
+    return d, content, style
+
+
+def fast_args():
+    return ["--size=32", "--iterations=3", "--device=cpu", "--weights=random", "--seed=7", "--quiet"]
+
+
+def test_stylize_same_bytes_as_cli(images):
+    d, content, style = images
+    out = d / "cli.png"
+    cli("stylize", f"--content={d / 'content.ppm'}", f"--style={d / 'style.ppm'}", f"--out={out}", "--init=noise",
+        "--style-weight=1000", *fast_args())
+    expected = read_png(out)
+    by_path = impasto.stylize(str(d / "content.ppm"), d / "style.ppm", init="noise", style_weight=1000, **FAST)
+    assert by_path.dtype == np.uint8 and by_path.shape == expected.shape
+    assert np.array_equal(by_path, expected)
+    by_array = impasto.stylize(content, [style], init="noise", style_weight=1000, **FAST)
+    assert np.array_equal(by_array, expected)
+    as_float = impasto.stylize(content / 255.0, style.astype(np.float32) / 255, init="noise", style_weight=1000, **FAST)
+    assert np.abs(as_float.astype(int) - expected).max() <= 1  # 0..1 floats: the same picture, up to rounding
+
+
+def test_texture_same_bytes_as_cli(images):
+    d, _, style = images
+    out = d / "texture.png"
+    cli("texture", f"--style={d / 'style.ppm'}", f"--out={out}", *fast_args())
+    assert np.array_equal(impasto.texture(style, **FAST), read_png(out))
+
+
+def test_engine_runs_are_the_functions(images):
+    _, content, style = images
+    engine = impasto.Engine()
+    first = engine.stylize(content, style, **FAST)
+    assert np.array_equal(first, impasto.stylize(content, style, **FAST))
+    assert np.array_equal(engine.stylize(content, style, **FAST), first)  # the kept network changes nothing
+    assert np.array_equal(engine.texture(style, **FAST), impasto.texture(style, **FAST))
+
+
+def test_out_writes_the_file_too(images, tmp_path):
+    d, content, style = images
+    out = tmp_path / "o.png"
+    result = impasto.stylize(content, style, out=str(out), **FAST)
+    assert np.array_equal(read_png(out), result)
+
+
+def test_defaults_are_the_clis():
+    for command, fn in (("stylize", impasto.stylize), ("texture", impasto.texture)):
+        cli_defaults = _impasto.option_defaults(command)
+        for name, p in inspect.signature(fn).parameters.items():
+            key = name.replace("_", "-")
+            if p.kind is p.KEYWORD_ONLY and p.default is not None and key in cli_defaults:
+                assert str(p.default) == cli_defaults[key], (command, name)
+    assert impasto.__version__ == cli("--version").stdout.split()[-1]
+
+
+def one_line(e):
+    text = str(e.value)
+    assert text and "\n" not in text, text
+    return text
+
+
+def test_wrong_shape_is_value_error(images):
+    _, content, style = images
+    with pytest.raises(ValueError) as e:
+        impasto.stylize(content[:, :, :2], style, **FAST)
+    assert "content" in one_line(e) and "(H, W, 3)" in str(e.value)
+    with pytest.raises(ValueError) as e:
+        impasto.stylize(content * 1.0, style, **FAST)  # 0..255 floats: refused, not guessed
+    assert "0..1" in one_line(e)
+    with pytest.raises(ValueError) as e:
+        impasto.stylize(content, style, style_masks=[np.ones((4, 4, 3))], **FAST)
+    one_line(e)
+
+
+def test_bad_option_is_value_error(images):
+    _, content, style = images
+    with pytest.raises(ValueError) as e:
+        impasto.stylize(content, style, no_such_option=1, **FAST)
+    assert "no_such_option" in one_line(e)
+    with pytest.raises(ValueError) as e:
+        impasto.stylize(content, style, **dict(FAST, iterations=-1))
+    assert "iterations" in one_line(e)
+    with pytest.raises(ValueError) as e:
+        impasto.stylize(content, style, style_weights=[1, 2], **FAST)  # two weights, one style
+    one_line(e)
+
+
+def test_missing_file_is_file_not_found(images, tmp_path):
+    _, content, _ = images
+    with pytest.raises(FileNotFoundError) as e:
+        impasto.stylize(content, str(tmp_path / "nope.png"), **FAST)
+    assert "nope.png" in one_line(e) and "no such file" in str(e.value)
+
+
+def test_too_big_is_memory_error(images):
+    _, content, style = images
+    with pytest.raises(MemoryError) as e:
+        impasto.stylize(content, style, max_memory=0.0001, **FAST)  # GiB: less than the weights
+    assert "not enough memory" in one_line(e)
+    assert impasto.stylize(content, style, dry_run=True, **FAST) is None  # a plan that fits: nothing made
+
+
+def test_callback_sees_every_iteration(images):
+    _, content, style = images
+    seen = []
+    result = impasto.stylize(content, style, callback=seen.append, callback_image=True, **FAST)
+    assert [i["iteration"] for i in seen] == list(range(len(seen))) and seen[-1]["iteration"] == FAST["iterations"]
+    assert all(i["loss"] > 0 and "style" in i and "seconds" in i for i in seen)
+    assert np.array_equal(seen[-1]["image"], result)  # the last iterate is the result (no colour preservation)
+
+
+def test_callback_exception_stops_the_run(images, tmp_path):
+    _, content, style = images
+    calls = []
+
+    def stop(info):
+        calls.append(info["iteration"])
+        if info["iteration"] == 1:
+            raise ZeroDivisionError("stop here")
+
+    out = tmp_path / "never.png"
+    with pytest.raises(ZeroDivisionError, match="stop here"):
+        impasto.stylize(content, style, callback=stop, out=str(out), **dict(FAST, iterations=50))
+    assert calls == [0, 1] and not out.exists()
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals go to the main thread")
+def test_ctrl_c_stops_cleanly(images, tmp_path):
+    _, content, style = images
+    out = tmp_path / "never.png"
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            impasto.stylize(content, style, out=str(out), **dict(FAST, iterations=1000000))
+    finally:
+        timer.cancel()
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if p != "never.png"]
+
+
+def test_objective_is_the_runs(images):
+    _, content, style = images
+    first = []
+    impasto.stylize(content, style, callback=first.append, **dict(FAST, iterations=0))
+    objective = impasto.Objective(content, style, size=32, device="cpu", weights="random")
+    assert objective.shape[0] == 3 and max(objective.shape[1:]) == 32 and objective.x0.size == np.prod(objective.shape)
+    terms, grad = objective.evaluate(objective.x0)
+    assert terms["loss"] == pytest.approx(first[0]["loss"], rel=1e-6)  # the run's loss at its start (the content)
+    assert terms["style"] == pytest.approx(first[0]["style"], rel=1e-6)
+    assert grad.shape == objective.x0.shape and grad.dtype == np.float64 and np.all(np.isfinite(grad))
+    assert objective.image(objective.x0).shape == (objective.shape[1], objective.shape[2], 3)
+
+
+def test_objective_gradient(images):
+    _, content, style = images
+    objective = impasto.Objective(content, style, size=32, device="cpu", tv_weight=0)  # TV (L1) has kinks
+    x = objective.x0 + np.random.default_rng(3).normal(0, 20, objective.x0.shape)
+    loss, grad = objective.evaluate(x)
+    d = np.random.default_rng(4).normal(0, 1, x.shape)
+    h = 1e-2
+    slope = (objective.evaluate(x + h * d)[0]["loss"] - objective.evaluate(x - h * d)[0]["loss"]) / (2 * h)
+    assert slope == pytest.approx(float(grad @ d), rel=2e-2)
+    step = x - 1e-3 * grad / np.abs(grad).max()
+    assert objective.evaluate(step)[0]["loss"] < loss["loss"]  # downhill along -grad
+
+
+def test_objective_drives_scipy(images):
+    optimize = pytest.importorskip("scipy.optimize")  # tools/setup.sh installs python3-scipy
+    _, content, style = images
+    objective = impasto.Objective(content, style, size=32, device="cpu")
+
+    def f(x):
+        terms, grad = objective.evaluate(x)
+        return terms["loss"], grad
+
+    start = f(objective.x0)[0]
+    result = optimize.minimize(f, objective.x0, jac=True, method="L-BFGS-B", options=dict(maxiter=10))
+    assert result.fun < 0.5 * start and objective.image(result.x).dtype == np.uint8
+
+
+def test_weights_export_and_inspect(tmp_path):
+    import hashlib
+
+    out = impasto.weights.export(tmp_path / "random3.h5", seed=3)
+    info = impasto.weights.inspect(out)
+    assert info["loads"] and info["conv_layers"] == 16 and len(info["datasets"]) == 32
+    assert info["sha256"] == hashlib.sha256(open(out, "rb").read()).hexdigest()
+    assert info["datasets"][0]["shape"] == (3, 3, 3, 64)  # Keras's (kh, kw, in, out)
+    cli("weights", "export", str(tmp_path / "cli3.h5"), "--seed=3")
+    assert impasto.weights.inspect(tmp_path / "cli3.h5")["sha256"] == info["sha256"]
+    with pytest.raises(ValueError) as e:
+        impasto.weights.export(out, seed=3)  # exists, no force
+    assert "force" in one_line(e)
+    with pytest.raises(FileNotFoundError):
+        impasto.weights.inspect(tmp_path / "none.h5")
+
+
+def test_plot_module_draws_a_png(images, tmp_path):
+    _, content, style = images
+    log = tmp_path / "run.jsonl"
+    impasto.stylize(content, style, log=str(log), **FAST)
+    png = tmp_path / "curves.png"
+    subprocess.run([sys.executable, "-m", "impasto.plot", str(log), "--terms", "--out", str(png)], check=True)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = subprocess.run([sys.executable, "-m", "impasto.plot", str(tmp_path / "missing.jsonl"), "--out",
+                          str(tmp_path / "x.png")], capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and not (tmp_path / "x.png").exists()
