@@ -21,8 +21,8 @@ out_dir=$root/.device
 bundle=$out_dir/impasto-device.tar.gz
 export PATH=$cuda/bin:$PATH
 
-# Without OpenCV and MPI: the device check computes no optical flow and runs one rank; OpenCV's dependencies (GDAL, FFmpeg, ...) and Open MPI's plugins
-# would take the bundle far past the 64 MiB a device call may carry.
+# Without OpenCV and MPI: the device check computes no optical flow and runs one rank. OpenCV's dependencies
+# (GDAL, FFmpeg, ...) and Open MPI's plugins would take the bundle far past the 64 MiB a device call may carry.
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DIMPASTO_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DIMPASTO_BUILD_TESTS=ON -DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON -DIMPASTO_MPI=OFF
 # The GPU test executables are whatever tests/gpu/test_*.cpp holds today.
