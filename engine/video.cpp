@@ -655,8 +655,9 @@ nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, const VideoO
       if (prev.data.empty()) prev = final_frame(t - 1);
       Image cur = final_frame(t);
       double e = 0, frac = 0;
-      const bool cut = scene_cut(o, frames[std::size_t(t) - 1], frames[std::size_t(t)], flows.get(t, t - 1));
-      if (!cut) e = warping_error(b, prev, cur, flows.get(t - 1, t), flows.get(t, t - 1), o.reliability_sigma, &frac);
+      const FlowField back = flows.get(t, t - 1);  // read once: the cut test and the warping error
+      const bool cut = scene_cut(o, frames[std::size_t(t) - 1], frames[std::size_t(t)], back);
+      if (!cut) e = warping_error(b, prev, cur, flows.get(t - 1, t), back, o.reliability_sigma, &frac);
       pairs.push_back({t, e, frac, cut});
       prev = std::move(cur);
     }
