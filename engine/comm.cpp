@@ -5,6 +5,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
+#include <limits>
+#include <list>
+#include <set>
 
 #include "engine/error.hpp"
 
@@ -23,10 +27,14 @@ class SingleComm final : public Comm {
   int size() const override { return 1; }
   int local_rank() const override { return 0; }
   std::string kind() const override { return "single"; }
-  double exchange(const std::vector<Message>& out, std::vector<Message>& in) override {
-    IMPASTO_ASSERT(out.empty() && in.empty());  // one rank has no one to trade with
-    return 0;
+  // One rank has no one to trade with: the callers post and receive only between different ranks.
+  void post(int, int, std::string) override { IMPASTO_ASSERT(false); }
+  std::string receive(int, int) override {
+    IMPASTO_ASSERT(false);
+    return {};
   }
+  int max_tag() const override { return std::numeric_limits<int>::max(); }
+  double settle() override { return 0; }
   bool any(bool mine) override { return mine; }
   std::vector<std::string> gather(const std::string& mine) override { return {mine}; }
   std::string broadcast(const std::string& value) override { return value; }
@@ -61,6 +69,12 @@ class MpiComm final : public Comm {
     IMPASTO_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local));
     IMPASTO_MPI_CHECK(MPI_Comm_rank(local, &local_rank_));
     MPI_Comm_free(&local);
+    int* tag_ub = nullptr;
+    int has_tag_ub = 0;
+    IMPASTO_MPI_CHECK(MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &has_tag_ub));
+    max_tag_ = has_tag_ub && tag_ub != nullptr ? *tag_ub : 32767;  // 32767: the least the MPI standard allows
+    sent_.resize(std::size_t(size_));
+    received_.resize(std::size_t(size_));
     // The ticket counter lives on rank 0; every rank holds a shared lock on it for the whole job.
     const MPI_Aint bytes = rank_ == 0 ? MPI_Aint(sizeof(std::int64_t)) : 0;
     IMPASTO_MPI_CHECK(MPI_Win_allocate(bytes, sizeof(std::int64_t), MPI_INFO_NULL, MPI_COMM_WORLD, &counter_, &window_));
@@ -78,23 +92,58 @@ class MpiComm final : public Comm {
   int local_rank() const override { return local_rank_; }
   std::string kind() const override { return "mpi"; }
 
-  double exchange(const std::vector<Message>& out, std::vector<Message>& in) override {
+  void post(int peer, int tag, std::string bytes) override {
+    IMPASTO_CHECK(bytes.size() < std::size_t(1) << 31, "a message of " << bytes.size() << " bytes");
+    IMPASTO_CHECK(tag >= 0 && tag <= max_tag_, "message tag " << tag << " is above this MPI's limit " << max_tag_);
+    release_arrived();
+    Posted& p = posted_.emplace_back();
+    p.bytes = std::move(bytes);
+    IMPASTO_MPI_CHECK(MPI_Isend(p.bytes.data(), int(p.bytes.size()), MPI_BYTE, peer, tag, MPI_COMM_WORLD, &p.request));
+    sent_[std::size_t(peer)].push_back(tag);
+  }
+
+  std::string receive(int peer, int tag) override {
+    received_[std::size_t(peer)].insert(tag);
+    return receive_bytes(peer, tag);
+  }
+
+  int max_tag() const override { return max_tag_; }
+
+  double settle() override {
     const auto start = std::chrono::steady_clock::now();
-    std::vector<MPI_Request> sends(out.size());
-    for (std::size_t k = 0; k < out.size(); ++k) {
-      IMPASTO_CHECK(out[k].bytes.size() < std::size_t(1) << 31, "a message of " << out[k].bytes.size() << " bytes");
-      IMPASTO_MPI_CHECK(MPI_Isend(out[k].bytes.data(), int(out[k].bytes.size()), MPI_BYTE, out[k].peer, out[k].tag,
-                                  MPI_COMM_WORLD, &sends[k]));
+    // Every rank learns which tags the others posted to it: counts, then the tags.
+    const std::size_t R = std::size_t(size_);
+    std::vector<int> counts(R), theirs(R), send_at(R), recv_at(R);
+    std::vector<int> tags;
+    for (std::size_t r = 0; r < R; ++r) {
+      counts[r] = int(sent_[r].size());
+      send_at[r] = int(tags.size());
+      tags.insert(tags.end(), sent_[r].begin(), sent_[r].end());
     }
-    for (Message& m : in) {
-      MPI_Status status;
-      IMPASTO_MPI_CHECK(MPI_Probe(m.peer, m.tag, MPI_COMM_WORLD, &status));
-      int count = 0;
-      IMPASTO_MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &count));
-      m.bytes.resize(std::size_t(count));
-      IMPASTO_MPI_CHECK(MPI_Recv(m.bytes.data(), count, MPI_BYTE, m.peer, m.tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    IMPASTO_MPI_CHECK(MPI_Alltoall(counts.data(), 1, MPI_INT, theirs.data(), 1, MPI_INT, MPI_COMM_WORLD));
+    int total = 0;
+    for (std::size_t r = 0; r < R; ++r) {
+      recv_at[r] = total;
+      total += theirs[r];
     }
-    if (!sends.empty()) IMPASTO_MPI_CHECK(MPI_Waitall(int(sends.size()), sends.data(), MPI_STATUSES_IGNORE));
+    std::vector<int> to_me(std::size_t(total) + 1);
+    IMPASTO_MPI_CHECK(MPI_Alltoallv(tags.data(), counts.data(), send_at.data(), MPI_INT, to_me.data(), theirs.data(),
+                                    recv_at.data(), MPI_INT, MPI_COMM_WORLD));
+    for (std::size_t r = 0; r < R; ++r)
+      for (int k = 0; k < theirs[r]; ++k) {
+        const int tag = to_me[std::size_t(recv_at[r] + k)];
+        const auto got = received_[r].find(tag);
+        if (got != received_[r].end())
+          received_[r].erase(got);
+        else
+          receive_bytes(int(r), tag);  // dropped: this rank did not need it
+      }
+    for (Posted& p : posted_) IMPASTO_MPI_CHECK(MPI_Wait(&p.request, MPI_STATUS_IGNORE));
+    posted_.clear();
+    for (std::size_t r = 0; r < R; ++r) {
+      sent_[r].clear();
+      received_[r].clear();
+    }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
@@ -151,7 +200,35 @@ class MpiComm final : public Comm {
   }
 
  private:
-  int rank_ = 0, size_ = 1, local_rank_ = 0;
+  // A message posted and not yet known to have arrived: its bytes stay here until it has.
+  struct Posted {
+    std::string bytes;
+    MPI_Request request = MPI_REQUEST_NULL;
+  };
+
+  std::string receive_bytes(int peer, int tag) {
+    MPI_Status status;
+    IMPASTO_MPI_CHECK(MPI_Probe(peer, tag, MPI_COMM_WORLD, &status));
+    int count = 0;
+    IMPASTO_MPI_CHECK(MPI_Get_count(&status, MPI_BYTE, &count));
+    std::string bytes(std::size_t(count), '\0');
+    IMPASTO_MPI_CHECK(MPI_Recv(bytes.data(), count, MPI_BYTE, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    return bytes;
+  }
+
+  // Frees the bytes of the posted messages that have arrived, so that a long run holds only those in flight.
+  void release_arrived() {
+    for (auto it = posted_.begin(); it != posted_.end();) {
+      int done = 0;
+      IMPASTO_MPI_CHECK(MPI_Test(&it->request, &done, MPI_STATUS_IGNORE));
+      it = done ? posted_.erase(it) : std::next(it);
+    }
+  }
+
+  int rank_ = 0, size_ = 1, local_rank_ = 0, max_tag_ = 32767;
+  std::list<Posted> posted_;                 // a list: MPI holds the bytes' address until the send completes
+  std::vector<std::vector<int>> sent_;       // per peer: the tags posted to it since the last settle
+  std::vector<std::multiset<int>> received_; // per peer: the tags received from it since the last settle
   MPI_Win window_ = MPI_WIN_NULL;
   std::int64_t* counter_ = nullptr;
 };

@@ -2,7 +2,7 @@
 // MPI_COMM_WORLD when this build has MPI and the program was started by a launcher (mpirun, srun), else one
 // rank. The same binary runs both ways; what crosses between ranks is small (border frames, counters, state).
 //
-// Every call is collective only where it says so; messages between two ranks arrive in the order sent.
+// Every call is collective only where it says so.
 #pragma once
 
 #include <cstdint>
@@ -22,15 +22,18 @@ class Comm {
   // "mpi" or "single": for the log.
   virtual std::string kind() const = 0;
 
-  // One message: bytes to or from a rank, told apart by tag.
-  struct Message {
-    int peer = 0, tag = 0;
-    std::string bytes;
-  };
-  // Sends every message of `out` and receives every message `in` names (peer and tag set, bytes filled on
-  // return), without deadlock whatever the order on either side. Not collective: only the ranks that trade
-  // call it. Returns the seconds spent (the exchange wait of the time split).
-  virtual double exchange(const std::vector<Message>& out, std::vector<Message>& in) = 0;
+  // Sends `bytes` to `peer` under `tag` (0 <= tag <= max_tag()) and returns at once: the message arrives while
+  // both go on. Not collective.
+  virtual void post(int peer, int tag, std::string bytes) = 0;
+  // The message `peer` posted under `tag`, waiting until it arrives. Messages are told apart by (peer, tag),
+  // so they may be received in any order. Not collective.
+  virtual std::string receive(int peer, int tag) = 0;
+  // The largest tag post accepts.
+  virtual int max_tag() const = 0;
+  // Collective: receives and drops every message posted to this rank that it has not received, and waits until
+  // every message it posted has arrived, so that none is left in flight (a run that stopped early, or did not
+  // need all it was sent). Returns the seconds spent.
+  virtual double settle() = 0;
   // Collective: true on every rank when `mine` is true on any.
   virtual bool any(bool mine) = 0;
   // Collective: rank 0 gets every rank's `mine`, in rank order (others get an empty vector).

@@ -217,7 +217,7 @@ constexpr int kLeadIn = -1;
 
 struct VideoStylizer::Run {
   Run(VideoStylizer& s, const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-      const std::string& out_dir, const VideoChunks& chunks, std::map<std::pair<int, int>, Image>& borrowed,
+      const std::string& out_dir, const VideoChunks& chunks, BorderFrames& borders, int rank, int ranks,
       const IterationReporter& on_iteration);
 
   // Frame t of `pass` (direction dir: +1 forward, −1 backward), into report.path.
@@ -272,8 +272,8 @@ struct VideoStylizer::Run {
   const std::string& out_dir;
   const VideoChunks& chunks;
   const IterationReporter& on_iteration;
-  // Frames of other ranks' chunks, (pass, frame) → image as read from its file by the rank that wrote it.
-  const std::map<std::pair<int, int>, Image>& borrowed;
+  BorderFrames& borders;  // the frames of other ranks' chunks
+  const int rank, ranks;    // this rank, of `ranks`
   const int T, H, W, passes;
   std::vector<Tensor> style_x;  // (1,3,Hs,Ws) each: the styles at the frames' scale, kept for the run
   ImageOptimizer optimizer;
@@ -315,9 +315,9 @@ std::vector<Shape> VideoStylizer::Run::buffer_shapes(int slots, int h, int w) {
 
 VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::vector<Image>& styles,
                         FlowProvider& flows_, const std::string& out_dir_, const VideoChunks& chunks_,
-                        std::map<std::pair<int, int>, Image>& borrowed_, const IterationReporter& on_iteration_)
+                        BorderFrames& borders_, int rank_, int ranks_, const IterationReporter& on_iteration_)
     : s(s_), b(s_.backend_), o(s_.options_), frames(video.frames), flows(flows_), out_dir(out_dir_), chunks(chunks_),
-      on_iteration(on_iteration_), borrowed(borrowed_), T(int(frames.size())), H(frames[0].h), W(frames[0].w), passes(o.passes),
+      on_iteration(on_iteration_), borders(borders_), rank(rank_), ranks(ranks_), T(int(frames.size())), H(frames[0].h), W(frames[0].w), passes(o.passes),
       style_x([&] {
         std::vector<Tensor> xs;
         for (const Image& st : styles) {
@@ -351,11 +351,10 @@ void VideoStylizer::Run::read_output(int pass, int t, Tensor& into) {
     s.upload_image(it->second, into);
     return;
   }
-  const auto lent = borrowed.find({pass, t});
-  if (lent != borrowed.end())
-    s.upload_image(lent->second, into);
-  else
+  if (chunks.owns(rank, ranks, t))
     s.upload_image(read_image(video_frame_path(out_dir, pass, passes, t)), into);
+  else
+    s.upload_image(borders.get(pass, t), into);
 }
 
 int VideoStylizer::Run::source_pass(int pass, int t, int n) {
@@ -589,65 +588,12 @@ MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int 
 
 namespace {
 
-// An image as bytes for another rank: (c, h, w) then the values, as read from its 8-bit file.
-std::string image_bytes(const Image& img) {
-  std::string s(3 * sizeof(int) + img.data.size() * sizeof(float), '\0');
-  const int dims[3] = {img.c, img.h, img.w};
-  std::memcpy(s.data(), dims, sizeof dims);
-  std::memcpy(s.data() + sizeof dims, img.data.data(), img.data.size() * sizeof(float));
-  return s;
-}
-
-Image image_from_bytes(const std::string& s) {
-  int dims[3] = {0, 0, 0};
-  IMPASTO_CHECK(s.size() >= sizeof dims, "a border frame from another rank is truncated");
-  std::memcpy(dims, s.data(), sizeof dims);
-  Image img{dims[0], dims[1], dims[2], {}};
-  const std::size_t n = std::size_t(dims[0]) * std::size_t(dims[1]) * std::size_t(dims[2]);
-  IMPASTO_CHECK(s.size() == sizeof dims + n * sizeof(float), "a border frame from another rank is truncated");
-  img.data.resize(n);
-  std::memcpy(img.data.data(), s.data() + sizeof dims, n * sizeof(float));
-  return img;
-}
-
-// After `pass` (or its first phase): every rank sends the frames of that pass that are `done` and that another
-// rank's chunks reach (within the largest temporal offset of a border), and keeps those it receives in `lent`,
-// dropping older passes'. Returns the seconds spent waiting.
-double trade_borders(Comm& ranks, const VideoChunks& chunks, int reach, const std::string& out_dir, int pass,
-                     int passes, const std::function<bool(int)>& done, std::map<std::pair<int, int>, Image>& lent) {
-  const int me = ranks.rank(), R = ranks.size();
-  std::vector<Comm::Message> out, in;
-  for (int n = 0; n < chunks.frames(); ++n) {
-    if (!done(n)) continue;
-    const int owner = chunks.owner(chunks.chunk_of(n), R);
-    if (owner == me) {
-      std::string bytes;
-      for (int r = 0; r < R; ++r)
-        if (r != me && chunks.needs(r, R, n, reach)) {
-          if (bytes.empty()) bytes = image_bytes(read_image(video_frame_path(out_dir, pass, passes, n)));
-          out.push_back({r, n, bytes});
-        }
-    } else if (chunks.needs(me, R, n, reach)) {
-      in.push_back({owner, n, {}});
-    }
-  }
-  const double waited = ranks.exchange(out, in);
-  for (auto it = lent.begin(); it != lent.end();) it = it->first.first < pass ? lent.erase(it) : std::next(it);
-  for (const Comm::Message& m : in) lent[{pass, m.tag}] = image_from_bytes(m.bytes);
-  return waited;
-}
-
 // The flicker pairs (t − 1, t) whose later frame t ≥ 1 is this rank's, as [t, error, reliable fraction, cut],
-// from the final frames (files, or the copies in `lent`): the same numbers for resumed runs. A pair across a
+// from the final frames (`final_frame`: this rank's files, other ranks' copies): the same numbers for resumed runs. A pair across a
 // scene cut (the test the run made, on the same frames and flows) shows two scenes, not flicker: error 0.
 nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, const VideoOptions& o,
                                    const std::vector<Image>& frames, const VideoChunks& chunks, int rank, int ranks,
-                                   const std::vector<std::string>& paths, const std::map<std::pair<int, int>, Image>& lent) {
-  const int passes = o.passes;
-  auto final_frame = [&](int t) {
-    const auto it = lent.find({passes, t});
-    return it != lent.end() ? it->second : read_image(paths[std::size_t(t)]);
-  };
+                                   const std::function<Image(int)>& final_frame) {
   nlohmann::json pairs = nlohmann::json::array();
   for (int c : chunks.chunks_of(rank, ranks)) {
     Image prev;
@@ -721,12 +667,11 @@ nlohmann::json VideoStylizer::start_state(const VideoFrames& video, const nlohma
 
 
 bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-                               const std::string& out_dir, Comm& ranks, std::map<std::pair<int, int>, Image>& lent,
-                               const FrameReporter& on_frame, const IterationReporter& on_iteration,
-                               VideoResult& result) {
-  const VideoChunks chunks(int(video.frames.size()), options_.chunks);
-  Run run(*this, video, styles, flows, out_dir, chunks, lent, on_iteration);
-  const int T = run.T, passes = run.passes, reach = options_.temporal_offsets.back();
+                               const std::string& out_dir, Comm& ranks, const VideoChunks& chunks,
+                               BorderFrames& borders, const FrameReporter& on_frame,
+                               const IterationReporter& on_iteration, VideoResult& result) {
+  Run run(*this, video, styles, flows, out_dir, chunks, borders, ranks.rank(), ranks.size(), on_iteration);
+  const int T = run.T, passes = run.passes;
   const std::vector<int> mine = chunks.chunks_of(ranks.rank(), ranks.size());
   // Whether every frame of chunk c in pass 1 is on disk (a resumed run then needs no lead-in for it).
   const auto chunk_done = [&](int c) {
@@ -737,6 +682,7 @@ bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image
   bool stopped = false;
   for (int pass = 1; pass <= passes && !stopped; ++pass) {
     const int dir = pass_direction(pass);
+    borders.forget_before(pass - 1);
     const int phases = pass == passes && chunks.count() > 1 ? 2 : 1;  // the last pass's bridges come second
     for (int phase = 0; phase < phases && !stopped; ++phase) {
       for (int c : mine) {
@@ -757,6 +703,7 @@ bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image
           if (fs::exists(report.path)) {  // finished by an earlier run with the same fingerprint
             report.resumed = true;
             ++result.resumed;
+            borders.offer(pass, t);
             if (on_frame) on_frame(report);
             continue;
           }
@@ -765,19 +712,18 @@ bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image
             break;
           }
           run.frame(pass, dir, t, report);
+          borders.offer(pass, t);
           ++result.computed;
           result.optimize_seconds = run.optimize_seconds;
           result.flow_wait_seconds = run.flow_wait_seconds;
           if (on_frame) on_frame(report);
         }
       }
-      const auto arrived = std::chrono::steady_clock::now();
-      stopped = ranks.any(stopped);  // every rank stops at the same point; the slowest rank sets the pace
-      result.exchange_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
-      if (stopped) break;
-      // The frames this phase made that other ranks reach: before the bridges, and at the end of every pass.
-      const auto done = [&](int n) { return run.phase(pass, n) <= phase; };
-      result.exchange_seconds += trade_borders(ranks, chunks, reach, out_dir, pass, passes, done, lent);
+      if (options_.stop_after > 0) {  // every rank stops after the same phase: none waits for a frame never made
+        const auto arrived = std::chrono::steady_clock::now();
+        stopped = ranks.any(stopped);
+        result.exchange_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - arrived).count();
+      }
     }
   }
   result.stopped = stopped;
@@ -808,21 +754,29 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
   result.frames = T;
   const VideoChunks chunks(T, options_.chunks);
   for (int c = 0; c < chunks.count(); ++c) result.chunk_begin.push_back(chunks.begin(c));
-  std::map<std::pair<int, int>, Image> lent;  // other ranks' border frames, (pass, frame) → image
-  if (!run_frames(video, styles, flows, out_dir, ranks, lent, on_frame, on_iteration, result)) {
+  BorderFrames borders(ranks, chunks, options_.temporal_offsets.back(), out_dir, passes);
+  if (!run_frames(video, styles, flows, out_dir, ranks, chunks, borders, on_frame, on_iteration, result)) {
+    borders.settle();
     result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
     return result;  // stopped (--stop-after)
   }
   // The run's buffers and optimizer are gone: the flicker measure's uploads fit in what they held.
   for (int t = 0; t < T; ++t) result.frame_paths.push_back(video_frame_path(out_dir, passes, passes, t));
+  const auto final_frame = [&](int t) {
+    return chunks.owns(ranks.rank(), ranks.size(), t) ? read_image(result.frame_paths[std::size_t(t)])
+                                                      : borders.get(passes, t);
+  };
+  nlohmann::json flicker = measure_own_flicker(backend_, flows, options_, frames, chunks, ranks.rank(), ranks.size(),
+                                               final_frame);
+  borders.settle();
+  result.exchange_seconds += borders.wait_seconds();
   nlohmann::json mine = {{"rank", ranks.rank()},
                          {"computed", result.computed},
                          {"resumed", result.resumed},
                          {"optimize", result.optimize_seconds},
                          {"flow_wait", result.flow_wait_seconds},
                          {"exchange", result.exchange_seconds},
-                         {"flicker", measure_own_flicker(backend_, flows, options_, frames, chunks, ranks.rank(),
-                                                         ranks.size(), result.frame_paths, lent)}};
+                         {"flicker", std::move(flicker)}};
   mine["seconds"] = std::chrono::duration<double>(Clock::now() - run_start).count();
   const std::vector<std::string> parts = ranks.gather(mine.dump());  // also: every rank has written its frames
   if (ranks.rank() != 0) {

@@ -28,7 +28,8 @@
 // - The flicker metric (warping error, see warping_error) over the final frames.
 //
 // Files: the frames in and out.avi out (video_frames.hpp), the flows (video_flow.hpp), the per-frame math
-// (temporal.hpp), the resume state (video_state.hpp), the pipeline (here: run → pass → frame).
+// (temporal.hpp), the resume state (video_state.hpp), the chunks of a run across ranks (video_schedule.hpp) and
+// the border frames they trade (video_borders.hpp), the pipeline (here: run → pass → frame).
 //
 // Determinism: the CPU backend gives the same bits for the same inputs, and every frame that a later frame
 // depends on is read back from its 8-bit PNG, so a resumed run writes exactly the frames an uninterrupted one
@@ -49,6 +50,7 @@
 #include "engine/stylize.hpp"
 #include "engine/temporal.hpp"
 #include "engine/video_flow.hpp"
+#include "engine/video_borders.hpp"
 #include "engine/video_frames.hpp"
 #include "engine/video_schedule.hpp"
 #include "engine/video_state.hpp"
@@ -177,10 +179,10 @@ class VideoStylizer {
   // pass folders; returns the state, to be marked complete at the end.
   nlohmann::json start_state(const VideoFrames& video, const nlohmann::json& style_fingerprint,
                              const std::string& out_dir, bool force);
-  // Every frame of this rank's chunks in every pass (kept files are not recomputed), trading border frames
-  // after each pass, into result's counts; false when stopped by --stop-after (on any rank).
+  // Every frame of this rank's chunks in every pass (kept files are not recomputed), border frames traded
+  // through `borders` as they are made, into result's counts; false when stopped by --stop-after (on any rank).
   bool run_frames(const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-                  const std::string& out_dir, Comm& ranks, std::map<std::pair<int, int>, Image>& lent,
+                  const std::string& out_dir, Comm& ranks, const VideoChunks& chunks, BorderFrames& borders,
                   const FrameReporter& on_frame, const IterationReporter& on_iteration, VideoResult& result);
   Tensor upload_image(const Image& rgb);
   void upload_image(const Image& rgb, Tensor& into);  // into (1,3,h,w) as allocated

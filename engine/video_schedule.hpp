@@ -1,8 +1,8 @@
 // engine/video_schedule.hpp — the parallel-in-time schedule of a video run (DESIGN.md "Beyond one process"):
 // the clip split into contiguous chunks, spread over the ranks. Within a pass each rank runs its chunks in the
 // pass's direction; a chunk's first frame takes its neighbour from the other chunk's previous pass (none in
-// pass 1: it starts as the clip's first frame does), and the ranks trade the frames near their borders when a
-// pass ends. One chunk is Ruder et al.'s sequential multi-pass.
+// pass 1: it starts as the clip's first frame does), and the frames near a border go to the other rank as they
+// are made (BorderFrames). One chunk is Ruder et al.'s sequential multi-pass.
 //
 // The frames depend on the chunks, not on the ranks: any rank count runs the same chunks to the same frames
 // (a rank with several chunks runs them one after another), so a run resumes at any rank count.
