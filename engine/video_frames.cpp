@@ -95,6 +95,7 @@ VideoFrames load_frames(const std::string& input, int size, int max_frames, Resa
                     std::to_string(h0) + ")";
     return v;
   }
+  if (!fs::exists(input, ec)) throw NotFoundError("input '" + input + "': no such file or folder");
   IMPASTO_CHECK(fs::is_regular_file(input, ec), "input '" << input << "' is neither a folder of frames nor a file");
 #ifdef IMPASTO_HAVE_OPENCV
   // FFmpeg, else OpenCV's own AVI/MJPEG reader; not the other backends OpenCV would probe (GStreamer prints

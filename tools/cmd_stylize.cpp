@@ -203,18 +203,6 @@ std::vector<RegionPair> read_regions(const Args& a, const Image& content, const 
   return regions;
 }
 
-// An image option's value: the embedding's in-memory image of that name, else the file.
-Image load_image(const Args& a, const std::string& name, int channels) {
-  if (a.hooks) {
-    const auto it = a.hooks->images.find(name);
-    if (it != a.hooks->images.end()) {
-      IMPASTO_CHECK(it->second.c == channels, name << ": " << it->second.c << " channels, " << channels << " expected");
-      return it->second;
-    }
-  }
-  return read_image(name, channels);
-}
-
 // Every input of a run, read and checked before any heavy work, so that a bad file fails at once.
 struct Inputs {
   Image content;  // empty for a texture
@@ -225,10 +213,10 @@ Inputs read_inputs(const Args& a, bool texture) {
   IMPASTO_CHECK(a.masks.empty() || a.masks.size() == a.obj.styles.size(),
                 "--style-mask: " << a.masks.size() << " masks for " << a.obj.styles.size() << " styles (give one per style)");
   Inputs in;
-  if (!texture) in.content = load_image(a, a.content, 3);
-  for (const auto& s : a.obj.styles) in.styles.push_back(load_image(a, s, 3));
+  if (!texture) in.content = load_image(a.hooks, a.content, 3);
+  for (const auto& s : a.obj.styles) in.styles.push_back(load_image(a.hooks, s, 3));
   for (const auto& m : a.masks) {
-    in.masks.push_back(load_image(a, m, 1));
+    in.masks.push_back(load_image(a.hooks, m, 1));
     const auto& d = in.masks.back().data;
     IMPASTO_CHECK(*std::max_element(d.begin(), d.end()) >= 0.5f,
                   "--style-mask '" << m << "': the mask is empty (all black), its style would apply nowhere");
@@ -415,6 +403,17 @@ void run_on(WarmEngine* warm, Args& a, CLI::App* c, bool texture) {
 }
 
 }  // namespace
+
+Image load_image(const EmbedHooks* hooks, const std::string& name, int channels) {
+  if (hooks) {
+    const auto it = hooks->images.find(name);
+    if (it != hooks->images.end()) {
+      IMPASTO_CHECK(it->second.c == channels, name << ": " << it->second.c << " channels, " << channels << " expected");
+      return it->second;
+    }
+  }
+  return read_image(name, channels);
+}
 
 void add_stylize_command(CLI::App& app, WarmEngine* warm, EmbedHooks* hooks) {
   auto a = std::make_shared<Args>();

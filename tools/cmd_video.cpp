@@ -37,6 +37,7 @@ struct VideoArgs {
   std::string frame_init = "warped", first_frame_init = "content", warp_fill = "frame-mean", pass_blend_rule = "linear";
   std::string flow = "dis", flow_dir, temporal_offsets = "1";
   bool force = false, quiet = false, no_video = false;
+  EmbedHooks* hooks = nullptr;  // an embedding's run (commands.hpp), else null
 };
 
 std::vector<int> parse_offsets(const std::string& s) {
@@ -211,6 +212,13 @@ struct FrameLines {
   }
 };
 
+// What identifies a style in the state file: a file's SHA-256, an embedding's in-memory image's pixels.
+std::string style_fingerprint(const VideoArgs& a, const std::string& name, const Image& style) {
+  if (!a.hooks || a.hooks->images.count(name) == 0) return sha256_file(name);
+  const std::string bytes(reinterpret_cast<const char*>(style.data.data()), style.data.size() * sizeof(float));
+  return "array " + std::to_string(style.w) + "x" + std::to_string(style.h) + " " + fnv1a_hex(bytes);
+}
+
 // What the build and --out must allow before any input is read.
 void check_flow_and_out(const VideoArgs& a) {
   IMPASTO_CHECK(!a.flow_dir.empty() || have_opencv(), "this build has no OpenCV: give --flow-dir with .flo files");
@@ -241,8 +249,8 @@ void report_video_result(const VideoArgs& a, const VideoResult& r, LogFile& log)
                             {"chunks", r.chunk_begin.size()}, {"cuts", cuts}};
   if (r.ranks.size() > 1) summary["ranks"] = times;
   log.line(summary);
-  // The flicker line is printed even with --quiet: it is the run's result.
-  std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
+  // The flicker line is printed even with --quiet (it is the run's result), but not in an embedding's quiet run.
+  if (!(a.quiet && a.hooks)) std::fprintf(stderr, "impasto: %d frames in %s (%d computed, %d kept) in %.1fs; flicker %.6g (mean warping error over "
                "reliable pixels, 0..1 scale)%s%s\n",
                r.frames, a.out.c_str(), computed, resumed, r.seconds, r.flicker,
                r.video_path.empty() ? "" : "; video ", r.video_path.c_str());
@@ -270,8 +278,8 @@ void run_video(VideoArgs& a) {
   std::vector<Image> styles;
   nlohmann::json style_fp = nlohmann::json::array();
   for (const auto& s : a.obj.styles) {
-    styles.push_back(read_image(s));
-    style_fp.push_back({fs::path(s).filename().string(), sha256_file(s)});
+    styles.push_back(load_image(a.hooks, s, 3));
+    style_fp.push_back({fs::path(s).filename().string(), style_fingerprint(a, s, styles.back())});
   }
   const VideoFrames video = load_frames(a.input, a.obj.size, a.frames, options.base.resample);
   const int h = video.frames[0].h, w = video.frames[0].w;
@@ -317,8 +325,15 @@ void run_video(VideoArgs& a) {
   if (!a.quiet) print_video_start(a, options, video, chunks, ranks, weights.description, backend->name(), memory);
   LogFile log(rank_log_path(a, ranks), "a");
   FrameLines lines(a, ranks, log);
-  const auto on_frame = [&](const FrameReport& f) { lines.frame(f); };
-  const auto on_iteration = [&](const FrameReport& f, const IterationReport& r) { lines.iteration(f, r); };
+  const auto on_frame = [&](const FrameReport& f) {
+    lines.frame(f);
+    if (a.hooks && a.hooks->on_final_frame && f.pass == f.passes) a.hooks->on_final_frame(f.frame, f.path);
+  };
+  const auto on_iteration = [&](const FrameReport& f, const IterationReport& r) {
+    lines.iteration(f, r);
+    if (a.hooks && a.hooks->on_frame_iteration) a.hooks->on_frame_iteration(f.frame, f.pass, r);
+  };
+  if (a.hooks) a.hooks->started = true;
   const VideoResult r =
       stylizer.run(video, styles, style_fp, *flows, a.out, a.force, on_frame, on_iteration, &ranks);
   if (r.stopped) {
@@ -335,8 +350,9 @@ void run_video(VideoArgs& a) {
 
 }  // namespace
 
-void add_video_command(CLI::App& app) {
+void add_video_command(CLI::App& app, EmbedHooks* hooks) {
   auto a = std::make_shared<VideoArgs>();
+  a->hooks = hooks;
   CLI::App* c = app.add_subcommand("video", "Stylize a video with temporal consistency (Ruder et al. 2016/2018)");
   c->add_option("--input", a->input, "Video file (needs OpenCV) or folder of frames (sorted by name)")->required();
   c->add_option("--out", a->out, "Output folder: frame_0001.png ..., out.avi, impasto-video.json")->required();

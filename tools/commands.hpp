@@ -27,13 +27,17 @@ struct Exit {
 
 class WarmEngine;  // tools/warm_engine.hpp (a TU that destroys an EmbedHooks includes it)
 
-// What an embedding (the Python module, python/src/module.cpp) hands a stylize or texture run besides its command
-// line: images given in memory, the result kept in memory, and each iteration passed on. With hooks, --out is
-// optional: without it nothing is written and the image is only in `result`.
+// What an embedding (the Python module, python/src/module.cpp) hands a run besides its command line: images given
+// in memory, the result kept in memory, and each iteration passed on. With hooks, stylize's --out is optional:
+// without it nothing is written and the image is only in `result`. Every callback may throw to stop the run.
 struct EmbedHooks {
   std::map<std::string, Image> images;  // an image option (--content, --style, --style-mask) naming a key reads it
-  // Each accepted iterate; `image` gives it as RGB 0..255 (computed only when called). May throw to stop the run.
+  // stylize, texture: each accepted iterate; `image` gives it as RGB 0..255 (computed only when called).
   std::function<void(const IterationReport&, const std::function<Image()>& image)> on_iteration;
+  // video: each iteration of a frame (0-based) in a pass; each final frame as it is written to `path` (or found
+  // done by an earlier run in --out). A run stopped by a throw keeps its finished frames: a rerun resumes.
+  std::function<void(int frame, int pass, const IterationReport&)> on_frame_iteration;
+  std::function<void(int frame, const std::string& path)> on_final_frame;
   Image result;          // the output image (as written to --out when given)
   bool started = false;  // set when the optimization starts: an error before it is a bad request
 
@@ -54,7 +58,11 @@ void add_weights_command(CLI::App& app);  // tools/cmd_weights.cpp: weights expo
 // given, else an engine of their own.
 // `hooks`: an embedding's run (above).
 void add_stylize_command(CLI::App& app, WarmEngine* warm = nullptr, EmbedHooks* hooks = nullptr);
-void add_video_command(CLI::App& app);    // tools/cmd_video.cpp: video (temporal losses, flow, resume)
+void add_video_command(CLI::App& app, EmbedHooks* hooks = nullptr);  // tools/cmd_video.cpp: video (temporal
+                                                                     // losses, flow, resume)
+// tools/cmd_stylize.cpp: an image option's value, the embedding's in-memory image of that name (hooks may be
+// null), else the file.
+Image load_image(const EmbedHooks* hooks, const std::string& name, int channels);
 void add_batch_command(CLI::App& app);    // tools/cmd_batch.cpp: batch (stylize/texture jobs from a JSONL file)
 
 // tools/cmd_batch.cpp: the command-line arguments of one JSON key of a job ({"style-weight": 1e4} → "--style-weight=

@@ -21,13 +21,15 @@ plan and returns None.
 """
 import json
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
 from . import _impasto, weights  # noqa: F401 (impasto.weights.export/inspect)
 
 __version__ = _impasto.__version__
-__all__ = ["stylize", "texture", "Engine", "Objective", "__version__"]
+__all__ = ["stylize", "texture", "video", "Engine", "Objective", "__version__"]
 
 
 def _array_image(value, what, channels):
@@ -121,19 +123,72 @@ def texture(style, *, style_weights=None, size=512, iterations=1000, weights="ra
     return _run("texture", inputs, options, callback, callback_image, _engine)
 
 
+def video(input, style, *, out=None, style_weights=None, size=512, iterations=1000, frame_iterations=500, passes=1,
+          weights="random", device="auto", precision="auto", callback=None, queue=8, **options):
+    """Stylize a video with temporal consistency (``impasto video``); a generator of its frames as they finish.
+
+    `input`: a video file or a folder of frames (paths only); `style`: one image or a list, paths or arrays. Yields
+    ``(t, frame)``: t the frame's index in the clip from 0, frame (H, W, 3) uint8, the bytes of OUT/frame_{t+1:04d}.png.
+    Each frame comes once, when its last pass has made it (or found it done by an earlier run in `out`): in clip
+    order with an odd number of passes, from the end with an even one. Every other keyword is an option of
+    ``impasto video`` with '_' for '-' (``temporal_weight=200``, ``flow="dis"``, ``chunks=1``...).
+
+    `out`: the run's folder (frames, state, flow cache, out.avi); a rerun on the same `out` resumes. Without it the
+    run works in a temporary folder removed at the end, and no out.avi is encoded unless ``no_video=False``.
+    The run goes on a thread of its own while the loop consumes frames; it waits when `queue` frames are unread.
+    Leaving the loop (``break``), closing the generator or Ctrl-C stops the run at its next iteration and keeps the
+    finished frames. ``callback(info)`` at every iteration of every frame: frame, pass, iteration, loss, content,
+    style, tv, seconds; raising in it stops the run and the exception comes out of the loop.
+    """
+    if callback is not None and not callable(callback):
+        raise ValueError("callback: not callable")
+    if not isinstance(input, (str, os.PathLike)):
+        raise ValueError("input: a path to a video file or a folder of frames")
+    if int(queue) < 1:
+        raise ValueError(f"queue: {queue}, expected at least 1 frame")
+    inputs = _Inputs()
+    options.update(input=os.fspath(input), out=None if out is None else os.fspath(out),
+                   style=inputs.add_list(style, "style"), style_weights=style_weights, size=size, iterations=iterations,
+                   frame_iterations=frame_iterations, passes=passes, weights=weights, device=device,
+                   precision=precision)
+    if out is None:
+        options.setdefault("no_video", True)
+    _impasto.check_options("video", _cli_options(dict(options, out="")))  # unknown options: ValueError now
+    return _video_frames(options, inputs, callback, int(queue))
+
+
+def _video_frames(options, inputs, callback, queue):
+    """video()'s generator: the run starts at the first next()."""
+    temporary = None
+    if options["out"] is None:
+        temporary = options["out"] = tempfile.mkdtemp(prefix="impasto-video-")
+    try:
+        run = _impasto.VideoRun(_cli_options(options), inputs.images, callback, queue)
+        try:
+            while (item := run.next()) is not None:
+                yield item
+        finally:
+            run.close()
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
 class Engine:
     """The backend (CUDA context, plans, workspace) and each `weights`' network kept uploaded from run to run, as
-    `impasto batch` keeps them: ``Engine().stylize(...)`` and ``.texture(...)`` take the module functions'
-    arguments and give the same results. One run at a time per Engine."""
+    `impasto batch` keeps them: ``Engine(weights=..., device=..., precision=...).stylize(...)`` and ``.texture(...)``
+    take the module functions' arguments (those three default to the Engine's) and give the same results. One run
+    at a time per Engine."""
 
-    def __init__(self):
+    def __init__(self, *, weights="random", device="auto", precision="auto"):
         self._engine = _impasto.Engine()
+        self._defaults = dict(weights=weights, device=device, precision=precision)
 
     def stylize(self, content, style, **kwargs):
-        return stylize(content, style, _engine=self._engine, **kwargs)
+        return stylize(content, style, _engine=self._engine, **{**self._defaults, **kwargs})
 
     def texture(self, style, **kwargs):
-        return texture(style, _engine=self._engine, **kwargs)
+        return texture(style, _engine=self._engine, **{**self._defaults, **kwargs})
 
 
 class Objective:

@@ -12,13 +12,19 @@
 #include <nanobind/stl/string.h>
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/comm.hpp"
@@ -83,21 +89,25 @@ std::string python_name(std::string key) {  // "style-weight" → "style_weight"
   return key;
 }
 
-void without_gil(const std::function<void()>& work, const bool& started);
-
-// Parses `options` (a JSON object of long option names, "style-weight": 1e4) as `impasto COMMAND`'s command line
-// and runs it with `hooks`, the GIL released; errors become Python exceptions with the CLI's one-line messages.
-void parse_and_run(const std::string& command, const std::string& options, nb::dict images,
-                   impasto::cli::EmbedHooks& hooks, impasto::cli::WarmEngine* warm = nullptr) {
-  for (auto [key, value] : images) hooks.images[nb::cast<std::string>(key)] = to_image(nb::cast<InArray>(value));
-
+// A run's command line: the app with the embeddable commands (stylize, texture, video) on `hooks`, and
+// `impasto COMMAND`'s arguments made from `options` (a JSON object of long option names, "style-weight": 1e4),
+// last first as CLI11 takes them. Bad options raise ValueError here, before anything runs.
+struct CommandLine {
   CLI::App app;  // fresh for each run: an App keeps what it parsed
-  app.require_subcommand(1);
-  impasto::cli::add_stylize_command(app, warm, &hooks);
-  if (command != "stylize" && command != "texture")
-    raise(PyExc_ValueError, "unknown command '" + command + "' (stylize or texture)");
-  const CLI::App* sub = app.get_subcommand(command);
-  std::vector<std::string> argv{command};
+  std::vector<std::string> argv;
+};
+std::unique_ptr<CommandLine> command_line(const std::string& command, const std::string& options, nb::dict images,
+                                          impasto::cli::EmbedHooks& hooks, impasto::cli::WarmEngine* warm = nullptr) {
+  for (auto [key, value] : images) hooks.images[nb::cast<std::string>(key)] = to_image(nb::cast<InArray>(value));
+  auto line = std::make_unique<CommandLine>();
+  line->app.require_subcommand(1);
+  impasto::cli::add_stylize_command(line->app, warm, &hooks);
+  impasto::cli::add_video_command(line->app, &hooks);
+  if (command != "stylize" && command != "texture" && command != "video")
+    raise(PyExc_ValueError, "unknown command '" + command + "' (stylize, texture or video)");
+  const CLI::App* sub = line->app.get_subcommand(command);
+  std::vector<std::string>& argv = line->argv;
+  argv.push_back(command);
   try {
     const nlohmann::json j = nlohmann::json::parse(options);
     for (const auto& [key, value] : j.items()) {
@@ -111,46 +121,66 @@ void parse_and_run(const std::string& command, const std::string& options, nb::d
   } catch (const nlohmann::json::exception& e) {
     raise(PyExc_ValueError, std::string("options: ") + e.what());
   }
-
-  std::reverse(argv.begin(), argv.end());  // CLI11 takes its arguments last first
-  without_gil([&] { app.parse(argv); }, hooks.started);  // runs the command
+  std::reverse(argv.begin(), argv.end());
+  return line;
 }
 
-// Runs `work` with the GIL released; its errors as Python exceptions with the engine's one-line messages.
-// `started`: whether an impasto::Error is the run's (RuntimeError) rather than the request's (ValueError).
-void without_gil(const std::function<void()>& work, const bool& started) {
-  std::exception_ptr python;  // a callback's exception or KeyboardInterrupt, re-raised with the GIL held
+// A run's failure as the Python exception to raise: the type and the engine's one-line message, or the Python
+// exception itself (a callback's, KeyboardInterrupt) in `python`. `started`: whether an impasto::Error is the
+// run's (RuntimeError) rather than the request's (ValueError).
+struct Failure {
+  std::exception_ptr python;
   PyObject* type = nullptr;
   std::string message;
+
+  static Failure of(const std::exception_ptr& error, bool started) {
+    Failure f;
+    try {
+      std::rethrow_exception(error);
+    } catch (const nb::python_error&) {
+      f.python = error;
+    } catch (const CLI::ParseError& e) {
+      f = {nullptr, PyExc_ValueError, e.what()};
+    } catch (const impasto::NotFoundError& e) {
+      f = {nullptr, PyExc_FileNotFoundError, e.what()};
+    } catch (const impasto::OutOfMemoryError& e) {
+      f = {nullptr, PyExc_MemoryError, e.what()};
+    } catch (const std::bad_alloc&) {
+      f = {nullptr, PyExc_MemoryError, "out of host memory"};
+    } catch (const impasto::Error& e) {
+      // Before the optimization starts an error is about the request (an option, an input); after, the run's.
+      f = {nullptr, started ? PyExc_RuntimeError : PyExc_ValueError, e.what()};
+    } catch (const std::exception& e) {
+      f = {nullptr, PyExc_RuntimeError, e.what()};
+    }
+    return f;
+  }
+  // With the GIL held.
+  [[noreturn]] void raise_it() const {
+    if (python) std::rethrow_exception(python);
+    raise(type, message);
+  }
+};
+
+// Runs `work` with the GIL released; its errors as Python exceptions (Failure).
+void without_gil(const std::function<void()>& work, const bool& started) {
+  std::exception_ptr error;
   {
     nb::gil_scoped_release release;
     try {
       work();
-    } catch (const nb::python_error&) {
-      python = std::current_exception();
-    } catch (const CLI::ParseError& e) {
-      type = PyExc_ValueError;
-      message = e.what();
-    } catch (const impasto::NotFoundError& e) {
-      type = PyExc_FileNotFoundError;
-      message = e.what();
-    } catch (const impasto::OutOfMemoryError& e) {
-      type = PyExc_MemoryError;
-      message = e.what();
-    } catch (const std::bad_alloc&) {
-      type = PyExc_MemoryError;
-      message = "out of host memory";
-    } catch (const impasto::Error& e) {
-      // Before the optimization starts an error is about the request (an option, an input); after, the run's.
-      type = started ? PyExc_RuntimeError : PyExc_ValueError;
-      message = e.what();
-    } catch (const std::exception& e) {
-      type = PyExc_RuntimeError;
-      message = e.what();
+    } catch (...) {
+      error = std::current_exception();
     }
   }
-  if (python) std::rethrow_exception(python);
-  if (type != nullptr) raise(type, message);
+  if (error) Failure::of(error, started).raise_it();
+}
+
+// Parses `options` as `impasto COMMAND`'s command line and runs it with `hooks`, the GIL released.
+void parse_and_run(const std::string& command, const std::string& options, nb::dict images,
+                   impasto::cli::EmbedHooks& hooks, impasto::cli::WarmEngine* warm = nullptr) {
+  const std::unique_ptr<CommandLine> line = command_line(command, options, images, hooks, warm);
+  without_gil([&] { line->app.parse(line->argv); }, hooks.started);  // runs the command
 }
 
 // impasto.Engine: the backend and each weights spec's network kept from run to run (as `impasto batch` keeps
@@ -248,6 +278,122 @@ class Objective {
   impasto::cli::EmbedHooks hooks_;
 };
 
+// impasto.video's engine side: `impasto video` run on a thread of its own, its final frames handed over through a
+// bounded queue (the run waits while `limit` frames are unread) as (frame, (H, W, 3) uint8). next() waits for the
+// next frame with the GIL released, checking for Ctrl-C every 0.1 s; close() (the generator closed, a `break` in
+// the loop, KeyboardInterrupt) stops the run at its next iteration and waits for it: the frames on disk stay, and a
+// rerun on the same out resumes. The run's error is raised by the next() that would have had its next frame.
+class VideoRun {
+ public:
+  VideoRun(const std::string& options, nb::dict images, nb::object callback, std::size_t limit)
+      : callback_(std::move(callback)), limit_(std::max<std::size_t>(limit, 1)) {
+    line_ = command_line("video", options, images, hooks_);
+    hooks_.on_final_frame = [this](int t, const std::string& path) { push(t, impasto::read_image(path, 3)); };
+    hooks_.on_frame_iteration = [this](int t, int pass, const impasto::IterationReport& r) { iteration(t, pass, r); };
+    thread_ = std::thread([this] { work(); });
+  }
+  ~VideoRun() {
+    if (!thread_.joinable()) return;
+    nb::gil_scoped_release release;  // the run may be waiting for the GIL (a callback)
+    stop_and_join();
+  }
+
+  nb::object next() {
+    std::optional<std::pair<int, impasto::Image>> item;
+    bool end = false;
+    for (;;) {
+      {
+        nb::gil_scoped_release release;
+        std::unique_lock<std::mutex> lock(m_);
+        ready_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !queue_.empty() || done_; });
+        if (!queue_.empty()) {
+          item = std::move(queue_.front());
+          queue_.pop_front();
+          room_.notify_all();
+        }
+        end = !item && done_;
+      }
+      if (item || end) break;
+      if (PyErr_CheckSignals() != 0) {  // Ctrl-C while waiting: stop the run, then raise KeyboardInterrupt
+        nb::python_error interrupt;
+        close();
+        throw interrupt;
+      }
+    }
+    if (end) {  // the run's end, or its failure
+      close();
+      if (error_) Failure::of(error_, hooks_.started).raise_it();
+      return nb::none();
+    }
+    return nb::make_tuple(item->first, to_array(item->second));
+  }
+
+  void close() {
+    if (!thread_.joinable()) return;
+    nb::gil_scoped_release release;
+    stop_and_join();
+  }
+
+ private:
+  struct Stop {};  // thrown by a hook to end the run when close() asks
+
+  void work() {
+    try {
+      line_->app.parse(line_->argv);  // runs the command
+    } catch (const Stop&) {
+    } catch (...) {
+      error_ = std::current_exception();
+    }
+    std::lock_guard<std::mutex> lock(m_);
+    done_ = true;
+    ready_.notify_all();
+  }
+  void stop_and_join() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      stop_ = true;
+    }
+    room_.notify_all();
+    thread_.join();
+  }
+  void push(int t, impasto::Image frame) {
+    std::unique_lock<std::mutex> lock(m_);
+    room_.wait(lock, [&] { return queue_.size() < limit_ || stop_; });
+    if (stop_) throw Stop{};
+    queue_.emplace_back(t, std::move(frame));
+    ready_.notify_all();
+  }
+  void iteration(int t, int pass, const impasto::IterationReport& r) {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (stop_) throw Stop{};
+    }
+    if (callback_.is_none()) return;
+    nb::gil_scoped_acquire gil;
+    nb::dict info;
+    info["frame"] = t;
+    info["pass"] = pass;
+    info["iteration"] = r.iteration;
+    info["loss"] = r.loss;
+    info["content"] = r.content;
+    info["style"] = r.style;
+    info["tv"] = r.tv;
+    info["seconds"] = r.seconds;
+    callback_(info);  // an exception in it (nb::python_error) ends the run and reaches next()
+  }
+
+  impasto::cli::EmbedHooks hooks_;
+  std::unique_ptr<CommandLine> line_;
+  nb::object callback_;
+  const std::size_t limit_;
+  std::mutex m_;
+  std::condition_variable ready_, room_;  // a frame or the end to read; room in the queue (or stop)
+  std::deque<std::pair<int, impasto::Image>> queue_;
+  bool done_ = false, stop_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
 // impasto.weights.export: `impasto weights export OUT [--seed S | --weights SPEC] [--force]`.
 void weights_export(const std::string& out, std::uint64_t seed, const std::string& spec, bool force) {
   const bool started = false;
@@ -300,19 +446,32 @@ nb::dict weights_inspect(const std::string& path) {
   return d;
 }
 
-// The defaults `impasto COMMAND --help` shows, by long option name ("size": "512"): the test checks the Python
-// signatures' defaults against them.
-nb::dict option_defaults(const std::string& command) {
+// `impasto COMMAND`'s options as `--help` lists them, in order: long name, value type (CLI11's: INT, FLOAT, TEXT;
+// "" for a flag), whether it may be given several times, default ("" for none) and help text. The tests check the
+// Python signatures' defaults against it and impasto/_stubs.py writes the type stubs from it.
+nb::list option_table(const std::string& command) {
   impasto::cli::EmbedHooks hooks;
-  CLI::App app;
-  impasto::cli::add_stylize_command(app, nullptr, &hooks);
-  if (command != "stylize" && command != "texture")
-    raise(PyExc_ValueError, "unknown command '" + command + "' (stylize or texture)");
-  const CLI::App* sub = app.get_subcommand(command);
-  nb::dict d;
-  for (const CLI::Option* opt : sub->get_options())
-    if (!opt->get_lnames().empty()) d[opt->get_lnames().front().c_str()] = opt->get_default_str();
-  return d;
+  const std::unique_ptr<CommandLine> line = command_line(command, "{}", nb::dict(), hooks);
+  const CLI::App* sub = line->app.get_subcommand(command);
+  nb::list rows;
+  for (const CLI::Option* opt : sub->get_options()) {
+    if (opt->get_lnames().empty() || opt == sub->get_help_ptr()) continue;
+    const std::string type = opt->get_type_name();
+    nb::dict row;
+    row["name"] = opt->get_lnames().front();
+    row["type"] = opt->get_type_size_max() == 0 ? std::string() : type.substr(0, type.find(':'));
+    row["many"] = opt->get_expected_max() > 1;
+    row["default"] = opt->get_default_str();
+    row["help"] = opt->get_description();
+    rows.append(row);
+  }
+  return rows;
+}
+
+// Raises ValueError for an option `impasto COMMAND` does not have or a value it cannot take as JSON; runs nothing.
+void check_options(const std::string& command, const std::string& options) {
+  impasto::cli::EmbedHooks hooks;
+  command_line(command, options, nb::dict(), hooks);
 }
 
 }  // namespace
@@ -325,7 +484,13 @@ NB_MODULE(_impasto, m) {
   m.def("weights_inspect", &weights_inspect, nb::arg("path"));
   m.def("run", &run, nb::arg("command"), nb::arg("options"), nb::arg("images"), nb::arg("callback").none(),
         nb::arg("callback_image") = false, nb::arg("engine").none() = nb::none());
-  m.def("option_defaults", &option_defaults, nb::arg("command"));
+  m.def("option_table", &option_table, nb::arg("command"));
+  m.def("check_options", &check_options, nb::arg("command"), nb::arg("options"));
+  nb::class_<VideoRun>(m, "VideoRun")
+      .def(nb::init<const std::string&, nb::dict, nb::object, std::size_t>(), nb::arg("options"), nb::arg("images"),
+           nb::arg("callback").none(), nb::arg("limit"))
+      .def("next", &VideoRun::next)
+      .def("close", &VideoRun::close);
   nb::class_<Objective>(m, "Objective")
       .def(nb::init<const std::string&, nb::dict>(), nb::arg("options"), nb::arg("images"))
       .def_prop_ro("height", &Objective::height)

@@ -1,13 +1,16 @@
 """python/tests/test_api.py — ctest python.api: the impasto package against the `impasto` CLI built beside it
 (IMPASTO_CLI): the same options and seed give the same bytes, the signatures' defaults are the CLI's, bad arrays,
 options and files raise the right exception with one line, a callback sees every iteration and its exception stops
-the run, the Objective is the run's objective with its gradient (and drives scipy's L-BFGS-B), Ctrl-C stops a run with KeyboardInterrupt and nothing written, and `python -m impasto.plot` draws a PNG.
+the run, the Objective is the run's objective with its gradient (and drives scipy's L-BFGS-B), Ctrl-C stops a run
+with KeyboardInterrupt and nothing written, `python -m impasto.plot` draws a PNG, and impasto.video yields the CLI's
+frames, stops when the loop is left and resumes.
 Small random-weight runs on the CPU (--size 32, a few iterations)."""
 import inspect
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -95,13 +98,21 @@ def test_out_writes_the_file_too(images, tmp_path):
 
 
 def test_defaults_are_the_clis():
-    for command, fn in (("stylize", impasto.stylize), ("texture", impasto.texture)):
-        cli_defaults = _impasto.option_defaults(command)
+    for command, fn in (("stylize", impasto.stylize), ("texture", impasto.texture), ("video", impasto.video)):
+        cli_defaults = {row["name"]: row["default"] for row in _impasto.option_table(command)}
         for name, p in inspect.signature(fn).parameters.items():
             key = name.replace("_", "-")
             if p.kind is p.KEYWORD_ONLY and p.default is not None and key in cli_defaults:
                 assert str(p.default) == cli_defaults[key], (command, name)
     assert impasto.__version__ == cli("--version").stdout.split()[-1]
+
+
+def test_stubs_are_the_option_table():
+    from impasto import _stubs
+
+    stubs = os.path.join(os.path.dirname(impasto.__file__), "__init__.pyi")
+    assert open(stubs).read() == _stubs.render(), "run: python -m impasto._stubs > python/impasto/__init__.pyi"
+    assert "    style_weight: float = 10000.0," in _stubs.render()  # an option the functions do not name
 
 
 def one_line(e):
@@ -256,3 +267,97 @@ def test_plot_module_draws_a_png(images, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "impasto.plot", str(tmp_path / "missing.jsonl"), "--out",
                           str(tmp_path / "x.png")], capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and not (tmp_path / "x.png").exists()
+
+
+VIDEO = dict(frames=4, size=32, iterations=4, frame_iterations=3, passes=2, device="cpu", weights="random", seed=7,
+             flow="dis")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """A folder of 4 frames: a picture moving right by 2 pixels per frame."""
+    d = tmp_path_factory.mktemp("clip")
+    base = picture(40, 60, 5)
+    for t in range(4):
+        write_ppm(d / f"f{t}.ppm", np.ascontiguousarray(base[:, 10 - 2 * t:50 - 2 * t]))
+    return d
+
+
+def video_args(clip, out, **changes):
+    return ["video", f"--input={clip}", f"--out={out}", "--style", str(clip / "f0.ppm"), "--no-video", "--quiet",
+            *[f"--{k.replace('_', '-')}={v}" for k, v in dict(VIDEO, **changes).items()]]
+
+
+def test_video_yields_the_clis_frames(clip, tmp_path):
+    if "dis" not in cli("video", "--help").stdout:
+        pytest.skip("this build has no OpenCV (DIS flow)")
+    cli(*video_args(clip, tmp_path / "cli"))
+    seen = []
+    got = list(impasto.video(clip, clip / "f0.ppm", out=tmp_path / "py", callback=seen.append, **VIDEO))
+    assert [t for t, _ in got] == [3, 2, 1, 0]  # 2 passes: the last one runs backward
+    for t, frame in got:
+        assert np.array_equal(frame, read_png(tmp_path / "cli" / f"frame_{t + 1:04d}.png")), t
+    assert {(i["frame"], i["pass"]) for i in seen} == {(t, p) for t in range(4) for p in (1, 2)}
+    # A temporary folder when no out is given, gone at the end; the style as an array gives the same frames.
+    before = set(os.listdir(tempfile.gettempdir()))
+    style = read_png(tmp_path / "cli" / "frame_0001.png")  # any picture: compare with the CLI on a file of it
+    write_ppm(tmp_path / "style.ppm", style)
+    cli(*[a if not a.startswith(str(clip / "f0")) else str(tmp_path / "style.ppm")
+          for a in video_args(clip, tmp_path / "cli2")])
+    again = dict(impasto.video(clip, style, **VIDEO))
+    assert all(np.array_equal(again[t], read_png(tmp_path / "cli2" / f"frame_{t + 1:04d}.png")) for t in range(4))
+    assert set(os.listdir(tempfile.gettempdir())) <= before
+
+
+def test_video_break_stops_and_a_rerun_resumes(clip, tmp_path):
+    if "dis" not in cli("video", "--help").stdout:
+        pytest.skip("this build has no OpenCV (DIS flow)")
+    out = tmp_path / "run"
+    options = dict(VIDEO, passes=1)
+    for t, _ in impasto.video(clip, clip / "f0.ppm", out=out, **options):
+        break  # stops the run at its next iteration; frame 1 is on disk, nothing half-written
+    assert t == 0 and (out / "frame_0001.png").exists() and not (out / "frame_0004.png").exists()
+    assert not [p for p in os.listdir(out) if p.endswith(".tmp")]
+    calls = []
+
+    def stop(info):
+        calls.append(info)
+        if info["frame"] == 2:
+            raise ZeroDivisionError("stop at frame 3")
+
+    with pytest.raises(ZeroDivisionError, match="stop at frame 3"):
+        for _ in impasto.video(clip, clip / "f0.ppm", out=out, callback=stop, **options):
+            pass
+    assert calls[0]["frame"] >= 1 and not (out / "frame_0003.png").exists()  # frame 1 kept, not recomputed
+    frames = dict(impasto.video(clip, clip / "f0.ppm", out=out, **options))
+    cli(*video_args(clip, tmp_path / "cli", passes=1))
+    assert sorted(frames) == [0, 1, 2, 3]
+    assert all(np.array_equal(frames[t], read_png(tmp_path / "cli" / f"frame_{t + 1:04d}.png")) for t in range(4))
+
+
+def test_video_errors(clip, tmp_path):
+    with pytest.raises(ValueError) as e:
+        impasto.video(clip, clip / "f0.ppm", no_such_option=1)  # at the call, before any frame
+    assert "no_such_option" in one_line(e)
+    with pytest.raises(FileNotFoundError) as e:
+        next(impasto.video(tmp_path / "none.avi", clip / "f0.ppm", **VIDEO))
+    assert "none.avi" in one_line(e)
+    with pytest.raises(ValueError) as e:
+        next(impasto.video(clip, clip / "f0.ppm", **dict(VIDEO, passes=0)))
+    one_line(e)
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals go to the main thread")
+def test_video_ctrl_c_stops_cleanly(clip, tmp_path):
+    if "dis" not in cli("video", "--help").stdout:
+        pytest.skip("this build has no OpenCV (DIS flow)")
+    out = tmp_path / "run"
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in impasto.video(clip, clip / "f0.ppm", out=out, **dict(VIDEO, iterations=1000000)):
+                pass
+    finally:
+        timer.cancel()
+    assert not (out / "frame_0001.png").exists() and not [p for p in os.listdir(out) if p.endswith(".tmp")]
