@@ -200,7 +200,9 @@ class Objective:
     starts. ``evaluate(x)`` returns (terms, grad): the weighted loss terms (loss, content, style, tv, photo) and
     dL/dx in x's shape as float64. ``image(x)`` is x as an (H, W, 3) uint8 picture. One level: no pyramid,
     photorealism stage, region pairs or luminance-only transfer. The engine is kept (weights uploaded once) as long
-    as the Objective lives.
+    as the Objective lives. On the GPU (``device="cuda"``) x may be a PyTorch or CuPy float32 CUDA tensor: it is
+    read in place and dL/dx comes back as a tensor of the same kind on the same GPU, in x's shape and float32,
+    with no copy through the host (``torch.optim.LBFGS`` can drive it).
     """
 
     def __init__(self, content, style, *, style_weights=None, style_masks=None, size=512, weights="random",
@@ -215,9 +217,28 @@ class Objective:
         self.x0 = self._engine.start().astype(np.float64)
 
     def evaluate(self, x):
+        if _on_gpu(x):
+            return self._engine.evaluate_device(self._gpu_float32(x), type(x).__module__.split(".")[0])
         x = np.asarray(x)
         terms, grad = self._engine.evaluate(np.ascontiguousarray(x, dtype=np.float32).reshape(-1))
         return terms, grad.astype(np.float64).reshape(x.shape)
 
     def image(self, x):
+        if _on_gpu(x):
+            return self._engine.image_device(self._gpu_float32(x))
         return self._engine.image(np.ascontiguousarray(x, dtype=np.float32).reshape(-1))
+
+    def _gpu_float32(self, x):
+        if not self._engine.on_gpu:
+            raise ValueError("x: an array on the GPU, but this Objective runs on the CPU (make it with device='cuda')")
+        dtype = str(getattr(x, "dtype", ""))
+        if not dtype.endswith("float32"):
+            raise ValueError(f"x: a GPU array of {dtype}, expected float32 (the engine's type; no copy is made)")
+        return x
+
+
+def _on_gpu(x):
+    """Whether x is a DLPack array in CUDA memory (a PyTorch or CuPy tensor on the GPU)."""
+    device = getattr(x, "__dlpack_device__", None)
+    return device is not None and device()[0] in (2, 13)  # kDLCUDA, kDLCUDAManaged
+

@@ -111,8 +111,9 @@ def render():
     objective = parameters(impasto.Objective.__init__, "stylize", skip={"iterations"})
     out.append("class Objective:\n    shape: Tuple[int, int, int]\n    x0: npt.NDArray[np.float64]\n"
                + function("__init__", objective, "None", "    ", self=True) + "\n"
-               "    def evaluate(self, x: npt.ArrayLike) -> Tuple[Dict[str, float], npt.NDArray[np.float64]]: ...\n"
-               "    def image(self, x: npt.ArrayLike) -> Frame: ...")
+               "    # x: a NumPy array (grad: float64 NumPy), or on the GPU a torch/CuPy float32 CUDA tensor (grad: alike)\n"
+               "    def evaluate(self, x: Any) -> Tuple[Dict[str, float], Any]: ...\n"
+               "    def image(self, x: Any) -> Frame: ...")
     engine = parameters(impasto.Engine.__init__)
     out.append("class Engine:\n" + function("__init__", engine, "None", "    ", self=True) + "\n"
                + function("stylize", stylize, "Frame", "    ", self=True) + "\n"

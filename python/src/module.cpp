@@ -27,6 +27,10 @@
 #include <utility>
 #include <vector>
 
+#ifdef IMPASTO_HAVE_CUDA
+#include <cuda_runtime.h>
+#endif
+
 #include "engine/comm.hpp"
 #include "engine/error.hpp"
 #include "tools/commands.hpp"
@@ -48,6 +52,7 @@ namespace {
 using impasto::Image;
 using InArray = nb::ndarray<const float, nb::ndim<3>, nb::c_contig, nb::device::cpu>;
 using OutArray = nb::ndarray<nb::numpy, std::uint8_t, nb::ndim<3>>;
+using DeviceArray = nb::ndarray<const float, nb::c_contig, nb::device::cuda>;  // a GPU array (Objective)
 
 // An (H, W, C) float32 array of 0..255 values (python/impasto/__init__.py converts what users give) → planar Image.
 Image to_image(const InArray& a) {
@@ -231,6 +236,7 @@ class Objective {
     if (!hooks_.objective) raise(PyExc_ValueError, "an Objective takes no dry_run");
   }
   std::size_t height() const { return std::size_t(hooks_.start.shape().h); }
+  bool on_gpu() const { return hooks_.backend->device() == impasto::Device::cuda; }
   std::size_t width() const { return std::size_t(hooks_.start.shape().w); }
 
   // The content in network space: where a run with init=content starts.
@@ -252,13 +258,57 @@ class Objective {
       t = hooks_.objective->evaluate(xt, g);
       grad = backend().to_host(g);
     }
-    nb::dict terms;
-    terms["loss"] = t.total;
-    terms["content"] = t.content;
-    terms["style"] = t.style;
-    terms["tv"] = t.tv;
-    terms["photo"] = t.photo;
-    return nb::make_tuple(terms, vector_array(std::move(grad)));
+    return nb::make_tuple(term_dict(t), vector_array(std::move(grad)));
+  }
+
+  // (loss terms, dL/dx) at x on the engine's GPU (a PyTorch or CuPy CUDA tensor, through DLPack): x is read where
+  // it lies and dL/dx comes back there, in x's shape, as `framework`'s array ("torch", "cupy", or "" for a plain
+  // DLPack array) over a new device buffer: no host round trip. The engine first waits for the device to be idle
+  // (x may still be being written on its producer's stream).
+  nb::object evaluate_device(const DeviceArray& x, const std::string& framework) {
+    const std::size_t n = 3 * height() * width();
+    if (x.size() != n)
+      raise(PyExc_ValueError, "x: " + std::to_string(x.size()) + " values, expected 3*H*W = " + std::to_string(n));
+    if (backend().device() != impasto::Device::cuda)
+      raise(PyExc_ValueError, "x: an array on the GPU, but this Objective runs on the CPU (make it with device='cuda')");
+#ifdef IMPASTO_HAVE_CUDA
+    int device = -1;
+    cudaGetDevice(&device);
+    if (x.device_id() != device)
+      raise(PyExc_ValueError, "x: on cuda:" + std::to_string(x.device_id()) + ", the Objective runs on cuda:" +
+                                  std::to_string(device));
+    const impasto::Shape shape{1, 3, int(height()), int(width())};
+    auto grad = std::make_unique<impasto::Tensor>(backend().empty(shape));
+    impasto::LossTerms t;
+    std::exception_ptr error;
+    {
+      nb::gil_scoped_release release;
+      try {
+        if (cudaDeviceSynchronize() != cudaSuccess) throw impasto::Error("CUDA: the device failed before evaluate");
+        const impasto::Tensor xt(
+            std::make_shared<impasto::Storage>(const_cast<float*>(x.data()), n, impasto::Device::cuda), shape);
+        t = hooks_.objective->evaluate(xt, *grad);
+        backend().synchronize();
+      } catch (...) {
+        error = std::current_exception();
+      }
+    }
+    if (error) Failure::of(error, true).raise_it();
+    float* data = grad->data();
+    nb::capsule owner(grad.release(), [](void* p) noexcept { delete static_cast<impasto::Tensor*>(p); });
+    std::vector<std::size_t> dims;
+    for (std::size_t i = 0; i < x.ndim(); ++i) dims.push_back(x.shape(i));
+    const auto made = [&](auto tag) {
+      using Array = nb::ndarray<decltype(tag), float, nb::device::cuda>;
+      return nb::object(Array(data, dims.size(), dims.data(), owner, nullptr, nb::dtype<float>(),
+                              nb::device::cuda::value, device).cast());
+    };
+    nb::object g = framework == "torch" ? made(nb::pytorch()) : framework == "cupy" ? made(nb::cupy()) : made(nb::no_framework());
+    return nb::make_tuple(term_dict(t), g);
+#else
+    (void)framework;
+    raise(PyExc_ValueError, "x: an array on the GPU, but this impasto was built without CUDA");
+#endif
   }
 
   // x as the RGB image it stands for, (H, W, 3) uint8 (clipped as a run's result is).
@@ -267,9 +317,32 @@ class Objective {
     return to_array(impasto::postprocess(x.data(), int(height()), int(width()), hooks_.bgr_input,
                                          float(hooks_.pixel_scale)));
   }
+  // The same for x on the GPU (copied to the host: a picture is for looking at).
+  OutArray image_device(const DeviceArray& x) {
+    if (x.size() != 3 * height() * width()) raise(PyExc_ValueError, "x: not 3*H*W values");
+#ifdef IMPASTO_HAVE_CUDA
+    std::vector<float> host(x.size());
+    if (cudaDeviceSynchronize() != cudaSuccess ||
+        cudaMemcpy(host.data(), x.data(), host.size() * sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess)
+      raise(PyExc_RuntimeError, "x: the GPU array could not be read");
+    return to_array(impasto::postprocess(host.data(), int(height()), int(width()), hooks_.bgr_input,
+                                         float(hooks_.pixel_scale)));
+#else
+    raise(PyExc_ValueError, "x: an array on the GPU, but this impasto was built without CUDA");
+#endif
+  }
 
  private:
   impasto::Backend& backend() { return *hooks_.backend; }
+  static nb::dict term_dict(const impasto::LossTerms& t) {
+    nb::dict terms;
+    terms["loss"] = t.total;
+    terms["content"] = t.content;
+    terms["style"] = t.style;
+    terms["tv"] = t.tv;
+    terms["photo"] = t.photo;
+    return terms;
+  }
   static nb::ndarray<nb::numpy, float, nb::ndim<1>> vector_array(std::vector<float> v) {
     auto* heap = new std::vector<float>(std::move(v));
     nb::capsule owner(heap, [](void* p) noexcept { delete static_cast<std::vector<float>*>(p); });
@@ -494,8 +567,11 @@ NB_MODULE(_impasto, m) {
   nb::class_<Objective>(m, "Objective")
       .def(nb::init<const std::string&, nb::dict>(), nb::arg("options"), nb::arg("images"))
       .def_prop_ro("height", &Objective::height)
+      .def_prop_ro("on_gpu", &Objective::on_gpu)
       .def_prop_ro("width", &Objective::width)
       .def("start", &Objective::start)
       .def("evaluate", &Objective::evaluate, nb::arg("x"))
-      .def("image", &Objective::image, nb::arg("x"));
+      .def("evaluate_device", &Objective::evaluate_device, nb::arg("x"), nb::arg("framework"))
+      .def("image", &Objective::image, nb::arg("x"))
+      .def("image_device", &Objective::image_device, nb::arg("x"));
 }

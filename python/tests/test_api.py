@@ -226,6 +226,25 @@ def test_objective_gradient(images):
     assert objective.evaluate(step)[0]["loss"] < loss["loss"]  # downhill along -grad
 
 
+def test_objective_gpu_arrays_are_checked(images):
+    """A CUDA array (DLPack device 2) goes to the GPU path, which a CPU Objective refuses in one line. The path
+    itself (x read in place, the gradient returned on the GPU) needs a CUDA build and a GPU: untested here."""
+    _, content, style = images
+    objective = impasto.Objective(content, style, size=32, device="cpu")
+
+    class OnGpu:
+        dtype = "torch.float32"
+
+        def __dlpack_device__(self):
+            return (2, 0)
+
+    assert not objective._engine.on_gpu and impasto._on_gpu(OnGpu()) and not impasto._on_gpu(objective.x0)
+    for method in (objective.evaluate, objective.image):
+        with pytest.raises(ValueError) as e:
+            method(OnGpu())
+        assert "runs on the CPU" in one_line(e)
+
+
 def test_objective_drives_scipy(images):
     optimize = pytest.importorskip("scipy.optimize")  # tools/setup.sh installs python3-scipy
     _, content, style = images
