@@ -137,8 +137,8 @@ def video(input, style, *, out=None, style_weights=None, size=512, iterations=10
     run works in a temporary folder removed at the end, and no out.avi is encoded unless ``no_video=False``.
     The run goes on a thread of its own while the loop consumes frames; it waits when `queue` frames are unread.
     Leaving the loop (``break``), closing the generator or Ctrl-C stops the run at its next iteration and keeps the
-    finished frames. ``callback(info)`` at every iteration of every frame: frame, pass, iteration, loss, content,
-    style, tv, seconds; raising in it stops the run and the exception comes out of the loop.
+    finished frames. ``callback(info)`` at every iteration of every frame: stylize's keys (iteration, loss,
+    content, style, tv, seconds, …) and frame and pass; raising in it stops the run and the exception comes out of the loop.
     """
     if callback is not None and not callable(callback):
         raise ValueError("callback: not callable")

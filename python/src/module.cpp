@@ -94,6 +94,20 @@ std::string python_name(std::string key) {  // "style-weight" → "style_weight"
   return key;
 }
 
+// What a callback gets at each iteration (with the GIL held).
+nb::dict iteration_info(const impasto::IterationReport& r) {
+  nb::dict info;
+  info["iteration"] = r.iteration;
+  info["level"] = r.level;
+  info["loss"] = r.loss;
+  info["content"] = r.content;
+  info["style"] = r.style;
+  info["tv"] = r.tv;
+  info["photo"] = r.photo;
+  info["seconds"] = r.seconds;
+  return info;
+}
+
 // A run's command line: the app with the embeddable commands (stylize, texture, video) on `hooks`, and
 // `impasto COMMAND`'s arguments made from `options` (a JSON object of long option names, "style-weight": 1e4),
 // last first as CLI11 takes them. Bad options raise ValueError here, before anything runs.
@@ -209,15 +223,7 @@ nb::object run(const std::string& command, const std::string& options, nb::dict 
     nb::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) throw nb::python_error();  // Ctrl-C: KeyboardInterrupt ends the run
     if (callback.is_none()) return;
-    nb::dict info;
-    info["iteration"] = r.iteration;
-    info["level"] = r.level;
-    info["loss"] = r.loss;
-    info["content"] = r.content;
-    info["style"] = r.style;
-    info["tv"] = r.tv;
-    info["photo"] = r.photo;
-    info["seconds"] = r.seconds;
+    nb::dict info = iteration_info(r);
     if (callback_image) info["image"] = to_array(image());
     callback(info);  // an exception in it (nb::python_error) stops the run and reaches the caller
   };
@@ -443,15 +449,9 @@ class VideoRun {
     }
     if (callback_.is_none()) return;
     nb::gil_scoped_acquire gil;
-    nb::dict info;
+    nb::dict info = iteration_info(r);
     info["frame"] = t;
     info["pass"] = pass;
-    info["iteration"] = r.iteration;
-    info["loss"] = r.loss;
-    info["content"] = r.content;
-    info["style"] = r.style;
-    info["tv"] = r.tv;
-    info["seconds"] = r.seconds;
     callback_(info);  // an exception in it (nb::python_error) ends the run and reaches next()
   }
 

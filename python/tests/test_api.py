@@ -307,7 +307,7 @@ def video_args(clip, out, **changes):
             *[f"--{k.replace('_', '-')}={v}" for k, v in dict(VIDEO, **changes).items()]]
 
 
-def test_video_yields_the_clis_frames(clip, tmp_path):
+def test_video_yields_the_clis_frames(clip, tmp_path, monkeypatch):
     if "dis" not in cli("video", "--help").stdout:
         pytest.skip("this build has no OpenCV (DIS flow)")
     cli(*video_args(clip, tmp_path / "cli"))
@@ -318,14 +318,15 @@ def test_video_yields_the_clis_frames(clip, tmp_path):
         assert np.array_equal(frame, read_png(tmp_path / "cli" / f"frame_{t + 1:04d}.png")), t
     assert {(i["frame"], i["pass"]) for i in seen} == {(t, p) for t in range(4) for p in (1, 2)}
     # A temporary folder when no out is given, gone at the end; the style as an array gives the same frames.
-    before = set(os.listdir(tempfile.gettempdir()))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     style = read_png(tmp_path / "cli" / "frame_0001.png")  # any picture: compare with the CLI on a file of it
     write_ppm(tmp_path / "style.ppm", style)
     cli(*[a if not a.startswith(str(clip / "f0")) else str(tmp_path / "style.ppm")
           for a in video_args(clip, tmp_path / "cli2")])
     again = dict(impasto.video(clip, style, **VIDEO))
     assert all(np.array_equal(again[t], read_png(tmp_path / "cli2" / f"frame_{t + 1:04d}.png")) for t in range(4))
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    assert os.listdir(tmp_path / "tmp") == []
 
 
 def test_video_break_stops_and_a_rerun_resumes(clip, tmp_path):
