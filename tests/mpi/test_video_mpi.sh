@@ -84,9 +84,10 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 [[ -n $(ls "$tmp/k/pass2" 2>/dev/null) ]] || fail "pass 2 never started"
+# (`if`, not `&&`: the loop's status must not be its last test's, which pipefail and set -e would end the script on)
 victim=$(pgrep -f -- "--out $tmp/k" | while read -r p; do
-  [[ $(cat /proc/"$p"/environ 2>/dev/null | tr '\0' '\n' | grep -x 'OMPI_COMM_WORLD_RANK=1') ]] && echo "$p"
-done | head -1)
+  if tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then echo "$p"; fi
+done | head -1 || true)
 [[ -n $victim ]] || fail "no rank 1 process found"
 kill -9 "$victim"
 for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
