@@ -6,6 +6,7 @@ with KeyboardInterrupt and nothing written, `python -m impasto.plot` draws a PNG
 frames, stops when the loop is left and resumes.
 Small random-weight runs on the CPU (--size 32, a few iterations)."""
 import inspect
+import json
 import os
 import signal
 import subprocess
@@ -62,12 +63,19 @@ def fast_args():
 def test_stylize_same_bytes_as_cli(images):
     d, content, style = images
     out = d / "cli.png"
+    log = d / "cli.jsonl"
     cli("stylize", f"--content={d / 'content.ppm'}", f"--style={d / 'style.ppm'}", f"--out={out}", "--init=noise",
-        "--style-weight=1000", *fast_args())
+        "--style-weight=1000", f"--log={log}", *fast_args())
     expected = read_png(out)
-    by_path = impasto.stylize(str(d / "content.ppm"), d / "style.ppm", init="noise", style_weight=1000, **FAST)
+    seen = []
+    by_path = impasto.stylize(str(d / "content.ppm"), d / "style.ppm", init="noise", style_weight=1000,
+                              callback=seen.append, **FAST)
     assert by_path.dtype == np.uint8 and by_path.shape == expected.shape
     assert np.array_equal(by_path, expected)
+    trace = [json.loads(line) for line in open(log) if '"iteration"' in line]  # the CLI's loss trace
+    keys = ("iteration", "loss", "content", "style", "tv")
+    assert len(trace) == FAST["iterations"] + 1
+    assert [[i[k] for k in keys] for i in seen] == [[i[k] for k in keys] for i in trace]  # the same doubles
     by_array = impasto.stylize(content, [style], init="noise", style_weight=1000, **FAST)
     assert np.array_equal(by_array, expected)
     as_float = impasto.stylize(content / 255.0, style.astype(np.float32) / 255, init="noise", style_weight=1000, **FAST)
