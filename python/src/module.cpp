@@ -284,7 +284,12 @@ class Objective {
       raise(PyExc_ValueError, "x: on cuda:" + std::to_string(x.device_id()) + ", the Objective runs on cuda:" +
                                   std::to_string(device));
     const impasto::Shape shape{1, 3, int(height()), int(width())};
-    auto grad = std::make_unique<impasto::Tensor>(backend().empty(shape));
+    // The gradient's device buffer and the Objective (its engine) it needs alive: owned by the returned array.
+    struct DeviceGrad {
+      impasto::Tensor grad;
+      nb::object objective;
+    };
+    auto held = std::make_unique<DeviceGrad>(DeviceGrad{backend().empty(shape), nb::find(this)});
     impasto::LossTerms t;
     std::exception_ptr error;
     {
@@ -293,15 +298,15 @@ class Objective {
         if (cudaDeviceSynchronize() != cudaSuccess) throw impasto::Error("CUDA: the device failed before evaluate");
         const impasto::Tensor xt(
             std::make_shared<impasto::Storage>(const_cast<float*>(x.data()), n, impasto::Device::cuda), shape);
-        t = hooks_.objective->evaluate(xt, *grad);
+        t = hooks_.objective->evaluate(xt, held->grad);
         backend().synchronize();
       } catch (...) {
         error = std::current_exception();
       }
     }
     if (error) Failure::of(error, true).raise_it();
-    float* data = grad->data();
-    nb::capsule owner(grad.release(), [](void* p) noexcept { delete static_cast<impasto::Tensor*>(p); });
+    float* data = held->grad.data();
+    nb::capsule owner(held.release(), [](void* p) noexcept { delete static_cast<DeviceGrad*>(p); });
     std::vector<std::size_t> dims;
     for (std::size_t i = 0; i < x.ndim(); ++i) dims.push_back(x.shape(i));
     const auto made = [&](auto tag) {
