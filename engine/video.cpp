@@ -217,7 +217,7 @@ constexpr int kLeadIn = -1;
 
 struct VideoStylizer::Run {
   Run(VideoStylizer& s, const VideoFrames& video, const std::vector<Image>& styles, FlowProvider& flows,
-      const std::string& out_dir, const VideoChunks& chunks, BorderFrames& borders, int rank, int ranks,
+      const std::string& out_dir, const VideoChunks& chunks, BorderFrames& borders,
       const IterationReporter& on_iteration);
 
   // Frame t of `pass` (direction dir: +1 forward, −1 backward), into report.path.
@@ -272,8 +272,7 @@ struct VideoStylizer::Run {
   const std::string& out_dir;
   const VideoChunks& chunks;
   const IterationReporter& on_iteration;
-  BorderFrames& borders;  // the frames of other ranks' chunks
-  const int rank, ranks;    // this rank, of `ranks`
+  BorderFrames& borders;  // the frames written, this rank's and (received) other ranks'
   const int T, H, W, passes;
   std::vector<Tensor> style_x;  // (1,3,Hs,Ws) each: the styles at the frames' scale, kept for the run
   ImageOptimizer optimizer;
@@ -315,9 +314,9 @@ std::vector<Shape> VideoStylizer::Run::buffer_shapes(int slots, int h, int w) {
 
 VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::vector<Image>& styles,
                         FlowProvider& flows_, const std::string& out_dir_, const VideoChunks& chunks_,
-                        BorderFrames& borders_, int rank_, int ranks_, const IterationReporter& on_iteration_)
+                        BorderFrames& borders_, const IterationReporter& on_iteration_)
     : s(s_), b(s_.backend_), o(s_.options_), frames(video.frames), flows(flows_), out_dir(out_dir_), chunks(chunks_),
-      on_iteration(on_iteration_), borders(borders_), rank(rank_), ranks(ranks_), T(int(frames.size())), H(frames[0].h), W(frames[0].w), passes(o.passes),
+      on_iteration(on_iteration_), borders(borders_), T(int(frames.size())), H(frames[0].h), W(frames[0].w), passes(o.passes),
       style_x([&] {
         std::vector<Tensor> xs;
         for (const Image& st : styles) {
@@ -351,10 +350,7 @@ void VideoStylizer::Run::read_output(int pass, int t, Tensor& into) {
     s.upload_image(it->second, into);
     return;
   }
-  if (chunks.owns(rank, ranks, t))
-    s.upload_image(read_image(video_frame_path(out_dir, pass, passes, t)), into);
-  else
-    s.upload_image(borders.get(pass, t), into);
+  s.upload_image(borders.read(pass, t), into);
 }
 
 int VideoStylizer::Run::source_pass(int pass, int t, int n) {
@@ -589,7 +585,7 @@ MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int 
 namespace {
 
 // The flicker pairs (t − 1, t) whose later frame t ≥ 1 is this rank's, as [t, error, reliable fraction, cut],
-// from the final frames (`final_frame`: this rank's files, other ranks' copies): the same numbers for resumed runs. A pair across a
+// from the final frames (`final_frame`: BorderFrames::read): the same numbers for resumed runs. A pair across a
 // scene cut (the test the run made, on the same frames and flows) shows two scenes, not flicker: error 0.
 nlohmann::json measure_own_flicker(Backend& b, FlowProvider& flows, const VideoOptions& o,
                                    const std::vector<Image>& frames, const VideoChunks& chunks, int rank, int ranks,
@@ -670,7 +666,7 @@ bool VideoStylizer::run_frames(const VideoFrames& video, const std::vector<Image
                                const std::string& out_dir, Comm& ranks, const VideoChunks& chunks,
                                BorderFrames& borders, const FrameReporter& on_frame,
                                const IterationReporter& on_iteration, VideoResult& result) {
-  Run run(*this, video, styles, flows, out_dir, chunks, borders, ranks.rank(), ranks.size(), on_iteration);
+  Run run(*this, video, styles, flows, out_dir, chunks, borders, on_iteration);
   const int T = run.T, passes = run.passes;
   const std::vector<int> mine = chunks.chunks_of(ranks.rank(), ranks.size());
   // Whether every frame of chunk c in pass 1 is on disk (a resumed run then needs no lead-in for it).
@@ -762,12 +758,8 @@ VideoResult VideoStylizer::run(const VideoFrames& video, const std::vector<Image
   }
   // The run's buffers and optimizer are gone: the flicker measure's uploads fit in what they held.
   for (int t = 0; t < T; ++t) result.frame_paths.push_back(video_frame_path(out_dir, passes, passes, t));
-  const auto final_frame = [&](int t) {
-    return chunks.owns(ranks.rank(), ranks.size(), t) ? read_image(result.frame_paths[std::size_t(t)])
-                                                      : borders.get(passes, t);
-  };
   nlohmann::json flicker = measure_own_flicker(backend_, flows, options_, frames, chunks, ranks.rank(), ranks.size(),
-                                               final_frame);
+                                               [&](int t) { return borders.read(passes, t); });
   borders.settle();
   result.exchange_seconds += borders.wait_seconds();
   nlohmann::json mine = {{"rank", ranks.rank()},

@@ -51,7 +51,8 @@ void BorderFrames::offer(int pass, int t) {
   }
 }
 
-const Image& BorderFrames::get(int pass, int t) {
+Image BorderFrames::read(int pass, int t) {
+  if (chunks_.owns(ranks_.rank(), ranks_.size(), t)) return read_image(video_frame_path(out_dir_, pass, passes_, t));
   const auto it = kept_.find({pass, t});
   if (it != kept_.end()) return it->second;
   IMPASTO_ASSERT(chunks_.needs(ranks_.rank(), ranks_.size(), t, reach_));  // else its owner never posts it

@@ -20,9 +20,9 @@ class BorderFrames {
   BorderFrames(Comm& ranks, const VideoChunks& chunks, int reach, const std::string& out_dir, int passes);
   // Frame t of `pass` is on disk (just written, or left by an earlier run): posted to the ranks that need it.
   void offer(int pass, int t);
-  // Frame t of `pass` from the rank that owns it, as read from its file there: kept from an earlier call, or
-  // received, waiting until it arrives.
-  const Image& get(int pass, int t);
+  // Frame t of `pass` as written: this rank's from its file, another's as read from its file there (kept from
+  // an earlier call, or received, waiting until it arrives).
+  Image read(int pass, int t);
   // Drops the frames of passes before `pass`: no later frame reads them.
   void forget_before(int pass);
   // Collective, at the run's end: no frame left in flight (see Comm::settle).

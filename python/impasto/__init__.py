@@ -153,7 +153,7 @@ def video(input, style, *, out=None, style_weights=None, size=512, iterations=10
                    precision=precision)
     if out is None:
         options.setdefault("no_video", True)
-    _impasto.check_options("video", _cli_options(dict(options, out="")))  # unknown options: ValueError now
+    _impasto.check_options("video", _cli_options(options))  # unknown options: ValueError now
     return _video_frames(options, inputs, callback, int(queue))
 
 
