@@ -167,4 +167,10 @@ MemoryNeed check_memory(const NeedFn& need, int size, int history, const MemoryB
   throw OutOfMemoryError(m.str());
 }
 
+int history_that_fits(const NeedFn& need, int size, int history, const MemoryBudget& budget) {
+  if (history <= kFewestFittedPairs || fits(need(size, history), budget)) return history;
+  const int longest = largest(kFewestFittedPairs, history - 1, [&](int h) { return fits(need(size, h), budget); });
+  return longest >= kFewestFittedPairs ? longest : history;
+}
+
 }  // namespace impasto

@@ -82,6 +82,15 @@ bool fits(const MemoryNeed& need, const MemoryBudget& budget);
 // Returns need(size, history) when it fits.
 MemoryNeed check_memory(const NeedFn& need, int size, int history, const MemoryBudget& budget, const std::string& what);
 
+// The fewest L-BFGS pairs history_that_fits offers: below this L-BFGS loses most of its curvature model (scipy's
+// L-BFGS-B keeps 10 by default, LBFGSpp 6), so a run that needs fewer is refused with check_memory's advice.
+inline constexpr int kFewestFittedPairs = 5;
+// The L-BFGS history a run at `size` takes when its user did not choose one: `history` when need(size, history)
+// fits the budget, else the longest history in [kFewestFittedPairs, history) that fits, else `history` (which
+// check_memory then refuses, naming what fits). The history is most of an image's memory at the default 100
+// pairs (2·100 image-sized vectors), so shortening it is what lets a large image fit at all.
+int history_that_fits(const NeedFn& need, int size, int history, const MemoryBudget& budget);
+
 std::string format_gib(std::size_t bytes);  // "12.3 GiB"
 
 }  // namespace impasto

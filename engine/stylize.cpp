@@ -345,12 +345,15 @@ StylizeResult Stylizer::run_levels(const std::vector<Level>& levels, const LossC
   int offset = 0;  // iteration number of the current level's initial image
   for (std::size_t k = 0; k < levels.size(); ++k) {
     const Level& lv = levels[k];
+    const auto setup_start = std::chrono::steady_clock::now();
     LossConfig level_config = config;
     if (!lv.photo) level_config.photo_weight = 0;
     StyleObjective objective(net_, level_config);
     targets(objective, lv);
     if (k == 0) x = init(lv);
     else if (x.shape().h != lv.h || x.shape().w != lv.w) x = resize_network(x, lv.h, lv.w);
+    backend_.synchronize();  // the set-up's device work counts as set-up
+    result.setup_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - setup_start).count();
     LevelResult level;
     level.photo_stage = k > 0 && lv.photo && !levels[k - 1].photo;
     const bool go_on = optimize(x, objective, lv.iterations, int(k), offset, k == 0, report, level);

@@ -151,6 +151,9 @@ struct StylizeResult {
   IterationReport first, last; // the first level's initial image, the last iterate
   std::vector<LevelResult> levels;
   double seconds = 0;          // optimization wall time, all levels
+  // The part of `seconds` spent before each level's first iteration: its objective, targets (the style and
+  // content images through the network), network plans (cuDNN's algorithm choice) and initial image.
+  double setup_seconds = 0;
   // Σ_c V_cᵀ·L·V_c of `image` on a 0..1 scale, L the content's matting Laplacian at the output size: how far
   // the result is from a locally affine recolouring of the content (stylize only; NaN for a texture).
   double photo_energy = 0;

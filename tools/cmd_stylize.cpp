@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "engine/error.hpp"
 #include "engine/files.hpp"
@@ -225,7 +228,75 @@ Inputs read_inputs(const Args& a, bool texture) {
   return in;
 }
 
-void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log);
+// Seconds since this process started (Linux: from /proc, so that loading the shared libraries counts); 0 where
+// that cannot be read.
+double process_age_seconds() {
+  std::ifstream stat("/proc/self/stat"), uptime("/proc/uptime");
+  std::string line;
+  double up = 0;
+  if (!std::getline(stat, line) || !(uptime >> up)) return 0;
+  // Field 22 is the start time in clock ticks after boot; field 2 (the name) may hold spaces, so count from ')'.
+  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+  }
+  const long ticks = ::sysconf(_SC_CLK_TCK);
+  const double age = ticks > 0 ? up - std::stod(field) / double(ticks) : 0;
+  return age > 0 ? age : 0;
+}
+
+// Where a run's wall time goes, from the process's start (a run of the Python package: from the command's
+// start) to its image written: "impasto: time: ..." on stderr and "timing" in the log's final line. The
+// end-to-end number of perf/gpu_check.sh.
+class RunClock {
+ public:
+  explicit RunClock(bool from_process_start)
+      : start_(std::chrono::steady_clock::now() -
+               std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                   std::chrono::duration<double>(from_process_start ? process_age_seconds() : 0))),
+        last_(start_),
+        origin_(from_process_start ? "the process's start" : "the command's start") {
+    mark("start-up");  // the process's start to the command's (libraries, MPI, the command line)
+  }
+  // The time since the last mark was `phase`'s.
+  void mark(const char* phase) {
+    const auto now = std::chrono::steady_clock::now();
+    phases_.emplace_back(phase, std::chrono::duration<double>(now - last_).count());
+    last_ = now;
+  }
+  // A mark split in parts measured inside it (the run's set-up and optimization); the rest is `rest`'s.
+  void mark_parts(const std::vector<std::pair<const char*, double>>& parts, const char* rest) {
+    const auto now = std::chrono::steady_clock::now();
+    double left = std::chrono::duration<double>(now - last_).count();
+    for (const auto& p : parts) {
+      phases_.push_back(p);
+      left -= p.second;
+    }
+    phases_.emplace_back(rest, std::max(0.0, left));
+    last_ = now;
+  }
+  double total() const { return std::chrono::duration<double>(last_ - start_).count(); }
+  const std::vector<std::pair<const char*, double>>& phases() const { return phases_; }
+  // "2.93 s from the process's start: start-up 0.41, inputs 0.03, ..."
+  std::string str() const {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f s from ", total());
+    std::string line = buf + origin_ + ":";
+    for (std::size_t i = 0; i < phases_.size(); ++i) {
+      std::snprintf(buf, sizeof buf, "%s %s %.2f", i == 0 ? "" : ",", phases_[i].first, phases_[i].second);
+      line += buf;
+    }
+    return line;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_, last_;
+  std::string origin_;
+  std::vector<std::pair<const char*, double>> phases_;
+};
+
+void report_result(const Args& a, const StylizeResult& result, bool texture, int history, const RunClock& clock,
+                   LogFile* log);
 
 // impasto.Objective (EmbedHooks::objective_only): the targets Stylizer::run sets for a one-level run, at the output
 // size. python/tests checks that its loss at the start is the run's iteration-0 loss, so the two cannot part.
@@ -257,7 +328,44 @@ void make_objective(EmbedHooks& hooks, const WarmEngine::Network& network, Styli
   hooks.pixel_scale = options.pixel_scale;
 }
 
-void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
+// The memory check of a run (tools/options.hpp check_memory_fits); it may shorten options.lbfgs.history to the
+// longest that fits.
+struct MemoryFit {
+  std::string what;  // the request, "a 1024x768 stylization"
+  std::string line;  // what to print: "impasto: memory: about ..."
+};
+MemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& network, const Inputs& in,
+                     StylizeOptions& options) {
+  Stylizer sizing(network.net, network.weights.bgr_input, options);
+  RunImages sizes;
+  if (!texture) sizes.content = {in.content.h, in.content.w};
+  for (const Image& s : in.styles) sizes.styles.push_back({s.h, s.w});
+  sizes.masks = int(in.masks.size());
+  sizes.regions = int(in.regions.size());
+  const int size = texture || a.obj.size > 0 ? a.obj.size : std::max(in.content.h, in.content.w);
+  const NeedFn need = [&](int s, int history) {
+    StylizeOptions o = options;
+    o.size = s;
+    o.use_adam = history == 0;
+    if (history > 0) o.lbfgs.history = history;
+    return sizing.memory_needed(o, sizes);
+  };
+  std::ostringstream what;
+  if (texture) {
+    what << "a " << size << "x" << size << " texture";
+  } else {
+    const ImageSize out = Stylizer::content_size(options, in.content.h, in.content.w);
+    what << "a " << out.w << "x" << out.h << " stylization";
+  }
+  MemoryFit fit{what.str(), {}};
+  fit.line = check_memory_fits(network.net.backend(), a.obj, need, size, fit.what, &options.lbfgs.history);
+  return fit;
+}
+
+// from_process_start: the run is the process's only one (not a batch job nor a run of the Python package), so
+// its time counts from the process's start.
+void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine, bool from_process_start) {
+  RunClock clock(from_process_start);
   if (a.photo) {
     IMPASTO_CHECK(!given(c, "--preset") || a.obj.preset == "photo", "--photo is --preset photo: give one preset");
     a.obj.preset = "photo";
@@ -274,6 +382,7 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
   const std::vector<Image>& styles = in.styles;
   const std::vector<Image>& masks = in.masks;
   const std::vector<RegionPair>& regions = in.regions;
+  clock.mark("inputs");
 
   // The pyramid fits the network at the output size (checked here, before the weights are loaded).
   if (texture) {
@@ -287,41 +396,25 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
   }
 
   Backend& backend = engine.backend(a.obj);
+  clock.mark("device");  // a CUDA context and the libraries' handles
   const WarmEngine::Network network = engine.network(backend, a.obj.weights, layers_needed(options.loss), options.pooling);
+  clock.mark("weights");  // read and uploaded
   const VggWeights& weights = network.weights;
 
   IMPASTO_CHECK(a.log_path.empty() || a.force || !fs::exists(a.log_path),
                 "log '" << a.log_path << "' exists (use --force to overwrite)");
 
+  // Before any work: the run must fit the device (one line naming what would fit when it does not); a history the
+  // user did not choose is shortened to fit.
+  const MemoryFit memory = fit_memory(a, texture, network, in, options);
   Stylizer stylizer(network.net, weights.bgr_input, options);
-  // Before any work: the run must fit the device (one line naming what would fit when it does not).
-  RunImages sizes;
-  if (!texture) sizes.content = {content.h, content.w};
-  for (const Image& s : styles) sizes.styles.push_back({s.h, s.w});
-  sizes.masks = int(masks.size());
-  sizes.regions = int(regions.size());
-  const int size = texture || a.obj.size > 0 ? a.obj.size : std::max(content.h, content.w);
-  const NeedFn need = [&](int s, int history) {
-    StylizeOptions o = options;
-    o.size = s;
-    o.use_adam = history == 0;
-    if (history > 0) o.lbfgs.history = history;
-    return stylizer.memory_needed(o, sizes);
-  };
-  std::ostringstream what;
-  if (texture) {
-    what << "a " << size << "x" << size << " texture";
-  } else {
-    const ImageSize out = Stylizer::content_size(options, content.h, content.w);
-    what << "a " << out.w << "x" << out.h << " stylization";
-  }
-  const std::string memory = check_memory_fits(backend, a.obj, need, size, what.str());
+  clock.mark("memory plan");
   if (!a.quiet || a.obj.dry_run) {
     std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend.name().c_str());
-    std::fputs(memory.c_str(), stderr);
+    std::fputs(memory.line.c_str(), stderr);
   }
   if (a.obj.dry_run) {
-    std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", what.str().c_str());
+    std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", memory.what.c_str());
     return;
   }
   if (a.hooks && a.hooks->objective_only)  // impasto.Objective: the objective, no run
@@ -359,16 +452,24 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine) {
     IMPASTO_FAIL(e.what() << "; the last good image was written to '" << keep << "'");
   }
   progress.done();
+  clock.mark_parts({{"set-up", result.setup_seconds}, {"optimization", result.seconds - result.setup_seconds}},
+                   "result");  // the image brought back, colours preserved
   if (!a.out.empty()) write_image(result.image, a.out, a.force);
-  report_result(a, result, texture, log.get());
+  clock.mark("write");
+  report_result(a, result, texture, options.use_adam ? 0 : options.lbfgs.history, clock, log.get());
   if (a.hooks) a.hooks->result = std::move(result.image);
 }
 
 // The closing log line and the summary on stderr of a finished run.
-void report_result(const Args& a, const StylizeResult& result, bool texture, LogFile* log) {
+void report_result(const Args& a, const StylizeResult& result, bool texture, int history, const RunClock& clock,
+                   LogFile* log) {
   if (log) {  // the result as written (after --photo-smooth and colour preservation)
+    nlohmann::json timing = {{"total", clock.total()}};
+    for (const auto& [phase, seconds] : clock.phases()) timing[phase] = seconds;
     nlohmann::json j = {{"final", true},   {"iterations", result.optimizer.iterations}, {"loss", result.last.loss},
-                        {"seconds", result.seconds}, {"stop_reason", result.optimizer.stop_reason}};
+                        {"seconds", result.seconds}, {"stop_reason", result.optimizer.stop_reason},
+                        {"timing", timing}};
+    if (history > 0) j["lbfgs_history"] = history;
     if (!texture) j["photo_energy"] = result.photo_energy;
     log->line(j);
   }
@@ -389,17 +490,18 @@ void report_result(const Args& a, const StylizeResult& result, bool texture, Log
     std::fprintf(stderr, "impasto: photorealism: matting-Laplacian energy of the result %.6g (0: a locally affine "
                          "recolouring of the content)\n",
                  result.photo_energy);
+  if (!a.quiet) std::fprintf(stderr, "impasto: time: %s\n", clock.str().c_str());
 }
 
 // A run on the batch's engine, or on its own one (dropped when the run ends; an Objective's stays with it).
 void run_on(WarmEngine* warm, Args& a, CLI::App* c, bool texture) {
-  if (warm) return run_command(a, c, texture, *warm);
+  if (warm) return run_command(a, c, texture, *warm, false);
   if (a.hooks && a.hooks->objective_only) {
     a.hooks->engine = std::make_unique<WarmEngine>();
-    return run_command(a, c, texture, *a.hooks->engine);
+    return run_command(a, c, texture, *a.hooks->engine, false);
   }
   WarmEngine own;
-  run_command(a, c, texture, own);
+  run_command(a, c, texture, own, !a.hooks);
 }
 
 }  // namespace

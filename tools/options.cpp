@@ -127,6 +127,7 @@ void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command) {
 }
 
 void apply_preset(const CLI::App* c, ObjectiveArgs& a) {
+  a.lbfgs_history_given = given(c, "--lbfgs-history");
   if (!is_neural_style(a.preset)) return;
   auto unset = [&](const char* name) { return c->get_option_no_throw(name) && !given(c, name); };
   if (unset("--style-weight")) a.style_weight = 100;
@@ -217,11 +218,21 @@ std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
 }
 
 std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
-                              const std::string& what) {
+                              const std::string& what, int* history) {
   const MemoryBudget budget = memory_budget(backend, a.max_memory);
-  const int history = a.optimizer == "lbfgs" ? a.lbfgs_history : 0;
-  const MemoryNeed fitting = check_memory(need, size, history, budget, what);
-  return "impasto: memory: about " + fitting.str() + " of " + format_gib(budget.bytes) + " (" + budget.source + ")\n";
+  const bool lbfgs = a.optimizer == "lbfgs";
+  std::string shortened;
+  int pairs = lbfgs ? a.lbfgs_history : 0;
+  if (lbfgs && history && !a.lbfgs_history_given) {
+    pairs = history_that_fits(need, size, pairs, budget);
+    if (pairs != a.lbfgs_history)
+      shortened = "impasto: memory: L-BFGS history " + std::to_string(pairs) + " pairs, not " +
+                  std::to_string(a.lbfgs_history) + ": a longer one does not fit (--lbfgs-history sets it)\n";
+    *history = pairs;
+  }
+  const MemoryNeed fitting = check_memory(need, size, pairs, budget, what);
+  return "impasto: memory: about " + fitting.str() + " of " + format_gib(budget.bytes) + " (" + budget.source + ")\n" +
+         shortened;
 }
 
 }  // namespace impasto::cli

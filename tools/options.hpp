@@ -39,6 +39,7 @@ struct ObjectiveArgs {
   double photo_weight = 0, photo_smooth_eps = 1e-4;
   int photo_iterations = 0, photo_smooth = 0;
   std::uint64_t seed = 0;
+  bool lbfgs_history_given = false;  // --lbfgs-history was on the command line (set by apply_preset)
 };
 
 enum class Command { stylize, texture, video };
@@ -49,7 +50,8 @@ enum class Command { stylize, texture, video };
 // with each command, whose help texts differ.
 void add_objective_options(CLI::App* c, ObjectiveArgs& a, Command command);
 
-// Options the user did not give take the preset's value (--preset neural-style: jcjohnson/neural-style;
+// Run once the command line is parsed. Records which options the user chose himself; options the user did not
+// give take the preset's value (--preset neural-style: jcjohnson/neural-style;
 // neural-style-pt: ProGamerGov/neural-style-pt; artistic-videos: manuelruder/artistic-videos, whose objective
 // is neural-style's; its video schedule is set by `impasto video`; photo: luanfujun/deep-photo-styletransfer,
 // whose objective is neural-style's too, plus its two stages). DESIGN.md and README.md list what each sets.
@@ -65,9 +67,11 @@ std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a);
 
 // Before a run starts: the memory it needs at --size `size` (need(size, history), engine/memory_plan.hpp) must
 // fit what `backend` has free (capped by --max-memory), else a one-line error naming what would fit. Returns
-// the line to print when it fits ("impasto: memory: about ... of ... free"). `what` names the request
-// ("a 1024x768 stylization").
+// the lines to print when it fits ("impasto: memory: about ... of ... free"). `what` names the request
+// ("a 1024x768 stylization"). With `history` (stylize and texture), an L-BFGS history the user did not give
+// that does not fit is shortened to the longest that does (at least kFewestFittedPairs): *history is set and
+// the lines say so. A video keeps its history: its state file records it, and a resume must not change it.
 std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
-                              const std::string& what);
+                              const std::string& what, int* history = nullptr);
 
 }  // namespace impasto::cli

@@ -3,6 +3,9 @@
 // (and not by much), and the fit check names the largest --size and --history that fit. The CLI refuses a
 // run that does not fit with one line and no output, and the size it names then runs.
 #include <doctest/doctest.h>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include <regex>
 #include <string>
@@ -172,6 +175,10 @@ TEST_CASE("the fit check names the largest --size and --history that fit") {
   CHECK(fits(need(2048, history), budget));
   CHECK_FALSE(fits(need(2048, history + 1), budget));
   CHECK(message.find("or --optimizer adam fits at this size") != std::string::npos);  // 2048² · 148 B = 0.58 GiB
+  // A history the user did not choose is shortened to that same longest one; one that fits is kept.
+  CHECK(history_that_fits(need, 2048, 100, budget) == history);
+  CHECK(history_that_fits(need, 1024, 10, budget) == 10);
+  CHECK(history_that_fits(need, 2048, 3, budget) == 3);  // at or below the fewest pairs offered: kept
 
   // Nothing fits: the smallest valid size is named with its need.
   budget.bytes = 64 * kMiB;
@@ -182,6 +189,48 @@ TEST_CASE("the fit check names the largest --size and --history that fit") {
     message = e.what();
   }
   CHECK(message.find("nothing smaller fits either (the smallest size, 32,") != std::string::npos);
+  // Not even the fewest pairs fit: the history stays as asked, for check_memory to refuse.
+  CHECK_FALSE(fits(need(2048, kFewestFittedPairs), budget));
+  CHECK(history_that_fits(need, 2048, 100, budget) == 100);
+}
+
+TEST_CASE("CLI: an L-BFGS history the user did not choose is shortened to fit, and the run says so") {
+  test::TempDir dir;
+  write_image(make_content(96), dir / "content.png", false);
+  write_image(make_style(64), dir / "style.png", false);
+  // At 256 px the default 100 pairs take 0.15 GiB of about 0.37: 0.55 GiB (with its margin) holds some of them.
+  const std::string base = "stylize --device cpu --content " + dir / "content.png" + " --style " + dir / "style.png" +
+                           " --size 256 --iterations 1 --max-memory 0.55 --out " + dir / "out.png";
+  const test::CliRun ok = test::run_cli(base + " --log " + dir / "log.jsonl");
+  INFO(ok.out);
+  REQUIRE(ok.status == 0);
+  std::smatch m;
+  REQUIRE(std::regex_search(ok.out, m, std::regex("L-BFGS history (\\d+) pairs, not 100: a longer one does not fit")));
+  const int pairs = std::stoi(m[1]);
+  CHECK(pairs >= kFewestFittedPairs);
+  CHECK(pairs < 100);
+  std::ifstream log(dir / "log.jsonl");
+  std::string line, last;
+  while (std::getline(log, line)) last = line;
+  const nlohmann::json final = nlohmann::json::parse(last);
+  CHECK(final.at("lbfgs_history") == pairs);
+  // Where the time went (tools/cmd_stylize.cpp RunClock): the phases from the process's start add up to the total.
+  CHECK(ok.out.find("impasto: time: ") != std::string::npos);
+  double sum = 0;
+  for (const char* phase : {"start-up", "inputs", "device", "weights", "memory plan", "set-up", "optimization",
+                            "result", "write"}) {
+    CAPTURE(phase);
+    REQUIRE(final.at("timing").contains(phase));
+    CHECK(final["timing"][phase].get<double>() >= 0);
+    sum += final["timing"][phase].get<double>();
+  }
+  CHECK(final["timing"]["optimization"].get<double>() > 0);
+  CHECK(std::abs(sum - final["timing"]["total"].get<double>()) < 1e-3);
+  // The same history chosen by the user is kept, and the refusal names the length that was taken above.
+  const test::CliRun refused = test::run_cli(base + " --lbfgs-history 100 --force");
+  INFO(refused.out);
+  CHECK(refused.status != 0);
+  CHECK(refused.out.find("--lbfgs-history " + std::to_string(pairs) + " fits at this size") != std::string::npos);
 }
 
 TEST_CASE("CLI: a run that does not fit stops before starting, naming a size that then runs") {
