@@ -15,14 +15,15 @@
 # have passed, and every step has its own timeout. Without a GPU (e.g. on the dev machine) it says so and
 # runs the same steps as a small CPU smoke pass, which tests the script and the bundle.
 #
-# $OUT (at most 8 files come back): gpu_check.log (everything, the GPU tests' output included), bench_tf32.json,
-# peer_tf32.json, bench_fp32.json, peer_fp32.json, bench_bf16.json, max_size.json, summary.md. Record the run
-# in perf/RESULTS.md.
+# $OUT (at most 8 files come back): gpu_check.log (everything, the GPU tests' output included), summary.md (the
+# tables), reports.tar.gz (every JSON report and log: bench and peer per precision, the compiled peer, max_size,
+# the end-to-end and high-resolution runs' logs), end_to_end.png (to look at). Record the run in
+# perf/RESULTS.md, the files in perf/runs/.
 # Options (environment): GPU_CHECK_PRECISIONS (default "tf32 fp32": bench and peer per precision; "tf32" saves
 # the ~90 s of the fp32 pair), GPU_CHECK_STYLIZE="CONTENT STYLE" (also a 768-px `impasto stylize` of those images
-# on the device, 300 iterations: $OUT/stylized.png, to look at; replaces peer_fp32.json's slot when fp32 is
-# skipped), GPU_CHECK_ONLY=figures (only tools/figures.sh, with GPU_CHECK_FIGURES_ARGS, e.g. "--size 256":
-# $OUT/figures.tar.gz).
+# on the device, 300 iterations: $OUT/stylized.png, to look at), GPU_CHECK_ONLY=figures (only tools/figures.sh,
+# with GPU_CHECK_FIGURES_ARGS, e.g. "--size 256": $OUT/figures.tar.gz).
+# The images it stylizes travel in the bundle (img/: baboon.jpg, building.jpg, starry_night.jpg).
 set -uo pipefail  # no -e: a failing step is reported and the others still run
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -143,10 +144,10 @@ if [[ ${GPU_CHECK_ONLY:-} == figures ]]; then
 fi
 
 if [[ $mode == gpu ]]; then
-  device=cuda sizes=512,1024,2048 iterations=20 warmup=5 max_size=3840x2160 precisions=${GPU_CHECK_PRECISIONS:-"tf32 fp32"}
+  device=cuda sizes=512,1024,2048 sizes_peak=512,1024 iterations=20 warmup=5 max_size=3840x2160 precisions=${GPU_CHECK_PRECISIONS:-"tf32 fp32"}
   objective_sizes=64,96x80 optimizer_size=1024
 else
-  device=cpu sizes=64 iterations=2 warmup=1 max_size=96x64 precisions=fp32 objective_sizes=48x40 optimizer_size=64
+  device=cpu sizes=64 sizes_peak=64 iterations=2 warmup=1 max_size=96x64 precisions=fp32 objective_sizes=48x40 optimizer_size=64
 fi
 # ---- the GPU tests first: correctness is the point of the call --------------------------------------------------
 # On the GPU machine a skip (exit 77: no device seen) is a failure; the CPU smoke pass expects it.
@@ -165,14 +166,69 @@ step "same objective (fp32)" 120 env DEVICE=$device SIZES=$objective_sizes BENCH
 for precision in $precisions; do
   if [[ $precision != tf32 ]] && ! within_budget "bench and peer $precision"; then continue; fi
   step "bench $precision" 240 "$dev/run/bench" --device $device --sizes $sizes --iterations $iterations \
-    --warmup $warmup --precision $precision --weights "$weights" --json "$out/bench_$precision.json"
+    --warmup $warmup --precision $precision --weights "$weights" --json "$work/bench_$precision.json"
   step "peer $precision" 240 "$py" "$root/perf/peer/peer.py" --device $device --sizes $sizes \
-    --iterations $iterations --warmup $warmup --precision $precision --weights "$weights" --json "$out/peer_$precision.json"
+    --iterations $iterations --warmup $warmup --precision $precision --weights "$weights" --json "$work/peer_$precision.json"
+  # PyTorch at its best (issue 15): the objective through torch.compile with CUDA graphs, channels-last; the
+  # plain torch.compile when CUDA graphs fail. Against TF32 only (the ratio's target). The compile is in the warm-up.
+  if [[ $precision == tf32 || $mode == cpu ]] && within_budget "peer $precision compiled"; then
+    compile_mode=reduce-overhead
+    [[ $mode == cpu ]] && compile_mode=default  # CUDA graphs need a GPU
+    step "peer $precision, torch.compile $compile_mode, channels-last" 300 "$py" "$root/perf/peer/peer.py" \
+      --device $device --sizes $sizes_peak --iterations $iterations --warmup $warmup --precision $precision \
+      --weights "$weights" --compile $compile_mode --channels-last --json "$work/peer_${precision}_compiled.json" ||
+      step "peer $precision, torch.compile default, channels-last" 300 "$py" "$root/perf/peer/peer.py" \
+        --device $device --sizes $sizes_peak --iterations $iterations --warmup $warmup --precision $precision \
+        --weights "$weights" --compile default --channels-last --json "$work/peer_${precision}_compiled.json"
+  fi
   if [[ $precision == "${precisions%% *}" ]]; then
     step "max-size check $max_size" 180 "$dev/run/bench" --device $device --max-size-check $max_size --history 100 \
-      --iterations 2 --warmup 0 --weights "$weights" --json "$out/max_size.json"
+      --iterations 2 --warmup 0 --weights "$weights" --json "$work/max_size.json"
   fi
 done
+
+# ---- end to end and high resolution (issue 15): `impasto stylize` as a user runs it --------------------------------
+# wall NAME LIMIT CMD...: a step whose wall time, from before the process starts to its exit, is printed; the
+# run's own "impasto: time:" line splits it (start-up, weights, set-up, optimization, write).
+wall() {
+  local name=$1 limit=$2
+  shift 2
+  step "$name" "$limit" bash -c 't0=$EPOCHREALTIME; "$@"; rc=$?; t1=$EPOCHREALTIME
+    echo "end to end: $(awk -v a="$t0" -v b="$t1" "BEGIN { printf \"%.2f\", b - a }") s from the process start to its exit (exit $rc)"
+    exit $rc' wall "$@"
+}
+img=$dev/img
+if [[ $mode == gpu ]]; then
+  e2e_size=1024 e2e_iterations=500 hd=(3840 2160) uhd=(7680 4320) hd_iterations=10
+else
+  e2e_size=64 e2e_iterations=5 hd=(192 108) uhd=(256 144) hd_iterations=2
+fi
+# Process start to the PNG written, 1024² (baboon.jpg is square), 500 iterations, every option at its default
+# (tf32, strong-Wolfe): the target is <= 5 s. The PNG comes back to be looked at.
+wall "end to end: stylize ${e2e_size}², $e2e_iterations iterations" 120 "$dev/run/impasto" stylize \
+  --content "$img/baboon.jpg" --style "$img/starry_night.jpg" --size $e2e_size --iterations $e2e_iterations \
+  --weights "$weights" --device $device --print-every 100 --out "$out/end_to_end.png" --log "$work/end_to_end.jsonl"
+# 16:9 contents for the high-resolution runs (the device has OpenCV's Python package; the dev machine's smoke
+# pass may not, and then these steps fail and say so).
+for wh in "${hd[0]}x${hd[1]}" "${uhd[0]}x${uhd[1]}"; do
+  "$py" -c "import cv2, sys; w, h = map(int, sys.argv[2].split('x')); cv2.imwrite(sys.argv[3], cv2.resize(cv2.imread(sys.argv[1]), (w, h), interpolation=cv2.INTER_CUBIC))" \
+    "$img/building.jpg" "$wh" "$work/building_$wh.png" || echo "could not write $work/building_$wh.png"
+done
+# 3840×2160 within 24 GiB, default options except bf16: the history the run takes is in its log; the estimate
+# against the measured peak in its "memory:" lines. Then 7680×4320 with bf16 within an H100's 80 GB (79 GiB).
+if [[ $mode == gpu ]]; then hd_memory=24 uhd_memory=79; else hd_memory=0.7 uhd_memory=1.2; fi
+if within_budget "stylize ${hd[0]}x${hd[1]}"; then
+  wall "stylize ${hd[0]}x${hd[1]} bf16 --max-memory $hd_memory" 240 "$dev/run/impasto" stylize \
+    --content "$work/building_${hd[0]}x${hd[1]}.png" --style "$img/starry_night.jpg" --size ${hd[0]} \
+    --iterations $hd_iterations --precision bf16 --max-memory $hd_memory --weights "$weights" --device $device \
+    --out "$work/hd.png" --log "$work/stylize_hd.jsonl"
+fi
+if within_budget "stylize ${uhd[0]}x${uhd[1]}"; then
+  wall "stylize ${uhd[0]}x${uhd[1]} bf16 --max-memory $uhd_memory" 300 "$dev/run/impasto" stylize \
+    --content "$work/building_${uhd[0]}x${uhd[1]}.png" --style "$img/starry_night.jpg" --size ${uhd[0]} \
+    --iterations $hd_iterations --precision bf16 --max-memory $uhd_memory --weights "$weights" --device $device \
+    --out "$work/uhd.png" --log "$work/stylize_uhd.jsonl"
+fi
 
 # The optimizer alone with a full history (100 pairs, as a long run has them; the runs above reach 25): impasto's
 # compact L-BFGS against torch.optim.LBFGS's two-loop recursion on a quadratic of the image's size. JSON in $work.
@@ -212,7 +268,7 @@ fi
 # Experimental bf16 convolutions (fp32 accumulation), held against the peer's TF32 in the table.
 if [[ $mode == gpu ]] && within_budget "bench bf16"; then
   step "bench bf16" 200 "$dev/run/bench" --device cuda --sizes $sizes --iterations $iterations --warmup $warmup \
-    --precision bf16 --weights "$weights" --json "$out/bench_bf16.json"
+    --precision bf16 --weights "$weights" --json "$work/bench_bf16.json"
 fi
 # cuDNN's measured choice (cudnnFind, as the peer's torch.backends.cudnn.benchmark) against the heuristic one
 # (the default): which should be impasto's default? Printed in the log only ($OUT holds 8 files).
@@ -278,15 +334,14 @@ fi
 echo
 echo "=== done in $((SECONDS - start))s ($mode). Failed steps: ${failed[*]:-none}"
 echo
-"$py" "$root/perf/summarize.py" "$out"/bench_*.json "$work"/bench_tf32_nchw.json "$out"/peer_*.json \
-  "$out"/max_size.json "$work"/vgg_only.json "$work"/optimizer_bench.json "$work"/optimizer_peer.json \
-  "$work"/conv_layers.json "$work"/conv_layers_peer.json \
-  --markdown "$out/summary.md" || failed+=(summary)
+"$py" "$root/perf/summarize.py" "$work"/*.json "$work"/*.jsonl --markdown "$out/summary.md" || failed+=(summary)
 for who in "" _peer; do
   if [[ -f $work/kernel_profile$who.md ]]; then
     { echo; echo "ncu, 1024² tf32${who:+, peer}:"; cat "$work/kernel_profile$who.md"; } >> "$out/summary.md"
   fi
 done
+# Every report in one file ($OUT brings back at most 8): for perf/runs/.
+(cd "$work" && tar -czf "$out/reports.tar.gz" $(ls *.json *.jsonl *.md 2>/dev/null)) || failed+=("reports.tar.gz")
 ((${#failed[@]} == 0))
 }
 

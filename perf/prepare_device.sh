@@ -46,6 +46,12 @@ done | sort -u | while read -r name path; do
   cp -L "$path" "$stage/lib/$name"
 done
 
+# The images the end-to-end and high-resolution steps of gpu_check.sh stylize (the device has no opencv-doc).
+mkdir -p "$stage/img"
+for name in baboon.jpg building.jpg starry_night.jpg; do
+  cp /usr/share/doc/opencv-doc/examples/data/$name "$stage/img/" || { echo "prepare_device: $name missing (apt install opencv-doc)" >&2; exit 1; }
+done
+
 cudnn_header=$(grep -h -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$cuda/include/cudnn_version.h" | awk '{print $3}' | paste -sd.)
 {
   echo "built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"

@@ -9,20 +9,47 @@ split, the memory plan, the max-size check, the optimizer alone (--optimizer-onl
 """
 import argparse
 import json
+import os
 import sys
 
 PHASES = ["forward", "losses", "backward", "tv", "optimizer", "other"]
 
 
 def load(paths):
+    """JSON reports, and `impasto stylize --log` files (.jsonl): their final line, as a report of its own."""
     reports = []
     for p in paths:
         try:
             with open(p) as f:
-                reports.append(json.load(f))
+                if not p.endswith(".jsonl"):
+                    reports.append(json.load(f))
+                    continue
+                final = [j for j in map(json.loads, filter(str.strip, f)) if j.get("final")]
+                if final:
+                    reports.append(dict(final[-1], tool="impasto stylize", name=os.path.basename(p)[:-6]))
         except (OSError, ValueError) as e:
             print(f"summarize: skipping {p}: {e}", file=sys.stderr)
     return reports
+
+
+def stylize_table(reports):
+    """`impasto stylize` runs as a user runs them (gpu_check's end-to-end and high-resolution steps): where the
+    time went from the process's start to the image written, the L-BFGS history taken and the memory estimate
+    against the measured peak."""
+    runs = [r for r in reports if r.get("tool") == "impasto stylize"]
+    if not runs:
+        return []
+    phases = ["start-up", "device", "weights", "set-up", "optimization", "write"]
+    lines = ["", "| stylize run | iterations | total s | " + " | ".join(phases) + " | L-BFGS history | GiB peak "
+             "| estimate / peak |", "|---|---|---|" + "---|" * len(phases) + "---|---|---|"]
+    for r in runs:
+        t, m = r.get("timing", {}), r.get("memory", {})
+        cells = " | ".join(f"{t[p]:.2f}" if p in t else "–" for p in phases)
+        peak = m.get("peak_bytes")
+        ratio = f"{m['estimated_bytes'] / peak:.3f}" if peak else "–"
+        lines.append(f"| {r['name']} | {r.get('iterations', '–')} | {t.get('total', float('nan')):.2f} | {cells} | "
+                     f"{r.get('lbfgs_history', '–')} | {f'{peak / 2**30:.2f}' if peak else '–'} | {ratio} |")
+    return lines
 
 
 def label(r):
@@ -34,27 +61,33 @@ def table(reports):
     lines = []
     bench = [r for r in reports if r.get("tool") == "impasto bench" and r.get("mode") == "stylize"]
     peer = [r for r in reports if r.get("tool") == "torch peer" and r.get("mode", "stylize") == "stylize"]
-    peer_runs = {(r["precision"], run["width"], run["height"]): run for r in peer for run in r["runs"]}
+    # Two peers per precision: PyTorch at its defaults (eager) and at its best (torch.compile, channels-last).
+    compiled = lambda r: r.get("compile", "none") != "none"  # noqa: E731
+    peer_runs = {(r["precision"], run["width"], run["height"], compiled(r)): run for r in peer for run in r["runs"]}
     if bench:
         b0 = bench[0]
         lines.append(f"impasto: {b0['backend']}; weights {b0['weights']}; L-BFGS history {b0['history']}, "
                      f"line search none; {b0['warmup']} warm-up + {b0['iterations']} timed iterations")
-    if peer:
-        p0 = peer[0]
-        lines.append(f"peer: torch {p0['torch']} on {p0['backend']}, cuDNN {p0['cudnn']}, torch.optim.LBFGS "
+    for p0 in [r for r in peer if not compiled(r)][:1] + [r for r in peer if compiled(r)][:1]:
+        how = (f"torch.compile {p0['compile']}, {'channels-last' if p0.get('channels_last') else 'NCHW'}"
+               if compiled(p0) else "eager, NCHW")
+        lines.append(f"peer ({how}): torch {p0['torch']} on {p0['backend']}, cuDNN {p0['cudnn']}, torch.optim.LBFGS "
                      f"history {p0['history']}, {p0['warmup']} warm-up + {p0['iterations']} timed iterations")
     if bench:
         lines.append("")
         lines.append("| precision | size | impasto ms/it | peer ms/it | impasto/peer | ratio of medians "
+                     "| compiled peer ms/it | impasto/compiled peer "
                      "| conv TFLOP/s (it) | conv TFLOP/s (fwd+bwd) | % of peak | MiB planned |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in bench:
         peak = r.get("peak_tflops", 0) or 0
         for run in r["runs"]:
             # bf16 has no peer of its own: it is held against the peer's TF32 (PyTorch's default on these cards).
             key = ("tf32" if r["precision"] == "bf16" else r["precision"], run["width"], run["height"])
             ms = run["ms_per_iteration"]
-            p = peer_runs.get(key, {})
+            p = peer_runs.get(key + (False,), {})
+            pc = peer_runs.get(key + (True,), {}).get("ms_per_iteration")
+            compiled_cells = f"{pc:.2f} | {ms / pc:.2f}" if pc else "– | –"
             pm = p.get("ms_per_iteration")
             ratio = f"{ms / pm:.2f}" if pm else "–"
             # Medians of the per-iteration times: robust against a stray slow iteration on either side.
@@ -63,7 +96,8 @@ def table(reports):
             fb = run.get("tflops_forward_backward")
             pct = f"{100 * run['tflops_iteration'] / peak:.1f}%" if peak else "–"
             lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {ms:.2f} | "
-                         f"{f'{pm:.2f}' if pm else '–'} | {ratio} | {ratio_med} | {run['tflops_iteration']:.2f} | "
+                         f"{f'{pm:.2f}' if pm else '–'} | {ratio} | {ratio_med} | {compiled_cells} | "
+                         f"{run['tflops_iteration']:.2f} | "
                          f"{f'{fb:.2f}' if fb else '–'} | {pct} | {run['bytes_planned'] / 2**20:.0f} |")
     if bench and bench[0].get("peak_tflops"):
         lines.append("")
@@ -79,6 +113,7 @@ def table(reports):
             lines.append(f"| {label(r)} | {run['width']}x{run['height']} | {run['ms_per_iteration_synced']:.2f} | "
                          f"{shares} |")
     lines.extend(optimizer_table(reports))
+    lines.extend(stylize_table(reports))
     lines.extend(conv_layer_table(reports))
     for r in reports:
         if r.get("mode") == "max-size-check":

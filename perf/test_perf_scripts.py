@@ -62,6 +62,28 @@ class SummarizeTest(unittest.TestCase):
         self.assertIn("| conv1_1 | 3 → 64 at 64x64 | 1.000 | 0.500 | – | 2.000 | 1.500 | – |", text)
         self.assertIn("| all | | **4.000** | **3.000** | – | **6.000** | **5.000** | – |", text)
 
+    def test_compiled_peer_has_its_own_column(self):
+        run = {"width": 512, "height": 512, "ms_per_iteration": 2.0, "tflops_iteration": 100.0, "bytes_planned": 2**30}
+        eager = peer([{"width": 512, "height": 512, "ms_per_iteration": 8.0}])
+        best = dict(peer([{"width": 512, "height": 512, "ms_per_iteration": 5.0}]), compile="reduce-overhead",
+                    channels_last=True)
+        for order in ([eager, best], [best, eager]):  # neither peer hides the other, whichever comes first
+            text = summarize.table([bench("stylize", [run])] + order)
+            self.assertIn("| tf32 NHWC | 512x512 | 2.00 | 8.00 | 0.25 | – | 5.00 | 0.40 |", text)
+            self.assertIn("peer (torch.compile reduce-overhead, channels-last)", text)
+            self.assertIn("peer (eager, NCHW)", text)
+
+    def test_stylize_logs_give_time_history_and_memory(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "end_to_end.jsonl")
+            with open(path, "w") as f:
+                f.write('{"iteration": 0, "loss": 5.0}\n')
+                f.write('{"final": true, "iterations": 500, "lbfgs_history": 56, "timing": {"total": 4.5, '
+                        '"start-up": 0.5, "device": 0.25, "weights": 0.25, "set-up": 0.5, "optimization": 3.0, '
+                        '"write": 0.125}, "memory": {"estimated_bytes": 1020, "peak_bytes": 1000}}\n')
+            text = summarize.table(summarize.load([path]))
+        self.assertIn("| end_to_end | 500 | 4.50 | 0.50 | 0.25 | 0.25 | 0.50 | 3.00 | 0.12 | 56 | 0.00 | 1.020 |", text)
+
     def test_failed_max_size_check_is_reported(self):
         text = summarize.table([bench("max-size-check", [{"width": 3840, "height": 2160, "passed": False,
                                                            "error": "out of memory"}])])

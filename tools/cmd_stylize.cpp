@@ -295,7 +295,7 @@ class RunClock {
   std::vector<std::pair<const char*, double>> phases_;
 };
 
-void report_result(const Args& a, const StylizeResult& result, bool texture, int history, const RunClock& clock,
+void report_result(const Args& a, const StylizeResult& result, bool texture, const nlohmann::json& facts,
                    LogFile* log);
 
 // impasto.Objective (EmbedHooks::objective_only): the targets Stylizer::run sets for a one-level run, at the output
@@ -333,6 +333,7 @@ void make_objective(EmbedHooks& hooks, const WarmEngine::Network& network, Styli
 struct MemoryFit {
   std::string what;  // the request, "a 1024x768 stylization"
   std::string line;  // what to print: "impasto: memory: about ..."
+  std::size_t estimate = 0;  // bytes the run will hold at its peak, weights included
 };
 MemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& network, const Inputs& in,
                      StylizeOptions& options) {
@@ -359,6 +360,7 @@ MemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& net
   }
   MemoryFit fit{what.str(), {}};
   fit.line = check_memory_fits(network.net.backend(), a.obj, need, size, fit.what, &options.lbfgs.history);
+  fit.estimate = need(size, options.use_adam ? 0 : options.lbfgs.history).total();
   return fit;
 }
 
@@ -407,6 +409,7 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine, bool fr
   // Before any work: the run must fit the device (one line naming what would fit when it does not); a history the
   // user did not choose is shortened to fit.
   const MemoryFit memory = fit_memory(a, texture, network, in, options);
+  backend.reset_peak_bytes();  // from here: this run's peak (a batch's earlier jobs aside), the weights included
   Stylizer stylizer(network.net, weights.bgr_input, options);
   clock.mark("memory plan");
   if (!a.quiet || a.obj.dry_run) {
@@ -456,20 +459,28 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine, bool fr
                    "result");  // the image brought back, colours preserved
   if (!a.out.empty()) write_image(result.image, a.out, a.force);
   clock.mark("write");
-  report_result(a, result, texture, options.use_adam ? 0 : options.lbfgs.history, clock, log.get());
+  // What the final log line adds to the result: the history taken, the memory estimate against the measured
+  // peak, where the time went.
+  nlohmann::json facts = {{"memory", {{"estimated_bytes", memory.estimate}, {"peak_bytes", backend.peak_bytes_in_use()}}},
+                          {"timing", {{"total", clock.total()}}}};
+  if (!options.use_adam) facts["lbfgs_history"] = options.lbfgs.history;
+  for (const auto& [phase, seconds] : clock.phases()) facts["timing"][phase] = seconds;
+  report_result(a, result, texture, facts, log.get());
+  if (!a.quiet)
+    std::fprintf(stderr, "impasto: memory: measured peak %s, estimated %s (estimate / peak %.3f)\nimpasto: time: %s\n",
+                 format_gib(backend.peak_bytes_in_use()).c_str(), format_gib(memory.estimate).c_str(),
+                 double(memory.estimate) / double(std::max<std::size_t>(backend.peak_bytes_in_use(), 1)),
+                 clock.str().c_str());
   if (a.hooks) a.hooks->result = std::move(result.image);
 }
 
 // The closing log line and the summary on stderr of a finished run.
-void report_result(const Args& a, const StylizeResult& result, bool texture, int history, const RunClock& clock,
+void report_result(const Args& a, const StylizeResult& result, bool texture, const nlohmann::json& facts,
                    LogFile* log) {
   if (log) {  // the result as written (after --photo-smooth and colour preservation)
-    nlohmann::json timing = {{"total", clock.total()}};
-    for (const auto& [phase, seconds] : clock.phases()) timing[phase] = seconds;
     nlohmann::json j = {{"final", true},   {"iterations", result.optimizer.iterations}, {"loss", result.last.loss},
-                        {"seconds", result.seconds}, {"stop_reason", result.optimizer.stop_reason},
-                        {"timing", timing}};
-    if (history > 0) j["lbfgs_history"] = history;
+                        {"seconds", result.seconds}, {"stop_reason", result.optimizer.stop_reason}};
+    j.update(facts);
     if (!texture) j["photo_energy"] = result.photo_energy;
     log->line(j);
   }
@@ -490,7 +501,6 @@ void report_result(const Args& a, const StylizeResult& result, bool texture, int
     std::fprintf(stderr, "impasto: photorealism: matting-Laplacian energy of the result %.6g (0: a locally affine "
                          "recolouring of the content)\n",
                  result.photo_energy);
-  if (!a.quiet) std::fprintf(stderr, "impasto: time: %s\n", clock.str().c_str());
 }
 
 // A run on the batch's engine, or on its own one (dropped when the run ends; an Objective's stays with it).

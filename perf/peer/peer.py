@@ -4,6 +4,11 @@ defaults), the same weights (loaded from impasto's exported HDF5), the same synt
 optimizer (torch.optim.LBFGS, history 100, no line search: one evaluation per iteration), timed the same way:
 W warm-up iterations, then N iterations between two torch.cuda.synchronize() calls.
 
+PyTorch at its best as well as at its defaults: `--compile MODE` runs the objective (forward, losses and, through
+AOTAutograd, its backward) through torch.compile (`reduce-overhead` adds CUDA graphs, as impasto's replayed
+evaluation), and `--channels-last` keeps the image, the weights and so every activation channels-last (NHWC:
+faster under TF32 on Hopper, perf/RESULTS.md). The compile happens in the warm-up iterations, outside the timing.
+
     impasto weights export /tmp/vgg.h5 --seed 0
     perf/peer/peer.py --weights /tmp/vgg.h5 --device cuda --sizes 512,1024 --iterations 20 --warmup 5 \
         --precision tf32 --json peer.json
@@ -59,16 +64,20 @@ def set_tf32(enabled):
 class Vgg19:
     """VGG-19 features conv1_1 … conv5_1 with average pooling; forward returns the requested taps."""
 
-    def __init__(self, weights, device):
+    def __init__(self, weights, device, channels_last=False):
         self.layers = []
+        self.channels_last = channels_last
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         for name, keras, cin, cout, pool_after in CONVS[:DEEPEST + 1]:
             k, b = weights[keras]
             assert k.shape == (cout, cin, 3, 3), (name, k.shape)
-            self.layers.append((name, torch.from_numpy(k).to(device), torch.from_numpy(b).to(device), pool_after))
+            k = torch.from_numpy(k).to(device).contiguous(memory_format=fmt)
+            self.layers.append((name, k, torch.from_numpy(b).to(device), pool_after))
 
     def __call__(self, x, taps):
         out = {}
-        h = x
+        # The image stays NCHW (torch.optim.LBFGS views its gradient flat); the network runs in the weights' format.
+        h = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
         for i, (name, k, b, pool_after) in enumerate(self.layers):
             conv = F.conv2d(h, k, b, padding=1)
             relu_name = "relu" + name[4:]
@@ -101,6 +110,11 @@ class Objective:
         self.terms = None  # (content, style, tv) of the last evaluation, as tensors
 
     def __call__(self, x):
+        self.terms = self.terms_of(x)
+        return self.terms[0] + self.terms[1] + self.terms[2]
+
+    def terms_of(self, x):
+        """(content, style, tv) at x, as tensors."""
         feats = self.net(x, self.taps)
         f = feats[CONTENT_LAYER]
         n, m = f.shape[1], f.shape[2] * f.shape[3]
@@ -112,8 +126,7 @@ class Objective:
             n, m = f.shape[1], f.shape[2] * f.shape[3]
             style = style + BETA * layer_factor / (4.0 * n * n * m * m) * (gram(f) - target).pow(2).sum()
         tv = THETA * ((x[:, :, 1:, :] - x[:, :, :-1, :]).abs().sum() + (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().sum())
-        self.terms = (content, style, tv)
-        return content + style + tv
+        return content, style, tv
 
 
 def sync(device):
@@ -147,12 +160,25 @@ def timed_lbfgs(x, closure, device, history, warmup, iterations):
     return opt, ms
 
 
+def compiled(objective, mode):
+    """The objective through torch.compile (one graph per image size: no dynamic shapes), or as it is."""
+    if mode == "none":
+        return objective
+
+    def total(x):
+        content, style, tv = objective.terms_of(x)
+        return content + style + tv
+
+    return torch.compile(total, mode=None if mode == "default" else mode, dynamic=False, fullgraph=True)
+
+
 def run_size(args, device, weights, h, w):
-    net = Vgg19(weights, device)
+    net = Vgg19(weights, device, args.channels_last)
     to_tensor = lambda rgb: torch.from_numpy(preprocess(rgb)).unsqueeze(0).to(device)  # noqa: E731 (1,3,H,W)
     content = to_tensor(synthetic_image(False, h, w))
     style = to_tensor(synthetic_image(True, h, w))
     objective = Objective(net, content, style)
+    evaluate = compiled(objective, args.compile)
     init = content.clone() if args.init == "content" else 0.5 * content + 0.5 * style
     del content, style
     if device.type == "cuda":
@@ -163,10 +189,13 @@ def run_size(args, device, weights, h, w):
 
     def closure():
         x.grad = None  # what opt.zero_grad() does for the one parameter
-        loss = objective(x)
-        loss.backward()
-        if not first_terms:
+        if not first_terms:  # the terms of iteration 0, from the eager objective (a compiled one returns the sum)
+            with torch.no_grad():
+                objective(x)
             first_terms.extend(float(t.detach()) for t in objective.terms)
+        loss = evaluate(x)
+        loss.backward()
+        if len(first_terms) == 3:
             first_terms.append(float(x.grad.abs().sum(dtype=torch.float64)))
         losses.append(float(loss.detach()))  # torch.optim.LBFGS reads it on the host as well
         stamps.append(time.perf_counter())  # after the read-back: an iteration boundary, as in perf/bench
@@ -276,6 +305,10 @@ def main():
     ap.add_argument("--compare-with", metavar="BENCH_JSON", help="check the loss terms against perf/bench's")
     ap.add_argument("--tolerance", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads (--device cpu)")
+    ap.add_argument("--compile", choices=["none", "default", "reduce-overhead", "max-autotune-no-cudagraphs",
+                                          "max-autotune"], default="none",
+                    help="torch.compile the objective in this mode (reduce-overhead: with CUDA graphs)")
+    ap.add_argument("--channels-last", action="store_true", help="image, weights and activations channels-last")
     ap.add_argument("--optimizer-only", action="store_true",
                     help="time torch.optim.LBFGS alone on perf/bench's quadratic (as bench --optimizer-only)")
     args = ap.parse_args()
@@ -299,9 +332,10 @@ def main():
     report = {"tool": "torch peer", "mode": "optimizer-only" if args.optimizer_only else "stylize", "backend": name, "device": device.type, "precision": precision,
               "torch": torch.__version__, "cudnn": torch.backends.cudnn.version(), "weights": args.weights,
               "history": args.history, "warmup": args.warmup, "iterations": args.iterations, "init": args.init,
+              "compile": args.compile, "channels_last": args.channels_last,
               "command": " ".join(sys.argv), "runs": []}
-    print(f"torch peer: {name}, {precision}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}",
-          flush=True)
+    print(f"torch peer: {name}, {precision}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
+          f"torch.compile {args.compile}, {'channels-last' if args.channels_last else 'NCHW'}", flush=True)
     for s in args.sizes.split(","):
         h, w = parse_size(s)
         if args.optimizer_only:

@@ -225,6 +225,9 @@ TEST_CASE("CLI: an L-BFGS history the user did not choose is shortened to fit, a
     sum += final["timing"][phase].get<double>();
   }
   CHECK(final["timing"]["optimization"].get<double>() > 0);
+  // The estimate the run was admitted with against the backend's measured peak (the issue's bar: within 2 %).
+  const double estimated = final.at("memory").at("estimated_bytes"), peak = final.at("memory").at("peak_bytes");
+  CHECK(estimated / peak == doctest::Approx(1.0).epsilon(0.02));
   CHECK(std::abs(sum - final["timing"]["total"].get<double>()) < 1e-3);
   // The same history chosen by the user is kept, and the refusal names the length that was taken above.
   const test::CliRun refused = test::run_cli(base + " --lbfgs-history 100 --force");
