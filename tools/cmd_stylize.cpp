@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -236,12 +237,17 @@ double process_age_seconds() {
   double up = 0;
   if (!std::getline(stat, line) || !(uptime >> up)) return 0;
   // Field 22 is the start time in clock ticks after boot; field 2 (the name) may hold spaces, so count from ')'.
-  std::istringstream fields(line.substr(line.rfind(')') + 2));
+  const std::size_t name_end = line.rfind(')');
+  if (name_end == std::string::npos) return 0;
+  std::istringstream fields(line.substr(name_end + 1));
   std::string field;
-  for (int i = 3; i <= 22 && fields >> field; ++i) {
-  }
+  int read = 0;  // fields 3, 4, ... 22
+  while (read < 20 && fields >> field) ++read;
+  char* end = nullptr;
+  const double start_ticks = std::strtod(field.c_str(), &end);
   const long ticks = ::sysconf(_SC_CLK_TCK);
-  const double age = ticks > 0 ? up - std::stod(field) / double(ticks) : 0;
+  if (read < 20 || end == field.c_str() || ticks <= 0) return 0;
+  const double age = up - start_ticks / double(ticks);
   return age > 0 ? age : 0;
 }
 
