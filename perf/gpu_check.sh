@@ -174,10 +174,10 @@ for precision in $precisions; do
   if [[ $precision == tf32 || $mode == cpu ]] && within_budget "peer $precision compiled"; then
     compile_mode=reduce-overhead
     [[ $mode == cpu ]] && compile_mode=default  # CUDA graphs need a GPU
-    step "peer $precision, torch.compile $compile_mode, channels-last" 300 "$py" "$root/perf/peer/peer.py" \
+    step "peer $precision, torch.compile $compile_mode, channels-last" 180 "$py" "$root/perf/peer/peer.py" \
       --device $device --sizes $sizes_peak --iterations $iterations --warmup $warmup --precision $precision \
       --weights "$weights" --compile $compile_mode --channels-last --json "$work/peer_${precision}_compiled.json" ||
-      step "peer $precision, torch.compile default, channels-last" 300 "$py" "$root/perf/peer/peer.py" \
+      step "peer $precision, torch.compile default, channels-last" 180 "$py" "$root/perf/peer/peer.py" \
         --device $device --sizes $sizes_peak --iterations $iterations --warmup $warmup --precision $precision \
         --weights "$weights" --compile default --channels-last --json "$work/peer_${precision}_compiled.json"
   fi
