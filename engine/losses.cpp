@@ -225,8 +225,6 @@ void StyleObjective::plan_output(int h, int w) {
   for (const auto& st : styles_) blend_total += st.blend;
   IMPASTO_CHECK(blend_total > 0, "style blend weights sum to 0");
   net_.plan(h, w, all_taps());
-  written_.clear();
-  written_.reserve(all_taps().size());
   h_ = h;
   w_ = w;
   // Per-layer shapes at the output size, from the plan.
@@ -253,7 +251,24 @@ void StyleObjective::plan_output(int h, int w) {
   }
   fold_style_targets();
   gram_ = backend_.empty(Shape{1, 1, 1, int(max_gram)});
-  gram_grad_ = backend_.empty(Shape{1, 1, 1, int(max_gram)});
+  // dL/dG per style layer and Gram (the unmasked styles' shared one, then each masked style's), kept from the
+  // losses to the backward pass: one buffer, sliced.
+  plain_gram_ = false;
+  grams_per_layer_ = 0;
+  for (const auto& st : styles_) {
+    plain_gram_ |= !st.masked;
+    grams_per_layer_ += st.masked ? 1 : 0;
+  }
+  grams_per_layer_ += plain_gram_ ? 1 : 0;
+  gram_grads_.clear();
+  const Tensor dgrams = backend_.empty(Shape{1, 1, 1, int(std::max<std::int64_t>(1, sums.grams * grams_per_layer_))});
+  std::int64_t offset = 0;
+  for (std::size_t l = 0; l < shapes.size(); ++l)
+    for (int k = 0; k < grams_per_layer_; ++k) {
+      const Shape gs{1, 1, shapes[l].c, shapes[l].c};  // (1,1,N,N)
+      gram_grads_.push_back(dgrams.slice(offset, gs));
+      offset += gs.numel();
+    }
   masked_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
   masked_grad_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
   content_targets_.clear();
@@ -288,7 +303,8 @@ std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w,
   for (const auto& t : config.content_layers) content += vgg19_feature_shape(t.tap, h, w).numel();
   const std::int64_t floats = 2 * s.grams * styles                      // G_style/M_style and the target, per style
                               + s.planes * masked_styles                 // the output-size mask pyramids
-                              + 2 * s.max_gram                           // gram_, gram_grad_
+                              + s.max_gram                               // gram_
+                              + std::max<std::int64_t>(1, s.grams * (masked_styles + (styles > masked_styles ? 1 : 0)))  // gram_grads_
                               + (masked_styles > 0 ? 2 * s.max_feature : 0)  // masked_, masked_grad_
                               + content;                                 // content targets
   const std::size_t photo = config.photo_weight > 0 && !config.content_layers.empty() ? MattingTerm::bytes(h, w) : 0;
@@ -324,30 +340,28 @@ void StyleObjective::queue_term(TermKind kind, double value) {
   term_kind_[std::size_t(queued_++)] = static_cast<unsigned char>(kind);
 }
 
-bool StyleObjective::first_write(const Tensor& g) {
-  if (std::find(written_.begin(), written_.end(), g.data()) != written_.end()) return false;
-  written_.push_back(g.data());
-  return true;
+bool StyleObjective::term_at(const StyleTarget& st, std::size_t l) const {
+  if (st.masked) return !(st.region && (st.output_positions[l] <= 0 || st.style_positions[l] <= 0));  // vanished here
+  return !st.folded;
 }
 
 void StyleObjective::style_terms() {
-  // Per layer, the unmasked styles share one Gram; each masked style (and region) has its own.
+  // Per layer, the unmasked styles share one Gram; each masked style (and region) has its own. The losses are
+  // queued and dL/dG is kept per layer and Gram (gram_grads_); the backward pass turns it into dL/dF when it
+  // reaches the layer (tap_gradient).
   double blend_total = 0;
   for (const auto& st : styles_) blend_total += st.blend;
-  bool any_plain = false;
-  for (const auto& st : styles_) any_plain |= !st.masked;
   for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
     const WeightedTap& t = config_.style_layers[l];
     const Tensor& f = net_.feature(t.tap);  // (1,N,h,w)
     const Shape fs = f.shape();
     const Shape gs{1, 1, fs.c, fs.c};
-    Tensor g = gram_.prefix(gs), dg = gram_grad_.prefix(gs);  // (1,1,N,N)
+    Tensor g = gram_.prefix(gs);  // (1,1,N,N)
     const double plane = double(fs.plane());
-    float c = float(gram_factor(fs, plane));
     const double layer_scale = config_.style_weight * style_layer_scale(t, fs, plane);
     // Queues the loss of style `st` on the Gram in g and leaves dL/dG·c in dg. A region's term is normalized
     // by its masked positions and weighs their share of the layer (Luan et al.'s StyleLossWithSeg).
-    auto style_term = [&](const StyleTarget& st) {
+    auto style_term = [&](const StyleTarget& st, Tensor& dg) {
       double term_scale = layer_scale * st.term_blend / blend_total;
       if (st.region) {
         const double m = st.output_positions[l];
@@ -355,47 +369,70 @@ void StyleObjective::style_terms() {
       }
       queue_term(TermKind::style, backend_.sq_diff_loss(g, st.gram[l], nullptr, float(term_scale), &dg));
     };
-    if (any_plain) {
+    if (plain_gram_) {
+      Tensor& dg = gram_grads_[gram_index(l, 0)];
+      const float c = float(gram_factor(fs, plane));
       backend_.gram(f, g);
       backend_.scale(g, c);
       backend_.fill(dg, 0.0f);
       for (const auto& st : styles_)
-        if (!st.masked && !st.folded) style_term(st);
+        if (!st.masked && term_at(st, l)) style_term(st, dg);
       backend_.scale(dg, c);
-      Tensor& df = net_.grad(t.tap);
-      backend_.gram_backward(dg, f, df, first_write(df) ? 0.0f : 1.0f);
     }
+    int group = plain_gram_ ? 1 : 0;
     for (const auto& st : styles_) {
       if (!st.masked) continue;
-      if (st.region && (st.output_positions[l] <= 0 || st.style_positions[l] <= 0)) continue;  // vanished here
-      c = float(gram_factor(fs, st.region ? st.output_positions[l] : plane));
-      Tensor fm = masked_.prefix(fs).with_layout(f.layout());        // (1,N,h,w)
-      Tensor dfm = masked_grad_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
+      Tensor& dg = gram_grads_[gram_index(l, group++)];
+      if (!term_at(st, l)) continue;
+      const float c = float(gram_factor(fs, st.region ? st.output_positions[l] : plane));
+      Tensor fm = masked_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
       backend_.mul_mask(f, st.output_mask[l], fm);
       backend_.gram(fm, g);
       backend_.scale(g, c);
       backend_.fill(dg, 0.0f);
-      style_term(st);
+      style_term(st, dg);
       backend_.scale(dg, c);
-      backend_.gram_backward(dg, fm, dfm, 0.0f);
-      backend_.mul_mask(dfm, st.output_mask[l], dfm);
-      Tensor& df = net_.grad(t.tap);
-      if (first_write(df)) backend_.copy(dfm, df);
-      else backend_.axpy(1.0f, dfm, df);
     }
   }
 }
 
-void StyleObjective::content_terms() {
-  // α·(layer factor)·K·Σ(F − P)²; only accumulates into the tap gradients (see evaluate).
+void StyleObjective::tap_gradient(const Tap& tap, Tensor& d, bool accumulate) {
+  // d (1,N,h,w) += dL/dF of every term at this tap: (dG + dGᵀ)·F per Gram (masked: through the mask), then
+  // the content terms α·(layer factor)·K·2(F − P). The first write overwrites unless `accumulate`.
+  bool add = accumulate;
+  for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
+    if (!(config_.style_layers[l].tap == tap)) continue;
+    const Tensor& f = net_.feature(tap);
+    const Shape fs = f.shape();
+    if (plain_gram_) {
+      backend_.gram_backward(gram_grads_[gram_index(l, 0)], f, d, add ? 1.0f : 0.0f);
+      add = true;
+    }
+    int group = plain_gram_ ? 1 : 0;
+    for (const auto& st : styles_) {
+      if (!st.masked) continue;
+      const Tensor& dg = gram_grads_[gram_index(l, group++)];
+      if (!term_at(st, l)) continue;
+      Tensor fm = masked_.prefix(fs).with_layout(f.layout());        // (1,N,h,w)
+      Tensor dfm = masked_grad_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
+      backend_.mul_mask(f, st.output_mask[l], fm);
+      backend_.gram_backward(dg, fm, dfm, 0.0f);
+      backend_.mul_mask(dfm, st.output_mask[l], dfm);
+      if (add) backend_.axpy(1.0f, dfm, d);
+      else backend_.copy(dfm, d);
+      add = true;
+    }
+  }
   for (std::size_t l = 0; l < content_targets_.size(); ++l) {
     const WeightedTap& t = config_.content_layers[l];
+    if (!(t.tap == tap)) continue;
     const Tensor& f = net_.feature(t.tap);
+    if (!add) backend_.fill(d, 0.0f);
+    add = true;
     const double scale = config_.content_weight * content_scale(t, f.shape());
-    Tensor& df = net_.grad(t.tap);
-    if (first_write(df)) backend_.fill(df, 0.0f);
-    queue_term(TermKind::content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &df));
+    queue_term(TermKind::content, backend_.sq_diff_loss(f, content_targets_[l], nullptr, float(scale), &d));
   }
+  if (!add) backend_.fill(d, 0.0f);  // a tap no term reaches now (a region that vanished at this layer)
 }
 
 LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
@@ -413,19 +450,9 @@ LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
   ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
   net_.forward(x);
   phase.next("losses");
-  // The tap gradients dL/dfeature: the first term to reach a tap overwrites its buffer (a Gram gradient with
-  // beta 0, a masked style's copy), later ones accumulate; content terms only accumulate, so they come after
-  // the style terms and start from zero where no style term wrote; taps no term reached are zeroed last. This
-  // spares clearing every tap buffer and reading it back once per evaluation.
-  written_.clear();
   style_terms();
-  content_terms();
-  for (const auto* layers : {&config_.style_layers, &config_.content_layers})
-    for (const WeightedTap& t : *layers)
-      if (first_write(net_.grad(t.tap))) backend_.fill(net_.grad(t.tap), 0.0f);
-
-  phase.next("backward");
-  net_.backward(grad);
+  phase.next("backward");  // the content terms' values come with their gradients, inside the backward pass
+  net_.backward(grad, [this](const Tap& tap, Tensor& d, bool accumulate) { tap_gradient(tap, d, accumulate); });
   phase.next("tv");
   if (config_.tv_weight > 0)
     queue_term(TermKind::tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));

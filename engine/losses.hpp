@@ -141,7 +141,13 @@ class StyleObjective {
   LossConfig config_;
   std::vector<StyleTarget> styles_;
   std::vector<Tensor> content_targets_;  // per content layer (1,C,h,w)
-  Tensor gram_, gram_grad_;              // scratch (1,1,1,max N²): G and dL/dG of the layer at hand
+  Tensor gram_;                          // scratch (1,1,1,max N²): G of the layer at hand
+  // dL/dG (1,1,N,N) per style layer and Gram, index gram_index(layer, k): k = 0 the unmasked styles' shared
+  // Gram when plain_gram_, then each masked style's in order.
+  std::vector<Tensor> gram_grads_;
+  bool plain_gram_ = false;
+  int grams_per_layer_ = 0;
+  std::size_t gram_index(std::size_t layer, int k) const { return layer * std::size_t(grams_per_layer_) + std::size_t(k); }
   Tensor masked_, masked_grad_;          // scratch (1,1,1,max N·M) for masked styles
   std::unique_ptr<MattingTerm> photo_;   // the photorealism term at the output size (photo_weight > 0)
   int h_ = 0, w_ = 0;
@@ -152,12 +158,12 @@ class StyleObjective {
   std::array<unsigned char, Backend::kMaxDeferred> term_kind_{};
   int queued_ = 0;
   void queue_term(TermKind kind, double value);  // a deferred loss value (0 now) of this kind
-  // True the first time evaluate() reaches the tap gradient g (it then overwrites rather than accumulates).
-  bool first_write(const Tensor& g);
-  void style_terms();    // evaluate()'s style terms: losses queued, dL/dfeature into the style taps' gradients
-  void content_terms();  // and the content terms
-  // evaluate(): the tap gradient buffers some term has written this evaluation (capacity reserved at plan time).
-  std::vector<const float*> written_;
+  // Whether style `st` has a term at style layer l (folded styles share the first's; a region may vanish).
+  bool term_at(const StyleTarget& st, std::size_t l) const;
+  void style_terms();  // evaluate()'s style terms: losses queued, dL/dG kept in gram_grads_
+  // Vgg19::backward's TapGradient: the style and content terms' dL/dfeature at `tap` into d (content losses
+  // are queued here, with their gradients).
+  void tap_gradient(const Tap& tap, Tensor& d, bool accumulate);
 };
 
 }  // namespace impasto

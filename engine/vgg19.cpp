@@ -61,7 +61,10 @@ Shape vgg19_feature_shape(const Tap& t, int h, int w) {
 }
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
-  for (Layer& l : layers_) l.conv_out = l.relu_out = l.pool_out = l.conv_grad = l.relu_grad = Tensor();
+  for (Layer& l : layers_) {
+    l.conv_out = l.relu_out = l.pool_out = Tensor();
+    l.conv_tap = l.relu_tap = false;
+  }
   scratch_a_ = scratch_b_ = input_ = input_grad_ = Tensor();
   depth_ = 0;
   // The weights follow the activations' layout (an NHWC filter is KRSC): reordered once, one layer at a time.
@@ -120,18 +123,18 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
     alloc(l.relu_out, out);
     max_numel = std::max(max_numel, out.numel());
-    bool relu_grad = false, conv_grad = false;
+    bool relu_tap = false, conv_tap = false;
     for (const Tap& t : taps) {
       if (t.conv != i) continue;
-      if (t.relu && !relu_grad) {
-        relu_grad = true;
-        alloc(l.relu_grad, out);
-      }
-      if (!t.relu && !conv_grad) {
-        conv_grad = true;
-        alloc(l.conv_grad, out);
+      relu_tap |= t.relu;
+      if (!t.relu && !conv_tap) {
+        conv_tap = true;
         alloc(l.conv_out, out);
       }
+    }
+    if (allocate) {
+      l.relu_tap = relu_tap;
+      l.conv_tap = conv_tap;
     }
     if (convs[i].pool_after && i + 1 < depth) {
       hh /= 2;
@@ -193,20 +196,15 @@ const Tensor& Vgg19::feature(const Tap& t) const {
   return f;
 }
 
-Tensor& Vgg19::grad(const Tap& t) {
-  Layer& l = layer_of(t, "gradient");
-  Tensor& g = t.relu ? l.relu_grad : l.conv_grad;
-  IMPASTO_CHECK(!g.empty(), "gradient of " << tap_name(t) << ": tap not planned");
-  return g;
-}
-
-void Vgg19::backward(Tensor& dx) {
+void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
   IMPASTO_CHECK(depth_ > 0, "Vgg19::backward before plan()");
   IMPASTO_CHECK(dx.shape() == (Shape{1, 3, h_, w_}), "input gradient " << dx.shape().str() << " does not match the plan");
   Tensor a = scratch_a_, b = scratch_b_;  // handles swapped as the gradient moves down
   bool have_up = false;                   // a holds dL/d(relu_out) of the current layer
   // a holds dL/d(conv_out) already: the pooling backward above took it through this layer's ReLU (fused,
   // pool2d_backward's relu_mask; only where this layer has no ReLU tap whose gradient would join first).
+  // A tap's gradient is added where the gradient from above is (tap_gradient), then goes through the ReLU
+  // with it: no buffer per tap, and the sum is read once.
   bool masked = false;
   for (int i = depth_ - 1; i >= 0; --i) {
     Layer& l = layers_[i];
@@ -214,18 +212,15 @@ void Vgg19::backward(Tensor& dx) {
     // dL/d(relu_out) in a's first out.numel() elements.
     Tensor d_relu = a.prefix(out).with_layout(layout_);  // (1,Cout,h,w)
     // Now dL/d(conv_out): the gradient from above and the tap's go through the ReLU together.
-    if (!l.relu_grad.empty()) {
+    if (l.relu_tap) {
       IMPASTO_ASSERT(!masked);
-      if (have_up) backend_.relu_backward_sum(l.relu_out, d_relu, l.relu_grad, d_relu);
-      else backend_.relu_backward(l.relu_out, l.relu_grad, d_relu);
+      tap_gradient(Tap{i, true}, d_relu, have_up);
       have_up = true;
-    } else if (have_up && !masked) {
-      backend_.relu_backward(l.relu_out, d_relu, d_relu);
     }
+    if (have_up && !masked) backend_.relu_backward(l.relu_out, d_relu, d_relu);
     masked = false;
-    if (!l.conv_grad.empty()) {
-      if (have_up) backend_.axpy(1.0f, l.conv_grad, d_relu);
-      else backend_.copy(l.conv_grad, d_relu);
+    if (l.conv_tap) {
+      tap_gradient(Tap{i, false}, d_relu, have_up);
       have_up = true;
     }
     IMPASTO_ASSERT(have_up);  // the deepest layer always holds a tap
@@ -245,7 +240,7 @@ void Vgg19::backward(Tensor& dx) {
     backend_.conv2d_backward_data(d_relu, l.w, d_in);
     if (!prev.pool_out.empty()) {
       Tensor d_prev = a.prefix(prev.relu_out.shape()).with_layout(layout_);
-      masked = prev.relu_grad.empty();  // fuse the layer below's ReLU backward unless its tap adds in first
+      masked = !prev.relu_tap;  // fuse the layer below's ReLU backward unless its tap adds in first
       backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, masked);
     } else {
       std::swap(a, b);

@@ -1,11 +1,14 @@
 // engine/vgg19.hpp — the VGG-19 feature network (conv1_1 … conv5_4) on a Backend: forward keeping only what
 // the backward pass needs, truncated after the deepest requested tap, and a backward pass that returns the
-// gradient with respect to the input image only (weights never change; no weight gradients).
+// gradient with respect to the input image only (weights never change; no weight gradients). The gradients
+// at the taps are not stored: backward asks for each one when it reaches its layer and adds it in place
+// (TapGradient), so no tap holds a gradient buffer of its own.
 //
 // Taps name points of the network: `convX_Y` is the convolution output including its bias (before the
 // ReLU), `reluX_Y` its rectified output (DESIGN.md "VGG-19 features").
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +33,11 @@ struct VggPlanBytes {
   std::size_t workspace = 0;  // the backend workspace the plan reserves (only grows: a maximum, not a sum)
 };
 
+// Called by Vgg19::backward when it reaches a planned tap, deepest first: d (the tap's feature shape, in
+// Vgg19::layout()) receives dL/dfeature at that tap — added to what d holds when `accumulate` (the gradient
+// from the layers above), written over it otherwise.
+using TapGradient = std::function<void(const Tap& tap, Tensor& d, bool accumulate)>;
+
 class Vgg19 {
  public:
   // Uploads the weights once. Only the convs that `weights` holds can be used by plan().
@@ -37,7 +45,7 @@ class Vgg19 {
   Vgg19(const Vgg19&) = delete;
   Vgg19& operator=(const Vgg19&) = delete;
 
-  // Allocates every activation, tap-gradient and scratch buffer for an (1,3,h,w) input and these taps
+  // Allocates every activation and scratch buffer for an (1,3,h,w) input and these taps
   // (once per image size; forward/backward allocate nothing). The network ends at the deepest tap.
   void plan(int h, int w, const std::vector<Tap>& taps);
   // The bytes plan(h, w, taps) would hold (activations, gradients, scratch) and the convolution workspace it
@@ -53,10 +61,8 @@ class Vgg19 {
   Layout layout() const { return layout_; }
   // The activation at a planned tap after forward(): (1,C,h,w) in layout().
   const Tensor& feature(const Tap& t) const;
-  // The gradient buffer of a planned tap (same shape as the feature): backward() reads dL/dfeature here.
-  Tensor& grad(const Tap& t);
-  // dx (1,3,H,W) = dL/dx given dL/dfeature in grad(tap) for every planned tap. Needs the last forward().
-  void backward(Tensor& dx);
+  // dx (1,3,H,W) = dL/dx, tap_gradient giving dL/dfeature at every planned tap. Needs the last forward().
+  void backward(Tensor& dx, const TapGradient& tap_gradient);
 
   // Multiply-accumulate FLOPs of one forward (convolutions only) at the planned size: 2·Cin·Cout·9·h·w per
   // conv. The backward-data pass costs the same.
@@ -76,8 +82,7 @@ class Vgg19 {
     Tensor conv_out;      // (1,Cout,h,w), only when a convX_Y tap is planned here
     Tensor relu_out;      // (1,Cout,h,w)
     Tensor pool_out;      // (1,Cout,h/2,w/2), when a pooling follows and a deeper layer is in use
-    Tensor conv_grad;     // tap gradient buffers, when planned
-    Tensor relu_grad;
+    bool conv_tap = false, relu_tap = false;  // planned taps here
   };
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);

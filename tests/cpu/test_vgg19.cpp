@@ -2,6 +2,7 @@
 // central finite differences, and features/gradient against the committed PyTorch fixtures
 // (tests/fixtures/make_vgg_fixture.py).
 #include <doctest/doctest.h>
+#include <algorithm>
 
 #include <cmath>
 #include <cstdint>
@@ -42,8 +43,12 @@ struct ProjectionLoss {
   }
   void gradient(const Tensor& x, Tensor& dx) {
     net.forward(x);
-    for (std::size_t i = 0; i < taps.size(); ++i) be.copy(r[i], net.grad(taps[i]));  // every planned tap
-    net.backward(dx);
+    net.backward(dx, [&](const Tap& t, Tensor& d, bool accumulate) {  // every planned tap
+      const std::size_t i = std::size_t(std::find(taps.begin(), taps.end(), t) - taps.begin());
+      REQUIRE(i < taps.size());
+      if (accumulate) be.axpy(1.0f, r[i], d);
+      else be.copy(r[i], d);
+    });
   }
 };
 
@@ -188,14 +193,24 @@ void check_against_fixture(const char* file) {
   }
 
   // Gradient of L = Σ_{t in grad taps} ½‖F_t‖²/numel(F_t): dL/dF_t = F_t / numel(F_t).
-  for (const Tap& t : taps) be.fill(net.grad(t), 0.0f);  // the taps the loss below leaves out
-  for (const char* name : {"relu1_1", "conv2_1", "relu3_1", "conv4_2", "relu5_1"}) {
-    const Tap t = parse_tap(name);
-    be.copy(net.feature(t), net.grad(t));
-    be.scale(net.grad(t), 1.0f / float(net.feature(t).numel()));
-  }
+  std::vector<Tap> in_loss;
+  for (const char* name : {"relu1_1", "conv2_1", "relu3_1", "conv4_2", "relu5_1"}) in_loss.push_back(parse_tap(name));
   Tensor dx = be.empty(in.shape);
-  net.backward(dx);
+  std::vector<Tap> reached;
+  net.backward(dx, [&](const Tap& t, Tensor& d, bool accumulate) {
+    reached.push_back(t);
+    const bool used = std::find(in_loss.begin(), in_loss.end(), t) != in_loss.end();
+    const float k = 1.0f / float(net.feature(t).numel());
+    if (accumulate) {
+      if (used) be.axpy(k, net.feature(t), d);
+    } else if (used) {
+      be.copy(net.feature(t), d);
+      be.scale(d, k);
+    } else {
+      be.fill(d, 0.0f);  // a tap the loss leaves out
+    }
+  });
+  CHECK(reached.size() == taps.size());  // every planned tap, once
   const FixtureRecord& g = fx.records.at("input_grad");
   REQUIRE(g.value.size() == std::size_t(dx.numel()));
   float peak = 0;
