@@ -116,9 +116,6 @@ class Backend {
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;                       // alias: y may be x
   // dx = dy where y > 0 else 0 (y is the ReLU output). alias: dx may be dy.
   virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
-  // dx = (dy + dy2) where y > 0 else 0: two gradients of a ReLU output (from above and from a loss tap) summed
-  // and taken through the ReLU in one pass. alias: dx may be dy or dy2.
-  virtual void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) = 0;
 
   // ---- pooling: 2x2 window, stride 2, floor mode: x (N,C,H,W) → y (N,C,H/2,W/2) -----------------------
   virtual void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) = 0;

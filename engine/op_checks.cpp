@@ -147,15 +147,6 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device d
   common_layout(device, "relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
 }
 
-void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, const Tensor& dx, Device device) {
-  const char* op = "relu_backward_sum";
-  check_tensor(y, device, op, "y");
-  check_shape(dy, y.shape(), device, op, "dy");    // (N,C,H,W)
-  check_shape(dy2, y.shape(), device, op, "dy2");  // (N,C,H,W)
-  check_shape(dx, y.shape(), device, op, "dx");    // (N,C,H,W), may be dy or dy2
-  common_layout(device, op, {{&y, "y"}, {&dy, "dy"}, {&dy2, "dy2"}, {&dx, "dx"}});
-}
-
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device) {
   check_same_numel(a, b, device, "mul", "a", "b");
   check_same_numel(a, y, device, "mul", "a", "y");

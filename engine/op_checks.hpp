@@ -82,9 +82,6 @@ void relu_forward(const Tensor& x, const Tensor& y, Device device);
 // dy and dx of y's shape (N,C,H,W); dx may be dy.
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device);
 
-// dy, dy2 and dx of y's shape (N,C,H,W), one layout; dx may be dy or dy2.
-void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, const Tensor& dx, Device device);
-
 // a, b and y of equal element count.
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device);
 

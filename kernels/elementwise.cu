@@ -55,10 +55,6 @@ struct ReluGrad {
   const float* y; const float* dy; float* dx;
   __device__ void operator()(std::int64_t i) const { dx[i] = math::relu_grad(y[i], dy[i]); }
 };
-struct ReluGradSum {
-  const float* y; const float* dy; const float* dy2; float* dx;
-  __device__ void operator()(std::int64_t i) const { dx[i] = math::relu_grad(y[i], dy[i] + dy2[i]); }
-};
 struct BiasAct {  // y (N,C,H,W) += b[c], then ReLU; channel c of y at stride channel_stride
   float* y; const float* b; std::int64_t channel_stride; int channels; bool relu;
   __device__ void operator()(std::int64_t i) const {
@@ -110,10 +106,6 @@ void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s) { fo
 
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
   for_each(n, s, ReluGrad{y, dy, dx});
-}
-
-void relu_backward_sum(const float* y, const float* dy, const float* dy2, float* dx, std::int64_t n, cudaStream_t s) {
-  for_each(n, s, ReluGradSum{y, dy, dy2, dx});
 }
 
 void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,

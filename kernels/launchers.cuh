@@ -43,8 +43,6 @@ void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
 void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s);
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
-// dx = relu'(y)·(dy + dy2); dx may be dy or dy2.
-void relu_backward_sum(const float* y, const float* dy, const float* dy2, float* dx, std::int64_t n, cudaStream_t s);
 // y (N,C,H,W) = y + b[c], then ReLU when relu; the epilogue of a convolution that cuDNN could not fuse.
 // Channels of y lie channel_stride elements apart (H·W in NCHW, 1 in NHWC).
 void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,

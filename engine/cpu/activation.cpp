@@ -23,14 +23,4 @@ void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   for (std::int64_t i = 0; i < n; ++i) dxv[i] = math::relu_grad(yv[i], dyv[i]);
 }
 
-void CpuBackend::relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) {
-  checks::relu_backward_sum(y, dy, dy2, dx, Device::cpu);  // y, dy, dy2, dx (N,C,H,W); dx may be dy or dy2
-  const float* yv = y.data();
-  const float* a = dy.data();
-  const float* b = dy2.data();
-  float* dxv = dx.data();
-  const std::int64_t n = y.numel();
-  for (std::int64_t i = 0; i < n; ++i) dxv[i] = math::relu_grad(yv[i], a[i] + b[i]);
-}
-
 }  // namespace impasto

@@ -116,7 +116,6 @@ class CudaBackend final : public Backend {
   void convert_layout(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
-  void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) override;
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) override;
   void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
                        bool relu_mask = false) override;

@@ -74,9 +74,4 @@ void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   kernels::relu_backward(y.data(), dy.data(), dx.data(), dx.numel(), stream_);
 }
 
-void CudaBackend::relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) {
-  checks::relu_backward_sum(y, dy, dy2, dx, Device::cuda);  // y, dy, dy2, dx (N,C,H,W); dx may be dy or dy2
-  kernels::relu_backward_sum(y.data(), dy.data(), dy2.data(), dx.data(), dx.numel(), stream_);
-}
-
 }  // namespace impasto

@@ -61,9 +61,6 @@ class CountingBackend final : public Backend {
   void convert_layout(const Tensor& x, Tensor& y) override { cpu.convert_layout(x, y); }
   void relu_forward(const Tensor& x, Tensor& y) override { cpu.relu_forward(x, y); }
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override { cpu.relu_backward(y, dy, dx); }
-  void relu_backward_sum(const Tensor& y, const Tensor& dy, const Tensor& dy2, Tensor& dx) override {
-    cpu.relu_backward_sum(y, dy, dy2, dx);
-  }
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode m) override { cpu.pool2d_forward(x, y, m); }
   void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode m,
                        bool relu_mask = false) override {
