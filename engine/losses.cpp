@@ -254,12 +254,9 @@ void StyleObjective::plan_output(int h, int w) {
   // dL/dG per style layer and Gram (the unmasked styles' shared one, then each masked style's), kept from the
   // losses to the backward pass: one buffer, sliced.
   plain_gram_ = false;
-  grams_per_layer_ = 0;
-  for (const auto& st : styles_) {
-    plain_gram_ |= !st.masked;
-    grams_per_layer_ += st.masked ? 1 : 0;
-  }
-  grams_per_layer_ += plain_gram_ ? 1 : 0;
+  for (const auto& st : styles_) plain_gram_ |= !st.masked;
+  grams_per_layer_ = plain_gram_ ? 1 : 0;
+  for (auto& st : styles_) st.gram_slot = st.masked ? grams_per_layer_++ : 0;
   gram_grads_.clear();
   const Tensor dgrams = backend_.empty(Shape{1, 1, 1, int(std::max<std::int64_t>(1, sums.grams * grams_per_layer_))});
   std::int64_t offset = 0;
@@ -379,11 +376,9 @@ void StyleObjective::style_terms() {
         if (!st.masked && term_at(st, l)) style_term(st, dg);
       backend_.scale(dg, c);
     }
-    int group = plain_gram_ ? 1 : 0;
     for (const auto& st : styles_) {
-      if (!st.masked) continue;
-      Tensor& dg = gram_grads_[gram_index(l, group++)];
-      if (!term_at(st, l)) continue;
+      if (!st.masked || !term_at(st, l)) continue;
+      Tensor& dg = gram_grads_[gram_index(l, st.gram_slot)];
       const float c = float(gram_factor(fs, st.region ? st.output_positions[l] : plane));
       Tensor fm = masked_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
       backend_.mul_mask(f, st.output_mask[l], fm);
@@ -408,11 +403,9 @@ void StyleObjective::tap_gradient(const Tap& tap, Tensor& d, bool accumulate) {
       backend_.gram_backward(gram_grads_[gram_index(l, 0)], f, d, add ? 1.0f : 0.0f);
       add = true;
     }
-    int group = plain_gram_ ? 1 : 0;
     for (const auto& st : styles_) {
-      if (!st.masked) continue;
-      const Tensor& dg = gram_grads_[gram_index(l, group++)];
-      if (!term_at(st, l)) continue;
+      if (!st.masked || !term_at(st, l)) continue;
+      const Tensor& dg = gram_grads_[gram_index(l, st.gram_slot)];
       Tensor fm = masked_.prefix(fs).with_layout(f.layout());        // (1,N,h,w)
       Tensor dfm = masked_grad_.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
       backend_.mul_mask(f, st.output_mask[l], fm);

@@ -117,6 +117,7 @@ class StyleObjective {
     std::vector<Tensor> gram_per_position;  // per style layer (1,1,N,N): G_style / M_style
     std::vector<Tensor> gram;               // per style layer (1,1,N,N): the target at the output size
     bool masked = false;
+    int gram_slot = 0;                      // its dL/dG in gram_grads_: gram_index(layer, gram_slot)
     Image mask;                             // (1,Hm,Wm) as given (a region: its output-side mask)
     std::vector<Tensor> output_mask;        // per style layer (1,1,h,w) at the output size
     // Region pairs: the masks are not normalized; the Grams are per masked position (the masks' sums per
@@ -142,8 +143,8 @@ class StyleObjective {
   std::vector<StyleTarget> styles_;
   std::vector<Tensor> content_targets_;  // per content layer (1,C,h,w)
   Tensor gram_;                          // scratch (1,1,1,max N²): G of the layer at hand
-  // dL/dG (1,1,N,N) per style layer and Gram, index gram_index(layer, k): k = 0 the unmasked styles' shared
-  // Gram when plain_gram_, then each masked style's in order.
+  // dL/dG (1,1,N,N) per style layer and Gram, index gram_index(layer, StyleTarget::gram_slot): slot 0 the
+  // unmasked styles' shared Gram when plain_gram_, then one per masked style.
   std::vector<Tensor> gram_grads_;
   bool plain_gram_ = false;
   int grams_per_layer_ = 0;

@@ -336,12 +336,11 @@ void make_objective(EmbedHooks& hooks, const WarmEngine::Network& network, Styli
 
 // The memory check of a run (tools/options.hpp check_memory_fits); it may shorten options.lbfgs.history to the
 // longest that fits.
-struct MemoryFit {
+struct RunMemoryFit {
   std::string what;  // the request, "a 1024x768 stylization"
-  std::string line;  // what to print: "impasto: memory: about ..."
-  std::size_t estimate = 0;  // bytes the run will hold at its peak, weights included
+  MemoryFit fit;     // the lines to print and the need (the estimate of the run's peak, weights included)
 };
-MemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& network, const Inputs& in,
+RunMemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& network, const Inputs& in,
                      StylizeOptions& options) {
   Stylizer sizing(network.net, network.weights.bgr_input, options);
   RunImages sizes;
@@ -364,10 +363,9 @@ MemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& net
     const ImageSize out = Stylizer::content_size(options, in.content.h, in.content.w);
     what << "a " << out.w << "x" << out.h << " stylization";
   }
-  MemoryFit fit{what.str(), {}};
-  fit.line = check_memory_fits(network.net.backend(), a.obj, need, size, fit.what, &options.lbfgs.history);
-  fit.estimate = need(size, options.use_adam ? 0 : options.lbfgs.history).total();
-  return fit;
+  RunMemoryFit run{what.str(), {}};
+  run.fit = check_memory_fits(network.net.backend(), a.obj, need, size, run.what, &options.lbfgs.history);
+  return run;
 }
 
 // from_process_start: the run is the process's only one (not a batch job nor a run of the Python package), so
@@ -414,13 +412,14 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine, bool fr
 
   // Before any work: the run must fit the device (one line naming what would fit when it does not); a history the
   // user did not choose is shortened to fit.
-  const MemoryFit memory = fit_memory(a, texture, network, in, options);
+  const RunMemoryFit memory = fit_memory(a, texture, network, in, options);
+  const std::size_t estimate = memory.fit.need.total();
   backend.reset_peak_bytes();  // from here: this run's peak (a batch's earlier jobs aside), the weights included
   Stylizer stylizer(network.net, weights.bgr_input, options);
   clock.mark("memory plan");
   if (!a.quiet || a.obj.dry_run) {
     std::fprintf(stderr, "impasto: weights: %s; device: %s\n", weights.description.c_str(), backend.name().c_str());
-    std::fputs(memory.line.c_str(), stderr);
+    std::fputs(memory.fit.lines.c_str(), stderr);
   }
   if (a.obj.dry_run) {
     std::fprintf(stderr, "impasto: dry run: %s fits; nothing written\n", memory.what.c_str());
@@ -467,15 +466,15 @@ void run_command(Args& a, CLI::App* c, bool texture, WarmEngine& engine, bool fr
   clock.mark("write");
   // What the final log line adds to the result: the history taken, the memory estimate against the measured
   // peak, where the time went.
-  nlohmann::json facts = {{"memory", {{"estimated_bytes", memory.estimate}, {"peak_bytes", backend.peak_bytes_in_use()}}},
+  const std::size_t peak = backend.peak_bytes_in_use();
+  nlohmann::json facts = {{"memory", {{"estimated_bytes", estimate}, {"peak_bytes", peak}}},
                           {"timing", {{"total", clock.total()}}}};
   if (!options.use_adam) facts["lbfgs_history"] = options.lbfgs.history;
   for (const auto& [phase, seconds] : clock.phases()) facts["timing"][phase] = seconds;
   report_result(a, result, texture, facts, log.get());
   if (!a.quiet)
     std::fprintf(stderr, "impasto: memory: measured peak %s, estimated %s (estimate / peak %.3f)\nimpasto: time: %s\n",
-                 format_gib(backend.peak_bytes_in_use()).c_str(), format_gib(memory.estimate).c_str(),
-                 double(memory.estimate) / double(std::max<std::size_t>(backend.peak_bytes_in_use(), 1)),
+                 format_gib(peak).c_str(), format_gib(estimate).c_str(), double(estimate) / double(std::max<std::size_t>(peak, 1)),
                  clock.str().c_str());
   if (a.hooks) a.hooks->result = std::move(result.image);
 }

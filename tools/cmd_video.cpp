@@ -297,7 +297,8 @@ void run_video(VideoArgs& a) {
     return stylizer.memory_needed(o, frame.h, frame.w, style_sizes);
   };
   const std::string memory =
-      check_memory_fits(*backend, a.obj, need, std::max(h, w), "a " + std::to_string(w) + "x" + std::to_string(h) + " video");
+      check_memory_fits(*backend, a.obj, need, std::max(h, w), "a " + std::to_string(w) + "x" + std::to_string(h) + " video")
+          .lines;
   const VideoChunks chunks(int(video.frames.size()), options.chunks);
   if (a.obj.dry_run) {
     // The options as resolved (preset and defaults included): what the run's state file would record.

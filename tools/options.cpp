@@ -217,8 +217,8 @@ std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a) {
   return backend;
 }
 
-std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
-                              const std::string& what, int* history) {
+MemoryFit check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
+                            const std::string& what, int* history) {
   const MemoryBudget budget = memory_budget(backend, a.max_memory);
   const bool lbfgs = a.optimizer == "lbfgs";
   std::string shortened;
@@ -231,8 +231,9 @@ std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, co
     *history = pairs;
   }
   const MemoryNeed fitting = check_memory(need, size, pairs, budget, what);
-  return "impasto: memory: about " + fitting.str() + " of " + format_gib(budget.bytes) + " (" + budget.source + ")\n" +
-         shortened;
+  return {"impasto: memory: about " + fitting.str() + " of " + format_gib(budget.bytes) + " (" + budget.source + ")\n" +
+              shortened,
+          fitting};
 }
 
 }  // namespace impasto::cli

@@ -67,11 +67,15 @@ std::unique_ptr<Backend> make_backend(const ObjectiveArgs& a);
 
 // Before a run starts: the memory it needs at --size `size` (need(size, history), engine/memory_plan.hpp) must
 // fit what `backend` has free (capped by --max-memory), else a one-line error naming what would fit. Returns
-// the lines to print when it fits ("impasto: memory: about ... of ... free"). `what` names the request
+// the lines to print when it fits ("impasto: memory: about ... of ... free") and the need they describe. `what` names the request
 // ("a 1024x768 stylization"). With `history` (stylize and texture), an L-BFGS history the user did not give
 // that does not fit is shortened to the longest that does (at least kFewestFittedPairs): *history is set and
 // the lines say so. A video keeps its history: its state file records it, and a resume must not change it.
-std::string check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
-                              const std::string& what, int* history = nullptr);
+struct MemoryFit {
+  std::string lines;  // "impasto: memory: about ... of ... free\n" (and the history taken, when shortened)
+  MemoryNeed need;    // what the run needs with the history it takes
+};
+MemoryFit check_memory_fits(const Backend& backend, const ObjectiveArgs& a, const NeedFn& need, int size,
+                            const std::string& what, int* history = nullptr);
 
 }  // namespace impasto::cli
