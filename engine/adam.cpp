@@ -20,10 +20,16 @@ Adam::Adam(Backend& backend, Shape shape, AdamParams params) : backend_(backend)
 }
 
 OptimizeResult Adam::minimize(Tensor& x, const Objective& f, const IterationCallback& callback) {
+  const QueuedObjective q = queued(f);
+  return minimize(x, q, callback);
+}
+
+OptimizeResult Adam::minimize(Tensor& x, const QueuedObjective& f, const IterationCallback& callback) {
   IMPASTO_CHECK(x.shape() == shape_,
                 "Adam: x has shape " << x.shape().str() << " but the optimizer was made for " << shape_.str());
   backend_.fill(m_, 0.0f);
   backend_.fill(v_, 0.0f);
+  DeferralGuard deferral(backend_);  // an exception inside an evaluation leaves no queue open
   detail::RunState run(backend_, x, x_good_, f, callback, "Adam");
 
   double loss = run.evaluate(g_, 0);

@@ -1,4 +1,4 @@
-// engine/backend.cpp — the backend-independent parts of the seam: host transfers and deferred loss values.
+// engine/backend.cpp — the backend-independent parts of the seam: host transfers and deferred values.
 #include "engine/backend.hpp"
 
 #include "engine/error.hpp"
@@ -31,10 +31,22 @@ void Backend::begin_deferred() {
   deferred_count_ = 0;
 }
 
-int Backend::take_deferred(double* out) {
-  IMPASTO_ASSERT(deferring_);
+void Backend::queue_reduction(Reduction op, const Tensor& x, const Tensor* y) {
+  IMPASTO_ASSERT(deferring_ && (op == Reduction::dot) == (y != nullptr));
+  double v = 0;
+  switch (op) {
+    case Reduction::dot: v = dot(x, *y); break;
+    case Reduction::sum: v = sum(x); break;
+    case Reduction::abs_sum: v = abs_sum(x); break;
+    case Reduction::abs_max: v = abs_max(x); break;
+  }
+  deliver(v);
+}
+
+int Backend::take_deferred(double* out, const Tensor* extra, float* extra_out) {
+  IMPASTO_ASSERT(deferring_ && (extra == nullptr) == (extra_out == nullptr));
   deferring_ = false;  // first: a failing transfer leaves the backend usable
-  fetch_deferred(out, deferred_count_);
+  fetch_deferred(out, deferred_count_, extra, extra_out);
   return deferred_count_;
 }
 
@@ -50,8 +62,9 @@ double Backend::deliver(double value) {
   return 0.0;
 }
 
-void Backend::fetch_deferred(double* out, int count) {
+void Backend::fetch_deferred(double* out, int count, const Tensor* extra, float* extra_out) {
   for (int i = 0; i < count; ++i) out[i] = host_deferred_[i];
+  if (extra) download(*extra, extra_out);
 }
 
 }  // namespace impasto

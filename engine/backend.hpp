@@ -114,7 +114,8 @@ class Backend {
 
   // ---- activation ---------------------------------------------------------------------------------------
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;                       // alias: y may be x
-  // dx = dy where y > 0 else 0 (y is the ReLU output). alias: dx may be dy.
+  // dx = dy where y > 0 else 0 (y is the ReLU output). alias: dx may be dy or y (VGG-19's backward writes the
+  // gradient over the activation it no longer needs).
   virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
 
   // ---- pooling: 2x2 window, stride 2, floor mode: x (N,C,H,W) → y (N,C,H/2,W/2) -----------------------
@@ -161,16 +162,22 @@ class Backend {
   // L = scale·TV; grad (shape of x) += scale·dTV/dx when given. d|u|/du = sign(u), 0 at 0.
   virtual double tv_loss(const Tensor& x, TvMode mode, float scale, Tensor* grad) = 0;
 
-  // ---- deferred loss values: between begin_deferred() and take_deferred(), sq_diff_loss, tv_loss and
-  //      matting_loss return 0 and queue their value instead of blocking the host (on a GPU: a device→host copy
-  //      and a stream sync each); take_deferred writes the queued values, in call order, to out (one transfer on
-  //      a GPU) and returns their count. Other reductions never defer. An objective evaluation thus reads all its loss
-  //      terms back at once. cancel_deferred() drops the queue (an evaluation that threw).
+  // ---- deferred values: between begin_deferred() and take_deferred(), sq_diff_loss, tv_loss and matting_loss
+  //      return 0 and queue their value instead of blocking the host (on a GPU: a device→host copy and a stream
+  //      sync each); queue_reduction queues a reduction the same way (only while deferring: the optimizer's
+  //      scalars join the objective's loss values). take_deferred writes the queued values, in call order, to
+  //      out and returns their count: one round trip on a GPU, which also brings back `extra` (a small tensor,
+  //      extra.numel() floats into extra_out) when given. The blocking reductions above never defer. An L-BFGS
+  //      iteration thus reads its loss terms, ‖g‖∞ and its history products back at once.
+  //      cancel_deferred() drops the queue (an evaluation that threw; DeferralGuard below).
   static constexpr int kMaxDeferred = 128;
+  enum class Reduction { dot, sum, abs_sum, abs_max };  // as the ops of the same names; y only for dot
   void begin_deferred();
-  int take_deferred(double* out);  // out: room for kMaxDeferred values
+  virtual void queue_reduction(Reduction op, const Tensor& x, const Tensor* y = nullptr);
+  int take_deferred(double* out, const Tensor* extra = nullptr, float* extra_out = nullptr);  // out: kMaxDeferred
   void cancel_deferred() { deferring_ = false; }
   bool deferring() const { return deferring_; }
+  int deferred_count() const { return deferred_count_; }  // values queued so far (the next one's index)
 
   // ---- optimizers -----------------------------------------------------------------------------------------
   // One Adam step (Kingma & Ba 2015, Alg. 1) in place on x with moments m, v; t is the 1-based step.
@@ -227,14 +234,30 @@ class Backend {
   int next_deferred_slot();
   // For a loss value the backend already has on the host: queued (returns 0) while deferring, else returned.
   double deliver(double value);
-  // Writes the `count` queued values to out. The default serves deliver(); the CUDA backend keeps its queue
-  // on the device and overrides this with one transfer.
-  virtual void fetch_deferred(double* out, int count);
+  // Writes the `count` queued values to out and, when extra is given, extra's floats to extra_out. The default
+  // serves deliver() and downloads extra; the CUDA backend keeps its queue on the device and overrides this with
+  // one round trip.
+  virtual void fetch_deferred(double* out, int count, const Tensor* extra, float* extra_out);
 
  private:
   bool deferring_ = false;
   int deferred_count_ = 0;
   double host_deferred_[kMaxDeferred] = {};
+};
+
+// Cancels a deferral still open when it leaves scope: an exception between begin_deferred and take_deferred
+// must not leave the next evaluation's begin_deferred facing an open queue.
+class DeferralGuard {
+ public:
+  explicit DeferralGuard(Backend& backend) : backend_(backend) {}
+  DeferralGuard(const DeferralGuard&) = delete;
+  DeferralGuard& operator=(const DeferralGuard&) = delete;
+  ~DeferralGuard() {
+    if (backend_.deferring()) backend_.cancel_deferred();
+  }
+
+ private:
+  Backend& backend_;
 };
 
 }  // namespace impasto

@@ -21,14 +21,22 @@ ImageOptimizer::ImageOptimizer(Backend& backend, Shape shape, bool use_adam, con
 }
 
 OptimizeResult ImageOptimizer::run(Tensor& x, int iterations, const Evaluate& f, const OnIteration& on_iteration) {
+  LossTerms pending;
+  const QueuedEvaluate blocking{[&](const Tensor& xx, Tensor& grad) { pending = f(xx, grad); },
+                                [&](const double*) { return pending; }};
+  return run(x, iterations, blocking, on_iteration);
+}
+
+OptimizeResult ImageOptimizer::run(Tensor& x, int iterations, const QueuedEvaluate& f,
+                                   const OnIteration& on_iteration) {
   IMPASTO_CHECK(iterations >= 0 && iterations <= max_iterations_,
                 iterations << " iterations asked of an optimizer made for at most " << max_iterations_);
   int count = 0;  // evaluations so far: evaluation k (1-based) is in recent_[(k − 1) % kRecent]
-  const Objective objective = [&](const Tensor& xx, Tensor& grad) {
-    const LossTerms t = f(xx, grad);
-    recent_[std::size_t(count++ % kRecent)] = t;
-    return t.total;
-  };
+  const QueuedObjective objective{f.queue, [&](const double* values) {
+                                    const LossTerms t = f.terms(values);
+                                    recent_[std::size_t(count++ % kRecent)] = t;
+                                    return t.total;
+                                  }};
   bool capped = false;  // stopped because `iterations` was reached, not by on_iteration
   const IterationCallback callback = [&](const IterationInfo& info, const Tensor& xx) {
     // The accepted evaluation is among the last kRecent: a line search makes fewer (constructor).

@@ -25,8 +25,16 @@ class ImageOptimizer {
   // chosen params bounds every run().
   ImageOptimizer(Backend& backend, Shape shape, bool use_adam, const LbfgsParams& lbfgs, const AdamParams& adam);
 
+  // f in two phases (the QueuedObjective protocol of engine/optimizer.hpp, StyleObjective::queue / terms): its
+  // terms' values join the optimizer's scalars in one round trip per iteration.
+  struct QueuedEvaluate {
+    std::function<void(const Tensor& x, Tensor& grad)> queue;
+    std::function<LossTerms(const double* values)> terms;
+  };
+
   // At most `iterations` iterations from x (≤ the params' max_iterations). Stop reasons as the optimizers';
   // "max iterations" when `iterations` is reached. A NonFiniteError propagates with x at the last good iterate.
+  OptimizeResult run(Tensor& x, int iterations, const QueuedEvaluate& f, const OnIteration& on_iteration);
   OptimizeResult run(Tensor& x, int iterations, const Evaluate& f, const OnIteration& on_iteration);
 
  private:

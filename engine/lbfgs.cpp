@@ -7,11 +7,12 @@
 // (LbfgsParams::direction), both with H0 = (sᵀy / yᵀy)·I from the newest pair (eq. 7.20). A pair is kept only
 // when sᵀy > curvature_eps·yᵀy (the curvature guard keeps H positive definite on non-convex objectives).
 //
-// Device→host syncs per iteration with line search none: gᵀd, the gradient's finiteness check (whose ‖g‖∞ also
-// serves the "gradient zero" test) and the pair offer, whose one download also brings the next direction's
-// products: 3 with compact; two_loop adds 2·size dot products.
-// Strong Wolfe: the check and the trial's gᵀd per evaluation (4 when the first step is accepted), two norms
-// more when it zooms.
+// Device→host syncs per iteration with line search none and the compact direction: one. The objective queues its
+// loss values (QueuedObjective), the gradient's finiteness check queues ‖g‖∞ (which also serves the "gradient
+// zero" test) and the pair offer's products (which include the next direction's and gᵀg, so that gᵀd is known
+// on the host) ride on the same take_deferred. two_loop adds 2·size dot products and gᵀd. Strong Wolfe: per
+// evaluation its round trip and the trial's gᵀd, plus gᵀd and the offer's download per iteration (4 when the
+// first step is accepted), two norms more when it zooms. A blocking objective (Objective) adds its own.
 //
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
 // one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
@@ -103,9 +104,15 @@ bool Lbfgs::loss_stalled(int iteration, double loss) {
 }
 
 OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCallback& callback) {
+  const QueuedObjective q = queued(f);
+  return minimize(x, q, callback);
+}
+
+OptimizeResult Lbfgs::minimize(Tensor& x, const QueuedObjective& f, const IterationCallback& callback) {
   IMPASTO_CHECK(x.shape() == shape_,
                 "L-BFGS: x has shape " << x.shape().str() << " but the optimizer was made for " << shape_.str());
   history_.clear();
+  DeferralGuard deferral(backend_);  // an exception between a queue and its take leaves no queue open
   detail::RunState run(backend_, x, x_good_, f, callback, "L-BFGS");
   int skips = 0;
   auto finish = [&](int iterations, double loss, const char* reason) {
@@ -114,7 +121,16 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     return r;
   };
 
-  double loss = run.evaluate(g_, 0);
+  // The initial point, with its first step's scalars in the same round trip: ‖g‖₂² (the step's scale, and gᵀd
+  // of d = −g) and ‖g‖₁ (torch's first step).
+  run.queue(g_);
+  const int first = backend_.deferred_count();
+  backend_.queue_reduction(Backend::Reduction::dot, g_, &g_);
+  backend_.queue_reduction(Backend::Reduction::abs_sum, g_);
+  backend_.take_deferred(values_.data());
+  double loss = run.resolve(values_.data(), 0);
+  gg_ = values_[std::size_t(first)];
+  const double g_l1 = values_[std::size_t(first) + 1];
   g_abs_max_ = run.gradient_abs_max();
   loss_stalled(0, loss);  // records the initial loss
   if (!run.accept(0, loss)) return finish(0, loss, "callback");
@@ -125,17 +141,20 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     ProfileRange iteration_range("iteration");  // NVTX ranges / phase timing (engine/profile.hpp)
     ProfileRange step_range("optimizer");
     // From the second iteration on, the offer at the end of the previous one computed g's products with the
-    // history (the compact direction then needs no download of its own).
+    // history (the compact direction then needs no download of its own) and gᵀd follows from them. The line
+    // search reduces gᵀd on the device: its Armijo and curvature tests compare it with trial slopes that are
+    // reductions too; `none` only needs its sign.
+    double gtd = -gg_;  // d = −g
     if (k == 1)
-      history_.direction(g_, d_, params_.direction);
+      history_.direction(g_, d_, params_.direction);  // the history is empty: steepest descent
     else
-      history_.next_direction(d_, params_.direction);
-    double gtd = backend_.dot(g_, d_);
+      gtd = history_.next_direction(d_, params_.direction);
+    if (wolfe || std::isnan(gtd)) gtd = backend_.dot(g_, d_);
     if (!(gtd < 0)) {
       // Rounding in an ill-conditioned history gave a non-descent direction: restart from steepest descent.
       history_.clear();
       history_.direction(g_, d_, params_.direction);
-      gtd = backend_.dot(g_, d_);
+      gtd = wolfe ? backend_.dot(g_, d_) : -gg_;
     }
     // Without curvature information the step is scaled by the gradient: `none` as torch at the first iteration,
     // min(1, 1/‖g‖₁); strong-Wolfe as L-BFGS-B (scipy, which neural-style-tf uses), min(1, 1/‖g‖₂), a step
@@ -145,31 +164,36 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     double t = params_.learning_rate;
     const bool first_none = !wolfe && k == 1;
     if (first_none && backend_.precision() == Precision::fp32)
-      t *= std::min(1.0, 1.0 / backend_.abs_sum(g_));
+      t *= std::min(1.0, 1.0 / g_l1);
     else if (first_none || (wolfe && history_.size() == 0))
-      t *= std::min(1.0, 1.0 / std::sqrt(backend_.dot(g_, g_)));
+      t *= std::min(1.0, 1.0 / std::sqrt(gg_));
 
-    Tensor& s = history_.candidate_s();
-    Tensor& y = history_.candidate_y();
-    backend_.copy(g_, y);  // y starts as g_k; becomes g_{k+1} − g_k below
+    backend_.copy(g_, history_.candidate_y());  // y starts as g_k; make_pair makes it g_{k+1} − g_k
     double new_loss = 0;
     int accepted = 0;  // the evaluation at the new x (0: the last)
+    bool kept = false;
     if (wolfe) {
       step_range.end();
       t = strong_wolfe(x, loss, gtd, t, new_loss, accepted, run, k);
       if (t == 0) return finish(k - 1, loss, "line search made no progress");
+      step_range.next("optimizer");
+      make_pair(t);
+      kept = history_.offer(g_);
     } else {
       backend_.axpy(float(t), d_, x);  // x == x_good_ == x_k here
       step_range.end();
-      new_loss = run.evaluate(g_, k);
-      g_abs_max_ = run.gradient_abs_max();
+      run.queue(g_);
+      step_range.next("optimizer");
+      make_pair(t);
+      history_.queue_offer(g_);
+      // The one round trip of the iteration: the loss values, ‖g‖∞ and the offer's products.
+      backend_.take_deferred(values_.data(), &history_.offer_products(), history_.offer_host());
+      new_loss = run.resolve(values_.data(), k);
+      kept = history_.take_offer();
     }
-    step_range.next("optimizer");
-
-    backend_.copy(d_, s);
-    backend_.scale(s, float(t));             // s = t·d
-    backend_.axpby(1.0f, g_, -1.0f, y);      // y = g_{k+1} − g_k
-    if (!history_.offer(g_)) ++skips;
+    if (!kept) ++skips;
+    gg_ = history_.offered_gg();
+    if (!wolfe) g_abs_max_ = run.gradient_abs_max();  // strong_wolfe set the accepted point's
     step_range.end();
 
     loss = new_loss;
@@ -178,6 +202,13 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const Objective& f, const IterationCal
     if (loss_stalled(k, loss)) return finish(k, loss, "loss change below tolerance");
   }
   return finish(params_.max_iterations, loss, "max iterations");
+}
+
+void Lbfgs::make_pair(double t) {
+  Tensor& s = history_.candidate_s();
+  backend_.copy(d_, s);
+  backend_.scale(s, float(t));                              // s = t·d
+  backend_.axpby(1.0f, g_, -1.0f, history_.candidate_y());  // y = g_{k+1} − g_k
 }
 
 Lbfgs::Point Lbfgs::evaluate_at(Tensor& x, double t, int slot, detail::RunState& run, int iteration) {

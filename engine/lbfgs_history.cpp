@@ -19,7 +19,9 @@
 // for SᵀY and YᵀY and the next direction's p = [S Y]ᵀg (the kept rows do not change with the offer, except the
 // replaced slot, whose products come from the small GEMM [s; y; g]·[s; y]ᵀ). The direction then needs only the
 // GEMV d = −γ·g − [S Y]·c. Two passes over the history per iteration, where separate GEMVs for Sᵀy, Yᵀy, Yᵀs,
-// Sᵀg, Yᵀg and the two products into d would make seven; one download per iteration (the offer's).
+// Sᵀg, Yᵀg and the two products into d would make seven; one download per iteration (the offer's), which can ride
+// on the evaluation's round trip (queue_offer / take_offer). The offer's small GEMM also gives gᵀg, so the host
+// knows gᵀd = −γ·gᵀg − pᵀc of the next direction without a reduction.
 //
 // two_loop: Nocedal & Wright, Numerical Optimization (2nd ed.), Alg. 7.4 with the same pairs, H0 and guard —
 // 2k dot products, each a device→host sync. Kept as the reference the tests compare the compact form against.
@@ -27,6 +29,7 @@
 // The candidate pair lives in its own rows (with the copy of g) so that a pair the curvature guard rejects
 // (sᵀy <= curvature_eps·yᵀy) never disturbs the kept ones.
 #include <climits>
+#include <limits>
 
 #include "engine/error.hpp"
 #include "engine/optimizer.hpp"
@@ -35,17 +38,17 @@ namespace impasto::detail {
 
 namespace {
 
-// Layout of small_ (a (1,1,1,10m+6) vector), m = capacity, k = pairs kept when written:
-//   [0, 6k + 6)         offer(): [s; y; g]·[S Y]ᵀ (3 × 2k, by history row) | [s; y; g]·[s; y]ᵀ (3 × 2)
-//   [6m + 6, 8m + 6)    direction(): g·[S Y]ᵀ (2k)
-//   [8m + 6, 10m + 6)   the coefficients c (2k, by history row: c_s of pair i in 2i, c_y in 2i + 1)
-std::int64_t p_offset(int m) { return 6 * std::int64_t(m) + 6; }
-std::int64_t c_offset(int m) { return 8 * std::int64_t(m) + 6; }
+// Layout of small_ (a (1,1,1,10m+9) vector), m = capacity, k = pairs kept when written:
+//   [0, 6k + 9)         offer(): [s; y; g]·[S Y]ᵀ (3 × 2k, by history row) | [s; y; g]·[s; y; g]ᵀ (3 × 3)
+//   [6m + 9, 8m + 9)    direction(): g·[S Y]ᵀ (2k)
+//   [8m + 9, 10m + 9)   the coefficients c (2k, by history row: c_s of pair i in 2i, c_y in 2i + 1)
+std::int64_t p_offset(int m) { return 6 * std::int64_t(m) + 9; }
+std::int64_t c_offset(int m) { return 8 * std::int64_t(m) + 9; }
 
 }  // namespace
 
 std::size_t LbfgsHistory::bytes(Shape shape, int capacity) {
-  // [S Y] (2m, n), the candidate rows (3, n) and small_ (10m + 6), as the constructor below allocates them.
+  // [S Y] (2m, n), the candidate rows (3, n) and small_ (10m + 9), as the constructor below allocates them.
   const std::int64_t floats = (2 * std::int64_t(capacity) + 3) * shape.numel() + c_offset(capacity) + 2 * std::int64_t(capacity);
   return std::size_t(floats) * sizeof(float);
 }
@@ -89,20 +92,32 @@ Tensor LbfgsHistory::small_view(std::int64_t offset, int rows, int cols) const {
 }
 
 bool LbfgsHistory::offer(const Tensor& g) {
-  const int k = count_, m = capacity_;
+  queue_offer(g);
+  backend_.download(offer_products_, host_.data());  // the one sync
+  return take_offer();
+}
+
+void LbfgsHistory::queue_offer(const Tensor& g) {
+  const int k = count_;
   backend_.copy(g, offered_g_);  // the third right-hand row
   Tensor with_history = small_view(0, 3, 2 * k);  // (3, 2k): row j = candidate row j · each history row
   if (k > 0) backend_.gemm_nt(candidate_, kept_rows(), with_history);
-  Tensor own = small_view(6 * std::int64_t(k), 3, 2);  // (3, 2): [s; y; g]·[s; y]ᵀ
-  backend_.gemm_nt(candidate_, candidate_.slice_rows(0, 2), own);
-  backend_.download(small_view(0, 1, 6 * k + 6), host_.data());  // the one sync
+  Tensor own = small_view(6 * std::int64_t(k), 3, 3);  // (3, 3): [s; y; g]·[s; y; g]ᵀ
+  backend_.gemm_nt(candidate_, candidate_, own);
+  offer_products_ = small_view(0, 1, 6 * k + 9);
+}
+
+bool LbfgsHistory::take_offer() {
+  const int k = count_, m = capacity_;
+  IMPASTO_ASSERT(offer_products_.numel() == 6 * k + 9);  // queued at this size
   const float* h = host_.data();
   auto product = [&](int j, int history_row) { return double(h[std::size_t(j) * 2 * k + history_row]); };
-  const float* o = h + 6 * k;  // o[2j + c]: candidate row j (s, y, g) · (s, y)[c]
-  const double ys = o[1], yy = o[3];
+  const float* o = h + 6 * k;  // o[3j + c]: candidate row j (s, y, g) · candidate row c
+  const double ys = o[1], yy = o[4];
 
   // g's products with the kept rows serve the next direction whether or not this pair is kept.
   for (int i = 0; i < 2 * k; ++i) p_[std::size_t(i)] = float(product(2, i));
+  offered_gg_ = o[8];
   offered_ = true;
   if (!(ys > curvature_eps_ * yy) || !(yy > 0)) return false;  // curvature guard (also rejects NaN)
 
@@ -115,8 +130,8 @@ bool LbfgsHistory::offer(const Tensor& g) {
   }
   sty_[std::size_t(r) * m + r] = ys;
   yty_[std::size_t(r) * m + r] = yy;
-  p_[2 * std::size_t(r)] = o[4];      // gᵀs
-  p_[2 * std::size_t(r) + 1] = o[5];  // gᵀy
+  p_[2 * std::size_t(r)] = o[6];      // gᵀs
+  p_[2 * std::size_t(r) + 1] = o[7];  // gᵀy
   backend_.copy(candidate_s_, s_rows_[std::size_t(r)]);
   backend_.copy(candidate_y_, y_rows_[std::size_t(r)]);
   if (k < m)
@@ -142,14 +157,16 @@ void LbfgsHistory::direction(const Tensor& g, Tensor& d, LbfgsParams::Direction 
   }
 }
 
-void LbfgsHistory::next_direction(Tensor& d, LbfgsParams::Direction how) {
+double LbfgsHistory::next_direction(Tensor& d, LbfgsParams::Direction how) {
   IMPASTO_ASSERT(offered_);
-  if (count_ == 0)
+  if (count_ == 0) {
     steepest_descent(offered_g_, d);
-  else if (how == LbfgsParams::Direction::compact)
-    compact_direction(offered_g_, p_.data(), d);  // the products from the offer
-  else
-    two_loop_direction(offered_g_, d);
+    return -offered_gg_;
+  }
+  if (how == LbfgsParams::Direction::compact)  // the products from the offer
+    return -gamma_ * offered_gg_ - compact_direction(offered_g_, p_.data(), d);
+  two_loop_direction(offered_g_, d);
+  return std::numeric_limits<double>::quiet_NaN();
 }
 
 void LbfgsHistory::steepest_descent(const Tensor& g, Tensor& d) {  // H = I
@@ -157,7 +174,7 @@ void LbfgsHistory::steepest_descent(const Tensor& g, Tensor& d) {  // H = I
   backend_.scale(d, -1.0f);
 }
 
-void LbfgsHistory::compact_direction(const Tensor& g, const float* p, Tensor& d) {
+double LbfgsHistory::compact_direction(const Tensor& g, const float* p, Tensor& d) {
   // p (2k) = [S Y]ᵀg by history row: s_iᵀg in 2i, y_iᵀg in 2i + 1.
   const int k = count_, m = capacity_;
   const double gamma = gamma_;
@@ -182,14 +199,18 @@ void LbfgsHistory::compact_direction(const Tensor& g, const float* p, Tensor& d)
     v_[std::size_t(a)] = acc / sty(ra, ra);
   }
   float* c = host_.data() + c_offset(m);  // by history row
+  double pc = 0;  // pᵀc with the coefficients as uploaded: gᵀd = −γ·gᵀg − pᵀc
   for (int a = 0; a < k; ++a) {
-    c[2 * row(a)] = float(v_[std::size_t(a)]);
-    c[2 * row(a) + 1] = float(-gamma * u_[std::size_t(a)]);
+    const int ra = row(a);
+    c[2 * ra] = float(v_[std::size_t(a)]);
+    c[2 * ra + 1] = float(-gamma * u_[std::size_t(a)]);
+    pc += double(p[2 * ra]) * c[2 * ra] + double(p[2 * ra + 1]) * c[2 * ra + 1];
   }
   Tensor coefficients = small_view(c_offset(m), 1, 2 * k);
   backend_.upload(c, coefficients);
   backend_.copy(g, d);
   backend_.gemv_t(kept_rows(), coefficients, -1.0f, float(-gamma), d);  // d = −γ·g − [S Y]·c
+  return pc;
 }
 
 void LbfgsHistory::two_loop_direction(const Tensor& g, Tensor& d) {

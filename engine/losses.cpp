@@ -429,35 +429,42 @@ void StyleObjective::tap_gradient(const Tap& tap, Tensor& d, bool accumulate) {
 }
 
 LossTerms StyleObjective::evaluate(const Tensor& x, Tensor& grad) {
+  queue(x, grad);
+  const int n = backend_.take_deferred(term_values_.data());
+  IMPASTO_ASSERT(n == queued_);
+  return terms(term_values_.data());
+}
+
+void StyleObjective::queue(const Tensor& x, Tensor& grad) {
   IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
   // Every loss term's value is queued on the backend and read back once at the end (one device→host
   // transfer per evaluation instead of one per term); term_kind_ says which sum each queued value joins.
   queued_ = 0;
-  struct Deferral {
-    Backend& b;
-    explicit Deferral(Backend& backend) : b(backend) { b.begin_deferred(); }
-    ~Deferral() {
-      if (b.deferring()) b.cancel_deferred();  // an exception left the queue open
+  backend_.begin_deferred();
+  try {
+    ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
+    net_.forward(x);
+    phase.next("losses");
+    style_terms();
+    phase.next("backward");  // the content terms' values come with their gradients, inside the backward pass
+    net_.backward(grad, [this](const Tap& tap, Tensor& d, bool accumulate) { tap_gradient(tap, d, accumulate); });
+    phase.next("tv");
+    if (config_.tv_weight > 0)
+      queue_term(TermKind::tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
+    if (photo_) {
+      phase.next("photo");
+      queue_term(TermKind::photo, photo_->add(x, config_.photo_weight, grad));
     }
-  } deferral(backend_);
-  ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
-  net_.forward(x);
-  phase.next("losses");
-  style_terms();
-  phase.next("backward");  // the content terms' values come with their gradients, inside the backward pass
-  net_.backward(grad, [this](const Tap& tap, Tensor& d, bool accumulate) { tap_gradient(tap, d, accumulate); });
-  phase.next("tv");
-  if (config_.tv_weight > 0)
-    queue_term(TermKind::tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
-  if (photo_) {
-    phase.next("photo");
-    queue_term(TermKind::photo, photo_->add(x, config_.photo_weight, grad));
+  } catch (...) {
+    backend_.cancel_deferred();  // the queue is the caller's only when queue() returns
+    throw;
   }
-  const int n = backend_.take_deferred(term_values_.data());
-  IMPASTO_ASSERT(n == queued_);
+}
+
+LossTerms StyleObjective::terms(const double* values) const {
   LossTerms terms;
-  for (int i = 0; i < n; ++i) {
-    const double v = term_values_[std::size_t(i)];
+  for (int i = 0; i < queued_; ++i) {
+    const double v = values[i];
     switch (TermKind(term_kind_[std::size_t(i)])) {
       case TermKind::content: terms.content += v; break;
       case TermKind::style: terms.style += v; break;

@@ -93,7 +93,13 @@ class StyleObjective {
   void set_output_size(int h, int w);
 
   // L(x) and dL/dx (grad overwritten), x (1,3,H,W) preprocessed. Needs set_content or set_output_size.
+  // One device→host round trip for all the terms' values.
   LossTerms evaluate(const Tensor& x, Tensor& grad);
+  // evaluate() in two phases (the QueuedObjective protocol of engine/optimizer.hpp), so that the optimizer's
+  // scalars join the terms' values in one round trip: queue() opens the backend's deferral and leaves the
+  // values queued in it; terms(values) sums the first values taken from it into the terms.
+  void queue(const Tensor& x, Tensor& grad);
+  LossTerms terms(const double* values) const;
 
   // Memory (bytes, without the network's plan) that set_content / set_output_size hold for an output of h×w
   // with `styles` styles of which `masked_styles` have masks: the style targets, mask pyramids, loss scratch
@@ -153,7 +159,8 @@ class StyleObjective {
   std::unique_ptr<MattingTerm> photo_;   // the photorealism term at the output size (photo_weight > 0)
   int h_ = 0, w_ = 0;
   bool ready_ = false;
-  // evaluate(): the loss values read back at once and the term each belongs to (fixed size: no allocation).
+  // queue() / evaluate(): the loss values read back at once and the term each belongs to (fixed size: no
+  // allocation).
   enum class TermKind : unsigned char { content, style, tv, photo };
   std::array<double, Backend::kMaxDeferred> term_values_{};
   std::array<unsigned char, Backend::kMaxDeferred> term_kind_{};

@@ -1,6 +1,8 @@
 // engine/optimizer.cpp — what L-BFGS (lbfgs.cpp) and Adam (adam.cpp) share: parameter validation and the run
 // protocol (evaluation count, non-finite check with restore of the last good x, callback). DESIGN.md "Optimizers".
 #include <cmath>
+#include <memory>
+#include <sstream>
 
 #include "engine/error.hpp"
 #include "engine/optimizer.hpp"
@@ -52,19 +54,33 @@ void AdamParams::validate() const {
   check_param(max_iterations >= 0, o, "max_iterations", max_iterations, ">= 0");
 }
 
-detail::RunState::RunState(Backend& backend, Tensor& x, Tensor& x_good, const Objective& f,
-                   const IterationCallback& callback, const char* name)
-    : backend_(backend), x_(x), x_good_(x_good), f_(f), callback_(callback), name_(name) {
-  IMPASTO_CHECK(static_cast<bool>(f_), name_ << ": no objective function given");
+QueuedObjective queued(Objective f) {
+  if (!f) return {};  // RunState names the missing function
+  auto loss = std::make_shared<double>(0.0);
+  return {[f = std::move(f), loss](const Tensor& x, Tensor& grad) { *loss = f(x, grad); },
+          [loss](const double*) { return *loss; }};
 }
 
-double detail::RunState::evaluate(Tensor& grad, int iteration) {
+detail::RunState::RunState(Backend& backend, Tensor& x, Tensor& x_good, const QueuedObjective& f,
+                           const IterationCallback& callback, const char* name)
+    : backend_(backend), x_(x), x_good_(x_good), f_(f), callback_(callback), name_(name) {
+  IMPASTO_CHECK(f_.queue && f_.loss, name_ << ": no objective function given");
+}
+
+void detail::RunState::queue(Tensor& grad) {
   ++evaluations_;
-  const double loss = f_(x_, grad);
-  const bool loss_ok = std::isfinite(loss);
+  f_.queue(x_, grad);
+  if (!backend_.deferring()) backend_.begin_deferred();  // a blocking objective queued nothing
   // The NaN-propagating L∞ norm is finite exactly when every element is: one reduction checks the gradient
   // and gives L-BFGS its "gradient zero" test.
-  if (loss_ok) gradient_abs_max_ = backend_.abs_max(grad);
+  abs_max_slot_ = backend_.deferred_count();
+  backend_.queue_reduction(Backend::Reduction::abs_max, grad);
+}
+
+double detail::RunState::resolve(const double* values, int iteration) {
+  const double loss = f_.loss(values);
+  gradient_abs_max_ = values[abs_max_slot_];
+  const bool loss_ok = std::isfinite(loss);
   if (loss_ok && std::isfinite(gradient_abs_max_)) return loss;
 
   // Name the first bad quantity, then put the last good iterate back before reporting.
@@ -80,6 +96,12 @@ double detail::RunState::evaluate(Tensor& grad, int iteration) {
   message << name_ << ": " << what << " became " << word << " at iteration " << iteration << " (evaluation "
           << evaluations_ << ")" << where.str();
   throw NonFiniteError(message.str());
+}
+
+double detail::RunState::evaluate(Tensor& grad, int iteration) {
+  queue(grad);
+  backend_.take_deferred(values_.data());
+  return resolve(values_.data(), iteration);
 }
 
 bool detail::RunState::accept(int iteration, double loss, int evaluation) {

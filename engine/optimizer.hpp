@@ -30,6 +30,20 @@ namespace impasto {
 // f(x, grad) -> loss.
 using Objective = std::function<double(const Tensor& x, Tensor& grad)>;
 
+// An objective in two phases, so that its loss values reach the host in the optimizer's one round trip per
+// iteration (Backend::take_deferred) instead of one of their own:
+// - queue(x, grad) does the device work for f and ∇f at x into grad and either leaves its loss values queued on
+//   the backend, having opened the deferral itself (Backend::begin_deferred) and left it open, or computes the
+//   loss at once and leaves no deferral open;
+// - loss(values) makes the loss from the values taken from that deferral (those queue() queued come first).
+// The optimizer queues its own scalars behind them and takes them all at once.
+struct QueuedObjective {
+  std::function<void(const Tensor& x, Tensor& grad)> queue;
+  std::function<double(const double* values)> loss;
+};
+// A blocking objective in the two-phase form (queue evaluates it, loss returns what it returned).
+QueuedObjective queued(Objective f);
+
 struct IterationInfo {
   int iteration = 0;    // 0 = the initial point
   double loss = 0;      // loss at the current x
@@ -58,7 +72,7 @@ struct LbfgsParams {
   int history = 100;         // m: (s, y) pairs kept
   // How d = −H·g is computed (the same H, so the same direction up to rounding). compact (default): Byrd,
   // Nocedal & Schnabel's representation with two passes over the history per iteration (one GEMM when a pair
-  // is offered, one GEMV for the direction) and one device→host transfer of 6m + 6 floats; two_loop: Alg. 7.4,
+  // is offered, one GEMV for the direction) and one device→host transfer of 6m + 9 floats; two_loop: Alg. 7.4,
   // 2m dot products, each a device→host sync (the reference).
   Direction direction = Direction::compact;
   int max_iterations = 1000;
@@ -119,14 +133,20 @@ namespace detail {
 class RunState {
  public:
   // `name` prefixes error messages ("L-BFGS", "Adam").
-  RunState(Backend& backend, Tensor& x, Tensor& x_good, const Objective& f, const IterationCallback& callback,
+  RunState(Backend& backend, Tensor& x, Tensor& x_good, const QueuedObjective& f, const IterationCallback& callback,
            const char* name);
 
-  // Evaluates f at the current x into grad during iteration `iteration`; counts it. When the loss or grad is
-  // not finite, restores x from x_good and throws "<name>: loss became NaN at iteration 12 (evaluation 15);
-  // x restored to iteration 11".
+  // One evaluation at the current x into grad during iteration `iteration`, in two halves around the caller's
+  // own queued work: queue() counts it, runs f.queue, opens the backend's deferral if f left none open and
+  // queues ‖grad‖∞ (the finiteness check, and L-BFGS's "gradient zero" test); after the caller's
+  // take_deferred, resolve(values) makes the loss and checks it. When the loss or grad is not finite, resolve
+  // restores x from x_good and throws "<name>: loss became NaN at iteration 12 (evaluation 15); x restored to
+  // iteration 11".
+  void queue(Tensor& grad);
+  double resolve(const double* values, int iteration);
+  // queue, take_deferred, resolve: one round trip.
   double evaluate(Tensor& grad, int iteration);
-  // ‖grad‖∞ of the last evaluate() (its finiteness check computes it, so callers need no second reduction).
+  // ‖grad‖∞ of the last resolved evaluation.
   double gradient_abs_max() const { return gradient_abs_max_; }
   // x is accepted as iterate `iteration` with `loss`, the value of evaluation `evaluation` (1-based; 0: the
   // last one): copies it to x_good and calls the callback. Returns false when the callback asks to stop.
@@ -139,12 +159,14 @@ class RunState {
   Backend& backend_;
   Tensor& x_;
   Tensor& x_good_;
-  const Objective& f_;
+  const QueuedObjective& f_;
   const IterationCallback& callback_;
   const char* name_;
   int evaluations_ = 0;
-  int last_good_ = -1;  // iteration held by x_good (-1: none yet)
+  int last_good_ = -1;    // iteration held by x_good (-1: none yet)
+  int abs_max_slot_ = 0;  // the deferred slot of the queued ‖grad‖∞
   double gradient_abs_max_ = 0;
+  std::vector<double> values_ = std::vector<double>(Backend::kMaxDeferred);  // evaluate()'s take
 };
 
 // The L-BFGS memory and the product d = −H·g (engine/lbfgs_history.cpp). Internal: declared here for Lbfgs and
@@ -155,10 +177,11 @@ class RunState {
 // always rows [0, 2·size) and one GEMM or GEMV covers them. The host keeps SᵀY and YᵀY (m×m, double, indexed by
 // pair slot) up to date. offer(g) takes the candidate pair and the gradient g at the new iterate: one GEMM gives
 // the products of s, y and g with every kept row (Sᵀy, Yᵀy, Yᵀs for the matrices; Sᵀg, Yᵀg for the next
-// direction), one small one those of s, y, g with s and y, and one download brings them all to the host.
+// direction), one small one those of s, y, g with each other, and one download brings them all to the host —
+// or the offer is queued and its products ride on the caller's take_deferred (queue_offer / take_offer).
 class LbfgsHistory {
  public:
-  // Allocates [S Y] (2m, n), the candidate rows (3, n: s, y and a copy of g) and one (10m + 6)-float vector for
+  // Allocates [S Y] (2m, n), the candidate rows (3, n: s, y and a copy of g) and one (10m + 9)-float vector for
   // the small products. n = shape.numel().
   LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps);
   // The bytes the constructor allocates.
@@ -174,22 +197,31 @@ class LbfgsHistory {
   // Keeps the candidate when sᵀy > curvature_eps·yᵀy (curvature guard; also rejects NaN), dropping the oldest
   // pair when full. Returns whether it was kept. g (shape as constructed) is the gradient at the new iterate:
   // it is copied, and its products with the history (as it stands after the offer) serve next_direction().
-  // One device→host transfer (6·size + 6 floats).
+  // One device→host transfer (6·size + 9 floats).
   bool offer(const Tensor& g);
+  // offer() in two halves around the caller's round trip: queue_offer(g) does the device work, the caller
+  // downloads offer_products() into offer_host() (Backend::take_deferred's extra), then take_offer() decides.
+  void queue_offer(const Tensor& g);
+  const Tensor& offer_products() const { return offer_products_; }
+  float* offer_host() { return host_.data(); }
+  bool take_offer();
+  double offered_gg() const { return offered_gg_; }  // gᵀg of the offered g (from the offer's products)
 
   // d = −H·g (d = −g when empty). compact: one GEMM and one download of 2·size floats for the products of g,
   // one upload of as many coefficients and one GEMV; two_loop: 2·size dot products. d must not be g.
   void direction(const Tensor& g, Tensor& d, LbfgsParams::Direction how);
   // d = −H·g for the g of the last offer(), whose products that offer computed: compact needs no download
-  // (one upload and one GEMV). Only after an offer() since the last clear().
-  void next_direction(Tensor& d, LbfgsParams::Direction how);
+  // (one upload and one GEMV). Only after an offer() since the last clear(). Returns gᵀd as the host computes
+  // it from those products, −γ·gᵀg − (Sᵀg)ᵀc_s − (Yᵀg)ᵀc_y (−gᵀg when the history is empty), without a
+  // reduction; NaN for two_loop, whose caller reduces.
+  double next_direction(Tensor& d, LbfgsParams::Direction how);
 
  private:
   int row(int age) const { return (head_ + age) % capacity_; }  // pair slot of the age-th oldest pair
   double sty(int i, int j) const { return sty_[std::size_t(i) * capacity_ + j]; }  // s_iᵀy_j, slots i, j
   double yty(int i, int j) const { return yty_[std::size_t(i) * capacity_ + j]; }
-  // d = −H·g from p = [S Y]ᵀg (2·size floats, by history row).
-  void compact_direction(const Tensor& g, const float* p, Tensor& d);
+  // d = −H·g from p = [S Y]ᵀg (2·size floats, by history row); returns pᵀc, c the coefficients uploaded.
+  double compact_direction(const Tensor& g, const float* p, Tensor& d);
   void two_loop_direction(const Tensor& g, Tensor& d);
   void steepest_descent(const Tensor& g, Tensor& d);
   Tensor small_view(std::int64_t offset, int rows, int cols) const;  // (1,1,rows,cols) elements of small_
@@ -202,12 +234,14 @@ class LbfgsHistory {
   std::vector<Tensor> s_rows_, y_rows_;   // each pair slot's rows with the shape of x
   Tensor candidate_;                      // (1,1,3,n): candidate s, y and the offered gradient g
   Tensor candidate_s_, candidate_y_, offered_g_;  // its rows with the shape of x
-  Tensor small_;                          // (1,1,1,10m+6): offer products | g's products | coefficients
+  Tensor small_;                          // (1,1,1,10m+9): offer products | g's products | coefficients
+  Tensor offer_products_;                 // the queued offer's products: (1,1,1,6k+9) of small_
   int count_ = 0, head_ = 0;
   bool offered_ = false;                  // p_ holds the products of offered_g_ (for next_direction)
   double gamma_ = 1;
+  double offered_gg_ = 0;
   std::vector<double> sty_, yty_;         // m×m, by pair slot
-  std::vector<float> host_;               // downloads and uploads (10m + 6)
+  std::vector<float> host_;               // downloads and uploads (10m + 9)
   std::vector<float> p_;                  // [S Y]ᵀg of the offered g, by history row (2m)
   std::vector<double> u_, w_, v_;         // compact solve, by age (m each); two_loop uses u_ for its alphas
 };
@@ -218,14 +252,17 @@ class Lbfgs {
  public:
   // Validates params and allocates all state for tensors of shape `shape`: history pairs, direction, gradients,
   // the last good x and the line-search gradients. Memory: 2·history + 6 vectors of shape.numel() floats
-  // (S and Y, the candidate rows s, y, g, then d, g, the last good x) and 10·history + 6 floats, with none; two
+  // (S and Y, the candidate rows s, y, g, then d, g, the last good x) and 10·history + 9 floats, with none; two
   // more vectors with strong_wolfe. Allocations: 6 tensors (8 with strong_wolfe).
   Lbfgs(Backend& backend, Shape shape, LbfgsParams params);
   // The bytes the constructor allocates for tensors of `shape` (for memory plans; nothing is allocated).
   static std::size_t state_bytes(Shape shape, const LbfgsParams& params);
 
   // Minimizes from x (shape as constructed) in place; x holds the last iterate on return. Each call starts
-  // with an empty history.
+  // with an empty history. With line search none and the compact direction an iteration blocks the host once:
+  // the objective's loss values, ‖g‖∞ and the offer's products come back in one round trip (a blocking
+  // objective adds its own).
+  OptimizeResult minimize(Tensor& x, const QueuedObjective& f, const IterationCallback& callback = {});
   OptimizeResult minimize(Tensor& x, const Objective& f, const IterationCallback& callback = {});
 
   const LbfgsParams& params() const { return params_; }
@@ -243,6 +280,9 @@ class Lbfgs {
   // *evaluation is the accepted point's evaluation index.
   double strong_wolfe(Tensor& x, double f0, double gtd0, double t, double& new_loss, int& evaluation,
                       detail::RunState& run, int iteration);
+  // The candidate pair after a step t along d_ to the point whose gradient is g_: s = t·d, y = g_ − y (y held
+  // the previous gradient).
+  void make_pair(double t);
   // Evaluates at x = x_good_ + t·d into ls_g_[slot].
   Point evaluate_at(Tensor& x, double t, int slot, detail::RunState& run, int iteration);
 
@@ -252,6 +292,8 @@ class Lbfgs {
   detail::LbfgsHistory history_;
   Tensor d_, g_, x_good_;
   double g_abs_max_ = 0;       // ‖g_‖∞, from the evaluation that produced g_
+  double gg_ = 0;              // gᵀg of g_ (the initial evaluation's, then each offer's)
+  std::vector<double> values_ = std::vector<double>(Backend::kMaxDeferred);  // each round trip's values
   std::vector<Tensor> ls_g_;   // strong-Wolfe trial gradients (kLineSearchSlots)
   std::vector<double> recent_loss_;  // ring of the last tolerance_window + 1 losses
 };
@@ -263,7 +305,8 @@ class Adam {
   // The bytes the constructor allocates for tensors of `shape` (for memory plans; nothing is allocated).
   static std::size_t state_bytes(Shape shape);
 
-  // Minimizes from x in place; each call starts with zero moments.
+  // Minimizes from x in place; each call starts with zero moments. One round trip per iteration.
+  OptimizeResult minimize(Tensor& x, const QueuedObjective& f, const IterationCallback& callback = {});
   OptimizeResult minimize(Tensor& x, const Objective& f, const IterationCallback& callback = {});
 
   const AdamParams& params() const { return params_; }

@@ -396,8 +396,10 @@ bool Stylizer::optimize(Tensor& x, StyleObjective& objective, int iterations, in
   lbfgs.max_iterations = adam.max_iterations = iterations;
   ImageOptimizer optimizer(backend_, x.shape(), options_.use_adam, lbfgs, adam);
   try {
-    out.optimizer = optimizer.run(
-        x, iterations, [&](const Tensor& xx, Tensor& grad) { return objective.evaluate(xx, grad); }, on_iteration);
+    // The terms' values ride on the optimizer's round trip (one device→host sync per L-BFGS iteration).
+    const ImageOptimizer::QueuedEvaluate f{[&](const Tensor& xx, Tensor& grad) { objective.queue(xx, grad); },
+                                           [&](const double* values) { return objective.terms(values); }};
+    out.optimizer = optimizer.run(x, iterations, f, on_iteration);
   } catch (const NonFiniteError& e) {
     // The optimizers restore x to the last good iterate before they throw on a non-finite value.
     throw DivergedError(e.what(), to_image(x));

@@ -67,6 +67,17 @@ double TemporalLoss::evaluate(const Tensor& x, Tensor& grad) {
   return loss;
 }
 
+void TemporalLoss::queue(const Tensor& x, Tensor& grad) {
+  IMPASTO_ASSERT(backend_.deferring());
+  evaluate(x, grad);  // each term's value is queued (0 now)
+}
+
+double TemporalLoss::total(const double* values) const {
+  double loss = 0;
+  for (std::size_t j = 0; j < terms_.size(); ++j) loss += values[j];
+  return loss;
+}
+
 void warp_fill(Backend& b, WarpFill how, const Tensor& x, Tensor& fill) {
   if (how == WarpFill::mean_pixel)
     b.fill(fill, 0.0f);

@@ -73,6 +73,10 @@ class TemporalLoss {
   bool empty() const { return terms_.empty(); }
   // Returns the loss; grad (shape of x) += its gradient.
   double evaluate(const Tensor& x, Tensor& grad);
+  // evaluate() inside the backend's open deferral (StyleObjective::queue opened it): one value queued per term;
+  // total(values) sums them, values starting at the first one queued here.
+  void queue(const Tensor& x, Tensor& grad);
+  double total(const double* values) const;
 
  private:
   struct Term {

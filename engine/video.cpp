@@ -483,12 +483,19 @@ void VideoStylizer::Run::init_frame(int pass, int dir, int t, int used) {
 
 void VideoStylizer::Run::optimize_frame(int pass, int t, int iterations, FrameReport& report,
                                         std::chrono::steady_clock::time_point frame_start) {
-  const ImageOptimizer::Evaluate f = [&](const Tensor& xx, Tensor& grad) {
-    LossTerms terms = objective.evaluate(xx, grad);
-    terms.temporal = temporal.empty() ? 0.0 : temporal.evaluate(xx, grad);
-    terms.total += terms.temporal;
-    return terms;
-  };
+  // The temporal terms queue their values behind the objective's: one round trip per L-BFGS iteration.
+  int temporal_first = 0;  // the first temporal value's index among those taken
+  const ImageOptimizer::QueuedEvaluate f{[&](const Tensor& xx, Tensor& grad) {
+                                           objective.queue(xx, grad);
+                                           temporal_first = b.deferred_count();
+                                           temporal.queue(xx, grad);
+                                         },
+                                         [&](const double* values) {
+                                           LossTerms terms = objective.terms(values);
+                                           terms.temporal = temporal.total(values + temporal_first);
+                                           terms.total += terms.temporal;
+                                           return terms;
+                                         }};
   const ImageOptimizer::OnIteration on_step = [&](const IterationInfo& info, const LossTerms& terms, const Tensor&) {
     IterationReport r = IterationReport::of(info, terms);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - frame_start).count();

@@ -136,6 +136,7 @@ class CudaBackend final : public Backend {
   double abs_sum(const Tensor& x) override;
   double abs_max(const Tensor& x) override;
   bool all_finite(const Tensor& x) override;
+  void queue_reduction(Reduction op, const Tensor& x, const Tensor* y = nullptr) override;
 
   double sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, float scale,
                       Tensor* grad) override;
@@ -172,7 +173,9 @@ class CudaBackend final : public Backend {
   // deferrable loss while deferring) into the next deferred slot without a sync. The value is multiplied by
   // `scale` on the host.
   double finish_reduction(int blocks, bool is_max, bool deferrable = false, double scale = 1.0);
-  void fetch_deferred(double* out, int count) override;
+  void fetch_deferred(double* out, int count, const Tensor* extra, float* extra_out) override;
+  // Stage 1 of a reduction of x (and y for dot) into the partials; returns the blocks written.
+  int reduce_partials(Reduction op, const Tensor& x, const Tensor* y, const char* name);
   double* partials() const { return scratch_.as<double>(); }
   double* deferred_slots() const { return partials() + kernels::kMaxBlocks + 1; }
   // Checks the cuDNN runtime against the headers and makes `device` current; runs before any member that

@@ -24,6 +24,7 @@
 //     1e-5·max — double sums rounded once, an ulp of a window's affine fit amplified by |I − μ| (see the case).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -452,6 +453,38 @@ TEST_CASE("reductions match the CPU") {
     CHECK(g.abs_max(x.gpu) == c.abs_max(x.cpu));  // exact: a max involves no rounding
     CHECK(g.all_finite(x.gpu));
   }
+}
+
+// The optimizer's one round trip per iteration: values queued while deferring (a loss and the four reductions)
+// and an extra tensor come back in one take_deferred, equal to the blocking ops (the same kernels) and to a copy.
+TEST_CASE("queued reductions and an extra tensor come back in one take_deferred, as the blocking ones") {
+  Env& e = env();
+  e.seed(110);
+  const Shape s{1, 3, 37, 41}, es{1, 1, 1, 57};
+  const Pair x = e.random(s), y = e.random(s), extra = e.random(es);
+  Backend& g = e.gpu();
+  g.begin_deferred();
+  CHECK(g.sq_diff_loss(x.gpu, y.gpu, nullptr, 0.5f, nullptr) == 0.0);
+  g.queue_reduction(Backend::Reduction::dot, x.gpu, &y.gpu);
+  g.queue_reduction(Backend::Reduction::sum, x.gpu);
+  g.queue_reduction(Backend::Reduction::abs_sum, x.gpu);
+  g.queue_reduction(Backend::Reduction::abs_max, x.gpu);
+  double out[Backend::kMaxDeferred];
+  std::vector<float> host(std::size_t(es.numel()), kNaN);
+  REQUIRE(g.take_deferred(out, &extra.gpu, host.data()) == 5);
+  CHECK_FALSE(g.deferring());
+  CHECK(out[0] == g.sq_diff_loss(x.gpu, y.gpu, nullptr, 0.5f, nullptr));
+  CHECK(out[1] == g.dot(x.gpu, y.gpu));
+  CHECK(out[2] == g.sum(x.gpu));
+  CHECK(out[3] == g.abs_sum(x.gpu));
+  CHECK(out[4] == g.abs_max(x.gpu));
+  CHECK(out[4] == e.cpu().abs_max(x.cpu));
+  CHECK(host == e.cpu().to_host(extra.cpu));
+  // Nothing queued: the extra alone.
+  std::fill(host.begin(), host.end(), kNaN);
+  g.begin_deferred();
+  REQUIRE(g.take_deferred(out, &extra.gpu, host.data()) == 0);
+  CHECK(host == e.cpu().to_host(extra.cpu));
 }
 
 TEST_CASE("all_finite and abs_max detect a planted NaN or Inf") {

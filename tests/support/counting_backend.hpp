@@ -1,12 +1,14 @@
 // tests/support/counting_backend.hpp — a Backend that forwards every op to the CPU backend and counts what the
 // optimizer tests assert on: tensor allocations (minimize() must make none) and the operations that would
-// block the host on a GPU — downloads, reductions that return a value, explicit synchronizations — next to
-// uploads and the history products gemm_nt / gemv_t (asynchronous on a GPU). `syncs()` is the sum of the blocking ones.
+// block the host on a GPU — downloads, reductions that return a value, explicit synchronizations, the round trip
+// of each take_deferred — next to uploads and the history products gemm_nt / gemv_t (asynchronous on a GPU).
+// `syncs()` is the sum of the blocking ones.
 #pragma once
 
 #include <string>
 
 #include "engine/cpu/cpu_backend.hpp"
+#include "engine/error.hpp"
 
 namespace impasto::test {
 
@@ -20,9 +22,11 @@ class CountingBackend final : public Backend {
   int syncs() const { return downloads + reductions + synchronizations; }
 
  protected:
-  void fetch_deferred(double* out, int count) override {
+  // One round trip for the queued values and the extra tensor riding with them.
+  void fetch_deferred(double* out, int count, const Tensor* extra, float* extra_out) override {
     ++reductions;
-    Backend::fetch_deferred(out, count);
+    Backend::fetch_deferred(out, count, nullptr, nullptr);
+    if (extra) cpu.download(*extra, extra_out);
   }
 
  public:
@@ -83,7 +87,14 @@ class CountingBackend final : public Backend {
   double abs_sum(const Tensor& x) override { return ++reductions, cpu.abs_sum(x); }
   double abs_max(const Tensor& x) override { return ++reductions, cpu.abs_max(x); }
   bool all_finite(const Tensor& x) override { return ++reductions, cpu.all_finite(x); }
-  // Deferred loss values block nothing until take_deferred, which counts as one reduction (one transfer).
+  // Deferred values block nothing until take_deferred, which counts as one reduction (one round trip).
+  void queue_reduction(Reduction op, const Tensor& x, const Tensor* y) override {
+    IMPASTO_ASSERT(deferring());
+    deliver(op == Reduction::dot ? cpu.dot(x, *y)
+            : op == Reduction::sum ? cpu.sum(x)
+            : op == Reduction::abs_sum ? cpu.abs_sum(x)
+                                       : cpu.abs_max(x));
+  }
   double sq_diff_loss(const Tensor& x, const Tensor& t, const Tensor* w, float s, Tensor* g) override {
     if (!deferring()) ++reductions;
     return deliver(cpu.sq_diff_loss(x, t, w, s, g));
