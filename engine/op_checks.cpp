@@ -143,7 +143,7 @@ void relu_forward(const Tensor& x, const Tensor& y, Device device) {
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device) {
   check_tensor(y, device, "relu_backward", "y");
   check_shape(dy, y.shape(), device, "relu_backward", "dy");  // (N,C,H,W)
-  check_shape(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy itself
+  check_shape(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy or y
   common_layout(device, "relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
 }
 

@@ -65,7 +65,9 @@ void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
     l.conv_out = l.relu_out = l.pool_out = Tensor();
     l.conv_tap = l.relu_tap = false;
   }
-  scratch_a_ = scratch_b_ = input_ = input_grad_ = Tensor();
+  scratch_ = spare_ = input_ = input_grad_ = Tensor();
+  slots_.clear();
+  steps_.clear();
   depth_ = 0;
   // The weights follow the activations' layout (an NHWC filter is KRSC): reordered once, one layer at a time.
   const Layout layout = backend_.activation_layout();
@@ -116,6 +118,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     alloc(input_, Shape{1, 3, h, w});       // (1,3,H,W)
     alloc(input_grad_, Shape{1, 3, h, w});  // (1,3,H,W)
   }
+  std::vector<BackwardLayer> backward_layers(static_cast<std::size_t>(depth));
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
     const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
@@ -136,15 +139,25 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
       l.relu_tap = relu_tap;
       l.conv_tap = conv_tap;
     }
+    BackwardLayer& bl = backward_layers[std::size_t(i)];
+    bl = BackwardLayer{out.numel(), in.numel(), 0, relu_tap, conv_tap};
     if (convs[i].pool_after && i + 1 < depth) {
       hh /= 2;
       ww /= 2;
-      alloc(l.pool_out, Shape{1, convs[i].cout, hh, ww});  // (1,Cout,h/2,w/2)
+      const Shape pooled{1, convs[i].cout, hh, ww};  // (1,Cout,h/2,w/2)
+      alloc(l.pool_out, pooled);
+      bl.pool = pooled.numel();
     }
   }
-  alloc(scratch_a_, Shape{1, 1, 1, int(max_numel)});
-  alloc(scratch_b_, Shape{1, 1, 1, int(max_numel)});
+  std::vector<BackwardStep> steps;
+  const std::int64_t spare = plan_backward(backward_layers, max_numel, steps);
+  alloc(scratch_, Shape{1, 1, 1, int(max_numel)});
+  if (spare > 0) alloc(spare_, Shape{1, 1, 1, int(spare)});
   if (allocate) {
+    steps_ = std::move(steps);
+    slots_ = {scratch_, spare_};
+    for (int i = 0; i < depth; ++i) slots_.push_back(layers_[i].relu_out);
+    for (int i = 0; i < depth; ++i) slots_.push_back(layers_[i].pool_out);
     backend_.reserve_workspace(workspace);
     // Fresh memory may hold any bit pattern: zero the layer outputs once, so that no NaN from an earlier
     // allocation can reach a library call that blends with its output (cuDNN's fused conv, alpha2 = 0).
@@ -196,54 +209,113 @@ const Tensor& Vgg19::feature(const Tap& t) const {
   return f;
 }
 
+// Each gradient of backward() goes into a free slot: an activation whose last reader is done (its own ReLU
+// backward, which writes dL/d conv_out over it in place, or the pooling backward above it, which reads it as the
+// ReLU mask) — the smallest that fits —, else the scratch (one activation's size), else the spare, grown to what
+// it must hold. In a chain of convolutions the gradient thus alternates between the scratch and the layer's own
+// activation; at a pooling both gradients are placed before the convolution backward, the larger first, so that
+// it takes the scratch and the smaller one a dead activation of the coarser level (the spare only where there is
+// none, as below the deepest layer: a few values per pixel).
+std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std::int64_t scratch,
+                                  std::vector<BackwardStep>& steps) {
+  const int depth = int(layers.size());
+  const int relu0 = 2, pool0 = 2 + depth;  // slot numbers
+  std::vector<std::int64_t> capacity(std::size_t(2 + 2 * depth), 0);
+  std::vector<char> free(capacity.size(), 0);
+  capacity[0] = scratch;
+  free[0] = free[1] = 1;
+  for (int i = 0; i < depth; ++i) {
+    capacity[std::size_t(relu0 + i)] = layers[std::size_t(i)].out;
+    capacity[std::size_t(pool0 + i)] = layers[std::size_t(i)].pool;
+  }
+  std::int64_t spare = 0;
+  auto take = [&](std::int64_t need) {
+    int best = -1;
+    for (int s = 2; s < int(capacity.size()); ++s)
+      if (free[std::size_t(s)] && capacity[std::size_t(s)] >= need &&
+          (best < 0 || capacity[std::size_t(s)] < capacity[std::size_t(best)]))
+        best = s;
+    if (best < 0 && free[0] && capacity[0] >= need) best = 0;
+    if (best < 0) {
+      IMPASTO_ASSERT(free[1]);  // at most two gradients are held at once: the scratch and the spare suffice
+      best = 1;
+      spare = std::max(spare, need);
+    }
+    free[std::size_t(best)] = 0;
+    return best;
+  };
+  auto release = [&](int s) { free[std::size_t(s)] = 1; };
+
+  steps.assign(std::size_t(depth), BackwardStep{});
+  int up = -1;
+  bool masked = false;
+  for (int i = depth - 1; i >= 0; --i) {
+    const BackwardLayer& l = layers[std::size_t(i)];
+    BackwardStep& st = steps[std::size_t(i)];
+    const int own = relu0 + i;
+    if (i == depth - 1 && l.relu_tap) up = take(l.out);  // the deepest tap's gradient is written there
+    st.up = up;
+    st.masked = masked;
+    if (masked) {
+      st.d = up;
+      release(own);  // the pooling backward above read its mask
+    } else {
+      st.d = own;  // the ReLU backward in place (or, at the deepest layer with only a conv tap, written there)
+      if (up >= 0) release(up);
+    }
+    if (i == 0) break;
+    const BackwardLayer& below = layers[std::size_t(i - 1)];
+    if (below.pool > 0) st.d_prev = take(below.out);
+    st.d_in = take(l.in);
+    release(st.d);  // read by the convolution backward
+    if (below.pool > 0) {
+      st.mask_below = !below.relu_tap;  // unless a tap's gradient must join before the ReLU
+      release(st.d_in);
+      release(pool0 + i - 1);
+      up = st.d_prev;
+      masked = st.mask_below;
+    } else {
+      up = st.d_in;
+      masked = false;
+    }
+  }
+  return spare;
+}
+
 void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
   IMPASTO_CHECK(depth_ > 0, "Vgg19::backward before plan()");
   IMPASTO_CHECK(dx.shape() == (Shape{1, 3, h_, w_}), "input gradient " << dx.shape().str() << " does not match the plan");
-  Tensor a = scratch_a_, b = scratch_b_;  // handles swapped as the gradient moves down
-  bool have_up = false;                   // a holds dL/d(relu_out) of the current layer
-  // a holds dL/d(conv_out) already: the pooling backward above took it through this layer's ReLU (fused,
-  // pool2d_backward's relu_mask; only where this layer has no ReLU tap whose gradient would join first).
-  // A tap's gradient is added where the gradient from above is (tap_gradient), then goes through the ReLU
-  // with it: no buffer per tap, and the sum is read once.
-  bool masked = false;
+  // A tap's gradient is added where the gradient from above is (tap_gradient), then goes through the ReLU with
+  // it: no buffer per tap, and the sum is read once. Where the gradient lives: plan_backward.
   for (int i = depth_ - 1; i >= 0; --i) {
-    Layer& l = layers_[i];
-    const Shape out = l.relu_out.shape();
-    // dL/d(relu_out) in a's first out.numel() elements.
-    Tensor d_relu = a.prefix(out).with_layout(layout_);  // (1,Cout,h,w)
-    // Now dL/d(conv_out): the gradient from above and the tap's go through the ReLU together.
+    const Layer& l = layers_[std::size_t(i)];
+    const BackwardStep& st = steps_[std::size_t(i)];
+    const Shape out = l.relu_out.shape();  // (1,Cout,h,w)
+    const bool from_above = i < depth_ - 1;
+    IMPASTO_ASSERT(from_above || l.relu_tap || l.conv_tap);  // the deepest layer always holds a tap
     if (l.relu_tap) {
-      IMPASTO_ASSERT(!masked);
-      tap_gradient(Tap{i, true}, d_relu, have_up);
-      have_up = true;
+      IMPASTO_ASSERT(!st.masked);
+      Tensor up = slot(st.up, out);  // dL/d relu_out
+      tap_gradient(Tap{i, true}, up, from_above);
     }
-    if (have_up && !masked) backend_.relu_backward(l.relu_out, d_relu, d_relu);
-    masked = false;
-    if (l.conv_tap) {
-      tap_gradient(Tap{i, false}, d_relu, have_up);
-      have_up = true;
-    }
-    IMPASTO_ASSERT(have_up);  // the deepest layer always holds a tap
-    const auto& spec = vgg19_convs()[i];
+    Tensor d = slot(st.d, out);  // dL/d conv_out
+    if (st.up >= 0 && !st.masked) backend_.relu_backward(l.relu_out, slot(st.up, out), d);
+    if (l.conv_tap) tap_gradient(Tap{i, false}, d, from_above || l.relu_tap);
     if (i == 0) {
       if (input_grad_.empty()) {
-        backend_.conv2d_backward_data(d_relu, l.w, dx);
+        backend_.conv2d_backward_data(d, l.w, dx);
       } else {
-        backend_.conv2d_backward_data(d_relu, l.w, input_grad_);
+        backend_.conv2d_backward_data(d, l.w, input_grad_);
         backend_.convert_layout(input_grad_, dx);
       }
       break;
     }
-    const Layer& prev = layers_[i - 1];
-    const Shape in{1, spec.cin, out.h, out.w};
-    Tensor d_in = b.prefix(in).with_layout(layout_);  // (1,Cin,h,w)
-    backend_.conv2d_backward_data(d_relu, l.w, d_in);
-    if (!prev.pool_out.empty()) {
-      Tensor d_prev = a.prefix(prev.relu_out.shape()).with_layout(layout_);
-      masked = !prev.relu_tap;  // fuse the layer below's ReLU backward unless its tap adds in first
-      backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, masked);
-    } else {
-      std::swap(a, b);
+    const Layer& prev = layers_[std::size_t(i - 1)];
+    Tensor d_in = slot(st.d_in, Shape{1, vgg19_convs()[std::size_t(i)].cin, out.h, out.w});  // (1,Cin,h,w)
+    backend_.conv2d_backward_data(d, l.w, d_in);
+    if (st.d_prev >= 0) {
+      Tensor d_prev = slot(st.d_prev, prev.relu_out.shape());  // (1,C,2h,2w): dL/d relu_out below
+      backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, st.mask_below);
     }
   }
 }

@@ -2,12 +2,15 @@
 // the backward pass needs, truncated after the deepest requested tap, and a backward pass that returns the
 // gradient with respect to the input image only (weights never change; no weight gradients). The gradients
 // at the taps are not stored: backward asks for each one when it reaches its layer and adds it in place
-// (TapGradient), so no tap holds a gradient buffer of its own.
+// (TapGradient), so no tap holds a gradient buffer of its own; and the gradients flowing down are written into
+// activations whose last reader is done (backward's only scratch is one activation's size and a small spare),
+// so after backward() the features hold gradients: read them between forward() and backward().
 //
 // Taps name points of the network: `convX_Y` is the convolution output including its bias (before the
 // ReLU), `reluX_Y` its rectified output (DESIGN.md "VGG-19 features").
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -59,7 +62,8 @@ class Vgg19 {
   // The layout of the activations, tap features and tap gradients (the backend's activation_layout() at plan
   // time; the input image and its gradient are NCHW either way).
   Layout layout() const { return layout_; }
-  // The activation at a planned tap after forward(): (1,C,h,w) in layout().
+  // The activation at a planned tap after forward() (and until backward(), which reuses it): (1,C,h,w) in
+  // layout().
   const Tensor& feature(const Tap& t) const;
   // dx (1,3,H,W) = dL/dx, tap_gradient giving dL/dfeature at every planned tap. Needs the last forward().
   void backward(Tensor& dx, const TapGradient& tap_gradient);
@@ -86,6 +90,27 @@ class Vgg19 {
   };
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
+
+  // Where backward() keeps the gradients at layer i, as slots: 0 the scratch, 1 the spare, 2 + i layer i's
+  // relu_out, 2 + depth + i its pool_out (-1: none).
+  struct BackwardStep {
+    int up = -1;     // dL/d relu_out from above (or, when `masked`, already dL/d conv_out); -1 at the deepest
+                     // layer without a ReLU tap
+    bool masked = false;
+    int d = -1;      // dL/d conv_out (the ReLU backward writes it over relu_out, its own input)
+    int d_in = -1;   // dL/d(the convolution's input), i > 0
+    int d_prev = -1; // dL/d relu_out of layer i − 1 through the pooling between (-1: no pooling)
+    bool mask_below = false;  // that pooling backward applies layer i − 1's ReLU too
+  };
+  // One layer's element counts and taps, all that laying out backward() needs.
+  struct BackwardLayer {
+    std::int64_t out = 0, in = 0, pool = 0;  // relu_out, the convolution's input, pool_out (0: none)
+    bool relu_tap = false, conv_tap = false;
+  };
+  // Assigns each gradient of backward() a free slot (see the definition); returns the spare's element count.
+  static std::int64_t plan_backward(const std::vector<BackwardLayer>& layers, std::int64_t scratch,
+                                    std::vector<BackwardStep>& steps);
+  Tensor slot(int index, Shape s) const { return slots_[std::size_t(index)].prefix(s).with_layout(layout_); }
   Layer& layer_of(const Tap& t, const char* what);
   const Layer& layer_of(const Tap& t, const char* what) const;
 
@@ -94,7 +119,10 @@ class Vgg19 {
   std::vector<Layer> layers_;
   int depth_ = 0;  // number of convs in use
   int h_ = 0, w_ = 0;
-  Tensor scratch_a_, scratch_b_;  // (max activation numel) ping-pong gradient buffers
+  Tensor scratch_;                // (max activation numel) gradients no dead activation can hold
+  Tensor spare_;                  // (what plan_backward asks) the rest; often absent
+  std::vector<Tensor> slots_;     // scratch_, spare_, each layer's relu_out, each layer's pool_out
+  std::vector<BackwardStep> steps_;  // per layer
   Layout layout_ = Layout::nchw;
   Tensor input_, input_grad_;     // (1,3,H,W) NHWC copies of the image and its gradient, when layout_ is NHWC
   std::size_t planned_bytes_ = 0;

@@ -15,7 +15,7 @@ void CpuBackend::relu_forward(const Tensor& x, Tensor& y) {
 }
 
 void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  checks::relu_backward(y, dy, dx, Device::cpu);  // y, dy, dx (N,C,H,W); dx may be dy itself
+  checks::relu_backward(y, dy, dx, Device::cpu);  // y, dy, dx (N,C,H,W); dx may be dy or y
   const float* yv = y.data();
   const float* dyv = dy.data();
   float* dxv = dx.data();

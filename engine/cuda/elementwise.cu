@@ -70,7 +70,7 @@ void CudaBackend::relu_forward(const Tensor& x, Tensor& y) {
 }
 
 void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
-  checks::relu_backward(y, dy, dx, Device::cuda);  // y, dy, dx (N,C,H,W); dx may be dy itself
+  checks::relu_backward(y, dy, dx, Device::cuda);  // y, dy, dx (N,C,H,W); dx may be dy or y
   kernels::relu_backward(y.data(), dy.data(), dx.data(), dx.numel(), stream_);
 }
 
