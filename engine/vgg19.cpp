@@ -65,7 +65,7 @@ void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
     l.conv_out = l.relu_out = l.pool_out = Tensor();
     l.conv_tap = l.relu_tap = false;
   }
-  scratch_ = spare_ = input_ = input_grad_ = Tensor();
+  scratch_ = spare_ = input_ = input_grad_ = first_home_ = forward_input_ = Tensor();
   slots_.clear();
   steps_.clear();
   depth_ = 0;
@@ -119,12 +119,15 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     alloc(input_grad_, Shape{1, 3, h, w});  // (1,3,H,W)
   }
   std::vector<BackwardLayer> backward_layers(static_cast<std::size_t>(depth));
+  // Layer 0's ReLU output shares the backward scratch (see vgg19.hpp) when a deeper layer frees a buffer for its
+  // recompute.
+  const bool recompute_first = depth >= 2;
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
     const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
     const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
     workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
-    alloc(l.relu_out, out);
+    if (i > 0 || !recompute_first) alloc(l.relu_out, out);
     max_numel = std::max(max_numel, out.numel());
     bool relu_tap = false, conv_tap = false;
     for (const Tap& t : taps) {
@@ -150,10 +153,14 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     }
   }
   std::vector<BackwardStep> steps;
-  const std::int64_t spare = plan_backward(backward_layers, max_numel, steps);
+  const std::int64_t spare = plan_backward(backward_layers, max_numel, recompute_first, steps);
   alloc(scratch_, Shape{1, 1, 1, int(max_numel)});
   if (spare > 0) alloc(spare_, Shape{1, 1, 1, int(spare)});
   if (allocate) {
+    if (recompute_first) {
+      first_home_ = scratch_.prefix(vgg19_feature_shape(Tap{0, true}, h, w)).with_layout(layout);  // (1,64,H,W)
+      layers_[0].relu_out = first_home_;
+    }
     steps_ = std::move(steps);
     slots_ = {scratch_, spare_};
     for (int i = 0; i < depth; ++i) slots_.push_back(layers_[i].relu_out);
@@ -177,6 +184,8 @@ void Vgg19::forward(const Tensor& x) {
     backend_.convert_layout(x, input_);
     in = &input_;
   }
+  forward_input_ = *in;
+  if (!first_home_.empty()) layers_[0].relu_out = first_home_;  // backward's recompute moved it
   for (int i = 0; i < depth_; ++i) {
     Layer& l = layers_[i];
     if (l.conv_out.empty()) {
@@ -217,7 +226,7 @@ const Tensor& Vgg19::feature(const Tap& t) const {
 // it takes the scratch and the smaller one a dead activation of the coarser level (the spare only where there is
 // none, as below the deepest layer: a few values per pixel).
 std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std::int64_t scratch,
-                                  std::vector<BackwardStep>& steps) {
+                                  bool recompute_first, std::vector<BackwardStep>& steps) {
   const int depth = int(layers.size());
   const int relu0 = 2, pool0 = 2 + depth;  // slot numbers
   std::vector<std::int64_t> capacity(std::size_t(2 + 2 * depth), 0);
@@ -225,7 +234,7 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
   capacity[0] = scratch;
   free[0] = free[1] = 1;
   for (int i = 0; i < depth; ++i) {
-    capacity[std::size_t(relu0 + i)] = layers[std::size_t(i)].out;
+    capacity[std::size_t(relu0 + i)] = i == 0 && recompute_first ? 0 : layers[std::size_t(i)].out;
     capacity[std::size_t(pool0 + i)] = layers[std::size_t(i)].pool;
   }
   std::int64_t spare = 0;
@@ -252,8 +261,9 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
   for (int i = depth - 1; i >= 0; --i) {
     const BackwardLayer& l = layers[std::size_t(i)];
     BackwardStep& st = steps[std::size_t(i)];
-    const int own = relu0 + i;
+    int own = relu0 + i;
     if (i == depth - 1 && l.relu_tap) up = take(l.out);  // the deepest tap's gradient is written there
+    if (i == 0 && recompute_first) own = st.recompute = take(l.out);
     st.up = up;
     st.masked = masked;
     if (masked) {
@@ -288,9 +298,17 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
   // A tap's gradient is added where the gradient from above is (tap_gradient), then goes through the ReLU with
   // it: no buffer per tap, and the sum is read once. Where the gradient lives: plan_backward.
   for (int i = depth_ - 1; i >= 0; --i) {
-    const Layer& l = layers_[std::size_t(i)];
+    Layer& l = layers_[std::size_t(i)];
     const BackwardStep& st = steps_[std::size_t(i)];
     const Shape out = l.relu_out.shape();  // (1,Cout,h,w)
+    if (st.recompute >= 0) {  // relu1_1, whose home in the scratch the deeper layers' gradients overwrote
+      Tensor y = slot(st.recompute, out);
+      if (l.conv_out.empty())
+        backend_.conv2d_forward(forward_input_, l.w, l.b, y, /*fuse_relu=*/true);
+      else
+        backend_.relu_forward(l.conv_out, y);
+      l.relu_out = y;  // what the tap and the ReLU backward read (forward() moves it home)
+    }
     const bool from_above = i < depth_ - 1;
     IMPASTO_ASSERT(from_above || l.relu_tap || l.conv_tap);  // the deepest layer always holds a tap
     if (l.relu_tap) {

@@ -4,7 +4,10 @@
 // at the taps are not stored: backward asks for each one when it reaches its layer and adds it in place
 // (TapGradient), so no tap holds a gradient buffer of its own; and the gradients flowing down are written into
 // activations whose last reader is done (backward's only scratch is one activation's size and a small spare),
-// so after backward() the features hold gradients: read them between forward() and backward().
+// so after backward() the features hold gradients: read them between forward() and backward(). relu1_1's output
+// (the largest activation with conv1_2's) has no buffer of its own: between forward and backward it lives in the
+// backward scratch, and backward recomputes it when it reaches conv1_1 (a 3-channel convolution, ~0.2 % of an
+// evaluation's FLOPs, for 64 floats per pixel).
 //
 // Taps name points of the network: `convX_Y` is the convolution output including its bias (before the
 // ReLU), `reluX_Y` its rectified output (DESIGN.md "VGG-19 features").
@@ -101,6 +104,7 @@ class Vgg19 {
     int d_in = -1;   // dL/d(the convolution's input), i > 0
     int d_prev = -1; // dL/d relu_out of layer i − 1 through the pooling between (-1: no pooling)
     bool mask_below = false;  // that pooling backward applies layer i − 1's ReLU too
+    int recompute = -1;  // layer 0 whose relu_out lived in the scratch: where backward recomputes it
   };
   // One layer's element counts and taps, all that laying out backward() needs.
   struct BackwardLayer {
@@ -108,8 +112,9 @@ class Vgg19 {
     bool relu_tap = false, conv_tap = false;
   };
   // Assigns each gradient of backward() a free slot (see the definition); returns the spare's element count.
+  // recompute_first: layer 0's relu_out has no slot of its own and is recomputed into a free one.
   static std::int64_t plan_backward(const std::vector<BackwardLayer>& layers, std::int64_t scratch,
-                                    std::vector<BackwardStep>& steps);
+                                    bool recompute_first, std::vector<BackwardStep>& steps);
   Tensor slot(int index, Shape s) const { return slots_[std::size_t(index)].prefix(s).with_layout(layout_); }
   Layer& layer_of(const Tap& t, const char* what);
   const Layer& layer_of(const Tap& t, const char* what) const;
@@ -125,6 +130,8 @@ class Vgg19 {
   std::vector<BackwardStep> steps_;  // per layer
   Layout layout_ = Layout::nchw;
   Tensor input_, input_grad_;     // (1,3,H,W) NHWC copies of the image and its gradient, when layout_ is NHWC
+  Tensor first_home_;             // (1,64,H,W) layer 0's relu_out in the scratch (empty: it has its own buffer)
+  Tensor forward_input_;          // the last forward()'s input to conv1_1, for the recompute
   std::size_t planned_bytes_ = 0;
 };
 

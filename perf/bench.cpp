@@ -311,22 +311,28 @@ class Session {
     const std::size_t bytes_planned = backend_.bytes_in_use();
     const double plan_ms = ms_since(plan_start);
 
-    // The objective as the optimizer sees it; the terms of the initial point are kept for the report.
+    // The objective as `impasto stylize` hands it to the optimizer: its terms' values ride on the optimizer's
+    // round trip (one per iteration with line search none). The terms of the initial point are kept for the report.
     LossTerms terms0;
     double grad_l1 = 0;
     int evaluations = 0;
-    Objective f = [&](const Tensor& xx, Tensor& grad) {
-      const LossTerms t = objective.evaluate(xx, grad);
-      if (evaluations++ == 0) {
-        terms0 = t;
-        grad_l1 = backend_.abs_sum(grad);
-      }
-      return t.total;
-    };
+    const Tensor* first_grad = nullptr;
+    const QueuedObjective f{[&](const Tensor& xx, Tensor& grad) {
+                              objective.queue(xx, grad);
+                              if (evaluations == 0) first_grad = &grad;
+                            },
+                            [&](const double* values) {
+                              const LossTerms t = objective.terms(values);
+                              if (evaluations++ == 0) {
+                                terms0 = t;
+                                grad_l1 = backend_.abs_sum(*first_grad);  // after the round trip: not deferring
+                              }
+                              return t.total;
+                            }};
     std::vector<double> losses;
     losses.reserve(std::size_t(params.max_iterations) + 1);
-    // When each timed iteration was accepted: every iteration reads its loss back to the host, so these are
-    // iteration boundaries without any extra synchronization. Their differences give median and minimum,
+    // When each timed iteration was accepted: every iteration reads its loss back to the host (its one round
+    // trip), so these are iteration boundaries without any extra synchronization. Their differences give median and minimum,
     // robust against a busy machine.
     std::vector<Clock::time_point> accepted;
     accepted.reserve(std::size_t(options_.iterations) + 1);
