@@ -11,8 +11,8 @@
 // loss values (QueuedObjective), the gradient's finiteness check queues ‖g‖∞ (which also serves the "gradient
 // zero" test) and the pair offer's products (which include the next direction's and gᵀg, so that gᵀd is known
 // on the host) ride on the same take_deferred. two_loop adds 2·size dot products and gᵀd. Strong Wolfe: per
-// evaluation its round trip and the trial's gᵀd, plus gᵀd and the offer's download per iteration (4 when the
-// first step is accepted), two norms more when it zooms. A blocking objective (Objective) adds its own.
+// evaluation its round trip, which brings the trial's gᵀd too, plus gᵀd and the offer's download per iteration
+// (3 when the first step is accepted), two norms more when it zooms. A blocking objective (Objective) adds its own.
 //
 // Step: line search `none` follows torch.optim.LBFGS and Torch7 optim.lbfgs (used by jcjohnson/neural-style):
 // one evaluation per iteration at step learning_rate; the first step is min(1, 1/‖g‖₁)·learning_rate, exactly
@@ -217,10 +217,14 @@ Lbfgs::Point Lbfgs::evaluate_at(Tensor& x, double t, int slot, detail::RunState&
   Tensor& g = ls_g_[std::size_t(slot)];
   Point p;
   p.t = t;
-  p.f = run.evaluate(g, iteration);
+  run.queue(g);
+  const int gtd_slot = backend_.deferred_count();
+  backend_.queue_reduction(Backend::Reduction::dot, g, &d_);  // the trial's slope, in the evaluation's round trip
+  backend_.take_deferred(values_.data());
+  p.f = run.resolve(values_.data(), iteration);
   p.evaluation = run.evaluations();
   p.g_abs_max = run.gradient_abs_max();
-  p.gtd = backend_.dot(g, d_);
+  p.gtd = values_[std::size_t(gtd_slot)];
   p.slot = slot;
   return p;
 }
