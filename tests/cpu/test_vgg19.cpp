@@ -240,6 +240,26 @@ TEST_CASE("plan rejects what cannot run") {
   CHECK_THROWS_AS(net.feature(parse_tap("conv1_1")), Error);  // not planned
 }
 
+// The network's memory at the default taps (style relu1_1…relu5_1, content conv4_2; 256², NCHW on the CPU), in
+// floats per input pixel: the ReLU outputs conv1_2 64, conv2_x 2·32, conv3_x 4·16, conv4_x 4·8, conv5_1 2 (relu1_1
+// has none: it lives in the backward scratch), the poolings 16 + 8 + 4 + 2, conv4_2's tap copy 8, one backward
+// scratch of conv1's 64, and a spare of 2 (the gradient below conv5_1, where no dead activation is free): 330.
+// Two scratch buffers and relu1_1's own (the plan before) made 456 here. The plan holds exactly what it counted.
+TEST_CASE("the plan holds 330 floats per pixel at the default taps") {
+  CpuBackend be;
+  Vgg19 net(be, random_vgg19_weights(7), PoolMode::average);
+  std::vector<Tap> taps;
+  for (const char* name : {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "conv4_2"})
+    taps.push_back(parse_tap(name));
+  const int h = 256, w = 256;
+  const VggPlanBytes bytes = net.plan_bytes(h, w, taps);
+  CHECK(bytes.buffers == std::size_t(330) * h * w * sizeof(float));
+  const std::size_t before = be.bytes_in_use();
+  net.plan(h, w, taps);
+  CHECK(be.bytes_in_use() - before == bytes.buffers + bytes.workspace);
+  CHECK(net.planned_bytes() == bytes.buffers + bytes.workspace);
+}
+
 TEST_CASE("relu taps are the rectified conv taps and the plan is truncated") {
   CpuBackend be;
   Vgg19 net(be, random_vgg19_weights(5, 4), PoolMode::max);
