@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <string>
 
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
@@ -284,6 +285,67 @@ TEST_CASE("input gradient matches central finite differences (average pooling)")
 
 TEST_CASE("input gradient matches central finite differences (max pooling)") {
   check_finite_differences(PoolMode::max);
+}
+
+// backward() keeps its gradients in whatever plan_backward chose for the tap set — the scratch, dead activations,
+// the spare, relu1_1 recomputed — so each choice is checked, for 24 random sets of one to five taps over all 32
+// through all 16 layers (35×22: every pooling drops a row or column): (1) the gradient of the set is the sum of
+// its taps' gradients each planned alone (backward is linear in the tap gradients; a buffer still in use being
+// written would break it), to rounding; (2) along the gradient itself the central difference equals ‖g‖²
+// (average pooling keeps L piecewise linear; random directions cancel too much for float differences here).
+TEST_CASE("input gradient of random tap sets: the sum of single taps, and ‖g‖² along g") {
+  CpuBackend be;
+  Vgg19 net(be, random_vgg19_weights(3), PoolMode::average);
+  const int h = 35, wd = 22;
+  const Shape xs{1, 3, h, wd};
+  std::mt19937 gen(2024);
+  auto gradient = [&](const std::vector<Tap>& taps, const std::vector<Tensor>& r, const std::vector<float>& x0) {
+    net.plan(h, wd, taps);
+    ProjectionLoss loss{net, be, taps, r};
+    Tensor dx = be.empty(xs);
+    loss.gradient(be.from_host(x0, xs), dx);
+    return be.to_host(dx);
+  };
+  for (int set = 0; set < 24; ++set) {
+    std::vector<Tap> taps;
+    const int count = 1 + int(gen() % 5);
+    while (int(taps.size()) < count) {
+      const Tap t{int(gen() % kVggConvCount), gen() % 2 == 1};
+      if (std::find(taps.begin(), taps.end(), t) == taps.end()) taps.push_back(t);
+    }
+    std::string names;
+    for (const Tap& t : taps) names += tap_name(t) + " ";
+    CAPTURE(names);
+    std::vector<Tensor> r;
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      const Shape s = vgg19_feature_shape(taps[i], h, wd);
+      r.push_back(be.from_host(random_vector(std::size_t(s.numel()), 300 + unsigned(set * 8 + int(i)),
+                                             1.0f / float(s.numel())), s));
+    }
+    const std::vector<float> x0 = random_vector(std::size_t(xs.numel()), 7 + unsigned(set), 50.0f);
+    const std::vector<float> g = gradient(taps, r, x0);
+    std::vector<double> sum(g.size(), 0.0);
+    for (std::size_t i = 0; i < taps.size(); ++i) {
+      const std::vector<float> gi = gradient({taps[i]}, {r[i]}, x0);
+      for (std::size_t k = 0; k < g.size(); ++k) sum[k] += gi[k];
+    }
+    float peak = 0;
+    double worst = 0;
+    for (std::size_t k = 0; k < g.size(); ++k) {
+      peak = std::max(peak, std::fabs(g[k]));
+      worst = std::max(worst, std::fabs(double(g[k]) - sum[k]));
+    }
+    INFO("largest difference from the sum of single taps " << worst << " of " << peak);
+    CHECK(worst <= 1e-4 * peak);
+
+    net.plan(h, wd, taps);
+    ProjectionLoss loss{net, be, taps, r};
+    const float eps = 0.05f / peak;  // moves x by at most 0.05 (x is ~50)
+    const auto d = test::directional_derivative(
+        x0, g, g, eps, [&](const std::vector<float>& xx) { return loss.value(be.from_host(xx, xs)); });
+    INFO("along g: finite difference " << d.finite_difference << ", ‖g‖² " << d.backward);
+    CHECK(std::fabs(d.finite_difference - d.backward) <= 2e-2 * d.backward);
+  }
 }
 
 TEST_CASE("features and input gradient match PyTorch (average pooling)") { check_against_fixture("vgg19_avg.bin"); }
