@@ -56,6 +56,18 @@ int Backend::next_deferred_slot() {
   return deferred_count_++;
 }
 
+void Backend::rewind_deferred(int count) {
+  IMPASTO_ASSERT(deferring_ && count >= 0 && count <= deferred_count_);
+  deferred_count_ = count;
+}
+
+std::unique_ptr<Backend::Recording> Backend::record(const std::function<void()>& work) {
+  work();  // nothing to record on the host: the work ran, and runs again each time
+  return nullptr;
+}
+
+void Backend::replay(const Recording&) { IMPASTO_ASSERT(!"replay of a recording this backend never made"); }
+
 double Backend::deliver(double value) {
   if (!deferring_) return value;
   host_deferred_[next_deferred_slot()] = value;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +99,9 @@ class Backend {
   // The most bytes_in_use() has been since the backend was made or reset_peak_bytes() was last called.
   virtual std::size_t peak_bytes_in_use() const = 0;
   virtual void reset_peak_bytes() = 0;
+  // The part of bytes_in_use() the backend holds from its creation on, in every run (CUDA: the reduction scratch
+  // and cuBLAS's workspace; CPU: none).
+  virtual std::size_t fixed_bytes() const { return 0; }
   // Memory a new plan may still take on this backend's device (CUDA: cudaMemGetInfo's free bytes; CPU: the
   // kernel's MemAvailable), and where that number comes from, for messages.
   virtual MemoryAvailable memory_available() const = 0;
@@ -179,6 +183,22 @@ class Backend {
   bool deferring() const { return deferring_; }
   int deferred_count() const { return deferred_count_; }  // values queued so far (the next one's index)
 
+  // ---- recorded device work (CUDA graphs) -------------------------------------------------------------------
+  //      record(work) runs `work` (calls of this backend's ops) and returns a Recording that replay() runs again
+  //      without the host code that queued it: on a GPU one graph launch instead of a launch per kernel and
+  //      library call. It returns nullptr where nothing was recorded (the CPU backend; CUDA with
+  //      IMPASTO_CUDA_GRAPHS=0; a capture the driver refused — then the work ran eagerly, and one line says
+  //      why). Recordable work depends on nothing the host changes between replays but device memory: the same
+  //      tensors, the same scalar arguments, and it neither synchronizes, allocates nor reads back (queued
+  //      values only). Values it queued while deferring are queued again by replay() into the same slots with
+  //      the same scales, so replay() must find deferred_count() where record() did.
+  class Recording {
+   public:
+    virtual ~Recording() = default;
+  };
+  virtual std::unique_ptr<Recording> record(const std::function<void()>& work);
+  virtual void replay(const Recording& recording);
+
   // ---- optimizers -----------------------------------------------------------------------------------------
   // One Adam step (Kingma & Ba 2015, Alg. 1) in place on x with moments m, v; t is the 1-based step.
   virtual void adam_step(Tensor& x, const Tensor& g, Tensor& m, Tensor& v, float lr, float beta1, float beta2,
@@ -232,6 +252,9 @@ class Backend {
  protected:
   // The queue's next slot (a one-line error past kMaxDeferred).
   int next_deferred_slot();
+  // Drops the values queued since deferred_count() was `count` (a recording whose capture failed runs its work
+  // again eagerly).
+  void rewind_deferred(int count);
   // For a loss value the backend already has on the host: queued (returns 0) while deferring, else returned.
   double deliver(double value);
   // Writes the `count` queued values to out and, when extra is given, extra's floats to extra_out. The default

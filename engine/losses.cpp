@@ -196,6 +196,7 @@ void StyleObjective::set_photo_guide(const Image& content, double pixel_scale) {
   IMPASTO_CHECK(ready_ && content.h == h_ && content.w == w_,
                 "photorealism guide of " << content.w << "x" << content.h << " for an output of " << w_ << "x" << h_);
   photo_ = std::make_unique<MattingTerm>(backend_, content, pixel_scale);
+  ++generation_;
 }
 
 namespace {
@@ -225,6 +226,7 @@ void StyleObjective::plan_output(int h, int w) {
   for (const auto& st : styles_) blend_total += st.blend;
   IMPASTO_CHECK(blend_total > 0, "style blend weights sum to 0");
   net_.plan(h, w, all_taps());
+  ++generation_;
   h_ = h;
   w_ = w;
   // Per-layer shapes at the output size, from the plan.
@@ -439,25 +441,52 @@ void StyleObjective::queue(const Tensor& x, Tensor& grad) {
   IMPASTO_CHECK(ready_, "StyleObjective::evaluate before set_content / set_output_size");
   // Every loss term's value is queued on the backend and read back once at the end (one device→host
   // transfer per evaluation instead of one per term); term_kind_ says which sum each queued value joins.
-  queued_ = 0;
   backend_.begin_deferred();
   try {
-    ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
-    net_.forward(x);
-    phase.next("losses");
-    style_terms();
-    phase.next("backward");  // the content terms' values come with their gradients, inside the backward pass
-    net_.backward(grad, [this](const Tap& tap, Tensor& d, bool accumulate) { tap_gradient(tap, d, accumulate); });
-    phase.next("tv");
-    if (config_.tv_weight > 0)
-      queue_term(TermKind::tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
-    if (photo_) {
-      phase.next("photo");
-      queue_term(TermKind::photo, photo_->add(x, config_.photo_weight, grad));
+    Recorded* r = recorded_for(x, grad);
+    if (r != nullptr && r->recording) {
+      ProfileRange phase("replay");
+      backend_.replay(*r->recording);
+      queued_ = r->queued;  // term_kind_ is as the recorded run left it
+      ++replays_;
+    } else if (r != nullptr && r->recordable && r->eager_runs > 0) {
+      r->recording = backend_.record([&] { queue_work(x, grad); });
+      r->recordable = r->recording != nullptr;
+      r->queued = queued_;
+    } else {
+      queue_work(x, grad);
+      if (r != nullptr) ++r->eager_runs;
     }
   } catch (...) {
     backend_.cancel_deferred();  // the queue is the caller's only when queue() returns
     throw;
+  }
+}
+
+StyleObjective::Recorded* StyleObjective::recorded_for(const Tensor& x, const Tensor& grad) {
+  if (phase_observer() != nullptr) return nullptr;  // it synchronizes at every phase boundary
+  const RecordKey key{x.data(), grad.data(), net_.generation(), generation_, backend_.precision()};
+  for (Recorded& r : recorded_)
+    if (r.key == key) return &r;
+  if (recorded_.size() == kMaxRecorded) recorded_.erase(recorded_.begin());  // the oldest key
+  recorded_.push_back(Recorded{key, 0, true, nullptr, 0});
+  return &recorded_.back();
+}
+
+void StyleObjective::queue_work(const Tensor& x, Tensor& grad) {
+  queued_ = 0;
+  ProfileRange phase("forward");  // NVTX ranges / phase timing (engine/profile.hpp)
+  net_.forward(x);
+  phase.next("losses");
+  style_terms();
+  phase.next("backward");  // the content terms' values come with their gradients, inside the backward pass
+  net_.backward(grad, [this](const Tap& tap, Tensor& d, bool accumulate) { tap_gradient(tap, d, accumulate); });
+  phase.next("tv");
+  if (config_.tv_weight > 0)
+    queue_term(TermKind::tv, backend_.tv_loss(x, config_.tv_mode, float(config_.tv_weight), &grad));
+  if (photo_) {
+    phase.next("photo");
+    queue_term(TermKind::photo, photo_->add(x, config_.photo_weight, grad));
   }
 }
 

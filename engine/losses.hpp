@@ -112,6 +112,10 @@ class StyleObjective {
   int height() const { return h_; }
   int width() const { return w_; }
   const LossConfig& config() const { return config_; }
+  // Evaluations replayed from a recording of their device work so far (CUDA graphs: queue() records its work
+  // on the second evaluation at the same x and gradient buffers and replays it from the third on; never on the
+  // CPU, nor while a PhaseObserver times the phases).
+  std::int64_t replays() const { return replays_; }
 
  private:
   struct StyleTarget {
@@ -168,10 +172,37 @@ class StyleObjective {
   void queue_term(TermKind kind, double value);  // a deferred loss value (0 now) of this kind
   // Whether style `st` has a term at style layer l (folded styles share the first's; a region may vanish).
   bool term_at(const StyleTarget& st, std::size_t l) const;
+  void queue_work(const Tensor& x, Tensor& grad);  // queue()'s device work: forward, losses, backward, TV, photo
   void style_terms();  // evaluate()'s style terms: losses queued, dL/dG kept in gram_grads_
   // Vgg19::backward's TapGradient: the style and content terms' dL/dfeature at `tap` into d (content losses
   // are queued here, with their gradients).
   void tap_gradient(const Tap& tap, Tensor& d, bool accumulate);
+
+  // Recorded evaluations (Backend::record). The key holds what the recorded kernels' arguments depend on besides
+  // device memory: the buffers of x and the gradient, the network's plan and pooling (Vgg19::generation), this
+  // objective's buffers (generation_: every plan_output and photorealism guide) and the precision. A content
+  // replaced in place (the next video frame, set_content at the same size) keeps the key.
+  struct RecordKey {
+    const float* x = nullptr;
+    const float* grad = nullptr;
+    std::uint64_t net = 0, objective = 0;
+    Precision precision = Precision::fp32;
+    bool operator==(const RecordKey& o) const {
+      return x == o.x && grad == o.grad && net == o.net && objective == o.objective && precision == o.precision;
+    }
+  };
+  struct Recorded {
+    RecordKey key;
+    int eager_runs = 0;       // evaluations run eagerly with this key (the first warms up: algorithms, workspace)
+    bool recordable = true;   // false once the backend returned no recording
+    std::unique_ptr<Backend::Recording> recording;
+    int queued = 0;           // queued_ after the recorded work
+  };
+  static constexpr std::size_t kMaxRecorded = 4;  // keys kept (L-BFGS with a line search alternates two x's)
+  Recorded* recorded_for(const Tensor& x, const Tensor& grad);  // nullptr: run eagerly, record nothing
+  std::vector<Recorded> recorded_;
+  std::uint64_t generation_ = 0;
+  std::int64_t replays_ = 0;
 };
 
 }  // namespace impasto

@@ -46,7 +46,8 @@ std::string format_gib(std::size_t bytes) { return gib_number(bytes) + " GiB"; }
 std::string MemoryNeed::str() const {
   std::vector<std::pair<const char*, std::size_t>> parts = {{"network", network},   {"optimizer", optimizer},
                                                              {"workspace", workspace}, {"objective", objective},
-                                                             {"images", images},     {"weights", weights}};
+                                                             {"images", images},     {"weights", weights},
+                                                             {"backend", backend}};
   std::stable_sort(parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   std::ostringstream s;
   s << format_gib(total()) << " (";
@@ -72,6 +73,7 @@ MemoryNeed RunMemory::phase(const VggPlanBytes& plan) {
   workspace_ = std::max(workspace_, plan.workspace);
   MemoryNeed n;
   n.weights = net_.weight_bytes();
+  n.backend = net_.backend().fixed_bytes();
   n.network = plan.buffers;
   n.workspace = workspace_;
   return n;

@@ -25,7 +25,8 @@ struct MemoryNeed {
   std::size_t objective = 0;  // style and content targets, mask pyramids, loss scratch (video: temporal terms)
   std::size_t optimizer = 0;  // L-BFGS history or Adam moments, gradient, last good image
   std::size_t images = 0;     // the image being optimized and the uploads alive with it
-  std::size_t total() const { return weights + network + workspace + objective + optimizer + images; }
+  std::size_t backend = 0;    // the backend's own buffers, held from its creation (Backend::fixed_bytes)
+  std::size_t total() const { return weights + network + workspace + objective + optimizer + images + backend; }
   std::string str() const;    // "12.3 GiB (network 8.1, optimizer 3.9, workspace 0.2, ...)"
 };
 // The larger of two needs by total (a run's peak is its largest phase).

@@ -61,6 +61,7 @@ Shape vgg19_feature_shape(const Tap& t, int h, int w) {
 }
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
+  ++generation_;
   for (Layer& l : layers_) {
     l.conv_out = l.relu_out = l.pool_out = Tensor();
     l.conv_tap = l.relu_tap = false;

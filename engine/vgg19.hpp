@@ -79,8 +79,14 @@ class Vgg19 {
   Backend& backend() const { return backend_; }
   // Average or max pooling from the next forward() on: a network whose weights are uploaded once serves runs
   // that differ in --pooling (`impasto batch`); the plan's buffers do not depend on it.
-  void set_pooling(PoolMode pool) { pool_ = pool; }
+  void set_pooling(PoolMode pool) {
+    if (pool != pool_) ++generation_;
+    pool_ = pool;
+  }
   PoolMode pooling() const { return pool_; }
+  // Changes whenever the buffers or the kernels' arguments of forward/backward may have changed (every plan(),
+  // a new pooling): work recorded against the network (Backend::record) is stale when it differs.
+  std::uint64_t generation() const { return generation_; }
   int layer_count() const { return int(layers_.size()); }  // convs whose weights are uploaded
 
  private:
@@ -121,6 +127,7 @@ class Vgg19 {
 
   Backend& backend_;
   PoolMode pool_;
+  std::uint64_t generation_ = 0;
   std::vector<Layer> layers_;
   int depth_ = 0;  // number of convs in use
   int h_ = 0, w_ = 0;

@@ -385,6 +385,8 @@ class Session {
     out["line_search"] = as_cli ? "strong-wolfe" : "none";
     out["iterations_done"] = result.iterations;
     out["evaluations"] = result.evaluations;
+    // Evaluations replayed from a CUDA graph in the timed run (0 on the CPU and under IMPASTO_CUDA_GRAPHS=0).
+    out["graph_replays"] = objective.replays();
     out["stop_reason"] = result.stop_reason;
     out["loss_first"] = losses.front();
     out["loss_last"] = losses.back();

@@ -279,6 +279,13 @@ if [[ $mode == gpu ]] && within_budget "bench tf32 with cudnnFind"; then
     --device cuda --sizes 512,1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" \
     --no-phases
 fi
+# One evaluation per CUDA graph (the default) against every kernel launched from the host (IMPASTO_CUDA_GRAPHS=0):
+# what the graphs buy at the sizes where launches weigh most. Printed in the log (graph_replays in the JSONs).
+if [[ $mode == gpu ]] && within_budget "bench tf32 without CUDA graphs"; then
+  step "bench tf32, no CUDA graphs (IMPASTO_CUDA_GRAPHS=0)" 150 env IMPASTO_CUDA_GRAPHS=0 "$dev/run/bench" \
+    --device cuda --sizes 512,1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" \
+    --no-phases --json "$work/bench_tf32_nographs.json"
+fi
 if within_budget "VGG-19 only"; then
   step "VGG-19 forward+backward only" 120 "$dev/run/bench" --device $device --vgg-only --sizes $sizes \
     --iterations $iterations --warmup $warmup --weights "$weights" --json "$work/vgg_only.json"

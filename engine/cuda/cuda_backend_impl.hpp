@@ -2,11 +2,12 @@
 // cuBLAS Gram matrices, custom kernels (kernels/launchers.cuh) for the rest (pooling included), all queued on
 // one stream owned by the backend. One file per op family implements it: device.cpp (construction, name,
 // precision), memory.cu, conv.cu, pool.cu, gram.cu, elementwise.cu, reduce.cu, loss.cu, color.cu, video.cu,
-// photo.cu (the matting Laplacian), blas.cu (GEMM and GEMV for the compact L-BFGS).
+// photo.cu (the matting Laplacian), blas.cu (GEMM and GEMV for the compact L-BFGS), graph.cu (recorded work).
 //
 // Memory: tensors are cudaMalloc'ed by empty() and freed by their storage; besides them the backend owns one
 // growing workspace (cuDNN convolution workspaces and the Gram-gradient symmetrization share it) and the
-// reduction scratch (allocated once in the constructor). Ops allocate nothing else.
+// reduction scratch and cuBLAS's workspace (allocated once in the constructor: a graph capture must find
+// cuBLAS allocating nothing). Ops allocate nothing else.
 //
 // Argument checks: every op validates its arguments through engine/op_checks.hpp (shared with the CPU
 // backend, so both reject the same calls with the same messages); only cuBLAS/cuDNN limits are checked in the
@@ -108,6 +109,7 @@ class CudaBackend final : public Backend {
   std::size_t bytes_in_use() const override;
   std::size_t peak_bytes_in_use() const override;
   void reset_peak_bytes() override;
+  std::size_t fixed_bytes() const override;
   MemoryAvailable memory_available() const override;
 
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
@@ -137,6 +139,8 @@ class CudaBackend final : public Backend {
   double abs_max(const Tensor& x) override;
   bool all_finite(const Tensor& x) override;
   void queue_reduction(Reduction op, const Tensor& x, const Tensor* y = nullptr) override;
+  std::unique_ptr<Recording> record(const std::function<void()>& work) override;
+  void replay(const Recording& recording) override;
 
   double sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, float scale,
                       Tensor* grad) override;
@@ -191,8 +195,12 @@ class CudaBackend final : public Backend {
   bool verbose_algorithms_ = false;  // IMPASTO_CUDNN_VERBOSE=1: each plan's ranked algorithms on stderr
   int layout_override_ = -1;         // IMPASTO_LAYOUT=nchw|nhwc: int(Layout), else -1 (by precision)
   std::size_t workspace_cap_ = 0; // convolution algorithms needing more workspace are a last resort (1/16 of memory)
-  // Declaration order = reverse destruction order: the stream outlives the handles that use it.
+  bool graphs_ = true;               // IMPASTO_CUDA_GRAPHS=0: record() runs the work eagerly (graph.cu)
+  bool graph_failure_said_ = false;  // a refused capture is reported once
+  // Declaration order = reverse destruction order: the stream outlives the handles that use it, and cuBLAS's
+  // workspace outlives the handle.
   cuda_detail::Stream stream_;
+  cuda_detail::DeviceBuffer cublas_workspace_;
   cuda_detail::CudnnHandle cudnn_;
   cuda_detail::CublasHandle cublas_;
   cuda_detail::DeviceBuffer workspace_;

@@ -75,6 +75,17 @@ CudaBackend::CudaBackend(int device)
 
   cudaDeviceProp prop{};
   IMPASTO_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
+  // cuBLAS's workspace given once (after the stream: setting the stream resets it): otherwise each captured
+  // graph would get a workspace of its own from cuBLAS's pool. 32 MiB is what cuBLAS advises for Hopper
+  // (4 MiB before it).
+  const std::size_t cublas_bytes = std::size_t(prop.major >= 9 ? 32 : 4) << 20;
+  try {
+    cublas_workspace_.grow(cublas_bytes);
+  } catch (const OutOfMemoryError&) {
+    out_of_memory("cuBLAS's workspace", cublas_bytes, __FILE__, __LINE__);
+  }
+  memory_->add(cublas_workspace_.bytes());
+  IMPASTO_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.get(), cublas_workspace_.bytes()));
   const char* find = std::getenv("IMPASTO_CUDNN_FIND");
   find_algorithms_ = find != nullptr && std::string(find) == "1";
   const char* verbose = std::getenv("IMPASTO_CUDNN_VERBOSE");
@@ -84,6 +95,8 @@ CudaBackend::CudaBackend(int device)
     IMPASTO_CHECK(l.has_value(), "IMPASTO_LAYOUT=" << layout << ": expected nchw or nhwc");
     layout_override_ = int(*l);
   }
+  const char* graphs = std::getenv("IMPASTO_CUDA_GRAPHS");
+  graphs_ = graphs == nullptr || std::string(graphs) != "0";
   workspace_cap_ = std::max<std::size_t>(std::size_t(64) << 20, prop.totalGlobalMem / 16);
 
   std::ostringstream s;

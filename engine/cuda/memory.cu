@@ -94,6 +94,7 @@ void CudaBackend::out_of_memory(const std::string& what, std::size_t bytes, cons
 std::size_t CudaBackend::bytes_in_use() const { return memory_->live(); }
 std::size_t CudaBackend::peak_bytes_in_use() const { return memory_->peak(); }
 void CudaBackend::reset_peak_bytes() { memory_->reset_peak(); }
+std::size_t CudaBackend::fixed_bytes() const { return scratch_.bytes() + cublas_workspace_.bytes(); }
 
 MemoryAvailable CudaBackend::memory_available() const {
   std::size_t free_bytes = 0, total_bytes = 0;

@@ -26,6 +26,8 @@
 
 #include <cuda_runtime.h>  // the emulator's own (tests/emu/include)
 
+#include "tests/emu/capture.hpp"
+
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 #define EMU_FAST_SWITCH 1
 // emu_swap(from, to): saves the callee-saved registers on the current stack, stores the stack pointer in *from,
@@ -342,6 +344,63 @@ void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context) 
 }
 
 }  // namespace emu
+
+namespace emu_capture {
+namespace {
+
+struct Capture {
+  const void* stream = nullptr;  // nullptr: none open
+  std::vector<Op> ops;
+  std::string refused;           // the first refused call ("" while valid)
+};
+Capture& capture() {
+  static Capture c;
+  return c;
+}
+
+}  // namespace
+
+bool begin(const void* stream) {
+  Capture& c = capture();
+  if (c.stream != nullptr || stream == nullptr) return false;
+  c.stream = stream;
+  c.ops.clear();
+  c.refused.clear();
+  return true;
+}
+
+bool capturing(const void* stream) { return stream != nullptr && capture().stream == stream; }
+bool any() { return capture().stream != nullptr; }
+
+bool defer(const void* stream, Op op) {
+  if (!capturing(stream)) return false;
+  capture().ops.push_back(std::move(op));
+  return true;
+}
+
+void invalidate(const char* call) {
+  Capture& c = capture();
+  if (c.stream != nullptr && c.refused.empty()) c.refused = call;
+}
+
+bool end(const void* stream, std::vector<Op>* ops, std::string* why) {
+  Capture& c = capture();
+  if (c.stream != stream || stream == nullptr) {
+    *why = "no capture of this stream is open";
+    return false;
+  }
+  c.stream = nullptr;
+  if (!c.refused.empty()) {
+    *why = c.refused;
+    c.ops.clear();
+    return false;
+  }
+  *ops = std::move(c.ops);
+  c.ops.clear();
+  return true;
+}
+
+}  // namespace emu_capture
 
 void __syncthreads() { emu::park(emu::State::at_barrier); }
 

@@ -487,6 +487,59 @@ TEST_CASE("queued reductions and an extra tensor come back in one take_deferred,
   CHECK(host == e.cpu().to_host(extra.cpu));
 }
 
+TEST_CASE("recorded work replays its device work and its queued values; work that cannot be captured runs eagerly") {
+  Env& e = env();
+  e.seed(111);
+  const Shape s{1, 3, 37, 41};
+  Pair x = e.random(s);
+  const Pair y = e.random(s);
+  Backend& g = e.gpu();
+  Tensor grad = g.empty(s);
+  Tensor sum = g.empty(s);
+  // The work: an element-wise op, a loss with its gradient and a queued reduction.
+  auto work = [&] {
+    g.axpby(1.0f, x.gpu, 0.0f, sum);
+    g.axpy(2.0f, y.gpu, sum);  // sum = x + 2y
+    g.fill(grad, 0.0f);
+    (void)g.sq_diff_loss(sum, y.gpu, nullptr, 0.25f, &grad);
+    g.queue_reduction(Backend::Reduction::abs_sum, sum);
+  };
+  double out[Backend::kMaxDeferred];
+  g.begin_deferred();
+  g.queue_reduction(Backend::Reduction::sum, y.gpu);  // a value queued before: the recording starts at slot 1
+  std::unique_ptr<Backend::Recording> r = g.record(work);
+  REQUIRE(r != nullptr);
+  REQUIRE(g.take_deferred(out) == 3);
+  const double expect_loss = g.sq_diff_loss(sum, y.gpu, nullptr, 0.25f, nullptr);  // blocking, same inputs
+  CHECK(out[1] == expect_loss);
+  CHECK(out[2] == g.abs_sum(sum));
+  // New data in x: the replay computes with it and queues its values again, scales included.
+  std::vector<float> x2 = e.uniform(s.numel(), -3.0f, 3.0f);
+  g.upload(x2.data(), x.gpu);
+  g.fill(grad, std::nanf(""));
+  g.begin_deferred();
+  g.queue_reduction(Backend::Reduction::sum, y.gpu);
+  g.replay(*r);
+  g.queue_reduction(Backend::Reduction::dot, sum, &sum);  // after the replay, in order
+  REQUIRE(g.take_deferred(out) == 4);
+  Tensor sum_cpu = e.cpu().empty(s), grad_cpu = e.cpu().zeros(s);
+  e.cpu().upload(x2.data(), sum_cpu);
+  e.cpu().axpy(2.0f, y.cpu, sum_cpu);
+  const double loss_cpu = e.cpu().sq_diff_loss(sum_cpu, y.cpu, nullptr, 0.25f, &grad_cpu);
+  CHECK(out[1] == g.sq_diff_loss(sum, y.gpu, nullptr, 0.25f, nullptr));
+  CHECK(std::fabs(out[1] - loss_cpu) <= 1e-6 * loss_cpu);
+  CHECK(out[2] == g.abs_sum(sum));
+  CHECK(out[3] == g.dot(sum, sum));
+  check_close("the replayed gradient", grad, grad_cpu, kExact);
+  // Work that synchronizes (a blocking reduction) or allocates cannot be captured: it runs eagerly instead.
+  double blocking = 0;
+  CHECK(g.record([&] { blocking = g.dot(sum, sum); }) == nullptr);
+  CHECK(blocking == g.dot(sum, sum));
+  Tensor made;
+  CHECK(g.record([&] { made = g.zeros(s); }) == nullptr);
+  CHECK(e.gpu().abs_max(made) == 0.0);
+}
+
 TEST_CASE("all_finite and abs_max detect a planted NaN or Inf") {
   Env& e = env();
   e.seed(109);

@@ -163,4 +163,54 @@ TEST_CASE("gpu pipeline: loss terms, the image gradient and 20 L-BFGS iterations
   }
 }
 
+TEST_CASE("gpu pipeline: recorded evaluations (CUDA graphs) replay what eager ones compute") {
+  // The same objective twice on the device: one backend records (the default), one runs eagerly
+  // (IMPASTO_CUDA_GRAPHS=0). The first evaluation at a key runs eagerly, the second records, the later ones
+  // replay; a content replaced in place (the next video frame) keeps the recording, a new plan drops it.
+  std::unique_ptr<Backend> graphs = make_backend(Device::cuda);
+  setenv("IMPASTO_CUDA_GRAPHS", "0", 1);
+  std::unique_ptr<Backend> eager = make_backend(Device::cuda);
+  unsetenv("IMPASTO_CUDA_GRAPHS");
+  Setup r(*graphs), e(*eager);
+  Tensor gr = graphs->empty(r.x.shape()), ge = eager->empty(e.x.shape());
+  auto same = [&](const char* what) {
+    INFO(what);
+    graphs->fill(gr, std::nanf(""));  // overwritten by each evaluation
+    const LossTerms a = r.objective.evaluate(r.x, gr), b = e.objective.evaluate(e.x, ge);
+    for (auto [name, u, v] : {std::tuple{"content", a.content, b.content}, std::tuple{"style", a.style, b.style},
+                              std::tuple{"tv", a.tv, b.tv}, std::tuple{"total", a.total, b.total}}) {
+      INFO(name << ": recorded " << u << ", eager " << v);
+      CHECK(std::fabs(u - v) <= 1e-6 * std::fabs(v));
+    }
+    const std::vector<float> ga = graphs->to_host(gr), gb = eager->to_host(ge);
+    std::vector<float> diff(ga.size());
+    for (std::size_t i = 0; i < ga.size(); ++i) diff[i] = ga[i] - gb[i];
+    CHECK(norm(diff) <= 1e-6 * norm(gb));
+  };
+  same("first evaluation (eager on both)");
+  CHECK(r.objective.replays() == 0);
+  same("second evaluation (recorded)");
+  CHECK(r.objective.replays() == 0);
+  // A new x in the same buffer: the replay reads it.
+  for (Setup* s : {&r, &e}) s->backend.axpby(0.25f, s->upload(resize_area(test::make_style(64), 64, 48)), 0.75f, s->x);
+  same("third evaluation at a moved x (replayed)");
+  CHECK(r.objective.replays() == 1);
+  // The next frame's content, replaced in place: the recording stays valid and reads the new target.
+  for (Setup* s : {&r, &e}) s->objective.set_content(s->upload(resize_area(test::make_style(64), 64, 48)));
+  same("a new content of the same size (replayed)");
+  CHECK(r.objective.replays() == 2);
+  // Another output size replans the network: the next evaluations run eagerly, record, then replay again.
+  for (Setup* s : {&r, &e}) {
+    s->objective.set_content(s->upload(resize_area(test::make_content(64), 40, 32)));
+    s->x = s->upload(resize_area(test::make_content(64), 40, 32));
+  }
+  gr = graphs->empty(r.x.shape());
+  ge = eager->empty(e.x.shape());
+  same("after a new plan (eager)");
+  same("after a new plan (recorded)");
+  same("after a new plan (replayed)");
+  CHECK(r.objective.replays() == 3);
+  CHECK(e.objective.replays() == 0);
+}
+
 }  // namespace impasto

@@ -3,7 +3,10 @@
 // engine/cuda calls them: column-major storage, op(A) and leading dimensions, beta = 0 never reading C or y
 // (BLAS convention: C may hold NaN), host pointer mode, and under CUBLAS_TF32_TENSOR_OP_MATH inputs rounded to
 // TF32 (10-bit significands) before the products, as tensor cores do. Leading dimensions too small, or
-// operands outside device memory, are refused (CUBLAS_STATUS_INVALID_VALUE) or abort, as on a device.
+// operands outside device memory, are refused (CUBLAS_STATUS_INVALID_VALUE) or abort, as on a device. On a
+// capturing stream (tests/emu/capture.hpp) the calls run at the graph's launch with the scalars and math mode of
+// the call; a captured GEMM without cublasSetWorkspace invalidates the capture (stricter than cuBLAS, which would
+// take a workspace from its pool for each graph).
 // Signatures come from the real cublas_v2.h.
 #include <cblas.h>
 #include <cublas_v2.h>  // the real one (CUDA Toolkit)
@@ -12,12 +15,15 @@
 #include <cstdint>
 #include <vector>
 
+#include "tests/emu/capture.hpp"
 #include "tests/emu/device/fake_device.hpp"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
   cublasPointerMode_t pointer_mode = CUBLAS_POINTER_MODE_HOST;
   cublasMath_t math = CUBLAS_DEFAULT_MATH;
+  void* workspace = nullptr;  // cublasSetWorkspace's (nullptr: the library's pool)
+  std::size_t workspace_bytes = 0;
 };
 
 namespace {
@@ -55,23 +61,32 @@ cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOper
       ldc < std::max<std::int64_t>(1, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  // Without a workspace of its own a captured call would take one from cuBLAS's pool for every graph.
+  if (emu_capture::capturing(handle->stream) && handle->workspace == nullptr) {
+    emu_capture::invalidate("cublasSgemm without cublasSetWorkspace");
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
   emu_device::check_device_range("cublasSgemm (A)", A, span(a_rows, ta ? m : k, lda));
   emu_device::check_device_range("cublasSgemm (B)", B, span(b_rows, tb ? k : n, ldb));
   emu_device::check_device_range("cublasSgemm (C)", C, span(m, n, ldc));
+  // The math mode and the host scalars as they are at the call; the device work now or at the graph's launch.
   const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
-  const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, tf32);  // (m×k)
-  const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, tf32);  // (k×n)
-  // The products in float by OpenBLAS (accumulation order is the library's, as on the device), then alpha and
-  // beta applied here so that beta = 0 provably never reads C. (Emulated sizes are far inside int.)
-  std::vector<float> prod(std::size_t(m * n));
-  cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, a.data(), int(m), b.data(),
-              int(k), 0.0f, prod.data(), int(m));
-  for (std::int64_t j = 0; j < n; ++j)
-    for (std::int64_t i = 0; i < m; ++i) {
-      float& c = C[j * ldc + i];
-      const float v = *alpha * prod[std::size_t(j * m + i)];
-      c = *beta == 0.0f ? v : v + *beta * c;
-    }
+  const float al = *alpha, be = *beta;
+  emu_capture::run(handle->stream, [=] {
+    const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, tf32);  // (m×k)
+    const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, tf32);  // (k×n)
+    // The products in float by OpenBLAS (accumulation order is the library's, as on the device), then alpha and
+    // beta applied here so that beta = 0 provably never reads C. (Emulated sizes are far inside int.)
+    std::vector<float> prod(std::size_t(m * n));
+    cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, int(m), int(n), int(k), 1.0f, a.data(), int(m), b.data(),
+                int(k), 0.0f, prod.data(), int(m));
+    for (std::int64_t j = 0; j < n; ++j)
+      for (std::int64_t i = 0; i < m; ++i) {
+        float& c = C[j * ldc + i];
+        const float v = al * prod[std::size_t(j * m + i)];
+        c = be == 0.0f ? v : v + be * c;
+      }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -91,6 +106,17 @@ cublasStatus_t cublasDestroy_v2(cublasHandle_t handle) {
 
 cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, cudaStream_t stream) {
   handle->stream = stream;
+  handle->workspace = nullptr;  // as cuBLAS: a new stream resets the workspace to the library's pool
+  handle->workspace_bytes = 0;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+// The user workspace (the backend gives one so that captures allocate nothing); checked to lie in device memory.
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void* workspace, size_t bytes) {
+  if (bytes > 0 && workspace == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  emu_device::check_device_range("cublasSetWorkspace", workspace, bytes);
+  handle->workspace = workspace;
+  handle->workspace_bytes = bytes;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -146,17 +172,20 @@ cublasStatus_t cublasSgemv_v2_64(cublasHandle_t handle, cublasOperation_t trans,
   emu_device::check_device_range("cublasSgemv (y)", y, std::size_t(y_len) * sizeof(float));
   // Always fp32 here: the backend sets CUBLAS_DEFAULT_MATH around its GEMVs; TF32 would be its mistake.
   if (handle->math == CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_NOT_SUPPORTED;
-  std::vector<double> acc(static_cast<std::size_t>(y_len), 0.0);
-  for (int64_t j = 0; j < n; ++j)
-    for (int64_t i = 0; i < m; ++i) {
-      const double a = A[j * lda + i];
-      if (t) acc[std::size_t(j)] += a * x[i];
-      else acc[std::size_t(i)] += a * x[j];
+  const float al = *alpha, be = *beta;
+  emu_capture::run(handle->stream, [=] {
+    std::vector<double> acc(static_cast<std::size_t>(y_len), 0.0);
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < m; ++i) {
+        const double a = A[j * lda + i];
+        if (t) acc[std::size_t(j)] += a * x[i];
+        else acc[std::size_t(i)] += a * x[j];
+      }
+    for (int64_t i = 0; i < y_len; ++i) {
+      const float prod = float(double(al) * acc[std::size_t(i)]);
+      y[i] = be == 0.0f ? prod : prod + be * y[i];
     }
-  for (int64_t i = 0; i < y_len; ++i) {
-    const float prod = float(double(*alpha) * acc[std::size_t(i)]);
-    y[i] = *beta == 0.0f ? prod : prod + *beta * y[i];
-  }
+  });
   return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -1,7 +1,8 @@
 // tests/emu/device/fake_cudart.cpp — the CUDA runtime calls of the CUDA backend (engine/cuda), implemented on
 // the host for the emulated device: "device" memory is host memory that this file hands out and tracks, copies
-// and memsets are immediate (the emulator runs kernels at launch, so the stream is always idle), and the one
-// device reports compute capability 9.0 and kEmulatedMemory bytes.
+// and memsets are immediate (the emulator runs kernels at launch, so the stream is always idle) unless the stream
+// captures a graph (tests/emu/capture.hpp; the graph calls are here), and the one device reports compute
+// capability 9.0 and kEmulatedMemory bytes.
 //
 // Checks a real device would make, or worse, fail loudly here: a copy, memset or free that touches memory
 // outside every allocation, or a copy between overlapping ranges, aborts with one line (on a GPU it is an
@@ -17,7 +18,10 @@
 #include <cstring>
 #include <iterator>
 #include <map>
+#include <string>
+#include <vector>
 
+#include "tests/emu/capture.hpp"
 #include "tests/emu/device/fake_device.hpp"
 
 namespace {
@@ -76,6 +80,31 @@ std::size_t device_bytes_in_use() { return runtime().device_bytes; }
 
 }  // namespace emu_device
 
+// A captured graph and its instantiation: the recorded work (tests/emu/capture.hpp), run in order by a launch.
+struct CUgraph_st {
+  std::vector<emu_capture::Op> ops;
+};
+struct CUgraphExec_st {
+  std::vector<emu_capture::Op> ops;
+};
+
+namespace {
+
+// A call that thread-local capture mode refuses while a capture is open: the capture is invalidated and the call
+// fails without doing anything.
+bool refused_in_capture(const char* call) {
+  if (!emu_capture::any()) return false;
+  emu_capture::invalidate(call);
+  record(cudaErrorStreamCaptureUnsupported);
+  return true;
+}
+
+bool pinned(const void* p, std::size_t bytes) {
+  return bytes == 0 || (emu_device::inside_allocation(p, bytes, false) && !emu_device::inside_allocation(p, bytes, true));
+}
+
+}  // namespace
+
 extern "C" {
 
 // No profiler is ever attached to the emulated device: the capture window opens and closes on nothing.
@@ -111,6 +140,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   Runtime& r = runtime();
   *p = nullptr;
+  if (refused_in_capture("cudaMalloc")) return cudaErrorStreamCaptureUnsupported;
   if (bytes > std::min(emu_device::kEmulatedMemory, r.malloc_limit) - std::min(r.device_bytes, r.malloc_limit))
     return record(cudaErrorMemoryAllocation);
   // 256-byte alignment, as cudaMalloc guarantees; never 0 bytes, so every pointer is distinct.
@@ -125,6 +155,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (p == nullptr) return cudaSuccess;
+  if (refused_in_capture("cudaFree")) return cudaErrorStreamCaptureUnsupported;
   Runtime& r = runtime();
   auto it = r.allocations.find(reinterpret_cast<std::uintptr_t>(p));
   if (it == r.allocations.end() || it->second.pinned) fail("cudaFree", "not a device allocation", p, 0);
@@ -152,7 +183,7 @@ cudaError_t cudaFreeHost(void* p) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
   if (kind == cudaMemcpyDefault || kind == cudaMemcpyHostToHost) fail("cudaMemcpyAsync", "unexpected copy kind", dst, bytes);
@@ -161,13 +192,17 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
   const auto d = reinterpret_cast<std::uintptr_t>(dst), s = reinterpret_cast<std::uintptr_t>(src);
   if (bytes > 0 && d != s && d < s + bytes && s < d + bytes)  // undefined for cudaMemcpy (not a memmove)
     fail("cudaMemcpyAsync", "source and destination overlap", dst, bytes);
-  if (bytes > 0) std::memmove(dst, src, bytes);
+  if (emu_capture::capturing(stream) && ((!dst_device && !pinned(dst, bytes)) || (!src_device && !pinned(src, bytes)))) {
+    emu_capture::invalidate("cudaMemcpyAsync between the device and pageable host memory");
+    return record(cudaErrorStreamCaptureUnsupported);
+  }
+  if (bytes > 0) emu_capture::run(stream, [=] { std::memmove(dst, src, bytes); });
   return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) {
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t stream) {
   emu_device::check_device_range("cudaMemsetAsync", p, bytes);
-  if (bytes > 0) std::memset(p, value, bytes);
+  if (bytes > 0) emu_capture::run(stream, [=] { std::memset(p, value, bytes); });
   return cudaSuccess;
 }
 
@@ -178,7 +213,54 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (emu_capture::capturing(stream)) {
+    emu_capture::invalidate("cudaStreamSynchronize");
+    return record(cudaErrorStreamCaptureUnsupported);
+  }
+  return cudaSuccess;
+}
+
+// ---- stream capture and graphs (tests/emu/capture.hpp) ----
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  if (mode != cudaStreamCaptureModeThreadLocal) return record(cudaErrorInvalidValue);  // the only one impasto uses
+  return record(emu_capture::begin(stream) ? cudaSuccess : cudaErrorIllegalState);
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  *graph = nullptr;
+  std::vector<emu_capture::Op> ops;
+  std::string why;
+  if (!emu_capture::end(stream, &ops, &why)) {
+    std::fprintf(stderr, "emulated CUDA runtime: capture invalidated by %s\n", why.c_str());
+    return record(cudaErrorStreamCaptureInvalidated);
+  }
+  *graph = new CUgraph_st{std::move(ops)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags) {
+  if (graph == nullptr || flags != 0) return record(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->ops};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (exec == nullptr) return record(cudaErrorInvalidValue);
+  if (emu_capture::capturing(stream)) return record(cudaErrorStreamCaptureUnsupported);  // not emulated
+  for (const auto& op : exec->ops) op();
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetLastError(void) {
   const cudaError_t e = runtime().last_error;
@@ -191,6 +273,8 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaSuccess: return "cudaSuccess";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     default: return "cudaError (emulated)";
   }
 }
@@ -200,6 +284,8 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaSuccess: return "no error";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     default: return "error (emulated device)";
   }
 }

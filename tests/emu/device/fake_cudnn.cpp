@@ -19,6 +19,8 @@
 //   with NaN, so a device that read z would fail it there) and refuses (CUDNN_STATUS_NOT_SUPPORTED_SHAPE) any
 //   input with an odd channel count, so the backend's fallback to convolution + bias kernel runs in the tests too (conv1_1's
 //   3 channels); the identity activation is only allowed with IMPLICIT_PRECOMP_GEMM, as documented.
+// - On a capturing stream (tests/emu/capture.hpp) a convolution checks its arguments and reads its descriptors
+//   and scalars at the call, and runs when the graph is launched; an algorithm search invalidates the capture.
 // Signatures come from the real cudnn.h.
 #include <cblas.h>
 #include <cudnn.h>  // the real one (cuDNN 9)
@@ -33,6 +35,7 @@
 #include <limits>
 #include <vector>
 
+#include "tests/emu/capture.hpp"
 #include "tests/emu/device/fake_device.hpp"
 
 struct cudnnContext {
@@ -216,12 +219,15 @@ void check_disjoint(const char* call, std::initializer_list<Range> ranges) {
     }
 }
 
-// The workspace a call passes: large enough for its algorithm, inside device memory; then filled with NaN.
+// The workspace a call passes: large enough for its algorithm, inside device memory (the call fills it with NaN
+// when it runs: poison_workspace).
 cudnnStatus_t use_workspace(void* ws, std::size_t given, std::size_t needed, const char* call) {
   if (given < needed || (needed > 0 && ws == nullptr)) return CUDNN_STATUS_BAD_PARAM;
   check_device_range(call, ws, needed);
-  if (needed > 0) std::memset(ws, 0xff, needed);
   return CUDNN_STATUS_SUCCESS;
+}
+void poison_workspace(void* ws, std::size_t needed) {
+  if (needed > 0) std::memset(ws, 0xff, needed);
 }
 
 // y (N,K,OH,OW) float NCHW = conv(x, w): im2col and one SGEMM per sample.
@@ -388,6 +394,10 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t handle, const c
                                                    const cudnnConvolutionDescriptor_t conv,
                                                    const cudnnTensorDescriptor_t y, const int requested,
                                                    int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
+  if (emu_capture::capturing(handle->stream)) {  // it runs and times every algorithm: a synchronization
+    emu_capture::invalidate("cudnnFindConvolutionForwardAlgorithm");
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  }
   return cudnnGetConvolutionForwardAlgorithm_v7(handle, x, w, conv, y, requested, returned, perf);
 }
 
@@ -407,6 +417,10 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t handle, co
                                                         const cudnnConvolutionDescriptor_t conv,
                                                         const cudnnTensorDescriptor_t dx, const int requested,
                                                         int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf) {
+  if (emu_capture::capturing(handle->stream)) {
+    emu_capture::invalidate("cudnnFindConvolutionBackwardDataAlgorithm");
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  }
   return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, w, dy, conv, dx, requested, returned, perf);
 }
 
@@ -434,7 +448,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t, const 
 
 // ---- convolutions --------------------------------------------------------------------------------------------
 
-cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, const cudnnTensorDescriptor_t xd,
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, const cudnnTensorDescriptor_t xd,
                                       const void* x, const cudnnFilterDescriptor_t wd, const void* w,
                                       const cudnnConvolutionDescriptor_t conv, cudnnConvolutionFwdAlgo_t algo,
                                       void* ws, size_t ws_bytes, const void* beta, const cudnnTensorDescriptor_t yd,
@@ -449,13 +463,22 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t, const void* alpha, const cu
     return st;
   check_disjoint("cudnnConvolutionForward", {{x, bytes(*xd), "x"}, {w, bytes(*wd), "w"}, {y, bytes(*yd), "y"},
                                              {ws, fwd_workspace(algo, *xd), "the workspace"}});
+  // What the call reads on the host (descriptors, scalars) is taken now; the device work runs now or, on a
+  // capturing stream, at the graph's launch.
   const bool tf32 = rounds_to_tf32(*xd, *conv);
-  blend(*yd, y, convolve(g, to_nchw(*xd, x, tf32), filter_rows(*wd, w, tf32)), scalar(alpha), scalar(beta));
+  const cudnnTensorStruct xs = *xd, ys = *yd;
+  const cudnnFilterStruct wf = *wd;
+  const float a = scalar(alpha), b = scalar(beta);
+  const std::size_t need = fwd_workspace(algo, *xd);
+  emu_capture::run(handle->stream, [=] {
+    poison_workspace(ws, need);
+    blend(ys, y, convolve(g, to_nchw(xs, x, tf32), filter_rows(wf, w, tf32)), a, b);
+  });
   return CUDNN_STATUS_SUCCESS;
 }
 
 cudnnStatus_t cudnnConvolutionBiasActivationForward(
-    cudnnHandle_t, const void* alpha1, const cudnnTensorDescriptor_t xd, const void* x,
+    cudnnHandle_t handle, const void* alpha1, const cudnnTensorDescriptor_t xd, const void* x,
     const cudnnFilterDescriptor_t wd, const void* w, const cudnnConvolutionDescriptor_t conv,
     cudnnConvolutionFwdAlgo_t algo, void* ws, size_t ws_bytes, const void* alpha2, const cudnnTensorDescriptor_t zd,
     const void* z, const cudnnTensorDescriptor_t bd, const void* bias, const cudnnActivationDescriptor_t act,
@@ -485,21 +508,28 @@ cudnnStatus_t cudnnConvolutionBiasActivationForward(
                  {{x, bytes(*xd), "x"}, {w, bytes(*wd), "w"}, {bias, bytes(*bd), "bias"}, {y, bytes(*yd), "y"},
                   {ws, fwd_workspace(algo, *xd), "the workspace"}});
   const bool tf32 = rounds_to_tf32(*xd, *conv);
-  const std::vector<float> v = convolve(g, to_nchw(*xd, x, tf32), filter_rows(*wd, w, tf32));
+  const cudnnTensorStruct xs = *xd, ys = *yd, zs = *zd;
+  const cudnnFilterStruct wf = *wd;
   const float a1 = scalar(alpha1), a2 = scalar(alpha2);
-  const std::vector<float> zv = a2 == 0.0f ? std::vector<float>() : to_nchw(*zd, z, false);
-  std::vector<float> out(v.size());
-  const std::size_t plane = std::size_t(g.oh) * g.ow;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const float pre = a1 * v[i] + (a2 == 0.0f ? 0.0f : a2 * zv[i]) +
-                      static_cast<const float*>(bias)[i / plane % std::size_t(g.k)];
-    out[i] = act->mode == CUDNN_ACTIVATION_RELU ? (pre > 0.0f ? pre : (pre != pre ? pre : 0.0f)) : pre;
-  }
-  blend(*yd, y, out, 1.0f, 0.0f);
+  const bool relu = act->mode == CUDNN_ACTIVATION_RELU;
+  const std::size_t need = fwd_workspace(algo, *xd);
+  emu_capture::run(handle->stream, [=] {
+    poison_workspace(ws, need);
+    const std::vector<float> v = convolve(g, to_nchw(xs, x, tf32), filter_rows(wf, w, tf32));
+    const std::vector<float> zv = a2 == 0.0f ? std::vector<float>() : to_nchw(zs, z, false);
+    std::vector<float> out(v.size());
+    const std::size_t plane = std::size_t(g.oh) * g.ow;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const float pre = a1 * v[i] + (a2 == 0.0f ? 0.0f : a2 * zv[i]) +
+                        static_cast<const float*>(bias)[i / plane % std::size_t(g.k)];
+      out[i] = relu ? (pre > 0.0f ? pre : (pre != pre ? pre : 0.0f)) : pre;
+    }
+    blend(ys, y, out, 1.0f, 0.0f);
+  });
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, const cudnnFilterDescriptor_t wd,
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alpha, const cudnnFilterDescriptor_t wd,
                                            const void* w, const cudnnTensorDescriptor_t dyd, const void* dy,
                                            const cudnnConvolutionDescriptor_t conv, cudnnConvolutionBwdDataAlgo_t algo,
                                            void* ws, size_t ws_bytes, const void* beta,
@@ -516,8 +546,14 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t, const void* alpha, con
   check_disjoint("cudnnConvolutionBackwardData", {{w, bytes(*wd), "w"}, {dy, bytes(*dyd), "dy"},
                                                   {dx, bytes(*dxd), "dx"}, {ws, bwd_workspace(algo, *dxd), "the workspace"}});
   const bool tf32 = rounds_to_tf32(*dxd, *conv);
-  blend(*dxd, dx, convolve_transposed(g, to_nchw(*dyd, dy, tf32), filter_rows(*wd, w, tf32)), scalar(alpha),
-        scalar(beta));
+  const cudnnTensorStruct dxs = *dxd, dys = *dyd;
+  const cudnnFilterStruct wf = *wd;
+  const float a = scalar(alpha), b = scalar(beta);
+  const std::size_t need = bwd_workspace(algo, *dxd);
+  emu_capture::run(handle->stream, [=] {
+    poison_workspace(ws, need);
+    blend(dxs, dx, convolve_transposed(g, to_nchw(dys, dy, tf32), filter_rows(wf, w, tf32)), a, b);
+  });
   return CUDNN_STATUS_SUCCESS;
 }
 

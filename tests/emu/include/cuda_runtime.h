@@ -13,6 +13,8 @@
 #include <cstring>
 #include <math.h>
 
+#include "tests/emu/capture.hpp"
+
 #define __global__
 #define __device__
 #define __host__
@@ -62,15 +64,22 @@ Stats& stats();
 
 // kernel<<<grid, block, 0, stream>>>(args…) becomes Launch{grid, block, f}(args…) with f calling the kernel:
 // each thread gets its own copies of the arguments, as kernel parameters are.
+// On a stream that captures (tests/emu/capture.hpp) the launch is recorded with copies of its arguments and runs
+// when the graph is launched.
 template <typename F>
 struct Launch {
   dim3 grid, block;
+  cudaStream_t stream;
   F kernel;
-  Launch(dim3 g, dim3 b, cudaStream_t, F f) : grid(g), block(b), kernel(f) {}
+  Launch(dim3 g, dim3 b, cudaStream_t s, F f) : grid(g), block(b), stream(s), kernel(f) {}
   template <typename... A>
   void operator()(A... args) const {
-    auto call = [&]() { kernel(args...); };
-    run_grid(grid, block, &invoke<decltype(call)>, &call);
+    const dim3 g = grid, b = block;
+    const F k = kernel;
+    emu_capture::run(stream, [=]() {
+      auto call = [&]() { k(args...); };
+      run_grid(g, b, &invoke<decltype(call)>, &call);
+    });
   }
   template <typename C>
   static void invoke(void* c) { (*static_cast<C*>(c))(); }
