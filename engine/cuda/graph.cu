@@ -62,6 +62,10 @@ std::unique_ptr<Backend::Recording> CudaBackend::record(const std::function<void
     why = e.what();
   }
   cudaGraph_t graph = end_capture(stream_, &why);
+  if (graph && !why.empty()) {  // the work threw without invalidating the capture: the graph holds part of it
+    IMPASTO_CUDA_LOG(cudaGraphDestroy(graph));
+    graph = nullptr;
+  }
   cudaGraphExec_t exec = nullptr;
   if (graph) {
     const cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
