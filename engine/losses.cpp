@@ -13,6 +13,7 @@
 #include "engine/error.hpp"
 #include "engine/text.hpp"
 #include "engine/profile.hpp"
+#include "engine/style_strips.hpp"
 
 namespace impasto {
 
@@ -69,6 +70,7 @@ void LossConfig::validate() const {
   IMPASTO_CHECK(std::isfinite(style_weight) && style_weight >= 0, "style weight must be >= 0");
   IMPASTO_CHECK(std::isfinite(tv_weight) && tv_weight >= 0, "TV weight must be >= 0");
   IMPASTO_CHECK(std::isfinite(photo_weight) && photo_weight >= 0, "photorealism weight must be >= 0");
+  IMPASTO_CHECK(style_strip_rows >= 0, "style strip rows must be >= 0");
   IMPASTO_CHECK(!style_layers.empty(), "no style layers");
   auto positive_sum = [](const std::vector<WeightedTap>& v) {
     double s = 0;
@@ -91,14 +93,13 @@ std::vector<Tap> StyleObjective::all_taps() const {
   return taps;
 }
 
-std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w, std::vector<double>* sums) {
+std::vector<Image> StyleObjective::mask_levels(const Image& mask, int h, int w, std::vector<double>* sums) const {
   // The size of each style layer's feature map for an input of h×w (VGG-19's poolings halve, floor).
-  std::vector<Tensor> out;
+  std::vector<Image> out;
   if (sums) sums->clear();
   for (const auto& t : config_.style_layers) {
     const Shape fs = vgg19_feature_shape(t.tap, h, w);
-    const int hh = fs.h, ww = fs.w;
-    Image m = resize_area(mask, ww, hh);
+    Image m = resize_area(mask, fs.w, fs.h);
     if (sums) {  // a region: 0..1, summed
       double sum = 0;
       for (float& v : m.data) sum += (v /= 255.0f);
@@ -108,8 +109,15 @@ std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w
       IMPASTO_CHECK(peak > 0, "style mask is empty (all zero) at layer " << tap_name(t.tap));
       for (float& v : m.data) v /= peak;
     }
-    out.push_back(backend_.from_host(m.data, Shape{1, 1, hh, ww}));  // (1,1,h,w)
+    out.push_back(std::move(m));
   }
+  return out;
+}
+
+std::vector<Tensor> StyleObjective::mask_pyramid(const Image& mask, int h, int w, std::vector<double>* sums) {
+  std::vector<Tensor> out;
+  for (const Image& m : mask_levels(mask, h, w, sums))
+    out.push_back(backend_.from_host(m.data, Shape{1, 1, m.h, m.w}));  // (1,1,h,w)
   return out;
 }
 
@@ -131,35 +139,130 @@ double StyleObjective::content_scale(const WeightedTap& t, const Shape& s) const
   return k * layer_factor(config_.content_layers, t, config_.average_layers);
 }
 
+namespace {
+
+int deepest_style_conv(const LossConfig& config) {
+  int deepest = 0;
+  for (const auto& t : config.style_layers) deepest = std::max(deepest, t.tap.conv);
+  return deepest;
+}
+
+// Sums over the style layers' feature maps for an input of h×w: Gram elements (N²), planes (h·w), and the
+// largest Gram, plane and feature map — what the objective's buffers are sized by.
+struct StyleLayerSums {
+  std::int64_t grams = 0, planes = 0, max_gram = 1, max_plane = 1, max_feature = 1;
+};
+StyleLayerSums style_layer_sums(const LossConfig& config, int h, int w) {
+  StyleLayerSums s;
+  for (const auto& t : config.style_layers) {
+    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
+    s.grams += std::int64_t(fs.c) * fs.c;
+    s.planes += fs.plane();
+    s.max_gram = std::max<std::int64_t>(s.max_gram, std::int64_t(fs.c) * fs.c);
+    s.max_plane = std::max<std::int64_t>(s.max_plane, fs.plane());
+    s.max_feature = std::max<std::int64_t>(s.max_feature, fs.numel());
+  }
+  return s;
+}
+
+int tallest_pass(const std::vector<StyleStrip>& strips) {
+  int rows = 0;
+  for (const StyleStrip& s : strips) rows = std::max(rows, s.in_end - s.in_begin);
+  return rows;
+}
+
+}  // namespace
+
+std::vector<std::vector<Tensor>> StyleObjective::style_grams(const Tensor& x,
+                                                             const std::vector<std::vector<Image>>& weights) {
+  const Shape s = x.shape();  // (1,3,H,W)
+  std::vector<Tap> taps;
+  for (const auto& t : config_.style_layers) taps.push_back(t.tap);
+  const std::vector<StyleStrip> strips = style_strips(s.h, s.w, deepest_style_conv(config_), config_.style_strip_rows);
+  const bool striped = strips.size() > 1, weighted = !weights.empty();
+  const std::size_t sets = weighted ? weights.size() : 1, layers = taps.size();
+  std::vector<std::vector<Tensor>> grams(sets);
+  for (auto& set : grams)
+    for (const Tap& t : taps) {
+      const int n = vgg19_feature_shape(t, s.h, s.w).c;
+      set.push_back(backend_.empty(Shape{1, 1, n, n}));  // (1,1,N,N)
+    }
+  // Scratch, sized once by the tallest pass: the strip's rows of x, one weight plane, one weighted feature
+  // map and one strip's Gram.
+  const int tallest = tallest_pass(strips);
+  const StyleLayerSums most = style_layer_sums(config_, tallest, s.w);
+  const Tensor rows_x = striped ? backend_.empty(Shape{1, 3, tallest, s.w}) : Tensor();  // (1,3,rows,W)
+  const Tensor plane = weighted || striped ? backend_.empty(Shape{1, 1, 1, int(most.max_plane)}) : Tensor();
+  const Tensor product = weighted || striped ? backend_.empty(Shape{1, 1, 1, int(most.max_feature)}) : Tensor();
+  const Tensor part = striped ? backend_.empty(Shape{1, 1, 1, int(most.max_gram)}) : Tensor();
+  std::vector<float> host_plane;
+  int planned_rows = 0;
+  for (std::size_t k = 0; k < strips.size(); ++k) {
+    const StyleStrip& st = strips[k];
+    const int rows = st.in_end - st.in_begin;
+    Tensor xs = x;
+    if (striped) {
+      xs = rows_x.prefix(Shape{1, 3, rows, s.w});
+      for (int c = 0; c < 3; ++c) {
+        Tensor dst = xs.slice(std::int64_t(c) * rows * s.w, Shape{1, 1, rows, s.w});
+        backend_.copy(x.slice((std::int64_t(c) * s.h + st.in_begin) * s.w, Shape{1, 1, rows, s.w}), dst);
+      }
+    }
+    if (rows != planned_rows) net_.plan(rows, s.w, taps);
+    planned_rows = rows;
+    net_.forward(xs);
+    for (std::size_t l = 0; l < layers; ++l) {
+      const Tensor& f = net_.feature(taps[l]);  // (1,N,h,w) of the strip
+      const Shape fs = f.shape();
+      // The strip's own rows of this layer, and where they sit in the whole image's map.
+      const int pools = vgg19_pools_before(taps[l].conv);
+      const int lo = (st.begin - st.in_begin) >> pools;
+      const int hi = st.end == s.h ? fs.h : (st.end - st.in_begin) >> pools;
+      const int first_row = st.in_begin >> pools;
+      for (std::size_t set = 0; set < sets; ++set) {
+        Tensor src = f;
+        if (weighted || striped) {
+          // m on the owned rows (the mask's, or 1), 0 on the halos.
+          host_plane.assign(std::size_t(fs.plane()), 0.0f);
+          for (int r = lo; r < hi; ++r)
+            for (int c = 0; c < fs.w; ++c)
+              host_plane[std::size_t(r) * fs.w + c] =
+                  weighted ? weights[set][l].data[std::size_t(first_row + r) * fs.w + c] : 1.0f;
+          Tensor m = plane.prefix(Shape{1, 1, fs.h, fs.w});  // (1,1,h,w)
+          backend_.upload(host_plane.data(), m);
+          src = product.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
+          backend_.mul_mask(f, m, src);
+        }
+        Tensor& g = grams[set][l];
+        if (k == 0) {
+          backend_.gram(src, g);
+        } else {
+          Tensor p = part.prefix(g.shape());  // (1,1,N,N)
+          backend_.gram(src, p);
+          backend_.axpy(1.0f, p, g);
+        }
+      }
+    }
+  }
+  return grams;
+}
+
 void StyleObjective::add_style(const Tensor& x, float blend_weight, const Image* mask) {
   IMPASTO_CHECK(std::isfinite(blend_weight) && blend_weight >= 0, "style blend weight must be >= 0");
   const Shape s = x.shape();
-  std::vector<Tap> taps;
-  for (const auto& t : config_.style_layers) taps.push_back(t.tap);
-  net_.plan(s.h, s.w, taps);
-  net_.forward(x);
   StyleTarget target;
   target.blend = blend_weight;
-  std::vector<Tensor> masks;
+  std::vector<std::vector<Image>> weights;
   if (mask) {
     IMPASTO_CHECK(mask->c == 1 && mask->h > 0 && mask->w > 0, "style mask must be a non-empty one-channel image");
     target.masked = true;
     target.mask = *mask;
-    masks = mask_pyramid(*mask, s.h, s.w);
+    weights.push_back(mask_levels(*mask, s.h, s.w));
   }
+  target.gram_per_position = std::move(style_grams(x, weights)[0]);
   for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
-    Tensor f = net_.feature(config_.style_layers[l].tap);  // (1,N,h,w)
-    const Shape fs = f.shape();
-    Tensor masked;
-    if (mask) {
-      masked = backend_.empty(fs).with_layout(f.layout());
-      backend_.mul_mask(f, masks[l], masked);
-      f = masked;
-    }
-    Tensor g = backend_.empty(Shape{1, 1, fs.c, fs.c});  // (1,1,N,N)
-    backend_.gram(f, g);
-    backend_.scale(g, float(1.0 / double(fs.plane())));
-    target.gram_per_position.push_back(g);
+    const Shape fs = vgg19_feature_shape(config_.style_layers[l].tap, s.h, s.w);  // (1,N,h,w)
+    backend_.scale(target.gram_per_position[l], float(1.0 / double(fs.plane())));
   }
   styles_.push_back(std::move(target));
 }
@@ -167,25 +270,21 @@ void StyleObjective::add_style(const Tensor& x, float blend_weight, const Image*
 void StyleObjective::add_style_regions(const Tensor& x, const std::vector<RegionPair>& regions) {
   IMPASTO_CHECK(!regions.empty(), "region pairs: no region given");
   const Shape s = x.shape();
-  std::vector<Tap> taps;
-  for (const auto& t : config_.style_layers) taps.push_back(t.tap);
-  net_.plan(s.h, s.w, taps);
-  net_.forward(x);  // once for every region
-  for (const RegionPair& r : regions) {
-    StyleTarget target;
+  std::vector<std::vector<Image>> weights;
+  std::vector<StyleTarget> targets(regions.size());
+  for (std::size_t r = 0; r < regions.size(); ++r) {
+    StyleTarget& target = targets[r];
     target.masked = target.region = true;
-    target.mask = r.content;
-    const std::vector<Tensor> masks = mask_pyramid(r.style, s.h, s.w, &target.style_positions);
-    for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {
-      const Tensor& f = net_.feature(config_.style_layers[l].tap);  // (1,N,h,w)
-      const Shape fs = f.shape();
-      Tensor masked = backend_.empty(fs).with_layout(f.layout());  // (1,N,h,w)
-      backend_.mul_mask(f, masks[l], masked);
-      Tensor g = backend_.empty(Shape{1, 1, fs.c, fs.c});  // (1,1,N,N): G_style / (its masked positions)
-      backend_.gram(masked, g);
+    target.mask = regions[r].content;
+    weights.push_back(mask_levels(regions[r].style, s.h, s.w, &target.style_positions));
+  }
+  std::vector<std::vector<Tensor>> grams = style_grams(x, weights);  // the network runs once for every region
+  for (std::size_t r = 0; r < regions.size(); ++r) {
+    StyleTarget& target = targets[r];
+    target.gram_per_position = std::move(grams[r]);
+    for (std::size_t l = 0; l < config_.style_layers.size(); ++l) {  // G_style / (its masked positions)
       const double positions = target.style_positions[l];
-      backend_.scale(g, positions > 0 ? float(1.0 / positions) : 0.0f);
-      target.gram_per_position.push_back(g);
+      backend_.scale(target.gram_per_position[l], positions > 0 ? float(1.0 / positions) : 0.0f);
     }
     styles_.push_back(std::move(target));
   }
@@ -199,26 +298,6 @@ void StyleObjective::set_photo_guide(const Image& content, double pixel_scale) {
   ++generation_;
 }
 
-namespace {
-
-// Sums over the style layers' feature maps for an input of h×w: Gram elements (N²), planes (h·w), and the
-// largest Gram and feature map — what the objective's buffers are sized by.
-struct StyleLayerSums {
-  std::int64_t grams = 0, planes = 0, max_gram = 1, max_feature = 1;
-};
-StyleLayerSums style_layer_sums(const LossConfig& config, int h, int w) {
-  StyleLayerSums s;
-  for (const auto& t : config.style_layers) {
-    const Shape fs = vgg19_feature_shape(t.tap, h, w);  // (1,N,h,w)
-    s.grams += std::int64_t(fs.c) * fs.c;
-    s.planes += fs.plane();
-    s.max_gram = std::max<std::int64_t>(s.max_gram, std::int64_t(fs.c) * fs.c);
-    s.max_feature = std::max<std::int64_t>(s.max_feature, fs.numel());
-  }
-  return s;
-}
-
-}  // namespace
 
 void StyleObjective::plan_output(int h, int w) {
   IMPASTO_CHECK(!styles_.empty(), "no style image given");
@@ -311,11 +390,24 @@ std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w,
 }
 
 std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked) {
-  // The Grams of the styles added before, this style's Grams as they are made, and (masked) the style-size
-  // mask pyramid with one masked feature map at a time.
+  // The Grams of the styles added before and this style's, and style_grams' scratch: with a mask or in strips
+  // one weight plane and one weighted feature map; in strips also the strip's rows of x and one strip's Gram.
   const StyleLayerSums s = style_layer_sums(config, h, w);
-  const std::int64_t floats = s.grams * (earlier_styles + 1) + (masked ? s.planes + s.max_feature : 0);
+  const std::vector<StyleStrip> strips = style_strips(h, w, deepest_style_conv(config), config.style_strip_rows);
+  const bool striped = strips.size() > 1;
+  const int tallest = tallest_pass(strips);
+  const StyleLayerSums most = style_layer_sums(config, tallest, w);
+  std::int64_t floats = s.grams * (earlier_styles + 1);
+  if (masked || striped) floats += most.max_plane + most.max_feature;
+  if (striped) floats += 3LL * tallest * w + most.max_gram;
   return std::size_t(floats) * sizeof(float);
+}
+
+std::vector<int> StyleObjective::style_pass_rows(const LossConfig& config, int h, int w) {
+  std::vector<int> rows;
+  for (const StyleStrip& s : style_strips(h, w, deepest_style_conv(config), config.style_strip_rows))
+    rows.push_back(s.in_end - s.in_begin);
+  return rows;
 }
 
 void StyleObjective::set_content(const Tensor& x) {

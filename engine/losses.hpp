@@ -56,6 +56,10 @@ struct LossConfig {
   // λ of the photorealism term λ·Σ_c V_cᵀ·L·V_c (Luan et al. 2017; L the content's matting Laplacian, V the
   // output on a 0..1 scale); 0: off.
   double photo_weight = 0;
+  // Rows a strip of a style image owns when its Grams are computed strip by strip (engine/style_strips.hpp);
+  // 0: one pass unless VGG-19's first maps would exceed 2^31 values. Not a user option: tests set it to hold
+  // strips to one pass.
+  int style_strip_rows = 0;
   void validate() const;  // throws Error naming the bad field
   static LossConfig defaults();
 };
@@ -108,6 +112,9 @@ class StyleObjective {
   // Memory (bytes, without the network's plan) held while add_style runs on an h×w style image after
   // `earlier_styles` others.
   static std::size_t add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked);
+  // The heights of the passes through VGG-19 that add_style makes for an h×w style image, one per strip
+  // ({h} when the image goes through at once): the style phase's network plans.
+  static std::vector<int> style_pass_rows(const LossConfig& config, int h, int w);
 
   int height() const { return h_; }
   int width() const { return w_; }
@@ -139,8 +146,14 @@ class StyleObjective {
   void fold_style_targets();  // blend_style_targets: one target for the unmasked styles (see StyleTarget)
   std::vector<Tap> all_taps() const;
   // mask → per style layer (1,1,h,w) for an input of h×w: area-resized and divided by its maximum (masked
-  // styles), or area-resized only with each layer's sum in *sums (region pairs).
+  // styles), or area-resized only with each layer's sum in *sums (region pairs). mask_levels keeps them on
+  // the host (one h×w plane each).
+  std::vector<Image> mask_levels(const Image& mask, int h, int w, std::vector<double>* sums = nullptr) const;
   std::vector<Tensor> mask_pyramid(const Image& mask, int h, int w, std::vector<double>* sums = nullptr);
+  // The unnormalized Gram Σ_p (f_p·m_p)(f_p·m_p)ᵀ of x's features at each style layer, for each set of
+  // weights m (mask_levels of x's size; none: one set, m = 1): grams[set][layer] (1,1,N,N). x goes through
+  // the network in strips where style_strips says so.
+  std::vector<std::vector<Tensor>> style_grams(const Tensor& x, const std::vector<std::vector<Image>>& weights);
   double content_scale(const WeightedTap& t, const Shape& s) const;
   // The style term's factors at a layer of shape s whose Gram counts `positions` positions (the plane's, or a
   // region's masked ones).

@@ -216,8 +216,8 @@ for wh in "${hd[0]}x${hd[1]}" "${uhd[0]}x${uhd[1]}"; do
 done
 # 3840×2160 within 24 GiB, default options except bf16: the history the run takes is in its log; the estimate
 # against the measured peak in its "memory:" lines. Then 7680×4320 with bf16 within an H100's 80 GB (79 GiB),
-# the style at half the output's size: at the output's, starry_night.jpg's 7680×6128 exceeds the 2^31 values a
-# feature map may hold (32-bit indexing in our kernels and cuDNN's descriptors).
+# default options except precision: starry_night.jpg at the output's size (7680×6128) exceeds the 2^31 values a
+# feature map may hold, so its Grams are made in two strips (engine/style_strips.hpp).
 if [[ $mode == gpu ]]; then hd_memory=24 uhd_memory=79; else hd_memory=0.7 uhd_memory=1.2; fi
 if within_budget "stylize ${hd[0]}x${hd[1]}"; then
   wall "stylize ${hd[0]}x${hd[1]} bf16 --max-memory $hd_memory" 240 "$dev/run/impasto" stylize \
@@ -229,7 +229,7 @@ if within_budget "stylize ${uhd[0]}x${uhd[1]}"; then
   wall "stylize ${uhd[0]}x${uhd[1]} bf16 --max-memory $uhd_memory" 300 "$dev/run/impasto" stylize \
     --content "$work/building_${uhd[0]}x${uhd[1]}.png" --style "$img/starry_night.jpg" --size ${uhd[0]} \
     --iterations $hd_iterations --precision bf16 --max-memory $uhd_memory --weights "$weights" --device $device \
-    --style-scale 0.5 --out "$work/uhd.png" --log "$work/stylize_uhd.jsonl"
+    --out "$work/uhd.png" --log "$work/stylize_uhd.jsonl"
 fi
 
 # The optimizer alone with a full history (100 pairs, as a long run has them; the runs above reach 25): impasto's

@@ -365,6 +365,18 @@ RunMemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& 
   }
   RunMemoryFit run{what.str(), {}};
   run.fit = check_memory_fits(network.net.backend(), a.obj, need, size, run.what, &options.lbfgs.history);
+  if (!texture) {  // a style too large for one pass through the network at the output's size
+    const ImageSize out = Stylizer::content_size(options, in.content.h, in.content.w);
+    for (std::size_t i = 0; i < in.styles.size(); ++i) {
+      const ImageSize st = Stylizer::style_size(options, {in.styles[i].h, in.styles[i].w}, out.h, out.w);
+      const std::vector<int> passes = StyleObjective::style_pass_rows(options.loss, st.h, st.w);
+      if (passes.size() > 1)
+        run.fit.lines += "impasto: memory: style " + std::to_string(i + 1) + " (" + std::to_string(st.w) + "x" +
+                         std::to_string(st.h) + ") goes through VGG-19 in " + std::to_string(passes.size()) +
+                         " strips of up to " + std::to_string(*std::max_element(passes.begin(), passes.end())) +
+                         " rows: its first feature maps would exceed 2^31 values\n";
+    }
+  }
   return run;
 }
 

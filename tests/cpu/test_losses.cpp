@@ -9,6 +9,7 @@
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
 #include "engine/losses.hpp"
+#include "engine/style_strips.hpp"
 #include "tests/support/compare.hpp"
 #include "tests/support/counting_backend.hpp"
 #include "tests/support/finite_diff.hpp"
@@ -454,4 +455,79 @@ TEST_CASE("the photorealism term: λ times the result's Laplacian energy, with i
   CHECK(t.photo > 0.1 * t.style);
   CHECK(t.total == doctest::Approx(t.content + t.style + t.tv + t.photo).epsilon(1e-9));
   check_gradient(obj, f.be, x, f.h, f.w, 11);
+}
+
+TEST_CASE("style strips: halos, alignment, coverage, and the split at 2^31 values") {
+  CHECK(style_strip_halo(parse_tap("relu5_1").conv) == 96);  // reads 70 rows above, 85 below
+  CHECK(style_strip_halo(parse_tap("relu3_1").conv) == 16);
+  CHECK(style_strip_halo(parse_tap("relu1_1").conv) == 16);
+  auto check_cover = [](const std::vector<StyleStrip>& strips, int h, int halo) {
+    REQUIRE(!strips.empty());
+    CHECK(strips.front().begin == 0);
+    CHECK(strips.back().end == h);
+    for (std::size_t k = 0; k < strips.size(); ++k) {
+      const StyleStrip& s = strips[k];
+      INFO("strip " << k << ": rows [" << s.begin << ", " << s.end << ") through [" << s.in_begin << ", " << s.in_end << ")");
+      if (k > 0) CHECK(s.begin == strips[k - 1].end);
+      CHECK(s.in_begin % 16 == 0);
+      CHECK(s.begin % 16 == 0);
+      CHECK((s.in_begin == 0 || s.begin - s.in_begin >= halo));
+      CHECK((s.in_end == h || s.in_end - s.end >= halo));
+      CHECK(s.in_begin <= s.begin);
+      CHECK(s.end <= s.in_end);
+    }
+  };
+  const int deepest = parse_tap("relu5_1").conv;
+  const auto forced = style_strips(256, 24, deepest, 40);  // 40 rows round up to 48
+  CHECK(forced.size() == 6);
+  CHECK(forced[1].begin == 48);
+  check_cover(forced, 256, 96);
+  CHECK(style_strips(4320, 7680, deepest, 0).size() == 1);  // 64·4320·7680 = 2.12e9 fits
+  const auto tall = style_strips(6128, 7680, deepest, 0);   // a portrait style at 8K: 3.0e9
+  CHECK(tall.size() > 1);
+  check_cover(tall, 6128, 96);
+  for (const StyleStrip& s : tall) CHECK(64LL * (s.in_end - s.in_begin) * 7680 <= std::int64_t(INT32_MAX));
+  CHECK_THROWS_WITH_AS(style_strips(100, 2000000, deepest, 0), doctest::Contains("too wide"), Error);
+}
+
+TEST_CASE("a style image through the network in strips gives one pass's style terms (plain, masked, regions)") {
+  // relu5_1 needs a 96-row halo: a 256-row style in 48-row strips takes six passes of up to 240 rows.
+  CpuBackend be;
+  const VggWeights weights = random_vgg19_weights(5, 13);  // conv1_1 … conv5_1
+  Vgg19 net(be, weights, PoolMode::average);
+  const int sh = 256, sw = 24, h = 40, w = 36;
+  const Shape s{1, 3, h, w};
+  const auto style = random_image(sh, sw, 21), content = random_image(h, w, 22), x = random_image(h, w, 23);
+  Image ramp{1, sh, sw, std::vector<float>(std::size_t(sh) * sw)};  // a mask that changes down the rows
+  for (int i = 0; i < sh; ++i)
+    for (int j = 0; j < sw; ++j) ramp.data[std::size_t(i) * sw + j] = 255.0f * float((i * 7 + j) % 97) / 96.0f;
+  Image flipped = ramp;
+  for (float& v : flipped.data) v = 255.0f - v;
+  const Image out_a = column_mask(h, w, true), out_b = column_mask(h, w, false);
+  for (const char* kind : {"plain", "masked", "regions"}) {
+    auto objective_terms = [&](int strip_rows, std::vector<float>& grad) {
+      LossConfig c = LossConfig::defaults();
+      c.style_strip_rows = strip_rows;
+      StyleObjective o(net, c);
+      const Tensor st = be.from_host(style, Shape{1, 3, sh, sw});
+      const std::string k = kind;
+      if (k == "plain") o.add_style(st, 1.0f);
+      if (k == "masked") o.add_style(st, 1.0f, &ramp);
+      if (k == "regions") o.add_style_regions(st, {{"a", out_a, ramp}, {"b", out_b, flipped}});
+      o.set_content(be.from_host(content, s));
+      Tensor g = be.empty(s);
+      const LossTerms t = o.evaluate(be.from_host(x, s), g);
+      grad = be.to_host(g);
+      return t;
+    };
+    std::vector<float> g_one, g_strips;
+    const LossTerms one = objective_terms(0, g_one), strips = objective_terms(48, g_strips);
+    INFO(kind << ": style term, one pass " << one.style << ", in strips " << strips.style);
+    CHECK(one.style > 0);
+    CHECK(strips.style == doctest::Approx(one.style).epsilon(1e-5));
+    CHECK(strips.content == doctest::Approx(one.content).epsilon(1e-6));
+    double gmax = 0;
+    for (float v : g_one) gmax = std::max(gmax, double(std::fabs(v)));
+    CHECK_CLOSE(g_strips, g_one, 1e-4, 1e-5 * gmax);
+  }
 }

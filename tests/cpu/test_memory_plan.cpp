@@ -96,6 +96,7 @@ TEST_CASE("each part's byte count equals what it allocates") {
 TEST_CASE("a run's estimate covers its measured peak") {
   const Image content = resize_area(make_content(96), 88, 64);  // 88x64
   const Image style_a = make_style(64), style_b = resize_area(make_style(96, 40, 0, 0), 96, 72);
+  const Image style_tall = resize_area(make_style(96, 40, 0, 0), 48, 160);
   StylizeOptions o = test::small_options(1);
   o.size = 0;  // the content's own size
   SUBCASE("default objective, L-BFGS with strong-Wolfe, two styles") { check_run_estimate(o, &content, {style_a, style_b}, {}); }
@@ -106,6 +107,14 @@ TEST_CASE("a run's estimate covers its measured peak") {
   SUBCASE("a style larger than the output (--style-scale 1.6)") {
     o.style_scale = 1.6;
     check_run_estimate(o, &content, {style_b}, {});
+  }
+  SUBCASE("a portrait style five times the output, through the network in 32-row strips") {
+    o.style_scale = 5;  // 132x440: passes of 120 to 224 rows, the largest plans of the run
+    o.loss.style_strip_rows = 32;
+    const ImageSize fitted = Stylizer::style_size(o, {style_tall.h, style_tall.w}, content.h, content.w);
+    CHECK(fitted.h == 440);  // taller than any pass
+    check_run_estimate(o, &content, {style_tall}, {});
+    check_run_estimate(o, &content, {style_tall}, {test::half_mask(64, 88, true)});
   }
   SUBCASE("Adam") {
     o.use_adam = true;

@@ -150,6 +150,27 @@ TEST_CASE("emulated device: the memory check reads the device's free memory and 
   check_fails(r, "not enough memory", in.dir / "big.png");
 }
 
+TEST_CASE("emulated device: 7680x4320 in bf16 plans within an 80 GB card, its style's Grams in strips") {
+  // gpu_check.sh's 8K step, planned only (--dry-run: nothing of that size is allocated): a 16:9 content and a
+  // style of starry_night.jpg's proportions (752×600), which at the output's size (7680×6128) would give
+  // first feature maps past 2^31 values. The run must fit 79 GiB, with the style in strips and the L-BFGS
+  // history cut to what fits.
+  const TempDir dir;
+  write_image(resize_area(test::make_content(64), 64, 36), dir / "content.png", false);
+  write_image(resize_area(test::make_style(96), 94, 75), dir / "style.png", false);
+  ::setenv("IMPASTO_EMU_MEMORY_GB", "80", 1);
+  const auto r = test::run_cli("stylize --device cuda --precision bf16 --dry-run --max-memory 79 --size 7680 "
+                               "--content " + dir / "content.png" + " --style " + dir / "style.png" +
+                               " --out " + dir / "uhd.png");
+  ::unsetenv("IMPASTO_EMU_MEMORY_GB");
+  INFO(r.out);
+  CHECK(r.status == 0);
+  CHECK(r.out.find("7680x4320") != std::string::npos);
+  CHECK(r.out.find("style 1 (7680x6128) goes through VGG-19 in 2 strips") != std::string::npos);
+  CHECK(r.out.find("L-BFGS history") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "uhd.png"));
+}
+
 TEST_CASE("emulated device: memory that runs out after the check stops the run with one line and no output") {
   const Inputs in;
   // The check sees 8 GiB free, but allocations fail past 35 MiB (the run needs about 39, 32 of them cuBLAS's

@@ -213,4 +213,43 @@ TEST_CASE("gpu pipeline: recorded evaluations (CUDA graphs) replay what eager on
   CHECK(e.objective.replays() == 0);
 }
 
+
+// A portrait style (24×256) through the network in 48-row strips (engine/style_strips.hpp) against one pass, on
+// the same backend: the strips' copies of x's rows, the weight planes and the Grams summed strip by strip, in
+// each layout. The tolerance is a tenth of the CPU comparison's: only the strips' plans (other algorithms) and
+// the order of the Grams' sums differ.
+TEST_CASE("gpu pipeline: a style image in strips gives one pass's terms") {
+  for (const PrecisionCase& c : kCases) {
+    const std::string name = std::string(enum_name(c.precision)) + " " + enum_name(c.layout);
+    CAPTURE(name);
+    std::unique_ptr<Backend> gpu = backend_for(c.precision, c.layout);
+    const VggWeights weights = random_vgg19_weights(0, layers_needed(LossConfig::defaults()));
+    Vgg19 net(*gpu, weights, PoolMode::average);
+    auto upload = [&](const Image& rgb) {
+      return gpu->from_host(preprocess(rgb, weights.bgr_input), Shape{1, 3, rgb.h, rgb.w});
+    };
+    const Image content = resize_area(test::make_content(64), 64, 48);
+    const Image style = resize_area(test::make_style(64), 24, 256);
+    auto evaluate = [&](int strip_rows, std::vector<float>& grad) {
+      LossConfig config = LossConfig::defaults();
+      config.style_strip_rows = strip_rows;
+      StyleObjective objective(net, config);
+      objective.add_style(upload(style), 1.0f);
+      objective.set_content(upload(content));
+      Tensor g = gpu->empty(Shape{1, 3, 48, 64});
+      const LossTerms t = objective.evaluate(upload(content), g);
+      grad = gpu->to_host(g);
+      return t;
+    };
+    std::vector<float> g_one, g_strips;
+    const LossTerms one = evaluate(0, g_one), strips = evaluate(48, g_strips);
+    INFO("style: one pass " << one.style << ", strips " << strips.style);
+    CHECK(one.style > 0);
+    CHECK(std::fabs(strips.style - one.style) <= 0.1 * c.terms * one.style);
+    std::vector<float> diff(g_one.size());
+    for (std::size_t i = 0; i < diff.size(); ++i) diff[i] = g_strips[i] - g_one[i];
+    CHECK(norm(diff) <= 0.1 * c.grad_norm * norm(g_one));
+  }
+}
+
 }  // namespace impasto

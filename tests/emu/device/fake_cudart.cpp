@@ -2,7 +2,7 @@
 // the host for the emulated device: "device" memory is host memory that this file hands out and tracks, copies
 // and memsets are immediate (the emulator runs kernels at launch, so the stream is always idle) unless the stream
 // captures a graph (tests/emu/capture.hpp; the graph calls are here), and the one device reports compute
-// capability 9.0 and kEmulatedMemory bytes.
+// capability 9.0 and emulated_memory() bytes.
 //
 // Checks a real device would make, or worse, fail loudly here: a copy, memset or free that touches memory
 // outside every allocation, or a copy between overlapping ranges, aborts with one line (on a GPU it is an
@@ -39,7 +39,7 @@ struct Runtime {
   // reports the whole device free: another process taking the memory after impasto's check (tests only).
   std::size_t malloc_limit = [] {
     const char* v = std::getenv("IMPASTO_EMU_MALLOC_LIMIT_MB");
-    return v ? std::size_t(std::strtoull(v, nullptr, 10)) << 20 : emu_device::kEmulatedMemory;
+    return v ? std::size_t(std::strtoull(v, nullptr, 10)) << 20 : emu_device::emulated_memory();
   }();
 };
 
@@ -77,6 +77,14 @@ void check_device_range(const char* call, const void* p, std::size_t bytes) {
 }
 
 std::size_t device_bytes_in_use() { return runtime().device_bytes; }
+
+std::size_t emulated_memory() {
+  static const std::size_t bytes = [] {
+    const char* v = std::getenv("IMPASTO_EMU_MEMORY_GB");
+    return v ? std::size_t(std::strtoull(v, nullptr, 10)) << 30 : std::size_t(8) << 30;
+  }();
+  return bytes;
+}
 
 }  // namespace emu_device
 
@@ -124,7 +132,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   std::snprintf(prop->name, sizeof prop->name, "%s", "emulated device (CPU)");
   prop->major = 9;
   prop->minor = 0;
-  prop->totalGlobalMem = emu_device::kEmulatedMemory;
+  prop->totalGlobalMem = emu_device::emulated_memory();
   prop->multiProcessorCount = 132;
   prop->warpSize = 32;
   prop->maxThreadsPerBlock = 1024;
@@ -132,8 +140,8 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 }
 
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
-  *total_bytes = emu_device::kEmulatedMemory;
-  *free_bytes = emu_device::kEmulatedMemory - runtime().device_bytes;
+  *total_bytes = emu_device::emulated_memory();
+  *free_bytes = emu_device::emulated_memory() - runtime().device_bytes;
   return cudaSuccess;
 }
 
@@ -141,7 +149,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   Runtime& r = runtime();
   *p = nullptr;
   if (refused_in_capture("cudaMalloc")) return cudaErrorStreamCaptureUnsupported;
-  if (bytes > std::min(emu_device::kEmulatedMemory, r.malloc_limit) - std::min(r.device_bytes, r.malloc_limit))
+  if (bytes > std::min(emu_device::emulated_memory(), r.malloc_limit) - std::min(r.device_bytes, r.malloc_limit))
     return record(cudaErrorMemoryAllocation);
   // 256-byte alignment, as cudaMalloc guarantees; never 0 bytes, so every pointer is distinct.
   void* q = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);

@@ -10,7 +10,9 @@
 
 namespace emu_device {
 
-constexpr std::size_t kEmulatedMemory = std::size_t(8) << 30;  // what cudaMemGetInfo reports as total
+// What cudaMemGetInfo reports as total: 8 GiB, or IMPASTO_EMU_MEMORY_GB (an 80 GB card's memory plan can be
+// checked without a GPU; allocations past the host's memory still fail).
+std::size_t emulated_memory();
 
 // True when [p, p + bytes) lies inside one live allocation (device_only: not pinned host memory).
 bool inside_allocation(const void* p, std::size_t bytes, bool device_only);

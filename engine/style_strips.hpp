@@ -1,0 +1,34 @@
+// engine/style_strips.hpp — a style image's pass through VGG-19 in horizontal strips, for style images whose
+// first feature maps would exceed the 2^31 values that cuDNN's descriptors and our kernels index (e.g. a
+// portrait style at 7680 px wide), and whose whole-image pass would need a network plan larger than the
+// output's. A Gram matrix is a sum over positions, so it adds up strip by strip; each strip runs its rows
+// plus a halo above and below through the network and counts only the rows it owns. With a halo at least the
+// receptive radius of the deepest style layer and strip edges on multiples of 16 (VGG-19's four poolings
+// pair the same rows as in the whole image), every owned feature row equals the whole image's, up to the
+// rounding of the sums: the strips' Grams equal one pass's.
+#pragma once
+
+#include <vector>
+
+namespace impasto {
+
+struct StyleStrip {
+  int begin = 0, end = 0;        // input rows [begin, end) whose features the strip owns
+  int in_begin = 0, in_end = 0;  // input rows [in_begin, in_end) it runs through the network (owned + halos)
+};
+
+// Halo rows (a multiple of 16) for features up to conv index `deepest` (0 = conv1_1): at least the rows one
+// feature row of that layer reads above and below it (each 3×3 conv adds one row of its level each side,
+// each pooling one row of the level below it underneath).
+int style_strip_halo(int deepest);
+
+// The strips of an h×w style image for style layers down to conv index `deepest`. core_rows > 0 asks for
+// strips that own that many rows (rounded up to a multiple of 16; tests); 0: one strip when conv1's maps
+// (64·h·w values) stay within 2^31, else the tallest strips that do. One strip covers [0, h) whole.
+// Throws when even a 16-row strip would not fit (an image too wide).
+std::vector<StyleStrip> style_strips(int h, int w, int deepest, int core_rows);
+
+// Poolings before conv index `conv`: a feature row r of that layer covers input rows [r·2^p, (r+1)·2^p).
+int vgg19_pools_before(int conv);
+
+}  // namespace impasto
