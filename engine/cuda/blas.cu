@@ -6,34 +6,14 @@
 //            little, perf/RESULTS.md); otherwise cuBLAS, column-major, where the same memory is the
 //            transpose (Aᶜ = Aᵀ, n×rows, ld n): Cᶜ (rb×ra) = (Bᶜ)ᵀ·Aᶜ → Sgemm(T, N).
 //   gemv_t:  y = α·Aᵀ·x + β·y = α·Aᶜ·x + β·y → cuBLAS Sgemv(N), Aᶜ n×rows.
-// Both are fp32 even when the backend is in TF32 mode (the products feed the optimizer's triangular solves):
-// the cuBLAS calls switch the handle to CUBLAS_DEFAULT_MATH and restore its mode afterwards. The 64-bit API
-// (cuBLAS ≥ 12): the L-BFGS history at 4K is 200 × 24.9M ≈ 5e9 elements, past what 32-bit indexing promises.
+// Both are fp32 at every precision (the products feed the optimizer's triangular solves): the handle stays in
+// CUBLAS_DEFAULT_MATH (set_precision never changes it; the Gram matrices name their compute type per call). The
+// 64-bit API (cuBLAS ≥ 12): the L-BFGS history at 4K is 200 × 24.9M ≈ 5e9 elements, past what 32-bit indexing
+// promises.
 #include "engine/cuda/cuda_backend_impl.hpp"
 #include "engine/op_checks.hpp"
 
 namespace impasto {
-namespace {
-
-// Switches a cuBLAS handle to fp32 math for one scope (no-op when it already is); restores the old mode.
-class Fp32Math {
- public:
-  explicit Fp32Math(cublasHandle_t handle) : handle_(handle) {
-    IMPASTO_CUBLAS_CHECK(cublasGetMathMode(handle_, &saved_));
-    if (saved_ != CUBLAS_DEFAULT_MATH) IMPASTO_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));
-  }
-  ~Fp32Math() {
-    if (saved_ != CUBLAS_DEFAULT_MATH) IMPASTO_CUBLAS_LOG(cublasSetMathMode(handle_, saved_));
-  }
-  Fp32Math(const Fp32Math&) = delete;
-  Fp32Math& operator=(const Fp32Math&) = delete;
-
- private:
-  cublasHandle_t handle_;
-  cublasMath_t saved_ = CUBLAS_DEFAULT_MATH;
-};
-
-}  // namespace
 
 void CudaBackend::gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) {
   // a (ra×n), b (rb×n), c (ra×rb); dims as ints
@@ -49,7 +29,6 @@ void CudaBackend::gemm_nt(const Tensor& a, const Tensor& b, Tensor& c) {
     kernels::gemm_nt_skinny(a.data(), b.data(), c.data(), d.ra, d.rb, d.n, partials, stream_);
     return;
   }
-  const Fp32Math fp32(cublas_);
   const float one = 1.0f, zero = 0.0f;  // beta = 0: cuBLAS does not read C (BLAS convention)
   IMPASTO_CUBLAS_CHECK(cublasSgemm_v2_64(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, d.rb, d.ra, d.n, &one, b.data(), d.n,
                                          a.data(), d.n, &zero, c.data(), d.rb));
@@ -66,7 +45,6 @@ void CudaBackend::gemv_t(const Tensor& a, const Tensor& x, float alpha, float be
       scale(y, beta);
     return;
   }
-  const Fp32Math fp32(cublas_);
   IMPASTO_CUBLAS_CHECK(cublasSgemv_v2_64(cublas_, CUBLAS_OP_N, d.n, d.rows, &alpha, a.data(), d.n, x.data(), 1,
                                          &beta, y.data(), 1));
 }

@@ -116,9 +116,8 @@ void CudaBackend::set_precision(Precision p) {
                 "--precision " << enum_name(p) << " needs tensor cores of compute capability 8.0 or newer; this "
                                << name_ << " has " << compute_major_ << ".x (use fp32)");
   // cuDNN's math type lives on the convolution descriptor, so convolution plans are cached per precision
-  // (see conv_plan); cuBLAS has one mode per handle (the Gram matrices: TF32 under tf32 and bf16).
-  IMPASTO_CUBLAS_CHECK(
-      cublasSetMathMode(cublas_, p == Precision::fp32 ? CUBLAS_DEFAULT_MATH : CUBLAS_TF32_TENSOR_OP_MATH));
+  // (see conv_plan); the Gram matrices name their cuBLAS compute type per call (gram.cu), and the handle stays in
+  // CUBLAS_DEFAULT_MATH, fp32 for the optimizer's history products (blas.cu).
   precision_ = p;
 }
 

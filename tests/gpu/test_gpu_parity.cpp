@@ -17,7 +17,8 @@
 //     errors grow with √(reduction length) but stay well under 1% of the output range;
 //   convolution bf16 (channel counts multiples of 8; others run as TF32): rtol 2e-2, atol 2e-2·max — inputs
 //     and weights rounded to 8-bit mantissas (2⁻⁹ each), fp32 accumulation, the result rounded to bf16 once
-//     more (2⁻⁹) before it returns to float32; Gram matrices run as TF32 (the same bound applies);
+//     more (2⁻⁹) before it returns to float32; Gram matrices on bf16 tensor cores (operands rounded to bf16,
+//     fp32 accumulation and output: the same bound applies);
 //   color: rtol 1e-5, atol 2e-3 absolute — device cbrtf/powf differ from the host's by a few ulps, and
 //     Lab/Luv chroma scale differences of them by 500 (a*) or 13·L (u*).
 //   matting Laplacian: stats as element-wise; coef rtol 1e-5, atol 1e-6·max; its gradient rtol 1e-5, atol
@@ -327,6 +328,35 @@ TEST_CASE("max pool backward sends a tied window's gradient to its first maximum
 }
 
 // ---- Gram matrices ----------------------------------------------------------------------------------------
+
+TEST_CASE("gram and gram_backward round their operands as each precision's tensor cores do") {
+  // Every feature is v = 1 + 3·2⁻¹⁰: exact in TF32 (10-bit significands), 1 in bf16 (7 bits). Over M = 1024
+  // positions G = M·v² (1030.01) in fp32 and TF32 and M (1024) in bf16, 0.6 % apart; with dG = ½ everywhere,
+  // S = dG + dGᵀ = 1 and dF = S·F = C·v (16.05) against C (16). A Gram that skipped bf16's rounding (or
+  // rounded under fp32) misses by 0.6 %, 60× the 1e-4 allowed for the sums' order. On a GPU this fails if
+  // cuBLAS ran CUBLAS_COMPUTE_32F_FAST_16BF without bf16 tensor cores.
+  Env& e = env();
+  const Shape s{1, 16, 32, 32};
+  const float v = 1.0f + 3.0f / 1024.0f;
+  const Tensor f = e.gpu().from_host(std::vector<float>(std::size_t(s.numel()), v), s);  // (1,C,H,W)
+  const Shape gs{1, 1, s.c, s.c};
+  const Tensor dg = e.gpu().from_host(std::vector<float>(std::size_t(gs.numel()), 0.5f), gs);  // (1,1,C,C)
+  const Precision before = e.gpu().precision();
+  for (Layout l : kLayouts)
+    for (Precision p : kPrecisions) {
+      e.gpu().set_precision(p);
+      INFO(enum_name(p) << " " << enum_name(l));
+      const double r = p == Precision::bf16 ? 1.0 : double(v);  // the operand the tensor cores see
+      const Tensor fl = e.in_layout(f, l);
+      Tensor g = e.poisoned_gpu(gs);
+      e.gpu().gram(fl, g);
+      for (float x : e.gpu().to_host(g)) CHECK(std::fabs(x - 1024.0 * r * r) <= 1e-4 * 1024.0 * r * r);
+      Tensor df = e.poisoned_gpu(s, l);
+      e.gpu().gram_backward(dg, fl, df, 0.0f);
+      for (float x : e.gpu().to_host(df)) CHECK(std::fabs(x - 16.0 * r) <= 1e-4 * 16.0 * r);
+    }
+  e.gpu().set_precision(before);
+}
 
 TEST_CASE("gram and gram_backward match the CPU") {
   Env& e = env();

@@ -1,12 +1,13 @@
-// tests/emu/device/fake_cublas.cpp — the cuBLAS calls of the CUDA backend (Gram matrices: SGEMM; compact
-// L-BFGS: 64-bit SGEMM and SGEMV) on the host, with cuBLAS's exact conventions, so that the emulated device checks how
-// engine/cuda calls them: column-major storage, op(A) and leading dimensions, beta = 0 never reading C or y
-// (BLAS convention: C may hold NaN), host pointer mode, and under CUBLAS_TF32_TENSOR_OP_MATH inputs rounded to
-// TF32 (10-bit significands) before the products, as tensor cores do. Leading dimensions too small, or
-// operands outside device memory, are refused (CUBLAS_STATUS_INVALID_VALUE) or abort, as on a device. On a
-// capturing stream (tests/emu/capture.hpp) the calls run at the graph's launch with the scalars and math mode of
-// the call; a captured GEMM without cublasSetWorkspace invalidates the capture (stricter than cuBLAS, which would
-// take a workspace from its pool for each graph).
+// tests/emu/device/fake_cublas.cpp — the cuBLAS calls of the CUDA backend (Gram matrices: GemmEx on fp32 matrices;
+// compact L-BFGS: 64-bit SGEMM and SGEMV) on the host, with cuBLAS's exact conventions, so that the emulated device
+// checks how engine/cuda calls them: column-major storage, op(A) and leading dimensions, beta = 0 never reading C
+// or y (BLAS convention: C may hold NaN), host pointer mode, and the tensor-core compute types as tensor cores
+// compute them: CUBLAS_COMPUTE_32F_FAST_TF32 (or CUBLAS_COMPUTE_32F under CUBLAS_TF32_TENSOR_OP_MATH) rounds the
+// operands to TF32 (10-bit significands), CUBLAS_COMPUTE_32F_FAST_16BF to bf16 (7), before fp32 products. Leading
+// dimensions too small, or operands outside device memory, are refused (CUBLAS_STATUS_INVALID_VALUE) or abort, as
+// on a device. On a capturing stream (tests/emu/capture.hpp) the calls run at the graph's launch with the scalars
+// and compute type of the call; a captured GEMM without cublasSetWorkspace invalidates the capture (stricter than
+// cuBLAS, which would take a workspace from its pool for each graph).
 // Signatures come from the real cublas_v2.h.
 #include <cblas.h>
 #include <cublas_v2.h>  // the real one (CUDA Toolkit)
@@ -28,16 +29,16 @@ struct cublasContext {
 
 namespace {
 
-// op(M) of a column-major rows×cols matrix at p (leading dimension ld) as a dense column-major matrix,
-// rounded to TF32 when asked.
+// op(M) of a column-major rows×cols matrix at p (leading dimension ld) as a dense column-major matrix, its
+// values rounded to `bits` significand bits (0: kept).
 std::vector<float> materialize(const float* p, std::int64_t rows, std::int64_t cols, std::int64_t ld, bool transpose,
-                               bool tf32) {
+                               int bits) {
   const std::int64_t out_rows = transpose ? cols : rows, out_cols = transpose ? rows : cols;
   std::vector<float> out(std::size_t(out_rows * out_cols));
   for (std::int64_t j = 0; j < out_cols; ++j)
     for (std::int64_t i = 0; i < out_rows; ++i) {
       const float v = transpose ? p[i * ld + j] : p[j * ld + i];
-      out[std::size_t(j * out_rows + i)] = tf32 ? emu_device::round_tf32(v) : v;
+      out[std::size_t(j * out_rows + i)] = bits > 0 ? emu_device::round_significand(v, bits) : v;
     }
   return out;
 }
@@ -47,12 +48,12 @@ std::size_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
   return rows == 0 || cols == 0 ? 0 : std::size_t((cols - 1) * ld + rows) * sizeof(float);
 }
 
-// SGEMM for both index widths: the Gram matrices call the 32-bit entry point under either math mode; the
-// optimizer's history products (gemm_nt with more than 4 right-hand rows; fewer run on kernels/blas.cu) call the
-// 64-bit one, always in fp32.
+// An fp32 GEMM whose operands are rounded to `bits` significand bits (0: none): the Gram matrices' GemmEx at
+// the compute type of their precision, and the optimizer's history products (gemm_nt with more than 4
+// right-hand rows; fewer run on kernels/blas.cu) by the 64-bit SGEMM, always in fp32.
 cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, std::int64_t m,
                      std::int64_t n, std::int64_t k, const float* alpha, const float* A, std::int64_t lda,
-                     const float* B, std::int64_t ldb, const float* beta, float* C, std::int64_t ldc) {
+                     const float* B, std::int64_t ldb, const float* beta, float* C, std::int64_t ldc, int bits) {
   if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST) return CUBLAS_STATUS_NOT_SUPPORTED;  // not emulated
   if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;   // real data: = T
   const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
@@ -63,18 +64,17 @@ cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOper
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   // Without a workspace of its own a captured call would take one from cuBLAS's pool for every graph.
   if (emu_capture::capturing(handle->stream) && handle->workspace == nullptr) {
-    emu_capture::invalidate("cublasSgemm without cublasSetWorkspace");
+    emu_capture::invalidate("a cuBLAS GEMM without cublasSetWorkspace");
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
-  emu_device::check_device_range("cublasSgemm (A)", A, span(a_rows, ta ? m : k, lda));
-  emu_device::check_device_range("cublasSgemm (B)", B, span(b_rows, tb ? k : n, ldb));
-  emu_device::check_device_range("cublasSgemm (C)", C, span(m, n, ldc));
-  // The math mode and the host scalars as they are at the call; the device work now or at the graph's launch.
-  const bool tf32 = handle->math == CUBLAS_TF32_TENSOR_OP_MATH;
+  emu_device::check_device_range("cuBLAS GEMM (A)", A, span(a_rows, ta ? m : k, lda));
+  emu_device::check_device_range("cuBLAS GEMM (B)", B, span(b_rows, tb ? k : n, ldb));
+  emu_device::check_device_range("cuBLAS GEMM (C)", C, span(m, n, ldc));
+  // The host scalars as they are at the call; the device work now or at the graph's launch.
   const float al = *alpha, be = *beta;
   emu_capture::run(handle->stream, [=] {
-    const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, tf32);  // (m×k)
-    const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, tf32);  // (k×n)
+    const std::vector<float> a = materialize(A, a_rows, ta ? m : k, lda, ta, bits);  // (m×k)
+    const std::vector<float> b = materialize(B, b_rows, tb ? k : n, ldb, tb, bits);  // (k×n)
     // The products in float by OpenBLAS (accumulation order is the library's, as on the device), then alpha and
     // beta applied here so that beta = 0 provably never reads C. (Emulated sizes are far inside int.)
     std::vector<float> prod(std::size_t(m * n));
@@ -144,18 +144,31 @@ const char* cublasGetStatusString(cublasStatus_t status) {
   }
 }
 
-cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
-                              int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
-                              const float* beta, float* C, int ldc) {
-  return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
+                            int k, const void* alpha, const void* A, cudaDataType Atype, int lda, const void* B,
+                            cudaDataType Btype, int ldb, const void* beta, void* C, cudaDataType Ctype, int ldc,
+                            cublasComputeType_t computeType, cublasGemmAlgo_t algo) {
+  // Emulated: fp32 matrices and scalars only (what the Gram matrices pass), at the fp32 compute types.
+  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F || algo != CUBLAS_GEMM_DEFAULT)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  int bits = 0;
+  switch (computeType) {
+    case CUBLAS_COMPUTE_32F: bits = handle->math == CUBLAS_TF32_TENSOR_OP_MATH ? 10 : 0; break;
+    case CUBLAS_COMPUTE_32F_PEDANTIC: bits = 0; break;
+    case CUBLAS_COMPUTE_32F_FAST_TF32: bits = 10; break;
+    case CUBLAS_COMPUTE_32F_FAST_16BF: bits = 7; break;
+    default: return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  return sgemm(handle, transa, transb, m, n, k, static_cast<const float*>(alpha), static_cast<const float*>(A), lda,
+               static_cast<const float*>(B), ldb, static_cast<const float*>(beta), static_cast<float*>(C), ldc, bits);
 }
 
 cublasStatus_t cublasSgemm_v2_64(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
                                  int64_t m, int64_t n, int64_t k, const float* alpha, const float* A, int64_t lda,
                                  const float* B, int64_t ldb, const float* beta, float* C, int64_t ldc) {
-  // Always fp32 here: the backend sets CUBLAS_DEFAULT_MATH around its history products; TF32 would be its mistake.
+  // Always fp32 here: the backend keeps the handle in CUBLAS_DEFAULT_MATH; TF32 would be its mistake.
   if (handle->math == CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_NOT_SUPPORTED;
-  return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
 cublasStatus_t cublasSgemv_v2_64(cublasHandle_t handle, cublasOperation_t trans, int64_t m, int64_t n,
@@ -170,7 +183,7 @@ cublasStatus_t cublasSgemv_v2_64(cublasHandle_t handle, cublasOperation_t trans,
   emu_device::check_device_range("cublasSgemv (A)", A, span(m, n, lda));
   emu_device::check_device_range("cublasSgemv (x)", x, std::size_t(x_len) * sizeof(float));
   emu_device::check_device_range("cublasSgemv (y)", y, std::size_t(y_len) * sizeof(float));
-  // Always fp32 here: the backend sets CUBLAS_DEFAULT_MATH around its GEMVs; TF32 would be its mistake.
+  // Always fp32 here: the backend keeps the handle in CUBLAS_DEFAULT_MATH; TF32 would be its mistake.
   if (handle->math == CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_NOT_SUPPORTED;
   const float al = *alpha, be = *beta;
   emu_capture::run(handle->stream, [=] {
