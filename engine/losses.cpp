@@ -208,41 +208,42 @@ std::vector<std::vector<Tensor>> StyleObjective::style_grams(const Tensor& x,
         backend_.copy(x.slice((std::int64_t(c) * s.h + st.in_begin) * s.w, Shape{1, 1, rows, s.w}), dst);
       }
     }
-    if (rows != planned_rows) net_.plan(rows, s.w, taps);
+    if (rows != planned_rows) net_.plan_forward(rows, s.w, taps);
     planned_rows = rows;
-    net_.forward(xs);
-    for (std::size_t l = 0; l < layers; ++l) {
-      const Tensor& f = net_.feature(taps[l]);  // (1,N,h,w) of the strip
+    net_.forward_taps(xs, [&](const Tap& tap, const Tensor& f) {  // f (1,N,h,w) of the strip
       const Shape fs = f.shape();
       // The strip's own rows of this layer, and where they sit in the whole image's map.
-      const int pools = vgg19_pools_before(taps[l].conv);
+      const int pools = vgg19_pools_before(tap.conv);
       const int lo = (st.begin - st.in_begin) >> pools;
       const int hi = st.end == s.h ? fs.h : (st.end - st.in_begin) >> pools;
       const int first_row = st.in_begin >> pools;
-      for (std::size_t set = 0; set < sets; ++set) {
-        Tensor src = f;
-        if (weighted || striped) {
-          // m on the owned rows (the mask's, or 1), 0 on the halos.
-          host_plane.assign(std::size_t(fs.plane()), 0.0f);
-          for (int r = lo; r < hi; ++r)
-            for (int c = 0; c < fs.w; ++c)
-              host_plane[std::size_t(r) * fs.w + c] =
-                  weighted ? weights[set][l].data[std::size_t(first_row + r) * fs.w + c] : 1.0f;
-          Tensor m = plane.prefix(Shape{1, 1, fs.h, fs.w});  // (1,1,h,w)
-          backend_.upload(host_plane.data(), m);
-          src = product.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
-          backend_.mul_mask(f, m, src);
-        }
-        Tensor& g = grams[set][l];
-        if (k == 0) {
-          backend_.gram(src, g);
-        } else {
-          Tensor p = part.prefix(g.shape());  // (1,1,N,N)
-          backend_.gram(src, p);
-          backend_.axpy(1.0f, p, g);
+      for (std::size_t l = 0; l < layers; ++l) {
+        if (!(taps[l] == tap)) continue;
+        for (std::size_t set = 0; set < sets; ++set) {
+          Tensor src = f;
+          if (weighted || striped) {
+            // m on the owned rows (the mask's, or 1), 0 on the halos.
+            host_plane.assign(std::size_t(fs.plane()), 0.0f);
+            for (int r = lo; r < hi; ++r)
+              for (int c = 0; c < fs.w; ++c)
+                host_plane[std::size_t(r) * fs.w + c] =
+                    weighted ? weights[set][l].data[std::size_t(first_row + r) * fs.w + c] : 1.0f;
+            Tensor m = plane.prefix(Shape{1, 1, fs.h, fs.w});  // (1,1,h,w)
+            backend_.upload(host_plane.data(), m);
+            src = product.prefix(fs).with_layout(f.layout());  // (1,N,h,w)
+            backend_.mul_mask(f, m, src);
+          }
+          Tensor& g = grams[set][l];
+          if (k == 0) {
+            backend_.gram(src, g);
+          } else {
+            Tensor p = part.prefix(g.shape());  // (1,1,N,N)
+            backend_.gram(src, p);
+            backend_.axpy(1.0f, p, g);
+          }
         }
       }
-    }
+    });
   }
   return grams;
 }

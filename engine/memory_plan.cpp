@@ -81,9 +81,9 @@ MemoryNeed RunMemory::phase(const VggPlanBytes& plan) {
 
 void RunMemory::style_phase(ImageSize style, int earlier_styles, bool masked, std::size_t optimizer,
                             std::size_t images) {
-  // One network plan per strip (style_grams; the whole image's when it goes through at once).
+  // One forward-only network plan per strip (style_grams; the whole image's when it goes through at once).
   for (int rows : StyleObjective::style_pass_rows(config_, style.h, style.w)) {
-    MemoryNeed n = phase(net_.plan_bytes(rows, style.w, style_taps_));
+    MemoryNeed n = phase(net_.plan_forward_bytes(rows, style.w, style_taps_));
     n.objective = StyleObjective::add_style_bytes(config_, style.h, style.w, earlier_styles, masked);
     n.optimizer = optimizer;
     n.images = images;

@@ -1,7 +1,7 @@
 // engine/memory_plan.hpp — how much memory a run will hold at its peak, by part, and the check made before a
 // run starts: when the request cannot fit the device, one line naming the need, what is free and what would
 // fit (a smaller --size, a shorter --lbfgs-history) instead of an out-of-memory failure part way through.
-// The parts are computed by the same layout code that allocates them (Vgg19::plan_bytes,
+// The parts are computed by the same layout code that allocates them (Vgg19::plan_bytes and plan_forward_bytes,
 // StyleObjective::output_bytes, Lbfgs::state_bytes, ...); tests/cpu/test_memory_plan.cpp holds the estimate
 // against the backend's measured peak.
 #pragma once

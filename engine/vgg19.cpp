@@ -3,12 +3,14 @@
 // where a convX_Y tap asks for it, the pooled output where a deeper layer follows, and two shared scratch
 // buffers for the gradient that flows down. Activations and weights are in the backend's activation layout
 // (NHWC on CUDA under TF32/bf16); then the image enters through an NHWC copy and its gradient leaves through
-// one (3 channels: cheap next to the first layer's 64).
+// one (3 channels: cheap next to the first layer's 64). A forward-only plan (plan_forward, for the style targets)
+// holds the largest activation twice and hands each tap's feature to the caller as the forward pass reaches it.
 #include "engine/vgg19.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 
 #include "engine/error.hpp"
 
@@ -60,16 +62,17 @@ Shape vgg19_feature_shape(const Tap& t, int h, int w) {
   return Shape{1, convs[t.conv].cout, h, w};  // (1,C,h,w)
 }
 
-void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
+void Vgg19::reset_plan() {
   ++generation_;
   for (Layer& l : layers_) {
     l.conv_out = l.relu_out = l.pool_out = Tensor();
     l.conv_tap = l.relu_tap = false;
   }
-  scratch_ = spare_ = input_ = input_grad_ = first_home_ = forward_input_ = Tensor();
+  scratch_ = spare_ = input_ = input_grad_ = first_home_ = forward_input_ = ping_ = pong_ = Tensor();
   slots_.clear();
   steps_.clear();
   depth_ = 0;
+  forward_only_ = false;
   // The weights follow the activations' layout (an NHWC filter is KRSC): reordered once, one layer at a time.
   const Layout layout = backend_.activation_layout();
   for (Layer& l : layers_) {
@@ -78,6 +81,10 @@ void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
     backend_.convert_layout(l.w, w);
     l.w = w;
   }
+}
+
+void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
+  reset_plan();
   const VggPlanBytes bytes = lay_out(h, w, taps, true);
   planned_bytes_ = bytes.buffers + bytes.workspace;
   h_ = h;
@@ -88,7 +95,19 @@ VggPlanBytes Vgg19::plan_bytes(int h, int w, const std::vector<Tap>& taps) {
   return lay_out(h, w, taps, false);
 }
 
-VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate) {
+void Vgg19::plan_forward(int h, int w, const std::vector<Tap>& taps) {
+  reset_plan();
+  const VggPlanBytes bytes = lay_out_forward(h, w, taps, true);
+  planned_bytes_ = bytes.buffers + bytes.workspace;
+  h_ = h;
+  w_ = w;
+}
+
+VggPlanBytes Vgg19::plan_forward_bytes(int h, int w, const std::vector<Tap>& taps) {
+  return lay_out_forward(h, w, taps, false);
+}
+
+int Vgg19::planned_depth(int h, int w, const std::vector<Tap>& taps) const {
   IMPASTO_CHECK(h >= 1 && w >= 1, "image size " << w << "x" << h << " is empty");
   IMPASTO_CHECK(!taps.empty(), "no layers requested from VGG-19");
   const auto& convs = vgg19_convs();
@@ -104,8 +123,81 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   // cuDNN's tensor descriptors and our kernels index a feature map with 32-bit integers.
   IMPASTO_CHECK(std::int64_t(convs[0].cout) * h * w <= std::int64_t(INT32_MAX),
                 "image " << w << "x" << h << " is too large: VGG-19's first layers would hold more than 2^31 values");
+  return deepest + 1;
+}
 
-  const int depth = deepest + 1;
+VggPlanBytes Vgg19::lay_out_forward(int h, int w, const std::vector<Tap>& taps, bool allocate) {
+  const int depth = planned_depth(h, w, taps);
+  const auto& convs = vgg19_convs();
+  const Layout layout = backend_.activation_layout();
+  std::size_t bytes = 0, workspace = 0;
+  std::int64_t max_numel = 0;
+  int hh = h, ww = w;
+  for (int i = 0; i < depth; ++i) {
+    const Shape in{1, convs[i].cin, hh, ww};  // (1,Cin,h,w)
+    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, layers_[i].w.shape(), layout));
+    max_numel = std::max(max_numel, std::int64_t(convs[i].cout) * hh * ww);
+    if (allocate)
+      for (const Tap& t : taps)
+        if (t.conv == i) (t.relu ? layers_[i].relu_tap : layers_[i].conv_tap) = true;
+    if (convs[i].pool_after) hh /= 2, ww /= 2;
+  }
+  bytes += 2 * std::size_t(max_numel) * sizeof(float);
+  if (layout != Layout::nchw) bytes += 3 * std::size_t(h) * w * sizeof(float);  // input_
+  if (allocate) {
+    ping_ = backend_.empty(Shape{1, 1, 1, int(max_numel)});
+    pong_ = backend_.empty(Shape{1, 1, 1, int(max_numel)});
+    // Fresh memory may hold any bit pattern; cuDNN's fused convolution blends with its output (alpha2 = 0).
+    backend_.fill(ping_, 0.0f);
+    backend_.fill(pong_, 0.0f);
+    if (layout != Layout::nchw) input_ = backend_.empty(Shape{1, 3, h, w}).with_layout(layout);  // (1,3,H,W)
+    backend_.reserve_workspace(workspace);
+    depth_ = depth;
+    layout_ = layout;
+    forward_only_ = true;
+  }
+  return {bytes, workspace};
+}
+
+void Vgg19::forward_taps(const Tensor& x, const TapFeature& at_tap) {
+  IMPASTO_CHECK(depth_ > 0 && forward_only_, "Vgg19::forward_taps before plan_forward()");
+  IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
+                "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
+  Tensor in = x;
+  if (!input_.empty()) {
+    backend_.convert_layout(x, input_);
+    in = input_;
+  }
+  // Each output goes into the buffer that does not hold the op's input.
+  const Tensor buffers[2] = {ping_, pong_};
+  int next = 0;
+  auto take = [&](Shape s) { return buffers[std::exchange(next, next ^ 1)].prefix(s).with_layout(layout_); };
+  const auto& convs = vgg19_convs();
+  for (int i = 0; i < depth_; ++i) {
+    const Layer& l = layers_[std::size_t(i)];
+    const Shape out{1, convs[i].cout, in.shape().h, in.shape().w};  // (1,Cout,h,w)
+    Tensor y = take(out);
+    if (l.conv_tap) {
+      backend_.conv2d_forward(in, l.w, l.b, y, /*fuse_relu=*/false);
+      at_tap(Tap{i, false}, y);
+      Tensor r = take(out);
+      backend_.relu_forward(y, r);
+      y = r;
+    } else {
+      backend_.conv2d_forward(in, l.w, l.b, y, /*fuse_relu=*/true);
+    }
+    if (l.relu_tap) at_tap(Tap{i, true}, y);
+    in = y;
+    if (convs[i].pool_after && i + 1 < depth_) {
+      in = take(Shape{1, convs[i].cout, out.h / 2, out.w / 2});  // (1,Cout,h/2,w/2)
+      backend_.pool2d_forward(y, in, pool_);
+    }
+  }
+}
+
+VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate) {
+  const int depth = planned_depth(h, w, taps);
+  const auto& convs = vgg19_convs();
   const Layout layout = backend_.activation_layout();
   std::size_t bytes = 0;
   std::int64_t max_numel = 3LL * h * w;
@@ -177,7 +269,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
 }
 
 void Vgg19::forward(const Tensor& x) {
-  IMPASTO_CHECK(depth_ > 0, "Vgg19::forward before plan()");
+  IMPASTO_CHECK(depth_ > 0 && !forward_only_, "Vgg19::forward before plan()");
   IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
                 "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
   const Tensor* in = &x;
@@ -213,6 +305,7 @@ const Vgg19::Layer& Vgg19::layer_of(const Tap& t, const char* what) const {
 }
 
 const Tensor& Vgg19::feature(const Tap& t) const {
+  IMPASTO_CHECK(!forward_only_, "feature of " << tap_name(t) << ": a forward-only plan keeps none (forward_taps)");
   const Layer& l = layer_of(t, "feature");
   const Tensor& f = t.relu ? l.relu_out : l.conv_out;
   IMPASTO_CHECK(!f.empty(), "feature of " << tap_name(t) << ": tap not planned");
@@ -294,7 +387,7 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
 }
 
 void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
-  IMPASTO_CHECK(depth_ > 0, "Vgg19::backward before plan()");
+  IMPASTO_CHECK(depth_ > 0 && !forward_only_, "Vgg19::backward before plan()");
   IMPASTO_CHECK(dx.shape() == (Shape{1, 3, h_, w_}), "input gradient " << dx.shape().str() << " does not match the plan");
   // A tap's gradient is added where the gradient from above is (tap_gradient), then goes through the ReLU with
   // it: no buffer per tap, and the sum is read once. Where the gradient lives: plan_backward.

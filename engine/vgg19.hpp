@@ -57,6 +57,10 @@ class Vgg19 {
   // The bytes plan(h, w, taps) would hold (activations, gradients, scratch) and the convolution workspace it
   // reserves, computed without allocating: the same layout walk as plan().
   VggPlanBytes plan_bytes(int h, int w, const std::vector<Tap>& taps);
+  // A plan for forward_taps only (the style targets, which need no backward): the largest activation twice,
+  // ping-pong, instead of every layer's output and the backward scratch (128 floats per pixel against ~330).
+  void plan_forward(int h, int w, const std::vector<Tap>& taps);
+  VggPlanBytes plan_forward_bytes(int h, int w, const std::vector<Tap>& taps);
   int planned_height() const { return h_; }
   int planned_width() const { return w_; }
 
@@ -68,6 +72,10 @@ class Vgg19 {
   // The activation at a planned tap after forward() (and until backward(), which reuses it): (1,C,h,w) in
   // layout().
   const Tensor& feature(const Tap& t) const;
+  // x (1,3,H,W) through a plan_forward plan: at_tap(tap, feature) at each planned tap in network order (a
+  // convX_Y before its reluX_Y), the feature (1,C,h,w) in layout() valid only during the call.
+  using TapFeature = std::function<void(const Tap& tap, const Tensor& feature)>;
+  void forward_taps(const Tensor& x, const TapFeature& at_tap);
   // dx (1,3,H,W) = dL/dx, tap_gradient giving dL/dfeature at every planned tap. Needs the last forward().
   void backward(Tensor& dx, const TapGradient& tap_gradient);
 
@@ -97,8 +105,13 @@ class Vgg19 {
     Tensor pool_out;      // (1,Cout,h/2,w/2), when a pooling follows and a deeper layer is in use
     bool conv_tap = false, relu_tap = false;  // planned taps here
   };
+  // Drops the current plan and puts the weights in the backend's activation layout.
+  void reset_plan();
+  // Checks that h×w and these taps can be planned; returns the number of convs in use.
+  int planned_depth(int h, int w, const std::vector<Tap>& taps) const;
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
+  VggPlanBytes lay_out_forward(int h, int w, const std::vector<Tap>& taps, bool allocate);  // plan_forward's
 
   // Where backward() keeps the gradients at layer i, as slots: 0 the scratch, 1 the spare, 2 + i layer i's
   // relu_out, 2 + depth + i its pool_out (-1: none).
@@ -130,6 +143,8 @@ class Vgg19 {
   std::uint64_t generation_ = 0;
   std::vector<Layer> layers_;
   int depth_ = 0;  // number of convs in use
+  bool forward_only_ = false;     // plan_forward: forward_taps only
+  Tensor ping_, pong_;            // (max activation numel) plan_forward's two buffers
   int h_ = 0, w_ = 0;
   Tensor scratch_;                // (max activation numel) gradients no dead activation can hold
   Tensor spare_;                  // (what plan_backward asks) the rest; often absent

@@ -261,6 +261,50 @@ TEST_CASE("the plan holds 330 floats per pixel at the default taps") {
   CHECK(net.planned_bytes() == bytes.buffers + bytes.workspace);
 }
 
+// The style targets' forward-only plan: the largest activation twice (conv1's 64 channels: 128 floats per pixel
+// at any taps), every tap's feature handed over in network order and equal to the full plan's, and nothing else
+// of the full plan usable.
+TEST_CASE("a forward-only plan holds 128 floats per pixel and hands over the full plan's features") {
+  CpuBackend be;
+  Vgg19 net(be, random_vgg19_weights(7), PoolMode::max);
+  std::vector<Tap> taps;
+  for (const char* name : {"relu5_1", "conv2_1", "relu1_1", "relu2_1", "conv4_2", "relu3_1", "relu4_1"})
+    taps.push_back(parse_tap(name));
+  const int h = 37, w = 50;  // odd: floor-mode poolings
+  Tensor x = be.from_host(random_vector(3 * h * w, 9, 40.0f), Shape{1, 3, h, w});  // (1,3,H,W)
+  net.plan(h, w, taps);
+  net.forward(x);
+  std::map<std::string, std::vector<float>> full;
+  for (const Tap& t : taps) full[tap_name(t)] = be.to_host(net.feature(t));
+
+  const VggPlanBytes bytes = net.plan_forward_bytes(h, w, taps);
+  CHECK(bytes.buffers == std::size_t(128) * h * w * sizeof(float));
+  {  // measured alone: on a backend whose workspace the full plan has not reserved yet
+    CpuBackend fresh;
+    Vgg19 alone(fresh, random_vgg19_weights(7), PoolMode::max);
+    const std::size_t before = fresh.bytes_in_use();
+    alone.plan_forward(h, w, taps);
+    CHECK(fresh.bytes_in_use() - before == bytes.buffers + bytes.workspace);
+  }
+  net.plan_forward(h, w, taps);
+  CHECK(net.planned_bytes() == bytes.buffers + bytes.workspace);
+
+  std::vector<std::string> order;
+  net.forward_taps(x, [&](const Tap& t, const Tensor& f) {
+    order.push_back(tap_name(t));
+    CHECK(f.shape() == vgg19_feature_shape(t, h, w));
+    INFO(tap_name(t));
+    CHECK(be.to_host(f) == full[tap_name(t)]);  // the same ops on the same inputs: equal to the bit
+  });
+  CHECK(order == std::vector<std::string>{"relu1_1", "conv2_1", "relu2_1", "relu3_1", "relu4_1", "conv4_2", "relu5_1"});
+  CHECK_THROWS_AS(net.forward(x), Error);
+  CHECK_THROWS_AS(net.feature(parse_tap("relu1_1")), Error);
+  Tensor dx = be.zeros(Shape{1, 3, h, w});
+  CHECK_THROWS_AS(net.backward(dx, [](const Tap&, Tensor&, bool) {}), Error);
+  net.plan(h, w, taps);
+  CHECK_THROWS_AS(net.forward_taps(x, [](const Tap&, const Tensor&) {}), Error);
+}
+
 TEST_CASE("relu taps are the rectified conv taps and the plan is truncated") {
   CpuBackend be;
   Vgg19 net(be, random_vgg19_weights(5, 4), PoolMode::max);
