@@ -85,7 +85,10 @@ void Vgg19::reset_plan() {
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
   reset_plan();
-  const VggPlanBytes bytes = lay_out(h, w, taps, true);
+  planned(lay_out(h, w, taps, true), h, w);
+}
+
+void Vgg19::planned(const VggPlanBytes& bytes, int h, int w) {
   planned_bytes_ = bytes.buffers + bytes.workspace;
   h_ = h;
   w_ = w;
@@ -97,10 +100,7 @@ VggPlanBytes Vgg19::plan_bytes(int h, int w, const std::vector<Tap>& taps) {
 
 void Vgg19::plan_forward(int h, int w, const std::vector<Tap>& taps) {
   reset_plan();
-  const VggPlanBytes bytes = lay_out_forward(h, w, taps, true);
-  planned_bytes_ = bytes.buffers + bytes.workspace;
-  h_ = h;
-  w_ = w;
+  planned(lay_out_forward(h, w, taps, true), h, w);
 }
 
 VggPlanBytes Vgg19::plan_forward_bytes(int h, int w, const std::vector<Tap>& taps) {

@@ -107,6 +107,7 @@ class Vgg19 {
   };
   // Drops the current plan and puts the weights in the backend's activation layout.
   void reset_plan();
+  void planned(const VggPlanBytes& bytes, int h, int w);  // records what plan()/plan_forward() laid out
   // Checks that h×w and these taps can be planned; returns the number of convs in use.
   int planned_depth(int h, int w, const std::vector<Tap>& taps) const;
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
