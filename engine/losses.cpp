@@ -70,7 +70,7 @@ void LossConfig::validate() const {
   IMPASTO_CHECK(std::isfinite(style_weight) && style_weight >= 0, "style weight must be >= 0");
   IMPASTO_CHECK(std::isfinite(tv_weight) && tv_weight >= 0, "TV weight must be >= 0");
   IMPASTO_CHECK(std::isfinite(photo_weight) && photo_weight >= 0, "photorealism weight must be >= 0");
-  IMPASTO_CHECK(style_strip_rows >= 0, "style strip rows must be >= 0");
+  IMPASTO_CHECK(style_strip_rows >= 0 && style_pass_pixels >= 0, "style strip rows and pass pixels must be >= 0");
   IMPASTO_CHECK(!style_layers.empty(), "no style layers");
   auto positive_sum = [](const std::vector<WeightedTap>& v) {
     double s = 0;
@@ -84,6 +84,11 @@ void LossConfig::validate() const {
 StyleObjective::StyleObjective(Vgg19& net, LossConfig config)
     : net_(net), backend_(net.backend()), config_(std::move(config)) {
   config_.validate();
+}
+
+LossConfig limit_style_passes(LossConfig config, int out_h, int out_w) {
+  config.style_pass_pixels = style_pass_pixels(out_h, out_w);
+  return config;
 }
 
 std::vector<Tap> StyleObjective::all_taps() const {
@@ -178,7 +183,8 @@ std::vector<std::vector<Tensor>> StyleObjective::style_grams(const Tensor& x,
   const Shape s = x.shape();  // (1,3,H,W)
   std::vector<Tap> taps;
   for (const auto& t : config_.style_layers) taps.push_back(t.tap);
-  const std::vector<StyleStrip> strips = style_strips(s.h, s.w, deepest_style_conv(config_), config_.style_strip_rows);
+  const std::vector<StyleStrip> strips = style_strips(s.h, s.w, deepest_style_conv(config_), config_.style_strip_rows,
+                                                       config_.style_pass_pixels);
   const bool striped = strips.size() > 1, weighted = !weights.empty();
   const std::size_t sets = weighted ? weights.size() : 1, layers = taps.size();
   std::vector<std::vector<Tensor>> grams(sets);
@@ -394,7 +400,7 @@ std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int
   // The Grams of the styles added before and this style's, and style_grams' scratch: with a mask or in strips
   // one weight plane and one weighted feature map; in strips also the strip's rows of x and one strip's Gram.
   const StyleLayerSums s = style_layer_sums(config, h, w);
-  const std::vector<StyleStrip> strips = style_strips(h, w, deepest_style_conv(config), config.style_strip_rows);
+  const std::vector<StyleStrip> strips = style_strips(h, w, deepest_style_conv(config), config.style_strip_rows, config.style_pass_pixels);
   const bool striped = strips.size() > 1;
   const int tallest = tallest_pass(strips);
   const StyleLayerSums most = style_layer_sums(config, tallest, w);
@@ -406,7 +412,7 @@ std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int
 
 std::vector<int> StyleObjective::style_pass_rows(const LossConfig& config, int h, int w) {
   std::vector<int> rows;
-  for (const StyleStrip& s : style_strips(h, w, deepest_style_conv(config), config.style_strip_rows))
+  for (const StyleStrip& s : style_strips(h, w, deepest_style_conv(config), config.style_strip_rows, config.style_pass_pixels))
     rows.push_back(s.in_end - s.in_begin);
   return rows;
 }

@@ -56,13 +56,19 @@ struct LossConfig {
   // λ of the photorealism term λ·Σ_c V_cᵀ·L·V_c (Luan et al. 2017; L the content's matting Laplacian, V the
   // output on a 0..1 scale); 0: off.
   double photo_weight = 0;
-  // Rows a strip of a style image owns when its Grams are computed strip by strip (engine/style_strips.hpp);
-  // 0: one pass unless VGG-19's first maps would exceed 2^31 values. Not a user option: tests set it to hold
-  // strips to one pass.
+  // How a style image goes through VGG-19 for its Grams (engine/style_strips.hpp), not user options:
+  // style_pass_pixels, the most pixels one pass may cover (style_pass_pixels(): 1.5× the output's, set by whoever
+  // knows the output's size; 0: no limit but 2^31 values per feature map); style_strip_rows > 0, strips that own
+  // that many rows (tests, to hold strips to one pass).
+  std::int64_t style_pass_pixels = 0;
   int style_strip_rows = 0;
   void validate() const;  // throws Error naming the bad field
   static LossConfig defaults();
 };
+
+// `config` with style_pass_pixels set for an out_h×out_w output: what the objectives of a run and its memory
+// estimate are made with.
+LossConfig limit_style_passes(LossConfig config, int out_h, int out_w);
 
 // Loss terms as weighted contributions: total = content + style + tv + photo (tv only when
 // LossConfig::tv_in_total) + temporal (video: added by its objective, engine/video.cpp).

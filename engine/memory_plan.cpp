@@ -79,12 +79,14 @@ MemoryNeed RunMemory::phase(const VggPlanBytes& plan) {
   return n;
 }
 
-void RunMemory::style_phase(ImageSize style, int earlier_styles, bool masked, std::size_t optimizer,
+void RunMemory::style_phase(ImageSize style, ImageSize out, int earlier_styles, bool masked, std::size_t optimizer,
                             std::size_t images) {
-  // One forward-only network plan per strip (style_grams; the whole image's when it goes through at once).
-  for (int rows : StyleObjective::style_pass_rows(config_, style.h, style.w)) {
+  // One forward-only network plan per strip (style_grams; the whole image's when it goes through at once), with
+  // the strips the run's objective makes (limit_style_passes).
+  const LossConfig config = limit_style_passes(config_, out.h, out.w);
+  for (int rows : StyleObjective::style_pass_rows(config, style.h, style.w)) {
     MemoryNeed n = phase(net_.plan_forward_bytes(rows, style.w, style_taps_));
-    n.objective = StyleObjective::add_style_bytes(config_, style.h, style.w, earlier_styles, masked);
+    n.objective = StyleObjective::add_style_bytes(config, style.h, style.w, earlier_styles, masked);
     n.optimizer = optimizer;
     n.images = images;
     peak_ = max_need(peak_, n);

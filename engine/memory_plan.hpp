@@ -39,9 +39,10 @@ const MemoryNeed& max_need(const MemoryNeed& a, const MemoryNeed& b);
 class RunMemory {
  public:
   RunMemory(Vgg19& net, const LossConfig& config);
-  // A style target made from an h×w style image after `earlier_styles` others, with what else the run holds
-  // then (optimizer state, image uploads).
-  void style_phase(ImageSize style, int earlier_styles, bool masked, std::size_t optimizer, std::size_t images);
+  // A style target made from an h×w style image for an `out` output after `earlier_styles` others, with what
+  // else the run holds then (optimizer state, image uploads).
+  void style_phase(ImageSize style, ImageSize out, int earlier_styles, bool masked, std::size_t optimizer,
+                   std::size_t images);
   // The optimization at h×w: the network planned for every tap, the objective (plus `extra_objective`, e.g. a
   // video's temporal buffers), the optimizer and the images.
   void output_phase(ImageSize out, int styles, int masked_styles, std::size_t extra_objective,

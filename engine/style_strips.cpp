@@ -37,21 +37,31 @@ int style_strip_halo(int deepest) {
   return round_up(std::max(above, below), kAlign);
 }
 
-std::vector<StyleStrip> style_strips(int h, int w, int deepest, int core_rows) {
+std::vector<StyleStrip> style_strips(int h, int w, int deepest, int core_rows, std::int64_t pass_pixels) {
   IMPASTO_CHECK(h >= 1 && w >= 1, "style image " << w << "x" << h << " is empty");
   const int halo = style_strip_halo(deepest);
   const std::int64_t first_channels = vgg19_convs()[0].cout;
-  const std::int64_t max_rows = std::int64_t(INT32_MAX) / (first_channels * w);  // rows whose conv1 maps fit
+  const std::int64_t index_rows = std::int64_t(INT32_MAX) / (first_channels * w);  // rows whose conv1 maps fit
+  const std::int64_t max_rows = pass_pixels > 0 ? std::min(index_rows, pass_pixels / w) : index_rows;
+  const auto too_wide = [&](std::int64_t pass_rows) {
+    IMPASTO_CHECK(pass_rows <= index_rows, "style image " << w << "x" << h << " is too wide: a strip of " << kAlign
+                                               << " rows and its " << halo << "-row halos would exceed the 2^31 values of "
+                                               << "VGG-19's first feature maps; use a smaller --style-scale");
+  };
   int core = 0;
   if (core_rows > 0) {
     core = round_up(core_rows, kAlign);
   } else if (h <= max_rows) {
     core = h;
   } else {
-    core = int((max_rows - 2 * halo) / kAlign * kAlign);
-    IMPASTO_CHECK(core >= kAlign, "style image " << w << "x" << h << " is too wide: a strip of " << kAlign
-                                                 << " rows and its " << halo << "-row halos would exceed the 2^31 values of "
-                                                 << "VGG-19's first feature maps; use a smaller --style-scale");
+    const std::int64_t fit = (max_rows - 2 * halo) / kAlign * kAlign;  // the tallest core whose pass fits
+    if (fit >= kAlign && max_rows == index_rows && fit < 2 * halo) {
+      core = int(fit);  // indexing forces it: strips however thin
+    } else {
+      core = int(std::max<std::int64_t>(fit, 2 * halo));
+      if (h <= index_rows && core + 2 * halo >= h) core = h;  // strips would not make the passes smaller
+    }
+    too_wide(std::int64_t(std::min(h, core + 2 * halo)));
   }
   std::vector<StyleStrip> strips;
   if (core >= h) {
@@ -68,5 +78,7 @@ std::vector<StyleStrip> style_strips(int h, int w, int deepest, int core_rows) {
   }
   return strips;
 }
+
+std::int64_t style_pass_pixels(int out_h, int out_w) { return std::int64_t(out_h) * out_w * 3 / 2; }
 
 }  // namespace impasto

@@ -118,13 +118,13 @@ MemoryNeed Stylizer::memory_needed(const StylizeOptions& options, const RunImage
     for (int i = 0; i < (images.regions > 0 ? 0 : n_styles); ++i) {
       const ImageSize s = texture ? texture_style_size(options, images.styles[std::size_t(i)], lv.h, lv.w, out.h, out.w)
                                   : style_size(options, images.styles[std::size_t(i)], lv.h, lv.w);
-      run.style_phase(s, i, i < images.masks, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
+      run.style_phase(s, {lv.h, lv.w}, i, i < images.masks, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
     }
     const Shape x{1, 3, lv.h, lv.w};  // (1,3,H,W)
     // Region pairs: one forward of the style, then a target per region (the largest phase is the last).
     for (int r = 0; r < images.regions; ++r) {
       const ImageSize s = style_size(options, images.styles.front(), lv.h, lv.w);
-      run.style_phase(s, r, true, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
+      run.style_phase(s, {lv.h, lv.w}, r, true, 0, float_bytes(3LL * s.h * s.w + 3 * previous_x));
     }
     const int targets = images.regions > 0 ? images.regions : n_styles;
     const int masked = images.regions > 0 ? images.regions : images.masks;
@@ -346,7 +346,7 @@ StylizeResult Stylizer::run_levels(const std::vector<Level>& levels, const LossC
   for (std::size_t k = 0; k < levels.size(); ++k) {
     const Level& lv = levels[k];
     const auto setup_start = std::chrono::steady_clock::now();
-    LossConfig level_config = config;
+    LossConfig level_config = limit_style_passes(config, lv.h, lv.w);
     if (!lv.photo) level_config.photo_weight = 0;
     StyleObjective objective(net_, level_config);
     targets(objective, lv);

@@ -327,7 +327,7 @@ VideoStylizer::Run::Run(VideoStylizer& s_, const VideoFrames& video, const std::
       }()),
       // The constructor set max_iterations to the larger of --iterations and --frame-iterations.
       optimizer(b, Shape{1, 3, H, W}, o.base.use_adam, o.base.lbfgs, o.base.adam),
-      objective(s.net_, o.base.loss),
+      objective(s.net_, limit_style_passes(o.base.loss, H, W)),
       temporal(b, o.temporal_weight), cut_state(std::size_t(T), -1) {
   const auto& blend = o.base.style_blend_weights;
   for (std::size_t k = 0; k < style_x.size(); ++k) objective.add_style(style_x[k], blend.empty() ? 1.0f : blend[k]);
@@ -579,7 +579,8 @@ MemoryNeed VideoStylizer::memory_needed(const VideoOptions& options, int h, int 
   // run(): the optimizer first, then each style's target, then the plan at the frame size with the run's
   // buffers (Run::buffer_shapes) and, for a noise init, one frame-sized noise image.
   RunMemory run(net_, options.base.loss);
-  for (std::size_t i = 0; i < fitted.size(); ++i) run.style_phase(fitted[i], int(i), false, optimizer, float_bytes(style_floats));
+  for (std::size_t i = 0; i < fitted.size(); ++i)
+    run.style_phase(fitted[i], {h, w}, int(i), false, optimizer, float_bytes(style_floats));
   std::int64_t buffers = 0;
   for (const Shape& s : Run::buffer_shapes(Run::temporal_slots(options), h, w)) buffers += s.numel();
   run.output_phase({h, w}, int(styles.size()), 0, float_bytes(buffers), optimizer,

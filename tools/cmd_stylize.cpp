@@ -318,7 +318,7 @@ void make_objective(EmbedHooks& hooks, const WarmEngine::Network& network, Styli
   auto upload = [&](const Image& rgb) {
     return backend.from_host(preprocess(rgb, bgr, float(options.pixel_scale)), Shape{1, 3, rgb.h, rgb.w});
   };
-  auto objective = std::make_unique<StyleObjective>(network.net, options.loss);
+  auto objective = std::make_unique<StyleObjective>(network.net, limit_style_passes(options.loss, sized.h, sized.w));
   const auto& blend = options.style_blend_weights;
   IMPASTO_CHECK(blend.empty() || blend.size() == styles.size(),
                 blend.size() << " style blend weights for " << styles.size() << " styles");
@@ -369,12 +369,13 @@ RunMemoryFit fit_memory(const Args& a, bool texture, const WarmEngine::Network& 
     const ImageSize out = Stylizer::content_size(options, in.content.h, in.content.w);
     for (std::size_t i = 0; i < in.styles.size(); ++i) {
       const ImageSize st = Stylizer::style_size(options, {in.styles[i].h, in.styles[i].w}, out.h, out.w);
-      const std::vector<int> passes = StyleObjective::style_pass_rows(options.loss, st.h, st.w);
+      const std::vector<int> passes =
+          StyleObjective::style_pass_rows(limit_style_passes(options.loss, out.h, out.w), st.h, st.w);
       if (passes.size() > 1)
         run.fit.lines += "impasto: memory: style " + std::to_string(i + 1) + " (" + std::to_string(st.w) + "x" +
                          std::to_string(st.h) + ") goes through VGG-19 in " + std::to_string(passes.size()) +
                          " strips of up to " + std::to_string(*std::max_element(passes.begin(), passes.end())) +
-                         " rows: its first feature maps would exceed 2^31 values\n";
+                         " rows (a pass covers at most 1.5x the output's pixels and 2^31 values per feature map)\n";
     }
   }
   return run;

@@ -457,7 +457,7 @@ TEST_CASE("the photorealism term: λ times the result's Laplacian energy, with i
   check_gradient(obj, f.be, x, f.h, f.w, 11);
 }
 
-TEST_CASE("style strips: halos, alignment, coverage, and the split at 2^31 values") {
+TEST_CASE("style strips: halos, alignment, coverage, the split at 2^31 values and by memory") {
   CHECK(style_strip_halo(parse_tap("relu5_1").conv) == 96);  // reads 70 rows above, 85 below
   CHECK(style_strip_halo(parse_tap("relu3_1").conv) == 16);
   CHECK(style_strip_halo(parse_tap("relu1_1").conv) == 16);
@@ -488,6 +488,24 @@ TEST_CASE("style strips: halos, alignment, coverage, and the split at 2^31 value
   check_cover(tall, 6128, 96);
   for (const StyleStrip& s : tall) CHECK(64LL * (s.in_end - s.in_begin) * 7680 <= std::int64_t(INT32_MAX));
   CHECK_THROWS_WITH_AS(style_strips(100, 2000000, deepest, 0), doctest::Contains("too wide"), Error);
+
+  // By memory: a pass covers at most 1.5× the output's pixels (3840×2160 → 12.4M), a strip owns at least two
+  // halos, and a style no taller than four halos goes through at once.
+  const std::int64_t budget = style_pass_pixels(2160, 3840);
+  CHECK(budget == 12441600);
+  CHECK(style_strips(2048, 3840, deepest, 0, budget).size() == 1);  // 7.9M pixels: one pass
+  const auto big = style_strips(6128, 7680, deepest, 0, budget);     // --style-scale 2 at 4K: 47M pixels
+  CHECK(big.size() == 5);
+  check_cover(big, 6128, 96);
+  for (const StyleStrip& s : big) CHECK(std::int64_t(s.in_end - s.in_begin) * 7680 <= budget);
+  const auto small = style_strips(380, 500, deepest, 0, style_pass_pixels(64, 64));  // 4·96 > 380 rows
+  CHECK(small.size() == 1);
+  const auto thin = style_strips(1000, 500, deepest, 0, style_pass_pixels(64, 64));  // cores of 2·96 rows
+  CHECK(thin.size() == 6);
+  CHECK(thin[0].end == 192);
+  check_cover(thin, 1000, 96);
+  // The 2^31 limit still binds where memory allows more (an 8K output: a budget of 49.7M pixels).
+  CHECK(style_strips(6128, 7680, deepest, 0, style_pass_pixels(4320, 7680)).size() == tall.size());
 }
 
 TEST_CASE("a style image through the network in strips gives one pass's style terms (plain, masked, regions)") {

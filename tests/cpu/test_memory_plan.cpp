@@ -116,6 +116,13 @@ TEST_CASE("a run's estimate covers its measured peak") {
     check_run_estimate(o, &content, {style_tall}, {});
     check_run_estimate(o, &content, {style_tall}, {test::half_mask(64, 88, true)});
   }
+  SUBCASE("a portrait style five times the output, in strips by memory (passes of up to 1.5x its pixels)") {
+    o.style_scale = 5;  // 132x440 for an 88x64 output: cores of two 96-row halos, passes of 152 to 344 rows
+    const std::vector<int> passes = StyleObjective::style_pass_rows(limit_style_passes(o.loss, 64, 88), 440, 132);
+    INFO(passes.size() << " passes, first " << passes.front());
+    CHECK(passes == std::vector<int>{288, 344, 152});
+    check_run_estimate(o, &content, {style_tall}, {});
+  }
   SUBCASE("Adam") {
     o.use_adam = true;
     check_run_estimate(o, &content, {style_a}, {});
