@@ -170,6 +170,15 @@ StyleLayerSums style_layer_sums(const LossConfig& config, int h, int w) {
   return s;
 }
 
+// A strip's h×w weight plane at one layer: on its owned rows [lo, hi) the whole image's weights m (rows from
+// first_row on; none: 1), 0 on the halos.
+void owned_weights(std::vector<float>& plane, int h, int w, int lo, int hi, const Image* m, int first_row) {
+  plane.assign(std::size_t(h) * w, 0.0f);
+  for (int r = lo; r < hi; ++r)
+    for (int c = 0; c < w; ++c)
+      plane[std::size_t(r) * w + c] = m ? m->data[std::size_t(first_row + r) * w + c] : 1.0f;
+}
+
 int tallest_pass(const std::vector<StyleStrip>& strips) {
   int rows = 0;
   for (const StyleStrip& s : strips) rows = std::max(rows, s.in_end - s.in_begin);
@@ -228,12 +237,7 @@ std::vector<std::vector<Tensor>> StyleObjective::style_grams(const Tensor& x,
         for (std::size_t set = 0; set < sets; ++set) {
           Tensor src = f;
           if (weighted || striped) {
-            // m on the owned rows (the mask's, or 1), 0 on the halos.
-            host_plane.assign(std::size_t(fs.plane()), 0.0f);
-            for (int r = lo; r < hi; ++r)
-              for (int c = 0; c < fs.w; ++c)
-                host_plane[std::size_t(r) * fs.w + c] =
-                    weighted ? weights[set][l].data[std::size_t(first_row + r) * fs.w + c] : 1.0f;
+            owned_weights(host_plane, fs.h, fs.w, lo, hi, weighted ? &weights[set][l] : nullptr, first_row);
             Tensor m = plane.prefix(Shape{1, 1, fs.h, fs.w});  // (1,1,h,w)
             backend_.upload(host_plane.data(), m);
             src = product.prefix(fs).with_layout(f.layout());  // (1,N,h,w)

@@ -159,15 +159,17 @@ VggPlanBytes Vgg19::lay_out_forward(int h, int w, const std::vector<Tap>& taps, 
   return {bytes, workspace};
 }
 
-void Vgg19::forward_taps(const Tensor& x, const TapFeature& at_tap) {
-  IMPASTO_CHECK(depth_ > 0 && forward_only_, "Vgg19::forward_taps before plan_forward()");
+const Tensor& Vgg19::network_input(const Tensor& x) {
   IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
                 "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
-  Tensor in = x;
-  if (!input_.empty()) {
-    backend_.convert_layout(x, input_);
-    in = input_;
-  }
+  if (input_.empty()) return x;
+  backend_.convert_layout(x, input_);
+  return input_;
+}
+
+void Vgg19::forward_taps(const Tensor& x, const TapFeature& at_tap) {
+  IMPASTO_CHECK(depth_ > 0 && forward_only_, "Vgg19::forward_taps before plan_forward()");
+  Tensor in = network_input(x);
   // Each output goes into the buffer that does not hold the op's input.
   const Tensor buffers[2] = {ping_, pong_};
   int next = 0;
@@ -270,14 +272,8 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
 
 void Vgg19::forward(const Tensor& x) {
   IMPASTO_CHECK(depth_ > 0 && !forward_only_, "Vgg19::forward before plan()");
-  IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
-                "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
-  const Tensor* in = &x;
-  if (!input_.empty()) {
-    backend_.convert_layout(x, input_);
-    in = &input_;
-  }
-  forward_input_ = *in;
+  forward_input_ = network_input(x);
+  const Tensor* in = &forward_input_;
   if (!first_home_.empty()) layers_[0].relu_out = first_home_;  // backward's recompute moved it
   for (int i = 0; i < depth_; ++i) {
     Layer& l = layers_[i];

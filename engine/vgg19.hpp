@@ -113,6 +113,8 @@ class Vgg19 {
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
   VggPlanBytes lay_out_forward(int h, int w, const std::vector<Tap>& taps, bool allocate);  // plan_forward's
+  // x (1,3,H,W) checked against the plan, in the activations' layout (x itself, or its NHWC copy input_).
+  const Tensor& network_input(const Tensor& x);
 
   // Where backward() keeps the gradients at layer i, as slots: 0 the scratch, 1 the spare, 2 + i layer i's
   // relu_out, 2 + depth + i its pool_out (-1: none).
