@@ -11,8 +11,8 @@
 // - "alias" notes say which inputs may be the same tensor as the output.
 // - Reductions return double on the host (the only device→host traffic an iteration needs); the loss ops can
 //   queue theirs instead (begin_deferred / take_deferred) so that an evaluation reads them back at once.
-// - Ops never allocate after plan time except the backend's own workspace, which only grows
-//   (reserve_workspace lets the caller size it once per image size).
+// - Ops never allocate after plan time except the backend's own workspace, which grows when an op needs more
+//   (reserve_workspace lets the caller size it once per image size; trim_workspace shrinks it for a new plan).
 #pragma once
 
 #include <cstddef>
@@ -92,6 +92,10 @@ class Backend {
   virtual void synchronize() {}
   // Size the op workspace once (bytes); ops that need more grow it (never shrink).
   virtual void reserve_workspace(std::size_t bytes) = 0;
+  // Give back the workspace beyond `bytes` (free it and reserve `bytes` again) when it holds more: a network plan
+  // that needs less than the one before it (the output after a larger style image's strips) does not carry the
+  // larger one's workspace. Invalidates pointers into the old workspace (plans re-record their work anyway).
+  virtual void trim_workspace(std::size_t bytes) = 0;
   // Workspace that conv2d_forward / conv2d_backward_data need for these shapes with tensors in `layout`.
   virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) = 0;
   // Bytes in use by tensors, workspace and scratch on the device (for memory plans and messages).
@@ -112,6 +116,13 @@ class Backend {
   virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) = 0;
   // dx = conv_transpose(dy, w): the gradient of conv2d_forward (without ReLU) with respect to x.
   virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) = 0;
+  // The filter w (Cout,Cin,K,K), float32 in activation_layout(), as this backend's convolutions take it at the
+  // current precision: w itself, or a copy made now that both conv2d ops accept in w's place and that spares
+  // them converting w at every call (CUDA under bf16: channels-last bf16 where both channel counts are multiples
+  // of 8). A copy is only good until the precision changes (the convolutions then refuse it).
+  // conv_filter_bytes: the bytes such a copy of a (Cout,Cin,K,K) filter takes (0: w itself serves).
+  virtual Tensor conv_filter(const Tensor& w) { return w; }
+  virtual std::size_t conv_filter_bytes(Shape /*w*/) const { return 0; }
 
   // ---- layout: y (N,C,H,W) = x (N,C,H,W) reordered into y's layout (x and y differ in layout; no overlap) ----
   virtual void convert_layout(const Tensor& x, Tensor& y) = 0;

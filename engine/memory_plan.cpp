@@ -70,12 +70,11 @@ RunMemory::RunMemory(Vgg19& net, const LossConfig& config) : net_(net), config_(
 }
 
 MemoryNeed RunMemory::phase(const VggPlanBytes& plan) {
-  workspace_ = std::max(workspace_, plan.workspace);
   MemoryNeed n;
   n.weights = net_.weight_bytes();
   n.backend = net_.backend().fixed_bytes();
   n.network = plan.buffers;
-  n.workspace = workspace_;
+  n.workspace = plan.workspace;  // each plan trims the workspace to its own (Vgg19::plan)
   return n;
 }
 

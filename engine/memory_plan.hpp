@@ -54,7 +54,6 @@ class RunMemory {
   Vgg19& net_;
   const LossConfig& config_;
   std::vector<Tap> style_taps_, all_taps_;
-  std::size_t workspace_ = 0;
   MemoryNeed peak_;
 };
 

@@ -11,10 +11,21 @@ namespace impasto::checks {
 
 // ---- generic helpers ----------------------------------------------------------------------------------------
 
-void check_tensor(const Tensor& t, Device device, const char* op, const char* name) {
+namespace {
+
+// t is allocated and lives on `device` (of any element type).
+void check_placed(const Tensor& t, Device device, const char* op, const char* name) {
   IMPASTO_CHECK(!t.empty(), op << ": " << name << " is an empty (unallocated) tensor");
   IMPASTO_CHECK(t.device() == device, op << ": " << name << " lives on " << enum_name(t.device()) << ", expected "
                                          << enum_name(device));
+}
+
+}  // namespace
+
+void check_tensor(const Tensor& t, Device device, const char* op, const char* name) {
+  check_placed(t, device, op, name);
+  IMPASTO_CHECK(t.dtype() == DType::f32, op << ": " << name << " holds " << enum_name(t.dtype())
+                                            << " values; this op takes float32");
 }
 
 void check_shape(const Tensor& t, Shape want, Device device, const char* op, const char* name) {
@@ -32,10 +43,10 @@ void check_same_numel(const Tensor& a, const Tensor& b, Device device, const cha
 }
 
 void check_no_alias(const Tensor& out, const Tensor& in, const char* op, const char* out_name, const char* in_name) {
-  const float* o0 = out.data();
-  const float* o1 = o0 + out.numel();
-  const float* i0 = in.data();
-  const float* i1 = i0 + in.numel();
+  const auto* o0 = static_cast<const unsigned char*>(out.raw());
+  const auto* o1 = o0 + out.numel() * std::int64_t(out.element_bytes());
+  const auto* i0 = static_cast<const unsigned char*>(in.raw());
+  const auto* i1 = i0 + in.numel() * std::int64_t(in.element_bytes());
   IMPASTO_CHECK(o1 <= i0 || i1 <= o0 || out.numel() == 0 || in.numel() == 0,
                 op << ": " << out_name << " must not overlap " << in_name);
 }
@@ -79,9 +90,12 @@ void empty(Shape s) {
 // ---- convolution ----------------------------------------------------------------------------------------------
 
 ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
-                 const char* x_name, const char* y_name) {
+                 const char* x_name, const char* y_name, bool bf16_filter) {
   check_tensor(x, device, op, x_name);
-  check_tensor(w, device, op, "w");
+  if (bf16_filter && w.dtype() == DType::bf16)
+    check_placed(w, device, op, "w");
+  else
+    check_tensor(w, device, op, "w");
   check_no_alias(x, w, op, x_name, "w");
   const Shape xs = x.shape();  // (N,Cin,H,W)
   const Shape ws = w.shape();  // (Cout,Cin,K,K)

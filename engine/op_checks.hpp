@@ -54,9 +54,10 @@ struct ConvShape {
 };
 
 // x-side (x or dx), w, the bias b when given, and y-side (y or dy) tensors of a convolution: K square and odd,
-// channels agree, b (1,1,1,Cout), y of shape (N,Cout,H,W), x not overlapping w, y overlapping neither.
+// channels agree, b (1,1,1,Cout), y of shape (N,Cout,H,W), x not overlapping w, y overlapping neither. w is
+// float32, or bf16 where the backend takes its own bf16 filter copies (`bf16_filter`, Backend::conv_filter).
 ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
-                 const char* x_name, const char* y_name);
+                 const char* x_name, const char* y_name, bool bf16_filter = false);
 
 // ---- layout ---------------------------------------------------------------------------------------------------
 

@@ -46,7 +46,7 @@ Tensor Tensor::sample(int index) const {
   IMPASTO_ASSERT(index >= 0 && index < shape_.n);
   Tensor t = *this;
   t.shape_.n = 1;
-  t.data_ = data_ + std::int64_t(index) * shape_.c * shape_.plane();  // a sample is contiguous in both layouts
+  t.data_ = element(std::int64_t(index) * shape_.c * shape_.plane());  // a sample is contiguous in both layouts
   return t;
 }
 
@@ -55,7 +55,7 @@ Tensor Tensor::slice(std::int64_t offset, Shape s) const {
                 "cannot view " << s.numel() << " elements at offset " << offset << " of tensor " << shape_.str());
   Tensor t = *this;
   t.shape_ = s;
-  t.data_ = data_ + offset;
+  t.data_ = element(offset);
   return t;
 }
 
@@ -66,6 +66,17 @@ Tensor Tensor::slice_rows(int first, int count) const {
                 "slice_rows: rows [" << first << ", " << first + count << ") outside the " << shape_.h
                                      << " rows of " << shape_.str());
   return slice(std::int64_t(first) * shape_.w, Shape{1, 1, count, shape_.w});
+}
+
+Tensor Tensor::viewed_as(DType d, Shape s) const {
+  IMPASTO_ASSERT(dtype_ == DType::f32 && storage_ != nullptr && data_ == storage_->data());
+  const std::size_t bytes = std::size_t(s.numel()) * (d == DType::bf16 ? 2 : sizeof(float));
+  IMPASTO_CHECK(bytes <= storage_->count() * sizeof(float),
+                "cannot view " << storage_->count() << " floats as " << enum_name(d) << " " << s.str());
+  Tensor t = *this;
+  t.shape_ = s;
+  t.dtype_ = d;
+  return t;
 }
 
 }  // namespace impasto

@@ -3,6 +3,9 @@
 // cuDNN's tensor-core kernels want them). The shape is (N,C,H,W) in both; the layout only says how the
 // elements are ordered in memory. Views keep their tensor's layout; with_layout relabels one.
 // Tensors are handles: copying one shares the storage (like a pointer); Backend::empty allocates.
+// Elements are float32; a backend may hold bf16 copies (DType::bf16: 2 bytes per element, the bits at raw()) for
+// its own kernels (the bf16 convolutions' filters, Backend::conv_filter): no op reads floats from one
+// (op_checks reject them), only the ops that say they take bf16.
 // The storage frees itself (RAII) when the last handle goes away; destructors never throw.
 #pragma once
 
@@ -30,6 +33,13 @@ struct EnumNames<Layout> {
   static constexpr const char* what = "layout";
   static constexpr EnumName<Layout> table[] = {
       {Layout::nchw, "NCHW"}, {Layout::nhwc, "NHWC"}, {Layout::nchw, "nchw"}, {Layout::nhwc, "nhwc"}};
+};
+
+enum class DType { f32, bf16 };
+template <>
+struct EnumNames<DType> {
+  static constexpr const char* what = "element type";
+  static constexpr EnumName<DType> table[] = {{DType::f32, "float32"}, {DType::bf16, "bf16"}};
 };
 
 // (N,C,H,W); matrices use (1,1,rows,cols), vectors (1,1,1,n).
@@ -68,7 +78,11 @@ class Tensor {
   std::int64_t numel() const { return shape_.numel(); }
   bool empty() const { return storage_ == nullptr; }
   Device device() const;
+  // The float32 elements (on a bf16 tensor: its first byte; use raw()).
   float* data() const { return data_; }
+  void* raw() const { return data_; }
+  DType dtype() const { return dtype_; }
+  std::size_t element_bytes() const { return dtype_ == DType::bf16 ? 2 : sizeof(float); }
   Layout layout() const { return layout_; }
   // Elements between neighbouring channels of a pixel (H·W in NCHW, 1 in NHWC) and between neighbouring pixels
   // of a channel (1 in NCHW, C in NHWC).
@@ -87,12 +101,20 @@ class Tensor {
   Tensor slice(std::int64_t offset, Shape s) const;
   // Rows [first, first + count) of a (1,1,rows,cols) matrix as a (1,1,count,cols) view.
   Tensor slice_rows(int first, int count) const;
+  // The storage of this float32 tensor (from its start) seen as s.numel() elements of type d: a backend's bf16
+  // buffer is allocated as floats. Checked to fit.
+  Tensor viewed_as(DType d, Shape s) const;
 
  private:
+  // The element `offset` elements past data_.
+  float* element(std::int64_t offset) const {
+    return reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(data_) + offset * std::int64_t(element_bytes()));
+  }
   std::shared_ptr<Storage> storage_;
   Shape shape_{0, 0, 0, 0};
   float* data_ = nullptr;
   Layout layout_ = Layout::nchw;
+  DType dtype_ = DType::f32;
 };
 
 }  // namespace impasto

@@ -65,7 +65,7 @@ Shape vgg19_feature_shape(const Tap& t, int h, int w) {
 void Vgg19::reset_plan() {
   ++generation_;
   for (Layer& l : layers_) {
-    l.conv_out = l.relu_out = l.pool_out = Tensor();
+    l.conv_out = l.relu_out = l.pool_out = l.wc = Tensor();
     l.conv_tap = l.relu_tap = false;
   }
   scratch_ = spare_ = input_ = input_grad_ = first_home_ = forward_input_ = ping_ = pong_ = Tensor();
@@ -85,6 +85,9 @@ void Vgg19::reset_plan() {
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
   reset_plan();
+  // The workspace is the plan's own, given back before this plan allocates (a larger earlier plan's would
+  // otherwise sit beside this plan's buffers: the memory plan counts each phase's workspace alone).
+  backend_.trim_workspace(lay_out(h, w, taps, false).workspace);
   planned(lay_out(h, w, taps, true), h, w);
 }
 
@@ -100,6 +103,7 @@ VggPlanBytes Vgg19::plan_bytes(int h, int w, const std::vector<Tap>& taps) {
 
 void Vgg19::plan_forward(int h, int w, const std::vector<Tap>& taps) {
   reset_plan();
+  backend_.trim_workspace(lay_out_forward(h, w, taps, false).workspace);  // as plan()
   planned(lay_out_forward(h, w, taps, true), h, w);
 }
 
@@ -144,6 +148,7 @@ VggPlanBytes Vgg19::lay_out_forward(int h, int w, const std::vector<Tap>& taps, 
   }
   bytes += 2 * std::size_t(max_numel) * sizeof(float);
   if (layout != Layout::nchw) bytes += 3 * std::size_t(h) * w * sizeof(float);  // input_
+  bytes += lay_out_filters(depth, allocate);
   if (allocate) {
     ping_ = backend_.empty(Shape{1, 1, 1, int(max_numel)});
     pong_ = backend_.empty(Shape{1, 1, 1, int(max_numel)});
@@ -157,6 +162,16 @@ VggPlanBytes Vgg19::lay_out_forward(int h, int w, const std::vector<Tap>& taps, 
     forward_only_ = true;
   }
   return {bytes, workspace};
+}
+
+std::size_t Vgg19::lay_out_filters(int depth, bool allocate) {
+  std::size_t bytes = 0;
+  for (int i = 0; i < depth; ++i) {
+    Layer& l = layers_[std::size_t(i)];
+    bytes += backend_.conv_filter_bytes(l.w.shape());
+    if (allocate) l.wc = backend_.conv_filter(l.w);
+  }
+  return bytes;
 }
 
 const Tensor& Vgg19::network_input(const Tensor& x) {
@@ -180,13 +195,13 @@ void Vgg19::forward_taps(const Tensor& x, const TapFeature& at_tap) {
     const Shape out{1, convs[i].cout, in.shape().h, in.shape().w};  // (1,Cout,h,w)
     Tensor y = take(out);
     if (l.conv_tap) {
-      backend_.conv2d_forward(in, l.w, l.b, y, /*fuse_relu=*/false);
+      backend_.conv2d_forward(in, l.wc, l.b, y, /*fuse_relu=*/false);
       at_tap(Tap{i, false}, y);
       Tensor r = take(out);
       backend_.relu_forward(y, r);
       y = r;
     } else {
-      backend_.conv2d_forward(in, l.w, l.b, y, /*fuse_relu=*/true);
+      backend_.conv2d_forward(in, l.wc, l.b, y, /*fuse_relu=*/true);
     }
     if (l.relu_tap) at_tap(Tap{i, true}, y);
     in = y;
@@ -247,6 +262,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
       bl.pool = pooled.numel();
     }
   }
+  bytes += lay_out_filters(depth, allocate);
   std::vector<BackwardStep> steps;
   const std::int64_t spare = plan_backward(backward_layers, max_numel, recompute_first, steps);
   alloc(scratch_, Shape{1, 1, 1, int(max_numel)});
@@ -278,9 +294,9 @@ void Vgg19::forward(const Tensor& x) {
   for (int i = 0; i < depth_; ++i) {
     Layer& l = layers_[i];
     if (l.conv_out.empty()) {
-      backend_.conv2d_forward(*in, l.w, l.b, l.relu_out, /*fuse_relu=*/true);
+      backend_.conv2d_forward(*in, l.wc, l.b, l.relu_out, /*fuse_relu=*/true);
     } else {
-      backend_.conv2d_forward(*in, l.w, l.b, l.conv_out, /*fuse_relu=*/false);
+      backend_.conv2d_forward(*in, l.wc, l.b, l.conv_out, /*fuse_relu=*/false);
       backend_.relu_forward(l.conv_out, l.relu_out);
     }
     in = &l.relu_out;
@@ -394,7 +410,7 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
     if (st.recompute >= 0) {  // relu1_1, whose home in the scratch the deeper layers' gradients overwrote
       Tensor y = slot(st.recompute, out);
       if (l.conv_out.empty())
-        backend_.conv2d_forward(forward_input_, l.w, l.b, y, /*fuse_relu=*/true);
+        backend_.conv2d_forward(forward_input_, l.wc, l.b, y, /*fuse_relu=*/true);
       else
         backend_.relu_forward(l.conv_out, y);
       l.relu_out = y;  // what the tap and the ReLU backward read (forward() moves it home)
@@ -411,16 +427,16 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
     if (l.conv_tap) tap_gradient(Tap{i, false}, d, from_above || l.relu_tap);
     if (i == 0) {
       if (input_grad_.empty()) {
-        backend_.conv2d_backward_data(d, l.w, dx);
+        backend_.conv2d_backward_data(d, l.wc, dx);
       } else {
-        backend_.conv2d_backward_data(d, l.w, input_grad_);
+        backend_.conv2d_backward_data(d, l.wc, input_grad_);
         backend_.convert_layout(input_grad_, dx);
       }
       break;
     }
     const Layer& prev = layers_[std::size_t(i - 1)];
     Tensor d_in = slot(st.d_in, Shape{1, vgg19_convs()[std::size_t(i)].cin, out.h, out.w});  // (1,Cin,h,w)
-    backend_.conv2d_backward_data(d, l.w, d_in);
+    backend_.conv2d_backward_data(d, l.wc, d_in);
     if (st.d_prev >= 0) {
       Tensor d_prev = slot(st.d_prev, prev.relu_out.shape());  // (1,C,2h,2w): dL/d relu_out below
       backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, st.mask_below);

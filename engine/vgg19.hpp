@@ -35,8 +35,8 @@ std::string tap_name(const Tap& t);
 Shape vgg19_feature_shape(const Tap& t, int h, int w);
 
 struct VggPlanBytes {
-  std::size_t buffers = 0;    // activations, tap gradients, scratch
-  std::size_t workspace = 0;  // the backend workspace the plan reserves (only grows: a maximum, not a sum)
+  std::size_t buffers = 0;    // activations, tap gradients, scratch, the convolutions' filter copies
+  std::size_t workspace = 0;  // the backend workspace the plan reserves (the largest layer's, not a sum)
 };
 
 // Called by Vgg19::backward when it reaches a planned tap, deepest first: d (the tap's feature shape, in
@@ -100,6 +100,7 @@ class Vgg19 {
  private:
   struct Layer {
     Tensor w, b;          // (Cout,Cin,3,3), (1,1,1,Cout)
+    Tensor wc;            // w as the convolutions take it (Backend::conv_filter: w, or its copy), made per plan
     Tensor conv_out;      // (1,Cout,h,w), only when a convX_Y tap is planned here
     Tensor relu_out;      // (1,Cout,h,w)
     Tensor pool_out;      // (1,Cout,h/2,w/2), when a pooling follows and a deeper layer is in use
@@ -113,6 +114,9 @@ class Vgg19 {
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
   VggPlanBytes lay_out_forward(int h, int w, const std::vector<Tap>& taps, bool allocate);  // plan_forward's
+  // The bytes of the filters the convolutions of layers [0, depth) take (Layer::wc) beyond the weights; makes
+  // them when `allocate`.
+  std::size_t lay_out_filters(int depth, bool allocate);
   // x (1,3,H,W) checked against the plan, in the activations' layout (x itself, or its NHWC copy input_).
   const Tensor& network_input(const Tensor& x);
 

@@ -24,6 +24,7 @@ class CpuBackend final : public Backend {
   void upload(const float* host, Tensor& dst) override;
   void download(const Tensor& src, float* host) override;
   void reserve_workspace(std::size_t bytes) override;
+  void trim_workspace(std::size_t bytes) override;
   std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override;
   std::size_t bytes_in_use() const override;
   std::size_t peak_bytes_in_use() const override;

@@ -102,6 +102,14 @@ float* CpuBackend::workspace(std::size_t floats) {
 
 void CpuBackend::reserve_workspace(std::size_t bytes) { workspace((bytes + sizeof(float) - 1) / sizeof(float)); }
 
+void CpuBackend::trim_workspace(std::size_t bytes) {
+  const std::size_t floats = (bytes + sizeof(float) - 1) / sizeof(float);
+  if (workspace_.size() <= floats) return;
+  memory_->sub(workspace_.size() * sizeof(float));
+  std::vector<float>().swap(workspace_);  // frees it (shrink_to_fit may keep the block)
+  workspace(floats);
+}
+
 // conv2d_workspace_bytes: in conv.cpp, next to the methods whose buffers it sizes.
 
 std::size_t CpuBackend::bytes_in_use() const { return memory_->live(); }

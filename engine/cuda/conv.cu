@@ -11,6 +11,8 @@
 // copies of x (or dy) and w made in the workspace (kernels/convert.cu: a transpose and a cast from NCHW, a
 // cast from NHWC), with fp32 accumulation, and the result is turned back into float32 in the tensors' layout
 // with bias and ReLU in the same pass; the copies are part of the workspace size, hence of the memory plan.
+// A filter made once by conv_filter (a bf16 tensor: channels-last bits, labelled with the float filter's
+// layout, which the check compares with x's) is used as it is: VGG-19 makes its filters so per plan.
 // Forward with ReLU uses the fused cudnnConvolutionBiasActivationForward (any algorithm; the identity
 // activation would need IMPLICIT_PRECOMP_GEMM, so conv taps without ReLU are not fused); when cuDNN refuses a
 // configuration (any "not supported" status) the plan falls back for good to cudnnConvolutionForward
@@ -28,6 +30,21 @@ namespace {
 
 using cuda_detail::ConvDesc;
 using cuda_detail::ConvPlan;
+
+// Whether a convolution with these channel counts runs on bf16 copies: Precision::bf16 where the bf16
+// tensor-core kernels apply (channel counts multiples of 8: not conv1_1's 3 inputs); such a layer runs as under
+// tf32 otherwise.
+bool bf16_convolution(Precision precision, int cin, int cout) {
+  return precision == Precision::bf16 && cin % 8 == 0 && cout % 8 == 0;
+}
+
+// A bf16 filter (conv_filter's copy) serves only a convolution that runs on bf16 copies: one made before the
+// precision changed does not describe this plan's filter.
+void check_filter_type(const ConvPlan& p, const Tensor& w, const char* op, Precision precision) {
+  IMPASTO_CHECK(w.dtype() == DType::f32 || p.bf16,
+                op << ": w is a bf16 filter copy (conv_filter) but this convolution runs on float32 (precision "
+                   << enum_name(precision) << "); make the copy again after set_precision");
+}
 
 // FFT and Winograd-nonfused algorithms: inputs transformed through a workspace.
 bool transform_based(cudnnConvolutionFwdAlgo_t a) {
@@ -113,9 +130,7 @@ ConvPlan& CudaBackend::conv_plan(Shape x, Shape w, Layout layout) {
 }
 
 std::unique_ptr<ConvPlan> CudaBackend::make_conv_plan(Shape x, Shape w, Layout layout, bool measure) {
-  // bf16 where the bf16 tensor-core kernels apply (channel counts multiples of 8: not conv1_1's 3 inputs);
-  // such a layer runs as under tf32 otherwise.
-  const bool bf16 = precision_ == Precision::bf16 && x.c % 8 == 0 && w.n % 8 == 0;
+  const bool bf16 = bf16_convolution(precision_, x.c, w.n);
   auto plan = std::make_unique<ConvPlan>(x, w, bf16, layout);
   ConvPlan& p = *plan;
   // The math type the ranking is asked under: FMA only for fp32; tensor cores for bf16; the default (TF32
@@ -175,12 +190,35 @@ std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout layout)
   return std::max(p.workspace_bytes(), gram_scratch);
 }
 
+Tensor CudaBackend::conv_filter(const Tensor& w) {
+  checks::check_tensor(w, Device::cuda, "conv_filter", "w");  // (Cout,Cin,K,K)
+  const Shape s = w.shape();
+  if (!bf16_convolution(precision_, s.c, s.n)) return w;
+  Tensor copy = empty(Shape{1, 1, 1, int((s.numel() + 1) / 2)}).viewed_as(DType::bf16, s).with_layout(w.layout());
+  to_bf16_staging(w, copy.raw());  // channels-last bf16, as the bf16 plans' filter descriptor says
+  return copy;
+}
+
+std::size_t CudaBackend::conv_filter_bytes(Shape w) const {  // (Cout,Cin,K,K)
+  return bf16_convolution(precision_, w.c, w.n) ? std::size_t((w.numel() + 1) / 2) * sizeof(float) : 0;
+}
+
+// The bf16 filter of a bf16 plan: w itself when conv_filter made it, else w's copy staged in the workspace.
+const void* CudaBackend::bf16_filter(const ConvPlan& p, const Tensor& w, void* ws) {
+  if (w.dtype() != DType::bf16) {
+    to_bf16_staging(w, p.w16(ws));
+    return p.w16(ws);
+  }
+  return w.raw();
+}
+
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
   const char* op = "conv2d_forward";
   // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
-  const Layout layout = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y").layout;
+  const Layout layout = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y", /*bf16_filter=*/true).layout;
   if (y.numel() == 0) return;
   ConvPlan& p = conv_plan(x.shape(), w.shape(), layout);
+  check_filter_type(p, w, op, precision_);
   void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
   const Shape ys = y.shape();
@@ -188,8 +226,8 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
     // Channels-last bf16 copies of x and w, the convolution with fp32 accumulation into a bf16 y, then y back
     // to float32 in the tensors' layout with the bias and ReLU on the way (kernels/convert.cu).
     to_bf16_staging(x, p.x16(ws));
-    to_bf16_staging(w, p.w16(ws));
-    IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, p.x16(ws), p.w_desc, p.w16(ws), p.fwd_conv,
+    const void* w16 = bf16_filter(p, w, ws);
+    IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, p.x16(ws), p.w_desc, w16, p.fwd_conv,
                                                 p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, p.y16(ws)));
     from_bf16_staging(p.y16(ws), y, b.data(), fuse_relu);
     return;
@@ -213,20 +251,22 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
 
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   // dx (N,Cin,H,W), w (Cout,Cin,K,K), dy (N,Cout,H,W)
-  const Layout layout = checks::conv2d(dx, w, nullptr, dy, Device::cuda, "conv2d_backward_data", "dx", "dy").layout;
+  const char* op = "conv2d_backward_data";
+  const Layout layout = checks::conv2d(dx, w, nullptr, dy, Device::cuda, op, "dx", "dy", /*bf16_filter=*/true).layout;
   if (dx.numel() == 0) return;
   if (dy.numel() == 0) {  // no output channels: the gradient is zero
     fill(dx, 0.0f);
     return;
   }
   const ConvPlan& p = conv_plan(dx.shape(), w.shape(), layout);
+  check_filter_type(p, w, op, precision_);
   void* ws = workspace(p.workspace_bytes());
   const float one = 1.0f, zero = 0.0f;
   if (p.bf16) {
     // dy and w to channels-last bf16 (dy in y's slot), dx in bf16 (x's slot), then back to float32.
     to_bf16_staging(dy, p.y16(ws));
-    to_bf16_staging(w, p.w16(ws));
-    IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, p.w16(ws), p.y_desc, p.y16(ws),
+    const void* w16 = bf16_filter(p, w, ws);
+    IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w16, p.y_desc, p.y16(ws),
                                                      p.bwd_conv, p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc,
                                                      p.x16(ws)));
     from_bf16_staging(p.x16(ws), dx, nullptr, false);

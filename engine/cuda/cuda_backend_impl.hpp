@@ -103,6 +103,7 @@ class CudaBackend final : public Backend {
   void download(const Tensor& src, float* host) override;
   void synchronize() override;
   void reserve_workspace(std::size_t bytes) override;
+  void trim_workspace(std::size_t bytes) override;
   // The larger of cuDNN's forward and backward-data workspaces for these shapes and the Gram-gradient
   // scratch of a (Cin or Cout)² matrix, so that one reservation per layer covers everything an iteration does.
   std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override;
@@ -114,6 +115,8 @@ class CudaBackend final : public Backend {
 
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
+  Tensor conv_filter(const Tensor& w) override;
+  std::size_t conv_filter_bytes(Shape w) const override;
   Layout activation_layout() const override;
   void convert_layout(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
@@ -168,6 +171,8 @@ class CudaBackend final : public Backend {
   // `staging`, and back into t's layout (+ bias per channel, then ReLU) (kernels/convert.cu).
   void to_bf16_staging(const Tensor& t, void* staging);
   void from_bf16_staging(const void* staging, Tensor& t, const float* bias, bool relu);
+  // The bf16 filter a bf16 plan runs on: w itself when it is conv_filter's copy, else w staged into `ws`.
+  const void* bf16_filter(const cuda_detail::ConvPlan& p, const Tensor& w, void* ws);
   // The workspace, grown to at least `bytes` (first use of a larger shape only).
   void* workspace(std::size_t bytes);
   // Throws the OutOfMemoryError of a failed allocation of `bytes` for `what`: need, free and total device

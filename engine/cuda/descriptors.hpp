@@ -143,13 +143,13 @@ class DeviceBuffer {
   template <typename T>
   T* as() const { return static_cast<T*>(ptr_); }
   std::size_t bytes() const { return bytes_; }
-
- private:
   void release() {
     if (ptr_) IMPASTO_CUDA_LOG(cudaFree(ptr_));
     ptr_ = nullptr;
     bytes_ = 0;
   }
+
+ private:
   void* ptr_ = nullptr;
   std::size_t bytes_ = 0;
 };

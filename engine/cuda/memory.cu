@@ -63,6 +63,14 @@ void CudaBackend::synchronize() { IMPASTO_CUDA_CHECK(cudaStreamSynchronize(strea
 
 void CudaBackend::reserve_workspace(std::size_t bytes) { workspace(bytes); }
 
+void CudaBackend::trim_workspace(std::size_t bytes) {
+  if (workspace_.bytes() <= bytes) return;
+  synchronize();  // work still queued may use the block
+  memory_->sub(workspace_.bytes());
+  workspace_.release();
+  if (bytes > 0) workspace(bytes);
+}
+
 void* CudaBackend::workspace(std::size_t bytes) {
   if (bytes > workspace_.bytes()) {
     // Work still queued may use the old block; cudaFree waits for the device, but be explicit.

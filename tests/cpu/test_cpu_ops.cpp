@@ -18,9 +18,11 @@
 
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/error.hpp"
+#include "engine/op_checks.hpp"
 #include "tests/support/compare.hpp"
 
 using impasto::CpuBackend;
+using impasto::DType;
 using impasto::Error;
 using impasto::PoolMode;
 using impasto::Precision;
@@ -238,7 +240,7 @@ std::string conv_case_str(const ConvCase& cc) {
 
 // ---- memory -----------------------------------------------------------------------------------------------
 
-TEST_CASE("memory: alignment, transfers, live bytes, workspace only grows") {
+TEST_CASE("memory: alignment, transfers, live bytes, a workspace that grows and shrinks only when trimmed") {
   CpuBackend be;
   CHECK(be.name().find("OpenBLAS") != std::string::npos);
   CHECK(be.device() == impasto::Device::cpu);
@@ -266,7 +268,7 @@ TEST_CASE("memory: alignment, transfers, live bytes, workspace only grows") {
   }
   CHECK(survivor.data()[15] == 0.0f);
 
-  // Workspace: sized once, then conv calls of that size do not grow it; reserve never shrinks.
+  // Workspace: sized once, then conv calls of that size do not grow it; reserve never shrinks, trim does.
   const Shape xs{1, 3, 9, 11}, ws{4, 3, 3, 3};
   const std::size_t need = be.conv2d_workspace_bytes(xs, ws);
   CHECK(need == 3 * 3 * 3 * 9 * 11 * sizeof(float));
@@ -281,6 +283,16 @@ TEST_CASE("memory: alignment, transfers, live bytes, workspace only grows") {
   CHECK(be.bytes_in_use() == planned);
   be.reserve_workspace(2 * need);
   CHECK(be.bytes_in_use() == planned + need);
+  // trim_workspace gives back what is beyond its size and never grows the workspace.
+  be.trim_workspace(4 * need);
+  CHECK(be.bytes_in_use() == planned + need);
+  const std::size_t half = need / 2 / sizeof(float) * sizeof(float);
+  be.trim_workspace(half);
+  CHECK(be.bytes_in_use() == planned - need + half);
+  be.trim_workspace(0);
+  CHECK(be.bytes_in_use() == planned - need);
+  be.conv2d_forward(x, w, b, y, false);  // grows it again
+  CHECK(be.bytes_in_use() == planned);
 }
 
 // ---- convolution ------------------------------------------------------------------------------------------
@@ -360,6 +372,30 @@ TEST_CASE("conv2d checks shapes, kernel size, devices and aliasing") {
   std::vector<float> host(std::size_t(x.numel()));
   Tensor gpu(std::make_shared<impasto::Storage>(host.data(), host.size(), impasto::Device::cuda), x.shape());
   CHECK_THROWS_AS(be.conv2d_forward(gpu, w, b, y, false), Error);
+  // The CPU's convolutions take w itself (no copy), and float32 only: a bf16 view is refused by name.
+  CHECK(be.conv_filter(w).raw() == w.raw());
+  CHECK(be.conv_filter_bytes(w.shape()) == 0);
+  Tensor w16 = be.zeros(Shape{1, 1, 1, 54}).viewed_as(DType::bf16, w.shape());  // (4,3,3,3) in 54 floats
+  CHECK_THROWS_WITH_AS(be.conv2d_forward(x, w16, b, y, false), "conv2d_forward: w holds bf16 values; this op takes float32",
+                       Error);
+  CHECK_THROWS_WITH_AS(be.relu_forward(w16, w16), doctest::Contains("holds bf16 values"), Error);
+}
+
+TEST_CASE("a bf16 view counts 2 bytes per element: sizes, slices and overlap") {
+  CpuBackend be;
+  const Tensor floats = be.zeros(Shape{1, 1, 1, 10});
+  const Tensor h = floats.viewed_as(DType::bf16, Shape{1, 1, 4, 5});  // 20 bf16 values in 10 floats
+  CHECK(h.element_bytes() == 2);
+  CHECK(h.raw() == floats.raw());
+  const Tensor row = h.slice_rows(2, 1);  // elements [10, 15): 20 bytes in
+  CHECK(static_cast<const char*>(row.raw()) - static_cast<const char*>(h.raw()) == 20);
+  CHECK(row.dtype() == DType::bf16);
+  CHECK_THROWS_AS(floats.viewed_as(DType::bf16, Shape{1, 1, 1, 21}), Error);  // 42 bytes in 40
+  CHECK_THROWS_AS(floats.viewed_as(DType::f32, Shape{1, 1, 1, 11}), Error);
+  // The first 5 floats overlap the first 10 bf16 values, not the next ones.
+  const Tensor head = floats.prefix(Shape{1, 1, 1, 5});
+  CHECK_THROWS_AS(impasto::checks::check_no_alias(head, h.slice_rows(1, 1), "t", "a", "b"), Error);
+  CHECK_NOTHROW(impasto::checks::check_no_alias(head, h.slice_rows(2, 2), "t", "a", "b"));
 }
 
 // ---- layouts -----------------------------------------------------------------------------------------------

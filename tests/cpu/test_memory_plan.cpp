@@ -76,6 +76,22 @@ TEST_CASE("each part's byte count equals what it allocates") {
         CHECK(expect.workspace > 0);
       }
   }
+  SUBCASE("a plan after a larger one holds only its own bytes (the workspace is trimmed to it)") {
+    const std::vector<Tap> taps = {parse_tap("relu4_1"), parse_tap("relu1_1")};
+    CpuBackend fresh;
+    Vgg19 net(fresh, w, PoolMode::average);
+    const std::size_t base = fresh.bytes_in_use();  // the weights
+    net.plan_forward(160, 96, taps);                 // a style strip, larger than the output
+    const VggPlanBytes big = net.plan_forward_bytes(160, 96, taps);
+    CHECK(fresh.bytes_in_use() - base == big.buffers + big.workspace);
+    const VggPlanBytes small = net.plan_bytes(48, 40, taps);
+    REQUIRE(small.workspace < big.workspace);
+    net.plan(48, 40, taps);
+    CHECK(fresh.bytes_in_use() - base == small.buffers + small.workspace);
+    const VggPlanBytes strip = net.plan_forward_bytes(24, 40, taps);
+    net.plan_forward(24, 40, taps);
+    CHECK(fresh.bytes_in_use() - base == strip.buffers + strip.workspace);
+  }
   SUBCASE("L-BFGS and Adam state") {
     const Shape x{1, 3, 40, 56};  // (1,3,H,W)
     for (auto ls : {LbfgsParams::LineSearch::none, LbfgsParams::LineSearch::strong_wolfe})

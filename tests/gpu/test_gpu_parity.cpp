@@ -237,6 +237,50 @@ TEST_CASE("conv2d workspace: sized per shape, reserved once, counted in bytes_in
   CHECK(g.bytes_in_use() == before);
 }
 
+TEST_CASE("conv_filter: a bf16 filter made once serves both convolutions as the per-call copy does") {
+  Env& e = env();
+  e.seed(103);
+  Backend& g = e.gpu();
+  const Shape xs{1, 40, 9, 11}, ws{24, 40, 3, 3}, ys{1, 24, 9, 11};  // bf16 channel counts, ragged tiles
+  const Tensor x = e.random(xs).gpu, dy = e.random(ys).gpu, b = e.random(Shape{1, 1, 1, 24}, -0.1f, 0.1f).gpu;
+  const Tensor w = e.upload(e.normal(ws.numel(), 0.07f), ws).gpu;
+  for (Layout l : kLayouts) {
+    CAPTURE(enum_name(l));
+    const Tensor xl = e.in_layout(x, l), dyl = e.in_layout(dy, l);
+    Tensor wl = g.empty(ws).with_layout(l);  // a filter of its own, overwritten below
+    if (l == Layout::nchw)
+      g.copy(w, wl);
+    else
+      g.convert_layout(w, wl);  // KRSC
+    g.set_precision(Precision::bf16);
+    Tensor y_staged = e.poisoned_gpu(ys, l), dx_staged = e.poisoned_gpu(xs, l);
+    g.conv2d_forward(xl, wl, b, y_staged, true);
+    g.conv2d_backward_data(dyl, wl, dx_staged);
+
+    const std::size_t before = g.bytes_in_use();
+    const Tensor wc = g.conv_filter(wl);
+    CHECK(wc.dtype() == DType::bf16);
+    CHECK(g.conv_filter_bytes(ws) == std::size_t((ws.numel() + 1) / 2) * sizeof(float));
+    CHECK(g.bytes_in_use() - before == g.conv_filter_bytes(ws));
+    g.fill(wl, kNaN);  // from here only the copy holds the filter
+    Tensor y = e.poisoned_gpu(ys, l), dx = e.poisoned_gpu(xs, l);
+    g.conv2d_forward(xl, wc, b, y, true);
+    g.conv2d_backward_data(dyl, wc, dx);
+    CHECK(g.to_host(y) == g.to_host(y_staged));  // the same bits: the same rounding, made once
+    CHECK(g.to_host(dx) == g.to_host(dx_staged));
+
+    // conv1_1's 3 input channels run as under tf32: no copy. Under tf32 none at all, and a bf16 copy is refused.
+    CHECK(g.conv_filter_bytes(Shape{64, 3, 3, 3}) == 0);
+    g.set_precision(Precision::tf32);
+    CHECK(g.conv_filter(wl).raw() == wl.raw());
+    CHECK(g.conv_filter_bytes(ws) == 0);
+    CHECK_THROWS_WITH_AS(g.conv2d_forward(xl, wc, b, y, true), doctest::Contains("make the copy again"), Error);
+    CHECK_THROWS_WITH_AS(g.conv2d_backward_data(dyl, wc, dx), doctest::Contains("make the copy again"), Error);
+    Tensor wc_alias = wc;
+    CHECK_THROWS_WITH_AS(g.relu_forward(wc, wc_alias), doctest::Contains("x holds bf16 values"), Error);
+  }
+}
+
 // ---- activation and pooling -------------------------------------------------------------------------------
 
 TEST_CASE("convert_layout matches the CPU both ways (tiles past the grid's 65535 rows)") {

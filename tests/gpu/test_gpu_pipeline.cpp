@@ -218,6 +218,34 @@ TEST_CASE("gpu pipeline: recorded evaluations (CUDA graphs) replay what eager on
 // the same backend: the strips' copies of x's rows, the weight planes and the Grams summed strip by strip, in
 // each layout. The tolerance is a tenth of the CPU comparison's: only the strips' plans (other algorithms) and
 // the order of the Grams' sums differ.
+TEST_CASE("gpu pipeline: each network plan holds what its estimate counts, filter copies and trimmed workspace too") {
+  for (const PrecisionCase& c : kCases) {
+    const std::string name = std::string(enum_name(c.precision)) + " " + enum_name(c.layout);
+    CAPTURE(name);
+    std::unique_ptr<Backend> gpu = backend_for(c.precision, c.layout);
+    const LossConfig config = LossConfig::defaults();
+    const VggWeights weights = random_vgg19_weights(0, layers_needed(config));
+    Vgg19 net(*gpu, weights, PoolMode::average);
+    std::vector<Tap> taps;
+    for (const auto& t : config.style_layers) taps.push_back(t.tap);
+    for (const auto& t : config.content_layers) taps.push_back(t.tap);
+    std::size_t filter_copies = 0;  // bf16: every layer but conv1_1 (3 input channels)
+    for (const auto& conv : vgg19_convs()) filter_copies += gpu->conv_filter_bytes(Shape{conv.cout, conv.cin, 3, 3});
+    CHECK((filter_copies > 0) == (c.precision == Precision::bf16));
+    const std::size_t base = gpu->bytes_in_use();  // the weights, the backend's own buffers
+    // A style strip larger than the output, then the output, then a smaller strip: each holds only its own plan.
+    const VggPlanBytes strip = net.plan_forward_bytes(96, 80, taps);
+    net.plan_forward(96, 80, taps);
+    CHECK(gpu->bytes_in_use() - base == strip.buffers + strip.workspace);
+    const VggPlanBytes out = net.plan_bytes(48, 64, taps);
+    net.plan(48, 64, taps);
+    CHECK(gpu->bytes_in_use() - base == out.buffers + out.workspace);
+    const VggPlanBytes small = net.plan_forward_bytes(40, 40, taps);
+    net.plan_forward(40, 40, taps);
+    CHECK(gpu->bytes_in_use() - base == small.buffers + small.workspace);
+  }
+}
+
 TEST_CASE("gpu pipeline: a style image in strips gives one pass's terms") {
   for (const PrecisionCase& c : kCases) {
     const std::string name = std::string(enum_name(c.precision)) + " " + enum_name(c.layout);

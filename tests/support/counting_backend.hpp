@@ -48,6 +48,7 @@ class CountingBackend final : public Backend {
   }
   void synchronize() override { ++synchronizations; }
   void reserve_workspace(std::size_t b) override { cpu.reserve_workspace(b); }
+  void trim_workspace(std::size_t b) override { cpu.trim_workspace(b); }
   std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override {
     return cpu.conv2d_workspace_bytes(x, w, layout);
   }
