@@ -57,6 +57,9 @@ struct EnumNames<ColorSpace> {
 // convolutions on bf16 copies of their inputs and weights (8-bit mantissas, channels-last) with fp32
 // accumulation and fp32 results, everything else as tf32. Tensors stay float32 in every mode.
 enum class Precision { fp32, tf32, bf16 };
+
+// The 32-bit words of a ReLU mask of n elements (Backend::relu_mask).
+inline std::int64_t relu_mask_words(std::int64_t n) { return (n + 31) / 32; }
 template <>
 struct EnumNames<Precision> {
   static constexpr const char* what = "precision";
@@ -132,6 +135,13 @@ class Backend {
   // dx = dy where y > 0 else 0 (y is the ReLU output). alias: dx may be dy or y (VGG-19's backward writes the
   // gradient over the activation it no longer needs).
   virtual void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) = 0;
+  // ReLU masks: all that a ReLU backward needs of the ReLU's output, one bit per element. bits (1,1,1,
+  // relu_mask_words(n)) holds "y > 0" of element e (in memory order, so either layout) in bit e mod 32 of 32-bit
+  // word e / 32, the words in a float tensor's memory. VGG-19 keeps these instead of the activations that only a
+  // ReLU backward reads. relu_mask: bits of y (N,C,H,W).
+  virtual void relu_mask(const Tensor& y, Tensor& bits) = 0;
+  // dx = dy where the element's bit is set, else 0: relu_backward with y's mask. alias: dx may be dy.
+  virtual void relu_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) = 0;
 
   // ---- pooling: 2x2 window, stride 2, floor mode: x (N,C,H,W) → y (N,C,H/2,W/2) -----------------------
   virtual void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) = 0;
@@ -140,6 +150,9 @@ class Backend {
   // output and dx is also taken through that ReLU (0 where x <= 0: relu_backward fused in).
   virtual void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
                                bool relu_mask = false) = 0;
+  // Average pooling's backward through the ReLU below given by its mask (relu_mask's bits of x): dx (N,C,H,W, x's
+  // shape and layout) = pool2d_backward(x, y, dy, dx, average, relu_mask = true) without x itself.
+  virtual void avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) = 0;
 
   // ---- Gram matrices: f (1,C,H,W) seen as F (C × M), M = H·W ------------------------------------------
   // g (1,1,C,C) = F·Fᵀ (unnormalized).

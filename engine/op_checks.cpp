@@ -5,6 +5,7 @@
 #include <climits>
 #include <cmath>
 
+#include "engine/backend.hpp"
 #include "engine/error.hpp"
 
 namespace impasto::checks {
@@ -159,6 +160,22 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device d
   check_shape(dy, y.shape(), device, "relu_backward", "dy");  // (N,C,H,W)
   check_shape(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy or y
   common_layout(device, "relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
+}
+
+void relu_mask_bits(const Tensor& bits, std::int64_t n, const Tensor& other, Device device, const char* op) {
+  check_shape(bits, Shape{1, 1, 1, int(relu_mask_words(n))}, device, op, "bits");  // (1,1,1,⌈n/32⌉)
+  check_no_alias(bits, other, op, "bits", "the tensor it masks");
+}
+
+Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
+  const char* op = "avg_pool2d_backward_mask";
+  check_tensor(dx, device, op, "dx");  // (N,C,H,W)
+  const Shape xs = dx.shape();
+  check_shape(dy, pooled_shape(xs), device, op, "dy");  // (N,C,H/2,W/2)
+  check_no_alias(dx, dy, op, "dx", "dy");
+  relu_mask_bits(bits, dx.numel(), dx, device, op);
+  common_layout(device, op, {{&dy, "dy"}, {&dx, "dx"}});
+  return xs;
 }
 
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device) {

@@ -83,6 +83,12 @@ void relu_forward(const Tensor& x, const Tensor& y, Device device);
 // dy and dx of y's shape (N,C,H,W); dx may be dy.
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device);
 
+// bits (1,1,1,⌈n/32⌉) for n elements (Backend::relu_mask), not overlapping `other` (the y or dx it masks).
+void relu_mask_bits(const Tensor& bits, std::int64_t n, const Tensor& other, Device device, const char* op);
+
+// bits for dx's elements, dy (N,C,H/2,W/2) for dx (N,C,H,W), dx overlapping neither; returns dx's shape.
+Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
+
 // a, b and y of equal element count.
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device);
 

@@ -32,8 +32,10 @@ int style_strip_halo(int deepest);
 std::vector<StyleStrip> style_strips(int h, int w, int deepest, int core_rows, std::int64_t pass_pixels = 0);
 
 // The pixels a style image's pass may cover for an out_h×out_w output: 1.5× the output's. A style pass holds
-// about 195 floats per pixel (the forward-only plan's 128, a weighted feature copy's 64, the strip's 3) and the
-// optimization about 330 plus the optimizer's state, so the style targets never set a run's peak.
+// about 195 floats per pixel in strips (the forward-only plan's 128, a weighted feature copy's 64, the strip's 3;
+// 131 at once), up to ~290 per output pixel, and the optimization about 215 (default taps) plus the optimizer's
+// state (6·history + 9 with L-BFGS), so the style targets set a run's peak only for a short history, by little;
+// the memory estimate counts every strip's plan either way.
 std::int64_t style_pass_pixels(int out_h, int out_w);
 
 // Poolings before conv index `conv`: a feature row r of that layer covers input rows [r·2^p, (r+1)·2^p).

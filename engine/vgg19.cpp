@@ -65,7 +65,7 @@ Shape vgg19_feature_shape(const Tap& t, int h, int w) {
 void Vgg19::reset_plan() {
   ++generation_;
   for (Layer& l : layers_) {
-    l.conv_out = l.relu_out = l.pool_out = l.wc = Tensor();
+    l.conv_out = l.relu_out = l.pool_out = l.mask = l.wc = Tensor();
     l.conv_tap = l.relu_tap = false;
   }
   scratch_ = spare_ = input_ = input_grad_ = first_home_ = forward_input_ = ping_ = pong_ = Tensor();
@@ -81,6 +81,13 @@ void Vgg19::reset_plan() {
     backend_.convert_layout(l.w, w);
     l.w = w;
   }
+}
+
+void Vgg19::set_pooling(PoolMode pool) {
+  if (pool == pool_) return;
+  pool_ = pool;
+  ++generation_;
+  if (depth_ > 0 && !forward_only_) reset_plan();
 }
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
@@ -219,7 +226,6 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   std::size_t bytes = 0;
   std::int64_t max_numel = 3LL * h * w;
   std::size_t workspace = 0;
-  int hh = h, ww = w;
   auto alloc = [&](Tensor& slot, Shape s) {  // counts s; allocates it into slot (in `layout`) when planning for real
     bytes += std::size_t(s.numel()) * sizeof(float);
     if (allocate) slot = backend_.empty(s).with_layout(layout);
@@ -228,43 +234,63 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     alloc(input_, Shape{1, 3, h, w});       // (1,3,H,W)
     alloc(input_grad_, Shape{1, 3, h, w});  // (1,3,H,W)
   }
-  std::vector<BackwardLayer> backward_layers(static_cast<std::size_t>(depth));
   // Layer 0's ReLU output shares the backward scratch (see vgg19.hpp) when a deeper layer frees a buffer for its
   // recompute.
   const bool recompute_first = depth >= 2;
+  const std::vector<KeptLayer> kept = what_backward_needs(depth, taps, recompute_first);
+  // Forward's homes of what backward does not keep: two transient buffers, each output in the one its input is
+  // not in (-1: a kept buffer or the image).
+  std::int64_t transient[2] = {0, 0};
+  std::vector<int> relu_home(std::size_t(depth), -1), pool_home(std::size_t(depth), -1);
+  int current = -1;
+  auto place = [&](std::int64_t numel) {
+    const int t = current == 0 ? 1 : 0;
+    transient[t] = std::max(transient[t], numel);
+    return current = t;
+  };
+  std::vector<BackwardLayer> backward_layers(static_cast<std::size_t>(depth));
+  int hh = h, ww = w;
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
+    const KeptLayer& k = kept[std::size_t(i)];
     const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
     const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
     workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
-    if (i > 0 || !recompute_first) alloc(l.relu_out, out);
     max_numel = std::max(max_numel, out.numel());
-    bool relu_tap = false, conv_tap = false;
-    for (const Tap& t : taps) {
-      if (t.conv != i) continue;
-      relu_tap |= t.relu;
-      if (!t.relu && !conv_tap) {
-        conv_tap = true;
-        alloc(l.conv_out, out);
-      }
+    if (k.conv_tap) alloc(l.conv_out, out);
+    if (k.relu) {
+      if (i > 0 || !recompute_first) alloc(l.relu_out, out);
+      current = -1;
+    } else {
+      relu_home[std::size_t(i)] = place(out.numel());
+      alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))});  // (1,1,1,⌈n/32⌉)
     }
     if (allocate) {
-      l.relu_tap = relu_tap;
-      l.conv_tap = conv_tap;
+      l.relu_tap = k.relu_tap;
+      l.conv_tap = k.conv_tap;
     }
     BackwardLayer& bl = backward_layers[std::size_t(i)];
-    bl = BackwardLayer{out.numel(), in.numel(), 0, relu_tap, conv_tap};
+    bl = BackwardLayer{out.numel(), in.numel(), 0, k.relu_tap, k.conv_tap, k.relu, k.pool};
     if (convs[i].pool_after && i + 1 < depth) {
       hh /= 2;
       ww /= 2;
       const Shape pooled{1, convs[i].cout, hh, ww};  // (1,Cout,h/2,w/2)
-      alloc(l.pool_out, pooled);
+      if (k.pool) {
+        alloc(l.pool_out, pooled);
+        current = -1;
+      } else {
+        pool_home[std::size_t(i)] = place(pooled.numel());
+      }
       bl.pool = pooled.numel();
     }
   }
+  Tensor transients[2];
+  for (int t = 0; t < 2; ++t)
+    if (transient[t] > 0) alloc(transients[t], Shape{1, 1, 1, int(transient[t])});
   bytes += lay_out_filters(depth, allocate);
   std::vector<BackwardStep> steps;
-  const std::int64_t spare = plan_backward(backward_layers, max_numel, recompute_first, steps);
+  const std::int64_t spare =
+      plan_backward(backward_layers, max_numel, recompute_first, {transient[0], transient[1]}, steps);
   alloc(scratch_, Shape{1, 1, 1, int(max_numel)});
   if (spare > 0) alloc(spare_, Shape{1, 1, 1, int(spare)});
   if (allocate) {
@@ -274,8 +300,20 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     }
     steps_ = std::move(steps);
     slots_ = {scratch_, spare_};
-    for (int i = 0; i < depth; ++i) slots_.push_back(layers_[i].relu_out);
-    for (int i = 0; i < depth; ++i) slots_.push_back(layers_[i].pool_out);
+    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].relu ? layers_[i].relu_out : Tensor());
+    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].pool ? layers_[i].pool_out : Tensor());
+    slots_.push_back(transients[0]);
+    slots_.push_back(transients[1]);
+    // What backward does not keep lives in the transient buffers during forward.
+    for (int i = 0; i < depth; ++i) {
+      Layer& l = layers_[i];
+      const Shape out = vgg19_feature_shape(Tap{i, true}, h, w);  // (1,Cout,h,w)
+      if (relu_home[std::size_t(i)] >= 0) l.relu_out = transients[relu_home[std::size_t(i)]].prefix(out).with_layout(layout);
+      if (pool_home[std::size_t(i)] >= 0)
+        l.pool_out = transients[pool_home[std::size_t(i)]]
+                         .prefix(Shape{1, out.c, out.h / 2, out.w / 2})
+                         .with_layout(layout);  // (1,Cout,h/2,w/2)
+    }
     backend_.reserve_workspace(workspace);
     // Fresh memory may hold any bit pattern: zero the layer outputs once, so that no NaN from an earlier
     // allocation can reach a library call that blends with its output (cuDNN's fused conv, alpha2 = 0).
@@ -284,6 +322,24 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     layout_ = layout;
   }
   return {bytes, workspace};
+}
+
+std::vector<Vgg19::KeptLayer> Vgg19::what_backward_needs(int depth, const std::vector<Tap>& taps,
+                                                         bool recompute_first) const {
+  const auto& convs = vgg19_convs();
+  std::vector<KeptLayer> kept(static_cast<std::size_t>(depth));
+  for (int i = 0; i < depth; ++i) {
+    KeptLayer& k = kept[std::size_t(i)];
+    for (const Tap& t : taps)
+      if (t.conv == i) (t.relu ? k.relu_tap : k.conv_tap) = true;
+    const bool pooled = convs[i].pool_after && i + 1 < depth;
+    // A tap's feature is read by its loss; max pooling's backward reads its input and output (the first
+    // maximum); layer 0 is recomputed into the scratch (recompute_first); the deepest layer's output is where
+    // backward starts. Elsewhere only the ReLU's mask is needed.
+    k.relu = k.relu_tap || (pooled && pool_ == PoolMode::max) || (i == 0 && recompute_first) || i == depth - 1;
+    k.pool = pooled && pool_ == PoolMode::max;
+  }
+  return kept;
 }
 
 void Vgg19::forward(const Tensor& x) {
@@ -299,6 +355,7 @@ void Vgg19::forward(const Tensor& x) {
       backend_.conv2d_forward(*in, l.wc, l.b, l.conv_out, /*fuse_relu=*/false);
       backend_.relu_forward(l.conv_out, l.relu_out);
     }
+    if (!l.mask.empty()) backend_.relu_mask(l.relu_out, l.mask);  // all backward keeps of it
     in = &l.relu_out;
     if (!l.pool_out.empty()) {
       backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
@@ -332,16 +389,22 @@ const Tensor& Vgg19::feature(const Tap& t) const {
 // it takes the scratch and the smaller one a dead activation of the coarser level (the spare only where there is
 // none, as below the deepest layer: a few values per pixel).
 std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std::int64_t scratch,
-                                  bool recompute_first, std::vector<BackwardStep>& steps) {
+                                  bool recompute_first, const std::vector<std::int64_t>& transients,
+                                  std::vector<BackwardStep>& steps) {
   const int depth = int(layers.size());
-  const int relu0 = 2, pool0 = 2 + depth;  // slot numbers
-  std::vector<std::int64_t> capacity(std::size_t(2 + 2 * depth), 0);
+  const int relu0 = 2, pool0 = 2 + depth, transient0 = 2 + 2 * depth;  // slot numbers
+  std::vector<std::int64_t> capacity(std::size_t(transient0) + transients.size(), 0);
   std::vector<char> free(capacity.size(), 0);
   capacity[0] = scratch;
   free[0] = free[1] = 1;
   for (int i = 0; i < depth; ++i) {
-    capacity[std::size_t(relu0 + i)] = i == 0 && recompute_first ? 0 : layers[std::size_t(i)].out;
-    capacity[std::size_t(pool0 + i)] = layers[std::size_t(i)].pool;
+    const BackwardLayer& l = layers[std::size_t(i)];
+    capacity[std::size_t(relu0 + i)] = (i == 0 && recompute_first) || !l.relu_kept ? 0 : l.out;
+    capacity[std::size_t(pool0 + i)] = l.pool_kept ? l.pool : 0;
+  }
+  for (std::size_t t = 0; t < transients.size(); ++t) {  // forward is done with them
+    capacity[std::size_t(transient0) + t] = transients[t];
+    free[std::size_t(transient0) + t] = 1;
   }
   std::int64_t spare = 0;
   auto take = [&](std::int64_t need) {
@@ -375,6 +438,8 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
     if (masked) {
       st.d = up;
       release(own);  // the pooling backward above read its mask
+    } else if (!l.relu_kept) {
+      st.d = up;  // the ReLU backward from the mask, in place over the gradient from above
     } else {
       st.d = own;  // the ReLU backward in place (or, at the deepest layer with only a conv tap, written there)
       if (up >= 0) release(up);
@@ -423,7 +488,12 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
       tap_gradient(Tap{i, true}, up, from_above);
     }
     Tensor d = slot(st.d, out);  // dL/d conv_out
-    if (st.up >= 0 && !st.masked) backend_.relu_backward(l.relu_out, slot(st.up, out), d);
+    if (st.up >= 0 && !st.masked) {
+      if (l.mask.empty())
+        backend_.relu_backward(l.relu_out, slot(st.up, out), d);
+      else
+        backend_.relu_backward_mask(l.mask, slot(st.up, out), d);  // in place: d is the gradient from above
+    }
     if (l.conv_tap) tap_gradient(Tap{i, false}, d, from_above || l.relu_tap);
     if (i == 0) {
       if (input_grad_.empty()) {
@@ -439,7 +509,10 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
     backend_.conv2d_backward_data(d, l.wc, d_in);
     if (st.d_prev >= 0) {
       Tensor d_prev = slot(st.d_prev, prev.relu_out.shape());  // (1,C,2h,2w): dL/d relu_out below
-      backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, st.mask_below);
+      if (st.mask_below && !prev.mask.empty())  // average pooling over a layer of which only the mask is kept
+        backend_.avg_pool2d_backward_mask(prev.mask, d_in, d_prev);
+      else  // max pooling keeps its input and output; average reads neither but the mask (pool_out: a shape)
+        backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, st.mask_below);
     }
   }
 }

@@ -1,6 +1,9 @@
 // engine/vgg19.hpp — the VGG-19 feature network (conv1_1 … conv5_4) on a Backend: forward keeping only what
 // the backward pass needs, truncated after the deepest requested tap, and a backward pass that returns the
-// gradient with respect to the input image only (weights never change; no weight gradients). The gradients
+// gradient with respect to the input image only (weights never change; no weight gradients). The backward-data
+// convolutions read no activation, so backward keeps the taps' features, max pooling's input and output, and of
+// every other ReLU output only its mask (one bit per element, Backend::relu_mask); forward passes those outputs
+// and the average poolings through two transient buffers, which backward then uses for gradients. The gradients
 // at the taps are not stored: backward asks for each one when it reaches its layer and adds it in place
 // (TapGradient), so no tap holds a gradient buffer of its own; and the gradients flowing down are written into
 // activations whose last reader is done (backward's only scratch is one activation's size and a small spare),
@@ -86,11 +89,9 @@ class Vgg19 {
   std::size_t weight_bytes() const;  // the uploaded weights and biases
   Backend& backend() const { return backend_; }
   // Average or max pooling from the next forward() on: a network whose weights are uploaded once serves runs
-  // that differ in --pooling (`impasto batch`); the plan's buffers do not depend on it.
-  void set_pooling(PoolMode pool) {
-    if (pool != pool_) ++generation_;
-    pool_ = pool;
-  }
+  // that differ in --pooling (`impasto batch`). A full plan keeps what backward needs under its pooling (max
+  // pooling's backward reads more), so a change of pooling drops it: plan() again (a forward-only plan stays).
+  void set_pooling(PoolMode pool);
   PoolMode pooling() const { return pool_; }
   // Changes whenever the buffers or the kernels' arguments of forward/backward may have changed (every plan(),
   // a new pooling): work recorded against the network (Backend::record) is stale when it differs.
@@ -104,6 +105,7 @@ class Vgg19 {
     Tensor conv_out;      // (1,Cout,h,w), only when a convX_Y tap is planned here
     Tensor relu_out;      // (1,Cout,h,w)
     Tensor pool_out;      // (1,Cout,h/2,w/2), when a pooling follows and a deeper layer is in use
+    Tensor mask;          // (1,1,1,⌈n/32⌉) relu_out's ReLU mask (Backend::relu_mask), when backward keeps no relu_out
     bool conv_tap = false, relu_tap = false;  // planned taps here
   };
   // Drops the current plan and puts the weights in the backend's activation layout.
@@ -136,11 +138,20 @@ class Vgg19 {
   struct BackwardLayer {
     std::int64_t out = 0, in = 0, pool = 0;  // relu_out, the convolution's input, pool_out (0: none)
     bool relu_tap = false, conv_tap = false;
+    bool relu_kept = true, pool_kept = true;  // whether relu_out / pool_out outlive forward (else: mask, transient)
   };
+  // What of a layer backward() reads: its taps, and whether it keeps relu_out (a tap's feature, max pooling's
+  // input, layer 0's recompute home, the deepest layer) or only its ReLU mask, and pool_out (max pooling's output).
+  struct KeptLayer {
+    bool relu_tap = false, conv_tap = false, relu = true, pool = false;
+  };
+  std::vector<KeptLayer> what_backward_needs(int depth, const std::vector<Tap>& taps, bool recompute_first) const;
   // Assigns each gradient of backward() a free slot (see the definition); returns the spare's element count.
-  // recompute_first: layer 0's relu_out has no slot of its own and is recomputed into a free one.
+  // recompute_first: layer 0's relu_out has no slot of its own and is recomputed into a free one. transients: the
+  // element counts of forward's two transient buffers, free for gradients in backward.
   static std::int64_t plan_backward(const std::vector<BackwardLayer>& layers, std::int64_t scratch,
-                                    bool recompute_first, std::vector<BackwardStep>& steps);
+                                    bool recompute_first, const std::vector<std::int64_t>& transients,
+                                    std::vector<BackwardStep>& steps);
   Tensor slot(int index, Shape s) const { return slots_[std::size_t(index)].prefix(s).with_layout(layout_); }
   Layer& layer_of(const Tap& t, const char* what);
   const Layer& layer_of(const Tap& t, const char* what) const;
@@ -155,7 +166,7 @@ class Vgg19 {
   int h_ = 0, w_ = 0;
   Tensor scratch_;                // (max activation numel) gradients no dead activation can hold
   Tensor spare_;                  // (what plan_backward asks) the rest; often absent
-  std::vector<Tensor> slots_;     // scratch_, spare_, each layer's relu_out, each layer's pool_out
+  std::vector<Tensor> slots_;     // scratch_, spare_, each layer's kept relu_out, kept pool_out, the 2 transients
   std::vector<BackwardStep> steps_;  // per layer
   Layout layout_ = Layout::nchw;
   Tensor input_, input_grad_;     // (1,3,H,W) NHWC copies of the image and its gradient, when layout_ is NHWC

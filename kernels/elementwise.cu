@@ -55,6 +55,14 @@ struct ReluGrad {
   const float* y; const float* dy; float* dx;
   __device__ void operator()(std::int64_t i) const { dx[i] = math::relu_grad(y[i], dy[i]); }
 };
+struct ReluMask {  // one thread per 32-bit word
+  const float* y; unsigned* words; std::int64_t n;
+  __device__ void operator()(std::int64_t w) const { words[w] = math::relu_mask_word(y, w, n); }
+};
+struct ReluBackwardMask {
+  const unsigned* words; const float* dy; float* dx;
+  __device__ void operator()(std::int64_t i) const { dx[i] = math::mask_set(words, i) ? dy[i] : 0.0f; }
+};
 struct BiasAct {  // y (N,C,H,W) += b[c], then ReLU; channel c of y at stride channel_stride
   float* y; const float* b; std::int64_t channel_stride; int channels; bool relu;
   __device__ void operator()(std::int64_t i) const {
@@ -106,6 +114,12 @@ void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s) { fo
 
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
   for_each(n, s, ReluGrad{y, dy, dx});
+}
+void relu_mask(const float* y, unsigned* words, std::int64_t n, cudaStream_t s) {
+  for_each((n + 31) / 32, s, ReluMask{y, words, n});
+}
+void relu_backward_mask(const unsigned* words, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
+  for_each(n, s, ReluBackwardMask{words, dy, dx});
 }
 
 void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,

@@ -43,6 +43,9 @@ void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
 void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s);
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
+// ReLU masks (math::relu_mask_word): words = ⌈n/32⌉ words of y's n elements; dx = dy where the bit is set.
+void relu_mask(const float* y, unsigned* words, std::int64_t n, cudaStream_t s);
+void relu_backward_mask(const unsigned* words, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
 // y (N,C,H,W) = y + b[c], then ReLU when relu; the epilogue of a convolution that cuDNN could not fuse.
 // Channels of y lie channel_stride elements apart (H·W in NCHW, 1 in NHWC).
 void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,
@@ -61,6 +64,9 @@ void pool_forward(const float* x, float* y, int n, int c, int h, int w, bool nhw
 // relu'(x) when relu_mask.
 void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,
                    bool relu_mask, cudaStream_t s);
+// The same for average pooling through the ReLU below given by its mask words (math::window_grad_masked).
+void avg_pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
+                            cudaStream_t s);
 
 // ---- layouts and the bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* -------
 // y (N, cols, rows) = x (N, rows, cols), float32: NCHW → NHWC with rows = C, cols = H·W; back with them swapped.

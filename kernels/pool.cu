@@ -80,6 +80,17 @@ struct PoolBackward {  // x, dx (n,c,h,w); dy (n,c,h/2,w/2)
   }
 };
 
+struct AvgPoolBackwardMask {  // dx (n,c,h,w) through the ReLU mask words of its elements; dy (n,c,h/2,w/2)
+  const unsigned* words; const float* dy; float* dx; int c, h, w; bool nhwc, small;
+  __device__ void operator()(std::int64_t out) const {
+    with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
+      float d[4];
+      math::window_grad_masked(words, tl, off, dy[out], d);
+      for (int k = 0; k < 4; ++k) dx[tl + off[k]] = d[k];
+    });
+  }
+};
+
 // x's element count fits int (so do all window indices).
 bool fits_int(int n, int c, int h, int w) { return std::int64_t(n) * c * h * w < std::int64_t(INT32_MAX); }
 
@@ -93,6 +104,12 @@ void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int
                    bool relu_mask, cudaStream_t s) {
   for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
            PoolBackward{x, dy, dx, c, h, w, nhwc, average, relu_mask, fits_int(n, c, h, w)});
+}
+
+void avg_pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
+                            cudaStream_t s) {
+  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+           AvgPoolBackwardMask{words, dy, dx, c, h, w, nhwc, fits_int(n, c, h, w)});
 }
 
 }  // namespace impasto::kernels

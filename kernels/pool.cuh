@@ -33,4 +33,14 @@ IMPASTO_HD void window_grad(const float v[4], float g, bool average, bool relu_m
   }
 }
 
+// The average-pooling gradient of a window whose ReLU mask (pointwise.cuh's mask words) is all that is kept of
+// its elements: window_grad (average, relu_mask) of values 1 where the bit is set and 0 where not — the same
+// formula. tl: the window's top-left element, off: its four offsets, as memory-order element indices.
+template <typename I, typename J>
+IMPASTO_HD void window_grad_masked(const unsigned* words, I tl, const J* off, float g, float out[4]) {
+  const float v[4] = {mask_set(words, tl + off[0]) ? 1.0f : 0.0f, mask_set(words, tl + off[1]) ? 1.0f : 0.0f,
+                      mask_set(words, tl + off[2]) ? 1.0f : 0.0f, mask_set(words, tl + off[3]) ? 1.0f : 0.0f};
+  window_grad(v, g, true, true, out);
+}
+
 }  // namespace impasto::math

@@ -28,6 +28,22 @@ void for_each_window(const Shape& xs, Visit&& visit) {
   }
 }
 
+// Zeroes the rows and columns of dx (N,C,H,W) that floor mode drops: the last one of an odd H or W.
+void clear_dropped(const Shape& xs, float* dxv) {
+  if (xs.h % 2 == 1 || xs.w % 2 == 1) {
+    const std::int64_t planes = cpu::plane_count(xs);
+    for (std::int64_t p = 0; p < planes; ++p) {
+      float* plane = dxv + p * xs.plane();
+      if (xs.w % 2 == 1) {
+        for (int i = 0; i < xs.h; ++i) plane[std::int64_t(i) * xs.w + xs.w - 1] = 0.0f;
+      }
+      if (xs.h % 2 == 1) {
+        for (int j = 0; j < xs.w; ++j) plane[std::int64_t(xs.h - 1) * xs.w + j] = 0.0f;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void CpuBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
@@ -46,24 +62,25 @@ void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor&
   const float* xv = x.data();
   const float* dyv = dy.data();
   float* dxv = dx.data();
-  // Rows and columns that floor mode drops: the last one of an odd H or W.
-  if (xs.h % 2 == 1 || xs.w % 2 == 1) {
-    const std::int64_t planes = cpu::plane_count(xs);
-    for (std::int64_t p = 0; p < planes; ++p) {
-      float* plane = dxv + p * xs.plane();
-      if (xs.w % 2 == 1) {
-        for (int i = 0; i < xs.h; ++i) plane[std::int64_t(i) * xs.w + xs.w - 1] = 0.0f;
-      }
-      if (xs.h % 2 == 1) {
-        for (int j = 0; j < xs.w; ++j) plane[std::int64_t(xs.h - 1) * xs.w + j] = 0.0f;
-      }
-    }
-  }
+  clear_dropped(xs, dxv);
   // Windows do not overlap (stride = size), so each covered element of dx is written exactly once.
   for_each_window(xs, [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
     const float v[4] = {xv[tl + off[0]], xv[tl + off[1]], xv[tl + off[2]], xv[tl + off[3]]};
     float d[4];
     math::window_grad(v, dyv[out], mode == PoolMode::average, relu_mask, d);
+    for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = d[k];
+  });
+}
+
+void CpuBackend::avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
+  const Shape xs = checks::avg_pool2d_backward_mask(bits, dy, dx, Device::cpu);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
+  const auto* words = reinterpret_cast<const unsigned*>(bits.data());
+  const float* dyv = dy.data();
+  float* dxv = dx.data();
+  clear_dropped(xs, dxv);
+  for_each_window(xs, [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
+    float d[4];
+    math::window_grad_masked(words, tl, off, dyv[out], d);
     for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = d[k];
   });
 }

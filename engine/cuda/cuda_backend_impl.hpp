@@ -121,9 +121,12 @@ class CudaBackend final : public Backend {
   void convert_layout(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
+  void relu_mask(const Tensor& y, Tensor& bits) override;
+  void relu_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) override;
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) override;
   void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
                        bool relu_mask = false) override;
+  void avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) override;
   void gram(const Tensor& f, Tensor& g) override;
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override;
 

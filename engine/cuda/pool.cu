@@ -31,4 +31,15 @@ void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor
                          mode == PoolMode::average, relu_mask, stream_);
 }
 
+void CudaBackend::avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
+  const Shape xs = checks::avg_pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W)
+  const Shape ys = checks::pooled_shape(xs);                                      // dy (N,C,H/2,W/2)
+  if (dx.numel() == 0) return;
+  if (xs.h % 2 != 0 || xs.w % 2 != 0 || ys.numel() == 0)
+    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.data(), 0, std::size_t(dx.numel()) * sizeof(float), stream_));
+  if (ys.numel() == 0) return;
+  kernels::avg_pool_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), xs.n, xs.c,
+                                  xs.h, xs.w, dx.layout() == Layout::nhwc, stream_);
+}
+
 }  // namespace impasto

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -469,6 +470,54 @@ TEST_CASE("relu forward/backward, in place too") {
   Tensor wrong = be.empty(Shape{2, 3, 5, 6});
   CHECK_THROWS_AS(be.relu_forward(x, wrong), Error);
   CHECK_THROWS_AS(be.relu_backward(y, wrong, dx), Error);
+}
+
+TEST_CASE("relu masks: one bit per element in memory order, and the backward and pooling backward through them") {
+  CpuBackend be;
+  std::mt19937 rng(14);
+  // 210 elements: 6 full words and a last one of 18; a pooled shape with an odd row and column.
+  const Shape s{2, 3, 5, 7};
+  Values yv = random_values(rng, s.numel());
+  for (float& v : yv) v = v > 0 ? v : 0.0f;  // a ReLU output (exact zeros)
+  yv[31] = 1e-30f;                           // tiny but positive: its bit is set
+  const Tensor y = be.from_host(yv, s);
+  Tensor bits = be.empty(Shape{1, 1, 1, int(impasto::relu_mask_words(s.numel()))});  // (1,1,1,7)
+  CHECK(bits.numel() == 7);
+  be.relu_mask(y, bits);
+  const auto host = be.to_host(bits);
+  std::vector<unsigned> words(host.size());
+  std::memcpy(words.data(), host.data(), host.size() * sizeof(unsigned));
+  for (std::int64_t e = 0; e < s.numel(); ++e) {
+    CAPTURE(e);
+    CHECK(bool((words[std::size_t(e / 32)] >> (e % 32)) & 1u) == (yv[std::size_t(e)] > 0));
+  }
+  CHECK((words[6] >> 18) == 0u);  // bits past the last element stay clear
+
+  // relu_backward_mask == relu_backward with y, also in place.
+  const Values dyv = random_values(rng, s.numel());
+  Tensor dy = be.from_host(dyv, s), dx = poisoned(be, s), dx_ref = poisoned(be, s);
+  be.relu_backward(y, dy, dx_ref);
+  be.relu_backward_mask(bits, dy, dx);
+  CHECK(be.to_host(dx) == be.to_host(dx_ref));
+  be.relu_backward_mask(bits, dy, dy);
+  CHECK(be.to_host(dy) == be.to_host(dx_ref));
+
+  // avg_pool2d_backward_mask == pool2d_backward (average, relu_mask) with y (floor mode drops the odd row/column).
+  const Shape ps{2, 3, 2, 3};  // (N,C,H/2,W/2)
+  const Tensor pooled = be.empty(ps), dp = be.from_host(random_values(rng, ps.numel()), ps);
+  Tensor through_y = poisoned(be, s), through_bits = poisoned(be, s);
+  be.pool2d_backward(y, pooled, dp, through_y, PoolMode::average, true);
+  be.avg_pool2d_backward_mask(bits, dp, through_bits);
+  CHECK(be.to_host(through_bits) == be.to_host(through_y));
+
+  Tensor short_bits = be.empty(Shape{1, 1, 1, 6});
+  CHECK_THROWS_WITH_AS(be.relu_mask(y, short_bits), doctest::Contains("relu_mask: bits has shape (1,1,1,6), expected (1,1,1,7)"),
+                       Error);
+  CHECK_THROWS_AS(be.relu_backward_mask(short_bits, dy, dx), Error);
+  Tensor other_shape = dy.sample(0);
+  CHECK_THROWS_AS(be.avg_pool2d_backward_mask(bits, dp, other_shape), Error);
+  Tensor overlapping = y.reshaped(Shape{1, 1, 1, 210}).slice(0, Shape{1, 1, 1, 7});
+  CHECK_THROWS_AS(be.relu_mask(y, overlapping), Error);
 }
 
 // ---- pooling ----------------------------------------------------------------------------------------------

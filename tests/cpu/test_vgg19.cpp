@@ -241,24 +241,66 @@ TEST_CASE("plan rejects what cannot run") {
   CHECK_THROWS_AS(net.feature(parse_tap("conv1_1")), Error);  // not planned
 }
 
-// The network's memory at the default taps (style relu1_1…relu5_1, content conv4_2; 256², NCHW on the CPU), in
-// floats per input pixel: the ReLU outputs conv1_2 64, conv2_x 2·32, conv3_x 4·16, conv4_x 4·8, conv5_1 2 (relu1_1
-// has none: it lives in the backward scratch), the poolings 16 + 8 + 4 + 2, conv4_2's tap copy 8, one backward
-// scratch of conv1's 64, and a spare of 2 (the gradient below conv5_1, where no dead activation is free): 330.
-// Two scratch buffers and relu1_1's own (the plan before) made 456 here. The plan holds exactly what it counted.
-TEST_CASE("the plan holds 330 floats per pixel at the default taps") {
+// A network serves runs that differ in pooling (`impasto batch`): a full plan keeps what its pooling's backward
+// reads, so a new pooling drops it, and the plan made again computes what a network made with that pooling does.
+TEST_CASE("a change of pooling drops the full plan; planned again, the gradient is the new pooling's") {
   CpuBackend be;
-  Vgg19 net(be, random_vgg19_weights(7), PoolMode::average);
+  const VggWeights w = random_vgg19_weights(5, 5);  // conv1_1 … conv3_1
+  const std::vector<Tap> taps = {parse_tap("relu3_1"), parse_tap("relu1_1")};
+  const int h = 21, wd = 18;
+  const Shape xs{1, 3, h, wd};
+  const Tensor x = be.from_host(random_vector(std::size_t(xs.numel()), 8, 40.0f), xs);
+  std::vector<Tensor> r;
+  for (const Tap& t : taps) {
+    const Shape s = vgg19_feature_shape(t, h, wd);
+    r.push_back(be.from_host(random_vector(std::size_t(s.numel()), 9, 0.01f), s));
+  }
+  auto gradient = [&](Vgg19& net) {
+    ProjectionLoss loss{net, be, taps, r};
+    Tensor dx = be.empty(xs);
+    loss.gradient(x, dx);
+    return be.to_host(dx);
+  };
+  Vgg19 max_net(be, w, PoolMode::max);
+  max_net.plan(h, wd, taps);
+  const std::vector<float> expected = gradient(max_net);
+
+  Vgg19 net(be, w, PoolMode::average);
+  net.plan(h, wd, taps);
+  const std::vector<float> average = gradient(net);
+  CHECK(average != expected);
+  net.set_pooling(PoolMode::max);
+  CHECK_THROWS_WITH_AS(net.forward(x), doctest::Contains("before plan()"), Error);
+  net.plan(h, wd, taps);
+  CHECK(gradient(net) == expected);
+}
+
+// The network's memory at the default taps (style relu1_1…relu5_1, content conv4_2; 256², NCHW on the CPU), in
+// floats per input pixel. Backward keeps the taps' features (relu2_1 32, relu3_1 16, relu4_1 8, relu5_1 2, conv4_2's
+// copy 8; relu1_1 lives in the backward scratch and is recomputed) and of every other ReLU only its mask, one bit
+// per element (relu1_2 64, relu2_2 32, relu3_2…3_4 48, relu4_2…4_4 24 bits: 5.25 floats); forward passes those
+// ReLU outputs and the poolings through two transient buffers (64 and 16), which backward then uses for its
+// gradients beside the scratch (conv1's 64): 215.25. Keeping every ReLU output and pooling made 330; two
+// scratch buffers and relu1_1's own (the plan before) 456. Max pooling's backward reads its input and output, so
+// those stay (relu1_2, 2_2, 3_4, 4_4: 120, the poolings 30) and fewer masks go through the transients: 313.5. The plan holds exactly what it counted.
+TEST_CASE("the plan holds 215.25 floats per pixel at the default taps (313.5 with max pooling)") {
   std::vector<Tap> taps;
   for (const char* name : {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "conv4_2"})
     taps.push_back(parse_tap(name));
   const int h = 256, w = 256;
-  const VggPlanBytes bytes = net.plan_bytes(h, w, taps);
-  CHECK(bytes.buffers == std::size_t(330) * h * w * sizeof(float));
-  const std::size_t before = be.bytes_in_use();
-  net.plan(h, w, taps);
-  CHECK(be.bytes_in_use() - before == bytes.buffers + bytes.workspace);
-  CHECK(net.planned_bytes() == bytes.buffers + bytes.workspace);
+  for (const auto& [pool, quarter_floats] : {std::pair{PoolMode::average, 861}, {PoolMode::max, 1254}}) {
+    const std::string name = enum_name(pool);
+    CAPTURE(name);
+    CpuBackend be;  // a workspace that starts empty
+    Vgg19 net(be, random_vgg19_weights(7), pool);
+    const VggPlanBytes bytes = net.plan_bytes(h, w, taps);
+    MESSAGE(name << ": " << double(bytes.buffers) / (double(h) * w * sizeof(float)) << " floats per pixel");
+    CHECK(bytes.buffers == std::size_t(quarter_floats) * h * w * sizeof(float) / 4);
+    const std::size_t before = be.bytes_in_use();
+    net.plan(h, w, taps);
+    CHECK(be.bytes_in_use() - before == bytes.buffers + bytes.workspace);
+    CHECK(net.planned_bytes() == bytes.buffers + bytes.workspace);
+  }
 }
 
 // The style targets' forward-only plan: the largest activation twice (conv1's 64 channels: 128 floats per pixel

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
@@ -318,6 +319,50 @@ TEST_CASE("relu forward and backward match the CPU, also in place") {
     e.cpu().relu_forward(xi.cpu, xi.cpu);
     e.gpu().relu_forward(xi.gpu, xi.gpu);
     check_close(shape_name("relu_forward in place", s), xi, kExact);
+  }
+}
+
+TEST_CASE("relu masks, the ReLU backward and the average-pooling backward through them match the CPU bit for bit") {
+  Env& e = env();
+  e.seed(113);
+  for (const Shape& s : pool_shapes()) {  // odd sizes, batches, and element counts that end mid-word
+    const Shape ps{s.n, s.c, s.h / 2, s.w / 2};
+    const Shape bs{1, 1, 1, int(relu_mask_words(s.numel()))};  // (1,1,1,⌈n/32⌉)
+    for (Layout l : kLayouts) {
+      const std::string name = shape_name("relu masks", s, " ") + enum_name(l);
+      CAPTURE(name);
+      Pair y = e.random(s);  // a ReLU output: exact zeros in about half the elements
+      e.cpu().relu_forward(y.cpu, y.cpu);
+      e.gpu().relu_forward(y.gpu, y.gpu);
+      const Tensor yc = y.cpu, yg = e.in_layout(y.gpu, l);
+      // The CPU's mask of the NCHW y, and of the NHWC order where the GPU's is NHWC: bits follow memory order.
+      Tensor yc_l = yc;
+      if (l == Layout::nhwc) {
+        yc_l = e.cpu().from_host(e.gpu().to_host(yg), s);  // the NHWC elements, as a plain sequence
+      }
+      Tensor bits_c = e.cpu().empty(bs), bits_g = e.gpu().empty(bs);
+      e.cpu().relu_mask(yc_l, bits_c);
+      e.gpu().relu_mask(yg, bits_g);
+      const std::vector<float> words_g = e.gpu().to_host(bits_g), words_c = e.cpu().to_host(bits_c);
+      // Words of bits compared as bits (as floats, some are NaN patterns).
+      CHECK(std::memcmp(words_g.data(), words_c.data(), words_c.size() * sizeof(float)) == 0);
+
+      const Pair dy = e.random(s);
+      Pair dx = e.poisoned(s);
+      e.cpu().relu_backward(yc, dy.cpu, dx.cpu);
+      const Tensor dyg = e.in_layout(dy.gpu, l);
+      Tensor dxg = e.poisoned_gpu(s, l);
+      e.gpu().relu_backward_mask(bits_g, dyg, dxg);
+      check_close_any("relu_backward_mask", dxg, dx.cpu, Tol{0, 0});
+      if (ps.numel() == 0) continue;
+      const Pair dp = e.random(ps);
+      Pair through = e.poisoned(s);
+      const Tensor pooled = e.cpu().empty(ps);
+      e.cpu().pool2d_backward(yc, pooled, dp.cpu, through.cpu, PoolMode::average, true);
+      Tensor through_g = e.poisoned_gpu(s, l);
+      e.gpu().avg_pool2d_backward_mask(bits_g, e.in_layout(dp.gpu, l), through_g);
+      check_close_any("avg_pool2d_backward_mask", through_g, through.cpu, Tol{0, 0});
+    }
   }
 }
 

@@ -66,10 +66,17 @@ class CountingBackend final : public Backend {
   void convert_layout(const Tensor& x, Tensor& y) override { cpu.convert_layout(x, y); }
   void relu_forward(const Tensor& x, Tensor& y) override { cpu.relu_forward(x, y); }
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override { cpu.relu_backward(y, dy, dx); }
+  void relu_mask(const Tensor& y, Tensor& bits) override { cpu.relu_mask(y, bits); }
+  void relu_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) override {
+    cpu.relu_backward_mask(bits, dy, dx);
+  }
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode m) override { cpu.pool2d_forward(x, y, m); }
   void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode m,
                        bool relu_mask = false) override {
     cpu.pool2d_backward(x, y, dy, dx, m, relu_mask);
+  }
+  void avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) override {
+    cpu.avg_pool2d_backward_mask(bits, dy, dx);
   }
   void gram(const Tensor& f, Tensor& g) override { cpu.gram(f, g); }
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override {
