@@ -237,17 +237,8 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   // Layer 0's ReLU output shares the backward scratch (see vgg19.hpp) when a deeper layer frees a buffer for its
   // recompute.
   const bool recompute_first = depth >= 2;
-  const std::vector<KeptLayer> kept = what_backward_needs(depth, taps, recompute_first);
-  // Forward's homes of what backward does not keep: two transient buffers, each output in the one its input is
-  // not in (-1: a kept buffer or the image).
   std::int64_t transient[2] = {0, 0};
-  std::vector<int> relu_home(std::size_t(depth), -1), pool_home(std::size_t(depth), -1);
-  int current = -1;
-  auto place = [&](std::int64_t numel) {
-    const int t = current == 0 ? 1 : 0;
-    transient[t] = std::max(transient[t], numel);
-    return current = t;
-  };
+  const std::vector<KeptLayer> kept = what_backward_needs(h, w, depth, taps, recompute_first, transient);
   std::vector<BackwardLayer> backward_layers(static_cast<std::size_t>(depth));
   int hh = h, ww = w;
   for (int i = 0; i < depth; ++i) {
@@ -258,13 +249,8 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
     max_numel = std::max(max_numel, out.numel());
     if (k.conv_tap) alloc(l.conv_out, out);
-    if (k.relu) {
-      if (i > 0 || !recompute_first) alloc(l.relu_out, out);
-      current = -1;
-    } else {
-      relu_home[std::size_t(i)] = place(out.numel());
-      alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))});  // (1,1,1,⌈n/32⌉)
-    }
+    if (k.relu && (i > 0 || !recompute_first)) alloc(l.relu_out, out);
+    if (!k.relu) alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))});  // (1,1,1,⌈n/32⌉)
     if (allocate) {
       l.relu_tap = k.relu_tap;
       l.conv_tap = k.conv_tap;
@@ -275,12 +261,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
       hh /= 2;
       ww /= 2;
       const Shape pooled{1, convs[i].cout, hh, ww};  // (1,Cout,h/2,w/2)
-      if (k.pool) {
-        alloc(l.pool_out, pooled);
-        current = -1;
-      } else {
-        pool_home[std::size_t(i)] = place(pooled.numel());
-      }
+      if (k.pool) alloc(l.pool_out, pooled);
       bl.pool = pooled.numel();
     }
   }
@@ -304,16 +285,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].pool ? layers_[i].pool_out : Tensor());
     slots_.push_back(transients[0]);
     slots_.push_back(transients[1]);
-    // What backward does not keep lives in the transient buffers during forward.
-    for (int i = 0; i < depth; ++i) {
-      Layer& l = layers_[i];
-      const Shape out = vgg19_feature_shape(Tap{i, true}, h, w);  // (1,Cout,h,w)
-      if (relu_home[std::size_t(i)] >= 0) l.relu_out = transients[relu_home[std::size_t(i)]].prefix(out).with_layout(layout);
-      if (pool_home[std::size_t(i)] >= 0)
-        l.pool_out = transients[pool_home[std::size_t(i)]]
-                         .prefix(Shape{1, out.c, out.h / 2, out.w / 2})
-                         .with_layout(layout);  // (1,Cout,h/2,w/2)
-    }
+    home_in_transients(kept, transients, h, w, layout);
     backend_.reserve_workspace(workspace);
     // Fresh memory may hold any bit pattern: zero the layer outputs once, so that no NaN from an earlier
     // allocation can reach a library call that blends with its output (cuDNN's fused conv, alpha2 = 0).
@@ -324,10 +296,18 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   return {bytes, workspace};
 }
 
-std::vector<Vgg19::KeptLayer> Vgg19::what_backward_needs(int depth, const std::vector<Tap>& taps,
-                                                         bool recompute_first) const {
+std::vector<Vgg19::KeptLayer> Vgg19::what_backward_needs(int h, int w, int depth, const std::vector<Tap>& taps,
+                                                         bool recompute_first, std::int64_t transient[2]) const {
   const auto& convs = vgg19_convs();
   std::vector<KeptLayer> kept(static_cast<std::size_t>(depth));
+  // Forward's homes of what backward does not keep: two transient buffers, each output in the one its input is not
+  // in (current: the transient holding the input, -1 for a kept buffer or the image).
+  int current = -1;
+  auto place = [&](std::int64_t numel) {
+    const int t = current == 0 ? 1 : 0;
+    transient[t] = std::max(transient[t], numel);
+    return current = t;
+  };
   for (int i = 0; i < depth; ++i) {
     KeptLayer& k = kept[std::size_t(i)];
     for (const Tap& t : taps)
@@ -338,8 +318,24 @@ std::vector<Vgg19::KeptLayer> Vgg19::what_backward_needs(int depth, const std::v
     // backward starts. Elsewhere only the ReLU's mask is needed.
     k.relu = k.relu_tap || (pooled && pool_ == PoolMode::max) || (i == 0 && recompute_first) || i == depth - 1;
     k.pool = pooled && pool_ == PoolMode::max;
+    const Shape out = vgg19_feature_shape(Tap{i, true}, h, w);  // (1,Cout,h,w)
+    k.relu_home = k.relu ? (current = -1) : place(out.numel());
+    if (pooled) k.pool_home = k.pool ? (current = -1) : place(std::int64_t(out.c) * (out.h / 2) * (out.w / 2));
   }
   return kept;
+}
+
+void Vgg19::home_in_transients(const std::vector<KeptLayer>& kept, const Tensor transients[2], int h, int w,
+                               Layout layout) {
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    Layer& l = layers_[i];
+    const Shape out = vgg19_feature_shape(Tap{int(i), true}, h, w);  // (1,Cout,h,w)
+    if (kept[i].relu_home >= 0) l.relu_out = transients[kept[i].relu_home].prefix(out).with_layout(layout);
+    if (kept[i].pool_home >= 0)
+      l.pool_out = transients[kept[i].pool_home]
+                       .prefix(Shape{1, out.c, out.h / 2, out.w / 2})
+                       .with_layout(layout);  // (1,Cout,h/2,w/2)
+  }
 }
 
 void Vgg19::forward(const Tensor& x) {

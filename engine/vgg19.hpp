@@ -144,8 +144,13 @@ class Vgg19 {
   // input, layer 0's recompute home, the deepest layer) or only its ReLU mask, and pool_out (max pooling's output).
   struct KeptLayer {
     bool relu_tap = false, conv_tap = false, relu = true, pool = false;
+    int relu_home = -1, pool_home = -1;  // forward's transient buffer for relu_out / pool_out when not kept
   };
-  std::vector<KeptLayer> what_backward_needs(int depth, const std::vector<Tap>& taps, bool recompute_first) const;
+  // Per layer of an h×w plan of `depth` convs; adds to transient[2] the element counts the transients must hold.
+  std::vector<KeptLayer> what_backward_needs(int h, int w, int depth, const std::vector<Tap>& taps,
+                                             bool recompute_first, std::int64_t transient[2]) const;
+  // Points each layer's relu_out / pool_out that backward does not keep at its transient buffer.
+  void home_in_transients(const std::vector<KeptLayer>& kept, const Tensor transients[2], int h, int w, Layout layout);
   // Assigns each gradient of backward() a free slot (see the definition); returns the spare's element count.
   // recompute_first: layer 0's relu_out has no slot of its own and is recomputed into a free one. transients: the
   // element counts of forward's two transient buffers, free for gradients in backward.
