@@ -57,15 +57,15 @@ struct EnumNames<ColorSpace> {
 // convolutions on bf16 copies of their inputs and weights (8-bit mantissas, channels-last) with fp32
 // accumulation and fp32 results, everything else as tf32. Tensors stay float32 in every mode.
 enum class Precision { fp32, tf32, bf16 };
-
-// The 32-bit words of a ReLU mask of n elements (Backend::relu_mask).
-inline std::int64_t relu_mask_words(std::int64_t n) { return (n + 31) / 32; }
 template <>
 struct EnumNames<Precision> {
   static constexpr const char* what = "precision";
   static constexpr EnumName<Precision> table[] = {
       {Precision::fp32, "fp32"}, {Precision::tf32, "tf32"}, {Precision::bf16, "bf16"}};
 };
+
+// The 32-bit words of a ReLU mask of n elements (Backend::relu_mask).
+inline std::int64_t relu_mask_words(std::int64_t n) { return (n + 31) / 32; }
 
 struct MemoryAvailable {
   std::size_t bytes = 0;

@@ -162,9 +162,28 @@ void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device d
   common_layout(device, "relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
 }
 
-void relu_mask_bits(const Tensor& bits, std::int64_t n, const Tensor& other, Device device, const char* op) {
-  check_shape(bits, Shape{1, 1, 1, int(relu_mask_words(n))}, device, op, "bits");  // (1,1,1,⌈n/32⌉)
-  check_no_alias(bits, other, op, "bits", "the tensor it masks");
+namespace {
+
+// bits (1,1,1,⌈n/32⌉) for the n elements of `masked`, not overlapping it.
+void check_mask_bits(const Tensor& bits, const Tensor& masked, Device device, const char* op, const char* name) {
+  check_shape(bits, Shape{1, 1, 1, int(relu_mask_words(masked.numel()))}, device, op, "bits");
+  check_no_alias(bits, masked, op, "bits", name);
+}
+
+}  // namespace
+
+void relu_mask(const Tensor& y, const Tensor& bits, Device device) {
+  check_tensor(y, device, "relu_mask", "y");  // (N,C,H,W)
+  check_mask_bits(bits, y, device, "relu_mask", "y");
+}
+
+void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
+  const char* op = "relu_backward_mask";
+  check_tensor(dy, device, op, "dy");            // (N,C,H,W)
+  check_shape(dx, dy.shape(), device, op, "dx");  // may be dy
+  common_layout(device, op, {{&dy, "dy"}, {&dx, "dx"}});
+  check_mask_bits(bits, dy, device, op, "dy");
+  check_mask_bits(bits, dx, device, op, "dx");
 }
 
 Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
@@ -173,7 +192,7 @@ Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tenso
   const Shape xs = dx.shape();
   check_shape(dy, pooled_shape(xs), device, op, "dy");  // (N,C,H/2,W/2)
   check_no_alias(dx, dy, op, "dx", "dy");
-  relu_mask_bits(bits, dx.numel(), dx, device, op);
+  check_mask_bits(bits, dx, device, op, "dx");
   common_layout(device, op, {{&dy, "dy"}, {&dx, "dx"}});
   return xs;
 }

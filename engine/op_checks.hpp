@@ -83,8 +83,11 @@ void relu_forward(const Tensor& x, const Tensor& y, Device device);
 // dy and dx of y's shape (N,C,H,W); dx may be dy.
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device);
 
-// bits (1,1,1,⌈n/32⌉) for n elements (Backend::relu_mask), not overlapping `other` (the y or dx it masks).
-void relu_mask_bits(const Tensor& bits, std::int64_t n, const Tensor& other, Device device, const char* op);
+// y (N,C,H,W) and bits (1,1,1,⌈n/32⌉) for its n elements (Backend::relu_mask), not overlapping.
+void relu_mask(const Tensor& y, const Tensor& bits, Device device);
+
+// dx of dy's shape (N,C,H,W), may be dy; bits (1,1,1,⌈n/32⌉) for its elements, overlapping neither.
+void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
 
 // bits for dx's elements, dy (N,C,H/2,W/2) for dx (N,C,H,W), dx overlapping neither; returns dx's shape.
 Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);

@@ -238,31 +238,26 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   // recompute.
   const bool recompute_first = depth >= 2;
   std::int64_t transient[2] = {0, 0};
-  const std::vector<KeptLayer> kept = what_backward_needs(h, w, depth, taps, recompute_first, transient);
-  std::vector<BackwardLayer> backward_layers(static_cast<std::size_t>(depth));
+  const std::vector<BackwardLayer> kept = what_backward_needs(h, w, depth, taps, recompute_first, transient);
   int hh = h, ww = w;
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
-    const KeptLayer& k = kept[std::size_t(i)];
+    const BackwardLayer& k = kept[std::size_t(i)];
     const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
     const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
     workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
     max_numel = std::max(max_numel, out.numel());
     if (k.conv_tap) alloc(l.conv_out, out);
-    if (k.relu && (i > 0 || !recompute_first)) alloc(l.relu_out, out);
-    if (!k.relu) alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))});  // (1,1,1,⌈n/32⌉)
+    if (k.relu_kept && (i > 0 || !recompute_first)) alloc(l.relu_out, out);
+    if (!k.relu_kept) alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))});  // (1,1,1,⌈n/32⌉)
     if (allocate) {
       l.relu_tap = k.relu_tap;
       l.conv_tap = k.conv_tap;
     }
-    BackwardLayer& bl = backward_layers[std::size_t(i)];
-    bl = BackwardLayer{out.numel(), in.numel(), 0, k.relu_tap, k.conv_tap, k.relu, k.pool};
-    if (convs[i].pool_after && i + 1 < depth) {
+    if (k.pool > 0) {
       hh /= 2;
       ww /= 2;
-      const Shape pooled{1, convs[i].cout, hh, ww};  // (1,Cout,h/2,w/2)
-      if (k.pool) alloc(l.pool_out, pooled);
-      bl.pool = pooled.numel();
+      if (k.pool_kept) alloc(l.pool_out, Shape{1, convs[i].cout, hh, ww});  // (1,Cout,h/2,w/2)
     }
   }
   Tensor transients[2];
@@ -271,7 +266,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   bytes += lay_out_filters(depth, allocate);
   std::vector<BackwardStep> steps;
   const std::int64_t spare =
-      plan_backward(backward_layers, max_numel, recompute_first, {transient[0], transient[1]}, steps);
+      plan_backward(kept, max_numel, recompute_first, {transient[0], transient[1]}, steps);
   alloc(scratch_, Shape{1, 1, 1, int(max_numel)});
   if (spare > 0) alloc(spare_, Shape{1, 1, 1, int(spare)});
   if (allocate) {
@@ -281,8 +276,8 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     }
     steps_ = std::move(steps);
     slots_ = {scratch_, spare_};
-    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].relu ? layers_[i].relu_out : Tensor());
-    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].pool ? layers_[i].pool_out : Tensor());
+    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].relu_kept ? layers_[i].relu_out : Tensor());
+    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].pool_kept ? layers_[i].pool_out : Tensor());
     slots_.push_back(transients[0]);
     slots_.push_back(transients[1]);
     home_in_transients(kept, transients, h, w, layout);
@@ -296,10 +291,10 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   return {bytes, workspace};
 }
 
-std::vector<Vgg19::KeptLayer> Vgg19::what_backward_needs(int h, int w, int depth, const std::vector<Tap>& taps,
-                                                         bool recompute_first, std::int64_t transient[2]) const {
+std::vector<Vgg19::BackwardLayer> Vgg19::what_backward_needs(int h, int w, int depth, const std::vector<Tap>& taps,
+                                                             bool recompute_first, std::int64_t transient[2]) const {
   const auto& convs = vgg19_convs();
-  std::vector<KeptLayer> kept(static_cast<std::size_t>(depth));
+  std::vector<BackwardLayer> kept(static_cast<std::size_t>(depth));
   // Forward's homes of what backward does not keep: two transient buffers, each output in the one its input is not
   // in (current: the transient holding the input, -1 for a kept buffer or the image).
   int current = -1;
@@ -309,23 +304,26 @@ std::vector<Vgg19::KeptLayer> Vgg19::what_backward_needs(int h, int w, int depth
     return current = t;
   };
   for (int i = 0; i < depth; ++i) {
-    KeptLayer& k = kept[std::size_t(i)];
+    BackwardLayer& k = kept[std::size_t(i)];
     for (const Tap& t : taps)
       if (t.conv == i) (t.relu ? k.relu_tap : k.conv_tap) = true;
+    const Shape out = vgg19_feature_shape(Tap{i, true}, h, w);  // (1,Cout,h,w)
+    k.out = out.numel();
+    k.in = std::int64_t(convs[i].cin) * out.h * out.w;
     const bool pooled = convs[i].pool_after && i + 1 < depth;
+    if (pooled) k.pool = std::int64_t(out.c) * (out.h / 2) * (out.w / 2);
     // A tap's feature is read by its loss; max pooling's backward reads its input and output (the first
     // maximum); layer 0 is recomputed into the scratch (recompute_first); the deepest layer's output is where
     // backward starts. Elsewhere only the ReLU's mask is needed.
-    k.relu = k.relu_tap || (pooled && pool_ == PoolMode::max) || (i == 0 && recompute_first) || i == depth - 1;
-    k.pool = pooled && pool_ == PoolMode::max;
-    const Shape out = vgg19_feature_shape(Tap{i, true}, h, w);  // (1,Cout,h,w)
-    k.relu_home = k.relu ? (current = -1) : place(out.numel());
-    if (pooled) k.pool_home = k.pool ? (current = -1) : place(std::int64_t(out.c) * (out.h / 2) * (out.w / 2));
+    k.relu_kept = k.relu_tap || (pooled && pool_ == PoolMode::max) || (i == 0 && recompute_first) || i == depth - 1;
+    k.pool_kept = pooled && pool_ == PoolMode::max;
+    k.relu_home = k.relu_kept ? (current = -1) : place(k.out);
+    if (pooled) k.pool_home = k.pool_kept ? (current = -1) : place(k.pool);
   }
   return kept;
 }
 
-void Vgg19::home_in_transients(const std::vector<KeptLayer>& kept, const Tensor transients[2], int h, int w,
+void Vgg19::home_in_transients(const std::vector<BackwardLayer>& kept, const Tensor transients[2], int h, int w,
                                Layout layout) {
   for (std::size_t i = 0; i < kept.size(); ++i) {
     Layer& l = layers_[i];

@@ -134,23 +134,21 @@ class Vgg19 {
     bool mask_below = false;  // that pooling backward applies layer i − 1's ReLU too
     int recompute = -1;  // layer 0 whose relu_out lived in the scratch: where backward recomputes it
   };
-  // One layer's element counts and taps, all that laying out backward() needs.
+  // One layer's element counts, taps and what backward() reads of it: relu_out when kept (a tap's feature, max
+  // pooling's input, layer 0's recompute home, the deepest layer), else only its ReLU mask; pool_out when kept
+  // (max pooling's output). What is not kept lives in one of forward's two transient buffers.
   struct BackwardLayer {
     std::int64_t out = 0, in = 0, pool = 0;  // relu_out, the convolution's input, pool_out (0: none)
     bool relu_tap = false, conv_tap = false;
-    bool relu_kept = true, pool_kept = true;  // whether relu_out / pool_out outlive forward (else: mask, transient)
-  };
-  // What of a layer backward() reads: its taps, and whether it keeps relu_out (a tap's feature, max pooling's
-  // input, layer 0's recompute home, the deepest layer) or only its ReLU mask, and pool_out (max pooling's output).
-  struct KeptLayer {
-    bool relu_tap = false, conv_tap = false, relu = true, pool = false;
+    bool relu_kept = true, pool_kept = false;
     int relu_home = -1, pool_home = -1;  // forward's transient buffer for relu_out / pool_out when not kept
   };
   // Per layer of an h×w plan of `depth` convs; adds to transient[2] the element counts the transients must hold.
-  std::vector<KeptLayer> what_backward_needs(int h, int w, int depth, const std::vector<Tap>& taps,
-                                             bool recompute_first, std::int64_t transient[2]) const;
+  std::vector<BackwardLayer> what_backward_needs(int h, int w, int depth, const std::vector<Tap>& taps,
+                                                 bool recompute_first, std::int64_t transient[2]) const;
   // Points each layer's relu_out / pool_out that backward does not keep at its transient buffer.
-  void home_in_transients(const std::vector<KeptLayer>& kept, const Tensor transients[2], int h, int w, Layout layout);
+  void home_in_transients(const std::vector<BackwardLayer>& layers, const Tensor transients[2], int h, int w,
+                          Layout layout);
   // Assigns each gradient of backward() a free slot (see the definition); returns the spare's element count.
   // recompute_first: layer 0's relu_out has no slot of its own and is recomputed into a free one. transients: the
   // element counts of forward's two transient buffers, free for gradients in backward.

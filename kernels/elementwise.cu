@@ -115,8 +115,8 @@ void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s) { fo
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
   for_each(n, s, ReluGrad{y, dy, dx});
 }
-void relu_mask(const float* y, unsigned* words, std::int64_t n, cudaStream_t s) {
-  for_each((n + 31) / 32, s, ReluMask{y, words, n});
+void relu_mask(const float* y, unsigned* words, std::int64_t count, std::int64_t n, cudaStream_t s) {
+  for_each(count, s, ReluMask{y, words, n});
 }
 void relu_backward_mask(const unsigned* words, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
   for_each(n, s, ReluBackwardMask{words, dy, dx});

@@ -43,8 +43,8 @@ void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
 void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s);
 void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
-// ReLU masks (math::relu_mask_word): words = ⌈n/32⌉ words of y's n elements; dx = dy where the bit is set.
-void relu_mask(const float* y, unsigned* words, std::int64_t n, cudaStream_t s);
+// ReLU masks (math::relu_mask_word): the `count` = ⌈n/32⌉ words of y's n elements; dx = dy where the bit is set.
+void relu_mask(const float* y, unsigned* words, std::int64_t count, std::int64_t n, cudaStream_t s);
 void relu_backward_mask(const unsigned* words, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
 // y (N,C,H,W) = y + b[c], then ReLU when relu; the epilogue of a convolution that cuDNN could not fuse.
 // Channels of y lie channel_stride elements apart (H·W in NCHW, 1 in NHWC).

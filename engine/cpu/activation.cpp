@@ -1,5 +1,5 @@
-// engine/cpu/activation.cpp — ReLU forward and backward (with the output or its bit mask) on the CPU, element by element through the shared
-// math of kernels/pointwise.cuh (the CUDA kernels call the same functions).
+// engine/cpu/activation.cpp — ReLU forward and backward (from the output or its bit mask) on the CPU, element
+// by element through the shared math of kernels/pointwise.cuh (the CUDA kernels call the same functions).
 #include "engine/cpu/cpu_backend.hpp"
 #include "engine/op_checks.hpp"
 #include "kernels/pointwise.cuh"
@@ -24,18 +24,14 @@ void CpuBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 }
 
 void CpuBackend::relu_mask(const Tensor& y, Tensor& bits) {
-  checks::check_tensor(y, Device::cpu, "relu_mask", "y");  // (N,C,H,W)
-  checks::relu_mask_bits(bits, y.numel(), y, Device::cpu, "relu_mask");  // (1,1,1,⌈n/32⌉)
+  checks::relu_mask(y, bits, Device::cpu);  // y (N,C,H,W), bits (1,1,1,⌈n/32⌉)
   auto* words = reinterpret_cast<unsigned*>(bits.data());
   const std::int64_t n = y.numel(), count = bits.numel();
   for (std::int64_t w = 0; w < count; ++w) words[w] = math::relu_mask_word(y.data(), w, n);
 }
 
 void CpuBackend::relu_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
-  checks::check_tensor(dy, Device::cpu, "relu_backward_mask", "dy");          // (N,C,H,W)
-  checks::check_shape(dx, dy.shape(), Device::cpu, "relu_backward_mask", "dx");  // may be dy
-  checks::common_layout(Device::cpu, "relu_backward_mask", {{&dy, "dy"}, {&dx, "dx"}});
-  checks::relu_mask_bits(bits, dx.numel(), dx, Device::cpu, "relu_backward_mask");
+  checks::relu_backward_mask(bits, dy, dx, Device::cpu);  // dy, dx (N,C,H,W), bits (1,1,1,⌈n/32⌉)
   const auto* words = reinterpret_cast<const unsigned*>(bits.data());
   const float* dyv = dy.data();
   float* dxv = dx.data();

@@ -75,16 +75,12 @@ void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
 }
 
 void CudaBackend::relu_mask(const Tensor& y, Tensor& bits) {
-  checks::check_tensor(y, Device::cuda, "relu_mask", "y");                   // (N,C,H,W)
-  checks::relu_mask_bits(bits, y.numel(), y, Device::cuda, "relu_mask");    // (1,1,1,⌈n/32⌉)
-  kernels::relu_mask(y.data(), reinterpret_cast<unsigned*>(bits.data()), y.numel(), stream_);
+  checks::relu_mask(y, bits, Device::cuda);  // y (N,C,H,W), bits (1,1,1,⌈n/32⌉)
+  kernels::relu_mask(y.data(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), y.numel(), stream_);
 }
 
 void CudaBackend::relu_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
-  checks::check_tensor(dy, Device::cuda, "relu_backward_mask", "dy");           // (N,C,H,W)
-  checks::check_shape(dx, dy.shape(), Device::cuda, "relu_backward_mask", "dx");  // may be dy
-  checks::common_layout(Device::cuda, "relu_backward_mask", {{&dy, "dy"}, {&dx, "dx"}});
-  checks::relu_mask_bits(bits, dx.numel(), dx, Device::cuda, "relu_backward_mask");
+  checks::relu_backward_mask(bits, dy, dx, Device::cuda);  // dy, dx (N,C,H,W), bits (1,1,1,⌈n/32⌉)
   kernels::relu_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), dx.numel(),
                               stream_);
 }

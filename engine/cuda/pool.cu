@@ -10,6 +10,18 @@
 #include "kernels/launchers.cuh"
 
 namespace impasto {
+namespace {
+
+// Rows/columns that floor mode dropped must read 0 (the kernels only write the windows they pool): clears dx
+// (N,C,H,W) when it has such a row or column, or no window at all. Returns whether any window remains.
+bool clear_for_pool_backward(const Shape& xs, Tensor& dx, cudaStream_t stream) {
+  const bool windows = xs.h >= 2 && xs.w >= 2;
+  if (xs.h % 2 != 0 || xs.w % 2 != 0 || !windows)
+    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.data(), 0, std::size_t(dx.numel()) * sizeof(float), stream));
+  return windows;
+}
+
+}  // namespace
 
 void CudaBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
   const Shape xs = checks::pool2d_forward(x, y, Device::cuda);  // x (N,C,H,W), y (N,C,H/2,W/2)
@@ -20,24 +32,17 @@ void CudaBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
 
 void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
                                   bool relu_mask) {
-  const Shape xs = checks::pool2d_backward(x, y, dy, dx, Device::cuda);  // x, dx (N,C,H,W)
-  const Shape ys = checks::pooled_shape(xs);                             // y, dy (N,C,H/2,W/2)
+  const Shape xs = checks::pool2d_backward(x, y, dy, dx, Device::cuda);  // x, dx (N,C,H,W); y, dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;
-  // Rows/columns that floor mode dropped must read 0; the kernel only writes the windows it pools.
-  if (xs.h % 2 != 0 || xs.w % 2 != 0 || ys.numel() == 0)
-    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.data(), 0, std::size_t(dx.numel()) * sizeof(float), stream_));
-  if (ys.numel() == 0) return;
+  if (!clear_for_pool_backward(xs, dx, stream_)) return;
   kernels::pool_backward(x.data(), dy.data(), dx.data(), xs.n, xs.c, xs.h, xs.w, x.layout() == Layout::nhwc,
                          mode == PoolMode::average, relu_mask, stream_);
 }
 
 void CudaBackend::avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
-  const Shape xs = checks::avg_pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W)
-  const Shape ys = checks::pooled_shape(xs);                                      // dy (N,C,H/2,W/2)
+  const Shape xs = checks::avg_pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;
-  if (xs.h % 2 != 0 || xs.w % 2 != 0 || ys.numel() == 0)
-    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.data(), 0, std::size_t(dx.numel()) * sizeof(float), stream_));
-  if (ys.numel() == 0) return;
+  if (!clear_for_pool_backward(xs, dx, stream_)) return;
   kernels::avg_pool_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), xs.n, xs.c,
                                   xs.h, xs.w, dx.layout() == Layout::nhwc, stream_);
 }
