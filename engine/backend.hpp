@@ -150,9 +150,14 @@ class Backend {
   // output and dx is also taken through that ReLU (0 where x <= 0: relu_backward fused in).
   virtual void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
                                bool relu_mask = false) = 0;
-  // Average pooling's backward through the ReLU below given by its mask (relu_mask's bits of x): dx (N,C,H,W, x's
-  // shape and layout) = pool2d_backward(x, y, dy, dx, average, relu_mask = true) without x itself.
-  virtual void avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) = 0;
+  // Pooling masks: all that pool2d_backward(relu_mask = true) needs of a ReLU output x (N,C,H,W), one bit per
+  // element as relu_mask's (memory order, either layout): average pooling: x > 0 (relu_mask's bits); max
+  // pooling: the element is its window's first maximum and > 0 (0 in the rows/columns floor mode drops).
+  // VGG-19 keeps these of a pooled layer instead of the activation. bits (1,1,1,relu_mask_words(n)).
+  virtual void pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) = 0;
+  // dx (N,C,H,W, x's shape and layout) = pool2d_backward(x, y, dy, dx, mode, relu_mask = true) given only x's
+  // pooling mask (the same mode's).
+  virtual void pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) = 0;
 
   // ---- Gram matrices: f (1,C,H,W) seen as F (C × M), M = H·W ------------------------------------------
   // g (1,1,C,C) = F·Fᵀ (unnormalized).

@@ -186,8 +186,15 @@ void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, 
   check_mask_bits(bits, dx, device, op, "dx");
 }
 
-Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
-  const char* op = "avg_pool2d_backward_mask";
+Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device) {
+  check_tensor(x, device, "pool2d_mask", "x");  // (N,C,H,W)
+  check_mask_bits(bits, x, device, "pool2d_mask", "x");
+  common_layout(device, "pool2d_mask", {{&x, "x"}});
+  return x.shape();
+}
+
+Shape pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
+  const char* op = "pool2d_backward_mask";
   check_tensor(dx, device, op, "dx");  // (N,C,H,W)
   const Shape xs = dx.shape();
   check_shape(dy, pooled_shape(xs), device, op, "dy");  // (N,C,H/2,W/2)

@@ -89,8 +89,11 @@ void relu_mask(const Tensor& y, const Tensor& bits, Device device);
 // dx of dy's shape (N,C,H,W), may be dy; bits (1,1,1,⌈n/32⌉) for its elements, overlapping neither.
 void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
 
+// x (N,C,H,W) and bits (1,1,1,⌈n/32⌉) for its n elements (Backend::pool2d_mask), not overlapping; returns x's shape.
+Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device);
+
 // bits for dx's elements, dy (N,C,H/2,W/2) for dx (N,C,H,W), dx overlapping neither; returns dx's shape.
-Shape avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
+Shape pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
 
 // a, b and y of equal element count.
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device);

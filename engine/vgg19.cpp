@@ -87,7 +87,6 @@ void Vgg19::set_pooling(PoolMode pool) {
   if (pool == pool_) return;
   pool_ = pool;
   ++generation_;
-  if (depth_ > 0 && !forward_only_) reset_plan();
 }
 
 void Vgg19::plan(int h, int w, const std::vector<Tap>& taps) {
@@ -257,7 +256,6 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     if (k.pool > 0) {
       hh /= 2;
       ww /= 2;
-      if (k.pool_kept) alloc(l.pool_out, Shape{1, convs[i].cout, hh, ww});  // (1,Cout,h/2,w/2)
     }
   }
   Tensor transients[2];
@@ -277,7 +275,6 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     steps_ = std::move(steps);
     slots_ = {scratch_, spare_};
     for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].relu_kept ? layers_[i].relu_out : Tensor());
-    for (int i = 0; i < depth; ++i) slots_.push_back(kept[std::size_t(i)].pool_kept ? layers_[i].pool_out : Tensor());
     slots_.push_back(transients[0]);
     slots_.push_back(transients[1]);
     home_in_transients(kept, transients, h, w, layout);
@@ -312,13 +309,13 @@ std::vector<Vgg19::BackwardLayer> Vgg19::what_backward_needs(int h, int w, int d
     k.in = std::int64_t(convs[i].cin) * out.h * out.w;
     const bool pooled = convs[i].pool_after && i + 1 < depth;
     if (pooled) k.pool = std::int64_t(out.c) * (out.h / 2) * (out.w / 2);
-    // A tap's feature is read by its loss; max pooling's backward reads its input and output (the first
-    // maximum); layer 0 is recomputed into the scratch (recompute_first); the deepest layer's output is where
-    // backward starts. Elsewhere only the ReLU's mask is needed.
-    k.relu_kept = k.relu_tap || (pooled && pool_ == PoolMode::max) || (i == 0 && recompute_first) || i == depth - 1;
-    k.pool_kept = pooled && pool_ == PoolMode::max;
+    // A tap's feature is read by its loss; layer 0 is recomputed into the scratch (recompute_first); the deepest
+    // layer's output is where backward starts. Elsewhere only a mask is needed: the ReLU's, or below a pooling
+    // the pooling's (pool2d_mask: for max pooling, where each window's gradient lands). No pooling output is
+    // read backward.
+    k.relu_kept = k.relu_tap || (i == 0 && recompute_first) || i == depth - 1;
     k.relu_home = k.relu_kept ? (current = -1) : place(k.out);
-    if (pooled) k.pool_home = k.pool_kept ? (current = -1) : place(k.pool);
+    if (pooled) k.pool_home = place(k.pool);
   }
   return kept;
 }
@@ -329,7 +326,7 @@ void Vgg19::home_in_transients(const std::vector<BackwardLayer>& kept, const Ten
     Layer& l = layers_[i];
     const Shape out = vgg19_feature_shape(Tap{int(i), true}, h, w);  // (1,Cout,h,w)
     if (kept[i].relu_home >= 0) l.relu_out = transients[kept[i].relu_home].prefix(out).with_layout(layout);
-    if (kept[i].pool_home >= 0)
+    if (kept[i].pool > 0)
       l.pool_out = transients[kept[i].pool_home]
                        .prefix(Shape{1, out.c, out.h / 2, out.w / 2})
                        .with_layout(layout);  // (1,Cout,h/2,w/2)
@@ -349,7 +346,12 @@ void Vgg19::forward(const Tensor& x) {
       backend_.conv2d_forward(*in, l.wc, l.b, l.conv_out, /*fuse_relu=*/false);
       backend_.relu_forward(l.conv_out, l.relu_out);
     }
-    if (!l.mask.empty()) backend_.relu_mask(l.relu_out, l.mask);  // all backward keeps of it
+    if (!l.mask.empty()) {  // all backward keeps of it
+      if (l.pool_out.empty())
+        backend_.relu_mask(l.relu_out, l.mask);
+      else
+        backend_.pool2d_mask(l.relu_out, l.mask, pool_);
+    }
     in = &l.relu_out;
     if (!l.pool_out.empty()) {
       backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
@@ -386,7 +388,7 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
                                   bool recompute_first, const std::vector<std::int64_t>& transients,
                                   std::vector<BackwardStep>& steps) {
   const int depth = int(layers.size());
-  const int relu0 = 2, pool0 = 2 + depth, transient0 = 2 + 2 * depth;  // slot numbers
+  const int relu0 = 2, transient0 = 2 + depth;  // slot numbers
   std::vector<std::int64_t> capacity(std::size_t(transient0) + transients.size(), 0);
   std::vector<char> free(capacity.size(), 0);
   capacity[0] = scratch;
@@ -394,7 +396,6 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
   for (int i = 0; i < depth; ++i) {
     const BackwardLayer& l = layers[std::size_t(i)];
     capacity[std::size_t(relu0 + i)] = (i == 0 && recompute_first) || !l.relu_kept ? 0 : l.out;
-    capacity[std::size_t(pool0 + i)] = l.pool_kept ? l.pool : 0;
   }
   for (std::size_t t = 0; t < transients.size(); ++t) {  // forward is done with them
     capacity[std::size_t(transient0) + t] = transients[t];
@@ -446,7 +447,6 @@ std::int64_t Vgg19::plan_backward(const std::vector<BackwardLayer>& layers, std:
     if (below.pool > 0) {
       st.mask_below = !below.relu_tap;  // unless a tap's gradient must join before the ReLU
       release(st.d_in);
-      release(pool0 + i - 1);
       up = st.d_prev;
       masked = st.mask_below;
     } else {
@@ -503,10 +503,10 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
     backend_.conv2d_backward_data(d, l.wc, d_in);
     if (st.d_prev >= 0) {
       Tensor d_prev = slot(st.d_prev, prev.relu_out.shape());  // (1,C,2h,2w): dL/d relu_out below
-      if (st.mask_below && !prev.mask.empty())  // average pooling over a layer of which only the mask is kept
-        backend_.avg_pool2d_backward_mask(prev.mask, d_in, d_prev);
-      else  // max pooling keeps its input and output; average reads neither but the mask (pool_out: a shape)
-        backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, st.mask_below);
+      if (st.mask_below)  // through layer i − 1's ReLU, of which only the pooling mask is kept
+        backend_.pool2d_backward_mask(prev.mask, d_in, d_prev, pool_);
+      else  // a ReLU tap below, kept: its gradient joins before the ReLU (pool_out, not kept, is read as a shape)
+        backend_.pool2d_backward(prev.relu_out, prev.pool_out, d_in, d_prev, pool_, false);
     }
   }
 }

@@ -1,9 +1,10 @@
 // engine/vgg19.hpp — the VGG-19 feature network (conv1_1 … conv5_4) on a Backend: forward keeping only what
 // the backward pass needs, truncated after the deepest requested tap, and a backward pass that returns the
 // gradient with respect to the input image only (weights never change; no weight gradients). The backward-data
-// convolutions read no activation, so backward keeps the taps' features, max pooling's input and output, and of
-// every other ReLU output only its mask (one bit per element, Backend::relu_mask); forward passes those outputs
-// and the average poolings through two transient buffers, which backward then uses for gradients. The gradients
+// convolutions read no activation, so backward keeps the taps' features and of every other ReLU output only a
+// mask (one bit per element: Backend::relu_mask, or below a pooling Backend::pool2d_mask, which for max pooling
+// says where each window's gradient lands); forward passes those outputs and the poolings through two transient
+// buffers, which backward then uses for gradients. The gradients
 // at the taps are not stored: backward asks for each one when it reaches its layer and adds it in place
 // (TapGradient), so no tap holds a gradient buffer of its own; and the gradients flowing down are written into
 // activations whose last reader is done (backward's only scratch is one activation's size and a small spare),
@@ -89,8 +90,8 @@ class Vgg19 {
   std::size_t weight_bytes() const;  // the uploaded weights and biases
   Backend& backend() const { return backend_; }
   // Average or max pooling from the next forward() on: a network whose weights are uploaded once serves runs
-  // that differ in --pooling (`impasto batch`). A full plan keeps what backward needs under its pooling (max
-  // pooling's backward reads more), so a change of pooling drops it: plan() again (a forward-only plan stays).
+  // that differ in --pooling (`impasto batch`). A plan serves both (backward keeps the same buffers; forward
+  // writes the pooling's masks), so it stays.
   void set_pooling(PoolMode pool);
   PoolMode pooling() const { return pool_; }
   // Changes whenever the buffers or the kernels' arguments of forward/backward may have changed (every plan(),
@@ -105,7 +106,8 @@ class Vgg19 {
     Tensor conv_out;      // (1,Cout,h,w), only when a convX_Y tap is planned here
     Tensor relu_out;      // (1,Cout,h,w)
     Tensor pool_out;      // (1,Cout,h/2,w/2), when a pooling follows and a deeper layer is in use
-    Tensor mask;          // (1,1,1,⌈n/32⌉) relu_out's ReLU mask (Backend::relu_mask), when backward keeps no relu_out
+    Tensor mask;          // (1,1,1,⌈n/32⌉) when backward keeps no relu_out: its ReLU mask (Backend::relu_mask), or
+                          // its pooling mask (Backend::pool2d_mask) when a pooling follows
     bool conv_tap = false, relu_tap = false;  // planned taps here
   };
   // Drops the current plan and puts the weights in the backend's activation layout.
@@ -123,7 +125,7 @@ class Vgg19 {
   const Tensor& network_input(const Tensor& x);
 
   // Where backward() keeps the gradients at layer i, as slots: 0 the scratch, 1 the spare, 2 + i layer i's
-  // relu_out, 2 + depth + i its pool_out (-1: none).
+  // relu_out, 2 + depth + t forward's transient t (-1: none).
   struct BackwardStep {
     int up = -1;     // dL/d relu_out from above (or, when `masked`, already dL/d conv_out); -1 at the deepest
                      // layer without a ReLU tap
@@ -134,13 +136,13 @@ class Vgg19 {
     bool mask_below = false;  // that pooling backward applies layer i − 1's ReLU too
     int recompute = -1;  // layer 0 whose relu_out lived in the scratch: where backward recomputes it
   };
-  // One layer's element counts, taps and what backward() reads of it: relu_out when kept (a tap's feature, max
-  // pooling's input, layer 0's recompute home, the deepest layer), else only its ReLU mask; pool_out when kept
-  // (max pooling's output). What is not kept lives in one of forward's two transient buffers.
+  // One layer's element counts, taps and what backward() reads of it: relu_out when kept (a tap's feature,
+  // layer 0's recompute home, the deepest layer), else only its ReLU or pooling mask. What is not kept, and every
+  // pool_out, lives in one of forward's two transient buffers.
   struct BackwardLayer {
     std::int64_t out = 0, in = 0, pool = 0;  // relu_out, the convolution's input, pool_out (0: none)
     bool relu_tap = false, conv_tap = false;
-    bool relu_kept = true, pool_kept = false;
+    bool relu_kept = true;
     int relu_home = -1, pool_home = -1;  // forward's transient buffer for relu_out / pool_out when not kept
   };
   // Per layer of an h×w plan of `depth` convs; adds to transient[2] the element counts the transients must hold.

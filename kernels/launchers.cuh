@@ -64,9 +64,12 @@ void pool_forward(const float* x, float* y, int n, int c, int h, int w, bool nhw
 // relu'(x) when relu_mask.
 void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,
                    bool relu_mask, cudaStream_t s);
-// The same for average pooling through the ReLU below given by its mask words (math::window_grad_masked).
-void avg_pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
-                            cudaStream_t s);
+// The same through the ReLU below, given only x's pooling mask words (math::window_grad_masked).
+void pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
+                        bool average, cudaStream_t s);
+// The `count` = ⌈n·c·h·w/32⌉ words of x's pooling mask (math::pool_mask_word).
+void pool_mask(const float* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
+               bool average, cudaStream_t s);
 
 // ---- layouts and the bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* -------
 // y (N, cols, rows) = x (N, rows, cols), float32: NCHW → NHWC with rows = C, cols = H·W; back with them swapped.

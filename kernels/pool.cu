@@ -1,4 +1,5 @@
-// kernels/pool.cu — pooling (2×2, stride 2, floor mode; NCHW or NHWC), average and max, one thread per window.
+// kernels/pool.cu — pooling (2×2, stride 2, floor mode; NCHW or NHWC), average and max, one thread per window
+// (the pooling masks: one per 32-bit word).
 // Forward: the window's average or maximum (kernels/pool.cuh's window_value, as the CPU backend; engine/cuda/pool.cu
 // says why not cuDNN's). Backward: the thread spreads
 // dy over the window (average: a quarter each; max: all to the first maximum, the CPU backend's rule) through
@@ -80,14 +81,22 @@ struct PoolBackward {  // x, dx (n,c,h,w); dy (n,c,h/2,w/2)
   }
 };
 
-struct AvgPoolBackwardMask {  // dx (n,c,h,w) through the ReLU mask words of its elements; dy (n,c,h/2,w/2)
-  const unsigned* words; const float* dy; float* dx; int c, h, w; bool nhwc, small;
+struct PoolBackwardMask {  // dx (n,c,h,w) through the pooling mask words of its elements; dy (n,c,h/2,w/2)
+  const unsigned* words; const float* dy; float* dx; int c, h, w; bool nhwc, average, small;
   __device__ void operator()(std::int64_t out) const {
     with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
       float d[4];
-      math::window_grad_masked(words, tl, off, dy[out], d);
+      math::window_grad_masked(words, tl, off, dy[out], average, d);
       for (int k = 0; k < 4; ++k) dx[tl + off[k]] = d[k];
     });
+  }
+};
+
+struct PoolMask {  // one thread per 32-bit word of x's (n,c,h,w) pooling mask; n = x's element count
+  const float* x; unsigned* words; std::int64_t n; int c, h, w; bool nhwc, average, small;
+  __device__ void operator()(std::int64_t word) const {
+    words[word] = small ? math::pool_mask_word<int>(x, int(word), int(n), c, h, w, nhwc, average)
+                        : math::pool_mask_word<std::int64_t>(x, word, n, c, h, w, nhwc, average);
   }
 };
 
@@ -106,10 +115,17 @@ void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int
            PoolBackward{x, dy, dx, c, h, w, nhwc, average, relu_mask, fits_int(n, c, h, w)});
 }
 
-void avg_pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
-                            cudaStream_t s) {
+void pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
+                        bool average, cudaStream_t s) {
   for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
-           AvgPoolBackwardMask{words, dy, dx, c, h, w, nhwc, fits_int(n, c, h, w)});
+           PoolBackwardMask{words, dy, dx, c, h, w, nhwc, average, fits_int(n, c, h, w)});
+}
+
+void pool_mask(const float* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
+               bool average, cudaStream_t s) {
+  // 32-bit indices where the last word's elements (up to 32 past x's end) still fit
+  const std::int64_t numel = std::int64_t(n) * c * h * w;
+  for_each(count, s, PoolMask{x, words, numel, c, h, w, nhwc, average, numel + 32 < std::int64_t(INT32_MAX)});
 }
 
 }  // namespace impasto::kernels

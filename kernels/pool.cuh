@@ -33,14 +33,41 @@ IMPASTO_HD void window_grad(const float v[4], float g, bool average, bool relu_m
   }
 }
 
-// The average-pooling gradient of a window whose ReLU mask (pointwise.cuh's mask words) is all that is kept of
-// its elements: window_grad (average, relu_mask) of values 1 where the bit is set and 0 where not — the same
-// formula. tl: the window's top-left element, off: its four offsets, as memory-order element indices.
+// Pooling masks (Backend::pool2d_mask): all that a pooling backward through the ReLU below needs of a window,
+// one bit per element of the ReLU's output x (n,c,h,w), in memory order as relu_mask_word. Average pooling needs
+// x > 0 (the ReLU mask); max pooling needs where the window's gradient lands: its first maximum, when > 0 (the
+// ReLU passes it). Max pooling's bits are 0 in the rows/columns floor mode drops.
+template <typename I>
+IMPASTO_HD bool max_pool_routes_to(const float* x, I e, I c, I h, I w, bool nhwc) {
+  const I i = nhwc ? e / (c * w) % h : e / w % h;  // row and column of element e
+  const I j = nhwc ? e / c % w : e % w;
+  if (i >= h - h % 2 || j >= w - w % 2) return false;
+  const I px = nhwc ? c : 1, row = px * w;  // element strides of a pixel and of a row
+  const I tl = e - (i % 2) * row - (j % 2) * px;
+  const float v[4] = {x[tl], x[tl + px], x[tl + row], x[tl + row + px]};
+  const int k = int(i % 2) * 2 + int(j % 2);
+  return first_max(v) == k && v[k] > 0.0f;
+}
+// Word `word` of x's pooling mask; n = x's element count (I: int where it fits, as kernels/pool.cu's windows).
+template <typename I>
+IMPASTO_HD unsigned pool_mask_word(const float* x, I word, I n, I c, I h, I w, bool nhwc, bool average) {
+  if (average) return relu_mask_word(x, word, n);
+  unsigned bits = 0;
+  const I first = 32 * word;
+  for (int k = 0; k < 32 && first + k < n; ++k)
+    if (max_pool_routes_to(x, I(first + k), c, h, w, nhwc)) bits |= 1u << k;
+  return bits;
+}
+
+// The gradient of a window of which only its pooling mask (pool_mask_word) is kept: window_grad (relu_mask) of
+// values 1 where the bit is set and 0 where not — the same formula (max: at most one bit per window is set,
+// and it is that 1 which is the first maximum). tl: the window's top-left element, off: its four offsets, as
+// memory-order element indices.
 template <typename I, typename J>
-IMPASTO_HD void window_grad_masked(const unsigned* words, I tl, const J* off, float g, float out[4]) {
+IMPASTO_HD void window_grad_masked(const unsigned* words, I tl, const J* off, float g, bool average, float out[4]) {
   const float v[4] = {mask_set(words, tl + off[0]) ? 1.0f : 0.0f, mask_set(words, tl + off[1]) ? 1.0f : 0.0f,
                       mask_set(words, tl + off[2]) ? 1.0f : 0.0f, mask_set(words, tl + off[3]) ? 1.0f : 0.0f};
-  window_grad(v, g, true, true, out);
+  window_grad(v, g, average, true, out);
 }
 
 }  // namespace impasto::math

@@ -72,15 +72,24 @@ void CpuBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor&
   });
 }
 
-void CpuBackend::avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
-  const Shape xs = checks::avg_pool2d_backward_mask(bits, dy, dx, Device::cpu);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
+void CpuBackend::pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) {
+  const Shape xs = checks::pool2d_mask(x, bits, Device::cpu);  // x (N,C,H,W), bits (1,1,1,⌈n/32⌉)
+  const bool nhwc = false;  // the CPU computes in NCHW (checked)
+  auto* words = reinterpret_cast<unsigned*>(bits.data());
+  const std::int64_t n = x.numel();
+  for (std::int64_t w = 0; w < bits.numel(); ++w)
+    words[w] = math::pool_mask_word<std::int64_t>(x.data(), w, n, xs.c, xs.h, xs.w, nhwc, mode == PoolMode::average);
+}
+
+void CpuBackend::pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) {
+  const Shape xs = checks::pool2d_backward_mask(bits, dy, dx, Device::cpu);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
   const auto* words = reinterpret_cast<const unsigned*>(bits.data());
   const float* dyv = dy.data();
   float* dxv = dx.data();
   clear_dropped(xs, dxv);
   for_each_window(xs, [&](std::int64_t tl, std::int64_t out, const std::int64_t* off) {
     float d[4];
-    math::window_grad_masked(words, tl, off, dyv[out], d);
+    math::window_grad_masked(words, tl, off, dyv[out], mode == PoolMode::average, d);
     for (int k = 0; k < 4; ++k) dxv[tl + off[k]] = d[k];
   });
 }

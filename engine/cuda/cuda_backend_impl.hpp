@@ -126,7 +126,8 @@ class CudaBackend final : public Backend {
   void pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) override;
   void pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
                        bool relu_mask = false) override;
-  void avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) override;
+  void pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) override;
+  void pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) override;
   void gram(const Tensor& f, Tensor& g) override;
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override;
 

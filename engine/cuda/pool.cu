@@ -39,12 +39,19 @@ void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor
                          mode == PoolMode::average, relu_mask, stream_);
 }
 
-void CudaBackend::avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
-  const Shape xs = checks::avg_pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
+void CudaBackend::pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) {
+  const Shape xs = checks::pool2d_mask(x, bits, Device::cuda);  // x (N,C,H,W), bits (1,1,1,⌈n/32⌉)
+  if (bits.numel() == 0) return;
+  kernels::pool_mask(x.data(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), xs.n, xs.c, xs.h, xs.w,
+                     x.layout() == Layout::nhwc, mode == PoolMode::average, stream_);
+}
+
+void CudaBackend::pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) {
+  const Shape xs = checks::pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;
   if (!clear_for_pool_backward(xs, dx, stream_)) return;
-  kernels::avg_pool_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), xs.n, xs.c,
-                                  xs.h, xs.w, dx.layout() == Layout::nhwc, stream_);
+  kernels::pool_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), xs.n, xs.c,
+                              xs.h, xs.w, dx.layout() == Layout::nhwc, mode == PoolMode::average, stream_);
 }
 
 }  // namespace impasto

@@ -502,12 +502,16 @@ TEST_CASE("relu masks: one bit per element in memory order, and the backward and
   be.relu_backward_mask(bits, dy, dy);
   CHECK(be.to_host(dy) == be.to_host(dx_ref));
 
-  // avg_pool2d_backward_mask == pool2d_backward (average, relu_mask) with y (floor mode drops the odd row/column).
+  // Average pooling's mask is the ReLU mask: pool2d_backward_mask (average) through it == pool2d_backward
+  // (average, relu_mask) with y (floor mode drops the odd row/column).
+  Tensor pool_bits = be.empty(bits.shape());
+  be.pool2d_mask(y, pool_bits, PoolMode::average);
+  CHECK(be.to_host(pool_bits) == host);
   const Shape ps{2, 3, 2, 3};  // (N,C,H/2,W/2)
   const Tensor pooled = be.empty(ps), dp = be.from_host(random_values(rng, ps.numel()), ps);
   Tensor through_y = poisoned(be, s), through_bits = poisoned(be, s);
   be.pool2d_backward(y, pooled, dp, through_y, PoolMode::average, true);
-  be.avg_pool2d_backward_mask(bits, dp, through_bits);
+  be.pool2d_backward_mask(bits, dp, through_bits, PoolMode::average);
   CHECK(be.to_host(through_bits) == be.to_host(through_y));
 
   Tensor short_bits = be.empty(Shape{1, 1, 1, 6});
@@ -515,7 +519,9 @@ TEST_CASE("relu masks: one bit per element in memory order, and the backward and
                        Error);
   CHECK_THROWS_AS(be.relu_backward_mask(short_bits, dy, dx), Error);
   Tensor other_shape = dy.sample(0);
-  CHECK_THROWS_AS(be.avg_pool2d_backward_mask(bits, dp, other_shape), Error);
+  CHECK_THROWS_AS(be.pool2d_backward_mask(bits, dp, other_shape, PoolMode::max), Error);
+  CHECK_THROWS_WITH_AS(be.pool2d_mask(y, short_bits, PoolMode::max),
+                       doctest::Contains("pool2d_mask: bits has shape (1,1,1,6), expected (1,1,1,7)"), Error);
   Tensor overlapping = y.reshaped(Shape{1, 1, 1, 210}).slice(0, Shape{1, 1, 1, 7});
   CHECK_THROWS_AS(be.relu_mask(y, overlapping), Error);
 }
@@ -546,6 +552,22 @@ TEST_CASE("pool2d forward/backward match the naive loops (odd sizes, max ties)")
         be.fill(dx, kNaN);
         be.pool2d_backward(x, y, dy, dx, mode, /*relu_mask=*/true);
         CHECK_CLOSE(be.to_host(dx), masked, 1e-6, 0);
+        // pool2d_mask keeps all that this backward reads of x: average, the ReLU mask; max, where each window's
+        // gradient lands (dy has no zeros, so exactly where `masked` is not 0). Through it, the same dx exactly.
+        Tensor bits = be.empty(Shape{1, 1, 1, int(impasto::relu_mask_words(xs.numel()))});
+        be.pool2d_mask(x, bits, mode);
+        const Values bits_host = be.to_host(bits);
+        std::vector<unsigned> words(bits_host.size());
+        std::memcpy(words.data(), bits_host.data(), bits_host.size() * sizeof(unsigned));
+        for (std::size_t i = 0; i < masked.size(); ++i) {
+          CAPTURE(i);
+          const bool set = (words[i / 32] >> (i % 32)) & 1u;
+          CHECK(set == (mode == PoolMode::average ? xv[i] > 0.0f : masked[i] != 0.0f));
+        }
+        const Values through_x = be.to_host(dx);
+        be.fill(dx, kNaN);
+        be.pool2d_backward_mask(bits, dy, dx, mode);
+        CHECK(be.to_host(dx) == through_x);
       }
     }
   }

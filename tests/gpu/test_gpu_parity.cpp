@@ -322,7 +322,22 @@ TEST_CASE("relu forward and backward match the CPU, also in place") {
   }
 }
 
-TEST_CASE("relu masks, the ReLU backward and the average-pooling backward through them match the CPU bit for bit") {
+// Mask words (Backend::relu_mask, pool2d_mask) read back as floats, as the 32-bit words they are.
+std::vector<unsigned> mask_words(const std::vector<float>& host) {
+  std::vector<unsigned> words(host.size());
+  std::memcpy(words.data(), host.data(), host.size() * sizeof(unsigned));
+  return words;
+}
+bool mask_bit(const std::vector<unsigned>& words, std::int64_t e) { return (words[std::size_t(e / 32)] >> (e % 32)) & 1u; }
+
+// Where element i of an NCHW tensor of shape s lies in memory in layout l.
+std::int64_t element_index(const Shape& s, std::int64_t i, Layout l) {
+  if (l == Layout::nchw) return i;
+  const std::int64_t x = i % s.w, y = i / s.w % s.h, c = i / s.plane() % s.c, n = i / (s.plane() * s.c);
+  return ((n * s.h + y) * s.w + x) * s.c + c;
+}
+
+TEST_CASE("relu and pooling masks, and the backwards through them, match the CPU bit for bit") {
   Env& e = env();
   e.seed(113);
   for (const Shape& s : pool_shapes()) {  // odd sizes, batches, and element counts that end mid-word
@@ -356,12 +371,27 @@ TEST_CASE("relu masks, the ReLU backward and the average-pooling backward throug
       check_close_any("relu_backward_mask", dxg, dx.cpu, Tol{0, 0});
       if (ps.numel() == 0) continue;
       const Pair dp = e.random(ps);
-      Pair through = e.poisoned(s);
       const Tensor pooled = e.cpu().empty(ps);
-      e.cpu().pool2d_backward(yc, pooled, dp.cpu, through.cpu, PoolMode::average, true);
-      Tensor through_g = e.poisoned_gpu(s, l);
-      e.gpu().avg_pool2d_backward_mask(bits_g, e.in_layout(dp.gpu, l), through_g);
-      check_close_any("avg_pool2d_backward_mask", through_g, through.cpu, Tol{0, 0});
+      for (PoolMode mode : {PoolMode::average, PoolMode::max}) {
+        const std::string op = std::string("pool2d_backward_mask ") + enum_name(mode);
+        CAPTURE(op);
+        // The pooling mask (max: where each window's gradient lands) against the CPU's of the NCHW y, bit for
+        // bit with each bit looked up at its element's place in the GPU's layout; then the backward through it
+        // against the CPU's backward through y itself.
+        e.cpu().pool2d_mask(yc, bits_c, mode);
+        e.gpu().pool2d_mask(yg, bits_g, mode);
+        const std::vector<unsigned> pool_g = mask_words(e.gpu().to_host(bits_g));
+        const std::vector<unsigned> pool_c = mask_words(e.cpu().to_host(bits_c));
+        int differ = 0;
+        for (std::int64_t i = 0; i < s.numel(); ++i)
+          differ += mask_bit(pool_c, i) != mask_bit(pool_g, element_index(s, i, l));
+        CHECK(differ == 0);
+        Pair through = e.poisoned(s);
+        e.cpu().pool2d_backward(yc, pooled, dp.cpu, through.cpu, mode, true);
+        Tensor through_g = e.poisoned_gpu(s, l);
+        e.gpu().pool2d_backward_mask(bits_g, e.in_layout(dp.gpu, l), through_g, mode);
+        check_close_any(op, through_g, through.cpu, Tol{0, 0});
+      }
     }
   }
 }

@@ -75,8 +75,9 @@ class CountingBackend final : public Backend {
                        bool relu_mask = false) override {
     cpu.pool2d_backward(x, y, dy, dx, m, relu_mask);
   }
-  void avg_pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) override {
-    cpu.avg_pool2d_backward_mask(bits, dy, dx);
+  void pool2d_mask(const Tensor& x, Tensor& bits, PoolMode m) override { cpu.pool2d_mask(x, bits, m); }
+  void pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode m) override {
+    cpu.pool2d_backward_mask(bits, dy, dx, m);
   }
   void gram(const Tensor& f, Tensor& g) override { cpu.gram(f, g); }
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override {
