@@ -11,6 +11,11 @@ Tensor Backend::zeros(Shape s) {
   return t;
 }
 
+Tensor Backend::empty_typed(Shape s, DType d, Layout l) {
+  if (d == DType::f32) return empty(s).with_layout(l);
+  return empty(Shape{1, 1, 1, int((s.numel() + 1) / 2)}).viewed_as(d, s).with_layout(l);  // 2 bf16 per float
+}
+
 std::vector<float> Backend::to_host(const Tensor& src) {
   std::vector<float> host(std::size_t(src.numel()));
   download(src, host.data());

@@ -88,6 +88,8 @@ class Backend {
   // ---- memory -----------------------------------------------------------------------------------------
   virtual Tensor empty(Shape s) = 0;                                  // uninitialized
   Tensor zeros(Shape s);                                              // empty + fill(0)
+  // Uninitialized, of element type d in layout l (bf16: 2 bytes per element, allocated as floats).
+  Tensor empty_typed(Shape s, DType d, Layout l);
   virtual void upload(const float* host, Tensor& dst) = 0;           // dst.numel() floats host → device
   virtual void download(const Tensor& src, float* host) = 0;         // src.numel() floats device → host
   std::vector<float> to_host(const Tensor& src);                      // download into a new vector
@@ -99,8 +101,10 @@ class Backend {
   // that needs less than the one before it (the output after a larger style image's strips) does not carry the
   // larger one's workspace. Invalidates pointers into the old workspace (plans re-record their work anyway).
   virtual void trim_workspace(std::size_t bytes) = 0;
-  // Workspace that conv2d_forward / conv2d_backward_data need for these shapes with tensors in `layout`.
-  virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) = 0;
+  // Workspace that conv2d_forward / conv2d_backward_data need for these shapes with tensors in `layout` holding
+  // `values` (bf16 activations need no staging copies).
+  virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw,
+                                             DType values = DType::f32) = 0;
   // Bytes in use by tensors, workspace and scratch on the device (for memory plans and messages).
   virtual std::size_t bytes_in_use() const = 0;
   // The most bytes_in_use() has been since the backend was made or reset_peak_bytes() was last called.
@@ -127,7 +131,8 @@ class Backend {
   virtual Tensor conv_filter(const Tensor& w) { return w; }
   virtual std::size_t conv_filter_bytes(Shape /*w*/) const { return 0; }
 
-  // ---- layout: y (N,C,H,W) = x (N,C,H,W) reordered into y's layout (x and y differ in layout; no overlap) ----
+  // ---- layout: y (N,C,H,W) = x (N,C,H,W) reordered into y's layout and element type (they differ in one or
+  //      both; no overlap). bf16 activations (CUDA only, NHWC): from float32 rounded to nearest even, and back.
   virtual void convert_layout(const Tensor& x, Tensor& y) = 0;
 
   // ---- activation ---------------------------------------------------------------------------------------

@@ -21,6 +21,17 @@ void check_placed(const Tensor& t, Device device, const char* op, const char* na
                                          << enum_name(device));
 }
 
+// t (allocated, on `device`) holds float32, or bf16 where the op takes bf16 activations (`bf16`): then only on
+// the CUDA backend and channels-last.
+void check_values(const Tensor& t, Device device, const char* op, const char* name, bool bf16) {
+  if (!bf16 || t.dtype() != DType::bf16) return check_tensor(t, device, op, name);
+  check_placed(t, device, op, name);
+  IMPASTO_CHECK(device == Device::cuda, op << ": " << name << " holds bf16 values; the " << enum_name(device)
+                                           << " backend computes in float32");
+  IMPASTO_CHECK(t.layout() == Layout::nhwc, op << ": " << name << " holds bf16 values in " << enum_name(t.layout())
+                                               << "; bf16 activations are NHWC");
+}
+
 }  // namespace
 
 void check_tensor(const Tensor& t, Device device, const char* op, const char* name) {
@@ -91,9 +102,12 @@ void empty(Shape s) {
 // ---- convolution ----------------------------------------------------------------------------------------------
 
 ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
-                 const char* x_name, const char* y_name, bool bf16_filter) {
-  check_tensor(x, device, op, x_name);
-  if (bf16_filter && w.dtype() == DType::bf16)
+                 const char* x_name, const char* y_name, bool bf16) {
+  check_values(x, device, op, x_name, bf16);
+  check_values(y, device, op, y_name, bf16);
+  IMPASTO_CHECK(x.dtype() == y.dtype(), op << ": " << x_name << " holds " << enum_name(x.dtype()) << " values but "
+                                           << y_name << " " << enum_name(y.dtype()));
+  if (bf16 && w.dtype() == DType::bf16)
     check_placed(w, device, op, "w");
   else
     check_tensor(w, device, op, "w");
@@ -104,21 +118,25 @@ ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor
                 op << ": kernel w " << ws.str() << " must be square with an odd size K");
   IMPASTO_CHECK(ws.c == xs.c, op << ": w " << ws.str() << " expects " << ws.c << " input channels, " << x_name
                                  << " " << xs.str() << " has " << xs.c);
-  check_shape(y, Shape{xs.n, ws.n, xs.h, xs.w}, device, op, y_name);  // (N,Cout,H,W)
+  const Shape ys{xs.n, ws.n, xs.h, xs.w};  // (N,Cout,H,W)
+  IMPASTO_CHECK(y.shape() == ys, op << ": " << y_name << " has shape " << y.shape().str() << ", expected " << ys.str());
   check_no_alias(y, x, op, y_name, x_name);
   check_no_alias(y, w, op, y_name, "w");
   if (b) check_shape(*b, Shape{1, 1, 1, ws.n}, device, op, "b");  // (1,1,1,Cout)
   const Layout layout = common_layout(device, op, {{&x, x_name}, {&w, "w"}, {&y, y_name}});
-  return ConvShape{xs, ws, layout};
+  return ConvShape{xs, ws, layout, x.dtype()};
 }
 
 // ---- layout ---------------------------------------------------------------------------------------------------
 
 void convert_layout(const Tensor& x, const Tensor& y, Device device) {
   const char* op = "convert_layout";
-  check_tensor(x, device, op, "x");             // (N,C,H,W)
-  check_shape(y, x.shape(), device, op, "y");   // (N,C,H,W)
-  IMPASTO_CHECK(x.layout() != y.layout(), op << ": x and y are both " << enum_name(x.layout()));
+  check_values(x, device, op, "x", true);  // (N,C,H,W)
+  check_values(y, device, op, "y", true);  // (N,C,H,W)
+  IMPASTO_CHECK(y.shape() == x.shape(), op << ": y has shape " << y.shape().str() << ", expected " << x.shape().str());
+  IMPASTO_CHECK(x.layout() != y.layout() || x.dtype() != y.dtype(),
+                op << ": x and y are both " << enum_name(x.layout()) << " " << enum_name(x.dtype()));
+  IMPASTO_CHECK(x.dtype() == DType::f32 || y.dtype() == DType::f32, op << ": x and y are both bf16");
   check_no_alias(y, x, op, "y", "x");
 }
 

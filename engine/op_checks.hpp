@@ -51,17 +51,20 @@ void empty(Shape s);
 struct ConvShape {
   Shape x, w;
   Layout layout;  // of x, w and y (w in NHWC is cuDNN's KRSC)
+  DType values;   // of x and y
 };
 
 // x-side (x or dx), w, the bias b when given, and y-side (y or dy) tensors of a convolution: K square and odd,
-// channels agree, b (1,1,1,Cout), y of shape (N,Cout,H,W), x not overlapping w, y overlapping neither. w is
-// float32, or bf16 where the backend takes its own bf16 filter copies (`bf16_filter`, Backend::conv_filter).
+// channels agree, b (1,1,1,Cout), y of shape (N,Cout,H,W), x not overlapping w, y overlapping neither. All
+// float32, or where the backend takes bf16 (`bf16`: CUDA) w may be its own bf16 filter copy
+// (Backend::conv_filter) and x and y both bf16 activations (NHWC).
 ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor& y, Device device, const char* op,
-                 const char* x_name, const char* y_name, bool bf16_filter = false);
+                 const char* x_name, const char* y_name, bool bf16 = false);
 
 // ---- layout ---------------------------------------------------------------------------------------------------
 
-// x and y of one shape; x in the layout it has, y in the other (convert_layout); y not overlapping x.
+// x and y of one shape, differing in layout or element type (bf16 only on CUDA, NHWC, and on one side);
+// y not overlapping x.
 void convert_layout(const Tensor& x, const Tensor& y, Device device);
 
 // ---- pooling (2×2, stride 2, floor mode) ------------------------------------------------------------------

@@ -96,6 +96,14 @@ struct FromBf16 {  // out = in (+ bias[channel]) (then ReLU); channels last: cha
   }
 };
 
+struct BiasActBf16 {  // y = bf16(y + bias[channel]) (then ReLU), in place; channels last: channel = i mod c
+  __nv_bfloat16* y; const float* bias; bool relu; int c;
+  __device__ void operator()(std::int64_t i) const {
+    const float v = __bfloat162float(y[i]) + bias[i % c];
+    y[i] = __float2bfloat16(relu ? math::relu(v) : v);
+  }
+};
+
 // Grid of the transposes: x over column tiles, y over row tiles (at most 65535: transposed loops over the rest;
 // from_bf16_transposed's rows are channels, far below that), z over samples.
 dim3 tiles(int n, std::int64_t rows, std::int64_t cols) {
@@ -131,6 +139,10 @@ void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s) {
 
 void from_bf16(const void* x, float* y, const float* bias, bool relu, std::int64_t count, int c, cudaStream_t s) {
   for_each(count, s, FromBf16{static_cast<const __nv_bfloat16*>(x), y, bias, relu, c});
+}
+
+void bias_act_bf16(void* y, const float* bias, std::int64_t count, int c, bool relu, cudaStream_t s) {
+  for_each(count, s, BiasActBf16{static_cast<__nv_bfloat16*>(y), bias, relu, c});
 }
 
 void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,

@@ -83,6 +83,9 @@ void from_bf16_channels_last(const void* x, float* y, const float* bias, bool re
 // y = bf16(x), count elements; and y float32 = x (+ bias[i mod c] when bias, then ReLU when relu).
 void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s);
 void from_bf16(const void* x, float* y, const float* bias, bool relu, std::int64_t count, int c, cudaStream_t s);
+// y (N,H,W,C) bf16 = y + bias[i mod c] (then ReLU when relu), rounded to bf16 again: the epilogue of a
+// convolution whose activations are bf16.
+void bias_act_bf16(void* y, const float* bias, std::int64_t count, int c, bool relu, cudaStream_t s);
 
 // ---- reductions (kernels/reduce.cu): stage 1 writes one double per block into `partials` (kMaxBlocks
 //      doubles) and returns the block count; stage 2 (reduce_finish) folds them into out[0]. -------------

@@ -274,7 +274,7 @@ void gemm_forward(const ConvGeometry& g, const float* w, const float* a, const f
 
 }  // namespace
 
-std::size_t CpuBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout) {
+std::size_t CpuBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout, DType) {
   return std::size_t(workspace_floats(geometry(x, w))) * sizeof(float);
 }
 

@@ -25,7 +25,8 @@ class CpuBackend final : public Backend {
   void download(const Tensor& src, float* host) override;
   void reserve_workspace(std::size_t bytes) override;
   void trim_workspace(std::size_t bytes) override;
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override;
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw,
+                                     DType values = DType::f32) override;
   std::size_t bytes_in_use() const override;
   std::size_t peak_bytes_in_use() const override;
   void reset_peak_bytes() override;

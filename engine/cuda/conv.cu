@@ -11,6 +11,8 @@
 // copies of x (or dy) and w made in the workspace (kernels/convert.cu: a transpose and a cast from NCHW, a
 // cast from NHWC), with fp32 accumulation, and the result is turned back into float32 in the tensors' layout
 // with bias and ReLU in the same pass; the copies are part of the workspace size, hence of the memory plan.
+// bf16 activations (x and y, or dx and dy, both DType::bf16, NHWC) need no copies: the convolution reads and
+// writes them, and the bias and ReLU are applied in place (kernels::bias_act_bf16).
 // A filter made once by conv_filter (a bf16 tensor: channels-last bits, labelled with the float filter's
 // layout, which the check compares with x's) is used as it is: VGG-19 makes its filters so per plan.
 // Forward with ReLU uses the fused cudnnConvolutionBiasActivationForward (any algorithm; the identity
@@ -38,12 +40,17 @@ bool bf16_convolution(Precision precision, int cin, int cout) {
   return precision == Precision::bf16 && cin % 8 == 0 && cout % 8 == 0;
 }
 
-// A bf16 filter (conv_filter's copy) serves only a convolution that runs on bf16 copies: one made before the
-// precision changed does not describe this plan's filter.
-void check_filter_type(const ConvPlan& p, const Tensor& w, const char* op, Precision precision) {
+// A bf16 filter (conv_filter's copy) and bf16 activations serve only a convolution that runs on bf16: a copy
+// made before the precision changed does not describe this plan's filter.
+void check_types(const ConvPlan& p, const Tensor& w, const checks::ConvShape& cs, const char* op,
+                 Precision precision) {
   IMPASTO_CHECK(w.dtype() == DType::f32 || p.bf16,
                 op << ": w is a bf16 filter copy (conv_filter) but this convolution runs on float32 (precision "
                    << enum_name(precision) << "); make the copy again after set_precision");
+  IMPASTO_CHECK(cs.values == DType::f32 || p.bf16,
+                op << ": the activations hold bf16 values but this convolution runs on float32 (precision "
+                   << enum_name(precision) << ", " << cs.x.c << " to " << cs.w.n
+                   << " channels; bf16 needs multiples of 8)");
 }
 
 // FFT and Winograd-nonfused algorithms: inputs transformed through a workspace.
@@ -177,7 +184,7 @@ std::unique_ptr<ConvPlan> CudaBackend::make_conv_plan(Shape x, Shape w, Layout l
   return plan;
 }
 
-std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout layout) {
+std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout layout, DType values) {
   // A size query (memory plans ask it for many sizes): with IMPASTO_CUDNN_FIND=1 it must not benchmark (cudnnFind
   // allocates and runs every algorithm), so it sizes a heuristic plan and leaves measuring to the first real
   // call, whose plan may want more workspace (the workspace then grows once).
@@ -187,14 +194,14 @@ std::size_t CudaBackend::conv2d_workspace_bytes(Shape x, Shape w, Layout layout)
     query = make_conv_plan(x, w, layout, false);
   const ConvPlan& p = query ? *query : conv_plan(x, w, layout);
   const std::size_t gram_scratch = std::size_t(std::max(x.c, w.n)) * std::size_t(std::max(x.c, w.n)) * sizeof(float);
-  return std::max(p.workspace_bytes(), gram_scratch);
+  return std::max(p.workspace_bytes(values == DType::bf16), gram_scratch);
 }
 
 Tensor CudaBackend::conv_filter(const Tensor& w) {
   checks::check_tensor(w, Device::cuda, "conv_filter", "w");  // (Cout,Cin,K,K)
   const Shape s = w.shape();
   if (!bf16_convolution(precision_, s.c, s.n)) return w;
-  Tensor copy = empty(Shape{1, 1, 1, int((s.numel() + 1) / 2)}).viewed_as(DType::bf16, s).with_layout(w.layout());
+  Tensor copy = empty_typed(s, DType::bf16, w.layout());
   to_bf16_staging(w, copy.raw());  // channels-last bf16, as the bf16 plans' filter descriptor says
   return copy;
 }
@@ -215,21 +222,31 @@ const void* CudaBackend::bf16_filter(const ConvPlan& p, const Tensor& w, void* w
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
   const char* op = "conv2d_forward";
   // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
-  const Layout layout = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y", /*bf16_filter=*/true).layout;
+  const checks::ConvShape cs = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y", /*bf16=*/true);
   if (y.numel() == 0) return;
-  ConvPlan& p = conv_plan(x.shape(), w.shape(), layout);
-  check_filter_type(p, w, op, precision_);
-  void* ws = workspace(p.workspace_bytes());
+  ConvPlan& p = conv_plan(x.shape(), w.shape(), cs.layout);
+  check_types(p, w, cs, op, precision_);
+  const bool stored = cs.values == DType::bf16;
+  void* ws = workspace(p.workspace_bytes(stored));
   const float one = 1.0f, zero = 0.0f;
   const Shape ys = y.shape();
   if (p.bf16) {
-    // Channels-last bf16 copies of x and w, the convolution with fp32 accumulation into a bf16 y, then y back
-    // to float32 in the tensors' layout with the bias and ReLU on the way (kernels/convert.cu).
-    to_bf16_staging(x, p.x16(ws));
+    // bf16 x and w (channels-last copies of float32 ones), the convolution with fp32 accumulation into a bf16 y;
+    // the bias and ReLU in one pass over y, on the way back to float32 in the tensors' layout (kernels/convert.cu)
+    // or in place over bf16 activations.
+    const void* x16 = x.raw();
+    if (!stored) {
+      to_bf16_staging(x, p.x16(ws));
+      x16 = p.x16(ws);
+    }
+    void* y16 = stored ? y.raw() : p.y16(ws);
     const void* w16 = bf16_filter(p, w, ws);
-    IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, p.x16(ws), p.w_desc, w16, p.fwd_conv,
-                                                p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, p.y16(ws)));
-    from_bf16_staging(p.y16(ws), y, b.data(), fuse_relu);
+    IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x16, p.w_desc, w16, p.fwd_conv,
+                                                p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y16));
+    if (stored)
+      kernels::bias_act_bf16(y16, b.data(), ys.numel(), ys.c, fuse_relu, stream_);
+    else
+      from_bf16_staging(y16, y, b.data(), fuse_relu);
     return;
   }
   if (fuse_relu && p.fused_relu) {
@@ -252,24 +269,30 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
 void CudaBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) {
   // dx (N,Cin,H,W), w (Cout,Cin,K,K), dy (N,Cout,H,W)
   const char* op = "conv2d_backward_data";
-  const Layout layout = checks::conv2d(dx, w, nullptr, dy, Device::cuda, op, "dx", "dy", /*bf16_filter=*/true).layout;
+  const checks::ConvShape cs = checks::conv2d(dx, w, nullptr, dy, Device::cuda, op, "dx", "dy", /*bf16=*/true);
+  const bool stored = cs.values == DType::bf16;
   if (dx.numel() == 0) return;
   if (dy.numel() == 0) {  // no output channels: the gradient is zero
-    fill(dx, 0.0f);
+    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.raw(), 0, std::size_t(dx.numel()) * dx.element_bytes(), stream_));
     return;
   }
-  const ConvPlan& p = conv_plan(dx.shape(), w.shape(), layout);
-  check_filter_type(p, w, op, precision_);
-  void* ws = workspace(p.workspace_bytes());
+  const ConvPlan& p = conv_plan(dx.shape(), w.shape(), cs.layout);
+  check_types(p, w, cs, op, precision_);
+  void* ws = workspace(p.workspace_bytes(stored));
   const float one = 1.0f, zero = 0.0f;
   if (p.bf16) {
-    // dy and w to channels-last bf16 (dy in y's slot), dx in bf16 (x's slot), then back to float32.
-    to_bf16_staging(dy, p.y16(ws));
+    // dy and w in channels-last bf16 (float32 ones copied: dy in y's slot), dx in bf16 (x's slot, then back to
+    // float32, unless the activations are bf16).
+    const void* dy16 = dy.raw();
+    if (!stored) {
+      to_bf16_staging(dy, p.y16(ws));
+      dy16 = p.y16(ws);
+    }
+    void* dx16 = stored ? dx.raw() : p.x16(ws);
     const void* w16 = bf16_filter(p, w, ws);
-    IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w16, p.y_desc, p.y16(ws),
-                                                     p.bwd_conv, p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc,
-                                                     p.x16(ws)));
-    from_bf16_staging(p.x16(ws), dx, nullptr, false);
+    IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w16, p.y_desc, dy16, p.bwd_conv,
+                                                     p.bwd_algo, ws, p.bwd_bytes, &zero, p.x_desc, dx16));
+    if (!stored) from_bf16_staging(dx16, dx, nullptr, false);
     return;
   }
   IMPASTO_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn_, &one, p.w_desc, w.data(), p.y_desc, dy.data(), p.bwd_conv,

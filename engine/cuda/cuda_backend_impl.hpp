@@ -69,19 +69,21 @@ struct ConvPlan {
   bool fused_relu = true;  // cleared when cuDNN refuses the fused bias+ReLU call for this plan
   std::int64_t x_elems, y_elems, w_elems;
 
-  // The workspace of one call: cuDNN's, then (bf16) the staging copies of x or dx, y or dy, and w.
+  // The workspace of one call: cuDNN's, then (bf16) the staging copies of w, of x or dx, and of y or dy — w's
+  // alone where the activations are bf16 already (`stored`).
   static constexpr std::size_t kAlign = 256;
   static std::size_t aligned(std::size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
   std::size_t library_bytes() const { return aligned(std::max(fwd_bytes, bwd_bytes)); }
-  std::size_t staging_bytes() const {
-    return bf16 ? aligned(std::size_t(x_elems) * 2) + aligned(std::size_t(y_elems) * 2) + aligned(std::size_t(w_elems) * 2)
-                : 0;
+  std::size_t staging_bytes(bool stored) const {
+    if (!bf16) return 0;
+    const std::size_t w = aligned(std::size_t(w_elems) * 2);
+    return stored ? w : w + aligned(std::size_t(x_elems) * 2) + aligned(std::size_t(y_elems) * 2);
   }
-  std::size_t workspace_bytes() const { return library_bytes() + staging_bytes(); }
-  // The staging copies inside a workspace of workspace_bytes() at `ws`.
-  void* x16(void* ws) const { return static_cast<char*>(ws) + library_bytes(); }
+  std::size_t workspace_bytes(bool stored = false) const { return library_bytes() + staging_bytes(stored); }
+  // The staging copies inside a workspace of workspace_bytes(stored) at `ws` (x16 and y16: not stored).
+  void* w16(void* ws) const { return static_cast<char*>(ws) + library_bytes(); }
+  void* x16(void* ws) const { return static_cast<char*>(w16(ws)) + aligned(std::size_t(w_elems) * 2); }
   void* y16(void* ws) const { return static_cast<char*>(x16(ws)) + aligned(std::size_t(x_elems) * 2); }
-  void* w16(void* ws) const { return static_cast<char*>(y16(ws)) + aligned(std::size_t(y_elems) * 2); }
 };
 
 }  // namespace cuda_detail
@@ -106,7 +108,8 @@ class CudaBackend final : public Backend {
   void trim_workspace(std::size_t bytes) override;
   // The larger of cuDNN's forward and backward-data workspaces for these shapes and the Gram-gradient
   // scratch of a (Cin or Cout)² matrix, so that one reservation per layer covers everything an iteration does.
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override;
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw,
+                                     DType values = DType::f32) override;
   std::size_t bytes_in_use() const override;
   std::size_t peak_bytes_in_use() const override;
   void reset_peak_bytes() override;

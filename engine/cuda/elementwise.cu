@@ -52,11 +52,17 @@ void CudaBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
 }
 
 void CudaBackend::convert_layout(const Tensor& x, Tensor& y) {
-  checks::convert_layout(x, y, Device::cuda);  // x, y (N,C,H,W) in different layouts
+  checks::convert_layout(x, y, Device::cuda);  // x, y (N,C,H,W) in different layouts or element types
   const Shape s = x.shape();
-  // Per sample (C, H·W) → (H·W, C) on the way to NHWC, the other way back.
-  const bool to_nhwc = y.layout() == Layout::nhwc;
-  kernels::transpose(x.data(), y.data(), s.n, to_nhwc ? s.c : s.plane(), to_nhwc ? s.plane() : s.c, stream_);
+  if (y.dtype() == DType::bf16) {  // NHWC bf16 from either float32 layout
+    to_bf16_staging(x, y.raw());
+  } else if (x.dtype() == DType::bf16) {  // NHWC bf16 to either float32 layout
+    from_bf16_staging(x.raw(), y, nullptr, false);
+  } else {
+    // Per sample (C, H·W) → (H·W, C) on the way to NHWC, the other way back.
+    const bool to_nhwc = y.layout() == Layout::nhwc;
+    kernels::transpose(x.data(), y.data(), s.n, to_nhwc ? s.c : s.plane(), to_nhwc ? s.plane() : s.c, stream_);
+  }
 }
 
 void CudaBackend::clamp(const Tensor& x, float lo, float hi, Tensor& y) {

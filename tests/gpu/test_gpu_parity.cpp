@@ -282,6 +282,98 @@ TEST_CASE("conv_filter: a bf16 filter made once serves both convolutions as the 
   }
 }
 
+// f rounded to bf16 (to nearest, ties to even), as the device's conversion does (finite values).
+float bf16_rounded(float f) {
+  std::uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof bits);
+  bits = (bits + 0x7fffu + ((bits >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+std::vector<float> bf16_rounded(std::vector<float> v) {
+  for (float& f : v) f = bf16_rounded(f);
+  return v;
+}
+
+// bf16 activations (DType::bf16, NHWC): convert_layout makes them from float32 in either layout and back (the
+// values rounded once); both convolutions read and write them without staging copies and give what the
+// float32 path gives through its bf16 copies, rounded to bf16 once more: the same bits (one plan, one algorithm).
+TEST_CASE("bf16 activations: convert_layout both ways; both convolutions on them as on the staged copies") {
+  Env& e = env();
+  e.seed(109);
+  Backend& g = e.gpu();
+  const Shape xs{1, 40, 9, 11}, ws{24, 40, 3, 3}, ys{1, 24, 9, 11};  // bf16 channel counts, ragged tiles
+  const Pair x = e.random(xs);
+  const Tensor dy = e.random(ys).gpu, b = e.random(Shape{1, 1, 1, 24}, -0.1f, 0.1f).gpu;
+  const Tensor w = e.upload(e.normal(ws.numel(), 0.07f), ws).gpu;
+  g.set_precision(Precision::bf16);
+  const std::vector<float> x_rounded = bf16_rounded(e.cpu().to_host(x.cpu));  // NCHW
+  for (Layout l : kLayouts) {
+    CAPTURE(enum_name(l));
+    Tensor x16 = g.empty_typed(xs, DType::bf16, Layout::nhwc);
+    g.convert_layout(e.in_layout(x.gpu, l), x16);
+    Tensor back = e.poisoned_gpu(xs, l);
+    g.convert_layout(x16, back);
+    CHECK(g.to_host(e.in_layout(back, Layout::nchw)) == x_rounded);
+  }
+
+  Tensor wl = g.empty(ws).with_layout(Layout::nhwc);
+  g.convert_layout(w, wl);  // KRSC
+  const Tensor wc = g.conv_filter(wl);
+  const Tensor xl = e.in_layout(x.gpu, Layout::nhwc), dyl = e.in_layout(dy, Layout::nhwc);
+  Tensor x16 = g.empty_typed(xs, DType::bf16, Layout::nhwc), dy16 = g.empty_typed(ys, DType::bf16, Layout::nhwc);
+  g.convert_layout(xl, x16);
+  g.convert_layout(dyl, dy16);
+  auto as_float = [&](const Tensor& t16, Shape s) {
+    Tensor f = e.poisoned_gpu(s, Layout::nhwc);
+    g.convert_layout(t16, f);
+    return g.to_host(f);
+  };
+  for (bool relu : {true, false}) {
+    CAPTURE(relu);
+    Tensor y_staged = e.poisoned_gpu(ys, Layout::nhwc);
+    g.conv2d_forward(xl, wc, b, y_staged, relu);
+    Tensor y16 = g.empty_typed(ys, DType::bf16, Layout::nhwc);
+    g.conv2d_forward(x16, wc, b, y16, relu);
+    CHECK(as_float(y16, ys) == bf16_rounded(g.to_host(y_staged)));
+  }
+  Tensor dx_staged = e.poisoned_gpu(xs, Layout::nhwc);
+  g.conv2d_backward_data(dyl, wc, dx_staged);
+  Tensor dx16 = g.empty_typed(xs, DType::bf16, Layout::nhwc);
+  g.conv2d_backward_data(dy16, wc, dx16);
+  CHECK(as_float(dx16, xs) == g.to_host(dx_staged));  // the staged dx is the bf16 result, widened
+
+  // No staging copies of the activations: less workspace, and the calls stay within it.
+  const std::size_t stored = g.conv2d_workspace_bytes(xs, ws, Layout::nhwc, DType::bf16);
+  CHECK(stored < g.conv2d_workspace_bytes(xs, ws, Layout::nhwc));
+  g.trim_workspace(stored);
+  const std::size_t before = g.bytes_in_use();
+  Tensor y16 = g.empty_typed(ys, DType::bf16, Layout::nhwc);
+  g.conv2d_forward(x16, wc, b, y16, true);
+  g.conv2d_backward_data(dy16, wc, dx16);
+  CHECK(g.bytes_in_use() - before == std::size_t((ys.numel() + 1) / 2) * sizeof(float));  // y16 alone
+
+  // Refused: bf16 beside float32, bf16 NCHW, bf16 where the convolution runs on float32 (3 input channels;
+  // precision tf32), bf16 into an op that takes float32, and bf16 on the CPU.
+  Tensor y32 = e.poisoned_gpu(ys, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.conv2d_forward(x16, wc, b, y32, true),
+                       doctest::Contains("x holds bf16 values but y float32"), Error);
+  Tensor nchw16 = g.empty_typed(xs, DType::bf16, Layout::nchw);
+  CHECK_THROWS_WITH_AS(g.convert_layout(x.gpu, nchw16), doctest::Contains("bf16 activations are NHWC"), Error);
+  const Shape xs3{1, 3, 9, 11}, ws3{24, 3, 3, 3};
+  Tensor x3 = g.empty_typed(xs3, DType::bf16, Layout::nhwc);
+  const Tensor w3 = g.zeros(ws3).with_layout(Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.conv2d_forward(x3, w3, b, y16, true), doctest::Contains("bf16 needs multiples of 8"), Error);
+  g.set_precision(Precision::tf32);
+  CHECK_THROWS_WITH_AS(g.conv2d_backward_data(dy16, wl, dx16),
+                       doctest::Contains("the activations hold bf16 values but this convolution runs on float32"),
+                       Error);
+  CHECK_THROWS_WITH_AS(g.relu_forward(x16, x16), doctest::Contains("x holds bf16 values"), Error);
+  Tensor cpu16 = e.cpu().empty_typed(xs, DType::bf16, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(e.cpu().convert_layout(x.cpu, cpu16), doctest::Contains("the cpu backend computes in float32"),
+                       Error);
+}
+
 // ---- activation and pooling -------------------------------------------------------------------------------
 
 TEST_CASE("convert_layout matches the CPU both ways (tiles past the grid's 65535 rows)") {

@@ -49,8 +49,9 @@ class CountingBackend final : public Backend {
   void synchronize() override { ++synchronizations; }
   void reserve_workspace(std::size_t b) override { cpu.reserve_workspace(b); }
   void trim_workspace(std::size_t b) override { cpu.trim_workspace(b); }
-  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw) override {
-    return cpu.conv2d_workspace_bytes(x, w, layout);
+  std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw,
+                                     DType values = DType::f32) override {
+    return cpu.conv2d_workspace_bytes(x, w, layout, values);
   }
   std::size_t bytes_in_use() const override { return cpu.bytes_in_use(); }
   std::size_t peak_bytes_in_use() const override { return cpu.peak_bytes_in_use(); }
