@@ -32,6 +32,25 @@ void check_values(const Tensor& t, Device device, const char* op, const char* na
                                                << "; bf16 activations are NHWC");
 }
 
+// An activation of an op that takes float32 or bf16 ones (check_values) of shape `want`.
+void check_activation(const Tensor& t, Shape want, Device device, const char* op, const char* name) {
+  check_values(t, device, op, name, true);
+  IMPASTO_CHECK(t.shape() == want,
+                op << ": " << name << " has shape " << t.shape().str() << ", expected " << want.str());
+}
+
+// The named tensors (null entries skipped) hold one element type.
+void same_values(const char* op, std::initializer_list<std::pair<const Tensor*, const char*>> tensors) {
+  const std::pair<const Tensor*, const char*>* first = nullptr;
+  for (const auto& t : tensors) {
+    if (t.first == nullptr) continue;
+    if (first == nullptr) first = &t;
+    IMPASTO_CHECK(t.first->dtype() == first->first->dtype(),
+                  op << ": " << t.second << " holds " << enum_name(t.first->dtype()) << " values but " << first->second
+                     << " " << enum_name(first->first->dtype()));
+  }
+}
+
 }  // namespace
 
 void check_tensor(const Tensor& t, Device device, const char* op, const char* name) {
@@ -146,8 +165,9 @@ Shape pooled_shape(const Shape& x) { return Shape{x.n, x.c, x.h / 2, x.w / 2}; }
 
 Shape pool2d_forward(const Tensor& x, const Tensor& y, Device device) {
   const char* op = "pool2d_forward";
-  check_tensor(x, device, op, "x");                              // (N,C,H,W)
-  check_shape(y, pooled_shape(x.shape()), device, op, "y");      // (N,C,H/2,W/2)
+  check_activation(x, x.shape(), device, op, "x");          // (N,C,H,W)
+  check_activation(y, pooled_shape(x.shape()), device, op, "y");  // (N,C,H/2,W/2)
+  same_values(op, {{&x, "x"}, {&y, "y"}});
   check_no_alias(y, x, op, "y", "x");
   common_layout(device, op, {{&x, "x"}, {&y, "y"}});
   return x.shape();
@@ -155,11 +175,12 @@ Shape pool2d_forward(const Tensor& x, const Tensor& y, Device device) {
 
 Shape pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const Tensor& dx, Device device) {
   const char* op = "pool2d_backward";
-  check_tensor(x, device, op, "x");  // (N,C,H,W)
   const Shape xs = x.shape(), ys = pooled_shape(xs);
-  check_shape(y, ys, device, op, "y");    // (N,C,H/2,W/2)
-  check_shape(dy, ys, device, op, "dy");  // (N,C,H/2,W/2)
-  check_shape(dx, xs, device, op, "dx");  // (N,C,H,W)
+  check_activation(x, xs, device, op, "x");    // (N,C,H,W)
+  check_activation(y, ys, device, op, "y");    // (N,C,H/2,W/2)
+  check_activation(dy, ys, device, op, "dy");  // (N,C,H/2,W/2)
+  check_activation(dx, xs, device, op, "dx");  // (N,C,H,W)
+  same_values(op, {{&x, "x"}, {&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
   check_no_alias(dx, x, op, "dx", "x");
   check_no_alias(dx, dy, op, "dx", "dy");
   common_layout(device, op, {{&x, "x"}, {&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
@@ -169,14 +190,16 @@ Shape pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, const 
 // ---- activation and element-wise ------------------------------------------------------------------------
 
 void relu_forward(const Tensor& x, const Tensor& y, Device device) {
-  check_tensor(x, device, "relu_forward", "x");
-  check_shape(y, x.shape(), device, "relu_forward", "y");  // (N,C,H,W), may be x itself
+  check_activation(x, x.shape(), device, "relu_forward", "x");
+  check_activation(y, x.shape(), device, "relu_forward", "y");  // (N,C,H,W), may be x itself
+  same_values("relu_forward", {{&x, "x"}, {&y, "y"}});
 }
 
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device) {
-  check_tensor(y, device, "relu_backward", "y");
-  check_shape(dy, y.shape(), device, "relu_backward", "dy");  // (N,C,H,W)
-  check_shape(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy or y
+  check_activation(y, y.shape(), device, "relu_backward", "y");
+  check_activation(dy, y.shape(), device, "relu_backward", "dy");  // (N,C,H,W)
+  check_activation(dx, y.shape(), device, "relu_backward", "dx");  // (N,C,H,W), may be dy or y
+  same_values("relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
   common_layout(device, "relu_backward", {{&y, "y"}, {&dy, "dy"}, {&dx, "dx"}});
 }
 
@@ -191,21 +214,22 @@ void check_mask_bits(const Tensor& bits, const Tensor& masked, Device device, co
 }  // namespace
 
 void relu_mask(const Tensor& y, const Tensor& bits, Device device) {
-  check_tensor(y, device, "relu_mask", "y");  // (N,C,H,W)
+  check_activation(y, y.shape(), device, "relu_mask", "y");  // (N,C,H,W)
   check_mask_bits(bits, y, device, "relu_mask", "y");
 }
 
 void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
   const char* op = "relu_backward_mask";
-  check_tensor(dy, device, op, "dy");            // (N,C,H,W)
-  check_shape(dx, dy.shape(), device, op, "dx");  // may be dy
+  check_activation(dy, dy.shape(), device, op, "dy");  // (N,C,H,W)
+  check_activation(dx, dy.shape(), device, op, "dx");  // may be dy
+  same_values(op, {{&dy, "dy"}, {&dx, "dx"}});
   common_layout(device, op, {{&dy, "dy"}, {&dx, "dx"}});
   check_mask_bits(bits, dy, device, op, "dy");
   check_mask_bits(bits, dx, device, op, "dx");
 }
 
 Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device) {
-  check_tensor(x, device, "pool2d_mask", "x");  // (N,C,H,W)
+  check_activation(x, x.shape(), device, "pool2d_mask", "x");  // (N,C,H,W)
   check_mask_bits(bits, x, device, "pool2d_mask", "x");
   common_layout(device, "pool2d_mask", {{&x, "x"}});
   return x.shape();
@@ -213,9 +237,10 @@ Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device) {
 
 Shape pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
   const char* op = "pool2d_backward_mask";
-  check_tensor(dx, device, op, "dx");  // (N,C,H,W)
   const Shape xs = dx.shape();
-  check_shape(dy, pooled_shape(xs), device, op, "dy");  // (N,C,H/2,W/2)
+  check_activation(dx, xs, device, op, "dx");                // (N,C,H,W)
+  check_activation(dy, pooled_shape(xs), device, op, "dy");  // (N,C,H/2,W/2)
+  same_values(op, {{&dy, "dy"}, {&dx, "dx"}});
   check_no_alias(dx, dy, op, "dx", "dy");
   check_mask_bits(bits, dx, device, op, "dx");
   common_layout(device, op, {{&dy, "dy"}, {&dx, "dx"}});
@@ -404,7 +429,7 @@ namespace {
 
 // Checks f (1,C,H,W) and returns C; M = H·W follows from f's shape.
 int check_features(const Tensor& f, Device device, const char* op) {
-  check_tensor(f, device, op, "f");
+  check_values(f, device, op, "f", true);  // float32 or bf16 activations
   IMPASTO_CHECK(f.shape().n == 1, op << ": f " << f.shape().str() << " must hold one sample (N = 1)");
   return f.shape().c;
 }
@@ -423,7 +448,8 @@ int gram_backward(const Tensor& dg, const Tensor& f, const Tensor& df, Device de
   const char* op = "gram_backward";
   const int c = check_features(f, device, op);                  // f (1,C,H,W)
   check_shape(dg, Shape{1, 1, c, c}, device, op, "dg");         // dg (1,1,C,C)
-  check_shape(df, f.shape(), device, op, "df");                 // df (1,C,H,W)
+  check_activation(df, f.shape(), device, op, "df");            // df (1,C,H,W)
+  same_values(op, {{&f, "f"}, {&df, "df"}});
   check_no_alias(df, f, op, "df", "f");
   check_no_alias(df, dg, op, "df", "dg");
   common_layout(device, op, {{&f, "f"}, {&df, "df"}});

@@ -1,9 +1,11 @@
 // kernels/elementwise.cu — element-wise kernels of the CUDA backend: fill, axpby, scale, mul, mask, clamp,
-// ReLU forward/backward, the convolution bias(+ReLU) epilogue, Gram-gradient symmetrization and Adam.
+// ReLU forward/backward, the convolution bias(+ReLU) epilogue, Gram-gradient symmetrization and Adam. ReLU
+// forward and the ReLU masks also on bf16 activations (kernels/bf16.cuh).
 // Per-element math that the CPU backend also runs comes from kernels/pointwise.cuh. No __restrict__: the
 // backend allows outputs to alias inputs.
 #include <cstdint>
 
+#include "kernels/bf16.cuh"
 #include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
@@ -47,21 +49,32 @@ struct Clamp {  // fminf/fmaxf would turn NaN into a bound; keep NaN visible so 
     y[i] = v < lo ? lo : (v > hi ? hi : v);
   }
 };
+template <typename T>
 struct Relu {
-  const float* x; float* y;
-  __device__ void operator()(std::int64_t i) const { y[i] = math::relu(x[i]); }
+  const T* x; T* y;
+  __device__ void operator()(std::int64_t i) const {
+    y[i] = math::Element<T>::narrow(math::relu(math::Element<T>::widen(x[i])));
+  }
 };
+template <typename T>
 struct ReluGrad {
-  const float* y; const float* dy; float* dx;
-  __device__ void operator()(std::int64_t i) const { dx[i] = math::relu_grad(y[i], dy[i]); }
+  const T* y; const T* dy; T* dx;
+  __device__ void operator()(std::int64_t i) const {
+    using E = math::Element<T>;
+    dx[i] = E::narrow(math::relu_grad(E::widen(y[i]), E::widen(dy[i])));
+  }
 };
+template <typename T>
 struct ReluMask {  // one thread per 32-bit word
-  const float* y; unsigned* words; std::int64_t n;
+  const T* y; unsigned* words; std::int64_t n;
   __device__ void operator()(std::int64_t w) const { words[w] = math::relu_mask_word(y, w, n); }
 };
+template <typename T>
 struct ReluBackwardMask {
-  const unsigned* words; const float* dy; float* dx;
-  __device__ void operator()(std::int64_t i) const { dx[i] = math::mask_set(words, i) ? dy[i] : 0.0f; }
+  const unsigned* words; const T* dy; T* dx;
+  __device__ void operator()(std::int64_t i) const {
+    dx[i] = math::mask_set(words, i) ? dy[i] : math::Element<T>::narrow(0.0f);
+  }
 };
 struct BiasAct {  // y (N,C,H,W) += b[c], then ReLU; channel c of y at stride channel_stride
   float* y; const float* b; std::int64_t channel_stride; int channels; bool relu;
@@ -70,11 +83,12 @@ struct BiasAct {  // y (N,C,H,W) += b[c], then ReLU; channel c of y at stride ch
     y[i] = relu ? math::relu(v) : v;
   }
 };
+template <typename T>
 struct Symmetrize {  // out (C×C) = g + gᵀ
-  const float* g; float* out; int c;
+  const float* g; T* out; int c;
   __device__ void operator()(std::int64_t i) const {
     const std::int64_t r = i / c, col = i % c;
-    out[i] = g[i] + g[col * c + r];
+    out[i] = math::Element<T>::narrow(g[i] + g[col * c + r]);
   }
 };
 struct Adam {
@@ -110,16 +124,30 @@ void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStr
   for_each(n, s, Clamp{x, y, lo, hi});
 }
 
-void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s) { for_each(n, s, Relu{x, y}); }
+void relu_forward(const void* x, void* y, std::int64_t n, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(n, s, Relu<T>{static_cast<const T*>(x), static_cast<T*>(y)});
+  });
+}
 
-void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
-  for_each(n, s, ReluGrad{y, dy, dx});
+void relu_backward(const void* y, const void* dy, void* dx, std::int64_t n, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(n, s, ReluGrad<T>{static_cast<const T*>(y), static_cast<const T*>(dy), static_cast<T*>(dx)});
+  });
 }
-void relu_mask(const float* y, unsigned* words, std::int64_t count, std::int64_t n, cudaStream_t s) {
-  for_each(count, s, ReluMask{y, words, n});
+void relu_mask(const void* y, unsigned* words, std::int64_t count, std::int64_t n, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(count, s, ReluMask<T>{static_cast<const T*>(y), words, n});
+  });
 }
-void relu_backward_mask(const unsigned* words, const float* dy, float* dx, std::int64_t n, cudaStream_t s) {
-  for_each(n, s, ReluBackwardMask{words, dy, dx});
+void relu_backward_mask(const unsigned* words, const void* dy, void* dx, std::int64_t n, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(n, s, ReluBackwardMask<T>{words, static_cast<const T*>(dy), static_cast<T*>(dx)});
+  });
 }
 
 void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,
@@ -127,8 +155,11 @@ void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64
   for_each(n, s, BiasAct{y, b, channel_stride, channels, relu});
 }
 
-void symmetrize(const float* g, float* out, int c, cudaStream_t s) {
-  for_each(std::int64_t(c) * c, s, Symmetrize{g, out, c});
+void symmetrize(const float* g, void* out, int c, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(std::int64_t(c) * c, s, Symmetrize<T>{g, static_cast<T*>(out), c});
+  });
 }
 
 void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float beta1, float beta2, float eps,

@@ -41,35 +41,37 @@ void mul(const float* a, const float* b, float* y, std::int64_t n, cudaStream_t 
 void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane,
               std::int64_t pixel_stride, cudaStream_t s);
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
-void relu_forward(const float* x, float* y, std::int64_t n, cudaStream_t s);
-void relu_backward(const float* y, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
+// relu_forward, relu_backward, relu_mask and relu_backward_mask: on float32, or on bf16 activations (bf16).
+void relu_forward(const void* x, void* y, std::int64_t n, bool bf16, cudaStream_t s);
+void relu_backward(const void* y, const void* dy, void* dx, std::int64_t n, bool bf16, cudaStream_t s);
 // ReLU masks (math::relu_mask_word): the `count` = ⌈n/32⌉ words of y's n elements; dx = dy where the bit is set.
-void relu_mask(const float* y, unsigned* words, std::int64_t count, std::int64_t n, cudaStream_t s);
-void relu_backward_mask(const unsigned* words, const float* dy, float* dx, std::int64_t n, cudaStream_t s);
+void relu_mask(const void* y, unsigned* words, std::int64_t count, std::int64_t n, bool bf16, cudaStream_t s);
+void relu_backward_mask(const unsigned* words, const void* dy, void* dx, std::int64_t n, bool bf16, cudaStream_t s);
 // y (N,C,H,W) = y + b[c], then ReLU when relu; the epilogue of a convolution that cuDNN could not fuse.
 // Channels of y lie channel_stride elements apart (H·W in NCHW, 1 in NHWC).
 void bias_act(float* y, const float* b, std::int64_t n, int channels, std::int64_t channel_stride, bool relu,
               cudaStream_t s);
 // s (C×C) = g + gᵀ (g row-major C×C).
-void symmetrize(const float* g, float* out, int c, cudaStream_t s);
+void symmetrize(const float* g, void* out, int c, bool bf16, cudaStream_t s);  // out float32 or bf16 (bf16)
 // One Adam step; step_size = lr/(1−β1ᵗ), inv_sqrt_bc2 = 1/sqrt(1−β2ᵗ) (see math::adam_update).
 void adam(float* x, const float* g, float* m, float* v, std::int64_t n, float beta1, float beta2, float eps,
           float step_size, float inv_sqrt_bc2, cudaStream_t s);
 
-// ---- pooling (kernels/pool.cu): x, dx (n,c,h,w), dy (n,c,h/2,w/2), all NCHW or all NHWC (nhwc); dx's
-//      dropped odd row/column is not written ----------------------------------------------------------------
+// ---- pooling (kernels/pool.cu): x, dx (n,c,h,w), dy (n,c,h/2,w/2), all NCHW or all NHWC (nhwc), all float32
+//      or all bf16 (bf16); dx's dropped odd row/column is not written ---------------------------------------------
 // y = the 2×2 windows' averages (average) or maxima (math::window_value).
-void pool_forward(const float* x, float* y, int n, int c, int h, int w, bool nhwc, bool average, cudaStream_t s);
+void pool_forward(const void* x, void* y, int n, int c, int h, int w, bool nhwc, bool average, bool bf16,
+                  cudaStream_t s);
 // dx = the gradient through 2×2 average (average) or max pooling (math::window_grad: the first maximum), times
 // relu'(x) when relu_mask.
-void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,
-                   bool relu_mask, cudaStream_t s);
+void pool_backward(const void* x, const void* dy, void* dx, int n, int c, int h, int w, bool nhwc, bool average,
+                   bool relu_mask, bool bf16, cudaStream_t s);
 // The same through the ReLU below, given only x's pooling mask words (math::window_grad_masked).
-void pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
-                        bool average, cudaStream_t s);
+void pool_backward_mask(const unsigned* words, const void* dy, void* dx, int n, int c, int h, int w, bool nhwc,
+                        bool average, bool bf16, cudaStream_t s);
 // The `count` = ⌈n·c·h·w/32⌉ words of x's pooling mask (math::pool_mask_word).
-void pool_mask(const float* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
-               bool average, cudaStream_t s);
+void pool_mask(const void* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
+               bool average, bool bf16, cudaStream_t s);
 
 // ---- layouts and the bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* -------
 // y (N, cols, rows) = x (N, rows, cols), float32: NCHW → NHWC with rows = C, cols = H·W; back with them swapped.

@@ -13,11 +13,12 @@ IMPASTO_HD float relu_grad(float y, float dy) { return y > 0.0f ? dy : 0.0f; }
 
 // ReLU masks (Backend::relu_mask): word w holds "y > 0" of elements [32w, 32w + 32) (those below n), element
 // 32w + k in bit k. mask_set: whether element e's bit is set.
-IMPASTO_HD unsigned relu_mask_word(const float* y, long long w, long long n) {
+template <typename T>
+IMPASTO_HD unsigned relu_mask_word(const T* y, long long w, long long n) {
   unsigned bits = 0;
   const long long first = 32 * w;
   for (int k = 0; k < 32 && first + k < n; ++k)
-    if (y[first + k] > 0.0f) bits |= 1u << k;
+    if (Element<T>::widen(y[first + k]) > 0.0f) bits |= 1u << k;
   return bits;
 }
 IMPASTO_HD bool mask_set(const unsigned* words, long long e) { return (words[e >> 5] >> (e & 31)) & 1u; }

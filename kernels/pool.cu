@@ -1,5 +1,6 @@
 // kernels/pool.cu — pooling (2×2, stride 2, floor mode; NCHW or NHWC), average and max, one thread per window
-// (the pooling masks: one per 32-bit word).
+// (the pooling masks: one per 32-bit word); on float32 or bf16 activations (kernels/bf16.cuh: float math, one
+// rounding where a bf16 result is stored).
 // Forward: the window's average or maximum (kernels/pool.cuh's window_value, as the CPU backend; engine/cuda/pool.cu
 // says why not cuDNN's). Backward: the thread spreads
 // dy over the window (average: a quarter each; max: all to the first maximum, the CPU backend's rule) through
@@ -9,6 +10,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "kernels/bf16.cuh"
 #include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
@@ -59,44 +61,53 @@ __device__ void with_window(std::int64_t out, int c, int h, int w, bool nhwc, bo
   }
 }
 
+template <typename T>
+using E = math::Element<T>;
+
+template <typename T>
 struct PoolForward {  // x (n,c,h,w) → y (n,c,h/2,w/2)
-  const float* x; float* y; int c, h, w; bool nhwc, average, small;
+  const T* x; T* y; int c, h, w; bool nhwc, average, small;
   __device__ void operator()(std::int64_t out) const {
     with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
-      const float v[4] = {x[tl + off[0]], x[tl + off[1]], x[tl + off[2]], x[tl + off[3]]};
-      y[out] = math::window_value(v, average);
+      const float v[4] = {E<T>::widen(x[tl + off[0]]), E<T>::widen(x[tl + off[1]]), E<T>::widen(x[tl + off[2]]),
+                          E<T>::widen(x[tl + off[3]])};
+      y[out] = E<T>::narrow(math::window_value(v, average));
     });
   }
 };
 
+template <typename T>
 struct PoolBackward {  // x, dx (n,c,h,w); dy (n,c,h/2,w/2)
-  const float* x; const float* dy; float* dx; int c, h, w; bool nhwc, average, relu_mask, small;
+  const T* x; const T* dy; T* dx; int c, h, w; bool nhwc, average, relu_mask, small;
   __device__ void operator()(std::int64_t out) const {
     with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
-      const float v[4] = {x[tl + off[0]], x[tl + off[1]], x[tl + off[2]], x[tl + off[3]]};
+      const float v[4] = {E<T>::widen(x[tl + off[0]]), E<T>::widen(x[tl + off[1]]), E<T>::widen(x[tl + off[2]]),
+                          E<T>::widen(x[tl + off[3]])};
       float d[4];
-      math::window_grad(v, dy[out], average, relu_mask, d);
-      for (int k = 0; k < 4; ++k) dx[tl + off[k]] = d[k];
+      math::window_grad(v, E<T>::widen(dy[out]), average, relu_mask, d);
+      for (int k = 0; k < 4; ++k) dx[tl + off[k]] = E<T>::narrow(d[k]);
     });
   }
 };
 
+template <typename T>
 struct PoolBackwardMask {  // dx (n,c,h,w) through the pooling mask words of its elements; dy (n,c,h/2,w/2)
-  const unsigned* words; const float* dy; float* dx; int c, h, w; bool nhwc, average, small;
+  const unsigned* words; const T* dy; T* dx; int c, h, w; bool nhwc, average, small;
   __device__ void operator()(std::int64_t out) const {
     with_window(out, c, h, w, nhwc, small, [&](std::int64_t tl, const auto* off) {
       float d[4];
-      math::window_grad_masked(words, tl, off, dy[out], average, d);
-      for (int k = 0; k < 4; ++k) dx[tl + off[k]] = d[k];
+      math::window_grad_masked(words, tl, off, E<T>::widen(dy[out]), average, d);
+      for (int k = 0; k < 4; ++k) dx[tl + off[k]] = E<T>::narrow(d[k]);
     });
   }
 };
 
+template <typename T>
 struct PoolMask {  // one thread per 32-bit word of x's (n,c,h,w) pooling mask; n = x's element count
-  const float* x; unsigned* words; std::int64_t n; int c, h, w; bool nhwc, average, small;
+  const T* x; unsigned* words; std::int64_t n; int c, h, w; bool nhwc, average, small;
   __device__ void operator()(std::int64_t word) const {
-    words[word] = small ? math::pool_mask_word<int>(x, int(word), int(n), c, h, w, nhwc, average)
-                        : math::pool_mask_word<std::int64_t>(x, word, n, c, h, w, nhwc, average);
+    words[word] = small ? math::pool_mask_word<T, int>(x, int(word), int(n), c, h, w, nhwc, average)
+                        : math::pool_mask_word<T, std::int64_t>(x, word, n, c, h, w, nhwc, average);
   }
 };
 
@@ -105,27 +116,45 @@ bool fits_int(int n, int c, int h, int w) { return std::int64_t(n) * c * h * w <
 
 }  // namespace
 
-void pool_forward(const float* x, float* y, int n, int c, int h, int w, bool nhwc, bool average, cudaStream_t s) {
-  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s, PoolForward{x, y, c, h, w, nhwc, average, fits_int(n, c, h, w)});
+void pool_forward(const void* x, void* y, int n, int c, int h, int w, bool nhwc, bool average, bool bf16,
+                  cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+             PoolForward<T>{static_cast<const T*>(x), static_cast<T*>(y), c, h, w, nhwc, average, fits_int(n, c, h, w)});
+  });
 }
 
-void pool_backward(const float* x, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc, bool average,
-                   bool relu_mask, cudaStream_t s) {
-  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
-           PoolBackward{x, dy, dx, c, h, w, nhwc, average, relu_mask, fits_int(n, c, h, w)});
+void pool_backward(const void* x, const void* dy, void* dx, int n, int c, int h, int w, bool nhwc, bool average,
+                   bool relu_mask, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+             PoolBackward<T>{static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dx), c, h, w, nhwc,
+                             average, relu_mask, fits_int(n, c, h, w)});
+  });
 }
 
-void pool_backward_mask(const unsigned* words, const float* dy, float* dx, int n, int c, int h, int w, bool nhwc,
-                        bool average, cudaStream_t s) {
-  for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
-           PoolBackwardMask{words, dy, dx, c, h, w, nhwc, average, fits_int(n, c, h, w)});
+void pool_backward_mask(const unsigned* words, const void* dy, void* dx, int n, int c, int h, int w, bool nhwc,
+                        bool average, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+             PoolBackwardMask<T>{words, static_cast<const T*>(dy), static_cast<T*>(dx), c, h, w, nhwc, average,
+                                 fits_int(n, c, h, w)});
+  });
 }
 
-void pool_mask(const float* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
-               bool average, cudaStream_t s) {
+void pool_mask(const void* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
+               bool average, bool bf16, cudaStream_t s) {
   // 32-bit indices where the last word's elements (up to 32 past x's end) still fit
   const std::int64_t numel = std::int64_t(n) * c * h * w;
-  for_each(count, s, PoolMask{x, words, numel, c, h, w, nhwc, average, numel + 32 < std::int64_t(INT32_MAX)});
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(count, s,
+             PoolMask<T>{static_cast<const T*>(x), words, numel, c, h, w, nhwc, average,
+                         numel + 32 < std::int64_t(INT32_MAX)});
+  });
 }
 
 }  // namespace impasto::kernels

@@ -37,20 +37,21 @@ IMPASTO_HD void window_grad(const float v[4], float g, bool average, bool relu_m
 // one bit per element of the ReLU's output x (n,c,h,w), in memory order as relu_mask_word. Average pooling needs
 // x > 0 (the ReLU mask); max pooling needs where the window's gradient lands: its first maximum, when > 0 (the
 // ReLU passes it). Max pooling's bits are 0 in the rows/columns floor mode drops.
-template <typename I>
-IMPASTO_HD bool max_pool_routes_to(const float* x, I e, I c, I h, I w, bool nhwc) {
+template <typename T, typename I>
+IMPASTO_HD bool max_pool_routes_to(const T* x, I e, I c, I h, I w, bool nhwc) {
   const I i = nhwc ? e / (c * w) % h : e / w % h;  // row and column of element e
   const I j = nhwc ? e / c % w : e % w;
   if (i >= h - h % 2 || j >= w - w % 2) return false;
   const I px = nhwc ? c : 1, row = px * w;  // element strides of a pixel and of a row
   const I tl = e - (i % 2) * row - (j % 2) * px;
-  const float v[4] = {x[tl], x[tl + px], x[tl + row], x[tl + row + px]};
+  const float v[4] = {Element<T>::widen(x[tl]), Element<T>::widen(x[tl + px]), Element<T>::widen(x[tl + row]),
+                      Element<T>::widen(x[tl + row + px])};
   const int k = int(i % 2) * 2 + int(j % 2);
   return first_max(v) == k && v[k] > 0.0f;
 }
 // Word `word` of x's pooling mask; n = x's element count (I: int where it fits, as kernels/pool.cu's windows).
-template <typename I>
-IMPASTO_HD unsigned pool_mask_word(const float* x, I word, I n, I c, I h, I w, bool nhwc, bool average) {
+template <typename T, typename I>
+IMPASTO_HD unsigned pool_mask_word(const T* x, I word, I n, I c, I h, I w, bool nhwc, bool average) {
   if (average) return relu_mask_word(x, word, n);
   unsigned bits = 0;
   const I first = 32 * word;

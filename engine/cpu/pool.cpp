@@ -78,7 +78,8 @@ void CpuBackend::pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) {
   auto* words = reinterpret_cast<unsigned*>(bits.data());
   const std::int64_t n = x.numel();
   for (std::int64_t w = 0; w < bits.numel(); ++w)
-    words[w] = math::pool_mask_word<std::int64_t>(x.data(), w, n, xs.c, xs.h, xs.w, nhwc, mode == PoolMode::average);
+    words[w] = math::pool_mask_word<float, std::int64_t>(x.data(), w, n, xs.c, xs.h, xs.w, nhwc,
+                                                        mode == PoolMode::average);
 }
 
 void CpuBackend::pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) {

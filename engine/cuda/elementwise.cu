@@ -72,23 +72,24 @@ void CudaBackend::clamp(const Tensor& x, float lo, float hi, Tensor& y) {
 
 void CudaBackend::relu_forward(const Tensor& x, Tensor& y) {
   checks::relu_forward(x, y, Device::cuda);  // x, y (N,C,H,W); y may be x itself
-  kernels::relu_forward(x.data(), y.data(), y.numel(), stream_);
+  kernels::relu_forward(x.raw(), y.raw(), y.numel(), x.dtype() == DType::bf16, stream_);
 }
 
 void CudaBackend::relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) {
   checks::relu_backward(y, dy, dx, Device::cuda);  // y, dy, dx (N,C,H,W); dx may be dy or y
-  kernels::relu_backward(y.data(), dy.data(), dx.data(), dx.numel(), stream_);
+  kernels::relu_backward(y.raw(), dy.raw(), dx.raw(), dx.numel(), y.dtype() == DType::bf16, stream_);
 }
 
 void CudaBackend::relu_mask(const Tensor& y, Tensor& bits) {
   checks::relu_mask(y, bits, Device::cuda);  // y (N,C,H,W), bits (1,1,1,⌈n/32⌉)
-  kernels::relu_mask(y.data(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), y.numel(), stream_);
+  kernels::relu_mask(y.raw(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), y.numel(),
+                     y.dtype() == DType::bf16, stream_);
 }
 
 void CudaBackend::relu_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx) {
   checks::relu_backward_mask(bits, dy, dx, Device::cuda);  // dy, dx (N,C,H,W), bits (1,1,1,⌈n/32⌉)
-  kernels::relu_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), dx.numel(),
-                              stream_);
+  kernels::relu_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.raw(), dx.raw(), dx.numel(),
+                              dy.dtype() == DType::bf16, stream_);
 }
 
 }  // namespace impasto

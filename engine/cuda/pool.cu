@@ -4,7 +4,7 @@
 // undocumented. Average pooling divides by 4, max pooling takes
 // and routes the gradient to the first maximum, both as the CPU backend (kernels/pool.cuh). A last odd
 // row/column is dropped forward and gets a zero gradient backward (dx is cleared first when such a row/column
-// exists). Tensors are NCHW or NHWC (one call's alike).
+// exists). Tensors are NCHW or NHWC, float32 or bf16 activations (one call's alike).
 #include "engine/cuda/cuda_backend_impl.hpp"
 #include "engine/op_checks.hpp"
 #include "kernels/launchers.cuh"
@@ -17,7 +17,7 @@ namespace {
 bool clear_for_pool_backward(const Shape& xs, Tensor& dx, cudaStream_t stream) {
   const bool windows = xs.h >= 2 && xs.w >= 2;
   if (xs.h % 2 != 0 || xs.w % 2 != 0 || !windows)
-    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.data(), 0, std::size_t(dx.numel()) * sizeof(float), stream));
+    IMPASTO_CUDA_CHECK(cudaMemsetAsync(dx.raw(), 0, std::size_t(dx.numel()) * dx.element_bytes(), stream));
   return windows;
 }
 
@@ -26,8 +26,8 @@ bool clear_for_pool_backward(const Shape& xs, Tensor& dx, cudaStream_t stream) {
 void CudaBackend::pool2d_forward(const Tensor& x, Tensor& y, PoolMode mode) {
   const Shape xs = checks::pool2d_forward(x, y, Device::cuda);  // x (N,C,H,W), y (N,C,H/2,W/2)
   if (y.numel() == 0) return;
-  kernels::pool_forward(x.data(), y.data(), xs.n, xs.c, xs.h, xs.w, x.layout() == Layout::nhwc,
-                        mode == PoolMode::average, stream_);
+  kernels::pool_forward(x.raw(), y.raw(), xs.n, xs.c, xs.h, xs.w, x.layout() == Layout::nhwc,
+                        mode == PoolMode::average, x.dtype() == DType::bf16, stream_);
 }
 
 void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, PoolMode mode,
@@ -35,23 +35,24 @@ void CudaBackend::pool2d_backward(const Tensor& x, const Tensor& y, const Tensor
   const Shape xs = checks::pool2d_backward(x, y, dy, dx, Device::cuda);  // x, dx (N,C,H,W); y, dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;
   if (!clear_for_pool_backward(xs, dx, stream_)) return;
-  kernels::pool_backward(x.data(), dy.data(), dx.data(), xs.n, xs.c, xs.h, xs.w, x.layout() == Layout::nhwc,
-                         mode == PoolMode::average, relu_mask, stream_);
+  kernels::pool_backward(x.raw(), dy.raw(), dx.raw(), xs.n, xs.c, xs.h, xs.w, x.layout() == Layout::nhwc,
+                         mode == PoolMode::average, relu_mask, x.dtype() == DType::bf16, stream_);
 }
 
 void CudaBackend::pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) {
   const Shape xs = checks::pool2d_mask(x, bits, Device::cuda);  // x (N,C,H,W), bits (1,1,1,⌈n/32⌉)
   if (bits.numel() == 0) return;
-  kernels::pool_mask(x.data(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), xs.n, xs.c, xs.h, xs.w,
-                     x.layout() == Layout::nhwc, mode == PoolMode::average, stream_);
+  kernels::pool_mask(x.raw(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), xs.n, xs.c, xs.h, xs.w,
+                     x.layout() == Layout::nhwc, mode == PoolMode::average, x.dtype() == DType::bf16, stream_);
 }
 
 void CudaBackend::pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) {
   const Shape xs = checks::pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;
   if (!clear_for_pool_backward(xs, dx, stream_)) return;
-  kernels::pool_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.data(), dx.data(), xs.n, xs.c,
-                              xs.h, xs.w, dx.layout() == Layout::nhwc, mode == PoolMode::average, stream_);
+  kernels::pool_backward_mask(reinterpret_cast<const unsigned*>(bits.data()), dy.raw(), dx.raw(), xs.n, xs.c,
+                              xs.h, xs.w, dx.layout() == Layout::nhwc, mode == PoolMode::average,
+                              dx.dtype() == DType::bf16, stream_);
 }
 
 }  // namespace impasto

@@ -205,8 +205,8 @@ TEST_CASE("emulated element-wise kernels match the CPU backend exactly") {
       cpu.clamp(xt, -0.5f, 0.25f, ct);
       CHECK_CLOSE(cl.values(), e.host(ct), 0, 0);
       Buffer r(n), dr(n);
-      k::relu_forward(xb.data(), r.data(), n, nullptr);
-      k::relu_backward(r.data(), yb.data(), dr.data(), n, nullptr);
+      k::relu_forward(xb.data(), r.data(), n, /*bf16=*/false, nullptr);
+      k::relu_backward(r.data(), yb.data(), dr.data(), n, /*bf16=*/false, nullptr);
       Tensor rt = e.poisoned(s), drt = e.poisoned(s);
       cpu.relu_forward(xt, rt);
       cpu.relu_backward(rt, e.tensor(y0, s), drt);
@@ -277,7 +277,7 @@ TEST_CASE("emulated mask, bias epilogue and Gram symmetrization") {
   const int c = 37;
   const auto g = e.uniform(std::int64_t(c) * c, -1, 1);
   Buffer gb(g), sym(std::int64_t(c) * c);
-  k::symmetrize(gb.data(), sym.data(), c, nullptr);
+  k::symmetrize(gb.data(), sym.data(), c, /*bf16=*/false, nullptr);
   std::vector<float> want(g.size());
   for (int r = 0; r < c; ++r)
     for (int col = 0; col < c; ++col) want[std::size_t(r * c + col)] = g[std::size_t(r * c + col)] + g[std::size_t(col * c + r)];
@@ -470,9 +470,10 @@ TEST_CASE("emulated pooling forward and backward (average; max: first maximum; f
         // dx poisoned: the dropped odd row/column must stay untouched.
         Buffer xb(nhwc ? reorder(x, s, true) : x), dyb(nhwc ? reorder(dy, ys, true) : dy), dx(s.numel());
         k::pool_backward(xb.data(), dyb.data(), dx.data(), s.n, s.c, s.h, s.w, nhwc, mode == PoolMode::average,
-                         relu_mask, nullptr);
+                         relu_mask, /*bf16=*/false, nullptr);
         Buffer y(ys.numel());
-        k::pool_forward(xb.data(), y.data(), s.n, s.c, s.h, s.w, nhwc, mode == PoolMode::average, nullptr);
+        k::pool_forward(xb.data(), y.data(), s.n, s.c, s.h, s.w, nhwc, mode == PoolMode::average, /*bf16=*/false,
+                        nullptr);
         const Tensor xt = e.tensor(x, s);
         Tensor yt = e.poisoned(ys), dxt = e.poisoned(s);
         e.cpu->pool2d_forward(xt, yt, mode);

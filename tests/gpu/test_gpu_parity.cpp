@@ -278,7 +278,7 @@ TEST_CASE("conv_filter: a bf16 filter made once serves both convolutions as the 
     CHECK_THROWS_WITH_AS(g.conv2d_forward(xl, wc, b, y, true), doctest::Contains("make the copy again"), Error);
     CHECK_THROWS_WITH_AS(g.conv2d_backward_data(dyl, wc, dx), doctest::Contains("make the copy again"), Error);
     Tensor wc_alias = wc;
-    CHECK_THROWS_WITH_AS(g.relu_forward(wc, wc_alias), doctest::Contains("x holds bf16 values"), Error);
+    CHECK_THROWS_WITH_AS(g.clamp(wc, 0.0f, 1.0f, wc_alias), doctest::Contains("x holds bf16 values"), Error);
   }
 }
 
@@ -368,7 +368,7 @@ TEST_CASE("bf16 activations: convert_layout both ways; both convolutions on them
   CHECK_THROWS_WITH_AS(g.conv2d_backward_data(dy16, wl, dx16),
                        doctest::Contains("the activations hold bf16 values but this convolution runs on float32"),
                        Error);
-  CHECK_THROWS_WITH_AS(g.relu_forward(x16, x16), doctest::Contains("x holds bf16 values"), Error);
+  CHECK_THROWS_WITH_AS(g.clamp(x16, 0.0f, 1.0f, x16), doctest::Contains("x holds bf16 values; this op takes float32"), Error);
   Tensor cpu16 = e.cpu().empty_typed(xs, DType::bf16, Layout::nhwc);
   CHECK_THROWS_WITH_AS(e.cpu().convert_layout(x.cpu, cpu16), doctest::Contains("the cpu backend computes in float32"),
                        Error);
@@ -488,6 +488,87 @@ TEST_CASE("relu and pooling masks, and the backwards through them, match the CPU
   }
 }
 
+// The ops between the convolutions on bf16 activations (NHWC): each computes in float from the stored values
+// and rounds once where it stores, so on values that are bf16 already they give the CPU's float32 results
+// rounded to bf16, bit for bit; their masks are the CPU's bits (each looked up at its element's NHWC place).
+TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results rounded, the CPU's bits") {
+  Env& e = env();
+  e.seed(127);
+  Backend& g = e.gpu();
+  g.set_precision(Precision::bf16);
+  auto to16 = [&](const std::vector<float>& host, Shape s) {  // host NCHW values (bf16 already) → bf16 NHWC
+    Tensor t = g.empty_typed(s, DType::bf16, Layout::nhwc);
+    g.convert_layout(g.from_host(host, s), t);
+    return t;
+  };
+  auto widened = [&](const Tensor& t16) {  // bf16 NHWC → host NCHW floats
+    Tensor f = e.poisoned_gpu(t16.shape());
+    g.convert_layout(t16, f);
+    return g.to_host(f);
+  };
+  auto bits_agree = [&](const Tensor& cpu_bits, const Tensor& gpu_bits, Shape s) {
+    const std::vector<unsigned> c = mask_words(e.cpu().to_host(cpu_bits)), w = mask_words(g.to_host(gpu_bits));
+    int differ = 0;
+    for (std::int64_t i = 0; i < s.numel(); ++i) differ += mask_bit(c, i) != mask_bit(w, element_index(s, i, Layout::nhwc));
+    return differ == 0;
+  };
+  for (const Shape& s : pool_shapes()) {
+    const Shape ps{s.n, s.c, s.h / 2, s.w / 2};
+    const std::string name = shape_name("bf16", s);
+    CAPTURE(name);
+    const std::vector<float> xh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+    const std::vector<float> dyh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+    const Tensor xc = e.cpu().from_host(xh, s), dyc = e.cpu().from_host(dyh, s);
+    Tensor yc = e.cpu().empty(s), dxc = e.cpu().empty(s);
+    e.cpu().relu_forward(xc, yc);
+    Tensor y16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
+    g.relu_forward(to16(xh, s), y16);
+    CHECK(widened(y16) == e.cpu().to_host(yc));
+
+    const Shape bs{1, 1, 1, int(relu_mask_words(s.numel()))};
+    Tensor bits_c = e.cpu().empty(bs), bits_g = g.empty(bs);
+    e.cpu().relu_mask(yc, bits_c);
+    g.relu_mask(y16, bits_g);
+    CHECK(bits_agree(bits_c, bits_g, s));
+    e.cpu().relu_backward(yc, dyc, dxc);
+    const std::vector<float> relu_grad = e.cpu().to_host(dxc);
+    Tensor dy16 = to16(dyh, s), dx16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
+    g.relu_backward_mask(bits_g, dy16, dx16);
+    CHECK(widened(dx16) == relu_grad);
+    g.relu_backward(y16, dy16, dx16);
+    CHECK(widened(dx16) == relu_grad);
+    if (ps.numel() == 0) continue;
+
+    const std::vector<float> dph = bf16_rounded(e.uniform(ps.numel(), -1.0f, 1.0f));
+    const Tensor dpc = e.cpu().from_host(dph, ps), dp16 = to16(dph, ps);
+    for (PoolMode mode : {PoolMode::average, PoolMode::max}) {
+      CAPTURE(enum_name(mode));
+      Tensor pc = e.cpu().empty(ps), p16 = g.empty_typed(ps, DType::bf16, Layout::nhwc);
+      e.cpu().pool2d_forward(yc, pc, mode);
+      g.pool2d_forward(y16, p16, mode);
+      CHECK(widened(p16) == bf16_rounded(e.cpu().to_host(pc)));
+      e.cpu().pool2d_mask(yc, bits_c, mode);
+      g.pool2d_mask(y16, bits_g, mode);
+      CHECK(bits_agree(bits_c, bits_g, s));
+      for (bool through_relu : {true, false}) {
+        CAPTURE(through_relu);
+        e.cpu().pool2d_backward(yc, pc, dpc, dxc, mode, through_relu);
+        if (through_relu)
+          g.pool2d_backward_mask(bits_g, dp16, dx16, mode);
+        else
+          g.pool2d_backward(y16, p16, dp16, dx16, mode, false);
+        CHECK(widened(dx16) == bf16_rounded(e.cpu().to_host(dxc)));
+      }
+    }
+  }
+  // One element type per call.
+  Tensor y16 = g.empty_typed(Shape{1, 8, 4, 4}, DType::bf16, Layout::nhwc);
+  Tensor p32 = e.poisoned_gpu(Shape{1, 8, 2, 2}, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.pool2d_forward(y16, p32, PoolMode::max), doctest::Contains("y holds float32 values but x bf16"),
+                       Error);
+  g.set_precision(Precision::tf32);
+}
+
 TEST_CASE("pool2d forward and backward match the CPU (average and max, odd sizes)") {
   Env& e = env();
   e.seed(104);
@@ -602,6 +683,54 @@ TEST_CASE("gram and gram_backward match the CPU") {
       }
     }
   }
+}
+
+// Features stored in bf16 (DType::bf16 activations): Gram matrices from them with fp32 accumulation, as the CPU
+// computes from the same values (a product of two bf16 values is exact in fp32: only the summation order
+// differs); the gradient's S = dG + dGᵀ is rounded to bf16 (here bf16 already: dG = S/2 with S of bf16 values)
+// and dF = S·F (+ dF) accumulates in fp32, then is rounded once: the CPU's fp32 result within one bf16 step.
+TEST_CASE("gram and gram_backward on bf16 features: fp32 accumulation, the gradient rounded once") {
+  Env& e = env();
+  e.seed(131);
+  Backend& g = e.gpu();
+  g.set_precision(Precision::bf16);
+  constexpr Tol kOneBf16Step{4e-3, 1e-5};  // 2^-8 relative, and fp32 summation order
+  for (const Shape& s : {Shape{1, 64, 9, 11}, Shape{1, 40, 33, 31}, Shape{1, 8, 1, 1}}) {
+    CAPTURE(s.str());
+    const Shape gs{1, 1, s.c, s.c};
+    const std::vector<float> fh = bf16_rounded(e.uniform(s.numel(), 0.0f, 1.0f));
+    std::vector<float> sh = bf16_rounded(e.uniform(gs.numel(), -1.0f, 1.0f)), dgh(sh.size());
+    for (int i = 0; i < s.c; ++i)
+      for (int j = 0; j < s.c; ++j) {
+        const std::size_t ij = std::size_t(i) * s.c + j, ji = std::size_t(j) * s.c + i;
+        dgh[ij] = 0.5f * (i <= j ? sh[ij] : sh[ji]);  // S = dG + dGᵀ = sh's upper triangle mirrored, exactly
+      }
+    const Pair f = e.upload(fh, s), dg = e.upload(dgh, gs);
+    Tensor f16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
+    g.convert_layout(f.gpu, f16);
+    Pair gram = e.poisoned(gs);
+    e.cpu().gram(f.cpu, gram.cpu);
+    g.gram(f16, gram.gpu);
+    check_close("gram of bf16 features " + s.str(), gram, kGramFp32);
+
+    const std::vector<float> start = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+    for (float beta : {0.0f, 1.0f}) {
+      CAPTURE(beta);
+      Tensor dfc = e.cpu().from_host(start, s), df16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
+      g.convert_layout(g.from_host(start, s), df16);
+      e.cpu().gram_backward(dg.cpu, f.cpu, dfc, beta);
+      g.gram_backward(dg.gpu, f16, df16, beta);
+      Tensor df = e.poisoned_gpu(s);
+      g.convert_layout(df16, df);
+      check_close("gram_backward on bf16 features " + s.str(), df, dfc, kOneBf16Step);
+      CHECK(g.to_host(df) == bf16_rounded(g.to_host(df)));  // stored in bf16
+    }
+  }
+  Tensor f16 = g.empty_typed(Shape{1, 8, 2, 2}, DType::bf16, Layout::nhwc);
+  Tensor df32 = e.poisoned_gpu(Shape{1, 8, 2, 2}, Layout::nhwc), dg8 = g.zeros(Shape{1, 1, 8, 8});
+  CHECK_THROWS_WITH_AS(g.gram_backward(dg8, f16, df32, 0.0f), doctest::Contains("df holds float32 values but f bf16"),
+                       Error);
+  g.set_precision(Precision::tf32);
 }
 
 // ---- element-wise -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// tests/emu/device/fake_cublas.cpp — the cuBLAS calls of the CUDA backend (Gram matrices: GemmEx on fp32 matrices;
+// tests/emu/device/fake_cublas.cpp — the cuBLAS calls of the CUDA backend (Gram matrices: GemmEx on fp32 or bf16 matrices;
 // compact L-BFGS: 64-bit SGEMM and SGEMV) on the host, with cuBLAS's exact conventions, so that the emulated device
 // checks how engine/cuda calls them: column-major storage, op(A) and leading dimensions, beta = 0 never reading C
 // or y (BLAS convention: C may hold NaN), host pointer mode, and the tensor-core compute types as tensor cores
@@ -29,31 +29,48 @@ struct cublasContext {
 
 namespace {
 
+// A matrix's elements: fp32, or bf16 (GemmEx's CUDA_R_16BF: 2 bytes, widened exactly, stored rounded to nearest).
+struct Elements {
+  const void* p;
+  cudaDataType type;
+  std::size_t bytes() const { return type == CUDA_R_16BF ? 2 : sizeof(float); }
+  float at(std::int64_t i) const {
+    return type == CUDA_R_16BF ? emu_device::bf16_to_float(static_cast<const std::uint16_t*>(p)[i])
+                               : static_cast<const float*>(p)[i];
+  }
+  void set(std::int64_t i, float v) const {
+    if (type == CUDA_R_16BF)
+      static_cast<std::uint16_t*>(const_cast<void*>(p))[i] = emu_device::float_to_bf16(v);
+    else
+      static_cast<float*>(const_cast<void*>(p))[i] = v;
+  }
+};
+
 // op(M) of a column-major rows×cols matrix at p (leading dimension ld) as a dense column-major matrix, its
 // values rounded to `bits` significand bits (0: kept).
-std::vector<float> materialize(const float* p, std::int64_t rows, std::int64_t cols, std::int64_t ld, bool transpose,
+std::vector<float> materialize(Elements p, std::int64_t rows, std::int64_t cols, std::int64_t ld, bool transpose,
                                int bits) {
   const std::int64_t out_rows = transpose ? cols : rows, out_cols = transpose ? rows : cols;
   std::vector<float> out(std::size_t(out_rows * out_cols));
   for (std::int64_t j = 0; j < out_cols; ++j)
     for (std::int64_t i = 0; i < out_rows; ++i) {
-      const float v = transpose ? p[i * ld + j] : p[j * ld + i];
+      const float v = transpose ? p.at(i * ld + j) : p.at(j * ld + i);
       out[std::size_t(j * out_rows + i)] = bits > 0 ? emu_device::round_significand(v, bits) : v;
     }
   return out;
 }
 
-// Bytes a column-major rows×cols matrix with leading dimension ld spans.
-std::size_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld) {
-  return rows == 0 || cols == 0 ? 0 : std::size_t((cols - 1) * ld + rows) * sizeof(float);
+// Bytes a column-major rows×cols matrix with leading dimension ld spans, of elements of `element` bytes.
+std::size_t span(std::int64_t rows, std::int64_t cols, std::int64_t ld, std::size_t element = sizeof(float)) {
+  return rows == 0 || cols == 0 ? 0 : std::size_t((cols - 1) * ld + rows) * element;
 }
 
 // An fp32 GEMM whose operands are rounded to `bits` significand bits (0: none): the Gram matrices' GemmEx at
 // the compute type of their precision, and the optimizer's history products (gemm_nt with more than 4
 // right-hand rows; fewer run on kernels/blas.cu) by the 64-bit SGEMM, always in fp32.
-cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, std::int64_t m,
-                     std::int64_t n, std::int64_t k, const float* alpha, const float* A, std::int64_t lda,
-                     const float* B, std::int64_t ldb, const float* beta, float* C, std::int64_t ldc, int bits) {
+cublasStatus_t gemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, std::int64_t m,
+                    std::int64_t n, std::int64_t k, const float* alpha, Elements A, std::int64_t lda, Elements B,
+                    std::int64_t ldb, const float* beta, Elements C, std::int64_t ldc, int bits) {
   if (handle->pointer_mode != CUBLAS_POINTER_MODE_HOST) return CUBLAS_STATUS_NOT_SUPPORTED;  // not emulated
   if (transa == CUBLAS_OP_C || transb == CUBLAS_OP_C) return CUBLAS_STATUS_NOT_SUPPORTED;   // real data: = T
   const bool ta = transa == CUBLAS_OP_T, tb = transb == CUBLAS_OP_T;
@@ -67,9 +84,9 @@ cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOper
     emu_capture::invalidate("a cuBLAS GEMM without cublasSetWorkspace");
     return CUBLAS_STATUS_NOT_SUPPORTED;
   }
-  emu_device::check_device_range("cuBLAS GEMM (A)", A, span(a_rows, ta ? m : k, lda));
-  emu_device::check_device_range("cuBLAS GEMM (B)", B, span(b_rows, tb ? k : n, ldb));
-  emu_device::check_device_range("cuBLAS GEMM (C)", C, span(m, n, ldc));
+  emu_device::check_device_range("cuBLAS GEMM (A)", A.p, span(a_rows, ta ? m : k, lda, A.bytes()));
+  emu_device::check_device_range("cuBLAS GEMM (B)", B.p, span(b_rows, tb ? k : n, ldb, B.bytes()));
+  emu_device::check_device_range("cuBLAS GEMM (C)", C.p, span(m, n, ldc, C.bytes()));
   // The host scalars as they are at the call; the device work now or at the graph's launch.
   const float al = *alpha, be = *beta;
   emu_capture::run(handle->stream, [=] {
@@ -82,9 +99,8 @@ cublasStatus_t sgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOper
                 int(k), 0.0f, prod.data(), int(m));
     for (std::int64_t j = 0; j < n; ++j)
       for (std::int64_t i = 0; i < m; ++i) {
-        float& c = C[j * ldc + i];
         const float v = al * prod[std::size_t(j * m + i)];
-        c = be == 0.0f ? v : v + be * c;
+        C.set(j * ldc + i, be == 0.0f ? v : v + be * C.at(j * ldc + i));
       }
   });
   return CUBLAS_STATUS_SUCCESS;
@@ -148,19 +164,23 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa, cub
                             int k, const void* alpha, const void* A, cudaDataType Atype, int lda, const void* B,
                             cudaDataType Btype, int ldb, const void* beta, void* C, cudaDataType Ctype, int ldc,
                             cublasComputeType_t computeType, cublasGemmAlgo_t algo) {
-  // Emulated: fp32 matrices and scalars only (what the Gram matrices pass), at the fp32 compute types.
-  if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F || algo != CUBLAS_GEMM_DEFAULT)
-    return CUBLAS_STATUS_NOT_SUPPORTED;
+  // Emulated: fp32 scalars with fp32 matrices at the fp32 compute types, or bf16 A and B (C fp32 or bf16) at
+  // CUBLAS_COMPUTE_32F (cuBLAS's table of GemmEx's type combinations: A and B of one type; the fast compute types
+  // take fp32 matrices).
+  const bool f32 = Atype == CUDA_R_32F && Btype == CUDA_R_32F && Ctype == CUDA_R_32F;
+  const bool bf16 = Atype == CUDA_R_16BF && Btype == CUDA_R_16BF && (Ctype == CUDA_R_32F || Ctype == CUDA_R_16BF);
+  if (!(f32 || bf16) || algo != CUBLAS_GEMM_DEFAULT) return CUBLAS_STATUS_NOT_SUPPORTED;
   int bits = 0;
   switch (computeType) {
-    case CUBLAS_COMPUTE_32F: bits = handle->math == CUBLAS_TF32_TENSOR_OP_MATH ? 10 : 0; break;
+    case CUBLAS_COMPUTE_32F: bits = f32 && handle->math == CUBLAS_TF32_TENSOR_OP_MATH ? 10 : 0; break;
     case CUBLAS_COMPUTE_32F_PEDANTIC: bits = 0; break;
     case CUBLAS_COMPUTE_32F_FAST_TF32: bits = 10; break;
     case CUBLAS_COMPUTE_32F_FAST_16BF: bits = 7; break;
     default: return CUBLAS_STATUS_NOT_SUPPORTED;
   }
-  return sgemm(handle, transa, transb, m, n, k, static_cast<const float*>(alpha), static_cast<const float*>(A), lda,
-               static_cast<const float*>(B), ldb, static_cast<const float*>(beta), static_cast<float*>(C), ldc, bits);
+  if (bf16 && computeType != CUBLAS_COMPUTE_32F) return CUBLAS_STATUS_NOT_SUPPORTED;
+  return gemm(handle, transa, transb, m, n, k, static_cast<const float*>(alpha), Elements{A, Atype}, lda,
+              Elements{B, Btype}, ldb, static_cast<const float*>(beta), Elements{C, Ctype}, ldc, bits);
 }
 
 cublasStatus_t cublasSgemm_v2_64(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -168,7 +188,8 @@ cublasStatus_t cublasSgemm_v2_64(cublasHandle_t handle, cublasOperation_t transa
                                  const float* B, int64_t ldb, const float* beta, float* C, int64_t ldc) {
   // Always fp32 here: the backend keeps the handle in CUBLAS_DEFAULT_MATH; TF32 would be its mistake.
   if (handle->math == CUBLAS_TF32_TENSOR_OP_MATH) return CUBLAS_STATUS_NOT_SUPPORTED;
-  return sgemm(handle, transa, transb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+  return gemm(handle, transa, transb, m, n, k, alpha, Elements{A, CUDA_R_32F}, lda, Elements{B, CUDA_R_32F}, ldb, beta,
+              Elements{C, CUDA_R_32F}, ldc, 0);
 }
 
 cublasStatus_t cublasSgemv_v2_64(cublasHandle_t handle, cublasOperation_t trans, int64_t m, int64_t n,
