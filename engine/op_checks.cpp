@@ -253,10 +253,11 @@ void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device) {
 }
 
 Shape mul_mask(const Tensor& x, const Tensor& mask, const Tensor& y, Device device) {
-  check_tensor(x, device, "mul_mask", "x");  // (N,C,H,W)
   const Shape xs = x.shape();
+  check_activation(x, xs, device, "mul_mask", "x");                        // (N,C,H,W)
   check_shape(mask, Shape{1, 1, xs.h, xs.w}, device, "mul_mask", "mask");  // (1,1,H,W)
-  check_shape(y, xs, device, "mul_mask", "y");                             // (N,C,H,W), may be x
+  check_activation(y, xs, device, "mul_mask", "y");                        // (N,C,H,W), may be x
+  same_values("mul_mask", {{&x, "x"}, {&y, "y"}});
   common_layout(device, "mul_mask", {{&x, "x"}, {&y, "y"}});  // the mask's one channel reads the same in both
   return xs;
 }
@@ -271,9 +272,9 @@ void clamp(const Tensor& x, float lo, float hi, const Tensor& y, Device device) 
 std::int64_t sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* weight, const Tensor* grad,
                           Device device) {
   const char* op = "sq_diff_loss";
-  check_tensor(x, device, op, "x");  // (N,C,H,W)
   const Shape xs = x.shape();
-  check_shape(target, xs, device, op, "target");  // (N,C,H,W)
+  check_activation(x, xs, device, op, "x");            // (N,C,H,W)
+  check_activation(target, xs, device, op, "target");  // (N,C,H,W)
   std::int64_t weight_plane = 0;
   if (weight != nullptr) {
     check_tensor(*weight, device, op, "weight");
@@ -283,7 +284,8 @@ std::int64_t sq_diff_loss(const Tensor& x, const Tensor& target, const Tensor* w
                      << plane.str());
     weight_plane = weight->shape() == xs ? 0 : xs.plane();
   }
-  if (grad != nullptr) check_shape(*grad, xs, device, op, "grad");  // (N,C,H,W)
+  if (grad != nullptr) check_activation(*grad, xs, device, op, "grad");  // (N,C,H,W)
+  same_values(op, {{&x, "x"}, {&target, "target"}, {grad, "grad"}});
   common_layout(device, op, {{&x, "x"}, {&target, "target"}, {grad, "grad"},
                              {weight_plane == 0 ? weight : nullptr, "weight"}});
   return weight_plane;

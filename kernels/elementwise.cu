@@ -38,9 +38,13 @@ struct Mul {
   const float* a; const float* b; float* y;
   __device__ void operator()(std::int64_t i) const { y[i] = a[i] * b[i]; }
 };
+template <typename T>
 struct MulMask {  // mask is one (H,W) plane broadcast over every (n,c) plane; pixel p of x at stride pixel_stride
-  const float* x; const float* mask; float* y; std::int64_t plane, pixel_stride;
-  __device__ void operator()(std::int64_t i) const { y[i] = x[i] * mask[i / pixel_stride % plane]; }
+  const T* x; const float* mask; T* y; std::int64_t plane, pixel_stride;
+  __device__ void operator()(std::int64_t i) const {
+    using E = math::Element<T>;
+    y[i] = E::narrow(E::widen(x[i]) * mask[i / pixel_stride % plane]);
+  }
 };
 struct Clamp {  // fminf/fmaxf would turn NaN into a bound; keep NaN visible so all_finite can catch it
   const float* x; float* y; float lo, hi;
@@ -115,9 +119,12 @@ void scale(float* y, std::int64_t n, float a, cudaStream_t s) { for_each(n, s, S
 
 void mul(const float* a, const float* b, float* y, std::int64_t n, cudaStream_t s) { for_each(n, s, Mul{a, b, y}); }
 
-void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane,
-              std::int64_t pixel_stride, cudaStream_t s) {
-  for_each(n, s, MulMask{x, mask, y, plane, pixel_stride});
+void mul_mask(const void* x, const float* mask, void* y, std::int64_t n, std::int64_t plane,
+              std::int64_t pixel_stride, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(n, s, MulMask<T>{static_cast<const T*>(x), mask, static_cast<T*>(y), plane, pixel_stride});
+  });
 }
 
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s) {

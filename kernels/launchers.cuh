@@ -37,9 +37,9 @@ void axpby(float a, const float* x, float b, float* y, std::int64_t n, cudaStrea
 void scale(float* y, std::int64_t n, float a, cudaStream_t s);
 void mul(const float* a, const float* b, float* y, std::int64_t n, cudaStream_t s);
 // y = x ⊙ mask, mask one (H,W) plane broadcast over all N·C planes of x; neighbouring pixels of x lie
-// pixel_stride elements apart (1 in NCHW, C in NHWC).
-void mul_mask(const float* x, const float* mask, float* y, std::int64_t n, std::int64_t plane,
-              std::int64_t pixel_stride, cudaStream_t s);
+// pixel_stride elements apart (1 in NCHW, C in NHWC). x and y float32, or bf16 activations (bf16).
+void mul_mask(const void* x, const float* mask, void* y, std::int64_t n, std::int64_t plane,
+              std::int64_t pixel_stride, bool bf16, cudaStream_t s);
 void clamp(const float* x, float lo, float hi, float* y, std::int64_t n, cudaStream_t s);
 // relu_forward, relu_backward, relu_mask and relu_backward_mask: on float32, or on bf16 activations (bf16).
 void relu_forward(const void* x, void* y, std::int64_t n, bool bf16, cudaStream_t s);
@@ -107,10 +107,11 @@ void gemm_nt_skinny(const float* a, const float* b, float* c, int ra, int rb, st
 // ---- fused losses (kernels/loss.cu): gradient accumulated in place, loss partials as above ------------
 // L = scale·Σ w(x−t)², grad += 2·scale·w(x−t) when grad is not null. w null: w = 1; w_plane > 0: w is one
 // plane of that size broadcast over channels, neighbouring pixels of x lying w_pixel_stride elements apart
-// (1 in NCHW, C in NHWC); w_plane == 0: w has n elements.
-int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane,
-                     std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n, double* partials,
-                     cudaStream_t s);
+// (1 in NCHW, C in NHWC); w_plane == 0: w has n elements. x, t and grad float32, or bf16 activations (bf16:
+// the gradient added in float and rounded once).
+int sq_diff_partials(const void* x, const void* t, const float* w, std::int64_t w_plane,
+                     std::int64_t w_pixel_stride, float scale, void* grad, std::int64_t n, bool bf16,
+                     double* partials, cudaStream_t s);
 // Σ TV over `planes` H×W planes (unscaled); grad += scale·dTV/dx when grad is not null. mode: the int of
 // impasto::TvMode (kernels/pointwise.cuh).
 int tv_partials(const float* x, std::int64_t planes, int h, int w, int mode, float scale, float* grad,

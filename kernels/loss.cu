@@ -3,6 +3,7 @@
 // grad in place and reduces the loss into per-block double partials (stage 2: reduce_finish in reduce.cu).
 #include <cstdint>
 
+#include "kernels/bf16.cuh"
 #include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
@@ -12,16 +13,17 @@ namespace impasto::kernels {
 namespace {
 
 // L = scale·Σ w(x−t)²; w_plane > 0: w broadcast over channels (pixels w_pixel_stride apart in x); w_plane == 0:
-// w per element; w null: 1.
-__global__ void sq_diff_kernel(const float* x, const float* t, const float* w, std::int64_t w_plane,
-                               std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n,
-                               double* partials) {
+// w per element; w null: 1. T: float, or bf16 activations.
+template <typename T>
+__global__ void sq_diff_kernel(const T* x, const T* t, const float* w, std::int64_t w_plane,
+                               std::int64_t w_pixel_stride, float scale, T* grad, std::int64_t n, double* partials) {
+  using E = math::Element<T>;
   double acc = 0.0;
   for (std::int64_t i = global_index(); i < n; i += grid_stride()) {
     const float wi = w == nullptr ? 1.0f : w[w_plane > 0 ? i / w_pixel_stride % w_plane : i];
     float g;
-    acc += math::sq_diff_term(x[i], t[i], wi, scale, &g);
-    if (grad != nullptr) grad[i] += g;
+    acc += math::sq_diff_term(E::widen(x[i]), E::widen(t[i]), wi, scale, &g);
+    if (grad != nullptr) grad[i] = E::narrow(E::widen(grad[i]) + g);
   }
   acc = block_reduce<SumCombine>(acc);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
@@ -46,11 +48,16 @@ __global__ void tv_kernel(const float* x, std::int64_t planes, int h, int w, int
 
 }  // namespace
 
-int sq_diff_partials(const float* x, const float* t, const float* w, std::int64_t w_plane,
-                     std::int64_t w_pixel_stride, float scale, float* grad, std::int64_t n, double* partials,
-                     cudaStream_t s) {
+int sq_diff_partials(const void* x, const void* t, const float* w, std::int64_t w_plane,
+                     std::int64_t w_pixel_stride, float scale, void* grad, std::int64_t n, bool bf16,
+                     double* partials, cudaStream_t s) {
   const int blocks = blocks_for(n);
-  IMPASTO_LAUNCH(sq_diff_kernel, blocks, kThreads, s)(x, t, w, w_plane, w_pixel_stride, scale, grad, n, partials);
+  on_type(bf16, [&](auto e) {
+    using T = decltype(e);
+    IMPASTO_LAUNCH(sq_diff_kernel<T>, blocks, kThreads, s)
+    (static_cast<const T*>(x), static_cast<const T*>(t), w, w_plane, w_pixel_stride, scale, static_cast<T*>(grad), n,
+     partials);
+  });
   IMPASTO_CUDA_CHECK_LAUNCH();
   return blocks;
 }

@@ -48,7 +48,8 @@ void CudaBackend::mul(const Tensor& a, const Tensor& b, Tensor& y) {
 void CudaBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
   const Shape xs = checks::mul_mask(x, mask, y, Device::cuda);  // x, y (N,C,H,W) (y may be x), mask (1,1,H,W)
   if (xs.numel() == 0) return;
-  kernels::mul_mask(x.data(), mask.data(), y.data(), xs.numel(), xs.plane(), x.pixel_stride(), stream_);
+  kernels::mul_mask(x.raw(), mask.data(), y.raw(), xs.numel(), xs.plane(), x.pixel_stride(), x.dtype() == DType::bf16,
+                    stream_);
 }
 
 void CudaBackend::convert_layout(const Tensor& x, Tensor& y) {

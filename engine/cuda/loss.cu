@@ -15,8 +15,9 @@ double CudaBackend::sq_diff_loss(const Tensor& x, const Tensor& target, const Te
   // x, target, grad (N,C,H,W); weight (N,C,H,W) or one (1,1,H,W) plane broadcast over channels and samples.
   const std::int64_t w_plane = checks::sq_diff_loss(x, target, weight, grad, Device::cuda);
   const int blocks =
-      kernels::sq_diff_partials(x.data(), target.data(), weight ? weight->data() : nullptr, w_plane, x.pixel_stride(),
-                                scale, grad ? grad->data() : nullptr, x.numel(), partials(), stream_);
+      kernels::sq_diff_partials(x.raw(), target.raw(), weight ? weight->data() : nullptr, w_plane, x.pixel_stride(),
+                                scale, grad ? grad->raw() : nullptr, x.numel(), x.dtype() == DType::bf16, partials(),
+                                stream_);
   return finish_reduction(blocks, false, /*deferrable=*/true);
 }
 

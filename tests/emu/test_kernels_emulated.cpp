@@ -250,13 +250,13 @@ TEST_CASE("emulated mask, bias epilogue and Gram symmetrization") {
   const auto x = e.uniform(n, -1, 1), mask = e.uniform(plane, 0, 1), bias = e.uniform(s.c, -0.5f, 0.5f);
 
   Buffer xb(x), mb(mask), y(n);
-  k::mul_mask(xb.data(), mb.data(), y.data(), n, plane, 1, nullptr);
+  k::mul_mask(xb.data(), mb.data(), y.data(), n, plane, 1, /*bf16=*/false, nullptr);
   Tensor yt = e.poisoned(s);
   e.cpu->mul_mask(e.tensor(x, s), e.tensor(mask, Shape{1, 1, s.h, s.w}), yt);
   CHECK_CLOSE(y.values(), e.host(yt), 0, 0);
   // NHWC: neighbouring pixels C elements apart.
   Buffer xh(reorder(x, s, true)), yh(n);
-  k::mul_mask(xh.data(), mb.data(), yh.data(), n, plane, s.c, nullptr);
+  k::mul_mask(xh.data(), mb.data(), yh.data(), n, plane, s.c, /*bf16=*/false, nullptr);
   CHECK_CLOSE(reorder(yh.values(), s, false), e.host(yt), 0, 0);
 
   for (const bool relu : {false, true}) {
@@ -374,7 +374,7 @@ TEST_CASE("emulated squared-difference loss: value and gradient as the CPU backe
       Buffer xb(in(x)), tb(in(t)), wb(wk == full ? in(w) : w), grad(in(g0)), partials = partials_buffer();
       const int blocks = k::sq_diff_partials(xb.data(), tb.data(), wk == none ? nullptr : wb.data(),
                                              wk == broadcast ? plane : 0, nhwc ? s.c : 1, 0.3f, grad.data(), n,
-                                             reinterpret_cast<double*>(partials.data()), nullptr);
+                                             /*bf16=*/false, reinterpret_cast<double*>(partials.data()), nullptr);
       const double got = finish(partials, blocks);
       Tensor gt = e.tensor(g0, s);
       const Tensor wt = e.tensor(w, wk == broadcast ? Shape{1, 1, s.h, s.w} : s);

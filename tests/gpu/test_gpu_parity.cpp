@@ -569,6 +569,51 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
   g.set_precision(Precision::tf32);
 }
 
+// The objective's ops on bf16 features: a mask multiplied in (masked styles) and the squared difference with its
+// gradient added in place (content loss): the CPU's float32 results on the same values, rounded; the loss, summed
+// in double from the same float terms, to summation order.
+TEST_CASE("mul_mask and sq_diff_loss on bf16 activations: the CPU's results rounded") {
+  Env& e = env();
+  e.seed(137);
+  Backend& g = e.gpu();
+  g.set_precision(Precision::bf16);
+  const Shape s{1, 24, 13, 9}, ms{1, 1, 13, 9};
+  auto to16 = [&](const std::vector<float>& host) {  // NCHW values (bf16 already) → bf16 NHWC
+    Tensor t = g.empty_typed(s, DType::bf16, Layout::nhwc);
+    g.convert_layout(g.from_host(host, s), t);
+    return t;
+  };
+  auto widened = [&](const Tensor& t16) {
+    Tensor f = e.poisoned_gpu(s);
+    g.convert_layout(t16, f);
+    return g.to_host(f);
+  };
+  const std::vector<float> xh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+  const std::vector<float> th = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+  const std::vector<float> gh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+  const Pair mask = e.random(ms, 0.0f, 1.0f);
+  const Tensor xc = e.cpu().from_host(xh, s), tc = e.cpu().from_host(th, s);
+  const Tensor x16 = to16(xh), t16 = to16(th);
+
+  Tensor yc = e.cpu().empty(s), y16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
+  e.cpu().mul_mask(xc, mask.cpu, yc);
+  g.mul_mask(x16, mask.gpu, y16);
+  CHECK(widened(y16) == bf16_rounded(e.cpu().to_host(yc)));
+
+  for (const bool weighted : {false, true}) {
+    CAPTURE(weighted);
+    Tensor gc = e.cpu().from_host(gh, s), g16 = to16(gh);
+    const double lc = e.cpu().sq_diff_loss(xc, tc, weighted ? &mask.cpu : nullptr, 0.3f, &gc);
+    const double l16 = g.sq_diff_loss(x16, t16, weighted ? &mask.gpu : nullptr, 0.3f, &g16);
+    CHECK(l16 == doctest::Approx(lc).epsilon(1e-9));
+    CHECK(widened(g16) == bf16_rounded(e.cpu().to_host(gc)));
+  }
+  Tensor t32 = e.poisoned_gpu(s, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.sq_diff_loss(x16, t32, nullptr, 1.0f, nullptr),
+                       doctest::Contains("target holds float32 values but x bf16"), Error);
+  g.set_precision(Precision::tf32);
+}
+
 TEST_CASE("pool2d forward and backward match the CPU (average and max, odd sizes)") {
   Env& e = env();
   e.seed(104);
