@@ -13,7 +13,7 @@ Tensor Backend::zeros(Shape s) {
 
 Tensor Backend::empty_typed(Shape s, DType d, Layout l) {
   if (d == DType::f32) return empty(s).with_layout(l);
-  return empty(Shape{1, 1, 1, int((s.numel() + 1) / 2)}).viewed_as(d, s).with_layout(l);  // 2 bf16 per float
+  return empty(Shape{1, 1, 1, int(storage_bytes(s.numel(), d) / sizeof(float))}).viewed_as(d, s).with_layout(l);
 }
 
 std::vector<float> Backend::to_host(const Tensor& src) {

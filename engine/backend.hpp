@@ -88,6 +88,9 @@ class Backend {
   // on the CPU; on CUDA NHWC under tf32/bf16 (cuDNN's tensor-core kernels are channels-last: NCHW costs a
   // transpose on each side of every convolution) and NCHW under fp32 (IMPASTO_LAYOUT=nchw|nhwc overrides).
   virtual Layout activation_layout() const { return Layout::nchw; }
+  // The element type VGG-19 stores its activations in: float32, or bf16 on CUDA under bf16 with NHWC
+  // activations (2 bytes per element; the image, the Grams, the losses and the optimizer stay float32).
+  virtual DType activation_dtype() const { return DType::f32; }
 
   // ---- memory -----------------------------------------------------------------------------------------
   virtual Tensor empty(Shape s) = 0;                                  // uninitialized
@@ -137,7 +140,14 @@ class Backend {
 
   // ---- layout: y (N,C,H,W) = x (N,C,H,W) reordered into y's layout and element type (they differ in one or
   //      both; no overlap). bf16 activations (CUDA only, NHWC): from float32 rounded to nearest even, and back.
+  //      y may also have more channels than x (the extra ones 0) or fewer (x's first ones): the image's gradient
+  //      leaves a bf16 network's 8-channel input (split_bf16) cropped to its 3.
   virtual void convert_layout(const Tensor& x, Tensor& y) = 0;
+  // y (N,C',H,W) bf16 NHWC, C' ≥ 2C = x (N,C,H,W) float32 (either layout) as two bf16 parts: channels [0,C)
+  // bf16(x) (nearest even), [C,2C) bf16(x − bf16(x)), the rest 0. A convolution whose filter repeats its taps
+  // for the second part sees x to ~16 significant bits: the image entering a bf16 network, whose 8-bit
+  // rounding (a step of 0.5 at 100) would swallow the optimizer's small steps. CUDA only.
+  virtual void split_bf16(const Tensor& x, Tensor& y) = 0;
 
   // ---- activation ---------------------------------------------------------------------------------------
   virtual void relu_forward(const Tensor& x, Tensor& y) = 0;                       // alias: y may be x

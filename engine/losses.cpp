@@ -208,7 +208,9 @@ std::vector<std::vector<Tensor>> StyleObjective::style_grams(const Tensor& x,
   const StyleLayerSums most = style_layer_sums(config_, tallest, s.w);
   const Tensor rows_x = striped ? backend_.empty(Shape{1, 3, tallest, s.w}) : Tensor();  // (1,3,rows,W)
   const Tensor plane = weighted || striped ? backend_.empty(Shape{1, 1, 1, int(most.max_plane)}) : Tensor();
-  const Tensor product = weighted || striped ? backend_.empty(Shape{1, 1, 1, int(most.max_feature)}) : Tensor();
+  const Tensor product = weighted || striped ? backend_.empty_typed(Shape{1, 1, 1, int(most.max_feature)},
+                                                                    backend_.activation_dtype(), Layout::nchw)
+                                              : Tensor();  // the features' type (Vgg19::dtype)
   const Tensor part = striped ? backend_.empty(Shape{1, 1, 1, int(most.max_gram)}) : Tensor();
   std::vector<float> host_plane;
   int planned_rows = 0;
@@ -358,8 +360,9 @@ void StyleObjective::plan_output(int h, int w) {
       gram_grads_.push_back(dgrams.slice(offset, gs));
       offset += gs.numel();
     }
-  masked_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
-  masked_grad_ = any_mask ? backend_.empty(Shape{1, 1, 1, int(max_feature)}) : Tensor();
+  const Shape features{1, 1, 1, int(max_feature)};  // of the features' type
+  masked_ = any_mask ? backend_.empty_typed(features, net_.dtype(), net_.layout()) : Tensor();
+  masked_grad_ = any_mask ? backend_.empty_typed(features, net_.dtype(), net_.layout()) : Tensor();
   content_targets_.clear();
   ready_ = true;
 }
@@ -385,22 +388,23 @@ void StyleObjective::fold_style_targets() {
   first->term_blend = float(total);
 }
 
-std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles) {
+std::size_t StyleObjective::output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles,
+                                         DType values) {
   // What plan_output and set_content allocate, layer by layer, plus the styles' per-position Grams.
   const StyleLayerSums s = style_layer_sums(config, h, w);
-  std::int64_t content = 0;
-  for (const auto& t : config.content_layers) content += vgg19_feature_shape(t.tap, h, w).numel();
+  std::size_t content = 0;  // the content targets
+  for (const auto& t : config.content_layers) content += storage_bytes(vgg19_feature_shape(t.tap, h, w).numel(), values);
   const std::int64_t floats = 2 * s.grams * styles                      // G_style/M_style and the target, per style
                               + s.planes * masked_styles                 // the output-size mask pyramids
                               + s.max_gram                               // gram_
-                              + std::max<std::int64_t>(1, s.grams * (masked_styles + (styles > masked_styles ? 1 : 0)))  // gram_grads_
-                              + (masked_styles > 0 ? 2 * s.max_feature : 0)  // masked_, masked_grad_
-                              + content;                                 // content targets
+                              + std::max<std::int64_t>(1, s.grams * (masked_styles + (styles > masked_styles ? 1 : 0)));  // gram_grads_
+  const std::size_t masked = masked_styles > 0 ? 2 * storage_bytes(s.max_feature, values) : 0;  // masked_, masked_grad_
   const std::size_t photo = config.photo_weight > 0 && !config.content_layers.empty() ? MattingTerm::bytes(h, w) : 0;
-  return std::size_t(floats) * sizeof(float) + photo;
+  return std::size_t(floats) * sizeof(float) + masked + content + photo;
 }
 
-std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked) {
+std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked,
+                                            DType values) {
   // The Grams of the styles added before and this style's, and style_grams' scratch: with a mask or in strips
   // one weight plane and one weighted feature map; in strips also the strip's rows of x and one strip's Gram.
   const StyleLayerSums s = style_layer_sums(config, h, w);
@@ -409,9 +413,13 @@ std::size_t StyleObjective::add_style_bytes(const LossConfig& config, int h, int
   const int tallest = tallest_pass(strips);
   const StyleLayerSums most = style_layer_sums(config, tallest, w);
   std::int64_t floats = s.grams * (earlier_styles + 1);
-  if (masked || striped) floats += most.max_plane + most.max_feature;
+  std::size_t product = 0;  // one weighted feature map
+  if (masked || striped) {
+    floats += most.max_plane;
+    product = storage_bytes(most.max_feature, values);
+  }
   if (striped) floats += 3LL * tallest * w + most.max_gram;
-  return std::size_t(floats) * sizeof(float);
+  return std::size_t(floats) * sizeof(float) + product;
 }
 
 std::vector<int> StyleObjective::style_pass_rows(const LossConfig& config, int h, int w) {
@@ -430,7 +438,7 @@ void StyleObjective::set_content(const Tensor& x) {
   net_.forward(x);
   for (std::size_t l = 0; l < config_.content_layers.size(); ++l) {
     const Tensor& f = net_.feature(config_.content_layers[l].tap);
-    if (!reuse) content_targets_.push_back(backend_.empty(f.shape()).with_layout(f.layout()));  // (1,C,h,w)
+    if (!reuse) content_targets_.push_back(backend_.empty_typed(f.shape(), f.dtype(), f.layout()));  // (1,C,h,w)
     backend_.copy(f, content_targets_[l]);
   }
 }

@@ -113,11 +113,13 @@ class StyleObjective {
 
   // Memory (bytes, without the network's plan) that set_content / set_output_size hold for an output of h×w
   // with `styles` styles of which `masked_styles` have masks: the style targets, mask pyramids, loss scratch
-  // and content targets.
-  static std::size_t output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles);
+  // and content targets; feature-sized buffers hold `values` (the backend's activation_dtype()).
+  static std::size_t output_bytes(const LossConfig& config, int h, int w, int styles, int masked_styles,
+                                  DType values);
   // Memory (bytes, without the network's plan) held while add_style runs on an h×w style image after
   // `earlier_styles` others.
-  static std::size_t add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked);
+  static std::size_t add_style_bytes(const LossConfig& config, int h, int w, int earlier_styles, bool masked,
+                                     DType values);
   // The heights of the passes through VGG-19 that add_style makes for an h×w style image, one per strip
   // ({h} when the image goes through at once): the style phase's network plans.
   static std::vector<int> style_pass_rows(const LossConfig& config, int h, int w);

@@ -85,7 +85,8 @@ void RunMemory::style_phase(ImageSize style, ImageSize out, int earlier_styles, 
   const LossConfig config = limit_style_passes(config_, out.h, out.w);
   for (int rows : StyleObjective::style_pass_rows(config, style.h, style.w)) {
     MemoryNeed n = phase(net_.plan_forward_bytes(rows, style.w, style_taps_));
-    n.objective = StyleObjective::add_style_bytes(config, style.h, style.w, earlier_styles, masked);
+    n.objective = StyleObjective::add_style_bytes(config, style.h, style.w, earlier_styles, masked,
+                                                  net_.backend().activation_dtype());
     n.optimizer = optimizer;
     n.images = images;
     peak_ = max_need(peak_, n);
@@ -95,7 +96,9 @@ void RunMemory::style_phase(ImageSize style, ImageSize out, int earlier_styles, 
 void RunMemory::output_phase(ImageSize out, int styles, int masked_styles, std::size_t extra_objective,
                              std::size_t optimizer, std::size_t images) {
   MemoryNeed n = phase(net_.plan_bytes(out.h, out.w, all_taps_));
-  n.objective = StyleObjective::output_bytes(config_, out.h, out.w, styles, masked_styles) + extra_objective;
+  n.objective = StyleObjective::output_bytes(config_, out.h, out.w, styles, masked_styles,
+                                             net_.backend().activation_dtype()) +
+                extra_objective;
   n.optimizer = optimizer;
   n.images = images;
   peak_ = max_need(peak_, n);

@@ -152,10 +152,24 @@ void convert_layout(const Tensor& x, const Tensor& y, Device device) {
   const char* op = "convert_layout";
   check_values(x, device, op, "x", true);  // (N,C,H,W)
   check_values(y, device, op, "y", true);  // (N,C,H,W)
-  IMPASTO_CHECK(y.shape() == x.shape(), op << ": y has shape " << y.shape().str() << ", expected " << x.shape().str());
-  IMPASTO_CHECK(x.layout() != y.layout() || x.dtype() != y.dtype(),
-                op << ": x and y are both " << enum_name(x.layout()) << " " << enum_name(x.dtype()));
+  const Shape xs = x.shape(), ys = y.shape();
+  IMPASTO_CHECK(ys.n == xs.n && ys.h == xs.h && ys.w == xs.w && ys.c > 0,
+                op << ": y has shape " << ys.str() << ", expected " << xs.str() << " (its channels may differ)");
+  IMPASTO_CHECK(x.layout() != y.layout() || x.dtype() != y.dtype() || xs.c != ys.c,
+                op << ": x and y are both " << xs.str() << " " << enum_name(x.layout()) << " " << enum_name(x.dtype()));
   IMPASTO_CHECK(x.dtype() == DType::f32 || y.dtype() == DType::f32, op << ": x and y are both bf16");
+  check_no_alias(y, x, op, "y", "x");
+}
+
+void split_bf16(const Tensor& x, const Tensor& y, Device device) {
+  const char* op = "split_bf16";
+  check_tensor(x, device, op, "x");      // (N,C,H,W) float32
+  check_values(y, device, op, "y", true);  // (N,C',H,W)
+  IMPASTO_CHECK(y.dtype() == DType::bf16, op << ": y holds float32 values; it takes bf16 activations");
+  const Shape xs = x.shape(), ys = y.shape();
+  IMPASTO_CHECK(ys.n == xs.n && ys.h == xs.h && ys.w == xs.w && ys.c >= 2 * xs.c,
+                op << ": y has shape " << ys.str() << ", expected (" << xs.n << ",C'," << xs.h << "," << xs.w
+                   << ") with C' >= " << 2 * xs.c);
   check_no_alias(y, x, op, "y", "x");
 }
 
@@ -245,6 +259,20 @@ Shape pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& d
   check_mask_bits(bits, dx, device, op, "dx");
   common_layout(device, op, {{&dy, "dy"}, {&dx, "dx"}});
   return xs;
+}
+
+DType fill(const Tensor& y, Device device) {
+  check_values(y, device, "fill", "y", true);
+  return y.dtype();
+}
+
+DType same_numel_values(const Tensor& x, const Tensor& y, Device device, const char* op) {
+  check_values(x, device, op, "x", true);
+  check_values(y, device, op, "y", true);
+  IMPASTO_CHECK(x.numel() == y.numel(),
+                op << ": x " << x.shape().str() << " and y " << y.shape().str() << " differ in element count");
+  same_values(op, {{&x, "x"}, {&y, "y"}});
+  return x.dtype();
 }
 
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device) {

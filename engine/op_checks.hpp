@@ -63,9 +63,12 @@ ConvShape conv2d(const Tensor& x, const Tensor& w, const Tensor* b, const Tensor
 
 // ---- layout ---------------------------------------------------------------------------------------------------
 
-// x and y of one shape, differing in layout or element type (bf16 only on CUDA, NHWC, and on one side);
-// y not overlapping x.
+// x (N,C,H,W) and y (N,C',H,W), differing in layout, element type or channel count (bf16 only on CUDA, NHWC, and
+// on one side); y not overlapping x.
 void convert_layout(const Tensor& x, const Tensor& y, Device device);
+
+// x (N,C,H,W) float32, y (N,C',H,W) bf16 activations (CUDA, NHWC) with C' ≥ 2C, not overlapping x.
+void split_bf16(const Tensor& x, const Tensor& y, Device device);
 
 // ---- pooling (2×2, stride 2, floor mode) ------------------------------------------------------------------
 
@@ -97,6 +100,13 @@ Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device);
 
 // bits for dx's elements, dy (N,C,H/2,W/2) for dx (N,C,H,W), dx overlapping neither; returns dx's shape.
 Shape pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
+
+// y float32, or (CUDA) bf16 activations; returns its element type.
+DType fill(const Tensor& y, Device device);
+
+// x and y of equal element count and one element type: float32, or (CUDA) bf16 activations (copy, axpy);
+// returns it.
+DType same_numel_values(const Tensor& x, const Tensor& y, Device device, const char* op);
 
 // a, b and y of equal element count.
 void mul(const Tensor& a, const Tensor& b, const Tensor& y, Device device);

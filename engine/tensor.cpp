@@ -70,7 +70,7 @@ Tensor Tensor::slice_rows(int first, int count) const {
 
 Tensor Tensor::viewed_as(DType d, Shape s) const {
   IMPASTO_ASSERT(dtype_ == DType::f32 && storage_ != nullptr && data_ == storage_->data());
-  const std::size_t bytes = std::size_t(s.numel()) * (d == DType::bf16 ? 2 : sizeof(float));
+  const std::size_t bytes = std::size_t(s.numel()) * dtype_bytes(d);
   IMPASTO_CHECK(bytes <= storage_->count() * sizeof(float),
                 "cannot view " << storage_->count() << " floats as " << enum_name(d) << " " << s.str());
   Tensor t = *this;

@@ -42,6 +42,13 @@ struct EnumNames<DType> {
   static constexpr EnumName<DType> table[] = {{DType::f32, "float32"}, {DType::bf16, "bf16"}};
 };
 
+// Bytes per element of type d.
+constexpr std::size_t dtype_bytes(DType d) { return d == DType::bf16 ? 2 : 4; }
+// The bytes a backend allocates for n elements of type d (bf16 in whole floats: Backend::empty_typed).
+constexpr std::size_t storage_bytes(std::int64_t n, DType d) {
+  return d == DType::bf16 ? std::size_t((n + 1) / 2) * 4 : std::size_t(n) * 4;
+}
+
 // (N,C,H,W); matrices use (1,1,rows,cols), vectors (1,1,1,n).
 struct Shape {
   int n = 1, c = 1, h = 1, w = 1;
@@ -82,7 +89,7 @@ class Tensor {
   float* data() const { return data_; }
   void* raw() const { return data_; }
   DType dtype() const { return dtype_; }
-  std::size_t element_bytes() const { return dtype_ == DType::bf16 ? 2 : sizeof(float); }
+  std::size_t element_bytes() const { return dtype_bytes(dtype_); }
   Layout layout() const { return layout_; }
   // Elements between neighbouring channels of a pixel (H·W in NCHW, 1 in NHWC) and between neighbouring pixels
   // of a channel (1 in NCHW, C in NHWC).

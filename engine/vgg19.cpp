@@ -3,7 +3,11 @@
 // where a convX_Y tap asks for it, the pooled output where a deeper layer follows, and two shared scratch
 // buffers for the gradient that flows down. Activations and weights are in the backend's activation layout
 // (NHWC on CUDA under TF32/bf16); then the image enters through an NHWC copy and its gradient leaves through
-// one (3 channels: cheap next to the first layer's 64). A forward-only plan (plan_forward, for the style targets)
+// one (3 channels: cheap next to the first layer's 64). Under bf16 the activations, the taps' features and the
+// gradients flowing down are stored in bf16 (Backend::activation_dtype), and the image enters as two bf16 parts
+// in 8 channels (Backend::split_bf16: its rounding and what that missed, then 0) through a conv1_1 whose taps
+// repeat for the second part: the convolution sees the image to ~16 significant bits, where bf16 alone would
+// round a pixel of 100 to a step of 0.5 and swallow the optimizer's small steps. A forward-only plan (plan_forward, for the style targets)
 // holds the largest activation twice and hands each tap's feature to the caller as the forward pass reaches it.
 #include "engine/vgg19.hpp"
 
@@ -11,10 +15,29 @@
 #include <cstdint>
 #include <cstdio>
 #include <utility>
+#include <vector>
 
 #include "engine/error.hpp"
 
 namespace impasto {
+namespace {
+
+// w (Cout,Cin,K,K) host values in `layout` → (Cout,cin2,K,K) in the same layout whose input channel c takes
+// channel c mod Cin's taps for c < 2·Cin and is 0 beyond: conv1_1 on the image's two bf16 parts (split_bf16).
+std::vector<float> repeat_input_taps(const std::vector<float>& w, Shape s, int cin2, Layout layout) {
+  std::vector<float> out(std::size_t(s.n) * cin2 * s.h * s.w, 0.0f);
+  auto at = [&](int k, int c, int r, int q, int channels) {
+    return std::size_t(layout == Layout::nhwc ? ((k * s.h + r) * s.w + q) * channels + c
+                                              : ((k * channels + c) * s.h + r) * s.w + q);
+  };
+  for (int k = 0; k < s.n; ++k)
+    for (int c = 0; c < std::min(cin2, 2 * s.c); ++c)
+      for (int r = 0; r < s.h; ++r)
+        for (int q = 0; q < s.w; ++q) out[at(k, c, r, q, cin2)] = w[at(k, c % s.c, r, q, s.c)];
+  return out;
+}
+
+}  // namespace
 
 Tap parse_tap(const std::string& name) {
   const auto& convs = vgg19_convs();
@@ -140,42 +163,64 @@ VggPlanBytes Vgg19::lay_out_forward(int h, int w, const std::vector<Tap>& taps, 
   const int depth = planned_depth(h, w, taps);
   const auto& convs = vgg19_convs();
   const Layout layout = backend_.activation_layout();
+  const DType values = backend_.activation_dtype();
   std::size_t bytes = 0, workspace = 0;
   std::int64_t max_numel = 0;
   int hh = h, ww = w;
   for (int i = 0; i < depth; ++i) {
-    const Shape in{1, convs[i].cin, hh, ww};  // (1,Cin,h,w)
-    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, layers_[i].w.shape(), layout));
+    const Shape in{1, conv_input_channels(i, values), hh, ww};  // (1,Cin,h,w)
+    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, conv_filter_shape(i, values), layout, values));
     max_numel = std::max(max_numel, std::int64_t(convs[i].cout) * hh * ww);
     if (allocate)
       for (const Tap& t : taps)
         if (t.conv == i) (t.relu ? layers_[i].relu_tap : layers_[i].conv_tap) = true;
     if (convs[i].pool_after) hh /= 2, ww /= 2;
   }
-  bytes += 2 * std::size_t(max_numel) * sizeof(float);
-  if (layout != Layout::nchw) bytes += 3 * std::size_t(h) * w * sizeof(float);  // input_
-  bytes += lay_out_filters(depth, allocate);
+  const Shape input{1, conv_input_channels(0, values), h, w};  // (1,3,H,W), or (1,8,H,W) in bf16
+  bytes += 2 * storage_bytes(max_numel, values);
+  if (layout != Layout::nchw) bytes += storage_bytes(input.numel(), values);  // input_
+  bytes += lay_out_filters(depth, values, allocate);
   if (allocate) {
-    ping_ = backend_.empty(Shape{1, 1, 1, int(max_numel)});
-    pong_ = backend_.empty(Shape{1, 1, 1, int(max_numel)});
+    ping_ = backend_.empty_typed(Shape{1, 1, 1, int(max_numel)}, values, layout);
+    pong_ = backend_.empty_typed(Shape{1, 1, 1, int(max_numel)}, values, layout);
     // Fresh memory may hold any bit pattern; cuDNN's fused convolution blends with its output (alpha2 = 0).
     backend_.fill(ping_, 0.0f);
     backend_.fill(pong_, 0.0f);
-    if (layout != Layout::nchw) input_ = backend_.empty(Shape{1, 3, h, w}).with_layout(layout);  // (1,3,H,W)
+    if (layout != Layout::nchw) input_ = backend_.empty_typed(input, values, layout);
     backend_.reserve_workspace(workspace);
     depth_ = depth;
     layout_ = layout;
+    dtype_ = values;
     forward_only_ = true;
   }
   return {bytes, workspace};
 }
 
-std::size_t Vgg19::lay_out_filters(int depth, bool allocate) {
+int Vgg19::conv_input_channels(int i, DType values) {
+  const int cin = vgg19_convs()[std::size_t(i)].cin;
+  if (values != DType::bf16 || cin % 8 == 0) return cin;
+  return (2 * cin + 7) / 8 * 8;  // the image's two bf16 parts (split_bf16), rounded up to a multiple of 8
+}
+
+Shape Vgg19::conv_filter_shape(int i, DType values) const {
+  const Shape w = layers_[std::size_t(i)].w.shape();  // (Cout,Cin,3,3)
+  return Shape{w.n, conv_input_channels(i, values), w.h, w.w};
+}
+
+std::size_t Vgg19::lay_out_filters(int depth, DType values, bool allocate) {
   std::size_t bytes = 0;
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[std::size_t(i)];
-    bytes += backend_.conv_filter_bytes(l.w.shape());
-    if (allocate) l.wc = backend_.conv_filter(l.w);
+    const Shape ws = conv_filter_shape(i, values);  // (Cout,Cin',3,3)
+    bytes += backend_.conv_filter_bytes(ws);
+    if (!allocate) continue;
+    if (ws == l.w.shape()) {
+      l.wc = backend_.conv_filter(l.w);
+    } else {  // conv1_1 on the image's two bf16 parts: its taps repeated for the second, then the backend's copy
+      const Tensor repeated = backend_.from_host(repeat_input_taps(backend_.to_host(l.w), l.w.shape(), ws.c, l.w.layout()), ws)
+                                  .with_layout(l.w.layout());  // (Cout,8,3,3)
+      l.wc = backend_.conv_filter(repeated);
+    }
   }
   return bytes;
 }
@@ -184,7 +229,10 @@ const Tensor& Vgg19::network_input(const Tensor& x) {
   IMPASTO_CHECK(x.shape() == (Shape{1, 3, h_, w_}),
                 "input " << x.shape().str() << " does not match the planned " << Shape{1, 3, h_, w_}.str());
   if (input_.empty()) return x;
-  backend_.convert_layout(x, input_);
+  if (dtype_ == DType::bf16)
+    backend_.split_bf16(x, input_);  // its two bf16 parts, (1,8,H,W)
+  else
+    backend_.convert_layout(x, input_);
   return input_;
 }
 
@@ -222,16 +270,20 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   const int depth = planned_depth(h, w, taps);
   const auto& convs = vgg19_convs();
   const Layout layout = backend_.activation_layout();
+  const DType values = backend_.activation_dtype();
   std::size_t bytes = 0;
   std::int64_t max_numel = 3LL * h * w;
   std::size_t workspace = 0;
-  auto alloc = [&](Tensor& slot, Shape s) {  // counts s; allocates it into slot (in `layout`) when planning for real
-    bytes += std::size_t(s.numel()) * sizeof(float);
-    if (allocate) slot = backend_.empty(s).with_layout(layout);
+  // Counts s; allocates it into slot (in `layout`) when planning for real: activations and gradients hold
+  // `values`, the masks' words float32's bytes.
+  auto alloc = [&](Tensor& slot, Shape s, DType d) {
+    bytes += storage_bytes(s.numel(), d);
+    if (allocate) slot = backend_.empty_typed(s, d, layout);
   };
   if (layout != Layout::nchw) {
-    alloc(input_, Shape{1, 3, h, w});       // (1,3,H,W)
-    alloc(input_grad_, Shape{1, 3, h, w});  // (1,3,H,W)
+    const Shape input{1, conv_input_channels(0, values), h, w};  // (1,3,H,W), or (1,8,H,W) in bf16
+    alloc(input_, input, values);
+    alloc(input_grad_, input, values);
   }
   // Layer 0's ReLU output shares the backward scratch (see vgg19.hpp) when a deeper layer frees a buffer for its
   // recompute.
@@ -242,13 +294,13 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   for (int i = 0; i < depth; ++i) {
     Layer& l = layers_[i];
     const BackwardLayer& k = kept[std::size_t(i)];
-    const Shape in{1, convs[i].cin, hh, ww};   // (1,Cin,h,w)
-    const Shape out{1, convs[i].cout, hh, ww}; // (1,Cout,h,w)
-    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, l.w.shape(), layout));
+    const Shape in{1, conv_input_channels(i, values), hh, ww};  // (1,Cin,h,w)
+    const Shape out{1, convs[i].cout, hh, ww};                   // (1,Cout,h,w)
+    workspace = std::max(workspace, backend_.conv2d_workspace_bytes(in, conv_filter_shape(i, values), layout, values));
     max_numel = std::max(max_numel, out.numel());
-    if (k.conv_tap) alloc(l.conv_out, out);
-    if (k.relu_kept && (i > 0 || !recompute_first)) alloc(l.relu_out, out);
-    if (!k.relu_kept) alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))});  // (1,1,1,⌈n/32⌉)
+    if (k.conv_tap) alloc(l.conv_out, out, values);
+    if (k.relu_kept && (i > 0 || !recompute_first)) alloc(l.relu_out, out, values);
+    if (!k.relu_kept) alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))}, DType::f32);  // (1,1,1,⌈n/32⌉)
     if (allocate) {
       l.relu_tap = k.relu_tap;
       l.conv_tap = k.conv_tap;
@@ -260,13 +312,13 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
   }
   Tensor transients[2];
   for (int t = 0; t < 2; ++t)
-    if (transient[t] > 0) alloc(transients[t], Shape{1, 1, 1, int(transient[t])});
-  bytes += lay_out_filters(depth, allocate);
+    if (transient[t] > 0) alloc(transients[t], Shape{1, 1, 1, int(transient[t])}, values);
+  bytes += lay_out_filters(depth, values, allocate);
   std::vector<BackwardStep> steps;
   const std::int64_t spare =
       plan_backward(kept, max_numel, recompute_first, {transient[0], transient[1]}, steps);
-  alloc(scratch_, Shape{1, 1, 1, int(max_numel)});
-  if (spare > 0) alloc(spare_, Shape{1, 1, 1, int(spare)});
+  alloc(scratch_, Shape{1, 1, 1, int(max_numel)}, values);
+  if (spare > 0) alloc(spare_, Shape{1, 1, 1, int(spare)}, values);
   if (allocate) {
     if (recompute_first) {
       first_home_ = scratch_.prefix(vgg19_feature_shape(Tap{0, true}, h, w)).with_layout(layout);  // (1,64,H,W)
@@ -284,6 +336,7 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     for (int i = 0; i < depth; ++i) backend_.fill(layers_[i].relu_out, 0.0f);
     depth_ = depth;
     layout_ = layout;
+    dtype_ = values;
   }
   return {bytes, workspace};
 }
@@ -494,7 +547,7 @@ void Vgg19::backward(Tensor& dx, const TapGradient& tap_gradient) {
         backend_.conv2d_backward_data(d, l.wc, dx);
       } else {
         backend_.conv2d_backward_data(d, l.wc, input_grad_);
-        backend_.convert_layout(input_grad_, dx);
+        backend_.convert_layout(input_grad_, dx);  // in bf16 also cropped to the image's 3 channels
       }
       break;
     }

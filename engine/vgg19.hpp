@@ -73,6 +73,9 @@ class Vgg19 {
   // The layout of the activations, tap features and tap gradients (the backend's activation_layout() at plan
   // time; the input image and its gradient are NCHW either way).
   Layout layout() const { return layout_; }
+  // Their element type (the backend's activation_dtype() at plan time): float32, or bf16 (2 bytes; the ops that
+  // read them take bf16, Backend's header lists which).
+  DType dtype() const { return dtype_; }
   // The activation at a planned tap after forward() (and until backward(), which reuses it): (1,C,h,w) in
   // layout().
   const Tensor& feature(const Tap& t) const;
@@ -118,9 +121,14 @@ class Vgg19 {
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
   VggPlanBytes lay_out_forward(int h, int w, const std::vector<Tap>& taps, bool allocate);  // plan_forward's
+  // The input channels of conv i on activations of type `values`: VGG-19's, or in bf16 conv1_1's 8: the image's
+  // two bf16 parts (split_bf16) and 2 zero channels (bf16 convolutions take multiples of 8), its filter's taps
+  // repeated for the second part. conv_filter_shape: the filter (Cout,Cin',3,3) it runs with.
+  static int conv_input_channels(int i, DType values);
+  Shape conv_filter_shape(int i, DType values) const;
   // The bytes of the filters the convolutions of layers [0, depth) take (Layer::wc) beyond the weights; makes
   // them when `allocate`.
-  std::size_t lay_out_filters(int depth, bool allocate);
+  std::size_t lay_out_filters(int depth, DType values, bool allocate);
   // x (1,3,H,W) checked against the plan, in the activations' layout (x itself, or its NHWC copy input_).
   const Tensor& network_input(const Tensor& x);
 
@@ -174,7 +182,9 @@ class Vgg19 {
   std::vector<Tensor> slots_;     // scratch_, spare_, each layer's kept relu_out, kept pool_out, the 2 transients
   std::vector<BackwardStep> steps_;  // per layer
   Layout layout_ = Layout::nchw;
-  Tensor input_, input_grad_;     // (1,3,H,W) NHWC copies of the image and its gradient, when layout_ is NHWC
+  DType dtype_ = DType::f32;
+  Tensor input_, input_grad_;     // (1,3,H,W) NHWC copies of the image and its gradient when layout_ is NHWC;
+                                  // (1,8,H,W) bf16 when dtype_ is (split_bf16's parts; the gradient's first 3)
   Tensor first_home_;             // (1,64,H,W) layer 0's relu_out in the scratch (empty: it has its own buffer)
   Tensor forward_input_;          // the last forward()'s input to conv1_1, for the recompute
   std::size_t planned_bytes_ = 0;

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/bf16.cuh"
 #include "kernels/check.hpp"
 #include "kernels/common.cuh"
 #include "kernels/launchers.cuh"
@@ -83,6 +84,39 @@ struct TransposeGather {
   }
 };
 
+// y element i of (N, Cy, plane) (NCHW) or (N, plane, Cy) (NHWC) = x's channel c of that pixel when c < Cx, else 0:
+// a conversion that also pads or crops the channels (the image into a bf16 network's 8-channel input, its
+// gradient back out). One element per thread: these tensors have a handful of channels.
+template <typename In, typename Out>
+struct ChannelsGather {
+  const In* x; Out* y; int cx, cy; std::int64_t plane; bool x_nhwc, y_nhwc;
+  __device__ void operator()(std::int64_t i) const {
+    const std::int64_t c = y_nhwc ? i % cy : i / plane % cy;
+    const std::int64_t p = y_nhwc ? i / cy % plane : i % plane;
+    const std::int64_t b = i / (std::int64_t(cy) * plane);
+    const float v = c < cx ? math::Element<In>::widen(x[x_nhwc ? (b * plane + p) * cx + c : (b * cx + c) * plane + p])
+                           : 0.0f;
+    y[i] = math::Element<Out>::narrow(v);
+  }
+};
+
+// y element i of (N, plane, Cy) bf16: of x's channel k < C its bf16 rounding (i's channel k) or what that
+// rounding missed, rounded (channel C + k); 0 beyond 2C.
+struct SplitBf16 {
+  const float* x; __nv_bfloat16* y; int c, cy; std::int64_t plane; bool x_nhwc;
+  __device__ void operator()(std::int64_t i) const {
+    const std::int64_t ch = i % cy, p = i / cy % plane, b = i / (std::int64_t(cy) * plane);
+    float v = 0.0f;
+    if (ch < 2 * c) {
+      const std::int64_t k = ch % c;
+      const float xv = x[x_nhwc ? (b * plane + p) * c + k : (b * c + k) * plane + p];
+      const float hi = __bfloat162float(__float2bfloat16(xv));
+      v = ch < c ? hi : xv - hi;  // exact in float: hi holds xv's leading bits
+    }
+    y[i] = __float2bfloat16(v);
+  }
+};
+
 struct ToBf16 {
   const float* in; __nv_bfloat16* out;
   __device__ void operator()(std::int64_t i) const { out[i] = __float2bfloat16(in[i]); }
@@ -131,6 +165,22 @@ void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t p
 
 void transpose(const float* x, float* y, int n, std::int64_t rows, std::int64_t cols, cudaStream_t s) {
   transpose_into(x, y, n, rows, cols, s);
+}
+
+void convert_channels(const void* x, int cx, bool x_nhwc, bool x_bf16, void* y, int cy, bool y_nhwc, bool y_bf16, int n,
+                      std::int64_t plane, cudaStream_t s) {
+  on_type(x_bf16, [&](auto in) {
+    on_type(y_bf16, [&](auto out) {
+      using In = decltype(in);
+      using Out = decltype(out);
+      for_each(std::int64_t(n) * cy * plane, s,
+               ChannelsGather<In, Out>{static_cast<const In*>(x), static_cast<Out*>(y), cx, cy, plane, x_nhwc, y_nhwc});
+    });
+  });
+}
+
+void split_bf16(const float* x, int c, bool x_nhwc, void* y, int cy, int n, std::int64_t plane, cudaStream_t s) {
+  for_each(std::int64_t(n) * cy * plane, s, SplitBf16{x, static_cast<__nv_bfloat16*>(y), c, cy, plane, x_nhwc});
 }
 
 void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s) {

@@ -1,6 +1,6 @@
 // kernels/elementwise.cu — element-wise kernels of the CUDA backend: fill, axpby, scale, mul, mask, clamp,
-// ReLU forward/backward, the convolution bias(+ReLU) epilogue, Gram-gradient symmetrization and Adam. ReLU
-// forward and the ReLU masks also on bf16 activations (kernels/bf16.cuh).
+// ReLU forward/backward, the convolution bias(+ReLU) epilogue, Gram-gradient symmetrization and Adam. fill,
+// axpy, the masked product and the ReLU ops also on bf16 activations (kernels/bf16.cuh).
 // Per-element math that the CPU backend also runs comes from kernels/pointwise.cuh. No __restrict__: the
 // backend allows outputs to alias inputs.
 #include <cstdint>
@@ -14,17 +14,22 @@
 namespace impasto::kernels {
 namespace {
 
+template <typename T>
 struct Fill {
-  float* y; float v;
-  __device__ void operator()(std::int64_t i) const { y[i] = v; }
+  T* y; float v;
+  __device__ void operator()(std::int64_t i) const { y[i] = math::Element<T>::narrow(v); }
 };
 struct Ax {  // y = a·x
   const float* x; float* y; float a;
   __device__ void operator()(std::int64_t i) const { y[i] = a * x[i]; }
 };
+template <typename T>
 struct AxPlusY {  // y += a·x
-  const float* x; float* y; float a;
-  __device__ void operator()(std::int64_t i) const { y[i] += a * x[i]; }
+  const T* x; T* y; float a;
+  __device__ void operator()(std::int64_t i) const {
+    using E = math::Element<T>;
+    y[i] = E::narrow(E::widen(y[i]) + a * E::widen(x[i]));
+  }
 };
 struct AxPlusBy {  // y = a·x + b·y
   const float* x; float* y; float a, b;
@@ -104,13 +109,25 @@ struct Adam {
 
 }  // namespace
 
-void fill(float* y, std::int64_t n, float value, cudaStream_t s) { for_each(n, s, Fill{y, value}); }
+void fill(void* y, std::int64_t n, float value, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(n, s, Fill<T>{static_cast<T*>(y), value});
+  });
+}
+
+void axpy(float a, const void* x, void* y, std::int64_t n, bool bf16, cudaStream_t s) {
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each(n, s, AxPlusY<T>{static_cast<const T*>(x), static_cast<T*>(y), a});
+  });
+}
 
 void axpby(float a, const float* x, float b, float* y, std::int64_t n, cudaStream_t s) {
   if (b == 0.0f)
     for_each(n, s, Ax{x, y, a});
   else if (b == 1.0f)
-    for_each(n, s, AxPlusY{x, y, a});
+    for_each(n, s, AxPlusY<float>{x, y, a});
   else
     for_each(n, s, AxPlusBy{x, y, a, b});
 }

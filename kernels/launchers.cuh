@@ -31,7 +31,9 @@ inline int blocks_for(std::int64_t n) {
 }
 
 // ---- element-wise (kernels/elementwise.cu); n = element count --------------------------------------------
-void fill(float* y, std::int64_t n, float value, cudaStream_t s);
+// fill and axpy (y += a·x): on float32, or on bf16 activations (bf16: computed in float, rounded once).
+void fill(void* y, std::int64_t n, float value, bool bf16, cudaStream_t s);
+void axpy(float a, const void* x, void* y, std::int64_t n, bool bf16, cudaStream_t s);
 // y = a·x + b·y; b == 0 overwrites y without reading it (BLAS convention), so a NaN-poisoned y is fine.
 void axpby(float a, const float* x, float b, float* y, std::int64_t n, cudaStream_t s);
 void scale(float* y, std::int64_t n, float a, cudaStream_t s);
@@ -81,6 +83,13 @@ void to_bf16_channels_last(const float* x, void* y, int n, int c, std::int64_t p
 // y (N, C, plane) float32 = x (N, plane, C) bf16 (+ bias[c] when bias is not null, then ReLU when relu).
 void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,
                              cudaStream_t s);
+// y (N, Cy, plane) or (N, plane, Cy) (y_nhwc) = x (N, Cx, ·) in its layout and type, channels c ≥ Cx zero and
+// c ≥ Cy dropped; float32 or bf16 on either side.
+void convert_channels(const void* x, int cx, bool x_nhwc, bool x_bf16, void* y, int cy, bool y_nhwc, bool y_bf16, int n,
+                      std::int64_t plane, cudaStream_t s);
+// y (N, plane, Cy) bf16 = x (N, C, ·) float32 in two parts: channels [0,C) bf16(x), [C,2C) bf16(x − bf16(x)),
+// the rest 0 (Backend::split_bf16).
+void split_bf16(const float* x, int c, bool x_nhwc, void* y, int cy, int n, std::int64_t plane, cudaStream_t s);
 // The same without the transposes, for tensors that are channels-last already (NHWC; weights KRSC):
 // y = bf16(x), count elements; and y float32 = x (+ bias[i mod c] when bias, then ReLU when relu).
 void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s);

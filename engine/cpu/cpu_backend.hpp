@@ -35,6 +35,7 @@ class CpuBackend final : public Backend {
   void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) override;
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx) override;
   void convert_layout(const Tensor& x, Tensor& y) override;
+  void split_bf16(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void relu_mask(const Tensor& y, Tensor& bits) override;

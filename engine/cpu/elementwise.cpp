@@ -24,16 +24,17 @@ void zip_into(const Tensor& x, Tensor& y, const char* op_name, Op&& op) {
 }  // namespace
 
 void CpuBackend::fill(Tensor& y, float value) {
-  checks::check_tensor(y, Device::cpu, "fill", "y");
+  checks::fill(y, Device::cpu);
   std::fill(y.data(), y.data() + y.numel(), value);
 }
 
 void CpuBackend::copy(const Tensor& x, Tensor& y) {
-  checks::check_same_numel(x, y, Device::cpu, "copy", "x", "y");
+  checks::same_numel_values(x, y, Device::cpu, "copy");
   if (x.data() != y.data() && x.numel() > 0) std::memmove(y.data(), x.data(), std::size_t(x.numel()) * sizeof(float));
 }
 
 void CpuBackend::axpy(float a, const Tensor& x, Tensor& y) {
+  checks::same_numel_values(x, y, Device::cpu, "axpy");
   zip_into(x, y, "axpy", [a](float xi, float yi) { return yi + a * xi; });
 }
 
@@ -70,9 +71,22 @@ void CpuBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
 
 // NCHW ↔ NHWC: per sample a transpose of (rows, cols) into (cols, rows), rows = C and cols = H·W on the way to
 // NHWC, the other way round on the way back (the CUDA backend's kernels::transpose does the same in tiles).
+// With a change of channel count, element by element: y's channel c is x's when c < C, else 0.
 void CpuBackend::convert_layout(const Tensor& x, Tensor& y) {
-  checks::convert_layout(x, y, Device::cpu);  // x, y (N,C,H,W) in different layouts
+  checks::convert_layout(x, y, Device::cpu);  // x (N,C,H,W), y (N,C',H,W) differing in layout or channels
   const Shape s = x.shape();
+  if (y.shape().c != s.c) {
+    const Shape ys = y.shape();
+    for (int n = 0; n < ys.n; ++n) {
+      const float* in = x.data() + std::int64_t(n) * s.c * s.plane();  // sample n of x
+      float* out = y.data() + std::int64_t(n) * ys.c * s.plane();      // and of y
+      for (int c = 0; c < ys.c; ++c)
+        for (std::int64_t p = 0; p < s.plane(); ++p)
+          out[c * y.channel_stride() + p * y.pixel_stride()] =
+              c < s.c ? in[c * x.channel_stride() + p * x.pixel_stride()] : 0.0f;
+    }
+    return;
+  }
   const bool to_nhwc = y.layout() == Layout::nhwc;
   const std::int64_t rows = to_nhwc ? s.c : s.plane(), cols = to_nhwc ? s.plane() : s.c;
   for (int n = 0; n < s.n; ++n) {
@@ -82,6 +96,9 @@ void CpuBackend::convert_layout(const Tensor& x, Tensor& y) {
       for (std::int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
   }
 }
+
+// The CPU holds no bf16 values: the check refuses the call, naming it.
+void CpuBackend::split_bf16(const Tensor& x, Tensor& y) { checks::split_bf16(x, y, Device::cpu); }
 
 // NaN stays NaN (neither comparison holds), so a bad image is still caught downstream.
 void CpuBackend::clamp(const Tensor& x, float lo, float hi, Tensor& y) {

@@ -121,7 +121,9 @@ class CudaBackend final : public Backend {
   Tensor conv_filter(const Tensor& w) override;
   std::size_t conv_filter_bytes(Shape w) const override;
   Layout activation_layout() const override;
+  DType activation_dtype() const override;
   void convert_layout(const Tensor& x, Tensor& y) override;
+  void split_bf16(const Tensor& x, Tensor& y) override;
   void relu_forward(const Tensor& x, Tensor& y) override;
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override;
   void relu_mask(const Tensor& y, Tensor& bits) override;

@@ -129,4 +129,10 @@ Layout CudaBackend::activation_layout() const {
   return precision_ == Precision::fp32 ? Layout::nchw : Layout::nhwc;
 }
 
+// bf16 activations are channels-last only (the bf16 kernels index NHWC): under IMPASTO_LAYOUT=nchw bf16 runs
+// its convolutions on staged copies and stores float32.
+DType CudaBackend::activation_dtype() const {
+  return precision_ == Precision::bf16 && activation_layout() == Layout::nhwc ? DType::bf16 : DType::f32;
+}
+
 }  // namespace impasto

@@ -10,24 +10,24 @@
 namespace impasto {
 
 void CudaBackend::fill(Tensor& y, float value) {
-  checks::check_tensor(y, Device::cuda, "fill", "y");
+  const bool bf16 = checks::fill(y, Device::cuda) == DType::bf16;  // y float32 or bf16 activations
   if (y.numel() == 0) return;
-  if (value == 0.0f && !std::signbit(value))
-    IMPASTO_CUDA_CHECK(cudaMemsetAsync(y.data(), 0, std::size_t(y.numel()) * sizeof(float), stream_));
+  if (value == 0.0f && !std::signbit(value))  // +0 is all zero bits in both types
+    IMPASTO_CUDA_CHECK(cudaMemsetAsync(y.raw(), 0, std::size_t(y.numel()) * y.element_bytes(), stream_));
   else
-    kernels::fill(y.data(), y.numel(), value, stream_);
+    kernels::fill(y.raw(), y.numel(), value, bf16, stream_);
 }
 
 void CudaBackend::copy(const Tensor& x, Tensor& y) {
-  checks::check_same_numel(x, y, Device::cuda, "copy", "x", "y");
-  if (x.numel() == 0 || x.data() == y.data()) return;
-  IMPASTO_CUDA_CHECK(cudaMemcpyAsync(y.data(), x.data(), std::size_t(x.numel()) * sizeof(float),
+  checks::same_numel_values(x, y, Device::cuda, "copy");  // float32, or both bf16 activations
+  if (x.numel() == 0 || x.raw() == y.raw()) return;
+  IMPASTO_CUDA_CHECK(cudaMemcpyAsync(y.raw(), x.raw(), std::size_t(x.numel()) * x.element_bytes(),
                                      cudaMemcpyDeviceToDevice, stream_));
 }
 
 void CudaBackend::axpy(float a, const Tensor& x, Tensor& y) {
-  checks::check_same_numel(x, y, Device::cuda, "axpy", "x", "y");
-  kernels::axpby(a, x.data(), 1.0f, y.data(), y.numel(), stream_);
+  const bool bf16 = checks::same_numel_values(x, y, Device::cuda, "axpy") == DType::bf16;
+  kernels::axpy(a, x.raw(), y.raw(), y.numel(), bf16, stream_);
 }
 
 void CudaBackend::axpby(float a, const Tensor& x, float b, Tensor& y) {
@@ -53,9 +53,13 @@ void CudaBackend::mul_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
 }
 
 void CudaBackend::convert_layout(const Tensor& x, Tensor& y) {
-  checks::convert_layout(x, y, Device::cuda);  // x, y (N,C,H,W) in different layouts or element types
+  checks::convert_layout(x, y, Device::cuda);  // x (N,C,H,W), y (N,C',H,W) differing in layout, type or channels
   const Shape s = x.shape();
-  if (y.dtype() == DType::bf16) {  // NHWC bf16 from either float32 layout
+  if (x.shape().c != y.shape().c) {  // the channels padded or cropped on the way
+    kernels::convert_channels(x.raw(), s.c, x.layout() == Layout::nhwc, x.dtype() == DType::bf16, y.raw(),
+                              y.shape().c, y.layout() == Layout::nhwc, y.dtype() == DType::bf16, s.n, s.plane(),
+                              stream_);
+  } else if (y.dtype() == DType::bf16) {  // NHWC bf16 from either float32 layout
     to_bf16_staging(x, y.raw());
   } else if (x.dtype() == DType::bf16) {  // NHWC bf16 to either float32 layout
     from_bf16_staging(x.raw(), y, nullptr, false);
@@ -64,6 +68,12 @@ void CudaBackend::convert_layout(const Tensor& x, Tensor& y) {
     const bool to_nhwc = y.layout() == Layout::nhwc;
     kernels::transpose(x.data(), y.data(), s.n, to_nhwc ? s.c : s.plane(), to_nhwc ? s.plane() : s.c, stream_);
   }
+}
+
+void CudaBackend::split_bf16(const Tensor& x, Tensor& y) {
+  checks::split_bf16(x, y, Device::cuda);  // x (N,C,H,W) float32, y (N,C',H,W) bf16 NHWC
+  const Shape s = x.shape();
+  kernels::split_bf16(x.data(), s.c, x.layout() == Layout::nhwc, y.raw(), y.shape().c, s.n, s.plane(), stream_);
 }
 
 void CudaBackend::clamp(const Tensor& x, float lo, float hi, Tensor& y) {

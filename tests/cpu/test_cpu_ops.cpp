@@ -442,6 +442,37 @@ TEST_CASE("convert_layout reorders NCHW <-> NHWC by the index rule; the CPU comp
   Tensor g = be.empty(Shape{1, 1, 3, 3});
   CHECK_THROWS_AS(be.gram(y.sample(0), g), Error);
   CHECK(be.activation_layout() == Layout::nchw);
+  CHECK(be.activation_dtype() == impasto::DType::f32);
+}
+
+TEST_CASE("convert_layout pads channels with zeros and crops them, in either layout") {
+  using impasto::Layout;
+  CpuBackend be;
+  std::mt19937 rng(37);
+  const Shape s{2, 3, 4, 5}, padded{2, 8, 4, 5};
+  const Values v = random_values(rng, s.numel());
+  const Tensor x = be.from_host(v, s);  // (2,3,4,5) NCHW
+  for (const Layout l : {Layout::nchw, Layout::nhwc}) {
+    CAPTURE(l);
+    Tensor p = be.empty(padded).with_layout(l);  // (2,8,4,5)
+    be.fill(p, kNaN);
+    be.convert_layout(x, p);
+    const Values h = be.to_host(p);
+    int wrong = 0;
+    for (int n = 0; n < 2; ++n)
+      for (int c = 0; c < 8; ++c)
+        for (int i = 0; i < 20; ++i) {
+          const std::size_t at = l == Layout::nhwc ? std::size_t((n * 20 + i) * 8 + c) : std::size_t((n * 8 + c) * 20 + i);
+          wrong += h[at] != (c < 3 ? v[std::size_t((n * 3 + c) * 20 + i)] : 0.0f);
+        }
+    CHECK(wrong == 0);
+    Tensor back = be.empty(s);  // cropped to the first 3 channels, NCHW
+    be.fill(back, kNaN);
+    be.convert_layout(p, back);
+    CHECK(be.to_host(back) == v);
+  }
+  Tensor other = be.empty(Shape{2, 8, 4, 6});
+  CHECK_THROWS_WITH_AS(be.convert_layout(x, other), doctest::Contains("(its channels may differ)"), Error);
 }
 
 // ---- activation -------------------------------------------------------------------------------------------

@@ -187,7 +187,7 @@ TEST_CASE("emulated element-wise kernels match the CPU backend exactly") {
 
     SUBCASE("fill, scale, mul, clamp, relu") {
       Buffer y(n);
-      k::fill(y.data(), n, 0.75f, nullptr);
+      k::fill(y.data(), n, 0.75f, false, nullptr);
       CHECK_CLOSE(y.values(), std::vector<float>(std::size_t(n), 0.75f), 0, 0);
       Buffer z(y0);
       k::scale(z.data(), n, -1.5f, nullptr);

@@ -614,6 +614,94 @@ TEST_CASE("mul_mask and sq_diff_loss on bf16 activations: the CPU's results roun
   g.set_precision(Precision::tf32);
 }
 
+TEST_CASE("fill, copy and axpy on bf16 activations; convert_layout pads and crops channels as the CPU does; split_bf16") {
+  Env& e = env();
+  e.seed(139);
+  Backend& g = e.gpu();
+  g.set_precision(Precision::bf16);
+  const Shape s{1, 16, 7, 5};
+  auto to16 = [&](const std::vector<float>& host, Shape sh) {  // NCHW values → bf16 NHWC
+    Tensor t = g.empty_typed(sh, DType::bf16, Layout::nhwc);
+    g.convert_layout(g.from_host(host, sh), t);
+    return t;
+  };
+  auto widened = [&](const Tensor& t16) {  // bf16 NHWC → NCHW floats on the host
+    Tensor f = e.poisoned_gpu(t16.shape());
+    g.convert_layout(t16, f);
+    return g.to_host(f);
+  };
+  const std::vector<float> xh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+  const std::vector<float> yh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+  const Tensor x16 = to16(xh, s);
+
+  Tensor y16 = to16(yh, s);
+  g.fill(y16, 0.3f);
+  CHECK(widened(y16) == bf16_rounded(std::vector<float>(std::size_t(s.numel()), 0.3f)));
+  g.fill(y16, 0.0f);
+  CHECK(widened(y16) == std::vector<float>(std::size_t(s.numel()), 0.0f));
+  g.copy(x16, y16);
+  CHECK(widened(y16) == xh);
+  Tensor a16 = to16(yh, s), yc = e.cpu().from_host(yh, s);
+  g.axpy(-0.7f, x16, a16);
+  e.cpu().axpy(-0.7f, e.cpu().from_host(xh, s), yc);
+  CHECK(widened(a16) == bf16_rounded(e.cpu().to_host(yc)));  // computed in float, rounded once
+  Tensor f32 = e.poisoned_gpu(s, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.axpy(1.0f, x16, f32), doctest::Contains("axpy: y holds float32 values but x bf16"), Error);
+  CHECK_THROWS_WITH_AS(g.copy(f32, y16), doctest::Contains("copy: y holds bf16 values but x float32"), Error);
+
+  // The image into a bf16 network's 8-channel input and its gradient back: padded with zeros, cropped.
+  const Shape img{2, 3, 6, 5}, padded{2, 8, 6, 5};
+  const Pair im = e.random(img, -2.0f, 2.0f);
+  const std::vector<float> imh = e.cpu().to_host(im.cpu);
+  for (const Layout from : kLayouts) {
+    CAPTURE(from);
+    Tensor pc = e.cpu().empty(padded);  // the CPU's padding, NCHW
+    e.cpu().convert_layout(im.cpu, pc);
+    const std::vector<float> want = e.cpu().to_host(pc);
+    for (int c = 0; c < 8; ++c)  // sample 1, pixel 7 (planes of 30)
+      CHECK(want[std::size_t((8 + c) * 30 + 7)] == (c < 3 ? imh[std::size_t((3 + c) * 30 + 7)] : 0.0f));
+    Tensor p16 = g.empty_typed(padded, DType::bf16, Layout::nhwc);
+    g.convert_layout(e.in_layout(im.gpu, from), p16);
+    CHECK(widened(p16) == bf16_rounded(want));
+    Tensor pf = e.poisoned_gpu(padded, Layout::nhwc);  // float32, channels-last, padded
+    g.convert_layout(e.in_layout(im.gpu, from), pf);
+    CHECK(e.gpu().to_host(e.in_layout(pf, Layout::nchw)) == want);
+    Tensor back = e.poisoned_gpu(img, from);  // cropped back from bf16
+    g.convert_layout(p16, back);
+    CHECK(g.to_host(e.in_layout(back, Layout::nchw)) == bf16_rounded(imh));
+  }
+  Tensor wrong = g.empty_typed(Shape{2, 8, 6, 4}, DType::bf16, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.convert_layout(im.gpu, wrong), doctest::Contains("convert_layout: y has shape"), Error);
+
+  // The image as two bf16 parts: its rounding, what the rounding missed (rounded), zeros; together ~16 bits.
+  const Pair pixels = e.random(img, -130.0f, 130.0f);  // the preprocessed image's range
+  const std::vector<float> ph = e.cpu().to_host(pixels.cpu);
+  for (const Layout from : kLayouts) {
+    CAPTURE(from);
+    Tensor parts = g.empty_typed(padded, DType::bf16, Layout::nhwc);
+    g.split_bf16(e.in_layout(pixels.gpu, from), parts);
+    const std::vector<float> got = widened(parts);  // (2,8,6,5) NCHW
+    const std::vector<float> hi = bf16_rounded(ph);
+    int wrong_parts = 0, loose = 0;
+    for (int n = 0; n < 2; ++n)
+      for (int c = 0; c < 3; ++c)
+        for (int i = 0; i < 30; ++i) {
+          const std::size_t at = std::size_t((n * 3 + c) * 30 + i);
+          const float h = got[std::size_t((n * 8 + c) * 30 + i)], l = got[std::size_t((n * 8 + 3 + c) * 30 + i)];
+          wrong_parts += h != hi[at] || l != bf16_rounded(ph[at] - hi[at]);
+          loose += std::fabs(double(h) + l - ph[at]) > std::fabs(ph[at]) * std::ldexp(1.0, -16);
+          for (int z = 6; z < 8; ++z) wrong_parts += got[std::size_t((n * 8 + z) * 30 + i)] != 0.0f;
+        }
+    CHECK(wrong_parts == 0);
+    CHECK(loose == 0);
+  }
+  Tensor narrow = g.empty_typed(Shape{2, 5, 6, 5}, DType::bf16, Layout::nhwc);
+  CHECK_THROWS_WITH_AS(g.split_bf16(pixels.gpu, narrow), doctest::Contains("with C' >= 6"), Error);
+  Tensor cpu_y = e.cpu().empty(padded);
+  CHECK_THROWS_WITH_AS(e.cpu().split_bf16(pixels.cpu, cpu_y), doctest::Contains("split_bf16: y holds float32"), Error);
+  g.set_precision(Precision::tf32);
+}
+
 TEST_CASE("pool2d forward and backward match the CPU (average and max, odd sizes)") {
   Env& e = env();
   e.seed(104);

@@ -64,7 +64,9 @@ class CountingBackend final : public Backend {
     cpu.conv2d_backward_data(dy, w, dx);
   }
   Layout activation_layout() const override { return cpu.activation_layout(); }
+  DType activation_dtype() const override { return cpu.activation_dtype(); }
   void convert_layout(const Tensor& x, Tensor& y) override { cpu.convert_layout(x, y); }
+  void split_bf16(const Tensor& x, Tensor& y) override { cpu.split_bf16(x, y); }
   void relu_forward(const Tensor& x, Tensor& y) override { cpu.relu_forward(x, y); }
   void relu_backward(const Tensor& y, const Tensor& dy, Tensor& dx) override { cpu.relu_backward(y, dy, dx); }
   void relu_mask(const Tensor& y, Tensor& bits) override { cpu.relu_mask(y, bits); }
