@@ -107,6 +107,18 @@ class Env {
   }
   // A NaN-poisoned GPU output in `layout`.
   Tensor poisoned_gpu(Shape s, Layout layout) { return poisoned_gpu(s).with_layout(layout); }
+  // bf16 activations (NHWC) holding host NCHW values (bf16 already: the conversion then rounds nothing), and
+  // back to host NCHW floats.
+  Tensor to_bf16(const std::vector<float>& host, Shape s) {
+    Tensor t = gpu_->empty_typed(s, DType::bf16, Layout::nhwc);
+    gpu_->convert_layout(gpu_->from_host(host, s), t);
+    return t;
+  }
+  std::vector<float> widened(const Tensor& t16) {
+    Tensor f = poisoned_gpu(t16.shape());
+    gpu_->convert_layout(t16, f);
+    return gpu_->to_host(f);
+  }
 
  private:
   std::unique_ptr<Backend> cpu_, gpu_;
@@ -496,16 +508,6 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
   e.seed(127);
   Backend& g = e.gpu();
   g.set_precision(Precision::bf16);
-  auto to16 = [&](const std::vector<float>& host, Shape s) {  // host NCHW values (bf16 already) → bf16 NHWC
-    Tensor t = g.empty_typed(s, DType::bf16, Layout::nhwc);
-    g.convert_layout(g.from_host(host, s), t);
-    return t;
-  };
-  auto widened = [&](const Tensor& t16) {  // bf16 NHWC → host NCHW floats
-    Tensor f = e.poisoned_gpu(t16.shape());
-    g.convert_layout(t16, f);
-    return g.to_host(f);
-  };
   auto bits_agree = [&](const Tensor& cpu_bits, const Tensor& gpu_bits, Shape s) {
     const std::vector<unsigned> c = mask_words(e.cpu().to_host(cpu_bits)), w = mask_words(g.to_host(gpu_bits));
     int differ = 0;
@@ -522,8 +524,8 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
     Tensor yc = e.cpu().empty(s), dxc = e.cpu().empty(s);
     e.cpu().relu_forward(xc, yc);
     Tensor y16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
-    g.relu_forward(to16(xh, s), y16);
-    CHECK(widened(y16) == e.cpu().to_host(yc));
+    g.relu_forward(e.to_bf16(xh, s), y16);
+    CHECK(e.widened(y16) == e.cpu().to_host(yc));
 
     const Shape bs{1, 1, 1, int(relu_mask_words(s.numel()))};
     Tensor bits_c = e.cpu().empty(bs), bits_g = g.empty(bs);
@@ -532,21 +534,21 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
     CHECK(bits_agree(bits_c, bits_g, s));
     e.cpu().relu_backward(yc, dyc, dxc);
     const std::vector<float> relu_grad = e.cpu().to_host(dxc);
-    Tensor dy16 = to16(dyh, s), dx16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
+    Tensor dy16 = e.to_bf16(dyh, s), dx16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
     g.relu_backward_mask(bits_g, dy16, dx16);
-    CHECK(widened(dx16) == relu_grad);
+    CHECK(e.widened(dx16) == relu_grad);
     g.relu_backward(y16, dy16, dx16);
-    CHECK(widened(dx16) == relu_grad);
+    CHECK(e.widened(dx16) == relu_grad);
     if (ps.numel() == 0) continue;
 
     const std::vector<float> dph = bf16_rounded(e.uniform(ps.numel(), -1.0f, 1.0f));
-    const Tensor dpc = e.cpu().from_host(dph, ps), dp16 = to16(dph, ps);
+    const Tensor dpc = e.cpu().from_host(dph, ps), dp16 = e.to_bf16(dph, ps);
     for (PoolMode mode : {PoolMode::average, PoolMode::max}) {
       CAPTURE(enum_name(mode));
       Tensor pc = e.cpu().empty(ps), p16 = g.empty_typed(ps, DType::bf16, Layout::nhwc);
       e.cpu().pool2d_forward(yc, pc, mode);
       g.pool2d_forward(y16, p16, mode);
-      CHECK(widened(p16) == bf16_rounded(e.cpu().to_host(pc)));
+      CHECK(e.widened(p16) == bf16_rounded(e.cpu().to_host(pc)));
       e.cpu().pool2d_mask(yc, bits_c, mode);
       g.pool2d_mask(y16, bits_g, mode);
       CHECK(bits_agree(bits_c, bits_g, s));
@@ -557,7 +559,7 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
           g.pool2d_backward_mask(bits_g, dp16, dx16, mode);
         else
           g.pool2d_backward(y16, p16, dp16, dx16, mode, false);
-        CHECK(widened(dx16) == bf16_rounded(e.cpu().to_host(dxc)));
+        CHECK(e.widened(dx16) == bf16_rounded(e.cpu().to_host(dxc)));
       }
     }
   }
@@ -578,35 +580,25 @@ TEST_CASE("mul_mask and sq_diff_loss on bf16 activations: the CPU's results roun
   Backend& g = e.gpu();
   g.set_precision(Precision::bf16);
   const Shape s{1, 24, 13, 9}, ms{1, 1, 13, 9};
-  auto to16 = [&](const std::vector<float>& host) {  // NCHW values (bf16 already) → bf16 NHWC
-    Tensor t = g.empty_typed(s, DType::bf16, Layout::nhwc);
-    g.convert_layout(g.from_host(host, s), t);
-    return t;
-  };
-  auto widened = [&](const Tensor& t16) {
-    Tensor f = e.poisoned_gpu(s);
-    g.convert_layout(t16, f);
-    return g.to_host(f);
-  };
   const std::vector<float> xh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
   const std::vector<float> th = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
   const std::vector<float> gh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
   const Pair mask = e.random(ms, 0.0f, 1.0f);
   const Tensor xc = e.cpu().from_host(xh, s), tc = e.cpu().from_host(th, s);
-  const Tensor x16 = to16(xh), t16 = to16(th);
+  const Tensor x16 = e.to_bf16(xh, s), t16 = e.to_bf16(th, s);
 
   Tensor yc = e.cpu().empty(s), y16 = g.empty_typed(s, DType::bf16, Layout::nhwc);
   e.cpu().mul_mask(xc, mask.cpu, yc);
   g.mul_mask(x16, mask.gpu, y16);
-  CHECK(widened(y16) == bf16_rounded(e.cpu().to_host(yc)));
+  CHECK(e.widened(y16) == bf16_rounded(e.cpu().to_host(yc)));
 
   for (const bool weighted : {false, true}) {
     CAPTURE(weighted);
-    Tensor gc = e.cpu().from_host(gh, s), g16 = to16(gh);
+    Tensor gc = e.cpu().from_host(gh, s), g16 = e.to_bf16(gh, s);
     const double lc = e.cpu().sq_diff_loss(xc, tc, weighted ? &mask.cpu : nullptr, 0.3f, &gc);
     const double l16 = g.sq_diff_loss(x16, t16, weighted ? &mask.gpu : nullptr, 0.3f, &g16);
     CHECK(l16 == doctest::Approx(lc).epsilon(1e-9));
-    CHECK(widened(g16) == bf16_rounded(e.cpu().to_host(gc)));
+    CHECK(e.widened(g16) == bf16_rounded(e.cpu().to_host(gc)));
   }
   Tensor t32 = e.poisoned_gpu(s, Layout::nhwc);
   CHECK_THROWS_WITH_AS(g.sq_diff_loss(x16, t32, nullptr, 1.0f, nullptr),
@@ -620,31 +612,21 @@ TEST_CASE("fill, copy and axpy on bf16 activations; convert_layout pads and crop
   Backend& g = e.gpu();
   g.set_precision(Precision::bf16);
   const Shape s{1, 16, 7, 5};
-  auto to16 = [&](const std::vector<float>& host, Shape sh) {  // NCHW values → bf16 NHWC
-    Tensor t = g.empty_typed(sh, DType::bf16, Layout::nhwc);
-    g.convert_layout(g.from_host(host, sh), t);
-    return t;
-  };
-  auto widened = [&](const Tensor& t16) {  // bf16 NHWC → NCHW floats on the host
-    Tensor f = e.poisoned_gpu(t16.shape());
-    g.convert_layout(t16, f);
-    return g.to_host(f);
-  };
   const std::vector<float> xh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
   const std::vector<float> yh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
-  const Tensor x16 = to16(xh, s);
+  const Tensor x16 = e.to_bf16(xh, s);
 
-  Tensor y16 = to16(yh, s);
+  Tensor y16 = e.to_bf16(yh, s);
   g.fill(y16, 0.3f);
-  CHECK(widened(y16) == bf16_rounded(std::vector<float>(std::size_t(s.numel()), 0.3f)));
+  CHECK(e.widened(y16) == bf16_rounded(std::vector<float>(std::size_t(s.numel()), 0.3f)));
   g.fill(y16, 0.0f);
-  CHECK(widened(y16) == std::vector<float>(std::size_t(s.numel()), 0.0f));
+  CHECK(e.widened(y16) == std::vector<float>(std::size_t(s.numel()), 0.0f));
   g.copy(x16, y16);
-  CHECK(widened(y16) == xh);
-  Tensor a16 = to16(yh, s), yc = e.cpu().from_host(yh, s);
+  CHECK(e.widened(y16) == xh);
+  Tensor a16 = e.to_bf16(yh, s), yc = e.cpu().from_host(yh, s);
   g.axpy(-0.7f, x16, a16);
   e.cpu().axpy(-0.7f, e.cpu().from_host(xh, s), yc);
-  CHECK(widened(a16) == bf16_rounded(e.cpu().to_host(yc)));  // computed in float, rounded once
+  CHECK(e.widened(a16) == bf16_rounded(e.cpu().to_host(yc)));  // computed in float, rounded once
   Tensor f32 = e.poisoned_gpu(s, Layout::nhwc);
   CHECK_THROWS_WITH_AS(g.axpy(1.0f, x16, f32), doctest::Contains("axpy: y holds float32 values but x bf16"), Error);
   CHECK_THROWS_WITH_AS(g.copy(f32, y16), doctest::Contains("copy: y holds bf16 values but x float32"), Error);
@@ -662,7 +644,7 @@ TEST_CASE("fill, copy and axpy on bf16 activations; convert_layout pads and crop
       CHECK(want[std::size_t((8 + c) * 30 + 7)] == (c < 3 ? imh[std::size_t((3 + c) * 30 + 7)] : 0.0f));
     Tensor p16 = g.empty_typed(padded, DType::bf16, Layout::nhwc);
     g.convert_layout(e.in_layout(im.gpu, from), p16);
-    CHECK(widened(p16) == bf16_rounded(want));
+    CHECK(e.widened(p16) == bf16_rounded(want));
     Tensor pf = e.poisoned_gpu(padded, Layout::nhwc);  // float32, channels-last, padded
     g.convert_layout(e.in_layout(im.gpu, from), pf);
     CHECK(e.gpu().to_host(e.in_layout(pf, Layout::nchw)) == want);
@@ -680,7 +662,7 @@ TEST_CASE("fill, copy and axpy on bf16 activations; convert_layout pads and crop
     CAPTURE(from);
     Tensor parts = g.empty_typed(padded, DType::bf16, Layout::nhwc);
     g.split_bf16(e.in_layout(pixels.gpu, from), parts);
-    const std::vector<float> got = widened(parts);  // (2,8,6,5) NCHW
+    const std::vector<float> got = e.widened(parts);  // (2,8,6,5) NCHW
     const std::vector<float> hi = bf16_rounded(ph);
     int wrong_parts = 0, loose = 0;
     for (int n = 0; n < 2; ++n)
