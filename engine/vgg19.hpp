@@ -101,6 +101,10 @@ class Vgg19 {
   // a new pooling): work recorded against the network (Backend::record) is stale when it differs.
   std::uint64_t generation() const { return generation_; }
   int layer_count() const { return int(layers_.size()); }  // convs whose weights are uploaded
+  // The input channels conv i runs with on activations of type `values`: VGG-19's, or in bf16 conv1_1's 8: the
+  // image's two bf16 parts (split_bf16) and 2 zero channels (bf16 convolutions take multiples of 8), its filter's
+  // taps repeated for the second part.
+  static int conv_input_channels(int i, DType values);
 
  private:
   struct Layer {
@@ -121,11 +125,7 @@ class Vgg19 {
   // Walks the plan for h×w and these taps: returns its bytes and, when `allocate`, allocates it.
   VggPlanBytes lay_out(int h, int w, const std::vector<Tap>& taps, bool allocate);
   VggPlanBytes lay_out_forward(int h, int w, const std::vector<Tap>& taps, bool allocate);  // plan_forward's
-  // The input channels of conv i on activations of type `values`: VGG-19's, or in bf16 conv1_1's 8: the image's
-  // two bf16 parts (split_bf16) and 2 zero channels (bf16 convolutions take multiples of 8), its filter's taps
-  // repeated for the second part. conv_filter_shape: the filter (Cout,Cin',3,3) it runs with.
-  static int conv_input_channels(int i, DType values);
-  Shape conv_filter_shape(int i, DType values) const;
+  Shape conv_filter_shape(int i, DType values) const;  // the filter (Cout,Cin',3,3) conv i runs with
   // The bytes of the filters the convolutions of layers [0, depth) take (Layer::wc) beyond the weights; makes
   // them when `allocate`.
   std::size_t lay_out_filters(int depth, DType values, bool allocate);

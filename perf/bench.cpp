@@ -417,11 +417,13 @@ class Session {
   }
 
   // Each convolution of the default objective's network (conv1_1 … conv5_1) alone, on the input size it has
-  // for an image of `size`, in the backend's activation layout with the filters reordered as Vgg19 does:
-  // forward with bias and ReLU fused (as Vgg19::forward runs all but a conv_out tap's layer) and
-  // backward-data. W warm-up + N timed calls of each, synchronized at both ends of each timing.
+  // for an image of `size`, in the backend's activation layout and element type with the filters as Vgg19
+  // makes them (reordered, the backend's copy; under bf16 conv1_1 on 8 input channels): forward with bias and
+  // ReLU fused (as Vgg19::forward runs all but a conv_out tap's layer) and backward-data. W warm-up + N timed
+  // calls of each, synchronized at both ends of each timing.
   json conv_layers(Size size) {
     const Layout layout = backend_.activation_layout();
+    const DType values = backend_.activation_dtype();
     const auto& convs = vgg19_convs();
     const int deepest = int(weights_.convs.size()) - 1;
     int h = size.h, w = size.w;
@@ -429,31 +431,35 @@ class Session {
     for (int i = 0; i <= deepest; ++i) {
       const VggConvSpec& spec = convs[std::size_t(i)];
       const ConvWeights& cw = weights_.convs[std::size_t(i)];
-      const Shape xs{1, spec.cin, h, w}, ws{spec.cout, spec.cin, 3, 3}, ys{1, spec.cout, h, w};
-      Tensor filters = backend_.from_host(cw.w, ws);  // (Cout,Cin,3,3), KCRS; KRSC under NHWC
+      const int cin = Vgg19::conv_input_channels(i, values);
+      const Shape xs{1, cin, h, w}, ws{spec.cout, cin, 3, 3}, ys{1, spec.cout, h, w};
+      // (Cout,Cin,3,3), KCRS; KRSC under NHWC. A padded conv1_1's extra taps: the timing does not depend on them.
+      Tensor filters = backend_.from_host(cin == spec.cin ? cw.w : std::vector<float>(std::size_t(ws.numel()), 0.01f), ws);
       if (layout != filters.layout()) {
         Tensor reordered = backend_.empty(ws).with_layout(layout);
         backend_.convert_layout(filters, reordered);
         filters = reordered;
       }
+      filters = backend_.conv_filter(filters);  // the bf16 copy under bf16, made once as Vgg19 does
       const Tensor bias = backend_.from_host(cw.b, Shape{1, 1, 1, spec.cout});  // (1,1,1,Cout)
-      Tensor x = backend_.empty(xs).with_layout(layout), dx = backend_.empty(xs).with_layout(layout);  // (1,Cin,h,w)
-      Tensor y = backend_.empty(ys).with_layout(layout), dy = backend_.empty(ys).with_layout(layout);  // (1,Cout,h,w)
+      Tensor x = backend_.empty_typed(xs, values, layout), dx = backend_.empty_typed(xs, values, layout);  // (1,Cin,h,w)
+      Tensor y = backend_.empty_typed(ys, values, layout), dy = backend_.empty_typed(ys, values, layout);  // (1,Cout,h,w)
       backend_.fill(x, 0.5f);
       backend_.fill(dy, 1.0f / 1024);
-      backend_.reserve_workspace(backend_.conv2d_workspace_bytes(xs, ws, layout));
+      backend_.reserve_workspace(backend_.conv2d_workspace_bytes(xs, ws, layout, values));
       const double fwd = ms_per_call(backend_, options_.warmup, options_.iterations, [&] {
         backend_.conv2d_forward(x, filters, bias, y, /*fuse_relu=*/true);
       });
       const double bwd = ms_per_call(backend_, options_.warmup, options_.iterations,
                                      [&] { backend_.conv2d_backward_data(dy, filters, dx); });
       const double flops = 2.0 * 9 * spec.cin * spec.cout * double(h) * w;  // one direction
-      layers.push_back(json{{"name", spec.name}, {"cin", spec.cin}, {"cout", spec.cout}, {"height", h}, {"width", w},
+      layers.push_back(json{{"name", spec.name}, {"cin", spec.cin}, {"cin_run", cin}, {"cout", spec.cout}, {"height", h}, {"width", w},
                             {"forward_ms", fwd}, {"backward_data_ms", bwd}, {"tflops_forward", flops / (fwd * 1e-3) * 1e-12},
                             {"tflops_backward_data", flops / (bwd * 1e-3) * 1e-12}});
       if (spec.pool_after) h /= 2, w /= 2;
     }
-    return json{{"height", size.h}, {"width", size.w}, {"layout", enum_name(layout)}, {"layers", layers}};
+    return json{{"height", size.h}, {"width", size.w}, {"layout", enum_name(layout)}, {"values", enum_name(values)},
+                {"layers", layers}};
   }
 
   // VGG-19 forward + backward with the default objective's taps (deepest relu5_1), nothing else.

@@ -290,11 +290,15 @@ if within_budget "VGG-19 only"; then
   step "VGG-19 forward+backward only" 120 "$dev/run/bench" --device $device --vgg-only --sizes $sizes \
     --iterations $iterations --warmup $warmup --weights "$weights" --json "$work/vgg_only.json"
 fi
-# Each convolution alone at 1024² TF32, impasto (NHWC, bias + ReLU fused) against PyTorch's cuDNN in NHWC and
-# NCHW (cudnn.benchmark): which layers, forward or backward-data, hold the convolution time. JSON in $work.
+# Each convolution alone at 1024² TF32 and bf16, impasto (NHWC, bias + ReLU fused) against PyTorch's cuDNN in
+# NHWC and NCHW (cudnn.benchmark, TF32): which layers, forward or backward-data, hold the convolution time. JSON
+# in $work.
 if [[ $mode == gpu ]] && within_budget "each convolution alone"; then
   step "each convolution alone 1024² (bench --conv-layers)" 90 "$dev/run/bench" --device cuda --conv-layers \
     --sizes 1024 --iterations 10 --warmup 3 --precision tf32 --weights "$weights" --json "$work/conv_layers.json"
+  # bf16 as the network runs it: bf16 activations, the filters' bf16 copies, conv1_1 on 8 input channels.
+  step "each convolution alone 1024² bf16 (bench --conv-layers)" 90 "$dev/run/bench" --device cuda --conv-layers \
+    --sizes 1024 --iterations 10 --warmup 3 --precision bf16 --weights "$weights" --json "$work/conv_layers_bf16.json"
   step "each convolution alone 1024², torch (conv_layouts.py --per-layer)" 120 "$py" \
     "$root/perf/peer/conv_layouts.py" --per-layer --sizes 1024 --iterations 10 --warmup 3 \
     --json "$work/conv_layers_peer.json"
