@@ -11,7 +11,9 @@
 // so after backward() the features hold gradients: read them between forward() and backward(). relu1_1's output
 // (the largest activation with conv1_2's) has no buffer of its own: between forward and backward it lives in the
 // backward scratch, and backward recomputes it when it reaches conv1_1 (a 3-channel convolution, ~0.2 % of an
-// evaluation's FLOPs, for 64 floats per pixel).
+// evaluation's FLOPs, for 64 values per pixel).
+// Under bf16 (the backend's activation_dtype()) every activation and gradient here is stored in bf16, and the
+// image enters conv1_1 as two bf16 parts (Backend::split_bf16; see conv_input_channels).
 //
 // Taps name points of the network: `convX_Y` is the convolution output including its bias (before the
 // ReLU), `reluX_Y` its rectified output (DESIGN.md "VGG-19 features").
