@@ -8,9 +8,10 @@
 //   tensors (Tensor::layout), which VGG-19 uses for its activations where activation_layout() says so.
 //   Images, flows and masks are NCHW. Shapes and layouts are checked and a mismatch throws impasto::Error.
 // - bf16 activations (DType::bf16, NHWC, CUDA only: the storage of --precision bf16) are taken by
-//   convert_layout (to and from float32), the convolutions, relu_*, pool2d_*, gram and gram_backward (f, df),
-//   mul_mask (x, y) and sq_diff_loss (x, target, grad); each computes in float from the stored values and rounds
-//   once where it stores. One call's activations are all of one type; every other op refuses bf16.
+//   convert_layout (to and from float32), split_bf16 (y), the convolutions, relu_*, pool2d_*, gram and
+//   gram_backward (f, df), fill, copy, axpy, mul_mask (x, y) and sq_diff_loss (x, target, grad); each computes
+//   in float from the stored values and rounds once where it stores. One call's activations are all of one
+//   type; every other op refuses bf16.
 // - Outputs are fully overwritten unless the op says it accumulates.
 // - "alias" notes say which inputs may be the same tensor as the output.
 // - Reductions return double on the host (the only device→host traffic an iteration needs); the loss ops can

@@ -7,8 +7,9 @@
 // gradients flowing down are stored in bf16 (Backend::activation_dtype), and the image enters as two bf16 parts
 // in 8 channels (Backend::split_bf16: its rounding and what that missed, then 0) through a conv1_1 whose taps
 // repeat for the second part: the convolution sees the image to ~16 significant bits, where bf16 alone would
-// round a pixel of 100 to a step of 0.5 and swallow the optimizer's small steps. A forward-only plan (plan_forward, for the style targets)
-// holds the largest activation twice and hands each tap's feature to the caller as the forward pass reaches it.
+// round a pixel of 100 to a step of 0.5 and swallow the optimizer's small steps. A forward-only plan
+// (plan_forward, for the style targets) holds the largest activation twice and hands each tap's feature to the
+// caller as the forward pass reaches it.
 #include "engine/vgg19.hpp"
 
 #include <algorithm>
@@ -217,8 +218,8 @@ std::size_t Vgg19::lay_out_filters(int depth, DType values, bool allocate) {
     if (ws == l.w.shape()) {
       l.wc = backend_.conv_filter(l.w);
     } else {  // conv1_1 on the image's two bf16 parts: its taps repeated for the second, then the backend's copy
-      const Tensor repeated = backend_.from_host(repeat_input_taps(backend_.to_host(l.w), l.w.shape(), ws.c, l.w.layout()), ws)
-                                  .with_layout(l.w.layout());  // (Cout,8,3,3)
+      const std::vector<float> taps = repeat_input_taps(backend_.to_host(l.w), l.w.shape(), ws.c, l.w.layout());
+      const Tensor repeated = backend_.from_host(taps, ws).with_layout(l.w.layout());  // (Cout,8,3,3)
       l.wc = backend_.conv_filter(repeated);
     }
   }
@@ -300,7 +301,8 @@ VggPlanBytes Vgg19::lay_out(int h, int w, const std::vector<Tap>& taps, bool all
     max_numel = std::max(max_numel, out.numel());
     if (k.conv_tap) alloc(l.conv_out, out, values);
     if (k.relu_kept && (i > 0 || !recompute_first)) alloc(l.relu_out, out, values);
-    if (!k.relu_kept) alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))}, DType::f32);  // (1,1,1,⌈n/32⌉)
+    if (!k.relu_kept)  // (1,1,1,⌈n/32⌉) words of bits
+      alloc(l.mask, Shape{1, 1, 1, int(relu_mask_words(out.numel()))}, DType::f32);
     if (allocate) {
       l.relu_tap = k.relu_tap;
       l.conv_tap = k.conv_tap;

@@ -84,6 +84,19 @@ struct TransposeGather {
   }
 };
 
+// The index of element (sample b, channel c, pixel p) of an (N, channels, plane) tensor, channels-last when nhwc;
+// and i's (b, c, p) in such a tensor.
+__device__ inline std::int64_t at_element(std::int64_t b, std::int64_t c, std::int64_t p, int channels,
+                                          std::int64_t plane, bool nhwc) {
+  return nhwc ? (b * plane + p) * channels + c : (b * channels + c) * plane + p;
+}
+__device__ inline void element_at(std::int64_t i, int channels, std::int64_t plane, bool nhwc, std::int64_t& b,
+                                  std::int64_t& c, std::int64_t& p) {
+  c = nhwc ? i % channels : i / plane % channels;
+  p = nhwc ? i / channels % plane : i % plane;
+  b = i / (std::int64_t(channels) * plane);
+}
+
 // y element i of (N, Cy, plane) (NCHW) or (N, plane, Cy) (NHWC) = x's channel c of that pixel when c < Cx, else 0:
 // a conversion that also pads or crops the channels (the image into a bf16 network's 8-channel input, its
 // gradient back out). One element per thread: these tensors have a handful of channels.
@@ -91,11 +104,9 @@ template <typename In, typename Out>
 struct ChannelsGather {
   const In* x; Out* y; int cx, cy; std::int64_t plane; bool x_nhwc, y_nhwc;
   __device__ void operator()(std::int64_t i) const {
-    const std::int64_t c = y_nhwc ? i % cy : i / plane % cy;
-    const std::int64_t p = y_nhwc ? i / cy % plane : i % plane;
-    const std::int64_t b = i / (std::int64_t(cy) * plane);
-    const float v = c < cx ? math::Element<In>::widen(x[x_nhwc ? (b * plane + p) * cx + c : (b * cx + c) * plane + p])
-                           : 0.0f;
+    std::int64_t b, c, p;
+    element_at(i, cy, plane, y_nhwc, b, c, p);
+    const float v = c < cx ? math::Element<In>::widen(x[at_element(b, c, p, cx, plane, x_nhwc)]) : 0.0f;
     y[i] = math::Element<Out>::narrow(v);
   }
 };
@@ -105,11 +116,11 @@ struct ChannelsGather {
 struct SplitBf16 {
   const float* x; __nv_bfloat16* y; int c, cy; std::int64_t plane; bool x_nhwc;
   __device__ void operator()(std::int64_t i) const {
-    const std::int64_t ch = i % cy, p = i / cy % plane, b = i / (std::int64_t(cy) * plane);
+    std::int64_t b, ch, p;
+    element_at(i, cy, plane, /*nhwc=*/true, b, ch, p);
     float v = 0.0f;
     if (ch < 2 * c) {
-      const std::int64_t k = ch % c;
-      const float xv = x[x_nhwc ? (b * plane + p) * c + k : (b * c + k) * plane + p];
+      const float xv = x[at_element(b, ch % c, p, c, plane, x_nhwc)];
       const float hi = __bfloat162float(__float2bfloat16(xv));
       v = ch < c ? hi : xv - hi;  // exact in float: hi holds xv's leading bits
     }
