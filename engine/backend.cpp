@@ -66,6 +66,16 @@ void Backend::rewind_deferred(int count) {
   deferred_count_ = count;
 }
 
+void Backend::conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& bits) {
+  conv2d_forward(x, w, b, y, /*fuse_relu=*/true);
+  relu_mask(y, bits);
+}
+
+void Backend::pool2d_forward_mask(const Tensor& x, Tensor& y, Tensor& bits, PoolMode mode) {
+  pool2d_forward(x, y, mode);
+  pool2d_mask(x, bits, mode);
+}
+
 std::unique_ptr<Backend::Recording> Backend::record(const std::function<void()>& work) {
   work();  // nothing to record on the host: the work ran, and runs again each time
   return nullptr;

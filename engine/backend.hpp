@@ -179,6 +179,15 @@ class Backend {
   // pooling mask (the same mode's).
   virtual void pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) = 0;
 
+  // ---- a mask with the output that it describes: each does the two ops named, in one pass over the activation
+  //      where the backend can, so that the mask costs no read of its own (by default: the two ops in turn).
+  // conv2d_forward(x, w, b, y, fuse_relu = true), then relu_mask(y, bits). CUDA: one pass when the activations
+  // are bf16 (the mask comes out of the bias + ReLU pass over y).
+  virtual void conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& bits);
+  // pool2d_forward(x, y, mode), then pool2d_mask(x, bits, mode). CUDA: one pass over x when x is NHWC with a
+  // multiple of 32 channels (every VGG-19 layer).
+  virtual void pool2d_forward_mask(const Tensor& x, Tensor& y, Tensor& bits, PoolMode mode);
+
   // ---- Gram matrices: f (1,C,H,W) seen as F (C × M), M = H·W ------------------------------------------
   // g (1,1,C,C) = F·Fᵀ (unnormalized).
   virtual void gram(const Tensor& f, Tensor& g) = 0;

@@ -227,9 +227,9 @@ void check_mask_bits(const Tensor& bits, const Tensor& masked, Device device, co
 
 }  // namespace
 
-void relu_mask(const Tensor& y, const Tensor& bits, Device device) {
-  check_activation(y, y.shape(), device, "relu_mask", "y");  // (N,C,H,W)
-  check_mask_bits(bits, y, device, "relu_mask", "y");
+void relu_mask(const Tensor& y, const Tensor& bits, Device device, const char* op) {
+  check_activation(y, y.shape(), device, op, "y");  // (N,C,H,W)
+  check_mask_bits(bits, y, device, op, "y");
 }
 
 void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device) {
@@ -242,10 +242,10 @@ void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, 
   check_mask_bits(bits, dx, device, op, "dx");
 }
 
-Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device) {
-  check_activation(x, x.shape(), device, "pool2d_mask", "x");  // (N,C,H,W)
-  check_mask_bits(bits, x, device, "pool2d_mask", "x");
-  common_layout(device, "pool2d_mask", {{&x, "x"}});
+Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device, const char* op) {
+  check_activation(x, x.shape(), device, op, "x");  // (N,C,H,W)
+  check_mask_bits(bits, x, device, op, "x");
+  common_layout(device, op, {{&x, "x"}});
   return x.shape();
 }
 

@@ -89,14 +89,15 @@ void relu_forward(const Tensor& x, const Tensor& y, Device device);
 // dy and dx of y's shape (N,C,H,W); dx may be dy.
 void relu_backward(const Tensor& y, const Tensor& dy, const Tensor& dx, Device device);
 
-// y (N,C,H,W) and bits (1,1,1,⌈n/32⌉) for its n elements (Backend::relu_mask), not overlapping.
-void relu_mask(const Tensor& y, const Tensor& bits, Device device);
+// y (N,C,H,W) and bits (1,1,1,⌈n/32⌉) for its n elements (Backend::relu_mask), not overlapping. `op` names the
+// op in the message (conv2d_forward_relu_mask checks its mask here too).
+void relu_mask(const Tensor& y, const Tensor& bits, Device device, const char* op = "relu_mask");
 
 // dx of dy's shape (N,C,H,W), may be dy; bits (1,1,1,⌈n/32⌉) for its elements, overlapping neither.
 void relu_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);
 
 // x (N,C,H,W) and bits (1,1,1,⌈n/32⌉) for its n elements (Backend::pool2d_mask), not overlapping; returns x's shape.
-Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device);
+Shape pool2d_mask(const Tensor& x, const Tensor& bits, Device device, const char* op = "pool2d_mask");
 
 // bits for dx's elements, dy (N,C,H/2,W/2) for dx (N,C,H,W), dx overlapping neither; returns dx's shape.
 Shape pool2d_backward_mask(const Tensor& bits, const Tensor& dy, const Tensor& dx, Device device);

@@ -395,21 +395,24 @@ void Vgg19::forward(const Tensor& x) {
   if (!first_home_.empty()) layers_[0].relu_out = first_home_;  // backward's recompute moved it
   for (int i = 0; i < depth_; ++i) {
     Layer& l = layers_[i];
-    if (l.conv_out.empty()) {
-      backend_.conv2d_forward(*in, l.wc, l.b, l.relu_out, /*fuse_relu=*/true);
-    } else {
+    // A mask is all backward keeps of the layer: below a pooling the pooling's, else the ReLU's, each made in
+    // the pass that writes what it describes (on the GPU it then costs no read of the activation).
+    const bool masked = !l.mask.empty(), pooled = !l.pool_out.empty();
+    if (!l.conv_out.empty()) {
       backend_.conv2d_forward(*in, l.wc, l.b, l.conv_out, /*fuse_relu=*/false);
       backend_.relu_forward(l.conv_out, l.relu_out);
-    }
-    if (!l.mask.empty()) {  // all backward keeps of it
-      if (l.pool_out.empty())
-        backend_.relu_mask(l.relu_out, l.mask);
-      else
-        backend_.pool2d_mask(l.relu_out, l.mask, pool_);
+      if (masked && !pooled) backend_.relu_mask(l.relu_out, l.mask);
+    } else if (masked && !pooled) {
+      backend_.conv2d_forward_relu_mask(*in, l.wc, l.b, l.relu_out, l.mask);
+    } else {
+      backend_.conv2d_forward(*in, l.wc, l.b, l.relu_out, /*fuse_relu=*/true);
     }
     in = &l.relu_out;
-    if (!l.pool_out.empty()) {
-      backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
+    if (pooled) {
+      if (masked)
+        backend_.pool2d_forward_mask(l.relu_out, l.pool_out, l.mask, pool_);
+      else
+        backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
       in = &l.pool_out;
     }
   }

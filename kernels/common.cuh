@@ -64,4 +64,21 @@ void for_each(std::int64_t n, cudaStream_t s, F f) {
   IMPASTO_CUDA_CHECK_LAUNCH();
 }
 
+// The same loop in whole warps, for kernels that vote across a warp (__ballot_sync): every lane of a warp runs
+// each round, f(i, inside) with i = the round's first element + lane (lane 0's i is a multiple of 32) and
+// inside = i < n, so that all 32 lanes reach the vote.
+template <typename F>
+__global__ void for_each_warp_kernel(std::int64_t n, F f) {
+  const int lane = int(threadIdx.x % 32);
+  for (std::int64_t base = global_index() - lane; base < n; base += grid_stride()) f(base + lane, base + lane < n);
+}
+
+template <typename F>
+void for_each_warp(std::int64_t n, cudaStream_t s, F f) {
+  static_assert(kThreads % 32 == 0, "blocks of whole warps");
+  if (n <= 0) return;
+  IMPASTO_LAUNCH(for_each_warp_kernel, blocks_for(n), kThreads, s)(n, f);
+  IMPASTO_CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace impasto::kernels

@@ -149,6 +149,22 @@ struct BiasActBf16 {  // y = bf16(y + bias[channel]) (then ReLU), in place; chan
   }
 };
 
+// BiasActBf16 with ReLU, and the ReLU mask of what it stores (math::relu_mask_word's bits: stored value > 0),
+// voted by the warp whose 32 lanes hold the word's 32 elements (for_each_warp).
+struct BiasReluMaskBf16 {
+  __nv_bfloat16* y; const float* bias; unsigned* words; int c;
+  __device__ void operator()(std::int64_t i, bool inside) const {
+    float stored = 0.0f;
+    if (inside) {
+      const __nv_bfloat16 r = __float2bfloat16(math::relu(__bfloat162float(y[i]) + bias[i % c]));
+      y[i] = r;
+      stored = __bfloat162float(r);
+    }
+    const unsigned word = __ballot_sync(0xffffffffu, stored > 0.0f);
+    if (inside && i % 32 == 0) words[i / 32] = word;
+  }
+};
+
 // Grid of the transposes: x over column tiles, y over row tiles (at most 65535: transposed loops over the rest;
 // from_bf16_transposed's rows are channels, far below that), z over samples.
 dim3 tiles(int n, std::int64_t rows, std::int64_t cols) {
@@ -202,8 +218,12 @@ void from_bf16(const void* x, float* y, const float* bias, bool relu, std::int64
   for_each(count, s, FromBf16{static_cast<const __nv_bfloat16*>(x), y, bias, relu, c});
 }
 
-void bias_act_bf16(void* y, const float* bias, std::int64_t count, int c, bool relu, cudaStream_t s) {
-  for_each(count, s, BiasActBf16{static_cast<__nv_bfloat16*>(y), bias, relu, c});
+void bias_act_bf16(void* y, const float* bias, std::int64_t count, int c, bool relu, unsigned* relu_words,
+                   cudaStream_t s) {
+  if (relu_words)
+    for_each_warp(count, s, BiasReluMaskBf16{static_cast<__nv_bfloat16*>(y), bias, relu_words, c});
+  else
+    for_each(count, s, BiasActBf16{static_cast<__nv_bfloat16*>(y), bias, relu, c});
 }
 
 void from_bf16_channels_last(const void* x, float* y, const float* bias, bool relu, int n, int c, std::int64_t plane,

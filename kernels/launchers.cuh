@@ -74,6 +74,11 @@ void pool_backward_mask(const unsigned* words, const void* dy, void* dx, int n, 
 // The `count` = ⌈n·c·h·w/32⌉ words of x's pooling mask (math::pool_mask_word).
 void pool_mask(const void* x, unsigned* words, std::int64_t count, int n, int c, int h, int w, bool nhwc,
                bool average, bool bf16, cudaStream_t s);
+// pool_forward and pool_mask of x at once: one pass over x where nhwc and c is a multiple of 32 (the lanes of a
+// warp pool 32 channels of one window, so each window element's bits make one word; the words of the dropped
+// odd row/column follow in a pass over those alone), else the two kernels.
+void pool_forward_mask(const void* x, void* y, unsigned* words, std::int64_t count, int n, int c, int h, int w,
+                       bool nhwc, bool average, bool bf16, cudaStream_t s);
 
 // ---- layouts and the bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* -------
 // y (N, cols, rows) = x (N, rows, cols), float32: NCHW → NHWC with rows = C, cols = H·W; back with them swapped.
@@ -95,8 +100,10 @@ void split_bf16(const float* x, int c, bool x_nhwc, void* y, int cy, int n, std:
 void to_bf16(const float* x, void* y, std::int64_t count, cudaStream_t s);
 void from_bf16(const void* x, float* y, const float* bias, bool relu, std::int64_t count, int c, cudaStream_t s);
 // y (N,H,W,C) bf16 = y + bias[i mod c] (then ReLU when relu), rounded to bf16 again: the epilogue of a
-// convolution whose activations are bf16.
-void bias_act_bf16(void* y, const float* bias, std::int64_t count, int c, bool relu, cudaStream_t s);
+// convolution whose activations are bf16. relu_words (relu only; else null): also writes the ⌈count/32⌉ words of
+// the result's ReLU mask (math::relu_mask_word) in the same pass.
+void bias_act_bf16(void* y, const float* bias, std::int64_t count, int c, bool relu, unsigned* relu_words,
+                   cudaStream_t s);
 
 // ---- reductions (kernels/reduce.cu): stage 1 writes one double per block into `partials` (kMaxBlocks
 //      doubles) and returns the block count; stage 2 (reduce_finish) folds them into out[0]. -------------

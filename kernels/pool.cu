@@ -111,6 +111,43 @@ struct PoolMask {  // one thread per 32-bit word of x's (n,c,h,w) pooling mask; 
   }
 };
 
+// PoolForward with the pooling mask of each window (math::window_mask_bit): NHWC, c a multiple of 32, one thread
+// per output element in whole warps (for_each_warp), so a warp's lanes hold 32 consecutive channels of one
+// window and bit k of all of them is one aligned word of the mask (lane 0's top-left element is a multiple of 32).
+template <typename T>
+struct PoolForwardMask {
+  const T* x; T* y; unsigned* words; int c, h, w; bool average, small;
+  __device__ void operator()(std::int64_t out, bool) const {  // every lane inside: the count is a multiple of 32
+    with_window(out, c, h, w, /*nhwc=*/true, small, [&](std::int64_t tl, const auto* off) {
+      const float v[4] = {E<T>::widen(x[tl + off[0]]), E<T>::widen(x[tl + off[1]]), E<T>::widen(x[tl + off[2]]),
+                          E<T>::widen(x[tl + off[3]])};
+      y[out] = E<T>::narrow(math::window_value(v, average));
+      for (int k = 0; k < 4; ++k) {
+        const unsigned word = __ballot_sync(0xffffffffu, math::window_mask_bit(v, k, average));
+        if (out % 32 == 0) words[(tl + off[k]) / 32] = word;
+      }
+    });
+  }
+};
+
+// The words of x's pooling mask over the pixels floor mode drops (the last column when w is odd, the last row
+// when h is odd): NHWC, c a multiple of 32, so each such pixel owns c/32 whole words. One thread per word: the
+// dropped pixels of each sample are the last column's first h − h mod 2 pixels, then the last row's w.
+template <typename T>
+struct PoolMaskDropped {
+  const T* x; unsigned* words; std::int64_t n; int c, h, w; bool average;
+  __device__ void operator()(std::int64_t k) const {
+    const int per_pixel = c / 32;
+    const int column = w % 2 ? h - h % 2 : 0;
+    const std::int64_t per_sample = std::int64_t(column + (h % 2 ? w : 0)) * per_pixel;
+    const std::int64_t b = k / per_sample;
+    const int p = int(k % per_sample / per_pixel), g = int(k % per_pixel);
+    const int i = p < column ? p : h - 1, j = p < column ? w - 1 : p - column;
+    const std::int64_t word = ((b * h + i) * w + j) * per_pixel + g;
+    words[word] = math::pool_mask_word<T, std::int64_t>(x, word, n, c, h, w, /*nhwc=*/true, average);
+  }
+};
+
 // x's element count fits int (so do all window indices).
 bool fits_int(int n, int c, int h, int w) { return std::int64_t(n) * c * h * w < std::int64_t(INT32_MAX); }
 
@@ -154,6 +191,24 @@ void pool_mask(const void* x, unsigned* words, std::int64_t count, int n, int c,
     for_each(count, s,
              PoolMask<T>{static_cast<const T*>(x), words, numel, c, h, w, nhwc, average,
                          numel + 32 < std::int64_t(INT32_MAX)});
+  });
+}
+
+void pool_forward_mask(const void* x, void* y, unsigned* words, std::int64_t count, int n, int c, int h, int w,
+                       bool nhwc, bool average, bool bf16, cudaStream_t s) {
+  if (!nhwc || c % 32 != 0 || h < 2 || w < 2) {
+    if (h >= 2 && w >= 2) pool_forward(x, y, n, c, h, w, nhwc, average, bf16, s);
+    pool_mask(x, words, count, n, c, h, w, nhwc, average, bf16, s);
+    return;
+  }
+  const std::int64_t numel = std::int64_t(n) * c * h * w;
+  const std::int64_t dropped = std::int64_t(n) * ((w % 2 ? h - h % 2 : 0) + (h % 2 ? w : 0)) * (c / 32);
+  on_type(bf16, [&](auto t) {
+    using T = decltype(t);
+    for_each_warp(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+                  PoolForwardMask<T>{static_cast<const T*>(x), static_cast<T*>(y), words, c, h, w, average,
+                                     fits_int(n, c, h, w)});
+    for_each(dropped, s, PoolMaskDropped<T>{static_cast<const T*>(x), words, numel, c, h, w, average});
   });
 }
 

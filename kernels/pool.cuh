@@ -33,6 +33,12 @@ IMPASTO_HD void window_grad(const float v[4], float g, bool average, bool relu_m
   }
 }
 
+// Bit k (row-major) of a window's pooling mask, the window's values v: average pooling: v[k] > 0 (the ReLU's
+// bit); max pooling: v[k] is the window's first maximum and > 0.
+IMPASTO_HD bool window_mask_bit(const float v[4], int k, bool average) {
+  return v[k] > 0.0f && (average || first_max(v) == k);
+}
+
 // Pooling masks (Backend::pool2d_mask): all that a pooling backward through the ReLU below needs of a window,
 // one bit per element of the ReLU's output x (n,c,h,w), in memory order as relu_mask_word. Average pooling needs
 // x > 0 (the ReLU mask); max pooling needs where the window's gradient lands: its first maximum, when > 0 (the
@@ -46,8 +52,7 @@ IMPASTO_HD bool max_pool_routes_to(const T* x, I e, I c, I h, I w, bool nhwc) {
   const I tl = e - (i % 2) * row - (j % 2) * px;
   const float v[4] = {Element<T>::widen(x[tl]), Element<T>::widen(x[tl + px]), Element<T>::widen(x[tl + row]),
                       Element<T>::widen(x[tl + row + px])};
-  const int k = int(i % 2) * 2 + int(j % 2);
-  return first_max(v) == k && v[k] > 0.0f;
+  return window_mask_bit(v, int(i % 2) * 2 + int(j % 2), false);
 }
 // Word `word` of x's pooling mask; n = x's element count (I: int where it fits, as kernels/pool.cu's windows).
 template <typename T, typename I>

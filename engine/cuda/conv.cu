@@ -220,7 +220,20 @@ const void* CudaBackend::bf16_filter(const ConvPlan& p, const Tensor& w, void* w
 }
 
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
-  const char* op = "conv2d_forward";
+  convolve_forward(x, w, b, y, fuse_relu, nullptr);
+}
+
+void CudaBackend::conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
+                                           Tensor& bits) {
+  const char* op = "conv2d_forward_relu_mask";
+  checks::relu_mask(y, bits, Device::cuda, op);  // y (N,Cout,H,W), bits (1,1,1,⌈n/32⌉)
+  checks::check_no_alias(bits, x, op, "bits", "x");
+  convolve_forward(x, w, b, y, /*fuse_relu=*/true, reinterpret_cast<unsigned*>(bits.data()));
+}
+
+void CudaBackend::convolve_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu,
+                                   unsigned* relu_words) {
+  const char* op = relu_words ? "conv2d_forward_relu_mask" : "conv2d_forward";
   // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
   const checks::ConvShape cs = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y", /*bf16=*/true);
   if (y.numel() == 0) return;
@@ -243,12 +256,21 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor&
     const void* w16 = bf16_filter(p, w, ws);
     IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x16, p.w_desc, w16, p.fwd_conv,
                                                 p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y16));
-    if (stored)
-      kernels::bias_act_bf16(y16, b.data(), ys.numel(), ys.c, fuse_relu, stream_);
-    else
-      from_bf16_staging(y16, y, b.data(), fuse_relu);
-    return;
+    if (stored) {
+      kernels::bias_act_bf16(y16, b.data(), ys.numel(), ys.c, fuse_relu, relu_words, stream_);
+      return;
+    }
+    from_bf16_staging(y16, y, b.data(), fuse_relu);
+  } else {
+    convolve_forward_f32(p, x, w, b, y, fuse_relu, ws);
   }
+  if (relu_words) kernels::relu_mask(y.raw(), relu_words, relu_mask_words(y.numel()), y.numel(), stored, stream_);
+}
+
+void CudaBackend::convolve_forward_f32(ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
+                                       bool fuse_relu, void* ws) {
+  const float one = 1.0f, zero = 0.0f;
+  const Shape ys = y.shape();
   if (fuse_relu && p.fused_relu) {
     // y = ReLU(conv(x) + 0·z + b); z = y is not read with alpha2 = 0 (as TensorFlow's fused conv relies on)
     // but must be a valid tensor of y's shape.

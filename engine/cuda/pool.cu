@@ -46,6 +46,17 @@ void CudaBackend::pool2d_mask(const Tensor& x, Tensor& bits, PoolMode mode) {
                      x.layout() == Layout::nhwc, mode == PoolMode::average, x.dtype() == DType::bf16, stream_);
 }
 
+void CudaBackend::pool2d_forward_mask(const Tensor& x, Tensor& y, Tensor& bits, PoolMode mode) {
+  const char* op = "pool2d_forward_mask";
+  const Shape xs = checks::pool2d_forward(x, y, Device::cuda);  // x (N,C,H,W), y (N,C,H/2,W/2)
+  checks::pool2d_mask(x, bits, Device::cuda, op);               // bits (1,1,1,⌈n/32⌉)
+  checks::check_no_alias(bits, y, op, "bits", "y");
+  if (bits.numel() == 0) return;
+  kernels::pool_forward_mask(x.raw(), y.raw(), reinterpret_cast<unsigned*>(bits.data()), bits.numel(), xs.n, xs.c,
+                             xs.h, xs.w, x.layout() == Layout::nhwc, mode == PoolMode::average,
+                             x.dtype() == DType::bf16, stream_);
+}
+
 void CudaBackend::pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) {
   const Shape xs = checks::pool2d_backward_mask(bits, dy, dx, Device::cuda);  // dx (N,C,H,W), dy (N,C,H/2,W/2)
   if (dx.numel() == 0) return;

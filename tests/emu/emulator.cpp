@@ -6,6 +6,8 @@
 // - __shfl_down_sync(): a fiber parks with its value until every lane of its warp named in the mask has
 //   arrived, then each reads its partner's value (its own where the partner is past the segment's end, as
 //   CUDA specifies). A mask naming a lane that returned or waits elsewhere is reported.
+// - __ballot_sync(): the same wait; then every lane gets the word whose bit l is lane l's predicate (lanes in
+//   the mask only). Lanes of one warp that meet at a ballot and a shuffle at once are reported.
 // Launch configurations are checked against CUDA's limits (block ≤ 1024 threads, z ≤ 64, grid y and z ≤ 65535,
 // no zero dimension) and a refused launch sets the error that cudaGetLastError returns, as on a device.
 // Any misuse prints one line and aborts: the test fails loudly at the kernel that did it.
@@ -80,9 +82,10 @@ struct Fiber {
 #endif
   State state = State::runnable;
   uint3 index{0, 0, 0};
-  // A pending shuffle: what this lane offers and asks for, then what it gets.
+  // A pending shuffle or ballot: what this lane offers and asks for, then what it gets.
   unsigned mask = 0, delta = 0;
   int width = 32;
+  bool ballot = false;  // a ballot (value: the predicate) rather than a shuffle
   std::uint64_t value = 0, result = 0;
 };
 
@@ -200,9 +203,20 @@ void complete_shuffle(Scheduler& s, int threads, int w, std::vector<int>& queue)
     arrived |= 1u << l;
   }
   if ((mask & ~arrived) != 0) fail("__shfl_down_sync mask names a lane that returned or is not in the block");
+  const bool ballot = lane[__builtin_ctz(arrived)].ballot;
+  std::uint64_t votes = 0;
+  for (int l = 0; l < lanes; ++l) {
+    if (lane[l].state != State::at_shuffle) continue;
+    if (lane[l].ballot != ballot) fail("lanes of a warp meet at a __ballot_sync and a __shfl_down_sync at once");
+    if (lane[l].value != 0) votes |= 1u << l;
+  }
   for (int l = 0; l < lanes; ++l) {
     Fiber& f = lane[l];
     if (f.state != State::at_shuffle) continue;
+    if (ballot) {
+      f.result = votes;
+      continue;
+    }
     const int src = l + int(f.delta);
     const bool inside = l % f.width + int(f.delta) < f.width && src < lanes;
     if (inside && !(mask >> src & 1u)) fail("__shfl_down_sync reads a lane outside the mask");
@@ -302,6 +316,21 @@ std::uint64_t shuffle_down(unsigned mask, std::uint64_t bits, unsigned delta, in
   f.value = bits;
   park(State::at_shuffle);
   return s.fibers[std::size_t(s.current)].result;
+}
+
+unsigned ballot(unsigned mask, int predicate) {
+  Scheduler& s = scheduler();
+  if (s.current < 0) fail("__ballot_sync outside a kernel");
+  const int lane = s.current % 32;
+  if (!(mask >> lane & 1u)) fail("__ballot_sync called by a lane outside its own mask");
+  Fiber& f = s.fibers[std::size_t(s.current)];
+  f.mask = mask;
+  f.ballot = true;
+  f.value = predicate != 0;
+  park(State::at_shuffle);
+  Fiber& g = s.fibers[std::size_t(s.current)];
+  g.ballot = false;
+  return unsigned(g.result);
 }
 
 void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context) {

@@ -136,6 +136,11 @@ void warp_probe(const int* in, int* sum, int* edge) {
   edge[threadIdx.x] = __shfl_down_sync(0xffffffffu, in[threadIdx.x], 3, 8);
 }
 
+// A warp vote: every lane gets the word of its warp's predicates (lane l's in bit l).
+void ballot_probe(const int* in, unsigned* votes) {
+  votes[threadIdx.x] = __ballot_sync(0xffffffffu, in[threadIdx.x] % 3 == 0);
+}
+
 // Shared memory written by one thread and read by all after a barrier; blockIdx/threadIdx in 2-D.
 void barrier_probe(int* out) {
   __shared__ int stage[4];
@@ -144,7 +149,7 @@ void barrier_probe(int* out) {
   out[(blockIdx.x * blockDim.y + threadIdx.y) * blockDim.x + threadIdx.x] = stage[threadIdx.x % 4];
 }
 
-TEST_CASE("emulator: warp shuffles, barriers and launch limits behave as on a device") {
+TEST_CASE("emulator: warp shuffles and votes, barriers and launch limits behave as on a device") {
   std::vector<int> in(64), sum(2, -1), edge(64, -1);
   for (int i = 0; i < 64; ++i) in[std::size_t(i)] = i * i;
   const auto before = emu::stats();
@@ -159,6 +164,13 @@ TEST_CASE("emulator: warp shuffles, barriers and launch limits behave as on a de
     CHECK(edge[std::size_t(i)] == (lane8 + 3 < 8 ? in[std::size_t(i + 3)] : in[std::size_t(i)]));
   }
   CHECK(emu::stats().shuffles - before.shuffles == 2 * 6);  // 2 warps × (5 + 1) shuffle rounds
+  std::vector<unsigned> votes(64, 0);
+  IMPASTO_EMU_LAUNCH(ballot_probe, 1, 64, nullptr)(in.data(), votes.data());
+  for (int i = 0; i < 64; ++i) {
+    unsigned want = 0;
+    for (int l = 0; l < 32; ++l) want |= unsigned(in[std::size_t(i / 32 * 32 + l)] % 3 == 0) << l;
+    CHECK(votes[std::size_t(i)] == want);
+  }
 
   std::vector<int> out(3 * 2 * 8, -1);
   IMPASTO_EMU_LAUNCH(barrier_probe, 3, dim3(8, 2), nullptr)(out.data());

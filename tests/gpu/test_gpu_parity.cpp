@@ -179,7 +179,7 @@ const std::vector<Shape>& feature_shapes() {
 }
 const std::vector<Shape>& pool_shapes() {
   static const std::vector<Shape> shapes = {{1, 3, 7, 5}, {1, 5, 9, 11}, {2, 3, 6, 8}, {1, 2, 1, 3}, {1, 64, 128, 128},
-                                            {1, 512, 31, 33}};
+                                            {1, 512, 31, 33}, {2, 32, 5, 7}};
   return shapes;
 }
 
@@ -568,6 +568,87 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
   Tensor p32 = e.poisoned_gpu(Shape{1, 8, 2, 2}, Layout::nhwc);
   CHECK_THROWS_WITH_AS(g.pool2d_forward(y16, p32, PoolMode::max), doctest::Contains("y holds float32 values but x bf16"),
                        Error);
+  g.set_precision(Precision::tf32);
+}
+
+// The fused forms write what the two ops they stand for write, bit for bit, in every word (outputs poisoned with
+// two patterns first): pool2d_forward_mask in both layouts and both element types (its one-pass kernel where x
+// is NHWC with channels a multiple of 32: 64, 512 and 32 channels, odd rows and columns, a batch of two; the
+// two ops elsewhere), conv2d_forward_relu_mask with bf16 activations (the mask voted in the bias + ReLU pass;
+// 24 channels, so the last word is partial) and on float32 (the mask pass after the convolution).
+TEST_CASE("pool2d_forward_mask and conv2d_forward_relu_mask write what the two ops they fuse write") {
+  Env& e = env();
+  e.seed(131);
+  Backend& g = e.gpu();
+  auto same_words = [&](const Tensor& a, const Tensor& b) {
+    const std::vector<float> x = g.to_host(a), y = g.to_host(b);
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+  };
+  const float poisons[] = {kNaN, -1.0f};
+  for (const Shape& s : pool_shapes()) {
+    const Shape ps{s.n, s.c, s.h / 2, s.w / 2}, bs{1, 1, 1, int(relu_mask_words(s.numel()))};
+    const std::vector<float> xh = bf16_rounded(e.uniform(s.numel(), -1.0f, 1.0f));
+    Tensor y = g.from_host(xh, s);
+    g.relu_forward(y, y);  // a ReLU output: exact zeros and ties in the windows
+    for (const bool bf16 : {false, true}) {
+      for (Layout l : kLayouts) {
+        if (bf16 && l == Layout::nchw) continue;  // bf16 activations are NHWC
+        const std::string name = shape_name("pool2d_forward_mask", s, " ") + enum_name(l) + (bf16 ? " bf16" : "");
+        CAPTURE(name);
+        g.set_precision(bf16 ? Precision::bf16 : Precision::tf32);
+        Tensor x = bf16 ? g.empty_typed(s, DType::bf16, Layout::nhwc) : e.in_layout(y, l);
+        if (bf16) g.convert_layout(y, x);
+        const DType t = bf16 ? DType::bf16 : DType::f32;
+        for (PoolMode mode : {PoolMode::average, PoolMode::max}) {
+          CAPTURE(enum_name(mode));
+          Tensor p_two = g.empty_typed(ps, t, l), bits_two = g.empty(bs);
+          g.pool2d_forward(x, p_two, mode);
+          g.pool2d_mask(x, bits_two, mode);
+          for (float poison : poisons) {
+            Tensor p_one = g.empty_typed(ps, t, l), bits_one = g.empty(bs);
+            g.fill(p_one, poison);
+            g.fill(bits_one, poison);
+            g.pool2d_forward_mask(x, p_one, bits_one, mode);
+            CHECK(same_words(bits_one, bits_two));
+            if (ps.numel() > 0) CHECK((bf16 ? e.widened(p_one) == e.widened(p_two) : same_words(p_one, p_two)));
+          }
+        }
+      }
+    }
+  }
+
+  const Shape xs{1, 40, 9, 11}, ws{24, 40, 3, 3}, ys{1, 24, 9, 11};  // y: 2376 elements, the last word partial
+  const Shape bs{1, 1, 1, int(relu_mask_words(ys.numel()))};
+  const Tensor x = e.random(xs).gpu, b = e.random(Shape{1, 1, 1, 24}, -0.1f, 0.1f).gpu;
+  const Tensor w = e.upload(e.normal(ws.numel(), 0.07f), ws).gpu;
+  for (const Precision p : {Precision::bf16, Precision::tf32}) {
+    for (Layout l : kLayouts) {
+      const bool bf16 = p == Precision::bf16;
+      if (bf16 && l == Layout::nchw) continue;
+      CAPTURE(enum_name(p));
+      CAPTURE(enum_name(l));
+      g.set_precision(p);
+      Tensor xl = bf16 ? g.empty_typed(xs, DType::bf16, Layout::nhwc) : e.in_layout(x, l);
+      if (bf16) g.convert_layout(x, xl);
+      Tensor wl = e.in_layout(w, l);
+      const Tensor wc = g.conv_filter(wl);
+      const DType t = bf16 ? DType::bf16 : DType::f32;
+      Tensor y_two = g.empty_typed(ys, t, l), bits_two = g.empty(bs);
+      g.conv2d_forward(xl, wc, b, y_two, true);
+      g.relu_mask(y_two, bits_two);
+      for (float poison : poisons) {
+        Tensor y_one = g.empty_typed(ys, t, l), bits_one = g.empty(bs);
+        g.fill(y_one, poison);
+        g.fill(bits_one, poison);
+        g.conv2d_forward_relu_mask(xl, wc, b, y_one, bits_one);
+        CHECK(same_words(bits_one, bits_two));
+        CHECK((bf16 ? e.widened(y_one) == e.widened(y_two) : same_words(y_one, y_two)));
+      }
+      Tensor small = g.empty(Shape{1, 1, 1, int(bs.w - 1)});
+      CHECK_THROWS_WITH_AS(g.conv2d_forward_relu_mask(xl, wc, b, y_two, small),
+                           doctest::Contains("conv2d_forward_relu_mask: bits"), Error);
+    }
+  }
   g.set_precision(Precision::tf32);
 }
 

@@ -1,6 +1,6 @@
 // tests/emu/include/cuda_runtime.h — the CUDA runtime as seen by kernels/*.cu when they are compiled as plain
 // C++ for the CPU kernel emulator (tests/emu/emulator.cpp), never by the real build. It gives the kernel
-// language (__global__, __shared__, threadIdx …, __syncthreads, __shfl_down_sync) CPU meanings: every CUDA
+// language (__global__, __shared__, threadIdx …, __syncthreads, __shfl_down_sync, __ballot_sync) CPU meanings: every CUDA
 // thread of a block runs as a fiber, blocks run one after another, and barriers and warp shuffles switch
 // fibers. The launch macro IMPASTO_LAUNCH (kernels/launchers.cuh) expands to IMPASTO_EMU_LAUNCH here.
 //
@@ -53,6 +53,7 @@ namespace emu {
 
 // The raw bits of a warp shuffle (values of up to 8 bytes).
 std::uint64_t shuffle_down(unsigned mask, std::uint64_t bits, unsigned delta, int width);
+unsigned ballot(unsigned mask, int predicate);
 // Runs thread_body(context) once per thread of the grid; refuses (cudaGetLastError) a configuration CUDA
 // would refuse.
 void run_grid(dim3 grid, dim3 block, void (*thread_body)(void*), void* context);
@@ -97,6 +98,8 @@ T __shfl_down_sync(unsigned mask, T value, unsigned delta, int width = 32) {
   std::memcpy(&out, &bits, sizeof(T));
   return out;
 }
+
+inline unsigned __ballot_sync(unsigned mask, int predicate) { return emu::ballot(mask, predicate); }
 
 #define IMPASTO_EMU_LAUNCH(kernel, grid, block, stream) \
   ::emu::Launch(dim3(grid), dim3(block), (stream), [](auto... impasto_emu_args) { kernel(impasto_emu_args...); })
