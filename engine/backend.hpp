@@ -109,6 +109,9 @@ class Backend {
   // that needs less than the one before it (the output after a larger style image's strips) does not carry the
   // larger one's workspace. Invalidates pointers into the old workspace (plans re-record their work anyway).
   virtual void trim_workspace(std::size_t bytes) = 0;
+  // Changes whenever the workspace moves (grows or is trimmed): recorded work that used it is then stale, so
+  // the keys of recordings include it (CPU: always 0).
+  virtual std::uint64_t workspace_generation() const { return 0; }
   // Workspace that conv2d_forward / conv2d_backward_data need for these shapes with tensors in `layout` holding
   // `values` (bf16 activations need no staging copies).
   virtual std::size_t conv2d_workspace_bytes(Shape x, Shape w, Layout layout = Layout::nchw,

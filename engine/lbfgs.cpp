@@ -168,11 +168,11 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const QueuedObjective& f, const Iterat
     else if (first_none || (wolfe && history_.size() == 0))
       t *= std::min(1.0, 1.0 / std::sqrt(gg_));
 
-    backend_.copy(g_, history_.candidate_y());  // y starts as g_k; make_pair makes it g_{k+1} − g_k
     double new_loss = 0;
     int accepted = 0;  // the evaluation at the new x (0: the last)
     bool kept = false;
     if (wolfe) {
+      backend_.copy(g_, history_.candidate_y());  // y starts as g_k; make_pair makes it g_{k+1} − g_k
       step_range.end();
       t = strong_wolfe(x, loss, gtd, t, new_loss, accepted, run, k);
       if (t == 0) return finish(k - 1, loss, "line search made no progress");
@@ -180,12 +180,21 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const QueuedObjective& f, const Iterat
       make_pair(t);
       kept = history_.offer(g_);
     } else {
-      backend_.axpy(float(t), d_, x);  // x == x_good_ == x_k here
+      // The device work on either side of the evaluation repeats with the same tensors from the second
+      // iteration on (t = learning_rate), the offer's products once the history is full (their GEMM's shape
+      // fixed): recorded and replayed (CUDA graphs). The direction (γ and the coefficients change) and the copy
+      // of a kept pair into its ring slot run eagerly.
+      run_recorded(step_work_, x, t, true, [&] {
+        backend_.copy(g_, history_.candidate_y());  // y starts as g_k; make_pair makes it g_{k+1} − g_k
+        backend_.axpy(float(t), d_, x);             // x == x_good_ == x_k here
+      });
       step_range.end();
       run.queue(g_);
       step_range.next("optimizer");
-      make_pair(t);
-      history_.queue_offer(g_);
+      run_recorded(pair_work_, x, t, history_.size() == params_.history, [&] {
+        make_pair(t);
+        history_.queue_offer(g_);
+      });
       // The one round trip of the iteration: the loss values, ‖g‖∞ and the offer's products.
       backend_.take_deferred(values_.data(), &history_.offer_products(), history_.offer_host());
       new_loss = run.resolve(values_.data(), k);
@@ -202,6 +211,21 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const QueuedObjective& f, const Iterat
     if (loss_stalled(k, loss)) return finish(k, loss, "loss change below tolerance");
   }
   return finish(params_.max_iterations, loss, "max iterations");
+}
+
+void Lbfgs::run_recorded(Recorded& r, const Tensor& x, double t, bool recordable, const std::function<void()>& work) {
+  const std::uint64_t workspace = backend_.workspace_generation();
+  if (r.x != x.data() || r.t != t || r.workspace != workspace) r = Recorded{nullptr, x.data(), t, workspace};
+  if (r.recording) {
+    backend_.replay(*r.recording);
+    ++replays_;
+  } else if (recordable && !r.failed && r.eager_runs > 0) {
+    r.recording = backend_.record(work);  // runs the work (once, eagerly where nothing was recorded)
+    r.failed = r.recording == nullptr;
+  } else {
+    work();
+    if (recordable) ++r.eager_runs;
+  }
 }
 
 void Lbfgs::make_pair(double t) {

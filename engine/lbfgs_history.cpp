@@ -93,7 +93,7 @@ Tensor LbfgsHistory::small_view(std::int64_t offset, int rows, int cols) const {
 
 bool LbfgsHistory::offer(const Tensor& g) {
   queue_offer(g);
-  backend_.download(offer_products_, host_.data());  // the one sync
+  backend_.download(offer_products(), host_.data());  // the one sync
   return take_offer();
 }
 
@@ -104,12 +104,15 @@ void LbfgsHistory::queue_offer(const Tensor& g) {
   if (k > 0) backend_.gemm_nt(candidate_, kept_rows(), with_history);
   Tensor own = small_view(6 * std::int64_t(k), 3, 3);  // (3, 3): [s; y; g]·[s; y; g]ᵀ
   backend_.gemm_nt(candidate_, candidate_, own);
-  offer_products_ = small_view(0, 1, 6 * k + 9);
+}
+
+const Tensor& LbfgsHistory::offer_products() {
+  offer_products_ = small_view(0, 1, 6 * std::int64_t(count_) + 9);  // the size queue_offer filled: count_ is as then
+  return offer_products_;
 }
 
 bool LbfgsHistory::take_offer() {
   const int k = count_, m = capacity_;
-  IMPASTO_ASSERT(offer_products_.numel() == 6 * k + 9);  // queued at this size
   const float* h = host_.data();
   auto product = [&](int j, int history_row) { return double(h[std::size_t(j) * 2 * k + history_row]); };
   const float* o = h + 6 * k;  // o[3j + c]: candidate row j (s, y, g) · candidate row c

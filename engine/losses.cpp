@@ -576,7 +576,8 @@ void StyleObjective::queue(const Tensor& x, Tensor& grad) {
 
 StyleObjective::Recorded* StyleObjective::recorded_for(const Tensor& x, const Tensor& grad) {
   if (phase_observer() != nullptr) return nullptr;  // it synchronizes at every phase boundary
-  const RecordKey key{x.data(), grad.data(), net_.generation(), generation_, backend_.precision()};
+  const RecordKey key{x.data(), grad.data(), net_.generation(), generation_, backend_.workspace_generation(),
+                      backend_.precision()};
   for (Recorded& r : recorded_)
     if (r.key == key) return &r;
   if (recorded_.size() == kMaxRecorded) recorded_.erase(recorded_.begin());  // the oldest key

@@ -206,10 +206,11 @@ class StyleObjective {
   struct RecordKey {
     const float* x = nullptr;
     const float* grad = nullptr;
-    std::uint64_t net = 0, objective = 0;
+    std::uint64_t net = 0, objective = 0, workspace = 0;
     Precision precision = Precision::fp32;
     bool operator==(const RecordKey& o) const {
-      return x == o.x && grad == o.grad && net == o.net && objective == o.objective && precision == o.precision;
+      return x == o.x && grad == o.grad && net == o.net && objective == o.objective && workspace == o.workspace &&
+             precision == o.precision;
     }
   };
   struct Recorded {

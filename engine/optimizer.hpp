@@ -18,7 +18,9 @@
 //   gradient were finite and that the callback has seen).
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -199,10 +201,11 @@ class LbfgsHistory {
   // it is copied, and its products with the history (as it stands after the offer) serve next_direction().
   // One device→host transfer (6·size + 9 floats).
   bool offer(const Tensor& g);
-  // offer() in two halves around the caller's round trip: queue_offer(g) does the device work, the caller
-  // downloads offer_products() into offer_host() (Backend::take_deferred's extra), then take_offer() decides.
+  // offer() in two halves around the caller's round trip: queue_offer(g) does the device work (only that, so
+  // that it can be recorded: Backend::record), the caller downloads offer_products() into offer_host()
+  // (Backend::take_deferred's extra), then take_offer() decides.
   void queue_offer(const Tensor& g);
-  const Tensor& offer_products() const { return offer_products_; }
+  const Tensor& offer_products();
   float* offer_host() { return host_.data(); }
   bool take_offer();
   double offered_gg() const { return offered_gg_; }  // gᵀg of the offered g (from the offer's products)
@@ -235,7 +238,7 @@ class LbfgsHistory {
   Tensor candidate_;                      // (1,1,3,n): candidate s, y and the offered gradient g
   Tensor candidate_s_, candidate_y_, offered_g_;  // its rows with the shape of x
   Tensor small_;                          // (1,1,1,10m+9): offer products | g's products | coefficients
-  Tensor offer_products_;                 // the queued offer's products: (1,1,1,6k+9) of small_
+  Tensor offer_products_;                 // offer_products()'s view: (1,1,1,6k+9) of small_
   int count_ = 0, head_ = 0;
   bool offered_ = false;                  // p_ holds the products of offered_g_ (for next_direction)
   double gamma_ = 1;
@@ -266,6 +269,8 @@ class Lbfgs {
   OptimizeResult minimize(Tensor& x, const Objective& f, const IterationCallback& callback = {});
 
   const LbfgsParams& params() const { return params_; }
+  // Recorded optimizer work replayed so far (two per iteration at most; 0 where nothing records: the CPU).
+  int replays() const { return replays_; }
 
  private:
   struct Point;  // a point of the line search: step, loss, directional derivative, gradient slot
@@ -285,6 +290,18 @@ class Lbfgs {
   void make_pair(double t);
   // Evaluates at x = x_good_ + t·d into ls_g_[slot].
   Point evaluate_at(Tensor& x, double t, int slot, detail::RunState& run, int iteration);
+  // Device work that repeats with the same tensors and scalars (line search none): run eagerly the first time
+  // at a key (x, t, the backend's workspace generation), recorded the second (Backend::record: a CUDA graph),
+  // replayed after. Not while `recordable` is false (then eagerly, the count kept).
+  struct Recorded {
+    std::unique_ptr<Backend::Recording> recording;
+    const float* x = nullptr;
+    double t = 0;
+    std::uint64_t workspace = 0;
+    int eager_runs = 0;
+    bool failed = false;  // record() ran it eagerly: it does not capture
+  };
+  void run_recorded(Recorded& r, const Tensor& x, double t, bool recordable, const std::function<void()>& work);
 
   Backend& backend_;
   Shape shape_;
@@ -296,6 +313,8 @@ class Lbfgs {
   std::vector<double> values_ = std::vector<double>(Backend::kMaxDeferred);  // each round trip's values
   std::vector<Tensor> ls_g_;   // strong-Wolfe trial gradients (kLineSearchSlots)
   std::vector<double> recent_loss_;  // ring of the last tolerance_window + 1 losses
+  Recorded step_work_, pair_work_;   // around each evaluation (line search none): see minimize()
+  int replays_ = 0;
 };
 
 class Adam {

@@ -387,6 +387,9 @@ class Session {
     out["evaluations"] = result.evaluations;
     // Evaluations replayed from a CUDA graph in the timed run (0 on the CPU and under IMPASTO_CUDA_GRAPHS=0).
     out["graph_replays"] = objective.replays();
+    // The optimizer's work around each evaluation replayed (line search none; the step work from the third
+    // iteration, the pair work once the history is full): cumulative over the runs of this plan.
+    out["optimizer_replays"] = lbfgs.replays();
     out["stop_reason"] = result.stop_reason;
     out["loss_first"] = losses.front();
     out["loss_last"] = losses.back();

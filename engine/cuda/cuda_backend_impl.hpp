@@ -105,6 +105,7 @@ class CudaBackend final : public Backend {
   void download(const Tensor& src, float* host) override;
   void synchronize() override;
   void reserve_workspace(std::size_t bytes) override;
+  std::uint64_t workspace_generation() const override { return workspace_generation_; }
   void trim_workspace(std::size_t bytes) override;
   // The larger of cuDNN's forward and backward-data workspaces for these shapes and the Gram-gradient
   // scratch of a (Cin or Cout)² matrix, so that one reservation per layer covers everything an iteration does.
@@ -227,6 +228,7 @@ class CudaBackend final : public Backend {
   cuda_detail::CudnnHandle cudnn_;
   cuda_detail::CublasHandle cublas_;
   cuda_detail::DeviceBuffer workspace_;
+  std::uint64_t workspace_generation_ = 0;  // bumped when workspace_ moves (Backend::workspace_generation)
   cuda_detail::DeviceBuffer scratch_;  // doubles: kMaxBlocks partial sums, 1 result, kMaxDeferred deferred slots
   cuda_detail::PinnedBuffer result_;   // kMaxDeferred doubles, the host end of every reduction
   double deferred_scale_[kMaxDeferred] = {};  // host factors of the deferred slots (tv_loss's scale)

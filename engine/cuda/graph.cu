@@ -7,6 +7,7 @@
 // A capture that fails — the work synchronized, allocated, or a library refused to be captured — leaves nothing
 // run on the device: the queued values are rewound and the work runs again eagerly, and one line on stderr says
 // why (once per backend). The caller then keeps running that work eagerly.
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,8 +20,8 @@ namespace {
 // An instantiated graph and the deferred values its work queued: slots [first_slot, first_slot + scales.size()).
 class CudaRecording final : public Backend::Recording {
  public:
-  CudaRecording(cudaGraphExec_t exec, int first_slot, std::vector<double> scales)
-      : exec_(exec), first_slot_(first_slot), scales_(std::move(scales)) {}
+  CudaRecording(cudaGraphExec_t exec, int first_slot, std::vector<double> scales, std::uint64_t workspace)
+      : exec_(exec), first_slot_(first_slot), scales_(std::move(scales)), workspace_(workspace) {}
   ~CudaRecording() override { IMPASTO_CUDA_LOG(cudaGraphExecDestroy(exec_)); }
   CudaRecording(const CudaRecording&) = delete;
   CudaRecording& operator=(const CudaRecording&) = delete;
@@ -28,11 +29,13 @@ class CudaRecording final : public Backend::Recording {
   cudaGraphExec_t exec() const { return exec_; }
   int first_slot() const { return first_slot_; }
   const std::vector<double>& scales() const { return scales_; }
+  std::uint64_t workspace() const { return workspace_; }
 
  private:
   cudaGraphExec_t exec_;
   int first_slot_;
   std::vector<double> scales_;
+  std::uint64_t workspace_;  // the workspace generation the graph's pointers belong to
 };
 
 // Ends the capture on every path (the stream must leave capture mode even when the work threw) and returns the
@@ -86,7 +89,8 @@ std::unique_ptr<Backend::Recording> CudaBackend::record(const std::function<void
     return nullptr;
   }
   auto recording = std::make_unique<CudaRecording>(
-      exec, first, std::vector<double>(deferred_scale_ + first, deferred_scale_ + deferred_count()));
+      exec, first, std::vector<double>(deferred_scale_ + first, deferred_scale_ + deferred_count()),
+      workspace_generation_);
   IMPASTO_CUDA_CHECK(cudaGraphLaunch(exec, stream_));  // the capture ran nothing: this is the work's first run
   return recording;
 }
@@ -94,6 +98,7 @@ std::unique_ptr<Backend::Recording> CudaBackend::record(const std::function<void
 void CudaBackend::replay(const Recording& recording) {
   const auto& r = dynamic_cast<const CudaRecording&>(recording);
   IMPASTO_ASSERT(r.scales().empty() || (deferring() && deferred_count() == r.first_slot()));
+  IMPASTO_ASSERT(r.workspace() == workspace_generation_);  // callers key recordings on workspace_generation()
   for (const double scale : r.scales()) deferred_scale_[next_deferred_slot()] = scale;
   IMPASTO_CUDA_CHECK(cudaGraphLaunch(r.exec(), stream_));
 }

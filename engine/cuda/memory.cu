@@ -68,6 +68,7 @@ void CudaBackend::trim_workspace(std::size_t bytes) {
   synchronize();  // work still queued may use the block
   memory_->sub(workspace_.bytes());
   workspace_.release();
+  ++workspace_generation_;
   if (bytes > 0) workspace(bytes);
 }
 
@@ -76,6 +77,7 @@ void* CudaBackend::workspace(std::size_t bytes) {
     // Work still queued may use the old block; cudaFree waits for the device, but be explicit.
     synchronize();
     memory_->sub(workspace_.bytes());
+    ++workspace_generation_;  // recorded work that used the old block is stale
     try {
       workspace_.grow(bytes);  // frees the old block first (so a failed growth leaves none)
     } catch (const OutOfMemoryError&) {

@@ -224,4 +224,59 @@ TEST_CASE("gpu lbfgs: 10 iterations on a quadratic follow the CPU's iterates") {
   }
 }
 
+TEST_CASE("gpu lbfgs: the optimizer's recorded work (no line search) replays what the eager run computes") {
+  // The same run on two CUDA backends, one recording (the default), one eager (IMPASTO_CUDA_GRAPHS=0): the step
+  // and pair work around each evaluation is recorded at its second run with the same key and replayed after,
+  // so the iterates must agree bit for bit. Then the workspace moves (a larger reservation) and a second run
+  // re-records instead of replaying graphs that point into the freed block (CudaBackend::replay asserts that).
+  std::unique_ptr<Backend> backends[2];
+  backends[0] = make_backend(Device::cuda);
+  setenv("IMPASTO_CUDA_GRAPHS", "0", 1);
+  backends[1] = make_backend(Device::cuda);
+  unsetenv("IMPASTO_CUDA_GRAPHS");
+  const Shape shape{1, 3, 32, 32};
+  std::mt19937 rng(13);
+  std::uniform_real_distribution<float> u(0, 1);
+  std::vector<float> weight(std::size_t(shape.numel())), target(weight.size()), x0(weight.size());
+  for (std::size_t i = 0; i < weight.size(); ++i)
+    weight[i] = std::pow(100.0f, u(rng)), target[i] = 2 * u(rng) - 1, x0[i] = 2 * u(rng) - 1;
+  std::vector<std::vector<float>> iterates[2];
+  int replays[2] = {0, 0};
+  for (int eager : {0, 1}) {
+    Backend& b = *backends[eager];
+    b.set_precision(Precision::fp32);
+    const Tensor w = b.from_host(weight, shape), t = b.from_host(target, shape);
+    // f = ½ Σ w (x − t)², queued on the device (its value comes back with the optimizer's scalars).
+    const QueuedObjective f{[&](const Tensor& x, Tensor& grad) {
+                              b.begin_deferred();
+                              b.fill(grad, 0.0f);
+                              (void)b.sq_diff_loss(x, t, &w, 0.5f, &grad);
+                            },
+                            [](const double* values) { return values[0]; }};
+    LbfgsParams p;
+    p.history = 3;
+    p.max_iterations = 12;
+    p.line_search = LbfgsParams::LineSearch::none;
+    Lbfgs lbfgs(b, shape, p);
+    for (int run = 0; run < 2; ++run) {
+      if (run == 1) b.reserve_workspace(std::size_t(64) << 20);  // the workspace moves
+      Tensor x = b.from_host(x0, shape);
+      const OptimizeResult r = lbfgs.minimize(x, f, [&](const IterationInfo&, const Tensor& xx) {
+        iterates[eager].push_back(b.to_host(xx));
+        return true;
+      });
+      CHECK(r.iterations == 12);
+    }
+    replays[eager] = lbfgs.replays();
+  }
+  MESSAGE("optimizer work replayed " << replays[0] << " times in 2 × 12 iterations");
+  CHECK(replays[0] >= 2 * 10);  // from the third iteration on, the step work at least, in each run
+  CHECK(replays[1] == 0);
+  REQUIRE(iterates[0].size() == iterates[1].size());
+  for (std::size_t k = 0; k < iterates[0].size(); ++k) {
+    CAPTURE(k);
+    CHECK(iterates[0][k] == iterates[1][k]);
+  }
+}
+
 }  // namespace impasto

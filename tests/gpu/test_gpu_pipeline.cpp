@@ -196,7 +196,8 @@ TEST_CASE("gpu pipeline: the image gradient with shallow taps (relu1_1 and relu2
 TEST_CASE("gpu pipeline: recorded evaluations (CUDA graphs) replay what eager ones compute") {
   // The same objective twice on the device: one backend records (the default), one runs eagerly
   // (IMPASTO_CUDA_GRAPHS=0). The first evaluation at a key runs eagerly, the second records, the later ones
-  // replay; a content replaced in place (the next video frame) keeps the recording, a new plan drops it.
+  // replay; a content replaced in place (the next video frame) keeps the recording, a new plan or a moved
+  // workspace drops it.
   std::unique_ptr<Backend> graphs = make_backend(Device::cuda);
   setenv("IMPASTO_CUDA_GRAPHS", "0", 1);
   std::unique_ptr<Backend> eager = make_backend(Device::cuda);
@@ -228,6 +229,11 @@ TEST_CASE("gpu pipeline: recorded evaluations (CUDA graphs) replay what eager on
   // The next frame's content, replaced in place: the recording stays valid and reads the new target.
   for (Setup* s : {&r, &e}) s->objective.set_content(s->upload(resize_area(test::make_style(64), 64, 48)));
   same("a new content of the same size (replayed)");
+  CHECK(r.objective.replays() == 2);
+  // The workspace moves (grown for other work): the recording points into the freed block, so the next
+  // evaluation runs eagerly and records again (CudaBackend::replay asserts on a stale one).
+  graphs->reserve_workspace(std::size_t(256) << 20);
+  same("after the workspace moved (eager)");
   CHECK(r.objective.replays() == 2);
   // Another output size replans the network: the next evaluations run eagerly, record, then replay again.
   for (Setup* s : {&r, &e}) {
