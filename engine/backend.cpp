@@ -76,6 +76,12 @@ void Backend::pool2d_forward_mask(const Tensor& x, Tensor& y, Tensor& bits, Pool
   pool2d_mask(x, bits, mode);
 }
 
+void Backend::conv2d_forward_pool_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& pooled,
+                                       Tensor& bits, PoolMode mode) {
+  conv2d_forward(x, w, b, y, /*fuse_relu=*/true);
+  pool2d_forward_mask(y, pooled, bits, mode);
+}
+
 std::unique_ptr<Backend::Recording> Backend::record(const std::function<void()>& work) {
   work();  // nothing to record on the host: the work ran, and runs again each time
   return nullptr;

@@ -190,6 +190,11 @@ class Backend {
   // pool2d_forward(x, y, mode), then pool2d_mask(x, bits, mode). CUDA: one pass over x when x is NHWC with a
   // multiple of 32 channels (every VGG-19 layer).
   virtual void pool2d_forward_mask(const Tensor& x, Tensor& y, Tensor& bits, PoolMode mode);
+  // conv2d_forward(x, w, b, y, fuse_relu = true), then pool2d_forward_mask(y, pooled, bits, mode): a layer whose
+  // ReLU output only its pooling reads. CUDA, bf16 activations with a multiple of 32 channels: the bias, ReLU,
+  // pooling and mask in one pass over the convolution's raw output, which y then holds (never the ReLU output).
+  virtual void conv2d_forward_pool_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& pooled,
+                                        Tensor& bits, PoolMode mode);
 
   // ---- Gram matrices: f (1,C,H,W) seen as F (C × M), M = H·W ------------------------------------------
   // g (1,1,C,C) = F·Fᵀ (unnormalized).

@@ -393,29 +393,31 @@ void Vgg19::forward(const Tensor& x) {
   forward_input_ = network_input(x);
   const Tensor* in = &forward_input_;
   if (!first_home_.empty()) layers_[0].relu_out = first_home_;  // backward's recompute moved it
-  for (int i = 0; i < depth_; ++i) {
-    Layer& l = layers_[i];
-    // A mask is all backward keeps of the layer: below a pooling the pooling's, else the ReLU's, each made in
-    // the pass that writes what it describes (on the GPU it then costs no read of the activation).
-    const bool masked = !l.mask.empty(), pooled = !l.pool_out.empty();
-    if (!l.conv_out.empty()) {
-      backend_.conv2d_forward(*in, l.wc, l.b, l.conv_out, /*fuse_relu=*/false);
-      backend_.relu_forward(l.conv_out, l.relu_out);
-      if (masked && !pooled) backend_.relu_mask(l.relu_out, l.mask);
-    } else if (masked && !pooled) {
-      backend_.conv2d_forward_relu_mask(*in, l.wc, l.b, l.relu_out, l.mask);
-    } else {
-      backend_.conv2d_forward(*in, l.wc, l.b, l.relu_out, /*fuse_relu=*/true);
-    }
-    in = &l.relu_out;
-    if (pooled) {
-      if (masked)
-        backend_.pool2d_forward_mask(l.relu_out, l.pool_out, l.mask, pool_);
-      else
-        backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
-      in = &l.pool_out;
-    }
+  for (int i = 0; i < depth_; ++i) in = &forward_layer(layers_[i], *in);
+}
+
+// A mask is all backward keeps of a masked layer: below a pooling the pooling's, else the ReLU's, each made in
+// the pass that writes what it describes (on the GPU it then costs no read of the activation of its own).
+const Tensor& Vgg19::forward_layer(Layer& l, const Tensor& in) {
+  const bool masked = !l.mask.empty(), pooled = !l.pool_out.empty();
+  if (!l.conv_out.empty()) {  // a tap on the convolution's output: the ReLU apart
+    backend_.conv2d_forward(in, l.wc, l.b, l.conv_out, /*fuse_relu=*/false);
+    backend_.relu_forward(l.conv_out, l.relu_out);
+    if (masked && !pooled) backend_.relu_mask(l.relu_out, l.mask);
+  } else if (masked && pooled) {  // only the pooling reads the ReLU output: relu_out may keep the raw convolution
+    backend_.conv2d_forward_pool_mask(in, l.wc, l.b, l.relu_out, l.pool_out, l.mask, pool_);
+    return l.pool_out;
+  } else if (masked) {
+    backend_.conv2d_forward_relu_mask(in, l.wc, l.b, l.relu_out, l.mask);
+  } else {
+    backend_.conv2d_forward(in, l.wc, l.b, l.relu_out, /*fuse_relu=*/true);
   }
+  if (!pooled) return l.relu_out;
+  if (masked)
+    backend_.pool2d_forward_mask(l.relu_out, l.pool_out, l.mask, pool_);
+  else
+    backend_.pool2d_forward(l.relu_out, l.pool_out, pool_);
+  return l.pool_out;
 }
 
 Vgg19::Layer& Vgg19::layer_of(const Tap& t, const char* what) {

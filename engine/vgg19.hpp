@@ -170,6 +170,8 @@ class Vgg19 {
   Tensor slot(int index, Shape s) const { return slots_[std::size_t(index)].prefix(s).with_layout(layout_); }
   Layer& layer_of(const Tap& t, const char* what);
   const Layer& layer_of(const Tap& t, const char* what) const;
+  // Layer l's forward from `in`, with the mask its backward keeps; returns what the next layer reads.
+  const Tensor& forward_layer(Layer& l, const Tensor& in);
 
   Backend& backend_;
   PoolMode pool_;

@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include "kernels/hd.cuh"
+#include "kernels/pointwise.cuh"  // relu
 
 namespace impasto::math {
 
@@ -20,6 +21,13 @@ struct Element<__nv_bfloat16> {
 }  // namespace impasto::math
 
 namespace impasto::kernels {
+
+// What a convolution's epilogue stores for its raw bf16 output element y: bf16(y + bias), then ReLU when relu —
+// computed in float and rounded once (kernels::bias_act_bf16, and the pooling fused with it in kernels/pool.cu).
+__device__ inline __nv_bfloat16 bias_act_value(__nv_bfloat16 y, float bias, bool relu) {
+  const float v = __bfloat162float(y) + bias;
+  return __float2bfloat16(relu ? math::relu(v) : v);
+}
 
 // f(T{}) with T the activations' element type: float, or bf16 (`bf16`); a launcher's dispatch.
 template <typename F>

@@ -143,10 +143,7 @@ struct FromBf16 {  // out = in (+ bias[channel]) (then ReLU); channels last: cha
 
 struct BiasActBf16 {  // y = bf16(y + bias[channel]) (then ReLU), in place; channels last: channel = i mod c
   __nv_bfloat16* y; const float* bias; bool relu; int c;
-  __device__ void operator()(std::int64_t i) const {
-    const float v = __bfloat162float(y[i]) + bias[i % c];
-    y[i] = __float2bfloat16(relu ? math::relu(v) : v);
-  }
+  __device__ void operator()(std::int64_t i) const { y[i] = bias_act_value(y[i], bias[i % c], relu); }
 };
 
 // BiasActBf16 with ReLU, and the ReLU mask of what it stores (math::relu_mask_word's bits: stored value > 0),
@@ -156,7 +153,7 @@ struct BiasReluMaskBf16 {
   __device__ void operator()(std::int64_t i, bool inside) const {
     float stored = 0.0f;
     if (inside) {
-      const __nv_bfloat16 r = __float2bfloat16(math::relu(__bfloat162float(y[i]) + bias[i % c]));
+      const __nv_bfloat16 r = bias_act_value(y[i], bias[i % c], true);
       y[i] = r;
       stored = __bfloat162float(r);
     }

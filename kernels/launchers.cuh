@@ -79,6 +79,11 @@ void pool_mask(const void* x, unsigned* words, std::int64_t count, int n, int c,
 // odd row/column follow in a pass over those alone), else the two kernels.
 void pool_forward_mask(const void* x, void* y, unsigned* words, std::int64_t count, int n, int c, int h, int w,
                        bool nhwc, bool average, bool bf16, cudaStream_t s);
+// The same in one pass over a convolution's raw bf16 output (n,c,h,w) NHWC, c a multiple of 32, h, w ≥ 2, whose
+// bias + ReLU (bias_act_bf16) it applies on the way: y and the words are what bias_act_bf16 followed by
+// pool_forward_mask would give; conv_out itself is not written.
+void bias_relu_pool_mask_bf16(const void* conv_out, const float* bias, void* y, unsigned* words, int n, int c, int h,
+                              int w, bool average, cudaStream_t s);
 
 // ---- layouts and the bf16 convolution staging (kernels/convert.cu): 2-byte bf16 buffers passed as void* -------
 // y (N, cols, rows) = x (N, rows, cols), float32: NCHW → NHWC with rows = C, cols = H·W; back with them swapped.

@@ -111,16 +111,34 @@ struct PoolMask {  // one thread per 32-bit word of x's (n,c,h,w) pooling mask; 
   }
 };
 
+// x's element count fits int (so do all window indices).
+bool fits_int(int n, int c, int h, int w) { return std::int64_t(n) * c * h * w < std::int64_t(INT32_MAX); }
+
+// A window element's value as the pooling sees it: the stored activation, or (BiasRelu) what the bias + ReLU
+// pass over a convolution's raw bf16 output would store, bf16(relu(y + bias[channel])) — so a pooling fused with
+// that pass pools, and masks, the very values the two passes would give.
+template <typename T>
+struct Stored {
+  __device__ float operator()(T v, std::int64_t) const { return E<T>::widen(v); }
+};
+struct BiasRelu {
+  const float* bias;
+  __device__ float operator()(__nv_bfloat16 v, std::int64_t channel) const {
+    return __bfloat162float(bias_act_value(v, bias[channel], true));
+  }
+};
+
 // PoolForward with the pooling mask of each window (math::window_mask_bit): NHWC, c a multiple of 32, one thread
 // per output element in whole warps (for_each_warp), so a warp's lanes hold 32 consecutive channels of one
 // window and bit k of all of them is one aligned word of the mask (lane 0's top-left element is a multiple of 32).
-template <typename T>
+template <typename T, typename Value>
 struct PoolForwardMask {
-  const T* x; T* y; unsigned* words; int c, h, w; bool average, small;
+  const T* x; T* y; unsigned* words; Value value; int c, h, w; bool average, small;
   __device__ void operator()(std::int64_t out, bool) const {  // every lane inside: the count is a multiple of 32
+    const std::int64_t channel = out % c;
     with_window(out, c, h, w, /*nhwc=*/true, small, [&](std::int64_t tl, const auto* off) {
-      const float v[4] = {E<T>::widen(x[tl + off[0]]), E<T>::widen(x[tl + off[1]]), E<T>::widen(x[tl + off[2]]),
-                          E<T>::widen(x[tl + off[3]])};
+      const float v[4] = {value(x[tl + off[0]], channel), value(x[tl + off[1]], channel),
+                          value(x[tl + off[2]], channel), value(x[tl + off[3]], channel)};
       y[out] = E<T>::narrow(math::window_value(v, average));
       for (int k = 0; k < 4; ++k) {
         const unsigned word = __ballot_sync(0xffffffffu, math::window_mask_bit(v, k, average));
@@ -132,10 +150,11 @@ struct PoolForwardMask {
 
 // The words of x's pooling mask over the pixels floor mode drops (the last column when w is odd, the last row
 // when h is odd): NHWC, c a multiple of 32, so each such pixel owns c/32 whole words. One thread per word: the
-// dropped pixels of each sample are the last column's first h − h mod 2 pixels, then the last row's w.
-template <typename T>
+// dropped pixels of each sample are the last column's first h − h mod 2 pixels, then the last row's w. No
+// window holds them: max pooling's bits are 0, average pooling's the ReLU's (math::pool_mask_word).
+template <typename T, typename Value>
 struct PoolMaskDropped {
-  const T* x; unsigned* words; std::int64_t n; int c, h, w; bool average;
+  const T* x; unsigned* words; Value value; int c, h, w; bool average;
   __device__ void operator()(std::int64_t k) const {
     const int per_pixel = c / 32;
     const int column = w % 2 ? h - h % 2 : 0;
@@ -144,12 +163,23 @@ struct PoolMaskDropped {
     const int p = int(k % per_sample / per_pixel), g = int(k % per_pixel);
     const int i = p < column ? p : h - 1, j = p < column ? w - 1 : p - column;
     const std::int64_t word = ((b * h + i) * w + j) * per_pixel + g;
-    words[word] = math::pool_mask_word<T, std::int64_t>(x, word, n, c, h, w, /*nhwc=*/true, average);
+    unsigned bits = 0;
+    for (int e = 0; average && e < 32; ++e)
+      if (value(x[32 * word + e], 32 * g + e) > 0.0f) bits |= 1u << e;
+    words[word] = bits;
   }
 };
 
-// x's element count fits int (so do all window indices).
-bool fits_int(int n, int c, int h, int w) { return std::int64_t(n) * c * h * w < std::int64_t(INT32_MAX); }
+// Both of the above over x (n,c,h,w), NHWC, c a multiple of 32, h and w at least 2.
+template <typename T, typename Value>
+void pool_forward_mask_nhwc(const T* x, T* y, unsigned* words, Value value, int n, int c, int h, int w, bool average,
+                            cudaStream_t s) {
+  const std::int64_t dropped = std::int64_t(n) * ((w % 2 ? h - h % 2 : 0) + (h % 2 ? w : 0)) * (c / 32);
+  for_each_warp(std::int64_t(n) * c * (h / 2) * (w / 2), s,
+                PoolForwardMask<T, Value>{x, y, words, value, c, h, w, average, fits_int(n, c, h, w)});
+  for_each(dropped, s, PoolMaskDropped<T, Value>{x, words, value, c, h, w, average});
+}
+
 
 }  // namespace
 
@@ -201,15 +231,16 @@ void pool_forward_mask(const void* x, void* y, unsigned* words, std::int64_t cou
     pool_mask(x, words, count, n, c, h, w, nhwc, average, bf16, s);
     return;
   }
-  const std::int64_t numel = std::int64_t(n) * c * h * w;
-  const std::int64_t dropped = std::int64_t(n) * ((w % 2 ? h - h % 2 : 0) + (h % 2 ? w : 0)) * (c / 32);
   on_type(bf16, [&](auto t) {
     using T = decltype(t);
-    for_each_warp(std::int64_t(n) * c * (h / 2) * (w / 2), s,
-                  PoolForwardMask<T>{static_cast<const T*>(x), static_cast<T*>(y), words, c, h, w, average,
-                                     fits_int(n, c, h, w)});
-    for_each(dropped, s, PoolMaskDropped<T>{static_cast<const T*>(x), words, numel, c, h, w, average});
+    pool_forward_mask_nhwc(static_cast<const T*>(x), static_cast<T*>(y), words, Stored<T>{}, n, c, h, w, average, s);
   });
+}
+
+void bias_relu_pool_mask_bf16(const void* conv_out, const float* bias, void* y, unsigned* words, int n, int c, int h,
+                              int w, bool average, cudaStream_t s) {
+  pool_forward_mask_nhwc(static_cast<const __nv_bfloat16*>(conv_out), static_cast<__nv_bfloat16*>(y), words,
+                         BiasRelu{bias}, n, c, h, w, average, s);
 }
 
 }  // namespace impasto::kernels

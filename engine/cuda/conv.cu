@@ -231,8 +231,25 @@ void CudaBackend::conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, con
   convolve_forward(x, w, b, y, /*fuse_relu=*/true, reinterpret_cast<unsigned*>(bits.data()));
 }
 
+void CudaBackend::conv2d_forward_pool_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
+                                           Tensor& pooled, Tensor& bits, PoolMode mode) {
+  const Shape ys = y.shape();  // (N,Cout,H,W)
+  if (y.dtype() != DType::bf16 || ys.c % 32 != 0 || ys.h < 2 || ys.w < 2) {
+    Backend::conv2d_forward_pool_mask(x, w, b, y, pooled, bits, mode);  // the two ops
+    return;
+  }
+  const char* op = "conv2d_forward_pool_mask";
+  checks::pool2d_forward(y, pooled, Device::cuda);  // pooled (N,Cout,H/2,W/2)
+  checks::pool2d_mask(y, bits, Device::cuda, op);   // bits (1,1,1,⌈n/32⌉)
+  checks::check_no_alias(bits, pooled, op, "bits", "pooled");
+  checks::check_no_alias(bits, x, op, "bits", "x");
+  convolve_forward(x, w, b, y, /*fuse_relu=*/true, nullptr, /*raw=*/true);
+  kernels::bias_relu_pool_mask_bf16(y.raw(), b.data(), pooled.raw(), reinterpret_cast<unsigned*>(bits.data()), ys.n,
+                                    ys.c, ys.h, ys.w, mode == PoolMode::average, stream_);
+}
+
 void CudaBackend::convolve_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu,
-                                   unsigned* relu_words) {
+                                   unsigned* relu_words, bool raw) {
   const char* op = relu_words ? "conv2d_forward_relu_mask" : "conv2d_forward";
   // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
   const checks::ConvShape cs = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y", /*bf16=*/true);
@@ -240,6 +257,7 @@ void CudaBackend::convolve_forward(const Tensor& x, const Tensor& w, const Tenso
   ConvPlan& p = conv_plan(x.shape(), w.shape(), cs.layout);
   check_types(p, w, cs, op, precision_);
   const bool stored = cs.values == DType::bf16;
+  IMPASTO_ASSERT(!raw || stored);
   void* ws = workspace(p.workspace_bytes(stored));
   const float one = 1.0f, zero = 0.0f;
   const Shape ys = y.shape();
@@ -257,7 +275,7 @@ void CudaBackend::convolve_forward(const Tensor& x, const Tensor& w, const Tenso
     IMPASTO_CUDNN_CHECK(cudnnConvolutionForward(cudnn_, &one, p.x_desc, x16, p.w_desc, w16, p.fwd_conv,
                                                 p.fwd_algo, ws, p.fwd_bytes, &zero, p.y_desc, y16));
     if (stored) {
-      kernels::bias_act_bf16(y16, b.data(), ys.numel(), ys.c, fuse_relu, relu_words, stream_);
+      if (!raw) kernels::bias_act_bf16(y16, b.data(), ys.numel(), ys.c, fuse_relu, relu_words, stream_);
       return;
     }
     from_bf16_staging(y16, y, b.data(), fuse_relu);

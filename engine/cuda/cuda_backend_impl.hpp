@@ -136,6 +136,8 @@ class CudaBackend final : public Backend {
   void pool2d_backward_mask(const Tensor& bits, const Tensor& dy, Tensor& dx, PoolMode mode) override;
   void conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& bits) override;
   void pool2d_forward_mask(const Tensor& x, Tensor& y, Tensor& bits, PoolMode mode) override;
+  void conv2d_forward_pool_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& pooled,
+                                Tensor& bits, PoolMode mode) override;
   void gram(const Tensor& f, Tensor& g) override;
   void gram_backward(const Tensor& dg, const Tensor& f, Tensor& df, float beta) override;
 
@@ -181,9 +183,10 @@ class CudaBackend final : public Backend {
   std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, Layout layout, bool measure);
   // bf16 staging of a float32 tensor (activation or filter) for a bf16 convolution: channels-last bf16 at
   // `staging`, and back into t's layout (+ bias per channel, then ReLU) (kernels/convert.cu).
-  // conv2d_forward; relu_words (fuse_relu only): also the ReLU mask of y (conv2d_forward_relu_mask).
+  // conv2d_forward; relu_words (fuse_relu only): also the ReLU mask of y (conv2d_forward_relu_mask); raw (bf16
+  // activations only): y = the convolution alone, its bias and ReLU left to the caller's pass.
   void convolve_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu,
-                        unsigned* relu_words);
+                        unsigned* relu_words, bool raw = false);
   // Its float32 path (TF32/FP32 plans): cuDNN's fused bias + ReLU where the configuration allows, else the
   // convolution and our bias_act.
   void convolve_forward_f32(cuda_detail::ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,

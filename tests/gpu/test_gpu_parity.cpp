@@ -571,12 +571,13 @@ TEST_CASE("relu, pooling and their masks on bf16 activations: the CPU's results 
   g.set_precision(Precision::tf32);
 }
 
-// The fused forms write what the two ops they stand for write, bit for bit, in every word (outputs poisoned with
+// The fused forms write what the ops they stand for write, bit for bit, in every word (outputs poisoned with
 // two patterns first): pool2d_forward_mask in both layouts and both element types (its one-pass kernel where x
 // is NHWC with channels a multiple of 32: 64, 512 and 32 channels, odd rows and columns, a batch of two; the
 // two ops elsewhere), conv2d_forward_relu_mask with bf16 activations (the mask voted in the bias + ReLU pass;
-// 24 channels, so the last word is partial) and on float32 (the mask pass after the convolution).
-TEST_CASE("pool2d_forward_mask and conv2d_forward_relu_mask write what the two ops they fuse write") {
+// 24 channels, so the last word is partial) and on float32 (the mask pass after the convolution), and
+// conv2d_forward_pool_mask (bias, ReLU, pooling and mask in one pass over bf16 with 32 channels).
+TEST_CASE("pool2d_forward_mask, conv2d_forward_relu_mask and conv2d_forward_pool_mask write what the ops they fuse write") {
   Env& e = env();
   e.seed(131);
   Backend& g = e.gpu();
@@ -647,6 +648,44 @@ TEST_CASE("pool2d_forward_mask and conv2d_forward_relu_mask write what the two o
       Tensor small = g.empty(Shape{1, 1, 1, int(bs.w - 1)});
       CHECK_THROWS_WITH_AS(g.conv2d_forward_relu_mask(xl, wc, b, y_two, small),
                            doctest::Contains("conv2d_forward_relu_mask: bits"), Error);
+    }
+  }
+
+  // conv2d_forward_pool_mask: the pooled output and its mask as conv2d_forward + pool2d_forward_mask give them
+  // (y itself is the raw convolution in the one-pass case, so not compared). bf16 with 32 output channels takes
+  // the one pass (a batch of two, an odd row and column: the dropped words too), 24 channels and tf32 the two ops.
+  const Shape xs2{2, 40, 9, 11};
+  const Tensor x2 = e.random(xs2).gpu;
+  for (const int cout : {32, 24}) {
+    const Shape ws2{cout, 40, 3, 3}, ys2{2, cout, 9, 11}, ps2{2, cout, 4, 5};
+    const Shape bs2{1, 1, 1, int(relu_mask_words(ys2.numel()))};
+    const Tensor w2 = e.upload(e.normal(ws2.numel(), 0.07f), ws2).gpu;
+    const Tensor b2 = e.random(Shape{1, 1, 1, cout}, -0.1f, 0.1f).gpu;
+    for (const Precision p : {Precision::bf16, Precision::tf32}) {
+      const bool bf16 = p == Precision::bf16;
+      CAPTURE(cout);
+      CAPTURE(enum_name(p));
+      g.set_precision(p);
+      Tensor xl = g.empty_typed(xs2, bf16 ? DType::bf16 : DType::f32, Layout::nhwc);
+      g.convert_layout(x2, xl);
+      const Tensor wc = g.conv_filter(e.in_layout(w2, Layout::nhwc));
+      const DType t = bf16 ? DType::bf16 : DType::f32;
+      for (PoolMode mode : {PoolMode::average, PoolMode::max}) {
+        CAPTURE(enum_name(mode));
+        Tensor y_two = g.empty_typed(ys2, t, Layout::nhwc), p_two = g.empty_typed(ps2, t, Layout::nhwc);
+        Tensor bits_two = g.empty(bs2);
+        g.conv2d_forward(xl, wc, b2, y_two, true);
+        g.pool2d_forward_mask(y_two, p_two, bits_two, mode);
+        for (float poison : poisons) {
+          Tensor y_one = g.empty_typed(ys2, t, Layout::nhwc), p_one = g.empty_typed(ps2, t, Layout::nhwc);
+          Tensor bits_one = g.empty(bs2);
+          g.fill(p_one, poison);
+          g.fill(bits_one, poison);
+          g.conv2d_forward_pool_mask(xl, wc, b2, y_one, p_one, bits_one, mode);
+          CHECK(same_words(bits_one, bits_two));
+          CHECK((bf16 ? e.widened(p_one) == e.widened(p_two) : same_words(p_one, p_two)));
+        }
+      }
     }
   }
   g.set_precision(Precision::tf32);
