@@ -145,16 +145,18 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const QueuedObjective& f, const Iterat
     // search reduces gᵀd on the device: its Armijo and curvature tests compare it with trial slopes that are
     // reductions too; `none` only needs its sign.
     double gtd = -gg_;  // d = −g
+    bool direction_pending = false;  // line search none, full history: the direction's GEMV joins the step work
     if (k == 1)
       history_.direction(g_, d_, params_.direction);  // the history is empty: steepest descent
     else
-      gtd = history_.next_direction(d_, params_.direction);
+      gtd = history_.next_direction(d_, params_.direction, wolfe ? nullptr : &direction_pending);
     if (wolfe || std::isnan(gtd)) gtd = backend_.dot(g_, d_);
     if (!(gtd < 0)) {
       // Rounding in an ill-conditioned history gave a non-descent direction: restart from steepest descent.
       history_.clear();
       history_.direction(g_, d_, params_.direction);
       gtd = wolfe ? backend_.dot(g_, d_) : -gg_;
+      direction_pending = false;
     }
     // Without curvature information the step is scaled by the gradient: `none` as torch at the first iteration,
     // min(1, 1/‖g‖₁); strong-Wolfe as L-BFGS-B (scipy, which neural-style-tf uses), min(1, 1/‖g‖₂), a step
@@ -181,10 +183,11 @@ OptimizeResult Lbfgs::minimize(Tensor& x, const QueuedObjective& f, const Iterat
       kept = history_.offer(g_);
     } else {
       // The device work on either side of the evaluation repeats with the same tensors from the second
-      // iteration on (t = learning_rate), the offer's products once the history is full (their GEMM's shape
-      // fixed): recorded and replayed (CUDA graphs). The direction (γ and the coefficients change) and the copy
-      // of a kept pair into its ring slot run eagerly.
-      run_recorded(step_work_, x, t, true, [&] {
+      // iteration on (t = learning_rate), the direction's GEMV and the offer's products once the history is full
+      // (their shapes fixed, the coefficients and γ in device memory): recorded and replayed (CUDA graphs). The
+      // coefficients' upload and the copy of a kept pair into its ring slot run eagerly.
+      run_recorded(direction_pending ? direction_step_work_ : step_work_, x, t, true, [&] {
+        if (direction_pending) history_.apply_direction(d_);
         backend_.copy(g_, history_.candidate_y());  // y starts as g_k; make_pair makes it g_{k+1} − g_k
         backend_.axpy(float(t), d_, x);             // x == x_good_ == x_k here
       });

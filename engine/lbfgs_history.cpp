@@ -38,18 +38,20 @@ namespace impasto::detail {
 
 namespace {
 
-// Layout of small_ (a (1,1,1,10m+9) vector), m = capacity, k = pairs kept when written:
+// Layout of small_ (a (1,1,1,10m+12) vector), m = capacity, k = pairs kept when written:
 //   [0, 6k + 9)         offer(): [s; y; g]·[S Y]ᵀ (3 × 2k, by history row) | [s; y; g]·[s; y; g]ᵀ (3 × 3)
 //   [6m + 9, 8m + 9)    direction(): g·[S Y]ᵀ (2k)
-//   [8m + 9, 10m + 9)   the coefficients c (2k, by history row: c_s of pair i in 2i, c_y in 2i + 1)
+//   [8m + 9, 10m + 12)  the coefficients c (2k, by history row: c_s of pair i in 2i, c_y in 2i + 1); with a full
+//                       history and the offered g, 2m + 3: those of all the rows of rows_ ([S Y; s; y; g]: 0, 0, γ)
 std::int64_t p_offset(int m) { return 6 * std::int64_t(m) + 9; }
 std::int64_t c_offset(int m) { return 8 * std::int64_t(m) + 9; }
+std::int64_t coefficients_end(int m) { return c_offset(m) + 2 * std::int64_t(m) + 3; }
 
 }  // namespace
 
 std::size_t LbfgsHistory::bytes(Shape shape, int capacity) {
-  // [S Y] (2m, n), the candidate rows (3, n) and small_ (10m + 9), as the constructor below allocates them.
-  const std::int64_t floats = (2 * std::int64_t(capacity) + 3) * shape.numel() + c_offset(capacity) + 2 * std::int64_t(capacity);
+  // [S Y] and the candidate rows (2m + 3, n) and small_ (10m + 12), as the constructor below allocates them.
+  const std::int64_t floats = (2 * std::int64_t(capacity) + 3) * shape.numel() + coefficients_end(capacity);
   return std::size_t(floats) * sizeof(float);
 }
 
@@ -60,9 +62,10 @@ LbfgsHistory::LbfgsHistory(Backend& backend, Shape shape, int capacity, double c
   const std::int64_t n = shape.numel();
   IMPASTO_CHECK(n > 0 && n <= INT_MAX, "L-BFGS: cannot keep a history of tensors " << shape.str());
   const int cols = int(n);
-  history_ = backend_.empty(Shape{1, 1, 2 * capacity, cols});
-  candidate_ = backend_.empty(Shape{1, 1, 3, cols});
-  small_ = backend_.empty(Shape{1, 1, 1, int(c_offset(capacity) + 2 * std::int64_t(capacity))});
+  rows_ = backend_.empty(Shape{1, 1, 2 * capacity + 3, cols});
+  history_ = rows_.slice_rows(0, 2 * capacity);
+  candidate_ = rows_.slice_rows(2 * capacity, 3);
+  small_ = backend_.empty(Shape{1, 1, 1, int(coefficients_end(capacity))});
   candidate_s_ = candidate_.slice_rows(0, 1).reshaped(shape);
   candidate_y_ = candidate_.slice_rows(1, 1).reshaped(shape);
   offered_g_ = candidate_.slice_rows(2, 1).reshaped(shape);
@@ -154,22 +157,44 @@ void LbfgsHistory::direction(const Tensor& g, Tensor& d, LbfgsParams::Direction 
     backend_.gemm_nt(g, kept_rows(), products);  // g·[S Y]ᵀ
     float* p = host_.data() + p_offset(capacity_);
     backend_.download(products, p);  // the one sync
-    compact_direction(g, p, d);
+    compact_coefficients(p, false);
+    backend_.copy(g, d);
+    backend_.gemv_t(kept_rows(), small_view(c_offset(capacity_), 1, 2 * count_), -1.0f, float(-gamma_), d);
   } else {
     two_loop_direction(g, d);
   }
 }
 
-double LbfgsHistory::next_direction(Tensor& d, LbfgsParams::Direction how) {
+double LbfgsHistory::next_direction(Tensor& d, LbfgsParams::Direction how, bool* pending) {
   IMPASTO_ASSERT(offered_);
+  if (pending) *pending = false;
   if (count_ == 0) {
     steepest_descent(offered_g_, d);
     return -offered_gg_;
   }
-  if (how == LbfgsParams::Direction::compact)  // the products from the offer
-    return -gamma_ * offered_gg_ - compact_direction(offered_g_, p_.data(), d);
-  two_loop_direction(offered_g_, d);
-  return std::numeric_limits<double>::quiet_NaN();
+  if (how == LbfgsParams::Direction::two_loop) {
+    two_loop_direction(offered_g_, d);
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  // The products from the offer. With a full history the GEMV runs over all of rows_ = [S Y; s; y; g], g's own
+  // coefficient −γ among them: device work without a host scalar, which the caller may record (pending).
+  const bool all_rows = count_ == capacity_;
+  const double gtd = -gamma_ * offered_gg_ - compact_coefficients(p_.data(), all_rows);
+  if (!all_rows) {
+    backend_.copy(offered_g_, d);
+    backend_.gemv_t(kept_rows(), small_view(c_offset(capacity_), 1, 2 * count_), -1.0f, float(-gamma_), d);
+  } else if (pending) {
+    *pending = true;
+  } else {
+    apply_direction(d);
+  }
+  return gtd;
+}
+
+void LbfgsHistory::apply_direction(Tensor& d) {
+  IMPASTO_ASSERT(count_ == capacity_);
+  const int rows = 2 * capacity_ + 3;
+  backend_.gemv_t(rows_, small_view(c_offset(capacity_), 1, rows), -1.0f, 0.0f, d);  // d = −[S Y s y g]·c
 }
 
 void LbfgsHistory::steepest_descent(const Tensor& g, Tensor& d) {  // H = I
@@ -177,7 +202,7 @@ void LbfgsHistory::steepest_descent(const Tensor& g, Tensor& d) {  // H = I
   backend_.scale(d, -1.0f);
 }
 
-double LbfgsHistory::compact_direction(const Tensor& g, const float* p, Tensor& d) {
+double LbfgsHistory::compact_coefficients(const float* p, bool all_rows) {
   // p (2k) = [S Y]ᵀg by history row: s_iᵀg in 2i, y_iᵀg in 2i + 1.
   const int k = count_, m = capacity_;
   const double gamma = gamma_;
@@ -209,10 +234,15 @@ double LbfgsHistory::compact_direction(const Tensor& g, const float* p, Tensor& 
     c[2 * ra + 1] = float(-gamma * u_[std::size_t(a)]);
     pc += double(p[2 * ra]) * c[2 * ra] + double(p[2 * ra + 1]) * c[2 * ra + 1];
   }
-  Tensor coefficients = small_view(c_offset(m), 1, 2 * k);
+  int count = 2 * k;
+  if (all_rows) {  // the candidate rows s, y (not in H) and g, whose coefficient is γ: d = −γ·g − [S Y]·c
+    IMPASTO_ASSERT(k == m);
+    c[2 * m] = c[2 * m + 1] = 0.0f;
+    c[2 * m + 2] = float(gamma);
+    count = 2 * m + 3;
+  }
+  Tensor coefficients = small_view(c_offset(m), 1, count);
   backend_.upload(c, coefficients);
-  backend_.copy(g, d);
-  backend_.gemv_t(kept_rows(), coefficients, -1.0f, float(-gamma), d);  // d = −γ·g − [S Y]·c
   return pc;
 }
 

@@ -183,8 +183,8 @@ class RunState {
 // or the offer is queued and its products ride on the caller's take_deferred (queue_offer / take_offer).
 class LbfgsHistory {
  public:
-  // Allocates [S Y] (2m, n), the candidate rows (3, n: s, y and a copy of g) and one (10m + 9)-float vector for
-  // the small products. n = shape.numel().
+  // Allocates [S Y] (2m, n) and the candidate rows (3, n: s, y and a copy of g) as one matrix, and one
+  // (10m + 12)-float vector for the small products and coefficients. n = shape.numel().
   LbfgsHistory(Backend& backend, Shape shape, int capacity, double curvature_eps);
   // The bytes the constructor allocates.
   static std::size_t bytes(Shape shape, int capacity);
@@ -216,15 +216,21 @@ class LbfgsHistory {
   // d = −H·g for the g of the last offer(), whose products that offer computed: compact needs no download
   // (one upload and one GEMV). Only after an offer() since the last clear(). Returns gᵀd as the host computes
   // it from those products, −γ·gᵀg − (Sᵀg)ᵀc_s − (Yᵀg)ᵀc_y (−gᵀg when the history is empty), without a
-  // reduction; NaN for two_loop, whose caller reduces.
-  double next_direction(Tensor& d, LbfgsParams::Direction how);
+  // reduction; NaN for two_loop, whose caller reduces. pending (compact, full history): when given, the GEMV
+  // is left to the caller, who runs apply_direction(d) (*pending = true): device work that depends on no host
+  // scalar, so that it can be recorded.
+  double next_direction(Tensor& d, LbfgsParams::Direction how, bool* pending = nullptr);
+  // The GEMV that next_direction left pending: d = −[S Y; s; y; g]ᵀ·c with the uploaded coefficients.
+  void apply_direction(Tensor& d);
 
  private:
   int row(int age) const { return (head_ + age) % capacity_; }  // pair slot of the age-th oldest pair
   double sty(int i, int j) const { return sty_[std::size_t(i) * capacity_ + j]; }  // s_iᵀy_j, slots i, j
   double yty(int i, int j) const { return yty_[std::size_t(i) * capacity_ + j]; }
-  // d = −H·g from p = [S Y]ᵀg (2·size floats, by history row); returns pᵀc, c the coefficients uploaded.
-  double compact_direction(const Tensor& g, const float* p, Tensor& d);
+  // The coefficients c of d = −γ·g − [S Y]·c from p = [S Y]ᵀg (2·size floats, by history row), uploaded:
+  // 2·size of them, or with all_rows (full history) 2m + 3, those of every row of rows_ (0, 0, γ for s, y, g).
+  // Returns pᵀc.
+  double compact_coefficients(const float* p, bool all_rows);
   void two_loop_direction(const Tensor& g, Tensor& d);
   void steepest_descent(const Tensor& g, Tensor& d);
   Tensor small_view(std::int64_t offset, int rows, int cols) const;  // (1,1,rows,cols) elements of small_
@@ -233,18 +239,19 @@ class LbfgsHistory {
   Backend& backend_;
   int capacity_;
   double curvature_eps_;
+  Tensor rows_;                           // (1,1,2m+3,n): history_ then candidate_, one matrix for apply_direction
   Tensor history_;                        // (1,1,2m,n): [S Y], row 2i = s_i, row 2i + 1 = y_i
   std::vector<Tensor> s_rows_, y_rows_;   // each pair slot's rows with the shape of x
   Tensor candidate_;                      // (1,1,3,n): candidate s, y and the offered gradient g
   Tensor candidate_s_, candidate_y_, offered_g_;  // its rows with the shape of x
-  Tensor small_;                          // (1,1,1,10m+9): offer products | g's products | coefficients
+  Tensor small_;                          // (1,1,1,10m+12): offer products | g's products | coefficients
   Tensor offer_products_;                 // offer_products()'s view: (1,1,1,6k+9) of small_
   int count_ = 0, head_ = 0;
   bool offered_ = false;                  // p_ holds the products of offered_g_ (for next_direction)
   double gamma_ = 1;
   double offered_gg_ = 0;
   std::vector<double> sty_, yty_;         // m×m, by pair slot
-  std::vector<float> host_;               // downloads and uploads (10m + 9)
+  std::vector<float> host_;               // downloads and uploads (10m + 12)
   std::vector<float> p_;                  // [S Y]ᵀg of the offered g, by history row (2m)
   std::vector<double> u_, w_, v_;         // compact solve, by age (m each); two_loop uses u_ for its alphas
 };
@@ -255,8 +262,8 @@ class Lbfgs {
  public:
   // Validates params and allocates all state for tensors of shape `shape`: history pairs, direction, gradients,
   // the last good x and the line-search gradients. Memory: 2·history + 6 vectors of shape.numel() floats
-  // (S and Y, the candidate rows s, y, g, then d, g, the last good x) and 10·history + 9 floats, with none; two
-  // more vectors with strong_wolfe. Allocations: 6 tensors (8 with strong_wolfe).
+  // (S and Y, the candidate rows s, y, g, then d, g, the last good x) and 10·history + 12 floats, with none; two
+  // more vectors with strong_wolfe. Allocations: 5 tensors (7 with strong_wolfe).
   Lbfgs(Backend& backend, Shape shape, LbfgsParams params);
   // The bytes the constructor allocates for tensors of `shape` (for memory plans; nothing is allocated).
   static std::size_t state_bytes(Shape shape, const LbfgsParams& params);
@@ -313,7 +320,7 @@ class Lbfgs {
   std::vector<double> values_ = std::vector<double>(Backend::kMaxDeferred);  // each round trip's values
   std::vector<Tensor> ls_g_;   // strong-Wolfe trial gradients (kLineSearchSlots)
   std::vector<double> recent_loss_;  // ring of the last tolerance_window + 1 losses
-  Recorded step_work_, pair_work_;   // around each evaluation (line search none): see minimize()
+  Recorded step_work_, direction_step_work_, pair_work_;  // around each evaluation (line search none)
   int replays_ = 0;
 };
 

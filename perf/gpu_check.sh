@@ -280,7 +280,8 @@ if [[ $mode == gpu ]] && within_budget "bench tf32 with cudnnFind"; then
     --no-phases
 fi
 # One evaluation per CUDA graph (the default) against every kernel launched from the host (IMPASTO_CUDA_GRAPHS=0):
-# what the graphs buy at the sizes where launches weigh most. Printed in the log (graph_replays in the JSONs).
+# what the graphs buy at the sizes where launches weigh most. Printed in the log (graph_replays and
+# optimizer_replays in the JSONs).
 if [[ $mode == gpu ]] && within_budget "bench tf32 without CUDA graphs"; then
   step "bench tf32, no CUDA graphs (IMPASTO_CUDA_GRAPHS=0)" 150 env IMPASTO_CUDA_GRAPHS=0 "$dev/run/bench" \
     --device cuda --sizes 512,1024 --iterations $iterations --warmup $warmup --precision tf32 --weights "$weights" \

@@ -1,8 +1,8 @@
 // tests/emu/include/cuda_runtime.h — the CUDA runtime as seen by kernels/*.cu when they are compiled as plain
 // C++ for the CPU kernel emulator (tests/emu/emulator.cpp), never by the real build. It gives the kernel
-// language (__global__, __shared__, threadIdx …, __syncthreads, __shfl_down_sync, __ballot_sync) CPU meanings: every CUDA
-// thread of a block runs as a fiber, blocks run one after another, and barriers and warp shuffles switch
-// fibers. The launch macro IMPASTO_LAUNCH (kernels/launchers.cuh) expands to IMPASTO_EMU_LAUNCH here.
+// language (__global__, __shared__, threadIdx …, __syncthreads, __shfl_down_sync, __ballot_sync) CPU meanings:
+// every CUDA thread of a block runs as a fiber, blocks run one after another, and barriers, warp shuffles and
+// votes switch fibers. The launch macro IMPASTO_LAUNCH (kernels/launchers.cuh) expands to IMPASTO_EMU_LAUNCH here.
 //
 // What this can find: indexing and bounds mistakes, wrong grid/block arithmetic (launch limits are checked as
 // CUDA checks them), missed or divergent barriers, shuffle misuse. What it cannot: data races between threads
