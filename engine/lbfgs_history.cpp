@@ -158,8 +158,7 @@ void LbfgsHistory::direction(const Tensor& g, Tensor& d, LbfgsParams::Direction 
     float* p = host_.data() + p_offset(capacity_);
     backend_.download(products, p);  // the one sync
     compact_coefficients(p, false);
-    backend_.copy(g, d);
-    backend_.gemv_t(kept_rows(), small_view(c_offset(capacity_), 1, 2 * count_), -1.0f, float(-gamma_), d);
+    kept_direction(g, d);
   } else {
     two_loop_direction(g, d);
   }
@@ -176,19 +175,24 @@ double LbfgsHistory::next_direction(Tensor& d, LbfgsParams::Direction how, bool*
     two_loop_direction(offered_g_, d);
     return std::numeric_limits<double>::quiet_NaN();
   }
-  // The products from the offer. With a full history the GEMV runs over all of rows_ = [S Y; s; y; g], g's own
-  // coefficient −γ among them: device work without a host scalar, which the caller may record (pending).
+  // The products from the offer. With a full history the GEMV runs over all of rows_ = [S Y; s; y; g] with g's
+  // coefficient γ among the uploaded ones: device work without a host scalar, which the caller may record
+  // (pending).
   const bool all_rows = count_ == capacity_;
   const double gtd = -gamma_ * offered_gg_ - compact_coefficients(p_.data(), all_rows);
   if (!all_rows) {
-    backend_.copy(offered_g_, d);
-    backend_.gemv_t(kept_rows(), small_view(c_offset(capacity_), 1, 2 * count_), -1.0f, float(-gamma_), d);
+    kept_direction(offered_g_, d);
   } else if (pending) {
     *pending = true;
   } else {
     apply_direction(d);
   }
   return gtd;
+}
+
+void LbfgsHistory::kept_direction(const Tensor& g, Tensor& d) {
+  backend_.copy(g, d);
+  backend_.gemv_t(kept_rows(), small_view(c_offset(capacity_), 1, 2 * count_), -1.0f, float(-gamma_), d);
 }
 
 void LbfgsHistory::apply_direction(Tensor& d) {

@@ -231,6 +231,8 @@ class LbfgsHistory {
   // 2·size of them, or with all_rows (full history) 2m + 3, those of every row of rows_ (0, 0, γ for s, y, g).
   // Returns pᵀc.
   double compact_coefficients(const float* p, bool all_rows);
+  // d = −γ·g − [S Y]·c over the kept rows, with the 2·size coefficients compact_coefficients uploaded.
+  void kept_direction(const Tensor& g, Tensor& d);
   void two_loop_direction(const Tensor& g, Tensor& d);
   void steepest_descent(const Tensor& g, Tensor& d);
   Tensor small_view(std::int64_t offset, int rows, int cols) const;  // (1,1,rows,cols) elements of small_
