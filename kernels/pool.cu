@@ -148,17 +148,22 @@ struct PoolForwardMask {
   }
 };
 
-// The words of x's pooling mask over the pixels floor mode drops (the last column when w is odd, the last row
-// when h is odd): NHWC, c a multiple of 32, so each such pixel owns c/32 whole words. One thread per word: the
-// dropped pixels of each sample are the last column's first h − h mod 2 pixels, then the last row's w. No
-// window holds them: max pooling's bits are 0, average pooling's the ReLU's (math::pool_mask_word).
+// The pixels of each sample that floor mode drops: the last column's first h − h mod 2 when w is odd (`column`),
+// then the last row's w when h is odd.
+struct DroppedPixels {
+  int column, count;
+  DroppedPixels(int h, int w) : column(w % 2 ? h - h % 2 : 0), count(column + (h % 2 ? w : 0)) {}
+};
+
+// The words of x's pooling mask over the dropped pixels: NHWC, c a multiple of 32, so each such pixel owns c/32
+// whole words; one thread per word. No window holds them: max pooling's bits are 0, average pooling's the
+// ReLU's (math::pool_mask_word).
 template <typename T, typename Value>
 struct PoolMaskDropped {
-  const T* x; unsigned* words; Value value; int c, h, w; bool average;
+  const T* x; unsigned* words; Value value; int c, h, w; DroppedPixels dropped; bool average;
   __device__ void operator()(std::int64_t k) const {
-    const int per_pixel = c / 32;
-    const int column = w % 2 ? h - h % 2 : 0;
-    const std::int64_t per_sample = std::int64_t(column + (h % 2 ? w : 0)) * per_pixel;
+    const int per_pixel = c / 32, column = dropped.column;
+    const std::int64_t per_sample = std::int64_t(dropped.count) * per_pixel;
     const std::int64_t b = k / per_sample;
     const int p = int(k % per_sample / per_pixel), g = int(k % per_pixel);
     const int i = p < column ? p : h - 1, j = p < column ? w - 1 : p - column;
@@ -174,12 +179,12 @@ struct PoolMaskDropped {
 template <typename T, typename Value>
 void pool_forward_mask_nhwc(const T* x, T* y, unsigned* words, Value value, int n, int c, int h, int w, bool average,
                             cudaStream_t s) {
-  const std::int64_t dropped = std::int64_t(n) * ((w % 2 ? h - h % 2 : 0) + (h % 2 ? w : 0)) * (c / 32);
+  const DroppedPixels dropped(h, w);
   for_each_warp(std::int64_t(n) * c * (h / 2) * (w / 2), s,
                 PoolForwardMask<T, Value>{x, y, words, value, c, h, w, average, fits_int(n, c, h, w)});
-  for_each(dropped, s, PoolMaskDropped<T, Value>{x, words, value, c, h, w, average});
+  for_each(std::int64_t(n) * dropped.count * (c / 32), s,
+           PoolMaskDropped<T, Value>{x, words, value, c, h, w, dropped, average});
 }
-
 
 }  // namespace
 

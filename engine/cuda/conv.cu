@@ -220,7 +220,7 @@ const void* CudaBackend::bf16_filter(const ConvPlan& p, const Tensor& w, void* w
 }
 
 void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu) {
-  convolve_forward(x, w, b, y, fuse_relu, nullptr);
+  convolve_forward("conv2d_forward", x, w, b, y, fuse_relu, nullptr);
 }
 
 void CudaBackend::conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
@@ -228,7 +228,7 @@ void CudaBackend::conv2d_forward_relu_mask(const Tensor& x, const Tensor& w, con
   const char* op = "conv2d_forward_relu_mask";
   checks::relu_mask(y, bits, Device::cuda, op);  // y (N,Cout,H,W), bits (1,1,1,⌈n/32⌉)
   checks::check_no_alias(bits, x, op, "bits", "x");
-  convolve_forward(x, w, b, y, /*fuse_relu=*/true, reinterpret_cast<unsigned*>(bits.data()));
+  convolve_forward(op, x, w, b, y, /*fuse_relu=*/true, reinterpret_cast<unsigned*>(bits.data()));
 }
 
 void CudaBackend::conv2d_forward_pool_mask(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
@@ -243,14 +243,13 @@ void CudaBackend::conv2d_forward_pool_mask(const Tensor& x, const Tensor& w, con
   checks::pool2d_mask(y, bits, Device::cuda, op);   // bits (1,1,1,⌈n/32⌉)
   checks::check_no_alias(bits, pooled, op, "bits", "pooled");
   checks::check_no_alias(bits, x, op, "bits", "x");
-  convolve_forward(x, w, b, y, /*fuse_relu=*/true, nullptr, /*raw=*/true);
+  convolve_forward(op, x, w, b, y, /*fuse_relu=*/true, nullptr, /*raw=*/true);
   kernels::bias_relu_pool_mask_bf16(y.raw(), b.data(), pooled.raw(), reinterpret_cast<unsigned*>(bits.data()), ys.n,
                                     ys.c, ys.h, ys.w, mode == PoolMode::average, stream_);
 }
 
-void CudaBackend::convolve_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu,
-                                   unsigned* relu_words, bool raw) {
-  const char* op = relu_words ? "conv2d_forward_relu_mask" : "conv2d_forward";
+void CudaBackend::convolve_forward(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
+                                   bool fuse_relu, unsigned* relu_words, bool raw) {
   // x (N,Cin,H,W), w (Cout,Cin,K,K), b (1,1,1,Cout), y (N,Cout,H,W)
   const checks::ConvShape cs = checks::conv2d(x, w, &b, y, Device::cuda, op, "x", "y", /*bf16=*/true);
   if (y.numel() == 0) return;

@@ -181,16 +181,16 @@ class CudaBackend final : public Backend {
   cuda_detail::ConvPlan& conv_plan(Shape x, Shape w, Layout layout);
   // A new plan: algorithms by cuDNN's heuristics, or measured (cudnnFind*) when `measure`.
   std::unique_ptr<cuda_detail::ConvPlan> make_conv_plan(Shape x, Shape w, Layout layout, bool measure);
-  // bf16 staging of a float32 tensor (activation or filter) for a bf16 convolution: channels-last bf16 at
-  // `staging`, and back into t's layout (+ bias per channel, then ReLU) (kernels/convert.cu).
-  // conv2d_forward; relu_words (fuse_relu only): also the ReLU mask of y (conv2d_forward_relu_mask); raw (bf16
-  // activations only): y = the convolution alone, its bias and ReLU left to the caller's pass.
-  void convolve_forward(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu,
+  // conv2d_forward as op `op`; relu_words (fuse_relu only): also the ReLU mask of y (conv2d_forward_relu_mask);
+  // raw (bf16 activations only): y = the convolution alone, its bias and ReLU left to the caller's pass.
+  void convolve_forward(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, bool fuse_relu,
                         unsigned* relu_words, bool raw = false);
   // Its float32 path (TF32/FP32 plans): cuDNN's fused bias + ReLU where the configuration allows, else the
   // convolution and our bias_act.
   void convolve_forward_f32(cuda_detail::ConvPlan& p, const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y,
                             bool fuse_relu, void* ws);
+  // bf16 staging of a float32 tensor (activation or filter) for a bf16 convolution: channels-last bf16 at
+  // `staging`, and back into t's layout (+ bias per channel, then ReLU) (kernels/convert.cu).
   void to_bf16_staging(const Tensor& t, void* staging);
   void from_bf16_staging(const void* staging, Tensor& t, const float* bias, bool relu);
   // The bf16 filter a bf16 plan runs on: w itself when it is conv_filter's copy, else w staged into `ws`.
